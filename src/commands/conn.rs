@@ -1,0 +1,24 @@
+//! Context of a connection/server command: the client, the shared server
+//! state, and what the reactor must do afterwards.
+
+use crate::protocol::Reply;
+use crate::reactor::client::Client;
+use crate::server::Shared;
+use crate::tx::fanout::Plan;
+
+pub enum ConnAction {
+    None,
+    /// Close the connection once the reply is written (QUIT).
+    Close,
+    /// Gather from shards/reactors; the plan writes the reply.
+    Plan(Plan),
+}
+
+pub struct ConnCtx<'a> {
+    pub client: &'a mut Client,
+    pub shared: &'a Shared,
+    pub r: Reply<'a>,
+    pub action: ConnAction,
+    pub now: u64,
+    pub reactor: usize,
+}

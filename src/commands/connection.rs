@@ -1,0 +1,264 @@
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET, CLIENT.
+
+use super::conn::{ConnAction, ConnCtx};
+use super::ctx::{arg_i64, eq_ic, ERR_NOT_INT};
+use crate::protocol::{Args, Proto};
+use crate::server::{REDIS_VERSION};
+use crate::tx::fanout::{all_shards, Plan, Step};
+use crate::tx::{OpResult, ShardOp};
+
+pub fn ping(c: &mut ConnCtx, a: Args) {
+    match a.len() {
+        1 => c.r.simple("PONG"),
+        2 => c.r.bulk(a.get(1)),
+        _ => c.r.error("ERR wrong number of arguments for 'ping' command"),
+    }
+}
+
+pub fn echo(c: &mut ConnCtx, a: Args) {
+    c.r.bulk(a.get(1));
+}
+
+pub fn quit(c: &mut ConnCtx, _a: Args) {
+    c.r.ok();
+    c.action = ConnAction::Close;
+}
+
+pub fn select(c: &mut ConnCtx, a: Args) {
+    let Some(n) = arg_i64(a.get(1)) else {
+        return c.r.error(ERR_NOT_INT);
+    };
+    let dbs = c.shared.config().databases;
+    if n < 0 || n as usize >= dbs {
+        return c.r.error("ERR DB index is out of range");
+    }
+    c.client.db = n as usize;
+    c.r.ok();
+}
+
+fn check_password(c: &ConnCtx, user: Option<&[u8]>, pass: &[u8]) -> bool {
+    let cfg = c.shared.config();
+    if let Some(u) = user {
+        if u != b"default" {
+            return false;
+        }
+    }
+    if cfg.requirepass.is_empty() {
+        // The default user has nopass: any password is accepted with a user name.
+        return user.is_some();
+    }
+    cfg.requirepass.as_bytes() == pass
+}
+
+pub fn auth(c: &mut ConnCtx, a: Args) {
+    if a.len() > 3 {
+        return c.r.error("ERR syntax error");
+    }
+    let (user, pass) = if a.len() == 3 { (Some(a.get(1)), a.get(2)) } else { (None, a.get(1)) };
+    if user.is_none() && c.shared.config().requirepass.is_empty() {
+        return c.r.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+    }
+    if check_password(c, user, pass) {
+        c.client.authed = true;
+        c.r.ok();
+    } else {
+        c.r.error("WRONGPASS invalid username-password pair or user is disabled.");
+    }
+}
+
+pub fn hello(c: &mut ConnCtx, a: Args) {
+    let mut proto = None;
+    let mut i = 1;
+    if a.len() >= 2 {
+        match arg_i64(a.get(1)) {
+            Some(v) if v == 2 || v == 3 => proto = Some(v),
+            Some(_) => return c.r.error("NOPROTO unsupported protocol version"),
+            None => return c.r.error("ERR Protocol version is not an integer or out of range"),
+        }
+        i = 2;
+    }
+    let mut name = None;
+    while i < a.len() {
+        let o = a.get(i);
+        let more = a.len() - i - 1;
+        if eq_ic(o, "auth") && more >= 2 {
+            let (u, p) = (a.get(i + 1), a.get(i + 2));
+            if !check_password(c, Some(u), p) {
+                return c.r.error("WRONGPASS invalid username-password pair or user is disabled.");
+            }
+            c.client.authed = true;
+            i += 3;
+        } else if eq_ic(o, "setname") && more >= 1 {
+            let n = a.get(i + 1);
+            if n.iter().any(|&b| b <= b' ' || b > b'~') {
+                return c.r.error("ERR Client names cannot contain spaces, newlines or special characters.");
+            }
+            name = Some(n.to_vec());
+            i += 2;
+        } else {
+            return c.r.error(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(o)
+            ));
+        }
+    }
+    if !c.client.authed {
+        return c.r.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(n) = name {
+        c.client.name = n;
+    }
+    if let Some(p) = proto {
+        c.client.proto = if p == 3 { Proto::Resp3 } else { Proto::Resp2 };
+        c.r.proto = c.client.proto;
+    }
+    c.r.map(7);
+    c.r.bulk(b"server");
+    c.r.bulk(b"redis");
+    c.r.bulk(b"version");
+    c.r.bulk(REDIS_VERSION.as_bytes());
+    c.r.bulk(b"proto");
+    c.r.int(if c.client.proto == Proto::Resp3 { 3 } else { 2 });
+    c.r.bulk(b"id");
+    c.r.int(c.client.id as i64);
+    c.r.bulk(b"mode");
+    c.r.bulk(b"standalone");
+    c.r.bulk(b"role");
+    c.r.bulk(b"master");
+    c.r.bulk(b"modules");
+    c.r.array(0);
+}
+
+pub fn reset(c: &mut ConnCtx, _a: Args) {
+    c.client.db = 0;
+    c.client.proto = Proto::Resp2;
+    c.r.proto = Proto::Resp2;
+    c.client.name.clear();
+    c.client.authed = c.shared.config().requirepass.is_empty();
+    c.r.simple("RESET");
+}
+
+fn valid_name(n: &[u8]) -> bool {
+    n.iter().all(|&b| b > b' ' && b <= b'~')
+}
+
+pub fn client(c: &mut ConnCtx, a: Args) {
+    let sub = a.get(1);
+    let argc = a.len();
+    if eq_ic(sub, "id") && argc == 2 {
+        c.r.int(c.client.id as i64);
+    } else if eq_ic(sub, "setname") && argc == 3 {
+        let n = a.get(2);
+        if !valid_name(n) {
+            return c.r.error("ERR Client names cannot contain spaces, newlines or special characters.");
+        }
+        c.client.name = n.to_vec();
+        c.r.ok();
+    } else if eq_ic(sub, "getname") && argc == 2 {
+        if c.client.name.is_empty() {
+            c.r.null();
+        } else {
+            let n = c.client.name.clone();
+            c.r.bulk(&n);
+        }
+    } else if eq_ic(sub, "setinfo") && argc == 4 {
+        let (attr, val) = (a.get(2), a.get(3));
+        if !valid_name(val) && !val.is_empty() {
+            return c.r.error(&format!(
+                "ERR {} cannot contain spaces, newlines or special characters.",
+                String::from_utf8_lossy(attr)
+            ));
+        }
+        if eq_ic(attr, "lib-name") {
+            c.client.lib_name = val.to_vec();
+        } else if eq_ic(attr, "lib-ver") {
+            c.client.lib_ver = val.to_vec();
+        } else {
+            return c.r.error(&format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr)));
+        }
+        c.r.ok();
+    } else if eq_ic(sub, "info") && argc == 2 {
+        let line = c.client.info_line(c.now, 0, 0) + "\n";
+        c.r.verbatim(line.as_bytes());
+    } else if eq_ic(sub, "list") {
+        let mut ids = None;
+        if argc > 2 {
+            if argc >= 4 && eq_ic(a.get(2), "id") {
+                let mut v = Vec::new();
+                for x in a.iter().skip(3) {
+                    match arg_i64(x) {
+                        Some(n) if n > 0 => v.push(n as u64),
+                        _ => return c.r.error("ERR Invalid client ID"),
+                    }
+                }
+                ids = Some(v);
+            } else if argc == 4 && eq_ic(a.get(2), "type") {
+                let t = a.get(3);
+                if !(eq_ic(t, "normal") || eq_ic(t, "master") || eq_ic(t, "replica") || eq_ic(t, "slave") || eq_ic(t, "pubsub")) {
+                    return c.r.error(&format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t)));
+                }
+                if !eq_ic(t, "normal") {
+                    ids = Some(Vec::new());
+                }
+            } else {
+                return c.r.error("ERR syntax error");
+            }
+        }
+        let n = c.shared.nshards;
+        c.action = ConnAction::Plan(Plan {
+            ops: all_shards(n, |_| ShardOp::ClientList { id_filter: ids.clone() }),
+            barrier: false,
+            finish: Box::new(|results, r| {
+                let mut s = String::new();
+                for x in results {
+                    if let OpResult::Text(t) = x {
+                        s.push_str(&t);
+                    }
+                }
+                r.verbatim(s.as_bytes());
+                Step::Done
+            }),
+        });
+    } else if eq_ic(sub, "kill") && argc == 4 && eq_ic(a.get(2), "id") {
+        let Some(id) = arg_i64(a.get(3)) else {
+            return c.r.error("ERR client-id should be greater than 0");
+        };
+        let n = c.shared.nshards;
+        c.action = ConnAction::Plan(Plan {
+            ops: all_shards(n, |_| ShardOp::ClientKill { id: id as u64 }),
+            barrier: false,
+            finish: Box::new(|results, r| {
+                let k: i64 = results.iter().map(|x| if let OpResult::Int(n) = x { *n } else { 0 }).sum();
+                if k == 0 {
+                    r.error("ERR No such client");
+                } else {
+                    r.int(k);
+                }
+                Step::Done
+            }),
+        });
+    } else if eq_ic(sub, "no-evict") || eq_ic(sub, "no-touch") {
+        c.r.ok();
+    } else if eq_ic(sub, "help") {
+        let lines = [
+            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GETNAME", "    Return the name of the current connection.",
+            "ID", "    Return the ID of the current connection.",
+            "INFO", "    Return information about the current client connection.",
+            "KILL ID <client-id>", "    Kill the connection with the given id.",
+            "LIST [TYPE normal|master|replica|pubsub] [ID <id> ...]", "    Return information about client connections.",
+            "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
+            "SETNAME <name>", "    Assign the name <name> to the current connection.",
+            "HELP", "    Print this help.",
+        ];
+        c.r.array(lines.len());
+        for l in lines {
+            c.r.simple(l);
+        }
+    } else {
+        c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}

@@ -1,0 +1,330 @@
+//! Generic key commands (Redis's db.c and expire.c) on keys of one shard.
+//! Their cross-shard forms are in `tx::fanout`.
+
+use super::ctx::{arg_i64, eq_ic, Ctx, ERR_NOT_INT, ERR_SYNTAX};
+use crate::protocol::Args;
+
+/// DEL/UNLINK on keys of this shard.
+pub fn del(c: &mut Ctx, a: Args) {
+    let mut n = 0;
+    for k in a.iter().skip(1) {
+        if c.lookup_write(k).is_some() {
+            c.db().remove(k);
+            n += 1;
+        }
+    }
+    c.r.int(n);
+}
+
+/// EXISTS/TOUCH: count keys present (a key named twice counts twice).
+pub fn exists(c: &mut Ctx, a: Args) {
+    let mut n = 0;
+    for k in a.iter().skip(1) {
+        if c.lookup_write(k).is_some() {
+            n += 1;
+        }
+    }
+    c.r.int(n);
+}
+
+pub fn type_(c: &mut Ctx, a: Args) {
+    let t = c.lookup_write(a.get(1)).map(|e| e.value.type_name()).unwrap_or("none");
+    c.r.simple(t);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Unit {
+    Sec,
+    Ms,
+}
+
+fn expire_generic(c: &mut Ctx, a: Args, unit: Unit, absolute: bool, cmd: &str) {
+    let Some(n) = arg_i64(a.get(2)) else {
+        return c.r.error(ERR_NOT_INT);
+    };
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for o in a.iter().skip(3) {
+        if eq_ic(o, "nx") {
+            nx = true;
+        } else if eq_ic(o, "xx") {
+            xx = true;
+        } else if eq_ic(o, "gt") {
+            gt = true;
+        } else if eq_ic(o, "lt") {
+            lt = true;
+        } else {
+            return c.r.error(&format!("ERR Unsupported option {}", String::from_utf8_lossy(o)));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return c.r.error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return c.r.error("ERR GT and LT options at the same time are not compatible");
+    }
+    let bad = format!("ERR invalid expire time in '{cmd}' command");
+    let ms = match unit {
+        Unit::Sec => match n.checked_mul(1000) {
+            Some(v) => v,
+            None => return c.r.error(&bad),
+        },
+        Unit::Ms => n,
+    };
+    let at = if absolute {
+        ms
+    } else {
+        match ms.checked_add(c.now as i64) {
+            Some(v) => v,
+            None => return c.r.error(&bad),
+        }
+    };
+    let key = a.get(1);
+    let now = c.now as i64;
+    let Some(e) = c.lookup_write(key) else {
+        return c.r.int(0);
+    };
+    let cur = e.expire_at;
+    if (nx && cur != 0) || (xx && cur == 0) {
+        return c.r.int(0);
+    }
+    if gt && (cur == 0 || at <= cur as i64) {
+        return c.r.int(0);
+    }
+    if lt && cur != 0 && at >= cur as i64 {
+        return c.r.int(0);
+    }
+    if at <= now {
+        c.db().remove(key);
+    } else {
+        c.db().set_expire(key, at as u64);
+    }
+    c.r.int(1);
+}
+
+pub fn expire(c: &mut Ctx, a: Args) {
+    expire_generic(c, a, Unit::Sec, false, "expire")
+}
+pub fn pexpire(c: &mut Ctx, a: Args) {
+    expire_generic(c, a, Unit::Ms, false, "pexpire")
+}
+pub fn expireat(c: &mut Ctx, a: Args) {
+    expire_generic(c, a, Unit::Sec, true, "expireat")
+}
+pub fn pexpireat(c: &mut Ctx, a: Args) {
+    expire_generic(c, a, Unit::Ms, true, "pexpireat")
+}
+
+fn ttl_generic(c: &mut Ctx, a: Args, unit: Unit, absolute: bool) {
+    let now = c.now;
+    let Some(e) = c.lookup_write(a.get(1)) else {
+        return c.r.int(-2);
+    };
+    if e.expire_at == 0 {
+        return c.r.int(-1);
+    }
+    let v = if absolute { e.expire_at } else { e.expire_at.saturating_sub(now) };
+    let v = match unit {
+        Unit::Ms => v,
+        Unit::Sec if absolute => v / 1000,
+        // Redis rounds the remaining TTL to the nearest second.
+        Unit::Sec => (v + 500) / 1000,
+    };
+    c.r.int(v as i64);
+}
+
+pub fn ttl(c: &mut Ctx, a: Args) {
+    ttl_generic(c, a, Unit::Sec, false)
+}
+pub fn pttl(c: &mut Ctx, a: Args) {
+    ttl_generic(c, a, Unit::Ms, false)
+}
+pub fn expiretime(c: &mut Ctx, a: Args) {
+    ttl_generic(c, a, Unit::Sec, true)
+}
+pub fn pexpiretime(c: &mut Ctx, a: Args) {
+    ttl_generic(c, a, Unit::Ms, true)
+}
+
+pub fn persist(c: &mut Ctx, a: Args) {
+    let key = a.get(1);
+    match c.lookup_write(key) {
+        Some(e) if e.expire_at != 0 => {
+            c.db().set_expire(key, 0);
+            c.r.int(1)
+        }
+        _ => c.r.int(0),
+    }
+}
+
+/// RENAME/RENAMENX with both keys in this shard.
+fn rename_generic(c: &mut Ctx, a: Args, nx: bool) {
+    let (src, dst) = (a.get(1), a.get(2));
+    if c.lookup_write(src).is_none() {
+        return c.r.error("ERR no such key");
+    }
+    if src == dst {
+        return if nx { c.r.int(0) } else { c.r.ok() };
+    }
+    if nx && c.lookup_write(dst).is_some() {
+        return c.r.int(0);
+    }
+    if let Some(e) = c.db().remove(src) {
+        c.db().set(dst, e.value, e.expire_at);
+    }
+    if nx {
+        c.r.int(1)
+    } else {
+        c.r.ok()
+    }
+}
+
+pub fn rename(c: &mut Ctx, a: Args) {
+    rename_generic(c, a, false)
+}
+pub fn renamenx(c: &mut Ctx, a: Args) {
+    rename_generic(c, a, true)
+}
+
+/// Parsed COPY options: target db and REPLACE.
+pub fn copy_options(a: Args, cur_db: usize, databases: usize) -> Result<(usize, bool), &'static str> {
+    let mut db = cur_db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < a.len() {
+        let o = a.get(i);
+        if eq_ic(o, "replace") {
+            replace = true;
+        } else if eq_ic(o, "db") && i + 1 < a.len() {
+            match arg_i64(a.get(i + 1)) {
+                Some(n) if n >= 0 && (n as usize) < databases => db = n as usize,
+                Some(_) => return Err("ERR DB index is out of range"),
+                None => return Err(ERR_NOT_INT),
+            }
+            i += 1;
+        } else {
+            return Err(ERR_SYNTAX);
+        }
+        i += 1;
+    }
+    Ok((db, replace))
+}
+
+/// COPY with both keys in this shard.
+pub fn copy(c: &mut Ctx, a: Args) {
+    let (dst_db, replace) = match copy_options(a, c.db, c.shard.dbs.len()) {
+        Ok(v) => v,
+        Err(e) => return c.r.error(e),
+    };
+    let (src, dst) = (a.get(1), a.get(2));
+    if src == dst && dst_db == c.db {
+        return c.r.error("ERR source and destination objects are the same");
+    }
+    let Some(e) = c.lookup_write(src) else {
+        return c.r.int(0);
+    };
+    let (v, exp) = (e.value.deep_clone(), e.expire_at);
+    let now = c.now;
+    let shard = &mut *c.shard;
+    let target = &mut shard.dbs[dst_db];
+    if target.get(dst, now, &mut shard.stats).is_some() && !replace {
+        return c.r.int(0);
+    }
+    target.set(dst, v, exp);
+    c.r.int(1);
+}
+
+pub fn move_(c: &mut Ctx, a: Args) {
+    let Some(n) = arg_i64(a.get(2)) else {
+        return c.r.error(ERR_NOT_INT);
+    };
+    if n < 0 || n as usize >= c.shard.dbs.len() {
+        return c.r.error("ERR DB index is out of range");
+    }
+    let dst_db = n as usize;
+    if dst_db == c.db {
+        return c.r.error("ERR source and destination objects are the same");
+    }
+    let key = a.get(1);
+    if c.lookup_write(key).is_none() {
+        return c.r.int(0);
+    }
+    let now = c.now;
+    let shard = &mut *c.shard;
+    if shard.dbs[dst_db].get(key, now, &mut shard.stats).is_some() {
+        return c.r.int(0);
+    }
+    if let Some(e) = shard.dbs[c.db].remove(key) {
+        shard.dbs[dst_db].set(key, e.value, e.expire_at);
+    }
+    c.r.int(1);
+}
+
+pub fn object(c: &mut Ctx, a: Args) {
+    let sub = a.get(1);
+    if eq_ic(sub, "help") {
+        return object_help(c);
+    }
+    if a.len() != 3 {
+        return c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+    let Some(e) = c.lookup_write(a.get(2)) else {
+        return c.r.null();
+    };
+    if eq_ic(sub, "encoding") {
+        let enc = e.value.encoding();
+        c.r.bulk(enc.as_bytes());
+    } else if eq_ic(sub, "refcount") {
+        c.r.int(1);
+    } else if eq_ic(sub, "idletime") {
+        c.r.int(0);
+    } else if eq_ic(sub, "freq") {
+        c.r.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    } else {
+        c.r.error(&format!(
+            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}
+
+fn object_help(c: &mut Ctx) {
+    let lines = [
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Print this help.",
+    ];
+    c.r.array(lines.len());
+    for l in lines {
+        c.r.simple(l);
+    }
+}
+
+/// DEBUG OBJECT, in Redis's format (fields a test or tool may grep for).
+pub fn debug_object(c: &mut Ctx, key: &[u8]) {
+    let Some(e) = c.lookup_write(key) else {
+        return c.r.error("ERR no such key");
+    };
+    let enc = e.value.encoding();
+    let len = match &e.value {
+        crate::types::Value::Str(s) => s.len(),
+    };
+    let s = format!(
+        "Value at:0x0 refcount:1 encoding:{enc} serializedlength:{len} lru:0 lru_seconds_idle:0"
+    );
+    c.r.simple(&s);
+}

@@ -1,0 +1,9 @@
+//! Commands: the table (`table`), the contexts they run in, and one file per
+//! family, like Redis's t_string.c / db.c / server.c.
+pub mod conn;
+pub mod connection;
+pub mod ctx;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod table;

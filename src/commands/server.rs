@@ -1,0 +1,485 @@
+//! Server commands: INFO, CONFIG, COMMAND, TIME, SHUTDOWN, DEBUG, and the
+//! argument parsing of whole-keyspace commands (DBSIZE, KEYS, SCAN, ...).
+
+use super::conn::{ConnAction, ConnCtx};
+use super::ctx::{arg_f64, arg_i64, eq_ic, ERR_SYNTAX};
+use super::table::{AllOp, Command, COMMANDS};
+use crate::protocol::{Args, Reply};
+use crate::server::{now_us, HALOCLINE_VERSION, REDIS_VERSION};
+use crate::shard::pattern::glob_match;
+use crate::shard::slot::key_shard;
+use crate::tx::fanout::{self, all_shards, Plan, Step};
+use crate::tx::ops::ShardStats;
+use crate::tx::{OpResult, OwnedArgs, ShardOp};
+use std::sync::atomic::Ordering;
+
+pub fn all_shards_plan(op: AllOp, a: Args, db: usize, n: usize, dbs: usize) -> Result<Plan, String> {
+    let flush_mode_ok = |a: Args| a.len() == 1 || (a.len() == 2 && (eq_ic(a.get(1), "sync") || eq_ic(a.get(1), "async")));
+    Ok(match op {
+        AllOp::DbSize => fanout::dbsize(db, n),
+        AllOp::Keys => fanout::keys(db, a.get(1), n),
+        AllOp::RandomKey => fanout::randomkey(db, n),
+        AllOp::FlushDb => {
+            if !flush_mode_ok(a) {
+                return Err(ERR_SYNTAX.into());
+            }
+            fanout::ok_all(n, |_| ShardOp::Flush { db: Some(db) }, false)
+        }
+        AllOp::FlushAll => {
+            if !flush_mode_ok(a) {
+                return Err(ERR_SYNTAX.into());
+            }
+            fanout::ok_all(n, |_| ShardOp::Flush { db: None }, false)
+        }
+        AllOp::SwapDb => {
+            let x = arg_i64(a.get(1)).ok_or("ERR invalid first DB index")?;
+            let y = arg_i64(a.get(2)).ok_or("ERR invalid second DB index")?;
+            if x < 0 || y < 0 || x as usize >= dbs || y as usize >= dbs {
+                return Err("ERR DB index is out of range".into());
+            }
+            fanout::ok_all(n, |_| ShardOp::SwapDb { a: x as usize, b: y as usize }, true)
+        }
+        AllOp::Scan => {
+            let cursor = std::str::from_utf8(a.get(1))
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or("ERR invalid cursor")?;
+            let (mut count, mut pattern, mut type_) = (10usize, None, None);
+            let mut i = 2;
+            while i < a.len() {
+                let o = a.get(i);
+                if i + 1 >= a.len() {
+                    return Err(ERR_SYNTAX.into());
+                }
+                let v = a.get(i + 1);
+                if eq_ic(o, "count") {
+                    match arg_i64(v) {
+                        Some(c) if c >= 1 => count = c as usize,
+                        Some(_) => return Err(ERR_SYNTAX.into()),
+                        None => return Err(super::ctx::ERR_NOT_INT.into()),
+                    }
+                } else if eq_ic(o, "match") {
+                    pattern = if v == b"*" { None } else { Some(v.to_vec()) };
+                } else if eq_ic(o, "type") {
+                    type_ = Some(v.to_vec());
+                } else {
+                    return Err(ERR_SYNTAX.into());
+                }
+                i += 2;
+            }
+            fanout::scan(db, cursor, count, pattern, type_, n)
+        }
+    })
+}
+
+pub fn time(c: &mut ConnCtx, _a: Args) {
+    let us = now_us();
+    c.r.array(2);
+    c.r.bulk_int((us / 1_000_000) as i64);
+    c.r.bulk_int((us % 1_000_000) as i64);
+}
+
+pub fn lastsave(c: &mut ConnCtx, _a: Args) {
+    c.r.int((c.shared.start_unix_ms / 1000) as i64);
+}
+
+pub fn shutdown(c: &mut ConnCtx, a: Args) {
+    for o in a.iter().skip(1) {
+        if !(eq_ic(o, "nosave") || eq_ic(o, "save") || eq_ic(o, "now") || eq_ic(o, "force") || eq_ic(o, "abort")) {
+            return c.r.error(ERR_SYNTAX);
+        }
+    }
+    log::warn!("User requested shutdown...");
+    c.shared.request_stop();
+    // Like Redis, a successful SHUTDOWN sends no reply: the connection closes.
+    c.action = ConnAction::Close;
+}
+
+pub fn debug(c: &mut ConnCtx, a: Args) {
+    let sub = a.get(1);
+    if eq_ic(sub, "sleep") && a.len() == 3 {
+        let secs = arg_f64(a.get(2)).unwrap_or(0.0).max(0.0);
+        // Blocks this reactor like Redis blocks its only thread.
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+        c.r.ok();
+    } else if eq_ic(sub, "set-active-expire") && a.len() == 3 {
+        c.shared.active_expire.store(a.get(2) != b"0", Ordering::Relaxed);
+        c.r.ok();
+    } else if eq_ic(sub, "object") && a.len() == 3 {
+        let key = a.get(2);
+        let n = c.shared.nshards;
+        let db = c.client.db;
+        let proto = c.r.proto;
+        c.action = ConnAction::Plan(Plan {
+            ops: vec![(key_shard(key, n), ShardOp::Exec { db, proto, args: OwnedArgs::from_args(a) })],
+            barrier: false,
+            finish: Box::new(|results, r| {
+                if let Some(OpResult::Reply(b)) = results.into_iter().next() {
+                    r.out.extend_from_slice(&b);
+                }
+                Step::Done
+            }),
+        });
+    } else if eq_ic(sub, "reload")
+        || eq_ic(sub, "jmap")
+        || eq_ic(sub, "quicklist-packed-threshold")
+        || eq_ic(sub, "change-repl-id")
+        || eq_ic(sub, "replybuffer")
+    {
+        // No persistence or tunables behind these yet: what they observably
+        // do to the dataset (nothing) is what Redis's tests check.
+        c.r.ok();
+    } else if eq_ic(sub, "help") {
+        let lines = [
+            "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "OBJECT <key>",
+            "    Show low level info about the key and associated value.",
+            "RELOAD",
+            "    Accepted for compatibility (no persistence): the dataset is unchanged.",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Setting it to 0 disables expiring keys in background when they are not accessed.",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+        ];
+        c.r.array(lines.len());
+        for l in lines {
+            c.r.simple(l);
+        }
+    } else {
+        c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}
+
+pub fn config(c: &mut ConnCtx, a: Args) {
+    let sub = a.get(1);
+    if eq_ic(sub, "get") && a.len() >= 3 {
+        let all = c.shared.config().all();
+        let mut hits: Vec<(String, String)> = Vec::new();
+        for p in a.iter().skip(2) {
+            let p = p.to_ascii_lowercase();
+            let ps = String::from_utf8_lossy(&p).into_owned();
+            for (k, v) in &all {
+                let alias_hit = ps.contains("ziplist") && glob_match(&p, k.replace("listpack", "ziplist").as_bytes(), true);
+                if (glob_match(&p, k.as_bytes(), true) || alias_hit) && !hits.iter().any(|(h, _)| h == k) {
+                    let name = if alias_hit && !glob_match(&p, k.as_bytes(), true) { k.replace("listpack", "ziplist") } else { k.clone() };
+                    hits.push((name, v.clone()));
+                }
+            }
+        }
+        c.r.map(hits.len());
+        for (k, v) in hits {
+            c.r.bulk(k.as_bytes());
+            c.r.bulk(v.as_bytes());
+        }
+    } else if eq_ic(sub, "set") && a.len() >= 4 && a.len() % 2 == 0 {
+        let mut cfg = c.shared.config_mut();
+        let mut new = cfg.clone();
+        for i in (2..a.len()).step_by(2) {
+            let name = String::from_utf8_lossy(a.get(i)).into_owned();
+            let val = String::from_utf8_lossy(a.get(i + 1)).into_owned();
+            let words = if name.eq_ignore_ascii_case("save") || name.eq_ignore_ascii_case("bind") {
+                val.split_whitespace().map(String::from).collect::<Vec<_>>()
+            } else {
+                vec![val]
+            };
+            let words = if words.is_empty() { vec![String::new()] } else { words };
+            if let Err(e) = new.apply(&name, &words, false) {
+                drop(cfg);
+                if e.starts_with("Bad directive") {
+                    return c.r.error(&format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
+                }
+                return c.r.error(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
+                ));
+            }
+        }
+        *cfg = new;
+        drop(cfg);
+        c.r.ok();
+    } else if eq_ic(sub, "resetstat") && a.len() == 2 {
+        c.r.ok();
+    } else if eq_ic(sub, "rewrite") && a.len() == 2 {
+        c.r.error("ERR The server is running without a config file");
+    } else if eq_ic(sub, "help") {
+        let lines = [
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "HELP",
+            "    Print this help.",
+        ];
+        c.r.array(lines.len());
+        for l in lines {
+            c.r.simple(l);
+        }
+    } else {
+        c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}
+
+fn command_info(r: &mut Reply, cmd: &Command) {
+    r.array(10);
+    r.bulk(cmd.name.as_bytes());
+    r.int(cmd.arity as i64);
+    r.set(cmd.flags.len());
+    for f in cmd.flags {
+        r.simple(f);
+    }
+    r.int(cmd.first_key as i64);
+    r.int(cmd.last_key as i64);
+    r.int(cmd.step as i64);
+    r.set(cmd.acl.len());
+    for c in cmd.acl {
+        r.simple(c);
+    }
+    r.set(0); // tips
+    // key specs
+    if cmd.first_key > 0 {
+        r.array(1);
+        r.map(3);
+        r.bulk(b"flags");
+        r.set(if cmd.is_write() { 1 } else { 1 });
+        r.simple(if cmd.is_write() { "RW" } else { "RO" });
+        r.bulk(b"begin_search");
+        r.map(2);
+        r.bulk(b"type");
+        r.bulk(b"index");
+        r.bulk(b"spec");
+        r.map(1);
+        r.bulk(b"index");
+        r.int(cmd.first_key as i64);
+        r.bulk(b"find_keys");
+        r.map(2);
+        r.bulk(b"type");
+        r.bulk(b"range");
+        r.bulk(b"spec");
+        r.map(3);
+        r.bulk(b"lastkey");
+        r.int(if cmd.last_key < 0 { cmd.last_key as i64 } else { (cmd.last_key - cmd.first_key) as i64 });
+        r.bulk(b"keystep");
+        r.int(cmd.step as i64);
+        r.bulk(b"limit");
+        r.int(0);
+    } else {
+        r.array(0);
+    }
+    r.array(0); // subcommands
+}
+
+fn command_doc(r: &mut Reply, cmd: &Command) {
+    r.bulk(cmd.name.as_bytes());
+    r.map(4);
+    r.bulk(b"summary");
+    r.bulk(cmd.summary.as_bytes());
+    r.bulk(b"since");
+    r.bulk(cmd.since.as_bytes());
+    r.bulk(b"group");
+    r.bulk(cmd.group.as_bytes());
+    r.bulk(b"complexity");
+    r.bulk(if cmd.flags.contains(&"fast") { b"O(1)" as &[u8] } else { b"O(N)" });
+}
+
+pub fn command(c: &mut ConnCtx, a: Args) {
+    if a.len() == 1 {
+        c.r.array(COMMANDS.len());
+        for cmd in COMMANDS {
+            command_info(&mut c.r, cmd);
+        }
+        return;
+    }
+    let sub = a.get(1);
+    if eq_ic(sub, "count") && a.len() == 2 {
+        c.r.int(COMMANDS.len() as i64);
+    } else if eq_ic(sub, "info") {
+        if a.len() == 2 {
+            c.r.array(COMMANDS.len());
+            for cmd in COMMANDS {
+                command_info(&mut c.r, cmd);
+            }
+            return;
+        }
+        c.r.array(a.len() - 2);
+        for n in a.iter().skip(2) {
+            match super::table::lookup(n) {
+                Some(cmd) => command_info(&mut c.r, cmd),
+                None => c.r.null_array(),
+            }
+        }
+    } else if eq_ic(sub, "docs") {
+        let cmds: Vec<&Command> = if a.len() == 2 {
+            COMMANDS.iter().collect()
+        } else {
+            a.iter().skip(2).filter_map(super::table::lookup).collect()
+        };
+        c.r.map(cmds.len());
+        for cmd in cmds {
+            command_doc(&mut c.r, cmd);
+        }
+    } else if eq_ic(sub, "list") {
+        let mut pat = None;
+        if a.len() == 5 && eq_ic(a.get(2), "filterby") && eq_ic(a.get(3), "pattern") {
+            pat = Some(a.get(4).to_vec());
+        } else if a.len() != 2 {
+            return c.r.error(ERR_SYNTAX);
+        }
+        let names: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|cmd| pat.as_ref().is_none_or(|p| glob_match(p, cmd.name.as_bytes(), true)))
+            .map(|cmd| cmd.name)
+            .collect();
+        c.r.array(names.len());
+        for n in names {
+            c.r.bulk(n.as_bytes());
+        }
+    } else if eq_ic(sub, "getkeys") && a.len() >= 3 {
+        let Some(cmd) = super::table::lookup(a.get(2)) else {
+            return c.r.error("ERR Invalid command specified");
+        };
+        let argc = a.len() - 2;
+        if !cmd.arity_ok(argc) {
+            return c.r.error("ERR Invalid number of arguments specified for command");
+        }
+        let keys: Vec<usize> = cmd.key_indices(argc).collect();
+        if keys.is_empty() {
+            return c.r.error("ERR The command has no key arguments");
+        }
+        c.r.array(keys.len());
+        for i in keys {
+            c.r.bulk(a.get(i + 2));
+        }
+    } else if eq_ic(sub, "help") {
+        c.r.array(1);
+        c.r.simple("COMMAND [COUNT|INFO|DOCS|LIST|GETKEYS]");
+    } else {
+        c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()))
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage fills a zeroed struct.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        (t(ru.ru_utime), t(ru.ru_stime))
+    }
+}
+
+fn allocated_bytes() -> u64 {
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    tikv_jemalloc_ctl::stats::allocated::read().map(|v| v as u64).unwrap_or(0)
+}
+
+pub fn info(c: &mut ConnCtx, a: Args) {
+    let mut sections: Vec<String> = a.iter().skip(1).map(|s| String::from_utf8_lossy(s).to_lowercase()).collect();
+    if sections.is_empty() {
+        sections.push("default".into());
+    }
+    let has = |s: &str| {
+        sections.iter().any(|x| x == s || x == "all" || x == "everything" || (x == "default" && s != "commandstats" && s != "latencystats"))
+    };
+    let want: Vec<&'static str> = [
+        "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace",
+    ]
+    .into_iter()
+    .filter(|s| has(s))
+    .collect();
+    let (port, threads, config_file, maxclients) = {
+        let cfg = c.shared.config();
+        (cfg.port, cfg.threads, cfg.config_file.clone().unwrap_or_default(), cfg.maxclients)
+    };
+    let backend = c.shared.backend;
+    let uptime = c.shared.start.elapsed().as_secs();
+    let run_id = c.shared.run_id.clone();
+    let exe = c.shared.executable.clone();
+    let n = c.shared.nshards;
+    c.action = ConnAction::Plan(Plan {
+        ops: all_shards(n, |_| ShardOp::Stats),
+        barrier: false,
+        finish: Box::new(move |results, r| {
+            let mut st = ShardStats::default();
+            for x in &results {
+                if let OpResult::Stats(s) = x {
+                    st.add(s);
+                }
+            }
+            let mut out = String::new();
+            for sec in want {
+                if !out.is_empty() {
+                    out.push_str("\r\n");
+                }
+                match sec {
+                    "server" => {
+                        out.push_str("# Server\r\n");
+                        out.push_str(&format!(
+                            "redis_version:{REDIS_VERSION}\r\nhalocline_version:{HALOCLINE_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:Linux\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:{backend}\r\nio_backend:{backend}\r\nserver_threads:{threads}\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{run_id}\r\ntcp_port:{port}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:0\r\nexecutable:{exe}\r\nconfig_file:{config_file}\r\nio_threads_active:0\r\n",
+                            std::process::id(),
+                            now_us(),
+                            uptime / 86400
+                        ));
+                    }
+                    "clients" => out.push_str(&format!(
+                        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{maxclients}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                        st.connected_clients
+                    )),
+                    "memory" => {
+                        let used = allocated_bytes();
+                        let rss = rss_bytes();
+                        out.push_str(&format!(
+                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
+                            used as f64 / 1048576.0,
+                            rss as f64 / 1048576.0,
+                            if used > 0 { rss as f64 / used as f64 } else { 0.0 }
+                        ));
+                    }
+                    "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n"),
+                    "stats" => out.push_str(&format!(
+                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:0\r\nmailbox_wakes:{}\r\n",
+                        st.total_connections, st.total_commands, st.net_input_bytes, st.net_output_bytes, st.rejected_connections, st.expired_keys, st.keyspace_hits, st.keyspace_misses, st.wakes
+                    )),
+                    "replication" => out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"),
+                    "cpu" => {
+                        let (u, s) = cpu_times();
+                        out.push_str(&format!("# CPU\r\nused_cpu_sys:{s:.6}\r\nused_cpu_user:{u:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n"));
+                    }
+                    "modules" => out.push_str("# Modules\r\n"),
+                    "errorstats" => out.push_str("# Errorstats\r\n"),
+                    "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+                    "keyspace" => {
+                        out.push_str("# Keyspace\r\n");
+                        for (i, (k, e)) in st.keyspace.iter().enumerate() {
+                            if *k > 0 {
+                                out.push_str(&format!("db{i}:keys={k},expires={e},avg_ttl=0\r\n"));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            r.verbatim(out.as_bytes());
+            Step::Done
+        }),
+    });
+}
+

@@ -1,0 +1,422 @@
+//! String commands (Redis's t_string.c).
+
+use super::ctx::{lookup_str, reply_str, arg_f64, arg_i64, eq_ic, Ctx, ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX};
+use crate::protocol::reply::format_double;
+use crate::protocol::Args;
+use crate::types::{StrVal, Value};
+
+const ERR_TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
+pub fn get(c: &mut Ctx, a: Args) {
+    let Ctx { shard, db, now, r, .. } = c;
+    match lookup_str(shard, *db, *now, a.get(1), r) {
+        Ok(Some(s)) => reply_str(r, s),
+        Ok(None) => r.null(),
+        Err(()) => {}
+    }
+}
+
+/// Parsed expiry option of SET/GETEX. `Keep` = KEEPTTL, `Persist` = PERSIST.
+enum Expiry {
+    None,
+    At(u64),
+    Keep,
+    Persist,
+}
+
+/// Parse EX/PX/EXAT/PXAT value into an absolute unix ms, Redis's rules:
+/// must be > 0 and must not overflow.
+fn expire_at(c: &Ctx, unit: &[u8], v: &[u8], cmd: &str) -> Result<u64, String> {
+    let n = arg_i64(v).ok_or_else(|| ERR_NOT_INT.to_string())?;
+    let bad = || format!("ERR invalid expire time in '{cmd}' command");
+    if n <= 0 {
+        return Err(bad());
+    }
+    let ms = if eq_ic(unit, "ex") || eq_ic(unit, "exat") {
+        n.checked_mul(1000).ok_or_else(bad)?
+    } else {
+        n
+    };
+    let at = if eq_ic(unit, "ex") || eq_ic(unit, "px") {
+        ms.checked_add(c.now as i64).ok_or_else(bad)?
+    } else {
+        ms
+    };
+    Ok(at as u64)
+}
+
+pub fn set(c: &mut Ctx, a: Args) {
+    let (mut nx, mut xx, mut get) = (false, false, false);
+    let mut exp = Expiry::None;
+    let mut i = 3;
+    while i < a.len() {
+        let o = a.get(i);
+        let has_next = i + 1 < a.len();
+        if eq_ic(o, "nx") && !xx {
+            nx = true;
+        } else if eq_ic(o, "xx") && !nx {
+            xx = true;
+        } else if eq_ic(o, "get") {
+            get = true;
+        } else if eq_ic(o, "keepttl") && matches!(exp, Expiry::None | Expiry::Keep) {
+            exp = Expiry::Keep;
+        } else if (eq_ic(o, "ex") || eq_ic(o, "px") || eq_ic(o, "exat") || eq_ic(o, "pxat"))
+            && matches!(exp, Expiry::None)
+            && has_next
+        {
+            match expire_at(c, o, a.get(i + 1), "set") {
+                Ok(at) => exp = Expiry::At(at),
+                Err(e) => return c.r.error(&e),
+            }
+            i += 1;
+        } else {
+            return c.r.error(ERR_SYNTAX);
+        }
+        i += 1;
+    }
+    let key = a.get(1);
+    let old_exists = if get {
+        match c.lookup_str(key) {
+            Err(()) => return,
+            Ok(Some(s)) => {
+                let s = s.clone();
+                c.reply_str(&s);
+                true
+            }
+            Ok(None) => {
+                c.r.null();
+                false
+            }
+        }
+    } else {
+        c.lookup_write(key).is_some()
+    };
+    if (nx && old_exists) || (xx && !old_exists) {
+        if !get {
+            c.r.null();
+        }
+        return;
+    }
+    let v = Value::Str(StrVal::from_bytes(a.get(2)));
+    match exp {
+        Expiry::Keep => c.db().set_keep_ttl(key, v),
+        Expiry::At(at) => c.db().set(key, v, at),
+        _ => c.db().set(key, v, 0),
+    }
+    if !get {
+        c.r.ok();
+    }
+}
+
+pub fn setnx(c: &mut Ctx, a: Args) {
+    let key = a.get(1);
+    if c.lookup_write(key).is_some() {
+        return c.r.int(0);
+    }
+    c.db().set(key, Value::Str(StrVal::from_bytes(a.get(2))), 0);
+    c.r.int(1);
+}
+
+fn setex_generic(c: &mut Ctx, a: Args, unit: &str, cmd: &str) {
+    match expire_at(c, unit.as_bytes(), a.get(2), cmd) {
+        Ok(at) => {
+            c.db().set(a.get(1), Value::Str(StrVal::from_bytes(a.get(3))), at);
+            c.r.ok();
+        }
+        Err(e) => c.r.error(&e),
+    }
+}
+
+pub fn setex(c: &mut Ctx, a: Args) {
+    setex_generic(c, a, "ex", "setex")
+}
+
+pub fn psetex(c: &mut Ctx, a: Args) {
+    setex_generic(c, a, "px", "psetex")
+}
+
+pub fn getset(c: &mut Ctx, a: Args) {
+    let key = a.get(1);
+    match c.lookup_str(key) {
+        Err(()) => return,
+        Ok(Some(s)) => {
+            let s = s.clone();
+            c.reply_str(&s);
+        }
+        Ok(None) => c.r.null(),
+    }
+    c.db().set(key, Value::Str(StrVal::from_bytes(a.get(2))), 0);
+}
+
+pub fn getdel(c: &mut Ctx, a: Args) {
+    let key = a.get(1);
+    match c.lookup_str(key) {
+        Err(()) => {}
+        Ok(Some(s)) => {
+            let s = s.clone();
+            c.reply_str(&s);
+            c.db().remove(key);
+        }
+        Ok(None) => c.r.null(),
+    }
+}
+
+pub fn getex(c: &mut Ctx, a: Args) {
+    let mut exp = Expiry::None;
+    let mut i = 2;
+    while i < a.len() {
+        let o = a.get(i);
+        if (eq_ic(o, "ex") || eq_ic(o, "px") || eq_ic(o, "exat") || eq_ic(o, "pxat"))
+            && matches!(exp, Expiry::None)
+            && i + 1 < a.len()
+        {
+            match expire_at(c, o, a.get(i + 1), "getex") {
+                Ok(at) => exp = Expiry::At(at),
+                Err(e) => return c.r.error(&e),
+            }
+            i += 1;
+        } else if eq_ic(o, "persist") && matches!(exp, Expiry::None) {
+            exp = Expiry::Persist;
+        } else {
+            return c.r.error(ERR_SYNTAX);
+        }
+        i += 1;
+    }
+    let key = a.get(1);
+    match c.lookup_str(key) {
+        Err(()) => {}
+        Ok(None) => c.r.null(),
+        Ok(Some(s)) => {
+            let s = s.clone();
+            c.reply_str(&s);
+            match exp {
+                Expiry::At(at) if at <= c.now => {
+                    c.db().remove(key);
+                }
+                Expiry::At(at) => {
+                    c.db().set_expire(key, at);
+                }
+                Expiry::Persist => {
+                    c.db().set_expire(key, 0);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+pub fn append(c: &mut Ctx, a: Args) {
+    let (key, add) = (a.get(1), a.get(2));
+    let max = c.max_bulk;
+    match c.lookup_str(key) {
+        Err(()) => {}
+        Ok(None) => {
+            c.db().set(key, Value::Str(StrVal::Raw(Box::new(add.to_vec()))), 0);
+            c.r.int(add.len() as i64);
+        }
+        Ok(Some(s)) => {
+            if s.len() + add.len() > max {
+                return c.r.error(ERR_TOO_BIG);
+            }
+            let raw = s.make_raw();
+            raw.extend_from_slice(add);
+            let n = raw.len() as i64;
+            c.r.int(n);
+        }
+    }
+}
+
+pub fn strlen(c: &mut Ctx, a: Args) {
+    match c.lookup_str(a.get(1)) {
+        Err(()) => {}
+        Ok(None) => c.r.int(0),
+        Ok(Some(s)) => {
+            let n = s.len() as i64;
+            c.r.int(n)
+        }
+    }
+}
+
+fn incr_generic(c: &mut Ctx, key: &[u8], by: i64) {
+    match c.lookup_str(key) {
+        Err(()) => {}
+        Ok(None) => {
+            c.db().set(key, Value::Str(StrVal::Int(by)), 0);
+            c.r.int(by);
+        }
+        Ok(Some(s)) => {
+            let Some(cur) = s.as_int() else {
+                return c.r.error(ERR_NOT_INT);
+            };
+            let Some(n) = cur.checked_add(by) else {
+                return c.r.error("ERR increment or decrement would overflow");
+            };
+            *s = StrVal::Int(n);
+            c.r.int(n);
+        }
+    }
+}
+
+pub fn incr(c: &mut Ctx, a: Args) {
+    incr_generic(c, a.get(1), 1)
+}
+
+pub fn decr(c: &mut Ctx, a: Args) {
+    incr_generic(c, a.get(1), -1)
+}
+
+pub fn incrby(c: &mut Ctx, a: Args) {
+    match arg_i64(a.get(2)) {
+        Some(by) => incr_generic(c, a.get(1), by),
+        None => c.r.error(ERR_NOT_INT),
+    }
+}
+
+pub fn decrby(c: &mut Ctx, a: Args) {
+    match arg_i64(a.get(2)) {
+        Some(i64::MIN) => c.r.error("ERR decrement would overflow"),
+        Some(by) => incr_generic(c, a.get(1), -by),
+        None => c.r.error(ERR_NOT_INT),
+    }
+}
+
+pub fn incrbyfloat(c: &mut Ctx, a: Args) {
+    let Some(by) = arg_f64(a.get(2)) else {
+        return c.r.error(ERR_NOT_FLOAT);
+    };
+    let key = a.get(1);
+    let cur = match c.lookup_str(key) {
+        Err(()) => return,
+        Ok(None) => 0.0,
+        Ok(Some(s)) => match s.with_bytes(arg_f64) {
+            Some(v) => v,
+            None => return c.r.error(ERR_NOT_FLOAT),
+        },
+    };
+    let n = cur + by;
+    if n.is_nan() || n.is_infinite() {
+        return c.r.error("ERR increment would produce NaN or Infinity");
+    }
+    let s = format_double(n);
+    c.db().set_keep_ttl(key, Value::Str(StrVal::from_bytes(s.as_bytes())));
+    c.r.bulk(s.as_bytes());
+}
+
+pub fn getrange(c: &mut Ctx, a: Args) {
+    let (Some(start), Some(end)) = (arg_i64(a.get(2)), arg_i64(a.get(3))) else {
+        return c.r.error(ERR_NOT_INT);
+    };
+    match c.lookup_str(a.get(1)) {
+        Err(()) => {}
+        Ok(None) => c.r.bulk(b""),
+        Ok(Some(s)) => {
+            let s = s.clone();
+            s.with_bytes(|b| {
+                let len = b.len() as i64;
+                if start < 0 && end < 0 && start > end {
+                    return c.r.bulk(b"");
+                }
+                let mut st = if start < 0 { len + start } else { start };
+                let mut en = if end < 0 { len + end } else { end };
+                if st < 0 {
+                    st = 0;
+                }
+                if en < 0 {
+                    en = 0;
+                }
+                if en >= len {
+                    en = len - 1;
+                }
+                if st > en || len == 0 {
+                    c.r.bulk(b"")
+                } else {
+                    c.r.bulk(&b[st as usize..=en as usize])
+                }
+            })
+        }
+    }
+}
+
+pub fn setrange(c: &mut Ctx, a: Args) {
+    let Some(off) = arg_i64(a.get(2)) else {
+        return c.r.error(ERR_NOT_INT);
+    };
+    if off < 0 {
+        return c.r.error("ERR offset is out of range");
+    }
+    let (key, val) = (a.get(1), a.get(3));
+    let off = off as usize;
+    let max = c.max_bulk;
+    let too_big = !val.is_empty() && off.saturating_add(val.len()) > max;
+    match c.lookup_str(key) {
+        Err(()) => {}
+        Ok(None) => {
+            if val.is_empty() {
+                return c.r.int(0);
+            }
+            if too_big {
+                return c.r.error(ERR_TOO_BIG);
+            }
+            let mut v = vec![0u8; off + val.len()];
+            v[off..].copy_from_slice(val);
+            let n = v.len() as i64;
+            c.db().set(key, Value::Str(StrVal::Raw(Box::new(v))), 0);
+            c.r.int(n);
+        }
+        Ok(Some(s)) => {
+            if val.is_empty() {
+                let n = s.len() as i64;
+                return c.r.int(n);
+            }
+            if too_big {
+                return c.r.error(ERR_TOO_BIG);
+            }
+            let raw = s.make_raw();
+            if raw.len() < off + val.len() {
+                raw.resize(off + val.len(), 0);
+            }
+            raw[off..off + val.len()].copy_from_slice(val);
+            let n = raw.len() as i64;
+            c.r.int(n);
+        }
+    }
+}
+
+/// MGET on keys that all live in this shard.
+pub fn mget(c: &mut Ctx, a: Args) {
+    c.r.array(a.len() - 1);
+    for i in 1..a.len() {
+        let Ctx { shard, db, now, r, .. } = c;
+        let crate::shard::Shard { dbs, stats, .. } = &mut **shard;
+        match dbs[*db].get(a.get(i), *now, stats).map(|e| &e.value) {
+            Some(Value::Str(s)) => reply_str(r, s),
+            #[allow(unreachable_patterns)]
+            _ => c.r.null(),
+        }
+    }
+}
+
+pub fn mset(c: &mut Ctx, a: Args) {
+    if a.len() % 2 == 0 {
+        return c.r.error("ERR wrong number of arguments for 'mset' command");
+    }
+    for i in (1..a.len()).step_by(2) {
+        c.db().set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);
+    }
+    c.r.ok();
+}
+
+pub fn msetnx(c: &mut Ctx, a: Args) {
+    if a.len() % 2 == 0 {
+        return c.r.error("ERR wrong number of arguments for 'msetnx' command");
+    }
+    for i in (1..a.len()).step_by(2) {
+        if c.lookup_write(a.get(i)).is_some() {
+            return c.r.int(0);
+        }
+    }
+    for i in (1..a.len()).step_by(2) {
+        c.db().set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);
+    }
+    c.r.int(1);
+}

@@ -1,0 +1,243 @@
+//! The command table: the single source of truth for every command's name,
+//! arity, flags, key positions and handler. Routing, arity checks, COMMAND
+//! and COMMAND DOCS all read it.
+
+use super::conn::ConnCtx;
+use super::ctx::Ctx;
+use super::{connection, keys, server, string};
+use crate::protocol::Args;
+
+pub type KeyFn = fn(&mut Ctx, Args);
+pub type ConnFn = fn(&mut ConnCtx, Args);
+
+/// How a multi-key command is split when its keys live on several shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Multi {
+    MGet,
+    MSet,
+    MSetNx,
+    Del,
+    Exists,
+    Rename,
+    RenameNx,
+    Copy,
+}
+
+/// Whole-keyspace commands: run on every shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllOp {
+    DbSize,
+    Keys,
+    Scan,
+    RandomKey,
+    FlushDb,
+    FlushAll,
+    SwapDb,
+}
+
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// Keys all live on one shard (usually one key): run where they live.
+    Keyed(KeyFn),
+    /// Run on one shard when all keys share it, else fan out.
+    Multi(KeyFn, Multi),
+    /// Connection or server command, run on the client's reactor.
+    Conn(ConnFn),
+    /// Every shard takes part.
+    All(AllOp),
+}
+
+pub struct Command {
+    pub name: &'static str,
+    /// Redis arity: N = exactly N args (with the name), -N = at least N.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub kind: Kind,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub acl: &'static [&'static str],
+}
+
+impl Command {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        if a >= 0 {
+            argc == a as usize
+        } else {
+            argc >= (-a) as usize
+        }
+    }
+    pub fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+    /// Indices of the key arguments of a concrete invocation.
+    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 {
+            argc as i64 + self.last_key as i64
+        } else {
+            self.last_key as i64
+        };
+        let step = self.step.max(1) as usize;
+        let end = if first == 0 { 0 } else { (last.max(0) as usize + 1).min(argc) };
+        (first..end.max(first)).step_by(step)
+    }
+}
+
+const W: &[&str] = &["write", "denyoom"];
+const WF: &[&str] = &["write", "denyoom", "fast"];
+const WD: &[&str] = &["write"];
+const WDF: &[&str] = &["write", "fast"];
+const R: &[&str] = &["readonly"];
+const RF: &[&str] = &["readonly", "fast"];
+const CONN: &[&str] = &["noscript", "loading", "stale", "fast"];
+const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
+
+macro_rules! cmd {
+    ($name:expr, $arity:expr, $flags:expr, $fk:expr, $lk:expr, $st:expr, $kind:expr, $group:expr, $since:expr, $acl:expr, $summary:expr) => {
+        Command {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: $fk,
+            last_key: $lk,
+            step: $st,
+            kind: $kind,
+            group: $group,
+            since: $since,
+            summary: $summary,
+            acl: $acl,
+        }
+    };
+}
+
+use Kind::*;
+
+const S: &[&str] = &["@string"];
+const K: &[&str] = &["@keyspace"];
+const C: &[&str] = &["@connection"];
+const SV: &[&str] = &["@admin", "@dangerous"];
+
+pub static COMMANDS: &[Command] = &[
+    // strings
+    cmd!("get", 2, RF, 1, 1, 1, Keyed(string::get), "string", "1.0.0", S, "Returns the string value of a key."),
+    cmd!("set", -3, W, 1, 1, 1, Keyed(string::set), "string", "1.0.0", S, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    cmd!("setnx", 3, WF, 1, 1, 1, Keyed(string::setnx), "string", "1.0.0", S, "Set the string value of a key only when the key doesn't exist."),
+    cmd!("setex", 4, W, 1, 1, 1, Keyed(string::setex), "string", "2.0.0", S, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    cmd!("psetex", 4, W, 1, 1, 1, Keyed(string::psetex), "string", "2.6.0", S, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    cmd!("getset", 3, WF, 1, 1, 1, Keyed(string::getset), "string", "1.0.0", S, "Returns the previous string value of a key after setting it to a new value."),
+    cmd!("getdel", 2, WDF, 1, 1, 1, Keyed(string::getdel), "string", "6.2.0", S, "Returns the string value of a key after deleting the key."),
+    cmd!("getex", -2, WDF, 1, 1, 1, Keyed(string::getex), "string", "6.2.0", S, "Returns the string value of a key after setting its expiration time."),
+    cmd!("append", 3, WF, 1, 1, 1, Keyed(string::append), "string", "2.0.0", S, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    cmd!("strlen", 2, RF, 1, 1, 1, Keyed(string::strlen), "string", "2.2.0", S, "Returns the length of a string value."),
+    cmd!("incr", 2, WF, 1, 1, 1, Keyed(string::incr), "string", "1.0.0", S, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("decr", 2, WF, 1, 1, 1, Keyed(string::decr), "string", "1.0.0", S, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("incrby", 3, WF, 1, 1, 1, Keyed(string::incrby), "string", "1.0.0", S, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("decrby", 3, WF, 1, 1, 1, Keyed(string::decrby), "string", "1.0.0", S, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("incrbyfloat", 3, WF, 1, 1, 1, Keyed(string::incrbyfloat), "string", "2.6.0", S, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    cmd!("getrange", 4, R, 1, 1, 1, Keyed(string::getrange), "string", "2.4.0", S, "Returns a substring of the string stored at a key."),
+    cmd!("substr", 4, R, 1, 1, 1, Keyed(string::getrange), "string", "1.0.0", S, "Returns a substring from a string value."),
+    cmd!("setrange", 4, W, 1, 1, 1, Keyed(string::setrange), "string", "2.2.0", S, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    cmd!("mget", -2, RF, 1, -1, 1, Multi(string::mget, Multi::MGet), "string", "1.0.0", S, "Atomically returns the string values of one or more keys."),
+    cmd!("mset", -3, W, 1, -1, 2, Multi(string::mset, Multi::MSet), "string", "1.0.1", S, "Atomically creates or modifies the string values of one or more keys."),
+    cmd!("msetnx", -3, W, 1, -1, 2, Multi(string::msetnx, Multi::MSetNx), "string", "1.0.1", S, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    // keys
+    cmd!("del", -2, WD, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "1.0.0", K, "Deletes one or more keys."),
+    cmd!("unlink", -2, WDF, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "4.0.0", K, "Asynchronously deletes one or more keys."),
+    cmd!("exists", -2, RF, 1, -1, 1, Multi(keys::exists, Multi::Exists), "generic", "1.0.0", K, "Determines whether one or more keys exist."),
+    cmd!("touch", -2, RF, 1, -1, 1, Multi(keys::exists, Multi::Exists), "generic", "3.2.1", K, "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
+    cmd!("type", 2, RF, 1, 1, 1, Keyed(keys::type_), "generic", "1.0.0", K, "Determines the type of value stored at a key."),
+    cmd!("expire", -3, WDF, 1, 1, 1, Keyed(keys::expire), "generic", "1.0.0", K, "Sets the expiration time of a key in seconds."),
+    cmd!("pexpire", -3, WDF, 1, 1, 1, Keyed(keys::pexpire), "generic", "2.6.0", K, "Sets the expiration time of a key in milliseconds."),
+    cmd!("expireat", -3, WDF, 1, 1, 1, Keyed(keys::expireat), "generic", "1.2.0", K, "Sets the expiration time of a key to a Unix timestamp."),
+    cmd!("pexpireat", -3, WDF, 1, 1, 1, Keyed(keys::pexpireat), "generic", "2.6.0", K, "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    cmd!("ttl", 2, RF, 1, 1, 1, Keyed(keys::ttl), "generic", "1.0.0", K, "Returns the expiration time in seconds of a key."),
+    cmd!("pttl", 2, RF, 1, 1, 1, Keyed(keys::pttl), "generic", "2.6.0", K, "Returns the expiration time in milliseconds of a key."),
+    cmd!("expiretime", 2, RF, 1, 1, 1, Keyed(keys::expiretime), "generic", "7.0.0", K, "Returns the expiration time of a key as a Unix timestamp."),
+    cmd!("pexpiretime", 2, RF, 1, 1, 1, Keyed(keys::pexpiretime), "generic", "7.0.0", K, "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    cmd!("persist", 2, WDF, 1, 1, 1, Keyed(keys::persist), "generic", "2.2.0", K, "Removes the expiration time of a key."),
+    cmd!("rename", 3, WD, 1, 2, 1, Multi(keys::rename, Multi::Rename), "generic", "1.0.0", K, "Renames a key and overwrites the destination."),
+    cmd!("renamenx", 3, WDF, 1, 2, 1, Multi(keys::renamenx, Multi::RenameNx), "generic", "1.0.0", K, "Renames a key only when the target key name doesn't exist."),
+    cmd!("copy", -3, W, 1, 2, 1, Multi(keys::copy, Multi::Copy), "generic", "6.2.0", K, "Copies the value of a key to a new key."),
+    cmd!("move", 3, WDF, 1, 1, 1, Keyed(keys::move_), "generic", "1.0.0", K, "Moves a key to another database."),
+    cmd!("object", -2, R, 2, 2, 1, Keyed(keys::object), "generic", "2.2.3", K, "A container for object introspection commands."),
+    cmd!("keys", 2, R, 0, 0, 0, All(AllOp::Keys), "generic", "1.0.0", K, "Returns all key names that match a pattern."),
+    cmd!("scan", -2, R, 0, 0, 0, All(AllOp::Scan), "generic", "2.8.0", K, "Iterates over the key names in the database."),
+    cmd!("randomkey", 1, R, 0, 0, 0, All(AllOp::RandomKey), "generic", "1.0.0", K, "Returns a random key name from the database."),
+    cmd!("dbsize", 1, RF, 0, 0, 0, All(AllOp::DbSize), "server", "1.0.0", K, "Returns the number of keys in the database."),
+    cmd!("flushdb", -1, WD, 0, 0, 0, All(AllOp::FlushDb), "server", "1.0.0", K, "Remove all keys from the current database."),
+    cmd!("flushall", -1, WD, 0, 0, 0, All(AllOp::FlushAll), "server", "1.0.0", K, "Removes all keys from all databases."),
+    cmd!("swapdb", 3, WDF, 0, 0, 0, All(AllOp::SwapDb), "server", "4.0.0", K, "Swaps two Redis databases."),
+    // connection
+    cmd!("ping", -1, &["fast"], 0, 0, 0, Conn(connection::ping), "connection", "1.0.0", C, "Returns the server's liveliness response."),
+    cmd!("echo", 2, &["fast"], 0, 0, 0, Conn(connection::echo), "connection", "1.0.0", C, "Returns the given string."),
+    cmd!("quit", -1, &["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, Conn(connection::quit), "connection", "1.0.0", C, "Closes the connection."),
+    cmd!("select", 2, CONN, 0, 0, 0, Conn(connection::select), "connection", "1.0.0", C, "Changes the selected database."),
+    cmd!("hello", -1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::hello), "connection", "6.0.0", C, "Handshakes with the Redis server."),
+    cmd!("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::auth), "connection", "1.0.0", C, "Authenticates the connection."),
+    cmd!("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::reset), "connection", "6.2.0", C, "Resets the connection."),
+    cmd!("client", -2, &["noscript", "loading", "stale"], 0, 0, 0, Conn(connection::client), "connection", "2.4.0", C, "A container for client connection commands."),
+    // server
+    cmd!("info", -1, &["loading", "stale"], 0, 0, 0, Conn(server::info), "server", "1.0.0", &["@slow", "@dangerous"], "Returns information and statistics about the server."),
+    cmd!("config", -2, ADMIN, 0, 0, 0, Conn(server::config), "server", "2.0.0", SV, "A container for server configuration commands."),
+    cmd!("command", -1, &["loading", "stale"], 0, 0, 0, Conn(server::command), "server", "2.8.13", &["@slow", "@connection"], "Returns detailed information about all commands."),
+    cmd!("time", 1, &["loading", "stale", "fast"], 0, 0, 0, Conn(server::time), "server", "2.6.0", &["@fast"], "Returns the server time."),
+    cmd!("lastsave", 1, &["loading", "stale", "fast"], 0, 0, 0, Conn(server::lastsave), "server", "1.0.0", SV, "Returns the Unix timestamp of the last successful save to disk."),
+    cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),
+];
+
+/// Case-insensitive lookup without allocating: names are short ASCII.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    if name.len() > 32 {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = &buf[..name.len()];
+    index().get(lower).map(|&i| &COMMANDS[i])
+}
+
+fn index() -> &'static hashbrown::HashMap<&'static [u8], usize> {
+    static INDEX: std::sync::OnceLock<hashbrown::HashMap<&'static [u8], usize>> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| COMMANDS.iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_unique_and_lowercase() {
+        let mut seen = std::collections::HashSet::new();
+        for c in COMMANDS {
+            assert_eq!(c.name, c.name.to_lowercase());
+            assert!(seen.insert(c.name), "duplicate {}", c.name);
+            assert!(c.arity != 0);
+        }
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive() {
+        assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn key_positions() {
+        let mset = lookup(b"mset").map(|c| c.key_indices(5).collect::<Vec<_>>());
+        assert_eq!(mset, Some(vec![1, 3]));
+        let get = lookup(b"get").map(|c| c.key_indices(2).collect::<Vec<_>>());
+        assert_eq!(get, Some(vec![1]));
+        let obj = lookup(b"object").map(|c| c.key_indices(3).collect::<Vec<_>>());
+        assert_eq!(obj, Some(vec![2]));
+        let ping = lookup(b"ping").map(|c| c.key_indices(1).collect::<Vec<_>>());
+        assert_eq!(ping, Some(vec![]));
+    }
+}

@@ -1,0 +1,392 @@
+//! Configuration: a redis.conf-style file plus `--name value` flags (which,
+//! as in redis-server, are just more config lines appended after the file),
+//! and the CONFIG GET/SET view of the same settings.
+//!
+//! Hand-written rather than clap: redis-server's flag grammar is "any config
+//! directive, prefixed with --, taking every following word up to the next
+//! --", which is exactly the file grammar; one parser serves both.
+
+use crate::protocol::parser::split_args;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub threads: usize,
+    pub databases: usize,
+    pub requirepass: String,
+    pub maxclients: usize,
+    pub loglevel: String,
+    pub logfile: String,
+    pub io_backend: String,
+    pub proto_max_bulk_len: usize,
+    /// Accepted-and-reported settings without behaviour of their own yet
+    /// (save, appendonly, ...): CONFIG GET returns what CONFIG SET stored.
+    pub passive: BTreeMap<String, String>,
+    pub config_file: Option<String>,
+}
+
+/// Settings that are accepted and reported verbatim.
+const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
+    ("save", ""),
+    ("appendonly", "no"),
+    ("appendfsync", "everysec"),
+    ("maxmemory", "0"),
+    ("maxmemory-policy", "noeviction"),
+    ("maxmemory-samples", "5"),
+    ("hz", "10"),
+    ("timeout", "0"),
+    ("tcp-keepalive", "300"),
+    ("tcp-backlog", "511"),
+    ("daemonize", "no"),
+    ("protected-mode", "no"),
+    ("dir", "."),
+    ("dbfilename", "dump.rdb"),
+    ("lazyfree-lazy-eviction", "no"),
+    ("lazyfree-lazy-expire", "no"),
+    ("lazyfree-lazy-server-del", "no"),
+    ("lazyfree-lazy-user-del", "no"),
+    ("lazyfree-lazy-user-flush", "no"),
+    ("list-max-listpack-size", "-2"),
+    ("list-compress-depth", "0"),
+    ("hash-max-listpack-entries", "128"),
+    ("hash-max-listpack-value", "64"),
+    ("set-max-intset-entries", "512"),
+    ("zset-max-listpack-entries", "128"),
+    ("zset-max-listpack-value", "64"),
+    ("latency-tracking", "yes"),
+    ("enable-debug-command", "yes"),
+    ("client-query-buffer-limit", "1073741824"),
+    ("slowlog-log-slower-than", "10000"),
+    ("slowlog-max-len", "128"),
+    ("notify-keyspace-events", ""),
+    ("active-expire-effort", "1"),
+    ("repl-diskless-sync", "yes"),
+    ("activedefrag", "no"),
+    ("io-threads", "1"),
+];
+
+/// Old names Redis still accepts.
+fn canonical(name: &str) -> &str {
+    match name {
+        "list-max-ziplist-size" => "list-max-listpack-size",
+        "hash-max-ziplist-entries" => "hash-max-listpack-entries",
+        "hash-max-ziplist-value" => "hash-max-listpack-value",
+        "zset-max-ziplist-entries" => "zset-max-listpack-entries",
+        "zset-max-ziplist-value" => "zset-max-listpack-value",
+        other => other,
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: vec!["127.0.0.1".into()],
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            databases: 16,
+            requirepass: String::new(),
+            maxclients: 10000,
+            loglevel: "notice".into(),
+            logfile: String::new(),
+            io_backend: "auto".into(),
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            passive: PASSIVE_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            config_file: None,
+        }
+    }
+}
+
+/// Redis memory units: 1k = 1000, 1kb = 1024, and so on; plain numbers are bytes.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let l = s.to_ascii_lowercase();
+    let (num, mul) = [
+        ("gb", 1u64 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+    .unwrap_or((l.clone(), 1));
+    num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+fn parse_yes_no(v: &str) -> Result<&'static str, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok("yes"),
+        "no" => Ok("no"),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+impl Config {
+    /// Apply one directive. `at_startup` allows the immutable ones (port,
+    /// bind, threads, databases).
+    pub fn apply(&mut self, name: &str, args: &[String], at_startup: bool) -> Result<(), String> {
+        let lname = name.to_ascii_lowercase();
+        let name = canonical(&lname);
+        let one = || -> Result<&String, String> {
+            if args.len() == 1 {
+                Ok(&args[0])
+            } else {
+                Err("wrong number of arguments".into())
+            }
+        };
+        let immutable = || -> Result<(), String> {
+            if at_startup {
+                Ok(())
+            } else {
+                Err("can't set immutable config".into())
+            }
+        };
+        match name {
+            "port" => {
+                immutable()?;
+                self.port = one()?.parse().map_err(|_| "Invalid port".to_string())?;
+            }
+            "bind" => {
+                immutable()?;
+                if args.is_empty() {
+                    return Err("wrong number of arguments".into());
+                }
+                self.bind = args.to_vec();
+            }
+            "threads" | "server-threads" => {
+                immutable()?;
+                let n: usize = one()?.parse().map_err(|_| "argument must be a number".to_string())?;
+                if n == 0 || n > 1024 {
+                    return Err("argument must be between 1 and 1024".into());
+                }
+                self.threads = n;
+            }
+            "databases" => {
+                immutable()?;
+                let n: usize = one()?.parse().map_err(|_| "argument must be a number".to_string())?;
+                if n == 0 || n > 1_000_000 {
+                    return Err("argument must be between 1 and 1000000".into());
+                }
+                self.databases = n;
+            }
+            "io-backend" => {
+                immutable()?;
+                let v = one()?.to_ascii_lowercase();
+                if !["auto", "uring", "epoll"].contains(&v.as_str()) {
+                    return Err("argument must be 'auto', 'uring' or 'epoll'".into());
+                }
+                self.io_backend = v;
+            }
+            "requirepass" => self.requirepass = one()?.clone(),
+            "maxclients" => {
+                let n: usize = one()?.parse().map_err(|_| "argument must be a number".to_string())?;
+                if n == 0 {
+                    return Err("argument must be between 1 and 4294967295".into());
+                }
+                self.maxclients = n;
+            }
+            "loglevel" => {
+                let v = one()?.to_ascii_lowercase();
+                if !["debug", "verbose", "notice", "warning", "nothing"].contains(&v.as_str()) {
+                    return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into());
+                }
+                self.loglevel = v;
+            }
+            "logfile" => {
+                immutable()?;
+                self.logfile = one()?.clone();
+            }
+            "proto-max-bulk-len" => {
+                let v = parse_memory(one()?).ok_or("argument must be a memory value")?;
+                if v < 1024 * 1024 {
+                    return Err("argument must be between 1048576 and 9223372036854775807".into());
+                }
+                self.proto_max_bulk_len = v as usize;
+            }
+            _ => {
+                if !self.passive.contains_key(name) {
+                    return Err(format!("Bad directive or wrong number of arguments"));
+                }
+                let v = match name {
+                    "appendonly" | "daemonize" | "protected-mode" | "activedefrag" | "latency-tracking"
+                    | "enable-debug-command" | "repl-diskless-sync" => {
+                        if name == "enable-debug-command" {
+                            let l = one()?.to_ascii_lowercase();
+                            if l != "local" {
+                                parse_yes_no(&l)?;
+                            }
+                            l
+                        } else {
+                            parse_yes_no(one()?)?.to_string()
+                        }
+                    }
+                    n if n.starts_with("lazyfree") => parse_yes_no(one()?)?.to_string(),
+                    "save" => args.join(" "),
+                    "maxmemory" | "client-query-buffer-limit" => {
+                        parse_memory(one()?).ok_or("argument must be a memory value")?.to_string()
+                    }
+                    "maxmemory-policy" | "appendfsync" | "dir" | "dbfilename" | "notify-keyspace-events" => one()?.clone(),
+                    _ => {
+                        let v = one()?;
+                        v.parse::<i64>().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+                        v.clone()
+                    }
+                };
+                self.passive.insert(name.to_string(), v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every (name, value) pair CONFIG GET can report.
+    pub fn all(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("port".to_string(), self.port.to_string()),
+            ("bind".to_string(), self.bind.join(" ")),
+            ("server-threads".to_string(), self.threads.to_string()),
+            ("databases".to_string(), self.databases.to_string()),
+            ("requirepass".to_string(), self.requirepass.clone()),
+            ("maxclients".to_string(), self.maxclients.to_string()),
+            ("loglevel".to_string(), self.loglevel.clone()),
+            ("logfile".to_string(), self.logfile.clone()),
+            ("io-backend".to_string(), self.io_backend.clone()),
+            ("proto-max-bulk-len".to_string(), self.proto_max_bulk_len.to_string()),
+        ];
+        for (k, val) in &self.passive {
+            v.push((k.clone(), val.clone()));
+        }
+        v
+    }
+
+    /// Parse a config file's text. Errors name the line, like redis-server.
+    pub fn load_str(&mut self, text: &str, origin: &str) -> Result<(), String> {
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let mut scratch = Vec::new();
+            let mut ranges = Vec::new();
+            if split_args(t.as_bytes(), &mut scratch, &mut ranges).is_err() {
+                return Err(format!(
+                    "*** FATAL CONFIG FILE ERROR ***\nReading the configuration file, at line {} ({origin})\n>>> '{}'\nUnbalanced quotes in configuration line",
+                    i + 1,
+                    t
+                ));
+            }
+            let words: Vec<String> = ranges
+                .iter()
+                .map(|r| String::from_utf8_lossy(&scratch[r.clone()]).into_owned())
+                .collect();
+            if words.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.apply(&words[0], &words[1..], true) {
+                return Err(format!(
+                    "*** FATAL CONFIG FILE ERROR ***\nReading the configuration file, at line {} ({origin})\n>>> '{}'\n{}",
+                    i + 1,
+                    t,
+                    e
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `halocline [config-file] [--name value ...]`.
+    pub fn from_args(args: &[String]) -> Result<Config, String> {
+        let mut cfg = Config::default();
+        let mut rest = args;
+        if let Some(first) = rest.first() {
+            if !first.starts_with("--") {
+                let text = std::fs::read_to_string(first)
+                    .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
+                cfg.load_str(&text, first)?;
+                cfg.config_file = Some(first.clone());
+                rest = &rest[1..];
+            }
+        }
+        // Flags become config lines appended after the file.
+        let mut lines = String::new();
+        for a in rest {
+            if let Some(name) = a.strip_prefix("--") {
+                if !lines.is_empty() {
+                    lines.push('\n');
+                }
+                lines.push_str(name);
+            } else {
+                if lines.is_empty() {
+                    return Err(format!("Invalid argument '{a}': options must start with --"));
+                }
+                lines.push(' ');
+                lines.push_str(&quote(a));
+            }
+        }
+        cfg.load_str(&lines, "command line")?;
+        Ok(cfg)
+    }
+}
+
+fn quote(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let c = Config::from_args(&s(&["--port", "7000", "--bind", "127.0.0.1", "::1", "--threads", "3"])).unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+        assert_eq!(c.threads, 3);
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("halocline-cfg-{}", std::process::id()));
+        std::fs::write(&dir, "# comment\nport 6380\nrequirepass \"a b\"\n\ndatabases 4\n").unwrap();
+        let c = Config::from_args(&s(&[dir.to_str().unwrap(), "--port", "6390"])).unwrap();
+        std::fs::remove_file(&dir).ok();
+        assert_eq!(c.port, 6390);
+        assert_eq!(c.requirepass, "a b");
+        assert_eq!(c.databases, 4);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let mut c = Config::default();
+        let e = c.load_str("port 1\nnosuchthing 3\n", "x.conf").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        let e = c.load_str("port abc\n", "x.conf").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("Invalid port"), "{e}");
+        assert!(Config::from_args(&s(&["--threads", "0"])).is_err());
+        assert!(Config::from_args(&s(&["--port"])).is_err());
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1kb"), Some(1024));
+        assert_eq!(parse_memory("2GB"), Some(2 << 30));
+        assert_eq!(parse_memory("x"), None);
+    }
+}

@@ -1,0 +1,295 @@
+//! The io_uring driver: one ring per reactor, created on the reactor's own
+//! thread (SINGLE_ISSUER), with DEFER_TASKRUN so completions are processed
+//! only when this thread enters the kernel, once per loop turn.
+//!
+//! Per turn: enter the kernel once (submitting every queued SQE and waiting
+//! only when there is nothing to do), handle all completions, drain the
+//! mailbox, hand messages to other reactors, then queue sends.
+
+use super::bufring::BufRing;
+use crate::reactor::{token_parts, Reactor};
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use std::sync::atomic::Ordering;
+
+const ACCEPT: u64 = 1;
+const RECV: u64 = 2;
+const SEND: u64 = 3;
+const WAKE: u64 = 4;
+const TIMER: u64 = 5;
+
+/// IORING_ENTER_GETEVENTS: the crate's `submit()` omits it, but with
+/// DEFER_TASKRUN completions only run when we enter with it.
+const ENTER_GETEVENTS: u32 = 1;
+
+const BUF_ENTRIES: u16 = 512;
+const BUF_SIZE: usize = 16 * 1024;
+const BGID: u16 = 0;
+
+fn ud(kind: u64, tok: u64) -> u64 {
+    (kind << 56) | (tok & ((1 << 56) - 1))
+}
+
+struct Driver {
+    ring: IoUring,
+    bufs: BufRing,
+    wake_buf: Box<u64>,
+    timespec: Box<types::Timespec>,
+    listeners: Vec<i32>,
+}
+
+impl Driver {
+    fn push(&mut self, e: squeue::Entry) {
+        loop {
+            // SAFETY: every entry's buffers (provided-buffer ring, a
+            // connection's `sending` Vec, wake_buf, timespec) live until its
+            // completion is reaped: connections are only released once no
+            // operation on them is in flight.
+            if unsafe { self.ring.submission().push(&e) }.is_ok() {
+                return;
+            }
+            if let Err(err) = self.ring.submit() {
+                log::warn!("io_uring submit failed while the SQ was full: {err}");
+            }
+        }
+    }
+
+    fn arm_accept(&mut self, i: usize) {
+        let e = opcode::AcceptMulti::new(types::Fd(self.listeners[i]))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(ud(ACCEPT, i as u64));
+        self.push(e);
+    }
+
+    fn arm_recv(&mut self, fd: i32, tok: u64) {
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(ud(RECV, tok));
+        self.push(e);
+    }
+
+    fn arm_wake(&mut self, efd: i32) {
+        let p = &mut *self.wake_buf as *mut u64 as *mut u8;
+        let e = opcode::Read::new(types::Fd(efd), p, 8).build().user_data(ud(WAKE, 0));
+        self.push(e);
+    }
+
+    fn arm_timer(&mut self) {
+        let e = opcode::Timeout::new(&*self.timespec as *const types::Timespec)
+            .build()
+            .user_data(ud(TIMER, 0));
+        self.push(e);
+    }
+}
+
+pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
+    let ring = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_coop_taskrun()
+        .setup_cqsize(16384)
+        .build(4096)?;
+    let bufs = BufRing::new(&ring, BUF_ENTRIES, BUF_SIZE, BGID)?;
+    let mut d = Driver {
+        ring,
+        bufs,
+        wake_buf: Box::new(0),
+        timespec: Box::new(types::Timespec::new().nsec(100_000_000)),
+        listeners,
+    };
+    let shared = r.shared.clone();
+    let mb = &shared.mailboxes[r.id];
+    for i in 0..d.listeners.len() {
+        d.arm_accept(i);
+    }
+    d.arm_wake(mb.efd);
+    d.arm_timer();
+    let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(1024);
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let idle = r.dirty.is_empty() && r.to_close.is_empty() && !r.has_outbox();
+        let res = if idle && mb.prepare_sleep() {
+            let res = d.ring.submit_and_wait(1);
+            mb.awake();
+            res
+        } else {
+            let n = d.ring.submission().len() as u32;
+            // SAFETY: plain io_uring_enter on our own ring; no argument struct.
+            unsafe { d.ring.submitter().enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None) }
+        };
+        if let Err(e) = res {
+            match e.raw_os_error() {
+                Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => {}
+                _ => return Err(e),
+            }
+        }
+        cqes.clear();
+        cqes.extend(d.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        let mut returned_bufs = false;
+        for &(u, res, flags) in &cqes {
+            let kind = u >> 56;
+            let tok = u & ((1 << 56) - 1);
+            match kind {
+                ACCEPT => on_accept(&mut r, &mut d, tok as usize, res, flags),
+                RECV => returned_bufs |= on_recv(&mut r, &mut d, tok, res, flags),
+                SEND => on_send(&mut r, &mut d, tok, res),
+                WAKE => d.arm_wake(mb.efd),
+                TIMER => {
+                    r.tick();
+                    d.arm_timer();
+                }
+                _ => {}
+            }
+        }
+        if returned_bufs {
+            d.bufs.publish();
+        }
+        r.drain_mailbox();
+        r.flush_outboxes();
+        flush_sends(&mut r, &mut d);
+        flush_closes(&mut r, &mut d);
+    }
+    for &fd in &d.listeners {
+        // SAFETY: closing our own listener fds on shutdown.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+fn on_accept(r: &mut Reactor, d: &mut Driver, li: usize, res: i32, flags: u32) {
+    if res >= 0 {
+        if let Some(idx) = r.accept(res) {
+            let tok = r.token_of(idx);
+            if let Some(c) = r.conn_mut(idx) {
+                c.recv_armed = true;
+            }
+            d.arm_recv(res, tok);
+        }
+    } else if res != -libc::ECANCELED {
+        log::warn!("accept failed: {}", std::io::Error::from_raw_os_error(-res));
+    }
+    if !cqueue::more(flags) && !r.shared.stop.load(Ordering::Relaxed) && li < d.listeners.len() {
+        d.arm_accept(li);
+    }
+}
+
+/// Returns true if a provided buffer was handed back.
+fn on_recv(r: &mut Reactor, d: &mut Driver, tok: u64, res: i32, flags: u32) -> bool {
+    let (idx, _) = token_parts(tok);
+    let bid = cqueue::buffer_select(flags);
+    if res > 0 {
+        if let Some(bid) = bid {
+            r.on_recv(idx, d.bufs.data(bid, res as usize));
+            d.bufs.push(bid);
+        }
+    } else if res == 0 || (res < 0 && res != -libc::ENOBUFS) {
+        // EOF or a socket error: the client is gone.
+        r.close(idx);
+    }
+    if !cqueue::more(flags) {
+        let rearm = match r.conn_mut(idx) {
+            Some(c) => {
+                c.recv_armed = false;
+                if !c.closing {
+                    c.recv_armed = true;
+                    Some(c.fd)
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        match rearm {
+            Some(fd) => d.arm_recv(fd, tok),
+            None => maybe_release(r, idx),
+        }
+    }
+    bid.is_some()
+}
+
+fn on_send(r: &mut Reactor, d: &mut Driver, tok: u64, res: i32) {
+    let (idx, _) = token_parts(tok);
+    let Some(c) = r.conn_mut(idx) else { return };
+    c.send_inflight = false;
+    if res < 0 || c.closing {
+        if res < 0 {
+            r.close(idx);
+        }
+        return maybe_release(r, idx);
+    }
+    c.send_off += res as usize;
+    if c.send_off >= c.sending.len() {
+        c.sending.clear();
+        c.send_off = 0;
+    }
+    r.on_sent(res as usize);
+    start_send(r, d, idx);
+    if let Some(c) = r.conn(idx) {
+        if !c.send_inflight {
+            r.after_flush(idx);
+        }
+    }
+}
+
+fn start_send(r: &mut Reactor, d: &mut Driver, idx: u32) {
+    let tok = r.token_of(idx);
+    let Some(c) = r.conn_mut(idx) else { return };
+    if c.send_inflight || c.closing {
+        return;
+    }
+    if c.sending.is_empty() {
+        if c.out.is_empty() {
+            return;
+        }
+        std::mem::swap(&mut c.sending, &mut c.out);
+        c.send_off = 0;
+    }
+    let rest = &c.sending[c.send_off..];
+    let e = opcode::Send::new(types::Fd(c.fd), rest.as_ptr(), rest.len().min(u32::MAX as usize) as u32)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(ud(SEND, tok));
+    c.send_inflight = true;
+    d.push(e);
+}
+
+fn flush_sends(r: &mut Reactor, d: &mut Driver) {
+    let dirty = std::mem::take(&mut r.dirty);
+    for &idx in &dirty {
+        if let Some(c) = r.conn_mut(idx) {
+            c.dirty = false;
+        }
+        start_send(r, d, idx);
+        if let Some(c) = r.conn(idx) {
+            if !c.send_inflight {
+                r.after_flush(idx);
+            }
+        }
+    }
+    let mut dirty = dirty;
+    dirty.clear();
+    if r.dirty.is_empty() {
+        r.dirty = dirty;
+    }
+}
+
+fn flush_closes(r: &mut Reactor, _d: &mut Driver) {
+    while let Some(idx) = r.to_close.pop() {
+        if let Some(c) = r.conn(idx).filter(|c| c.closing) {
+            // Ends the multishot recv (it completes with 0) and fails any
+            // send in flight; the slot is released once both have completed.
+            // SAFETY: shutdown on a socket we own.
+            unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+        }
+        maybe_release(r, idx);
+    }
+}
+
+fn maybe_release(r: &mut Reactor, idx: u32) {
+    if let Some(c) = r.conn(idx) {
+        if c.closing && !c.recv_armed && !c.send_inflight {
+            r.release(idx);
+        }
+    }
+}
+

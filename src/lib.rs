@@ -1,0 +1,14 @@
+//! halocline: a Redis-protocol in-memory key-value server. Shared nothing:
+//! one reactor thread per core, each owning an io_uring, its connections and
+//! one shard of the keyspace; cross-shard work travels through mailboxes.
+//! See docs/architecture.md.
+pub mod commands;
+pub mod config;
+pub mod io;
+pub mod logging;
+pub mod protocol;
+pub mod reactor;
+pub mod server;
+pub mod shard;
+pub mod tx;
+pub mod types;

@@ -1,0 +1,117 @@
+//! `halocline [config-file] [--name value ...]`: parse the configuration,
+//! open one listener per reactor, start the reactors, wait for a signal.
+
+use halocline::config::Config;
+use halocline::reactor::Reactor;
+use halocline::server::{Shared, HALOCLINE_VERSION, REDIS_VERSION};
+use std::sync::Arc;
+
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn usage() {
+    eprintln!(
+        "Usage: halocline [/path/to/halocline.conf] [options]\n\
+         \x20      halocline -v or --version\n\
+         \x20      halocline -h or --help\n\n\
+         Options are any config directive prefixed with --, e.g.\n\
+         \x20 --port 6380 --bind 127.0.0.1 ::1 --threads 4 --databases 16\n\
+         \x20 --requirepass secret --maxclients 10000 --loglevel notice --logfile ''"
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "-v" || a == "--version") {
+        println!("halocline v={HALOCLINE_VERSION} redis_version={REDIS_VERSION}");
+        return;
+    }
+    if args.first().is_some_and(|a| a == "-h" || a == "--help") {
+        usage();
+        return;
+    }
+    let cfg = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("\n{e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = halocline::logging::init(&cfg.loglevel, &cfg.logfile) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    std::process::exit(match run(cfg) {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error!("{e}");
+            1
+        }
+    });
+}
+
+fn run(cfg: Config) -> Result<(), String> {
+    let backend = match cfg.io_backend.as_str() {
+        "epoll" => return Err("the epoll backend is not available in this build; use --io-backend uring".into()),
+        _ => match halocline::io::uring_available() {
+            Ok(()) => "io_uring",
+            Err(e) => return Err(format!("io_uring is unavailable ({e}), and no fallback backend is built in")),
+        },
+    };
+    // Signals are taken by the main thread with sigwait; reactors inherit the mask.
+    // SAFETY: sigset manipulation on a local set; SIG_IGN for SIGPIPE.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        set
+    };
+    let threads = cfg.threads;
+    let mut listeners = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let mut fds = Vec::new();
+        for addr in &cfg.bind {
+            let fd = halocline::io::listener::listen(addr, cfg.port)
+                .map_err(|e| format!("Could not create server TCP listening socket {addr}:{}: {e}", cfg.port))?;
+            fds.push(fd);
+        }
+        listeners.push(fds);
+    }
+    let port = cfg.port;
+    let shared = Arc::new(Shared::new(cfg, backend).map_err(|e| e.to_string())?);
+    let mut handles = Vec::new();
+    for (id, fds) in listeners.into_iter().enumerate() {
+        let sh = shared.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("reactor-{id}"))
+            .spawn(move || {
+                let reactor = Reactor::new(id, sh.clone());
+                if let Err(e) = halocline::io::uring::run(reactor, fds) {
+                    log::error!("reactor {id} failed: {e}");
+                    sh.request_stop();
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        handles.push(h);
+    }
+    log::info!(
+        "halocline {HALOCLINE_VERSION} (redis {REDIS_VERSION} compatible) ready to accept connections: port {port}, {threads} threads, io backend {backend}, pid {}",
+        std::process::id()
+    );
+    let mut sig: libc::c_int = 0;
+    // SAFETY: sigwait on the set blocked above.
+    unsafe { libc::sigwait(&set, &mut sig) };
+    log::info!("Received {}, shutting down.", if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" });
+    shared.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for m in &shared.mailboxes {
+        m.ring();
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    log::info!("halocline is now ready to exit, bye bye...");
+    Ok(())
+}

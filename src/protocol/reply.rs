@@ -1,0 +1,188 @@
+//! Reply encoding for RESP2 and RESP3. Pure functions over a `Vec<u8>`: the
+//! caller owns (and reuses) the output buffer.
+
+/// The protocol a connection negotiated with HELLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Resp2,
+    Resp3,
+}
+
+pub struct Reply<'a> {
+    pub out: &'a mut Vec<u8>,
+    pub proto: Proto,
+}
+
+#[inline]
+pub fn push_int(out: &mut Vec<u8>, v: i64) {
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(b.format(v).as_bytes());
+}
+
+impl<'a> Reply<'a> {
+    pub fn new(out: &'a mut Vec<u8>, proto: Proto) -> Self {
+        Reply { out, proto }
+    }
+    #[inline]
+    pub fn resp3(&self) -> bool {
+        self.proto == Proto::Resp3
+    }
+    #[inline]
+    pub fn ok(&mut self) {
+        self.out.extend_from_slice(b"+OK\r\n");
+    }
+    #[inline]
+    pub fn simple(&mut self, s: &str) {
+        self.out.push(b'+');
+        self.out.extend_from_slice(s.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+    /// An error reply. `msg` is the full message including its code
+    /// ("ERR ...", "WRONGTYPE ..."); newlines are replaced like Redis does.
+    pub fn error(&mut self, msg: &str) {
+        self.out.push(b'-');
+        for &b in msg.as_bytes() {
+            self.out.push(if b == b'\r' || b == b'\n' { b' ' } else { b });
+        }
+        self.out.extend_from_slice(b"\r\n");
+    }
+    #[inline]
+    pub fn int(&mut self, v: i64) {
+        self.out.push(b':');
+        push_int(self.out, v);
+        self.out.extend_from_slice(b"\r\n");
+    }
+    #[inline]
+    pub fn bulk(&mut self, s: &[u8]) {
+        self.out.push(b'$');
+        push_int(self.out, s.len() as i64);
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(s);
+        self.out.extend_from_slice(b"\r\n");
+    }
+    pub fn bulk_int(&mut self, v: i64) {
+        let mut b = itoa::Buffer::new();
+        self.bulk(b.format(v).as_bytes());
+    }
+    /// Null bulk string (RESP2 `$-1`, RESP3 `_`).
+    #[inline]
+    pub fn null(&mut self) {
+        if self.resp3() {
+            self.out.extend_from_slice(b"_\r\n");
+        } else {
+            self.out.extend_from_slice(b"$-1\r\n");
+        }
+    }
+    /// Null array (RESP2 `*-1`, RESP3 `_`).
+    pub fn null_array(&mut self) {
+        if self.resp3() {
+            self.out.extend_from_slice(b"_\r\n");
+        } else {
+            self.out.extend_from_slice(b"*-1\r\n");
+        }
+    }
+    pub fn array(&mut self, n: usize) {
+        self.header(b'*', n);
+    }
+    /// A map of `n` pairs (RESP2: flat array of 2n).
+    pub fn map(&mut self, n: usize) {
+        if self.resp3() {
+            self.header(b'%', n);
+        } else {
+            self.header(b'*', n * 2);
+        }
+    }
+    pub fn set(&mut self, n: usize) {
+        if self.resp3() {
+            self.header(b'~', n);
+        } else {
+            self.header(b'*', n);
+        }
+    }
+    pub fn boolean(&mut self, v: bool) {
+        if self.resp3() {
+            self.out.extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
+        } else {
+            self.int(v as i64);
+        }
+    }
+    /// Double: RESP3 `,`; RESP2 a bulk string, formatted like Redis.
+    pub fn double(&mut self, v: f64) {
+        let s = format_double(v);
+        if self.resp3() {
+            self.out.push(b',');
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(s.as_bytes());
+        }
+    }
+    /// Verbatim text (RESP3 `=`, RESP2 bulk), used by INFO and CLIENT INFO/LIST.
+    pub fn verbatim(&mut self, s: &[u8]) {
+        if self.resp3() {
+            self.out.push(b'=');
+            push_int(self.out, s.len() as i64 + 4);
+            self.out.extend_from_slice(b"\r\ntxt:");
+            self.out.extend_from_slice(s);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(s);
+        }
+    }
+    fn header(&mut self, c: u8, n: usize) {
+        self.out.push(c);
+        push_int(self.out, n as i64);
+        self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Format a double the way Redis replies with scores and floats:
+/// "inf"/"-inf", integers without a fraction, otherwise the shortest
+/// representation that round-trips (Redis uses %.17g; the shortest form is
+/// what clients parse back to the same f64).
+pub fn format_double(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v == v.trunc() && v.abs() < 1e17 {
+        return format!("{}", v as i64);
+    }
+    let s = format!("{v}");
+    if s.len() > 24 {
+        // Very large/small magnitudes: %.17g switches to exponent form.
+        return format!("{v:e}").replace("e", "e+").replace("e+-", "e-");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_both_protocols() {
+        let mut v = Vec::new();
+        let mut r = Reply::new(&mut v, Proto::Resp2);
+        r.null();
+        r.map(1);
+        r.double(1.5);
+        assert_eq!(v, b"$-1\r\n*2\r\n$3\r\n1.5\r\n");
+        let mut v = Vec::new();
+        let mut r = Reply::new(&mut v, Proto::Resp3);
+        r.null();
+        r.map(1);
+        r.double(1.5);
+        assert_eq!(v, b"_\r\n%1\r\n,1.5\r\n");
+    }
+
+    #[test]
+    fn doubles_like_redis() {
+        assert_eq!(format_double(3.0), "3");
+        assert_eq!(format_double(10.5), "10.5");
+        assert_eq!(format_double(f64::INFINITY), "inf");
+        assert_eq!(format_double(-0.0), "0");
+    }
+}

@@ -1,0 +1,61 @@
+//! Per-connection client state that commands see (Redis's `client` struct,
+//! minus the I/O, which belongs to the reactor).
+
+use crate::protocol::Proto;
+
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub proto: Proto,
+    pub authed: bool,
+    pub name: Vec<u8>,
+    pub lib_name: Vec<u8>,
+    pub lib_ver: Vec<u8>,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created_ms: u64,
+    pub last_cmd: &'static str,
+    pub last_interaction_ms: u64,
+}
+
+impl Client {
+    pub fn new(id: u64, fd: i32, addr: String, laddr: String, authed: bool, now: u64) -> Client {
+        Client {
+            id,
+            db: 0,
+            proto: Proto::Resp2,
+            authed,
+            name: Vec::new(),
+            lib_name: Vec::new(),
+            lib_ver: Vec::new(),
+            addr,
+            laddr,
+            fd,
+            created_ms: now,
+            last_cmd: "NULL",
+            last_interaction_ms: now,
+        }
+    }
+
+    /// One CLIENT LIST / CLIENT INFO line, with Redis 7.0's fields.
+    pub fn info_line(&self, now: u64, qbuf: usize, obl: usize) -> String {
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            String::from_utf8_lossy(&self.name),
+            now.saturating_sub(self.created_ms) / 1000,
+            now.saturating_sub(self.last_interaction_ms) / 1000,
+            self.db,
+            qbuf,
+            obl,
+            self.last_cmd,
+            if self.proto == Proto::Resp3 { 3 } else { 2 },
+            String::from_utf8_lossy(&self.lib_name),
+            String::from_utf8_lossy(&self.lib_ver),
+        )
+    }
+}

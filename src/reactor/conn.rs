@@ -1,0 +1,112 @@
+//! A connection as the reactor sees it: socket, buffers, the client state,
+//! and the reply slots that keep a pipeline's replies in request order when
+//! some of its commands run on other shards.
+
+use super::client::Client;
+use crate::tx::Coord;
+use std::collections::VecDeque;
+
+pub enum Slot {
+    /// Replies ready to go out, waiting only for an earlier slot.
+    Ready(Vec<u8>),
+    /// A command running (at least partly) on another shard.
+    Wait(Box<Coord>),
+}
+
+pub struct Conn {
+    pub fd: i32,
+    pub gen: u32,
+    pub client: Client,
+    /// Unparsed input (only when a command straddles receives, or when
+    /// processing is paused).
+    pub inbuf: Vec<u8>,
+    /// Replies not yet handed to the kernel.
+    pub out: Vec<u8>,
+    /// The buffer of the send in flight: never touched until it completes.
+    pub sending: Vec<u8>,
+    pub send_off: usize,
+    pub send_inflight: bool,
+    pub recv_armed: bool,
+    /// Reply slots; slot ids are consecutive from `first_slot`.
+    pub slots: VecDeque<Slot>,
+    pub first_slot: u64,
+    /// Multi-phase coordinators in flight: later commands wait for them.
+    pub barriers: u32,
+    pub close_after_flush: bool,
+    pub closing: bool,
+    pub dirty: bool,
+}
+
+/// A pipeline may run this many commands ahead of its oldest unfinished
+/// remote reply; beyond that, input waits (bounded memory per connection).
+pub const MAX_SLOTS: usize = 1024;
+
+impl Conn {
+    pub fn new(fd: i32, gen: u32, client: Client) -> Conn {
+        Conn {
+            fd,
+            gen,
+            client,
+            inbuf: Vec::new(),
+            out: Vec::with_capacity(512),
+            sending: Vec::with_capacity(512),
+            send_off: 0,
+            send_inflight: false,
+            recv_armed: false,
+            slots: VecDeque::new(),
+            first_slot: 0,
+            barriers: 0,
+            close_after_flush: false,
+            closing: false,
+            dirty: false,
+        }
+    }
+
+    /// Where a reply produced now must be written so it leaves in order.
+    #[inline]
+    pub fn reply_buf(&mut self) -> &mut Vec<u8> {
+        if self.slots.is_empty() {
+            return &mut self.out;
+        }
+        if !matches!(self.slots.back(), Some(Slot::Ready(_))) {
+            self.slots.push_back(Slot::Ready(Vec::new()));
+        }
+        match self.slots.back_mut() {
+            Some(Slot::Ready(b)) => b,
+            // Ensured just above.
+            _ => &mut self.out,
+        }
+    }
+
+    /// Open a slot for a reply that another shard will produce.
+    pub fn push_wait(&mut self, c: Coord) -> u64 {
+        if c.barrier {
+            self.barriers += 1;
+        }
+        self.slots.push_back(Slot::Wait(Box::new(c)));
+        self.first_slot + self.slots.len() as u64 - 1
+    }
+
+    pub fn slot_mut(&mut self, id: u64) -> Option<&mut Slot> {
+        let i = id.checked_sub(self.first_slot)? as usize;
+        self.slots.get_mut(i)
+    }
+
+    /// Move finished slots at the front into the output buffer.
+    pub fn drain_ready(&mut self) {
+        while let Some(Slot::Ready(_)) = self.slots.front() {
+            if let Some(Slot::Ready(b)) = self.slots.pop_front() {
+                if self.out.is_empty() {
+                    self.out = b;
+                } else {
+                    self.out.extend_from_slice(&b);
+                }
+            }
+            self.first_slot += 1;
+        }
+    }
+
+    pub fn can_process(&self) -> bool {
+        !self.closing && !self.close_after_flush && self.barriers == 0 && self.slots.len() < MAX_SLOTS
+    }
+}

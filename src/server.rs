@@ -1,0 +1,85 @@
+//! State shared by all reactors: configuration, mailboxes, lifecycle flags.
+//! Nothing here is on the per-request hot path except the mailboxes.
+
+use crate::config::Config;
+use crate::reactor::mailbox::Mailbox;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::RwLock;
+
+pub const REDIS_VERSION: &str = "7.0.15";
+pub const HALOCLINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub struct Shared {
+    pub config: RwLock<Config>,
+    pub mailboxes: Vec<Mailbox>,
+    pub nshards: usize,
+    pub stop: AtomicBool,
+    pub active_expire: AtomicBool,
+    pub next_client_id: AtomicU64,
+    pub clients: AtomicUsize,
+    pub start_unix_ms: u64,
+    pub start: std::time::Instant,
+    pub backend: &'static str,
+    pub run_id: String,
+    pub executable: String,
+}
+
+impl Shared {
+    pub fn new(config: Config, backend: &'static str) -> std::io::Result<Shared> {
+        let n = config.threads;
+        let mut mailboxes = Vec::with_capacity(n);
+        for _ in 0..n {
+            mailboxes.push(Mailbox::new()?);
+        }
+        let run_id: String = (0..40).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
+        Ok(Shared {
+            config: RwLock::new(config),
+            mailboxes,
+            nshards: n,
+            stop: AtomicBool::new(false),
+            active_expire: AtomicBool::new(true),
+            next_client_id: AtomicU64::new(1),
+            clients: AtomicUsize::new(0),
+            start_unix_ms: now_ms(),
+            start: std::time::Instant::now(),
+            backend,
+            run_id,
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        })
+    }
+
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ask every reactor to stop, and the main thread too.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for m in &self.mailboxes {
+            m.ring();
+        }
+        // The main thread waits in sigwait(); wake it the same way a user would.
+        // SAFETY: plain syscalls.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,376 @@
+//! The coordinator of a command whose keys span shards: it sends one
+//! `ShardOp` per shard, gathers the results in part order and turns them into
+//! the reply (or into the next phase: MSETNX checks then writes, RENAME takes
+//! then puts).
+
+use super::ops::{OpResult, ShardOp};
+use crate::protocol::{Args, Proto, Reply};
+use crate::shard::slot::key_shard;
+
+pub type Finish = Box<dyn FnOnce(Vec<OpResult>, &mut Reply) -> Step>;
+
+pub enum Step {
+    Done,
+    Next(Vec<(usize, ShardOp)>, Finish),
+}
+
+pub struct Coord {
+    results: Vec<Option<OpResult>>,
+    left: usize,
+    finish: Option<Finish>,
+    /// A coordinator with more than one phase must not let later commands of
+    /// the same connection overtake it.
+    pub barrier: bool,
+}
+
+impl Coord {
+    pub fn new(parts: usize, finish: Finish) -> Coord {
+        Coord {
+            results: (0..parts).map(|_| None).collect(),
+            left: parts,
+            finish: Some(finish),
+            barrier: false,
+        }
+    }
+
+    /// Record a part; true when every part of this phase is in.
+    pub fn record(&mut self, part: u32, r: OpResult) -> bool {
+        if let Some(slot) = self.results.get_mut(part as usize) {
+            if slot.is_none() {
+                *slot = Some(r);
+                self.left -= 1;
+            }
+        }
+        self.left == 0
+    }
+
+    /// Run the finisher: the reply is written to `out`, or the next phase's
+    /// operations are returned.
+    pub fn complete(&mut self, out: &mut Vec<u8>, proto: Proto) -> Option<Vec<(usize, ShardOp)>> {
+        let results: Vec<OpResult> = self.results.drain(..).map(|r| r.unwrap_or(OpResult::Unit)).collect();
+        let finish = self.finish.take()?;
+        let mut r = Reply::new(out, proto);
+        match finish(results, &mut r) {
+            Step::Done => None,
+            Step::Next(ops, f) => {
+                self.results = (0..ops.len()).map(|_| None).collect();
+                self.left = ops.len();
+                self.finish = Some(f);
+                Some(ops)
+            }
+        }
+    }
+}
+
+/// A fan-out: the operations to send (shard, op) and how to finish.
+pub struct Plan {
+    pub ops: Vec<(usize, ShardOp)>,
+    pub finish: Finish,
+    pub barrier: bool,
+}
+
+fn group_keys(keys: impl Iterator<Item = Vec<u8>>, nshards: usize) -> (Vec<(usize, Vec<Vec<u8>>)>, Vec<(usize, usize)>) {
+    // Returns per-shard key lists and, for each key in order, (group, index).
+    let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    let mut pos = Vec::new();
+    for k in keys {
+        let s = key_shard(&k, nshards);
+        let g = match groups.iter().position(|(gs, _)| *gs == s) {
+            Some(g) => g,
+            None => {
+                groups.push((s, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        pos.push((g, groups[g].1.len()));
+        groups[g].1.push(k);
+    }
+    (groups, pos)
+}
+
+pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
+    let (groups, pos) = group_keys(a.iter().skip(1).map(|k| k.to_vec()), nshards);
+    let ops = groups.into_iter().map(|(s, keys)| (s, ShardOp::MGet { db, keys })).collect();
+    Plan {
+        ops,
+        barrier: false,
+        finish: Box::new(move |results, r| {
+            let mut vals: Vec<Vec<Option<Vec<u8>>>> = results
+                .into_iter()
+                .map(|x| match x {
+                    OpResult::Values(v) => v,
+                    _ => Vec::new(),
+                })
+                .collect();
+            r.array(pos.len());
+            for (g, i) in pos {
+                match vals.get_mut(g).and_then(|v| v.get_mut(i)).and_then(|v| v.take()) {
+                    Some(v) => r.bulk(&v),
+                    None => r.null(),
+                }
+            }
+            Step::Done
+        }),
+    }
+}
+
+fn pairs_by_shard(a: Args, nshards: usize) -> Vec<(usize, Vec<(Vec<u8>, Vec<u8>)>)> {
+    let mut groups: Vec<(usize, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+    for i in (1..a.len()).step_by(2) {
+        let k = a.get(i);
+        let s = key_shard(k, nshards);
+        let pair = (k.to_vec(), a.get(i + 1).to_vec());
+        match groups.iter_mut().find(|(gs, _)| *gs == s) {
+            Some((_, v)) => v.push(pair),
+            None => groups.push((s, vec![pair])),
+        }
+    }
+    groups
+}
+
+pub fn mset(db: usize, a: Args, nshards: usize) -> Plan {
+    let ops = pairs_by_shard(a, nshards)
+        .into_iter()
+        .map(|(s, pairs)| (s, ShardOp::MSet { db, pairs }))
+        .collect();
+    Plan {
+        ops,
+        barrier: false,
+        finish: Box::new(|_, r| {
+            r.ok();
+            Step::Done
+        }),
+    }
+}
+
+pub fn msetnx(db: usize, a: Args, nshards: usize) -> Plan {
+    let groups = pairs_by_shard(a, nshards);
+    let ops = groups
+        .iter()
+        .map(|(s, pairs)| {
+            let keys = pairs.iter().map(|(k, _)| k.clone()).collect();
+            (*s, ShardOp::AnyExists { db, keys })
+        })
+        .collect();
+    Plan {
+        ops,
+        barrier: true,
+        finish: Box::new(move |results, r| {
+            if results.iter().any(|x| matches!(x, OpResult::Bool(true))) {
+                r.int(0);
+                return Step::Done;
+            }
+            let ops = groups.into_iter().map(|(s, pairs)| (s, ShardOp::MSet { db, pairs })).collect();
+            Step::Next(
+                ops,
+                Box::new(|_, r| {
+                    r.int(1);
+                    Step::Done
+                }),
+            )
+        }),
+    }
+}
+
+/// DEL/UNLINK (delete) and EXISTS/TOUCH: the sum of per-shard counts.
+pub fn count(db: usize, a: Args, nshards: usize, delete: bool) -> Plan {
+    let (groups, _) = group_keys(a.iter().skip(1).map(|k| k.to_vec()), nshards);
+    let ops = groups
+        .into_iter()
+        .map(|(s, keys)| (s, ShardOp::Count { db, keys, delete }))
+        .collect();
+    Plan { ops, barrier: false, finish: sum_finish() }
+}
+
+fn sum_finish() -> Finish {
+    Box::new(|results, r| {
+        let n: i64 = results
+            .iter()
+            .map(|x| if let OpResult::Int(n) = x { *n } else { 0 })
+            .sum();
+        r.int(n);
+        Step::Done
+    })
+}
+
+/// RENAME/RENAMENX across shards: take the source, then put it.
+pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
+    let (src, dst) = (a.get(1).to_vec(), a.get(2).to_vec());
+    let (ss, ds) = (key_shard(&src, nshards), key_shard(&dst, nshards));
+    let first: Vec<(usize, ShardOp)> = if nx {
+        vec![(ds, ShardOp::AnyExists { db, keys: vec![dst.clone()] })]
+    } else {
+        vec![]
+    };
+    let take_then_put = move |r_src: Vec<u8>, dst: Vec<u8>| -> Step {
+        Step::Next(
+            vec![(ss, ShardOp::Take { db, key: r_src, delete: true })],
+            Box::new(move |res, r| {
+                let Some(OpResult::Taken(Some((value, expire_at)))) = res.into_iter().next() else {
+                    r.error("ERR no such key");
+                    return Step::Done;
+                };
+                Step::Next(
+                    vec![(ds, ShardOp::Put { db, key: dst, value, expire_at, nx: false })],
+                    Box::new(move |_, r| {
+                        if nx {
+                            r.int(1)
+                        } else {
+                            r.ok()
+                        }
+                        Step::Done
+                    }),
+                )
+            }),
+        )
+    };
+    if nx {
+        Plan {
+            ops: first,
+            barrier: true,
+            finish: Box::new(move |res, r| {
+                if matches!(res.first(), Some(OpResult::Bool(true))) {
+                    // Redis checks the source first: a missing source is an error.
+                    return Step::Next(
+                        vec![(ss, ShardOp::AnyExists { db, keys: vec![src] })],
+                        Box::new(|res, r| {
+                            if matches!(res.first(), Some(OpResult::Bool(true))) {
+                                r.int(0)
+                            } else {
+                                r.error("ERR no such key")
+                            }
+                            Step::Done
+                        }),
+                    );
+                }
+                let _ = r;
+                take_then_put(src, dst)
+            }),
+        }
+    } else {
+        match take_then_put(src, dst) {
+            Step::Next(ops, finish) => Plan { ops, finish, barrier: true },
+            Step::Done => Plan { ops: vec![], finish: Box::new(|_, _| Step::Done), barrier: true },
+        }
+    }
+}
+
+/// COPY across shards: read the source, then put a copy.
+pub fn copy(db: usize, dst_db: usize, a: Args, nshards: usize, replace: bool) -> Plan {
+    let (src, dst) = (a.get(1).to_vec(), a.get(2).to_vec());
+    let (ss, ds) = (key_shard(&src, nshards), key_shard(&dst, nshards));
+    Plan {
+        ops: vec![(ss, ShardOp::Take { db, key: src, delete: false })],
+        barrier: true,
+        finish: Box::new(move |res, r| {
+            let Some(OpResult::Taken(Some((value, expire_at)))) = res.into_iter().next() else {
+                r.int(0);
+                return Step::Done;
+            };
+            Step::Next(
+                vec![(ds, ShardOp::Put { db: dst_db, key: dst, value, expire_at, nx: !replace })],
+                Box::new(|res, r| {
+                    r.int(matches!(res.first(), Some(OpResult::Bool(true))) as i64);
+                    Step::Done
+                }),
+            )
+        }),
+    }
+}
+
+pub fn all_shards(nshards: usize, mk: impl Fn(usize) -> ShardOp) -> Vec<(usize, ShardOp)> {
+    (0..nshards).map(|s| (s, mk(s))).collect()
+}
+
+pub fn dbsize(db: usize, nshards: usize) -> Plan {
+    Plan { ops: all_shards(nshards, |_| ShardOp::DbSize { db }), barrier: false, finish: sum_finish() }
+}
+
+pub fn ok_all(nshards: usize, mk: impl Fn(usize) -> ShardOp, barrier: bool) -> Plan {
+    Plan {
+        ops: all_shards(nshards, mk),
+        barrier,
+        finish: Box::new(|_, r| {
+            r.ok();
+            Step::Done
+        }),
+    }
+}
+
+pub fn keys(db: usize, pattern: &[u8], nshards: usize) -> Plan {
+    Plan {
+        ops: all_shards(nshards, |_| ShardOp::Keys { db, pattern: pattern.to_vec() }),
+        barrier: false,
+        finish: Box::new(|results, r| {
+            let all: Vec<Vec<u8>> = results
+                .into_iter()
+                .flat_map(|x| if let OpResult::Keys(k) = x { k } else { Vec::new() })
+                .collect();
+            r.array(all.len());
+            for k in &all {
+                r.bulk(k);
+            }
+            Step::Done
+        }),
+    }
+}
+
+/// SCAN: the cursor encodes (position within a shard, shard): shard =
+/// cursor % nshards, position = cursor / nshards (0 = start of that shard).
+pub fn scan(
+    db: usize,
+    cursor: u64,
+    count: usize,
+    pattern: Option<Vec<u8>>,
+    type_: Option<Vec<u8>>,
+    nshards: usize,
+) -> Plan {
+    let n = nshards as u64;
+    let shard = (cursor % n) as usize;
+    let pos = cursor / n;
+    Plan {
+        ops: vec![(shard, ShardOp::Scan { db, pos, count, pattern, type_ })],
+        barrier: false,
+        finish: Box::new(move |results, r| {
+            let (next, keys) = match results.into_iter().next() {
+                Some(OpResult::Scan { pos, keys }) => (pos, keys),
+                _ => (0, Vec::new()),
+            };
+            let cursor = if next == 0 {
+                if shard + 1 < nshards {
+                    shard as u64 + 1
+                } else {
+                    0
+                }
+            } else {
+                next * n + shard as u64
+            };
+            r.array(2);
+            r.bulk(cursor.to_string().as_bytes());
+            r.array(keys.len());
+            for k in &keys {
+                r.bulk(k);
+            }
+            Step::Done
+        }),
+    }
+}
+
+pub fn randomkey(db: usize, nshards: usize) -> Plan {
+    Plan {
+        ops: all_shards(nshards, |_| ShardOp::RandomKey { db }),
+        barrier: false,
+        finish: Box::new(|results, r| {
+            let keys: Vec<Vec<u8>> = results
+                .into_iter()
+                .filter_map(|x| if let OpResult::Key(k) = x { k } else { None })
+                .collect();
+            if keys.is_empty() {
+                r.null();
+            } else {
+                r.bulk(&keys[fastrand::usize(..keys.len())]);
+            }
+            Step::Done
+        }),
+    }
+}

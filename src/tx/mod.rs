@@ -1,0 +1,35 @@
+//! Cross-shard work: the messages reactors exchange, the operations a shard
+//! runs for another reactor, and the coordinator that fans a multi-shard
+//! command out and combines the parts.
+//!
+//! Every message names the origin connection and a reply slot, so a scheduler
+//! (global sequence numbers, per-shard intent queues) can later be placed
+//! between `Coord` and the shards without changing either side.
+pub mod fanout;
+pub mod ops;
+
+pub use fanout::{Coord, Step};
+pub use ops::{OpResult, OwnedArgs, ShardOp};
+
+/// Identifies a connection across reactors: (generation << 32) | slab index.
+pub type Token = u64;
+
+pub struct Request {
+    pub from: usize,
+    pub conn: Token,
+    pub slot: u64,
+    pub part: u32,
+    pub op: ShardOp,
+}
+
+pub struct Response {
+    pub conn: Token,
+    pub slot: u64,
+    pub part: u32,
+    pub result: OpResult,
+}
+
+pub enum Msg {
+    Req(Box<Request>),
+    Resp(Box<Response>),
+}

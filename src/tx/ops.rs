@@ -1,0 +1,108 @@
+//! Operations one shard performs on behalf of a command coordinated by
+//! another reactor (or by its own, for the local part of a fan-out).
+
+use crate::protocol::{Args, Proto};
+use crate::types::Value;
+use std::ops::Range;
+
+/// A command's arguments copied out of a receive buffer, to travel to
+/// another shard.
+pub struct OwnedArgs {
+    buf: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl OwnedArgs {
+    pub fn from_args(a: Args) -> OwnedArgs {
+        let total: usize = a.iter().map(|x| x.len()).sum();
+        let mut buf = Vec::with_capacity(total);
+        let mut ranges = Vec::with_capacity(a.len());
+        for x in a.iter() {
+            let s = buf.len();
+            buf.extend_from_slice(x);
+            ranges.push(s..buf.len());
+        }
+        OwnedArgs { buf, ranges }
+    }
+    pub fn args(&self) -> Args<'_> {
+        Args::from_parts(&self.buf, &self.ranges)
+    }
+}
+
+pub enum ShardOp {
+    /// Run a whole command whose keys all live on the target shard.
+    Exec { db: usize, proto: Proto, args: OwnedArgs },
+    MGet { db: usize, keys: Vec<Vec<u8>> },
+    MSet { db: usize, pairs: Vec<(Vec<u8>, Vec<u8>)> },
+    AnyExists { db: usize, keys: Vec<Vec<u8>> },
+    /// Count present keys, deleting them if `delete` (DEL/UNLINK/EXISTS/TOUCH).
+    Count { db: usize, keys: Vec<Vec<u8>>, delete: bool },
+    /// Read (and optionally remove) a value with its TTL (RENAME, COPY).
+    Take { db: usize, key: Vec<u8>, delete: bool },
+    /// Store a value; with `nx` only if the key is absent.
+    Put { db: usize, key: Vec<u8>, value: Value, expire_at: u64, nx: bool },
+    DbSize { db: usize },
+    Keys { db: usize, pattern: Vec<u8> },
+    Scan { db: usize, pos: u64, count: usize, pattern: Option<Vec<u8>>, type_: Option<Vec<u8>> },
+    RandomKey { db: usize },
+    Flush { db: Option<usize> },
+    SwapDb { a: usize, b: usize },
+    /// Statistics of this reactor and its shard (INFO).
+    Stats,
+    /// CLIENT LIST lines of this reactor's connections.
+    ClientList { id_filter: Option<Vec<u64>> },
+    /// CLIENT KILL ID: close a connection if it lives here.
+    ClientKill { id: u64 },
+}
+
+pub enum OpResult {
+    Reply(Vec<u8>),
+    Values(Vec<Option<Vec<u8>>>),
+    Int(i64),
+    Bool(bool),
+    Keys(Vec<Vec<u8>>),
+    Scan { pos: u64, keys: Vec<Vec<u8>> },
+    Key(Option<Vec<u8>>),
+    Taken(Option<(Value, u64)>),
+    Stats(Box<ShardStats>),
+    Text(String),
+    Unit,
+}
+
+#[derive(Default, Clone)]
+pub struct ShardStats {
+    /// (keys, expires) per database.
+    pub keyspace: Vec<(usize, usize)>,
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub connected_clients: usize,
+    pub total_connections: u64,
+    pub total_commands: u64,
+    pub rejected_connections: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub wakes: u64,
+}
+
+impl ShardStats {
+    pub fn add(&mut self, o: &ShardStats) {
+        if self.keyspace.len() < o.keyspace.len() {
+            self.keyspace.resize(o.keyspace.len(), (0, 0));
+        }
+        for (i, (k, e)) in o.keyspace.iter().enumerate() {
+            self.keyspace[i].0 += k;
+            self.keyspace[i].1 += e;
+        }
+        self.expired_keys += o.expired_keys;
+        self.keyspace_hits += o.keyspace_hits;
+        self.keyspace_misses += o.keyspace_misses;
+        self.connected_clients += o.connected_clients;
+        self.total_connections += o.total_connections;
+        self.total_commands += o.total_commands;
+        self.rejected_connections += o.rejected_connections;
+        self.net_input_bytes += o.net_input_bytes;
+        self.net_output_bytes += o.net_output_bytes;
+        self.wakes += o.wakes;
+    }
+}

@@ -1,0 +1,81 @@
+//! The string type, with Redis's three encodings: `int` (a canonical i64),
+//! `embstr` (short, immutable) and `raw` (mutable, grown in place by APPEND
+//! and SETRANGE).
+
+use crate::protocol::parse_i64;
+
+/// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
+const EMBSTR_LIMIT: usize = 44;
+
+#[derive(Clone)]
+pub enum StrVal {
+    Int(i64),
+    Emb(Box<[u8]>),
+    Raw(Box<Vec<u8>>),
+}
+
+impl StrVal {
+    /// Store bytes as Redis would: canonical integers of up to 20 chars as
+    /// `int`, the rest as a string.
+    pub fn from_bytes(b: &[u8]) -> StrVal {
+        if b.len() <= 20 {
+            if let Some(v) = parse_i64(b) {
+                return StrVal::Int(v);
+            }
+        }
+        if b.len() <= EMBSTR_LIMIT {
+            StrVal::Emb(b.into())
+        } else {
+            StrVal::Raw(Box::new(b.to_vec()))
+        }
+    }
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            StrVal::Int(_) => "int",
+            StrVal::Emb(_) => "embstr",
+            StrVal::Raw(_) => "raw",
+        }
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            StrVal::Int(v) => itoa::Buffer::new().format(*v).len(),
+            StrVal::Emb(b) => b.len(),
+            StrVal::Raw(b) => b.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Call `f` with the byte form (integers are formatted on a stack buffer).
+    #[inline]
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            StrVal::Int(v) => f(itoa::Buffer::new().format(*v).as_bytes()),
+            StrVal::Emb(b) => f(b),
+            StrVal::Raw(b) => f(b),
+        }
+    }
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.with_bytes(|b| b.to_vec())
+    }
+    /// The mutable form, converting to `raw` like Redis does before an
+    /// in-place change.
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        if !matches!(self, StrVal::Raw(_)) {
+            let v = self.to_vec();
+            *self = StrVal::Raw(Box::new(v));
+        }
+        match self {
+            StrVal::Raw(b) => b,
+            // Just converted above.
+            _ => unreachable!(),
+        }
+    }
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            StrVal::Int(v) => Some(*v),
+            StrVal::Emb(b) => parse_i64(b),
+            StrVal::Raw(b) => parse_i64(b),
+        }
+    }
+}
