@@ -84,7 +84,9 @@ impl Default for Config {
         Config {
             port: 6379,
             bind: vec!["127.0.0.1".into()],
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             databases: 16,
             requirepass: String::new(),
             maxclients: 10000,
@@ -92,7 +94,10 @@ impl Default for Config {
             logfile: String::new(),
             io_backend: "auto".into(),
             proto_max_bulk_len: 512 * 1024 * 1024,
-            passive: PASSIVE_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            passive: PASSIVE_DEFAULTS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             config_file: None,
         }
     }
@@ -158,7 +163,9 @@ impl Config {
             }
             "threads" | "server-threads" => {
                 immutable()?;
-                let n: usize = one()?.parse().map_err(|_| "argument must be a number".to_string())?;
+                let n: usize = one()?
+                    .parse()
+                    .map_err(|_| "argument must be a number".to_string())?;
                 if n == 0 || n > 1024 {
                     return Err("argument must be between 1 and 1024".into());
                 }
@@ -166,7 +173,9 @@ impl Config {
             }
             "databases" => {
                 immutable()?;
-                let n: usize = one()?.parse().map_err(|_| "argument must be a number".to_string())?;
+                let n: usize = one()?
+                    .parse()
+                    .map_err(|_| "argument must be a number".to_string())?;
                 if n == 0 || n > 1_000_000 {
                     return Err("argument must be between 1 and 1000000".into());
                 }
@@ -182,7 +191,9 @@ impl Config {
             }
             "requirepass" => self.requirepass = one()?.clone(),
             "maxclients" => {
-                let n: usize = one()?.parse().map_err(|_| "argument must be a number".to_string())?;
+                let n: usize = one()?
+                    .parse()
+                    .map_err(|_| "argument must be a number".to_string())?;
                 if n == 0 {
                     return Err("argument must be between 1 and 4294967295".into());
                 }
@@ -208,11 +219,16 @@ impl Config {
             }
             _ => {
                 if !self.passive.contains_key(name) {
-                    return Err(format!("Bad directive or wrong number of arguments"));
+                    return Err("Bad directive or wrong number of arguments".to_string());
                 }
                 let v = match name {
-                    "appendonly" | "daemonize" | "protected-mode" | "activedefrag" | "latency-tracking"
-                    | "enable-debug-command" | "repl-diskless-sync" => {
+                    "appendonly"
+                    | "daemonize"
+                    | "protected-mode"
+                    | "activedefrag"
+                    | "latency-tracking"
+                    | "enable-debug-command"
+                    | "repl-diskless-sync" => {
                         if name == "enable-debug-command" {
                             let l = one()?.to_ascii_lowercase();
                             if l != "local" {
@@ -225,13 +241,19 @@ impl Config {
                     }
                     n if n.starts_with("lazyfree") => parse_yes_no(one()?)?.to_string(),
                     "save" => args.join(" "),
-                    "maxmemory" | "client-query-buffer-limit" => {
-                        parse_memory(one()?).ok_or("argument must be a memory value")?.to_string()
-                    }
-                    "maxmemory-policy" | "appendfsync" | "dir" | "dbfilename" | "notify-keyspace-events" => one()?.clone(),
+                    "maxmemory" | "client-query-buffer-limit" => parse_memory(one()?)
+                        .ok_or("argument must be a memory value")?
+                        .to_string(),
+                    "maxmemory-policy"
+                    | "appendfsync"
+                    | "dir"
+                    | "dbfilename"
+                    | "notify-keyspace-events" => one()?.clone(),
                     _ => {
                         let v = one()?;
-                        v.parse::<i64>().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+                        v.parse::<i64>().map_err(|_| {
+                            "argument couldn't be parsed into an integer".to_string()
+                        })?;
                         v.clone()
                     }
                 };
@@ -253,7 +275,10 @@ impl Config {
             ("loglevel".to_string(), self.loglevel.clone()),
             ("logfile".to_string(), self.logfile.clone()),
             ("io-backend".to_string(), self.io_backend.clone()),
-            ("proto-max-bulk-len".to_string(), self.proto_max_bulk_len.to_string()),
+            (
+                "proto-max-bulk-len".to_string(),
+                self.proto_max_bulk_len.to_string(),
+            ),
         ];
         for (k, val) in &self.passive {
             v.push((k.clone(), val.clone()));
@@ -319,7 +344,9 @@ impl Config {
                 lines.push_str(name);
             } else {
                 if lines.is_empty() {
-                    return Err(format!("Invalid argument '{a}': options must start with --"));
+                    return Err(format!(
+                        "Invalid argument '{a}': options must start with --"
+                    ));
                 }
                 lines.push(' ');
                 lines.push_str(&quote(a));
@@ -354,7 +381,16 @@ mod tests {
 
     #[test]
     fn flags_override_defaults() {
-        let c = Config::from_args(&s(&["--port", "7000", "--bind", "127.0.0.1", "::1", "--threads", "3"])).unwrap();
+        let c = Config::from_args(&s(&[
+            "--port",
+            "7000",
+            "--bind",
+            "127.0.0.1",
+            "::1",
+            "--threads",
+            "3",
+        ]))
+        .unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
         assert_eq!(c.threads, 3);
@@ -363,7 +399,11 @@ mod tests {
     #[test]
     fn file_then_flags() {
         let dir = std::env::temp_dir().join(format!("halocline-cfg-{}", std::process::id()));
-        std::fs::write(&dir, "# comment\nport 6380\nrequirepass \"a b\"\n\ndatabases 4\n").unwrap();
+        std::fs::write(
+            &dir,
+            "# comment\nport 6380\nrequirepass \"a b\"\n\ndatabases 4\n",
+        )
+        .unwrap();
         let c = Config::from_args(&s(&[dir.to_str().unwrap(), "--port", "6390"])).unwrap();
         std::fs::remove_file(&dir).ok();
         assert_eq!(c.port, 6390);

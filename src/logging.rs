@@ -24,7 +24,13 @@ impl log::Log for Logger {
             log::Level::Debug => '-',
             log::Level::Trace => '.',
         };
-        let line = format!("{}:M {} {} {}\n", std::process::id(), timestamp(), mark, rec.args());
+        let line = format!(
+            "{}:M {} {} {}\n",
+            std::process::id(),
+            timestamp(),
+            mark,
+            rec.args()
+        );
         match &self.file {
             Some(f) => {
                 if let Ok(mut f) = f.lock() {
@@ -48,7 +54,9 @@ fn timestamp() -> String {
         libc::gmtime_r(&secs, &mut tm);
         tm
     };
-    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{:02} {} {} {:02}:{:02}:{:02}.{:03}",
         tm.tm_mday,

@@ -52,10 +52,18 @@ fn main() {
 
 fn run(cfg: Config) -> Result<(), String> {
     let backend = match cfg.io_backend.as_str() {
-        "epoll" => return Err("the epoll backend is not available in this build; use --io-backend uring".into()),
+        "epoll" => {
+            return Err(
+                "the epoll backend is not available in this build; use --io-backend uring".into(),
+            )
+        }
         _ => match halocline::io::uring_available() {
             Ok(()) => "io_uring",
-            Err(e) => return Err(format!("io_uring is unavailable ({e}), and no fallback backend is built in")),
+            Err(e) => {
+                return Err(format!(
+                    "io_uring is unavailable ({e}), and no fallback backend is built in"
+                ))
+            }
         },
     };
     // Signals are taken by the main thread with sigwait; reactors inherit the mask.
@@ -70,12 +78,24 @@ fn run(cfg: Config) -> Result<(), String> {
         set
     };
     let threads = cfg.threads;
+    for addr in &cfg.bind {
+        halocline::io::listener::check_free(addr, cfg.port).map_err(|e| {
+            format!(
+                "Could not create server TCP listening socket {addr}:{}: {e}",
+                cfg.port
+            )
+        })?;
+    }
     let mut listeners = Vec::with_capacity(threads);
     for _ in 0..threads {
         let mut fds = Vec::new();
         for addr in &cfg.bind {
-            let fd = halocline::io::listener::listen(addr, cfg.port)
-                .map_err(|e| format!("Could not create server TCP listening socket {addr}:{}: {e}", cfg.port))?;
+            let fd = halocline::io::listener::listen(addr, cfg.port).map_err(|e| {
+                format!(
+                    "Could not create server TCP listening socket {addr}:{}: {e}",
+                    cfg.port
+                )
+            })?;
             fds.push(fd);
         }
         listeners.push(fds);
@@ -104,7 +124,14 @@ fn run(cfg: Config) -> Result<(), String> {
     let mut sig: libc::c_int = 0;
     // SAFETY: sigwait on the set blocked above.
     unsafe { libc::sigwait(&set, &mut sig) };
-    log::info!("Received {}, shutting down.", if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" });
+    log::info!(
+        "Received {}, shutting down.",
+        if sig == libc::SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        }
+    );
     shared.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for m in &shared.mailboxes {
         m.ring();

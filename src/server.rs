@@ -31,7 +31,9 @@ impl Shared {
         for _ in 0..n {
             mailboxes.push(Mailbox::new()?);
         }
-        let run_id: String = (0..40).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
+        let run_id: String = (0..40)
+            .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
+            .collect();
         Ok(Shared {
             config: RwLock::new(config),
             mailboxes,

@@ -3,7 +3,7 @@
 use super::conn::{ConnAction, ConnCtx};
 use super::ctx::{arg_i64, eq_ic, ERR_NOT_INT};
 use crate::protocol::{Args, Proto};
-use crate::server::{REDIS_VERSION};
+use crate::server::REDIS_VERSION;
 use crate::tx::fanout::{all_shards, Plan, Step};
 use crate::tx::{OpResult, ShardOp};
 
@@ -11,7 +11,9 @@ pub fn ping(c: &mut ConnCtx, a: Args) {
     match a.len() {
         1 => c.r.simple("PONG"),
         2 => c.r.bulk(a.get(1)),
-        _ => c.r.error("ERR wrong number of arguments for 'ping' command"),
+        _ => {
+            c.r.error("ERR wrong number of arguments for 'ping' command")
+        }
     }
 }
 
@@ -54,7 +56,11 @@ pub fn auth(c: &mut ConnCtx, a: Args) {
     if a.len() > 3 {
         return c.r.error("ERR syntax error");
     }
-    let (user, pass) = if a.len() == 3 { (Some(a.get(1)), a.get(2)) } else { (None, a.get(1)) };
+    let (user, pass) = if a.len() == 3 {
+        (Some(a.get(1)), a.get(2))
+    } else {
+        (None, a.get(1))
+    };
     if user.is_none() && c.shared.config().requirepass.is_empty() {
         return c.r.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
@@ -73,7 +79,11 @@ pub fn hello(c: &mut ConnCtx, a: Args) {
         match arg_i64(a.get(1)) {
             Some(v) if v == 2 || v == 3 => proto = Some(v),
             Some(_) => return c.r.error("NOPROTO unsupported protocol version"),
-            None => return c.r.error("ERR Protocol version is not an integer or out of range"),
+            None => {
+                return c
+                    .r
+                    .error("ERR Protocol version is not an integer or out of range")
+            }
         }
         i = 2;
     }
@@ -84,14 +94,18 @@ pub fn hello(c: &mut ConnCtx, a: Args) {
         if eq_ic(o, "auth") && more >= 2 {
             let (u, p) = (a.get(i + 1), a.get(i + 2));
             if !check_password(c, Some(u), p) {
-                return c.r.error("WRONGPASS invalid username-password pair or user is disabled.");
+                return c
+                    .r
+                    .error("WRONGPASS invalid username-password pair or user is disabled.");
             }
             c.client.authed = true;
             i += 3;
         } else if eq_ic(o, "setname") && more >= 1 {
             let n = a.get(i + 1);
             if n.iter().any(|&b| b <= b' ' || b > b'~') {
-                return c.r.error("ERR Client names cannot contain spaces, newlines or special characters.");
+                return c.r.error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
             }
             name = Some(n.to_vec());
             i += 2;
@@ -150,7 +164,9 @@ pub fn client(c: &mut ConnCtx, a: Args) {
     } else if eq_ic(sub, "setname") && argc == 3 {
         let n = a.get(2);
         if !valid_name(n) {
-            return c.r.error("ERR Client names cannot contain spaces, newlines or special characters.");
+            return c
+                .r
+                .error("ERR Client names cannot contain spaces, newlines or special characters.");
         }
         c.client.name = n.to_vec();
         c.r.ok();
@@ -174,7 +190,10 @@ pub fn client(c: &mut ConnCtx, a: Args) {
         } else if eq_ic(attr, "lib-ver") {
             c.client.lib_ver = val.to_vec();
         } else {
-            return c.r.error(&format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr)));
+            return c.r.error(&format!(
+                "ERR Unrecognized option '{}'",
+                String::from_utf8_lossy(attr)
+            ));
         }
         c.r.ok();
     } else if eq_ic(sub, "info") && argc == 2 {
@@ -194,8 +213,16 @@ pub fn client(c: &mut ConnCtx, a: Args) {
                 ids = Some(v);
             } else if argc == 4 && eq_ic(a.get(2), "type") {
                 let t = a.get(3);
-                if !(eq_ic(t, "normal") || eq_ic(t, "master") || eq_ic(t, "replica") || eq_ic(t, "slave") || eq_ic(t, "pubsub")) {
-                    return c.r.error(&format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t)));
+                if !(eq_ic(t, "normal")
+                    || eq_ic(t, "master")
+                    || eq_ic(t, "replica")
+                    || eq_ic(t, "slave")
+                    || eq_ic(t, "pubsub"))
+                {
+                    return c.r.error(&format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(t)
+                    ));
                 }
                 if !eq_ic(t, "normal") {
                     ids = Some(Vec::new());
@@ -206,7 +233,9 @@ pub fn client(c: &mut ConnCtx, a: Args) {
         }
         let n = c.shared.nshards;
         c.action = ConnAction::Plan(Plan {
-            ops: all_shards(n, |_| ShardOp::ClientList { id_filter: ids.clone() }),
+            ops: all_shards(n, |_| ShardOp::ClientList {
+                id_filter: ids.clone(),
+            }),
             barrier: false,
             finish: Box::new(|results, r| {
                 let mut s = String::new();
@@ -228,7 +257,10 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             ops: all_shards(n, |_| ShardOp::ClientKill { id: id as u64 }),
             barrier: false,
             finish: Box::new(|results, r| {
-                let k: i64 = results.iter().map(|x| if let OpResult::Int(n) = x { *n } else { 0 }).sum();
+                let k: i64 = results
+                    .iter()
+                    .map(|x| if let OpResult::Int(n) = x { *n } else { 0 })
+                    .sum();
                 if k == 0 {
                     r.error("ERR No such client");
                 } else {
@@ -242,14 +274,22 @@ pub fn client(c: &mut ConnCtx, a: Args) {
     } else if eq_ic(sub, "help") {
         let lines = [
             "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "GETNAME", "    Return the name of the current connection.",
-            "ID", "    Return the ID of the current connection.",
-            "INFO", "    Return information about the current client connection.",
-            "KILL ID <client-id>", "    Kill the connection with the given id.",
-            "LIST [TYPE normal|master|replica|pubsub] [ID <id> ...]", "    Return information about client connections.",
-            "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
-            "SETNAME <name>", "    Assign the name <name> to the current connection.",
-            "HELP", "    Print this help.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL ID <client-id>",
+            "    Kill the connection with the given id.",
+            "LIST [TYPE normal|master|replica|pubsub] [ID <id> ...]",
+            "    Return information about client connections.",
+            "SETINFO <LIB-NAME|LIB-VER> <value>",
+            "    Set client library name or version.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "HELP",
+            "    Print this help.",
         ];
         c.r.array(lines.len());
         for l in lines {

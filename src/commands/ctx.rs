@@ -14,6 +14,10 @@ pub struct Ctx<'a> {
     pub max_bulk: usize,
 }
 
+/// The error reply has already been written (e.g. WRONGTYPE).
+#[derive(Debug)]
+pub struct Replied;
+
 pub const ERR_NOT_INT: &str = "ERR value is not an integer or out of range";
 pub const ERR_SYNTAX: &str = "ERR syntax error";
 pub const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
@@ -46,7 +50,7 @@ impl<'a> Ctx<'a> {
 
     /// A string value, `Ok(None)` if missing, `Err` (already replied) on a
     /// wrong type.
-    pub fn lookup_str(&mut self, key: &[u8]) -> Result<Option<&mut StrVal>, ()> {
+    pub fn lookup_str(&mut self, key: &[u8]) -> Result<Option<&mut StrVal>, Replied> {
         lookup_str(self.shard, self.db, self.now, key, &mut self.r)
     }
 
@@ -95,7 +99,7 @@ pub fn lookup_str<'s>(
     now: u64,
     key: &[u8],
     r: &mut Reply,
-) -> Result<Option<&'s mut StrVal>, ()> {
+) -> Result<Option<&'s mut StrVal>, Replied> {
     let Shard { dbs, stats, .. } = shard;
     match dbs[db].get(key, now, stats) {
         None => {
@@ -109,7 +113,7 @@ pub fn lookup_str<'s>(
                 #[allow(unreachable_patterns)]
                 _ => {
                     r.error(WRONGTYPE);
-                    Err(())
+                    Err(Replied)
                 }
             }
         }

@@ -28,7 +28,10 @@ pub fn exists(c: &mut Ctx, a: Args) {
 }
 
 pub fn type_(c: &mut Ctx, a: Args) {
-    let t = c.lookup_write(a.get(1)).map(|e| e.value.type_name()).unwrap_or("none");
+    let t = c
+        .lookup_write(a.get(1))
+        .map(|e| e.value.type_name())
+        .unwrap_or("none");
     c.r.simple(t);
 }
 
@@ -53,14 +56,21 @@ fn expire_generic(c: &mut Ctx, a: Args, unit: Unit, absolute: bool, cmd: &str) {
         } else if eq_ic(o, "lt") {
             lt = true;
         } else {
-            return c.r.error(&format!("ERR Unsupported option {}", String::from_utf8_lossy(o)));
+            return c.r.error(&format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(o)
+            ));
         }
     }
     if nx && (xx || gt || lt) {
-        return c.r.error("ERR NX and XX, GT or LT options at the same time are not compatible");
+        return c
+            .r
+            .error("ERR NX and XX, GT or LT options at the same time are not compatible");
     }
     if gt && lt {
-        return c.r.error("ERR GT and LT options at the same time are not compatible");
+        return c
+            .r
+            .error("ERR GT and LT options at the same time are not compatible");
     }
     let bad = format!("ERR invalid expire time in '{cmd}' command");
     let ms = match unit {
@@ -122,7 +132,11 @@ fn ttl_generic(c: &mut Ctx, a: Args, unit: Unit, absolute: bool) {
     if e.expire_at == 0 {
         return c.r.int(-1);
     }
-    let v = if absolute { e.expire_at } else { e.expire_at.saturating_sub(now) };
+    let v = if absolute {
+        e.expire_at
+    } else {
+        e.expire_at.saturating_sub(now)
+    };
     let v = match unit {
         Unit::Ms => v,
         Unit::Sec if absolute => v / 1000,
@@ -186,7 +200,11 @@ pub fn renamenx(c: &mut Ctx, a: Args) {
 }
 
 /// Parsed COPY options: target db and REPLACE.
-pub fn copy_options(a: Args, cur_db: usize, databases: usize) -> Result<(usize, bool), &'static str> {
+pub fn copy_options(
+    a: Args,
+    cur_db: usize,
+    databases: usize,
+) -> Result<(usize, bool), &'static str> {
     let mut db = cur_db;
     let mut replace = false;
     let mut i = 3;
@@ -277,7 +295,9 @@ pub fn object(c: &mut Ctx, a: Args) {
         let enc = e.value.encoding();
         c.r.bulk(enc.as_bytes());
     } else if eq_ic(sub, "refcount") {
-        c.r.int(1);
+        // Redis shares the integer objects 0..9999 (refcount INT_MAX).
+        let shared = matches!(&e.value, crate::types::Value::Str(crate::types::StrVal::Int(v)) if (0..10000).contains(v));
+        c.r.int(if shared { i32::MAX as i64 } else { 1 });
     } else if eq_ic(sub, "idletime") {
         c.r.int(0);
     } else if eq_ic(sub, "freq") {
@@ -327,4 +347,27 @@ pub fn debug_object(c: &mut Ctx, key: &[u8]) {
         "Value at:0x0 refcount:1 encoding:{enc} serializedlength:{len} lru:0 lru_seconds_idle:0"
     );
     c.r.simple(&s);
+}
+
+/// MEMORY USAGE key [SAMPLES n]: an estimate of the bytes a key costs
+/// (entry, key and value allocations); MEMORY HELP otherwise.
+pub fn memory(c: &mut Ctx, a: Args) {
+    if !eq_ic(a.get(1), "usage") || a.len() < 3 {
+        return c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
+            String::from_utf8_lossy(a.get(1))
+        ));
+    }
+    let key = a.get(2);
+    let Some(e) = c.lookup_write(key) else {
+        return c.r.null();
+    };
+    let value = match &e.value {
+        crate::types::Value::Str(s) => match s {
+            crate::types::StrVal::Int(_) => 0,
+            crate::types::StrVal::Emb(b) => b.len(),
+            crate::types::StrVal::Raw(b) => b.capacity() + 24,
+        },
+    };
+    c.r.int((56 + key.len() + value) as i64);
 }

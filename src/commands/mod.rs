@@ -1,5 +1,6 @@
 //! Commands: the table (`table`), the contexts they run in, and one file per
 //! family, like Redis's t_string.c / db.c / server.c.
+pub mod bitops;
 pub mod conn;
 pub mod connection;
 pub mod ctx;

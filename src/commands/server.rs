@@ -13,8 +13,16 @@ use crate::tx::ops::ShardStats;
 use crate::tx::{OpResult, OwnedArgs, ShardOp};
 use std::sync::atomic::Ordering;
 
-pub fn all_shards_plan(op: AllOp, a: Args, db: usize, n: usize, dbs: usize) -> Result<Plan, String> {
-    let flush_mode_ok = |a: Args| a.len() == 1 || (a.len() == 2 && (eq_ic(a.get(1), "sync") || eq_ic(a.get(1), "async")));
+pub fn all_shards_plan(
+    op: AllOp,
+    a: Args,
+    db: usize,
+    n: usize,
+    dbs: usize,
+) -> Result<Plan, String> {
+    let flush_mode_ok = |a: Args| {
+        a.len() == 1 || (a.len() == 2 && (eq_ic(a.get(1), "sync") || eq_ic(a.get(1), "async")))
+    };
     Ok(match op {
         AllOp::DbSize => fanout::dbsize(db, n),
         AllOp::Keys => fanout::keys(db, a.get(1), n),
@@ -37,7 +45,14 @@ pub fn all_shards_plan(op: AllOp, a: Args, db: usize, n: usize, dbs: usize) -> R
             if x < 0 || y < 0 || x as usize >= dbs || y as usize >= dbs {
                 return Err("ERR DB index is out of range".into());
             }
-            fanout::ok_all(n, |_| ShardOp::SwapDb { a: x as usize, b: y as usize }, true)
+            fanout::ok_all(
+                n,
+                |_| ShardOp::SwapDb {
+                    a: x as usize,
+                    b: y as usize,
+                },
+                true,
+            )
         }
         AllOp::Scan => {
             let cursor = std::str::from_utf8(a.get(1))
@@ -85,7 +100,12 @@ pub fn lastsave(c: &mut ConnCtx, _a: Args) {
 
 pub fn shutdown(c: &mut ConnCtx, a: Args) {
     for o in a.iter().skip(1) {
-        if !(eq_ic(o, "nosave") || eq_ic(o, "save") || eq_ic(o, "now") || eq_ic(o, "force") || eq_ic(o, "abort")) {
+        if !(eq_ic(o, "nosave")
+            || eq_ic(o, "save")
+            || eq_ic(o, "now")
+            || eq_ic(o, "force")
+            || eq_ic(o, "abort"))
+        {
             return c.r.error(ERR_SYNTAX);
         }
     }
@@ -103,7 +123,9 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
         c.r.ok();
     } else if eq_ic(sub, "set-active-expire") && a.len() == 3 {
-        c.shared.active_expire.store(a.get(2) != b"0", Ordering::Relaxed);
+        c.shared
+            .active_expire
+            .store(a.get(2) != b"0", Ordering::Relaxed);
         c.r.ok();
     } else if eq_ic(sub, "object") && a.len() == 3 {
         let key = a.get(2);
@@ -111,7 +133,14 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
         let db = c.client.db;
         let proto = c.r.proto;
         c.action = ConnAction::Plan(Plan {
-            ops: vec![(key_shard(key, n), ShardOp::Exec { db, proto, args: OwnedArgs::from_args(a) })],
+            ops: vec![(
+                key_shard(key, n),
+                ShardOp::Exec {
+                    db,
+                    proto,
+                    args: OwnedArgs::from_args(a),
+                },
+            )],
             barrier: false,
             finish: Box::new(|results, r| {
                 if let Some(OpResult::Reply(b)) = results.into_iter().next() {
@@ -120,6 +149,8 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
                 Step::Done
             }),
         });
+    } else if eq_ic(sub, "protocol") && a.len() == 3 {
+        debug_protocol(c, a.get(2));
     } else if eq_ic(sub, "reload")
         || eq_ic(sub, "jmap")
         || eq_ic(sub, "quicklist-packed-threshold")
@@ -153,6 +184,62 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
     }
 }
 
+/// DEBUG PROTOCOL <type>: one reply of each RESP type, for client tests.
+fn debug_protocol(c: &mut ConnCtx, name: &[u8]) {
+    let r = &mut c.r;
+    let is = |s: &str| eq_ic(name, s);
+    if is("string") {
+        r.bulk(b"Hello World");
+    } else if is("integer") {
+        r.int(12345);
+    } else if is("double") {
+        #[allow(clippy::approx_constant)]
+        r.double(3.141);
+    } else if is("bignum") {
+        r.bignum("1234567999999999999999999999999999999");
+    } else if is("null") {
+        r.null();
+    } else if is("array") || is("set") {
+        if is("set") {
+            r.set(3);
+        } else {
+            r.array(3);
+        }
+        for j in 0..3 {
+            r.int(j);
+        }
+    } else if is("map") {
+        r.map(3);
+        for j in 0..3 {
+            r.int(j);
+            r.boolean(j == 1);
+        }
+    } else if is("attrib") {
+        if r.resp3() {
+            r.attribute(1);
+            r.bulk(b"key-popularity");
+            r.array(2);
+            r.bulk(b"key:123");
+            r.int(90);
+        }
+        r.bulk(b"Some real reply following the attribute");
+    } else if is("push") {
+        if !r.resp3() {
+            return r.error("ERR RESP2 is not supported by this command");
+        }
+        r.push(2);
+        r.bulk(b"server-cpu-usage");
+        r.int(42);
+        r.bulk(b"Some real reply following the push reply");
+    } else if is("true") || is("false") {
+        r.boolean(is("true"));
+    } else if is("verbatim") {
+        r.verbatim(b"This is a verbatim\nstring");
+    } else {
+        r.error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false");
+    }
+}
+
 pub fn config(c: &mut ConnCtx, a: Args) {
     let sub = a.get(1);
     if eq_ic(sub, "get") && a.len() >= 3 {
@@ -162,9 +249,16 @@ pub fn config(c: &mut ConnCtx, a: Args) {
             let p = p.to_ascii_lowercase();
             let ps = String::from_utf8_lossy(&p).into_owned();
             for (k, v) in &all {
-                let alias_hit = ps.contains("ziplist") && glob_match(&p, k.replace("listpack", "ziplist").as_bytes(), true);
-                if (glob_match(&p, k.as_bytes(), true) || alias_hit) && !hits.iter().any(|(h, _)| h == k) {
-                    let name = if alias_hit && !glob_match(&p, k.as_bytes(), true) { k.replace("listpack", "ziplist") } else { k.clone() };
+                let alias_hit = ps.contains("ziplist")
+                    && glob_match(&p, k.replace("listpack", "ziplist").as_bytes(), true);
+                if (glob_match(&p, k.as_bytes(), true) || alias_hit)
+                    && !hits.iter().any(|(h, _)| h == k)
+                {
+                    let name = if alias_hit && !glob_match(&p, k.as_bytes(), true) {
+                        k.replace("listpack", "ziplist")
+                    } else {
+                        k.clone()
+                    };
                     hits.push((name, v.clone()));
                 }
             }
@@ -174,7 +268,7 @@ pub fn config(c: &mut ConnCtx, a: Args) {
             c.r.bulk(k.as_bytes());
             c.r.bulk(v.as_bytes());
         }
-    } else if eq_ic(sub, "set") && a.len() >= 4 && a.len() % 2 == 0 {
+    } else if eq_ic(sub, "set") && a.len() >= 4 && a.len().is_multiple_of(2) {
         let mut cfg = c.shared.config_mut();
         let mut new = cfg.clone();
         for i in (2..a.len()).step_by(2) {
@@ -185,11 +279,17 @@ pub fn config(c: &mut ConnCtx, a: Args) {
             } else {
                 vec![val]
             };
-            let words = if words.is_empty() { vec![String::new()] } else { words };
+            let words = if words.is_empty() {
+                vec![String::new()]
+            } else {
+                words
+            };
             if let Err(e) = new.apply(&name, &words, false) {
                 drop(cfg);
                 if e.starts_with("Bad directive") {
-                    return c.r.error(&format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
+                    return c.r.error(&format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    ));
                 }
                 return c.r.error(&format!(
                     "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
@@ -243,12 +343,12 @@ fn command_info(r: &mut Reply, cmd: &Command) {
         r.simple(c);
     }
     r.set(0); // tips
-    // key specs
+              // key specs
     if cmd.first_key > 0 {
         r.array(1);
         r.map(3);
         r.bulk(b"flags");
-        r.set(if cmd.is_write() { 1 } else { 1 });
+        r.set(1);
         r.simple(if cmd.is_write() { "RW" } else { "RO" });
         r.bulk(b"begin_search");
         r.map(2);
@@ -265,7 +365,11 @@ fn command_info(r: &mut Reply, cmd: &Command) {
         r.bulk(b"spec");
         r.map(3);
         r.bulk(b"lastkey");
-        r.int(if cmd.last_key < 0 { cmd.last_key as i64 } else { (cmd.last_key - cmd.first_key) as i64 });
+        r.int(if cmd.last_key < 0 {
+            cmd.last_key as i64
+        } else {
+            (cmd.last_key - cmd.first_key) as i64
+        });
         r.bulk(b"keystep");
         r.int(cmd.step as i64);
         r.bulk(b"limit");
@@ -286,7 +390,11 @@ fn command_doc(r: &mut Reply, cmd: &Command) {
     r.bulk(b"group");
     r.bulk(cmd.group.as_bytes());
     r.bulk(b"complexity");
-    r.bulk(if cmd.flags.contains(&"fast") { b"O(1)" as &[u8] } else { b"O(N)" });
+    r.bulk(if cmd.flags.contains(&"fast") {
+        b"O(1)" as &[u8]
+    } else {
+        b"O(N)"
+    });
 }
 
 pub fn command(c: &mut ConnCtx, a: Args) {
@@ -334,7 +442,10 @@ pub fn command(c: &mut ConnCtx, a: Args) {
         }
         let names: Vec<&str> = COMMANDS
             .iter()
-            .filter(|cmd| pat.as_ref().is_none_or(|p| glob_match(p, cmd.name.as_bytes(), true)))
+            .filter(|cmd| {
+                pat.as_ref()
+                    .is_none_or(|p| glob_match(p, cmd.name.as_bytes(), true))
+            })
             .map(|cmd| cmd.name)
             .collect();
         c.r.array(names.len());
@@ -347,7 +458,9 @@ pub fn command(c: &mut ConnCtx, a: Args) {
         };
         let argc = a.len() - 2;
         if !cmd.arity_ok(argc) {
-            return c.r.error("ERR Invalid number of arguments specified for command");
+            return c
+                .r
+                .error("ERR Invalid number of arguments specified for command");
         }
         let keys: Vec<usize> = cmd.key_indices(argc).collect();
         if keys.is_empty() {
@@ -371,7 +484,11 @@ pub fn command(c: &mut ConnCtx, a: Args) {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|x| x.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }
@@ -388,26 +505,53 @@ fn cpu_times() -> (f64, f64) {
 
 fn allocated_bytes() -> u64 {
     let _ = tikv_jemalloc_ctl::epoch::advance();
-    tikv_jemalloc_ctl::stats::allocated::read().map(|v| v as u64).unwrap_or(0)
+    tikv_jemalloc_ctl::stats::allocated::read()
+        .map(|v| v as u64)
+        .unwrap_or(0)
 }
 
 pub fn info(c: &mut ConnCtx, a: Args) {
-    let mut sections: Vec<String> = a.iter().skip(1).map(|s| String::from_utf8_lossy(s).to_lowercase()).collect();
+    let mut sections: Vec<String> = a
+        .iter()
+        .skip(1)
+        .map(|s| String::from_utf8_lossy(s).to_lowercase())
+        .collect();
     if sections.is_empty() {
         sections.push("default".into());
     }
     let has = |s: &str| {
-        sections.iter().any(|x| x == s || x == "all" || x == "everything" || (x == "default" && s != "commandstats" && s != "latencystats"))
+        sections.iter().any(|x| {
+            x == s
+                || x == "all"
+                || x == "everything"
+                || (x == "default" && s != "commandstats" && s != "latencystats")
+        })
     };
     let want: Vec<&'static str> = [
-        "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace",
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "commandstats",
+        "errorstats",
+        "cluster",
+        "keyspace",
     ]
     .into_iter()
     .filter(|s| has(s))
     .collect();
     let (port, threads, config_file, maxclients) = {
         let cfg = c.shared.config();
-        (cfg.port, cfg.threads, cfg.config_file.clone().unwrap_or_default(), cfg.maxclients)
+        (
+            cfg.port,
+            cfg.threads,
+            cfg.config_file.clone().unwrap_or_default(),
+            cfg.maxclients,
+        )
     };
     let backend = c.shared.backend;
     let uptime = c.shared.start.elapsed().as_secs();
@@ -464,6 +608,18 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         out.push_str(&format!("# CPU\r\nused_cpu_sys:{s:.6}\r\nused_cpu_user:{u:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n"));
                     }
                     "modules" => out.push_str("# Modules\r\n"),
+                    "commandstats" => {
+                        out.push_str("# Commandstats\r\n");
+                        for (i, cmd) in COMMANDS.iter().enumerate() {
+                            let (calls, rejected) = st.cmd_calls.get(i).copied().unwrap_or((0, 0));
+                            if calls + rejected > 0 {
+                                out.push_str(&format!(
+                                    "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls=0\r\n",
+                                    cmd.name
+                                ));
+                            }
+                        }
+                    }
                     "errorstats" => out.push_str("# Errorstats\r\n"),
                     "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
                     "keyspace" => {
@@ -482,4 +638,3 @@ pub fn info(c: &mut ConnCtx, a: Args) {
         }),
     });
 }
-

@@ -1,6 +1,9 @@
 //! String commands (Redis's t_string.c).
 
-use super::ctx::{lookup_str, reply_str, arg_f64, arg_i64, eq_ic, Ctx, ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX};
+use super::ctx::{
+    arg_f64, arg_i64, eq_ic, lookup_str, reply_str, Ctx, Replied, ERR_NOT_FLOAT, ERR_NOT_INT,
+    ERR_SYNTAX,
+};
 use crate::protocol::reply::format_double;
 use crate::protocol::Args;
 use crate::types::{StrVal, Value};
@@ -8,11 +11,13 @@ use crate::types::{StrVal, Value};
 const ERR_TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
 pub fn get(c: &mut Ctx, a: Args) {
-    let Ctx { shard, db, now, r, .. } = c;
+    let Ctx {
+        shard, db, now, r, ..
+    } = c;
     match lookup_str(shard, *db, *now, a.get(1), r) {
         Ok(Some(s)) => reply_str(r, s),
         Ok(None) => r.null(),
-        Err(()) => {}
+        Err(Replied) => {}
     }
 }
 
@@ -77,7 +82,7 @@ pub fn set(c: &mut Ctx, a: Args) {
     let key = a.get(1);
     let old_exists = if get {
         match c.lookup_str(key) {
-            Err(()) => return,
+            Err(Replied) => return,
             Ok(Some(s)) => {
                 let s = s.clone();
                 c.reply_str(&s);
@@ -120,7 +125,8 @@ pub fn setnx(c: &mut Ctx, a: Args) {
 fn setex_generic(c: &mut Ctx, a: Args, unit: &str, cmd: &str) {
     match expire_at(c, unit.as_bytes(), a.get(2), cmd) {
         Ok(at) => {
-            c.db().set(a.get(1), Value::Str(StrVal::from_bytes(a.get(3))), at);
+            c.db()
+                .set(a.get(1), Value::Str(StrVal::from_bytes(a.get(3))), at);
             c.r.ok();
         }
         Err(e) => c.r.error(&e),
@@ -138,7 +144,7 @@ pub fn psetex(c: &mut Ctx, a: Args) {
 pub fn getset(c: &mut Ctx, a: Args) {
     let key = a.get(1);
     match c.lookup_str(key) {
-        Err(()) => return,
+        Err(Replied) => return,
         Ok(Some(s)) => {
             let s = s.clone();
             c.reply_str(&s);
@@ -151,7 +157,7 @@ pub fn getset(c: &mut Ctx, a: Args) {
 pub fn getdel(c: &mut Ctx, a: Args) {
     let key = a.get(1);
     match c.lookup_str(key) {
-        Err(()) => {}
+        Err(Replied) => {}
         Ok(Some(s)) => {
             let s = s.clone();
             c.reply_str(&s);
@@ -184,7 +190,7 @@ pub fn getex(c: &mut Ctx, a: Args) {
     }
     let key = a.get(1);
     match c.lookup_str(key) {
-        Err(()) => {}
+        Err(Replied) => {}
         Ok(None) => c.r.null(),
         Ok(Some(s)) => {
             let s = s.clone();
@@ -209,9 +215,10 @@ pub fn append(c: &mut Ctx, a: Args) {
     let (key, add) = (a.get(1), a.get(2));
     let max = c.max_bulk;
     match c.lookup_str(key) {
-        Err(()) => {}
+        Err(Replied) => {}
         Ok(None) => {
-            c.db().set(key, Value::Str(StrVal::Raw(Box::new(add.to_vec()))), 0);
+            c.db()
+                .set(key, Value::Str(StrVal::Raw(Box::new(add.to_vec()))), 0);
             c.r.int(add.len() as i64);
         }
         Ok(Some(s)) => {
@@ -228,7 +235,7 @@ pub fn append(c: &mut Ctx, a: Args) {
 
 pub fn strlen(c: &mut Ctx, a: Args) {
     match c.lookup_str(a.get(1)) {
-        Err(()) => {}
+        Err(Replied) => {}
         Ok(None) => c.r.int(0),
         Ok(Some(s)) => {
             let n = s.len() as i64;
@@ -239,7 +246,7 @@ pub fn strlen(c: &mut Ctx, a: Args) {
 
 fn incr_generic(c: &mut Ctx, key: &[u8], by: i64) {
     match c.lookup_str(key) {
-        Err(()) => {}
+        Err(Replied) => {}
         Ok(None) => {
             c.db().set(key, Value::Str(StrVal::Int(by)), 0);
             c.r.int(by);
@@ -286,7 +293,7 @@ pub fn incrbyfloat(c: &mut Ctx, a: Args) {
     };
     let key = a.get(1);
     let cur = match c.lookup_str(key) {
-        Err(()) => return,
+        Err(Replied) => return,
         Ok(None) => 0.0,
         Ok(Some(s)) => match s.with_bytes(arg_f64) {
             Some(v) => v,
@@ -298,7 +305,8 @@ pub fn incrbyfloat(c: &mut Ctx, a: Args) {
         return c.r.error("ERR increment would produce NaN or Infinity");
     }
     let s = format_double(n);
-    c.db().set_keep_ttl(key, Value::Str(StrVal::from_bytes(s.as_bytes())));
+    c.db()
+        .set_keep_ttl(key, Value::Str(StrVal::from_bytes(s.as_bytes())));
     c.r.bulk(s.as_bytes());
 }
 
@@ -307,7 +315,7 @@ pub fn getrange(c: &mut Ctx, a: Args) {
         return c.r.error(ERR_NOT_INT);
     };
     match c.lookup_str(a.get(1)) {
-        Err(()) => {}
+        Err(Replied) => {}
         Ok(None) => c.r.bulk(b""),
         Ok(Some(s)) => {
             let s = s.clone();
@@ -349,7 +357,7 @@ pub fn setrange(c: &mut Ctx, a: Args) {
     let max = c.max_bulk;
     let too_big = !val.is_empty() && off.saturating_add(val.len()) > max;
     match c.lookup_str(key) {
-        Err(()) => {}
+        Err(Replied) => {}
         Ok(None) => {
             if val.is_empty() {
                 return c.r.int(0);
@@ -386,7 +394,9 @@ pub fn setrange(c: &mut Ctx, a: Args) {
 pub fn mget(c: &mut Ctx, a: Args) {
     c.r.array(a.len() - 1);
     for i in 1..a.len() {
-        let Ctx { shard, db, now, r, .. } = c;
+        let Ctx {
+            shard, db, now, r, ..
+        } = c;
         let crate::shard::Shard { dbs, stats, .. } = &mut **shard;
         match dbs[*db].get(a.get(i), *now, stats).map(|e| &e.value) {
             Some(Value::Str(s)) => reply_str(r, s),
@@ -397,18 +407,23 @@ pub fn mget(c: &mut Ctx, a: Args) {
 }
 
 pub fn mset(c: &mut Ctx, a: Args) {
-    if a.len() % 2 == 0 {
-        return c.r.error("ERR wrong number of arguments for 'mset' command");
+    if a.len().is_multiple_of(2) {
+        return c
+            .r
+            .error("ERR wrong number of arguments for 'mset' command");
     }
     for i in (1..a.len()).step_by(2) {
-        c.db().set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);
+        c.db()
+            .set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);
     }
     c.r.ok();
 }
 
 pub fn msetnx(c: &mut Ctx, a: Args) {
-    if a.len() % 2 == 0 {
-        return c.r.error("ERR wrong number of arguments for 'msetnx' command");
+    if a.len().is_multiple_of(2) {
+        return c
+            .r
+            .error("ERR wrong number of arguments for 'msetnx' command");
     }
     for i in (1..a.len()).step_by(2) {
         if c.lookup_write(a.get(i)).is_some() {
@@ -416,7 +431,121 @@ pub fn msetnx(c: &mut Ctx, a: Args) {
         }
     }
     for i in (1..a.len()).step_by(2) {
-        c.db().set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);
+        c.db()
+            .set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);
     }
     c.r.int(1);
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN].
+pub fn lcs(c: &mut Ctx, a: Args) {
+    let (mut len_only, mut idx, mut minlen, mut withlen) = (false, false, 0i64, false);
+    let mut i = 3;
+    while i < a.len() {
+        let o = a.get(i);
+        if eq_ic(o, "len") {
+            len_only = true;
+        } else if eq_ic(o, "idx") {
+            idx = true;
+        } else if eq_ic(o, "withmatchlen") {
+            withlen = true;
+        } else if eq_ic(o, "minmatchlen") && i + 1 < a.len() {
+            match arg_i64(a.get(i + 1)) {
+                Some(v) => minlen = v.max(0),
+                None => return c.r.error(ERR_NOT_INT),
+            }
+            i += 1;
+        } else {
+            return c.r.error(ERR_SYNTAX);
+        }
+        i += 1;
+    }
+    if len_only && idx {
+        return c
+            .r
+            .error("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    let mut vals = [Vec::new(), Vec::new()];
+    for (k, v) in vals.iter_mut().enumerate() {
+        match c.lookup_str(a.get(k + 1)) {
+            Err(Replied) => return,
+            Ok(Some(s)) => *v = s.to_vec(),
+            Ok(None) => {}
+        }
+    }
+    let (x, y) = (&vals[0], &vals[1]);
+    // Classic O(n*m) dynamic programme, as Redis does.
+    let (n, m) = (x.len(), y.len());
+    let w = m + 1;
+    let mut t = vec![0u32; (n + 1) * (m + 1)];
+    for i in 1..=n {
+        for j in 1..=m {
+            t[i * w + j] = if x[i - 1] == y[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let total = t[n * w + m] as usize;
+    if len_only {
+        return c.r.int(total as i64);
+    }
+    // Walk back collecting the string and the matching ranges.
+    let mut out = vec![0u8; total];
+    let mut k = total;
+    let (mut i, mut j) = (n, m);
+    type Match = ((usize, usize), (usize, usize), usize);
+    let mut matches: Vec<Match> = Vec::new();
+    let mut cur: Option<((usize, usize), (usize, usize))> = None;
+    while i > 0 && j > 0 {
+        if x[i - 1] == y[j - 1] {
+            k -= 1;
+            out[k] = x[i - 1];
+            let (ai, bj) = (i - 1, j - 1);
+            cur = match cur {
+                Some(((as_, ae), (bs, be))) if as_ == ai + 1 && bs == bj + 1 => {
+                    Some(((ai, ae), (bj, be)))
+                }
+                Some(r) => {
+                    matches.push((r.0, r.1, r.0 .1 - r.0 .0 + 1));
+                    Some(((ai, ai), (bj, bj)))
+                }
+                None => Some(((ai, ai), (bj, bj))),
+            };
+            i -= 1;
+            j -= 1;
+        } else if t[(i - 1) * w + j] > t[i * w + j - 1] {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    if let Some(r) = cur {
+        matches.push((r.0, r.1, r.0 .1 - r.0 .0 + 1));
+    }
+    if !idx {
+        return c.r.bulk(&out);
+    }
+    let kept: Vec<_> = matches
+        .into_iter()
+        .filter(|m| m.2 as i64 >= minlen)
+        .collect();
+    c.r.map(2);
+    c.r.bulk(b"matches");
+    c.r.array(kept.len());
+    for ((as_, ae), (bs, be), l) in kept {
+        c.r.array(if withlen { 3 } else { 2 });
+        c.r.array(2);
+        c.r.int(as_ as i64);
+        c.r.int(ae as i64);
+        c.r.array(2);
+        c.r.int(bs as i64);
+        c.r.int(be as i64);
+        if withlen {
+            c.r.int(l as i64);
+        }
+    }
+    c.r.bulk(b"len");
+    c.r.int(total as i64);
 }

@@ -4,7 +4,7 @@
 
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
-use super::{connection, keys, server, string};
+use super::{bitops, connection, keys, server, string};
 use crate::protocol::Args;
 
 pub type KeyFn = fn(&mut Ctx, Args);
@@ -83,7 +83,11 @@ impl Command {
             self.last_key as i64
         };
         let step = self.step.max(1) as usize;
-        let end = if first == 0 { 0 } else { (last.max(0) as usize + 1).min(argc) };
+        let end = if first == 0 {
+            0
+        } else {
+            (last.max(0) as usize + 1).min(argc)
+        };
         (first..end.max(first)).step_by(step)
     }
 }
@@ -145,6 +149,10 @@ pub static COMMANDS: &[Command] = &[
     cmd!("mget", -2, RF, 1, -1, 1, Multi(string::mget, Multi::MGet), "string", "1.0.0", S, "Atomically returns the string values of one or more keys."),
     cmd!("mset", -3, W, 1, -1, 2, Multi(string::mset, Multi::MSet), "string", "1.0.1", S, "Atomically creates or modifies the string values of one or more keys."),
     cmd!("msetnx", -3, W, 1, -1, 2, Multi(string::msetnx, Multi::MSetNx), "string", "1.0.1", S, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    cmd!("lcs", -3, R, 1, 2, 1, Keyed(string::lcs), "string", "7.0.0", S, "Finds the longest common substring."),
+    cmd!("setbit", 4, W, 1, 1, 1, Keyed(bitops::setbit), "bitmap", "2.2.0", &["@bitmap"], "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
+    cmd!("getbit", 3, RF, 1, 1, 1, Keyed(bitops::getbit), "bitmap", "2.2.0", &["@bitmap"], "Returns a bit value by offset."),
+    cmd!("bitcount", -2, R, 1, 1, 1, Keyed(bitops::bitcount), "bitmap", "2.6.0", &["@bitmap"], "Counts the number of set bits (population counting) in a string."),
     // keys
     cmd!("del", -2, WD, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "1.0.0", K, "Deletes one or more keys."),
     cmd!("unlink", -2, WDF, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "4.0.0", K, "Asynchronously deletes one or more keys."),
@@ -165,6 +173,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("copy", -3, W, 1, 2, 1, Multi(keys::copy, Multi::Copy), "generic", "6.2.0", K, "Copies the value of a key to a new key."),
     cmd!("move", 3, WDF, 1, 1, 1, Keyed(keys::move_), "generic", "1.0.0", K, "Moves a key to another database."),
     cmd!("object", -2, R, 2, 2, 1, Keyed(keys::object), "generic", "2.2.3", K, "A container for object introspection commands."),
+    cmd!("memory", -2, R, 2, 2, 1, Keyed(keys::memory), "server", "4.0.0", &["@slow"], "A container for memory diagnostics commands."),
     cmd!("keys", 2, R, 0, 0, 0, All(AllOp::Keys), "generic", "1.0.0", K, "Returns all key names that match a pattern."),
     cmd!("scan", -2, R, 0, 0, 0, All(AllOp::Scan), "generic", "2.8.0", K, "Iterates over the key names in the database."),
     cmd!("randomkey", 1, R, 0, 0, 0, All(AllOp::RandomKey), "generic", "1.0.0", K, "Returns a random key name from the database."),
@@ -204,9 +213,21 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     index().get(lower).map(|&i| &COMMANDS[i])
 }
 
+/// Position of a command in the table (for per-command statistics).
+pub fn index_of(cmd: &Command) -> usize {
+    (cmd as *const Command as usize - COMMANDS.as_ptr() as usize) / std::mem::size_of::<Command>()
+}
+
 fn index() -> &'static hashbrown::HashMap<&'static [u8], usize> {
-    static INDEX: std::sync::OnceLock<hashbrown::HashMap<&'static [u8], usize>> = std::sync::OnceLock::new();
-    INDEX.get_or_init(|| COMMANDS.iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i)).collect())
+    static INDEX: std::sync::OnceLock<hashbrown::HashMap<&'static [u8], usize>> =
+        std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes(), i))
+            .collect()
+    })
 }
 
 #[cfg(test)]

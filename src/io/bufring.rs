@@ -19,7 +19,12 @@ pub struct BufRing {
 }
 
 impl BufRing {
-    pub fn new(uring: &IoUring, entries: u16, buf_size: usize, bgid: u16) -> std::io::Result<BufRing> {
+    pub fn new(
+        uring: &IoUring,
+        entries: u16,
+        buf_size: usize,
+        bgid: u16,
+    ) -> std::io::Result<BufRing> {
         assert!(entries.is_power_of_two());
         let bytes = entries as usize * std::mem::size_of::<BufRingEntry>();
         // SAFETY: anonymous private mapping; checked for MAP_FAILED.

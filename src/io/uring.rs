@@ -62,13 +62,17 @@ impl Driver {
     }
 
     fn arm_recv(&mut self, fd: i32, tok: u64) {
-        let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(ud(RECV, tok));
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
+            .build()
+            .user_data(ud(RECV, tok));
         self.push(e);
     }
 
     fn arm_wake(&mut self, efd: i32) {
         let p = &mut *self.wake_buf as *mut u64 as *mut u8;
-        let e = opcode::Read::new(types::Fd(efd), p, 8).build().user_data(ud(WAKE, 0));
+        let e = opcode::Read::new(types::Fd(efd), p, 8)
+            .build()
+            .user_data(ud(WAKE, 0));
         self.push(e);
     }
 
@@ -115,7 +119,11 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
         } else {
             let n = d.ring.submission().len() as u32;
             // SAFETY: plain io_uring_enter on our own ring; no argument struct.
-            unsafe { d.ring.submitter().enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None) }
+            unsafe {
+                d.ring
+                    .submitter()
+                    .enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None)
+            }
         };
         if let Err(e) = res {
             match e.raw_os_error() {
@@ -124,7 +132,11 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             }
         }
         cqes.clear();
-        cqes.extend(d.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        cqes.extend(
+            d.ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
         let mut returned_bufs = false;
         for &(u, res, flags) in &cqes {
             let kind = u >> 56;
@@ -245,10 +257,14 @@ fn start_send(r: &mut Reactor, d: &mut Driver, idx: u32) {
         c.send_off = 0;
     }
     let rest = &c.sending[c.send_off..];
-    let e = opcode::Send::new(types::Fd(c.fd), rest.as_ptr(), rest.len().min(u32::MAX as usize) as u32)
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(ud(SEND, tok));
+    let e = opcode::Send::new(
+        types::Fd(c.fd),
+        rest.as_ptr(),
+        rest.len().min(u32::MAX as usize) as u32,
+    )
+    .flags(libc::MSG_NOSIGNAL)
+    .build()
+    .user_data(ud(SEND, tok));
     c.send_inflight = true;
     d.push(e);
 }
@@ -292,4 +308,3 @@ fn maybe_release(r: &mut Reactor, idx: u32) {
         }
     }
 }
-

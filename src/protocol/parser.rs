@@ -211,7 +211,11 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
-    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
     if digits.is_empty() || (digits[0] == b'0' && digits.len() > 1) {
         return None;
     }
@@ -247,10 +251,17 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+#[derive(Debug)]
+pub struct UnbalancedQuotes;
+
 /// Split an inline command line like Redis's sdssplitargs: whitespace
 /// separated, "double quotes" with \n \r \t \b \a \\ \" \xHH escapes, 'single
 /// quotes' with only \' escaped. A closing quote must be followed by a space.
-pub fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<Range<usize>>) -> Result<(), ()> {
+pub fn split_args(
+    line: &[u8],
+    out: &mut Vec<u8>,
+    ranges: &mut Vec<Range<usize>>,
+) -> Result<(), UnbalancedQuotes> {
     let mut i = 0;
     let n = line.len();
     loop {
@@ -266,7 +277,7 @@ pub fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<Range<usize>>
         loop {
             if in_dq {
                 if i >= n {
-                    return Err(());
+                    return Err(UnbalancedQuotes);
                 }
                 if line[i] == b'\\'
                     && i + 3 < n
@@ -274,7 +285,8 @@ pub fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<Range<usize>>
                     && hex_val(line[i + 2]).is_some()
                     && hex_val(line[i + 3]).is_some()
                 {
-                    let h = hex_val(line[i + 2]).unwrap_or(0) * 16 + hex_val(line[i + 3]).unwrap_or(0);
+                    let h =
+                        hex_val(line[i + 2]).unwrap_or(0) * 16 + hex_val(line[i + 3]).unwrap_or(0);
                     out.push(h);
                     i += 3;
                 } else if line[i] == b'\\' && i + 1 < n {
@@ -289,7 +301,7 @@ pub fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<Range<usize>>
                     });
                 } else if line[i] == b'"' {
                     if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
-                        return Err(());
+                        return Err(UnbalancedQuotes);
                     }
                     i += 1;
                     break;
@@ -298,14 +310,14 @@ pub fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<Range<usize>>
                 }
             } else if in_sq {
                 if i >= n {
-                    return Err(());
+                    return Err(UnbalancedQuotes);
                 }
                 if line[i] == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
                     i += 1;
                     out.push(b'\'');
                 } else if line[i] == b'\'' {
                     if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
-                        return Err(());
+                        return Err(UnbalancedQuotes);
                     }
                     i += 1;
                     break;
@@ -352,10 +364,16 @@ mod tests {
     #[test]
     fn multibulk_and_inline() {
         let mut p = Parser::new(DEFAULT_MAX_BULK);
-        let cmds = parse_all(&mut p, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nset \"a b\" 'c\\'d'\r\n");
+        let cmds = parse_all(
+            &mut p,
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nset \"a b\" 'c\\'d'\r\n",
+        );
         assert_eq!(cmds[0], vec![b"GET".to_vec(), b"k".to_vec()]);
         assert_eq!(cmds[1], vec![b"PING".to_vec()]);
-        assert_eq!(cmds[2], vec![b"set".to_vec(), b"a b".to_vec(), b"c'd".to_vec()]);
+        assert_eq!(
+            cmds[2],
+            vec![b"set".to_vec(), b"a b".to_vec(), b"c'd".to_vec()]
+        );
     }
 
     #[test]

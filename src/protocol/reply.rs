@@ -42,7 +42,8 @@ impl<'a> Reply<'a> {
     pub fn error(&mut self, msg: &str) {
         self.out.push(b'-');
         for &b in msg.as_bytes() {
-            self.out.push(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            self.out
+                .push(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.out.extend_from_slice(b"\r\n");
     }
@@ -101,7 +102,8 @@ impl<'a> Reply<'a> {
     }
     pub fn boolean(&mut self, v: bool) {
         if self.resp3() {
-            self.out.extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
+            self.out
+                .extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(v as i64);
         }
@@ -128,6 +130,24 @@ impl<'a> Reply<'a> {
         } else {
             self.bulk(s);
         }
+    }
+    /// Big number (RESP3 `(`, RESP2 bulk string).
+    pub fn bignum(&mut self, digits: &str) {
+        if self.resp3() {
+            self.out.push(b'(');
+            self.out.extend_from_slice(digits.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(digits.as_bytes());
+        }
+    }
+    /// RESP3 attribute header; callers skip attributes entirely on RESP2.
+    pub fn attribute(&mut self, n: usize) {
+        self.header(b'|', n);
+    }
+    /// RESP3 push header.
+    pub fn push(&mut self, n: usize) {
+        self.header(b'>', n);
     }
     fn header(&mut self, c: u8, n: usize) {
         self.out.push(c);

@@ -107,6 +107,9 @@ impl Conn {
     }
 
     pub fn can_process(&self) -> bool {
-        !self.closing && !self.close_after_flush && self.barriers == 0 && self.slots.len() < MAX_SLOTS
+        !self.closing
+            && !self.close_after_flush
+            && self.barriers == 0
+            && self.slots.len() < MAX_SLOTS
     }
 }

@@ -35,6 +35,8 @@ pub struct Counters {
     pub total_commands: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    /// (calls, rejected calls) per command-table index.
+    pub cmd_calls: Vec<(u64, u64)>,
 }
 
 pub struct Reactor {
@@ -81,7 +83,10 @@ impl Reactor {
             parser: Parser::new(max_bulk),
             dirty: Vec::new(),
             to_close: Vec::new(),
-            counters: Counters::default(),
+            counters: Counters {
+                cmd_calls: vec![(0, 0); table::COMMANDS.len()],
+                ..Default::default()
+            },
             now: now_ms(),
             max_bulk,
         }
@@ -259,7 +264,9 @@ impl Reactor {
 
     fn dispatch(&mut self, idx: u32, args: Args) {
         self.counters.total_commands += 1;
-        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else { return };
+        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+            return;
+        };
         let proto = c.client.proto;
         let Some(cmd) = table::lookup(args.get(0)) else {
             let mut msg = format!(
@@ -267,19 +274,26 @@ impl Reactor {
                 String::from_utf8_lossy(&args.get(0)[..args.get(0).len().min(128)])
             );
             for a in args.iter().skip(1) {
-                msg.push_str(&format!("'{}' ", String::from_utf8_lossy(&a[..a.len().min(128)])));
+                msg.push_str(&format!(
+                    "'{}' ",
+                    String::from_utf8_lossy(&a[..a.len().min(128)])
+                ));
             }
             return Reply::new(c.reply_buf(), proto).error(&msg);
         };
         c.client.last_cmd = cmd.name;
         c.client.last_interaction_ms = self.now;
+        let stat = table::index_of(cmd);
         if !cmd.arity_ok(args.len()) {
+            self.counters.cmd_calls[stat].1 += 1;
             let msg = format!("ERR wrong number of arguments for '{}' command", cmd.name);
             return Reply::new(c.reply_buf(), proto).error(&msg);
         }
         if !c.client.authed && !cmd.flags.contains(&"no_auth") {
+            self.counters.cmd_calls[stat].1 += 1;
             return Reply::new(c.reply_buf(), proto).error("NOAUTH Authentication required.");
         }
+        self.counters.cmd_calls[stat].0 += 1;
         match cmd.kind {
             Kind::Conn(f) => self.run_conn(idx, f, args),
             Kind::Keyed(f) => self.run_keyed(idx, cmd, f, None, args),
@@ -288,7 +302,14 @@ impl Reactor {
         }
     }
 
-    fn run_keyed(&mut self, idx: u32, cmd: &'static Command, f: table::KeyFn, multi: Option<Multi>, args: Args) {
+    fn run_keyed(
+        &mut self,
+        idx: u32,
+        cmd: &'static Command,
+        f: table::KeyFn,
+        multi: Option<Multi>,
+        args: Args,
+    ) {
         let n = self.shared.nshards;
         let mut target = None;
         let mut spans = false;
@@ -305,15 +326,18 @@ impl Reactor {
                 }
             }
         }
-        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else { return };
+        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+            return;
+        };
         let db = c.client.db;
         let proto = c.client.proto;
         if spans {
             if let Some(m) = multi {
                 let plan = match m {
                     Multi::MGet => fanout::mget(db, args, n),
-                    Multi::MSet | Multi::MSetNx if args.len() % 2 == 0 => {
-                        let msg = format!("ERR wrong number of arguments for '{}' command", cmd.name);
+                    Multi::MSet | Multi::MSetNx if args.len().is_multiple_of(2) => {
+                        let msg =
+                            format!("ERR wrong number of arguments for '{}' command", cmd.name);
                         return Reply::new(c.reply_buf(), proto).error(&msg);
                     }
                     Multi::MSet => fanout::mset(db, args, n),
@@ -333,6 +357,10 @@ impl Reactor {
                 return self.start_plan(idx, plan);
             }
         }
+        if spans {
+            return Reply::new(c.reply_buf(), proto)
+                .error("CROSSSLOT Keys in request don't hash to the same slot");
+        }
         let target = target.unwrap_or(self.id);
         if target == self.id {
             let mut ctx = Ctx {
@@ -344,7 +372,11 @@ impl Reactor {
             };
             f(&mut ctx, args);
         } else {
-            let op = ShardOp::Exec { db, proto, args: OwnedArgs::from_args(args) };
+            let op = ShardOp::Exec {
+                db,
+                proto,
+                args: OwnedArgs::from_args(args),
+            };
             let slot = c.push_wait(Coord::new(1, raw_finish()));
             let tok = token(idx, c.gen);
             self.send_req(target, tok, slot, 0, op);
@@ -372,7 +404,9 @@ impl Reactor {
         let shared = self.shared.clone();
         let now = self.now;
         let id = self.id;
-        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else { return };
+        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+            return;
+        };
         let proto = c.client.proto;
         let mut out = std::mem::take(c.reply_buf());
         let mut ctx = ConnCtx {
@@ -394,7 +428,11 @@ impl Reactor {
     }
 
     fn start_plan(&mut self, idx: u32, plan: Plan) {
-        let Plan { ops, finish, barrier } = plan;
+        let Plan {
+            ops,
+            finish,
+            barrier,
+        } = plan;
         let Some(c) = self.conn_mut(idx) else { return };
         let mut coord = Coord::new(ops.len(), finish);
         coord.barrier = barrier;
@@ -419,14 +457,24 @@ impl Reactor {
 
     fn send_req(&mut self, shard: usize, conn: Token, slot: u64, part: u32, op: ShardOp) {
         let from = self.id;
-        self.outbox[shard].push_back(Msg::Req(Box::new(Request { from, conn, slot, part, op })));
+        self.outbox[shard].push_back(Msg::Req(Box::new(Request {
+            from,
+            conn,
+            slot,
+            part,
+            op,
+        })));
     }
 
     /// A part of a coordinated command finished (locally or remotely).
     fn deliver(&mut self, tok: Token, slot: u64, part: u32, r: OpResult) {
-        let Some((idx, c)) = self.conn_by_token(tok) else { return };
+        let Some((idx, c)) = self.conn_by_token(tok) else {
+            return;
+        };
         let proto = c.client.proto;
-        let Some(Slot::Wait(coord)) = c.slot_mut(slot) else { return };
+        let Some(Slot::Wait(coord)) = c.slot_mut(slot) else {
+            return;
+        };
         let all_in = part == u32::MAX || coord.record(part, r);
         if !all_in {
             return;
@@ -460,7 +508,13 @@ impl Reactor {
             ShardOp::Exec { db, proto, args } => {
                 let a = args.args();
                 let mut out = Vec::new();
-                let mut ctx = Ctx { shard, db, now, r: Reply::new(&mut out, proto), max_bulk: self.max_bulk };
+                let mut ctx = Ctx {
+                    shard,
+                    db,
+                    now,
+                    r: Reply::new(&mut out, proto),
+                    max_bulk: self.max_bulk,
+                };
                 match table::lookup(a.get(0)).map(|c| c.kind) {
                     Some(Kind::Keyed(f)) | Some(Kind::Multi(f, _)) => f(&mut ctx, a),
                     _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
@@ -483,13 +537,18 @@ impl Reactor {
             }
             ShardOp::MSet { db, pairs } => {
                 for (k, v) in pairs {
-                    shard.dbs[db].set(&k, crate::types::Value::Str(crate::types::StrVal::from_bytes(&v)), 0);
+                    shard.dbs[db].set(
+                        &k,
+                        crate::types::Value::Str(crate::types::StrVal::from_bytes(&v)),
+                        0,
+                    );
                 }
                 OpResult::Unit
             }
-            ShardOp::AnyExists { db, keys } => {
-                OpResult::Bool(keys.iter().any(|k| shard.dbs[db].contains(k, now, &mut shard.stats)))
-            }
+            ShardOp::AnyExists { db, keys } => OpResult::Bool(
+                keys.iter()
+                    .any(|k| shard.dbs[db].contains(k, now, &mut shard.stats)),
+            ),
             ShardOp::Count { db, keys, delete } => {
                 let mut n = 0;
                 for k in &keys {
@@ -510,10 +569,19 @@ impl Reactor {
                 if delete {
                     OpResult::Taken(d.remove(&key).map(|e| (e.value, e.expire_at)))
                 } else {
-                    OpResult::Taken(d.get(&key, now, &mut shard.stats).map(|e| (e.value.deep_clone(), e.expire_at)))
+                    OpResult::Taken(
+                        d.get(&key, now, &mut shard.stats)
+                            .map(|e| (e.value.deep_clone(), e.expire_at)),
+                    )
                 }
             }
-            ShardOp::Put { db, key, value, expire_at, nx } => {
+            ShardOp::Put {
+                db,
+                key,
+                value,
+                expire_at,
+                nx,
+            } => {
                 let d = &mut shard.dbs[db];
                 if nx && d.contains(&key, now, &mut shard.stats) {
                     return OpResult::Bool(false);
@@ -534,7 +602,13 @@ impl Reactor {
                     .collect();
                 OpResult::Keys(keys)
             }
-            ShardOp::Scan { db, pos, count, pattern, type_ } => {
+            ShardOp::Scan {
+                db,
+                pos,
+                count,
+                pattern,
+                type_,
+            } => {
                 let mut keys = Vec::new();
                 let pos = shard.dbs[db].scan(pos, count, now, |k, e| {
                     if let Some(p) = &pattern {
@@ -551,7 +625,9 @@ impl Reactor {
                 });
                 OpResult::Scan { pos, keys }
             }
-            ShardOp::RandomKey { db } => OpResult::Key(shard.dbs[db].random_key(now, &mut shard.stats)),
+            ShardOp::RandomKey { db } => {
+                OpResult::Key(shard.dbs[db].random_key(now, &mut shard.stats))
+            }
             ShardOp::Flush { db } => {
                 match db {
                     Some(d) => shard.dbs[d].clear(),
@@ -600,7 +676,12 @@ impl Reactor {
 
     pub fn stats(&self) -> ShardStats {
         ShardStats {
-            keyspace: self.shard.dbs.iter().map(|d| (d.len(), d.expires_len())).collect(),
+            keyspace: self
+                .shard
+                .dbs
+                .iter()
+                .map(|d| (d.len(), d.expires_len()))
+                .collect(),
             expired_keys: self.shard.stats.expired_keys,
             keyspace_hits: self.shard.stats.keyspace_hits,
             keyspace_misses: self.shard.stats.keyspace_misses,
@@ -611,6 +692,7 @@ impl Reactor {
             net_input_bytes: self.counters.net_input_bytes,
             net_output_bytes: self.counters.net_output_bytes,
             wakes: self.shared.mailboxes[self.id].wakes.load(Ordering::Relaxed),
+            cmd_calls: self.counters.cmd_calls.clone(),
         }
     }
 
@@ -625,13 +707,29 @@ impl Reactor {
             any = true;
             match m {
                 Msg::Req(req) => {
-                    let Request { from, conn, slot, part, op } = *req;
+                    let Request {
+                        from,
+                        conn,
+                        slot,
+                        part,
+                        op,
+                    } = *req;
                     self.now = now_ms();
                     let result = self.exec_op(op);
-                    self.outbox[from].push_back(Msg::Resp(Box::new(Response { conn, slot, part, result })));
+                    self.outbox[from].push_back(Msg::Resp(Box::new(Response {
+                        conn,
+                        slot,
+                        part,
+                        result,
+                    })));
                 }
                 Msg::Resp(resp) => {
-                    let Response { conn, slot, part, result } = *resp;
+                    let Response {
+                        conn,
+                        slot,
+                        part,
+                        result,
+                    } = *resp;
                     self.deliver(conn, slot, part, result);
                 }
             }
@@ -672,7 +770,8 @@ impl Reactor {
     pub fn tick(&mut self) {
         self.now = now_ms();
         if self.shared.active_expire.load(Ordering::Relaxed) {
-            self.shard.active_expire(self.now, std::time::Duration::from_millis(25));
+            self.shard
+                .active_expire(self.now, std::time::Duration::from_millis(25));
         }
     }
 
@@ -691,7 +790,9 @@ impl Reactor {
     }
 
     pub fn all_conns(&self) -> Vec<u32> {
-        (0..self.conns.len() as u32).filter(|&i| self.conn(i).is_some()).collect()
+        (0..self.conns.len() as u32)
+            .filter(|&i| self.conn(i).is_some())
+            .collect()
     }
 }
 
@@ -724,7 +825,11 @@ fn sock_name(fd: i32, peer: bool) -> String {
         let mut ss: libc::sockaddr_storage = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         let p = &mut ss as *mut _ as *mut libc::sockaddr;
-        let rc = if peer { libc::getpeername(fd, p, &mut len) } else { libc::getsockname(fd, p, &mut len) };
+        let rc = if peer {
+            libc::getpeername(fd, p, &mut len)
+        } else {
+            libc::getsockname(fd, p, &mut len)
+        };
         if rc != 0 {
             return String::from("?:0");
         }
@@ -743,4 +848,3 @@ fn sock_name(fd: i32, peer: bool) -> String {
         }
     }
 }
-

@@ -99,7 +99,13 @@ impl Db {
         match self.map.get_mut(key) {
             Some(e) => e.value = value,
             None => {
-                self.map.insert(key.into(), Entry { value, expire_at: 0 });
+                self.map.insert(
+                    key.into(),
+                    Entry {
+                        value,
+                        expire_at: 0,
+                    },
+                );
             }
         }
     }
@@ -176,7 +182,9 @@ impl Db {
                 break;
             }
             let i = fastrand::usize(..len);
-            let Some(key) = self.expires.get_index(i) else { break };
+            let Some(key) = self.expires.get_index(i) else {
+                break;
+            };
             let due = match self.map.get(&key[..]) {
                 Some(e) => e.expire_at != 0 && e.expire_at <= now,
                 None => true,

@@ -37,7 +37,7 @@ impl Shard {
                 if sampled == 0 || expired * 4 < sampled {
                     break;
                 }
-                if rounds % 16 == 0 && start.elapsed() > budget {
+                if rounds.is_multiple_of(16) && start.elapsed() > budget {
                     return;
                 }
             }

@@ -2,7 +2,68 @@
 //! `*`, `?`, `[abc]`, `[^a-z]`, and `\` escapes.
 
 pub fn glob_match(pat: &[u8], s: &[u8], nocase: bool) -> bool {
-    glob(pat, s, nocase, 0)
+    // Greedy matching with one backtrack point (the last `*`): O(len(pat) *
+    // len(s)) at worst, where naive recursion is exponential on patterns
+    // like "a*a*a*...b" (Redis guards the same case with skipLongerMatches).
+    let (mut p, mut i) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        if p < pat.len() {
+            match pat[p] {
+                b'*' => {
+                    while p < pat.len() && pat[p] == b'*' {
+                        p += 1;
+                    }
+                    if p == pat.len() {
+                        return true;
+                    }
+                    star = Some((p, i));
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    i += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, next)) = class(pat, p, s[i], nocase) {
+                        if matched {
+                            p = next;
+                            i += 1;
+                            continue;
+                        }
+                    }
+                }
+                b'\\' if p + 1 < pat.len() => {
+                    if eq(pat[p + 1], s[i], nocase) {
+                        p += 2;
+                        i += 1;
+                        continue;
+                    }
+                }
+                c => {
+                    if eq(c, s[i], nocase) {
+                        p += 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        // Mismatch: let the last star swallow one more byte, or fail.
+        match star {
+            Some((sp, si)) => {
+                p = sp;
+                i = si + 1;
+                star = Some((sp, si + 1));
+            }
+            None => return false,
+        }
+    }
+    while p < pat.len() && pat[p] == b'*' {
+        p += 1;
+    }
+    p == pat.len()
 }
 
 fn eq(a: u8, b: u8, nocase: bool) -> bool {
@@ -13,103 +74,47 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
     }
 }
 
-fn glob(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
-    // Redis bounds recursion too; a pathological pattern simply fails to match.
-    if depth > 1000 {
-        return false;
+/// Match `c` against the class starting at `pat[p] == '['`. Returns whether
+/// it matched and the index after the class (an unterminated class runs to
+/// the end of the pattern, as in Redis).
+fn class(pat: &[u8], p: usize, c: u8, nocase: bool) -> Option<(bool, usize)> {
+    let mut j = p + 1;
+    let not = j < pat.len() && pat[j] == b'^';
+    if not {
+        j += 1;
     }
-    while !p.is_empty() && !s.is_empty() || (!p.is_empty() && p[0] == b'*') {
-        match p[0] {
-            b'*' => {
-                while p.len() > 1 && p[1] == b'*' {
-                    p = &p[1..];
-                }
-                if p.len() == 1 {
-                    return true;
-                }
-                for i in 0..=s.len() {
-                    if glob(&p[1..], &s[i..], nocase, depth + 1) {
-                        return true;
-                    }
-                }
-                return false;
+    let mut matched = false;
+    while j < pat.len() && pat[j] != b']' {
+        if pat[j] == b'\\' && j + 1 < pat.len() {
+            j += 1;
+            if pat[j] == c {
+                matched = true;
             }
-            b'?' => {
-                s = &s[1..];
+        } else if j + 2 < pat.len() && pat[j + 1] == b'-' {
+            let (mut lo, mut hi) = (pat[j], pat[j + 2]);
+            if lo > hi {
+                std::mem::swap(&mut lo, &mut hi);
             }
-            b'[' => {
-                p = &p[1..];
-                let not = !p.is_empty() && p[0] == b'^';
-                if not {
-                    p = &p[1..];
-                }
-                let mut matched = false;
-                loop {
-                    if p.is_empty() {
-                        break;
-                    }
-                    if p[0] == b'\\' && p.len() >= 2 {
-                        p = &p[1..];
-                        if p[0] == s[0] {
-                            matched = true;
-                        }
-                    } else if p[0] == b']' {
-                        break;
-                    } else if p.len() >= 3 && p[1] == b'-' {
-                        let (mut lo, mut hi) = (p[0], p[2]);
-                        if lo > hi {
-                            std::mem::swap(&mut lo, &mut hi);
-                        }
-                        let c = s[0];
-                        let (c, lo, hi) = if nocase {
-                            (c.to_ascii_lowercase(), lo.to_ascii_lowercase(), hi.to_ascii_lowercase())
-                        } else {
-                            (c, lo, hi)
-                        };
-                        if c >= lo && c <= hi {
-                            matched = true;
-                        }
-                        p = &p[2..];
-                    } else if eq(p[0], s[0], nocase) {
-                        matched = true;
-                    }
-                    p = &p[1..];
-                }
-                if not {
-                    matched = !matched;
-                }
-                if !matched {
-                    return false;
-                }
-                s = &s[1..];
-                if p.is_empty() {
-                    // Unterminated class: Redis treats the end as the class end.
-                    return s.is_empty();
-                }
+            let (x, lo, hi) = if nocase {
+                (
+                    c.to_ascii_lowercase(),
+                    lo.to_ascii_lowercase(),
+                    hi.to_ascii_lowercase(),
+                )
+            } else {
+                (c, lo, hi)
+            };
+            if x >= lo && x <= hi {
+                matched = true;
             }
-            b'\\' if p.len() >= 2 => {
-                p = &p[1..];
-                if !eq(p[0], s[0], nocase) {
-                    return false;
-                }
-                s = &s[1..];
-            }
-            c => {
-                if !eq(c, s[0], nocase) {
-                    return false;
-                }
-                s = &s[1..];
-            }
+            j += 2;
+        } else if eq(pat[j], c, nocase) {
+            matched = true;
         }
-        p = &p[1..];
-        if s.is_empty() {
-            while !p.is_empty() && p[0] == b'*' {
-                p = &p[1..];
-            }
-            break;
-        }
+        j += 1;
     }
-    p.is_empty() && s.is_empty()
+    let next = if j < pat.len() { j + 1 } else { j };
+    Some((matched != not, next))
 }
 
 #[cfg(test)]
@@ -131,5 +136,11 @@ mod tests {
         assert!(!glob_match(b"a*", b"", false));
         assert!(glob_match(b"*", b"", false));
         assert!(glob_match(b"key:*", b"key:1", false));
+        assert!(!glob_match(
+            b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+            &[b'a'; 40],
+            false
+        ));
+        assert!(glob_match(b"*[0-9]", b"key9", false));
     }
 }

@@ -47,7 +47,11 @@ impl Coord {
     /// Run the finisher: the reply is written to `out`, or the next phase's
     /// operations are returned.
     pub fn complete(&mut self, out: &mut Vec<u8>, proto: Proto) -> Option<Vec<(usize, ShardOp)>> {
-        let results: Vec<OpResult> = self.results.drain(..).map(|r| r.unwrap_or(OpResult::Unit)).collect();
+        let results: Vec<OpResult> = self
+            .results
+            .drain(..)
+            .map(|r| r.unwrap_or(OpResult::Unit))
+            .collect();
         let finish = self.finish.take()?;
         let mut r = Reply::new(out, proto);
         match finish(results, &mut r) {
@@ -69,9 +73,17 @@ pub struct Plan {
     pub barrier: bool,
 }
 
-fn group_keys(keys: impl Iterator<Item = Vec<u8>>, nshards: usize) -> (Vec<(usize, Vec<Vec<u8>>)>, Vec<(usize, usize)>) {
+/// For each key in request order: (its shard group, its index in the group).
+type KeyPositions = Vec<(usize, usize)>;
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+type KeyGroup = (usize, Vec<Vec<u8>>);
+
+fn group_keys(
+    keys: impl Iterator<Item = Vec<u8>>,
+    nshards: usize,
+) -> (Vec<KeyGroup>, KeyPositions) {
     // Returns per-shard key lists and, for each key in order, (group, index).
-    let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    let mut groups: Vec<KeyGroup> = Vec::new();
     let mut pos = Vec::new();
     for k in keys {
         let s = key_shard(&k, nshards);
@@ -90,7 +102,10 @@ fn group_keys(keys: impl Iterator<Item = Vec<u8>>, nshards: usize) -> (Vec<(usiz
 
 pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
     let (groups, pos) = group_keys(a.iter().skip(1).map(|k| k.to_vec()), nshards);
-    let ops = groups.into_iter().map(|(s, keys)| (s, ShardOp::MGet { db, keys })).collect();
+    let ops = groups
+        .into_iter()
+        .map(|(s, keys)| (s, ShardOp::MGet { db, keys }))
+        .collect();
     Plan {
         ops,
         barrier: false,
@@ -104,7 +119,11 @@ pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
                 .collect();
             r.array(pos.len());
             for (g, i) in pos {
-                match vals.get_mut(g).and_then(|v| v.get_mut(i)).and_then(|v| v.take()) {
+                match vals
+                    .get_mut(g)
+                    .and_then(|v| v.get_mut(i))
+                    .and_then(|v| v.take())
+                {
                     Some(v) => r.bulk(&v),
                     None => r.null(),
                 }
@@ -114,8 +133,8 @@ pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
     }
 }
 
-fn pairs_by_shard(a: Args, nshards: usize) -> Vec<(usize, Vec<(Vec<u8>, Vec<u8>)>)> {
-    let mut groups: Vec<(usize, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+fn pairs_by_shard(a: Args, nshards: usize) -> Vec<(usize, Pairs)> {
+    let mut groups: Vec<(usize, Pairs)> = Vec::new();
     for i in (1..a.len()).step_by(2) {
         let k = a.get(i);
         let s = key_shard(k, nshards);
@@ -160,7 +179,10 @@ pub fn msetnx(db: usize, a: Args, nshards: usize) -> Plan {
                 r.int(0);
                 return Step::Done;
             }
-            let ops = groups.into_iter().map(|(s, pairs)| (s, ShardOp::MSet { db, pairs })).collect();
+            let ops = groups
+                .into_iter()
+                .map(|(s, pairs)| (s, ShardOp::MSet { db, pairs }))
+                .collect();
             Step::Next(
                 ops,
                 Box::new(|_, r| {
@@ -179,7 +201,11 @@ pub fn count(db: usize, a: Args, nshards: usize, delete: bool) -> Plan {
         .into_iter()
         .map(|(s, keys)| (s, ShardOp::Count { db, keys, delete }))
         .collect();
-    Plan { ops, barrier: false, finish: sum_finish() }
+    Plan {
+        ops,
+        barrier: false,
+        finish: sum_finish(),
+    }
 }
 
 fn sum_finish() -> Finish {
@@ -198,20 +224,42 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
     let (src, dst) = (a.get(1).to_vec(), a.get(2).to_vec());
     let (ss, ds) = (key_shard(&src, nshards), key_shard(&dst, nshards));
     let first: Vec<(usize, ShardOp)> = if nx {
-        vec![(ds, ShardOp::AnyExists { db, keys: vec![dst.clone()] })]
+        vec![(
+            ds,
+            ShardOp::AnyExists {
+                db,
+                keys: vec![dst.clone()],
+            },
+        )]
     } else {
         vec![]
     };
     let take_then_put = move |r_src: Vec<u8>, dst: Vec<u8>| -> Step {
         Step::Next(
-            vec![(ss, ShardOp::Take { db, key: r_src, delete: true })],
+            vec![(
+                ss,
+                ShardOp::Take {
+                    db,
+                    key: r_src,
+                    delete: true,
+                },
+            )],
             Box::new(move |res, r| {
                 let Some(OpResult::Taken(Some((value, expire_at)))) = res.into_iter().next() else {
                     r.error("ERR no such key");
                     return Step::Done;
                 };
                 Step::Next(
-                    vec![(ds, ShardOp::Put { db, key: dst, value, expire_at, nx: false })],
+                    vec![(
+                        ds,
+                        ShardOp::Put {
+                            db,
+                            key: dst,
+                            value,
+                            expire_at,
+                            nx: false,
+                        },
+                    )],
                     Box::new(move |_, r| {
                         if nx {
                             r.int(1)
@@ -232,7 +280,13 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
                 if matches!(res.first(), Some(OpResult::Bool(true))) {
                     // Redis checks the source first: a missing source is an error.
                     return Step::Next(
-                        vec![(ss, ShardOp::AnyExists { db, keys: vec![src] })],
+                        vec![(
+                            ss,
+                            ShardOp::AnyExists {
+                                db,
+                                keys: vec![src],
+                            },
+                        )],
                         Box::new(|res, r| {
                             if matches!(res.first(), Some(OpResult::Bool(true))) {
                                 r.int(0)
@@ -249,8 +303,16 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
         }
     } else {
         match take_then_put(src, dst) {
-            Step::Next(ops, finish) => Plan { ops, finish, barrier: true },
-            Step::Done => Plan { ops: vec![], finish: Box::new(|_, _| Step::Done), barrier: true },
+            Step::Next(ops, finish) => Plan {
+                ops,
+                finish,
+                barrier: true,
+            },
+            Step::Done => Plan {
+                ops: vec![],
+                finish: Box::new(|_, _| Step::Done),
+                barrier: true,
+            },
         }
     }
 }
@@ -260,7 +322,14 @@ pub fn copy(db: usize, dst_db: usize, a: Args, nshards: usize, replace: bool) ->
     let (src, dst) = (a.get(1).to_vec(), a.get(2).to_vec());
     let (ss, ds) = (key_shard(&src, nshards), key_shard(&dst, nshards));
     Plan {
-        ops: vec![(ss, ShardOp::Take { db, key: src, delete: false })],
+        ops: vec![(
+            ss,
+            ShardOp::Take {
+                db,
+                key: src,
+                delete: false,
+            },
+        )],
         barrier: true,
         finish: Box::new(move |res, r| {
             let Some(OpResult::Taken(Some((value, expire_at)))) = res.into_iter().next() else {
@@ -268,7 +337,16 @@ pub fn copy(db: usize, dst_db: usize, a: Args, nshards: usize, replace: bool) ->
                 return Step::Done;
             };
             Step::Next(
-                vec![(ds, ShardOp::Put { db: dst_db, key: dst, value, expire_at, nx: !replace })],
+                vec![(
+                    ds,
+                    ShardOp::Put {
+                        db: dst_db,
+                        key: dst,
+                        value,
+                        expire_at,
+                        nx: !replace,
+                    },
+                )],
                 Box::new(|res, r| {
                     r.int(matches!(res.first(), Some(OpResult::Bool(true))) as i64);
                     Step::Done
@@ -283,7 +361,11 @@ pub fn all_shards(nshards: usize, mk: impl Fn(usize) -> ShardOp) -> Vec<(usize, 
 }
 
 pub fn dbsize(db: usize, nshards: usize) -> Plan {
-    Plan { ops: all_shards(nshards, |_| ShardOp::DbSize { db }), barrier: false, finish: sum_finish() }
+    Plan {
+        ops: all_shards(nshards, |_| ShardOp::DbSize { db }),
+        barrier: false,
+        finish: sum_finish(),
+    }
 }
 
 pub fn ok_all(nshards: usize, mk: impl Fn(usize) -> ShardOp, barrier: bool) -> Plan {
@@ -299,12 +381,21 @@ pub fn ok_all(nshards: usize, mk: impl Fn(usize) -> ShardOp, barrier: bool) -> P
 
 pub fn keys(db: usize, pattern: &[u8], nshards: usize) -> Plan {
     Plan {
-        ops: all_shards(nshards, |_| ShardOp::Keys { db, pattern: pattern.to_vec() }),
+        ops: all_shards(nshards, |_| ShardOp::Keys {
+            db,
+            pattern: pattern.to_vec(),
+        }),
         barrier: false,
         finish: Box::new(|results, r| {
             let all: Vec<Vec<u8>> = results
                 .into_iter()
-                .flat_map(|x| if let OpResult::Keys(k) = x { k } else { Vec::new() })
+                .flat_map(|x| {
+                    if let OpResult::Keys(k) = x {
+                        k
+                    } else {
+                        Vec::new()
+                    }
+                })
                 .collect();
             r.array(all.len());
             for k in &all {
@@ -329,7 +420,16 @@ pub fn scan(
     let shard = (cursor % n) as usize;
     let pos = cursor / n;
     Plan {
-        ops: vec![(shard, ShardOp::Scan { db, pos, count, pattern, type_ })],
+        ops: vec![(
+            shard,
+            ShardOp::Scan {
+                db,
+                pos,
+                count,
+                pattern,
+                type_,
+            },
+        )],
         barrier: false,
         finish: Box::new(move |results, r| {
             let (next, keys) = match results.into_iter().next() {

@@ -31,28 +31,77 @@ impl OwnedArgs {
 
 pub enum ShardOp {
     /// Run a whole command whose keys all live on the target shard.
-    Exec { db: usize, proto: Proto, args: OwnedArgs },
-    MGet { db: usize, keys: Vec<Vec<u8>> },
-    MSet { db: usize, pairs: Vec<(Vec<u8>, Vec<u8>)> },
-    AnyExists { db: usize, keys: Vec<Vec<u8>> },
+    Exec {
+        db: usize,
+        proto: Proto,
+        args: OwnedArgs,
+    },
+    MGet {
+        db: usize,
+        keys: Vec<Vec<u8>>,
+    },
+    MSet {
+        db: usize,
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    AnyExists {
+        db: usize,
+        keys: Vec<Vec<u8>>,
+    },
     /// Count present keys, deleting them if `delete` (DEL/UNLINK/EXISTS/TOUCH).
-    Count { db: usize, keys: Vec<Vec<u8>>, delete: bool },
+    Count {
+        db: usize,
+        keys: Vec<Vec<u8>>,
+        delete: bool,
+    },
     /// Read (and optionally remove) a value with its TTL (RENAME, COPY).
-    Take { db: usize, key: Vec<u8>, delete: bool },
+    Take {
+        db: usize,
+        key: Vec<u8>,
+        delete: bool,
+    },
     /// Store a value; with `nx` only if the key is absent.
-    Put { db: usize, key: Vec<u8>, value: Value, expire_at: u64, nx: bool },
-    DbSize { db: usize },
-    Keys { db: usize, pattern: Vec<u8> },
-    Scan { db: usize, pos: u64, count: usize, pattern: Option<Vec<u8>>, type_: Option<Vec<u8>> },
-    RandomKey { db: usize },
-    Flush { db: Option<usize> },
-    SwapDb { a: usize, b: usize },
+    Put {
+        db: usize,
+        key: Vec<u8>,
+        value: Value,
+        expire_at: u64,
+        nx: bool,
+    },
+    DbSize {
+        db: usize,
+    },
+    Keys {
+        db: usize,
+        pattern: Vec<u8>,
+    },
+    Scan {
+        db: usize,
+        pos: u64,
+        count: usize,
+        pattern: Option<Vec<u8>>,
+        type_: Option<Vec<u8>>,
+    },
+    RandomKey {
+        db: usize,
+    },
+    Flush {
+        db: Option<usize>,
+    },
+    SwapDb {
+        a: usize,
+        b: usize,
+    },
     /// Statistics of this reactor and its shard (INFO).
     Stats,
     /// CLIENT LIST lines of this reactor's connections.
-    ClientList { id_filter: Option<Vec<u64>> },
+    ClientList {
+        id_filter: Option<Vec<u64>>,
+    },
     /// CLIENT KILL ID: close a connection if it lives here.
-    ClientKill { id: u64 },
+    ClientKill {
+        id: u64,
+    },
 }
 
 pub enum OpResult {
@@ -83,6 +132,8 @@ pub struct ShardStats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub wakes: u64,
+    /// (calls, rejected calls) per command-table index.
+    pub cmd_calls: Vec<(u64, u64)>,
 }
 
 impl ShardStats {
@@ -104,5 +155,12 @@ impl ShardStats {
         self.net_input_bytes += o.net_input_bytes;
         self.net_output_bytes += o.net_output_bytes;
         self.wakes += o.wakes;
+        if self.cmd_calls.len() < o.cmd_calls.len() {
+            self.cmd_calls.resize(o.cmd_calls.len(), (0, 0));
+        }
+        for (i, (c, r)) in o.cmd_calls.iter().enumerate() {
+            self.cmd_calls[i].0 += c;
+            self.cmd_calls[i].1 += r;
+        }
     }
 }
