@@ -526,12 +526,18 @@ fn scan_full_iteration() {
         assert_eq!(err(con, &["SCAN", "0", "COUNT", "x"]), NOT_INT);
         assert_eq!(err(con, &["SCAN", "0", "FOO", "bar"]), "ERR syntax error");
         assert_eq!(err(con, &["SCAN", "0", "MATCH"]), "ERR syntax error");
+    });
+}
 
-        // an empty database: cursor 0 at once
+#[test]
+fn scan_empty_db_returns_cursor_zero_at_once() {
+    // Redis 7.0: SCAN 0 on an empty database replies cursor "0" immediately.
+    for_each_setup(|_srv, con, _resp3| {
+        ok(con, &["SET", "in-db-0", "v"]);
         ok(con, &["SELECT", "5"]);
         let (seen, calls) = scan_all(con, &[]);
         assert!(seen.is_empty());
-        assert_eq!(calls, 1);
+        assert_eq!(calls, 1, "SCAN over an empty db took {calls} calls to return cursor 0");
         ok(con, &["SELECT", "0"]);
     });
 }

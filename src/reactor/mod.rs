@@ -789,6 +789,10 @@ impl Reactor {
         }
     }
 
+    pub fn open_conns(&self) -> usize {
+        self.conns.len() - self.free.len()
+    }
+
     pub fn all_conns(&self) -> Vec<u32> {
         (0..self.conns.len() as u32)
             .filter(|&i| self.conn(i).is_some())
