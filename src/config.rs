@@ -257,6 +257,7 @@ impl Config {
                         v.clone()
                     }
                 };
+                crate::types::limits::Limits::apply(name, &v);
                 self.passive.insert(name.to_string(), v);
             }
         }

@@ -86,6 +86,7 @@ pub fn eq_ic(a: &[u8], b: &str) -> bool {
 pub fn reply_str(r: &mut Reply, s: &StrVal) {
     match s {
         StrVal::Int(v) => r.bulk_int(*v),
+        StrVal::Inline(n, b) => r.bulk(&b[..*n as usize]),
         StrVal::Emb(b) => r.bulk(b),
         StrVal::Raw(b) => r.bulk(b),
     }

@@ -365,6 +365,7 @@ pub fn memory(c: &mut Ctx, a: Args) {
     let value = match &e.value {
         crate::types::Value::Str(s) => match s {
             crate::types::StrVal::Int(_) => 0,
+            crate::types::StrVal::Inline(..) => 0,
             crate::types::StrVal::Emb(b) => b.len(),
             crate::types::StrVal::Raw(b) => b.capacity() + 24,
         },

@@ -147,7 +147,12 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             let want = (r.open_conns() as u32 / 2).clamp(1, MAX_BATCH);
             let res = if want > 1 && linger {
                 let n = d.ring.submission().len() as u32;
-                let arg = GetEventsArg { sigmask: 0, sigmask_sz: 0, min_wait_usec: linger_us, ts: 0 };
+                let arg = GetEventsArg {
+                    sigmask: 0,
+                    sigmask_sz: 0,
+                    min_wait_usec: linger_us,
+                    ts: 0,
+                };
                 // SAFETY: `arg` is a live io_uring_getevents_arg for the call.
                 let res = unsafe {
                     d.ring

@@ -12,7 +12,10 @@ use crate::types::Value;
 use indexmap::{IndexMap, IndexSet};
 
 pub type Hasher = foldhash::fast::RandomState;
-pub type Key = Box<[u8]>;
+/// Keys of up to 16 bytes (e.g. redis-benchmark's `key:000000012345`) live
+/// inside the entry, so a lookup compares them without another cache miss
+/// and without an allocation; longer keys spill to the heap.
+pub type Key = smallvec::SmallVec<[u8; 16]>;
 
 pub struct Entry {
     pub value: Value,
@@ -86,9 +89,10 @@ impl Db {
                 self.sync_expire(key, had, expire_at != 0);
             }
             None => {
-                self.map.insert(key.into(), Entry { value, expire_at });
+                self.map
+                    .insert(Key::from_slice(key), Entry { value, expire_at });
                 if expire_at != 0 {
-                    self.expires.insert(key.into());
+                    self.expires.insert(Key::from_slice(key));
                 }
             }
         }
@@ -124,7 +128,7 @@ impl Db {
         if had && !has {
             self.expires.swap_remove(key);
         } else if has && !had {
-            self.expires.insert(key.into());
+            self.expires.insert(Key::from_slice(key));
         }
     }
 

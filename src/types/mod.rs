@@ -1,4 +1,5 @@
 //! Value types stored in the keyspace.
+pub mod limits;
 pub mod string;
 
 pub use string::StrVal;

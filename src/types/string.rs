@@ -7,9 +7,16 @@ use crate::protocol::parse_i64;
 /// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
 const EMBSTR_LIMIT: usize = 44;
 
+/// Strings up to this long are stored inside the value itself: no
+/// allocation on SET, no pointer chase on GET.
+pub const INLINE_MAX: usize = 22;
+
 #[derive(Clone)]
 pub enum StrVal {
     Int(i64),
+    /// Short string stored inline (reported as `embstr`, like Redis's
+    /// single-allocation strings).
+    Inline(u8, [u8; INLINE_MAX]),
     Emb(Box<[u8]>),
     Raw(Box<Vec<u8>>),
 }
@@ -23,7 +30,11 @@ impl StrVal {
                 return StrVal::Int(v);
             }
         }
-        if b.len() <= EMBSTR_LIMIT {
+        if b.len() <= INLINE_MAX {
+            let mut buf = [0u8; INLINE_MAX];
+            buf[..b.len()].copy_from_slice(b);
+            StrVal::Inline(b.len() as u8, buf)
+        } else if b.len() <= EMBSTR_LIMIT {
             StrVal::Emb(b.into())
         } else {
             StrVal::Raw(Box::new(b.to_vec()))
@@ -32,13 +43,14 @@ impl StrVal {
     pub fn encoding(&self) -> &'static str {
         match self {
             StrVal::Int(_) => "int",
-            StrVal::Emb(_) => "embstr",
+            StrVal::Inline(..) | StrVal::Emb(_) => "embstr",
             StrVal::Raw(_) => "raw",
         }
     }
     pub fn len(&self) -> usize {
         match self {
             StrVal::Int(v) => itoa::Buffer::new().format(*v).len(),
+            StrVal::Inline(n, _) => *n as usize,
             StrVal::Emb(b) => b.len(),
             StrVal::Raw(b) => b.len(),
         }
@@ -51,6 +63,7 @@ impl StrVal {
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             StrVal::Int(v) => f(itoa::Buffer::new().format(*v).as_bytes()),
+            StrVal::Inline(n, b) => f(&b[..*n as usize]),
             StrVal::Emb(b) => f(b),
             StrVal::Raw(b) => f(b),
         }
@@ -74,8 +87,28 @@ impl StrVal {
     pub fn as_int(&self) -> Option<i64> {
         match self {
             StrVal::Int(v) => Some(*v),
+            StrVal::Inline(n, b) => parse_i64(&b[..*n as usize]),
             StrVal::Emb(b) => parse_i64(b),
             StrVal::Raw(b) => parse_i64(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_and_size() {
+        assert_eq!(std::mem::size_of::<StrVal>(), 24);
+        assert_eq!(std::mem::size_of::<crate::types::Value>(), 24);
+        assert_eq!(StrVal::from_bytes(b"123").encoding(), "int");
+        assert_eq!(StrVal::from_bytes(b"0123").encoding(), "embstr");
+        assert_eq!(StrVal::from_bytes(&[b'a'; 44]).encoding(), "embstr");
+        assert_eq!(StrVal::from_bytes(&[b'a'; 45]).encoding(), "raw");
+        for n in [0usize, 1, 22, 23, 44, 45, 100] {
+            let v = vec![b'x'; n];
+            assert_eq!(StrVal::from_bytes(&v).to_vec(), v);
         }
     }
 }
