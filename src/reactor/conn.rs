@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 pub enum Slot {
     /// Replies ready to go out, waiting only for an earlier slot.
     Ready(Vec<u8>),
-    /// A command running (at least partly) on another shard.
+    /// A single command running on another shard; its reply arrives as is.
+    Remote,
+    /// A command fanned out over shards.
     Wait(Box<Coord>),
 }
 
@@ -84,6 +86,12 @@ impl Conn {
             self.barriers += 1;
         }
         self.slots.push_back(Slot::Wait(Box::new(c)));
+        self.first_slot + self.slots.len() as u64 - 1
+    }
+
+    /// Open a slot for the verbatim reply of one remote command.
+    pub fn push_remote(&mut self) -> u64 {
+        self.slots.push_back(Slot::Remote);
         self.first_slot + self.slots.len() as u64 - 1
     }
 

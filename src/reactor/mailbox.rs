@@ -7,15 +7,16 @@
 //! it), and a sender writes the eventfd only if it is the one that lowers the
 //! flag. An awake target is never rung; under load wakes cost ~0 syscalls.
 
-use crate::tx::Msg;
+use crate::tx::Batch;
 use crossbeam_queue::ArrayQueue;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-pub const MAILBOX_CAPACITY: usize = 1 << 16;
+/// In batches: a sender pushes at most one batch per loop turn.
+pub const MAILBOX_CAPACITY: usize = 1 << 12;
 
 pub struct Mailbox {
-    queue: ArrayQueue<Msg>,
+    queue: ArrayQueue<Batch>,
     pub efd: RawFd,
     sleeping: AtomicBool,
     /// eventfd writes made to wake this reactor (INFO, benchmarks).
@@ -40,12 +41,12 @@ impl Mailbox {
     /// Enqueue without waking; `Err` gives the message back when full so the
     /// sender can keep it for its next turn (backpressure, not loss).
     #[inline]
-    pub fn push(&self, m: Msg) -> Result<(), Msg> {
+    pub fn push(&self, m: Batch) -> Result<(), Batch> {
         self.queue.push(m)
     }
 
     #[inline]
-    pub fn pop(&self) -> Option<Msg> {
+    pub fn pop(&self) -> Option<Batch> {
         self.queue.pop()
     }
 

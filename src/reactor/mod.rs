@@ -46,7 +46,7 @@ pub struct Reactor {
     conns: Vec<Option<Conn>>,
     gens: Vec<u32>,
     free: Vec<u32>,
-    outbox: Vec<std::collections::VecDeque<Msg>>,
+    outbox: Vec<Vec<Msg>>,
     parser: Parser,
     /// Connections with output to send (the driver drains this).
     pub dirty: Vec<u32>,
@@ -79,7 +79,7 @@ impl Reactor {
             conns: Vec::new(),
             gens: Vec::new(),
             free: Vec::new(),
-            outbox: (0..n).map(|_| Default::default()).collect(),
+            outbox: (0..n).map(|_| Vec::new()).collect(),
             parser: Parser::new(max_bulk),
             dirty: Vec::new(),
             to_close: Vec::new(),
@@ -377,7 +377,7 @@ impl Reactor {
                 proto,
                 args: OwnedArgs::from_args(args),
             };
-            let slot = c.push_wait(Coord::new(1, raw_finish()));
+            let slot = c.push_remote();
             let tok = token(idx, c.gen);
             self.send_req(target, tok, slot, 0, op);
         }
@@ -457,13 +457,13 @@ impl Reactor {
 
     fn send_req(&mut self, shard: usize, conn: Token, slot: u64, part: u32, op: ShardOp) {
         let from = self.id;
-        self.outbox[shard].push_back(Msg::Req(Box::new(Request {
+        self.outbox[shard].push(Msg::Req(Request {
             from,
             conn,
             slot,
             part,
             op,
-        })));
+        }));
     }
 
     /// A part of a coordinated command finished (locally or remotely).
@@ -472,9 +472,15 @@ impl Reactor {
             return;
         };
         let proto = c.client.proto;
-        let Some(Slot::Wait(coord)) = c.slot_mut(slot) else {
-            return;
-        };
+        let Some(s) = c.slot_mut(slot) else { return };
+        if let Slot::Remote = s {
+            *s = Slot::Ready(match r {
+                OpResult::Reply(b) => b,
+                _ => b"-ERR internal: unexpected shard reply\r\n".to_vec(),
+            });
+            return self.slot_done(idx, false);
+        }
+        let Slot::Wait(coord) = s else { return };
         let all_in = part == u32::MAX || coord.record(part, r);
         if !all_in {
             return;
@@ -487,16 +493,23 @@ impl Reactor {
                 if let Some(s) = c.slot_mut(slot) {
                     *s = Slot::Ready(out);
                 }
-                if barrier {
-                    c.barriers -= 1;
-                }
-                c.drain_ready();
-                let resume = !c.inbuf.is_empty() && c.can_process();
-                self.mark_dirty(idx);
-                if resume {
-                    self.resume(idx);
-                }
+                self.slot_done(idx, barrier);
             }
+        }
+    }
+
+    /// A slot became ready: move finished replies out, and resume parsing
+    /// if this connection was paused on it.
+    fn slot_done(&mut self, idx: u32, barrier: bool) {
+        let Some(c) = self.conn_mut(idx) else { return };
+        if barrier {
+            c.barriers -= 1;
+        }
+        c.drain_ready();
+        let resume = !c.inbuf.is_empty() && c.can_process();
+        self.mark_dirty(idx);
+        if resume {
+            self.resume(idx);
         }
     }
 
@@ -524,34 +537,38 @@ impl Reactor {
             }
             ShardOp::MGet { db, keys } => {
                 let d = &mut shard.dbs[db];
-                OpResult::Values(
-                    keys.iter()
-                        .map(|k| match d.get(k, now, &mut shard.stats) {
-                            Some(e) => match &e.value {
-                                crate::types::Value::Str(s) => Some(s.to_vec()),
-                            },
-                            None => None,
-                        })
-                        .collect(),
-                )
+                let mut buf = Vec::new();
+                let mut items = Vec::with_capacity(keys.len());
+                for k in keys.args().iter() {
+                    items.push(match d.get(k, now, &mut shard.stats).map(|e| &e.value) {
+                        Some(crate::types::Value::Str(s)) => {
+                            let st = buf.len();
+                            s.with_bytes(|b| buf.extend_from_slice(b));
+                            Some(st..buf.len())
+                        }
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    });
+                }
+                OpResult::Values(buf, items)
             }
             ShardOp::MSet { db, pairs } => {
-                for (k, v) in pairs {
-                    shard.dbs[db].set(
-                        &k,
-                        crate::types::Value::Str(crate::types::StrVal::from_bytes(&v)),
-                        0,
-                    );
+                let a = pairs.args();
+                for i in (0..a.len().saturating_sub(1)).step_by(2) {
+                    let v =
+                        crate::types::Value::Str(crate::types::StrVal::from_bytes(a.get(i + 1)));
+                    shard.dbs[db].set(a.get(i), v, 0);
                 }
                 OpResult::Unit
             }
             ShardOp::AnyExists { db, keys } => OpResult::Bool(
-                keys.iter()
+                keys.args()
+                    .iter()
                     .any(|k| shard.dbs[db].contains(k, now, &mut shard.stats)),
             ),
             ShardOp::Count { db, keys, delete } => {
                 let mut n = 0;
-                for k in &keys {
+                for k in keys.args().iter() {
                     if shard.dbs[db].contains(k, now, &mut shard.stats) {
                         n += 1;
                         if delete {
@@ -702,62 +719,57 @@ impl Reactor {
         let mb = &shared.mailboxes[self.id];
         let mut any = false;
         // Bounded so a flood of messages cannot starve the sockets.
-        for _ in 0..4096 {
-            let Some(m) = mb.pop() else { break };
+        for _ in 0..64 {
+            let Some(batch) = mb.pop() else { break };
             any = true;
-            match m {
-                Msg::Req(req) => {
-                    let Request {
+            self.now = now_ms();
+            for m in batch {
+                match m {
+                    Msg::Req(Request {
                         from,
                         conn,
                         slot,
                         part,
                         op,
-                    } = *req;
-                    self.now = now_ms();
-                    let result = self.exec_op(op);
-                    self.outbox[from].push_back(Msg::Resp(Box::new(Response {
+                    }) => {
+                        let result = self.exec_op(op);
+                        self.outbox[from].push(Msg::Resp(Response {
+                            conn,
+                            slot,
+                            part,
+                            result,
+                        }));
+                    }
+                    Msg::Resp(Response {
                         conn,
                         slot,
                         part,
                         result,
-                    })));
-                }
-                Msg::Resp(resp) => {
-                    let Response {
-                        conn,
-                        slot,
-                        part,
-                        result,
-                    } = *resp;
-                    self.deliver(conn, slot, part, result);
+                    }) => {
+                        self.deliver(conn, slot, part, result);
+                    }
                 }
             }
         }
         any
     }
 
-    /// Hand queued messages to their mailboxes, ringing each target at most
-    /// once per turn (and only if it is asleep). Messages that do not fit
-    /// stay queued for the next turn.
+    /// Hand this turn's messages to their mailboxes, one batch and at most
+    /// one wake per target (and a wake only if it is asleep). A full mailbox
+    /// leaves the batch here for the next turn: backpressure, not loss.
     pub fn flush_outboxes(&mut self) {
         for t in 0..self.outbox.len() {
-            let q = &mut self.outbox[t];
-            if q.is_empty() {
+            if self.outbox[t].is_empty() {
                 continue;
             }
+            let batch = std::mem::take(&mut self.outbox[t]);
             let mb = &self.shared.mailboxes[t];
-            let mut sent = 0;
-            while let Some(m) = q.pop_front() {
-                if let Err(m) = mb.push(m) {
-                    // Full: keep it (and the rest, in order) for the next turn.
-                    q.push_front(m);
-                    break;
+            match mb.push(batch) {
+                Ok(()) => mb.wake(),
+                Err(batch) => {
+                    self.outbox[t] = batch;
+                    mb.wake();
                 }
-                sent += 1;
-            }
-            if sent > 0 {
-                mb.wake();
             }
         }
     }
@@ -798,15 +810,6 @@ impl Reactor {
             .filter(|&i| self.conn(i).is_some())
             .collect()
     }
-}
-
-fn raw_finish() -> fanout::Finish {
-    Box::new(|results, r| {
-        if let Some(OpResult::Reply(b)) = results.into_iter().next() {
-            r.out.extend_from_slice(&b);
-        }
-        fanout::Step::Done
-    })
 }
 
 fn set_nodelay(fd: i32) {

@@ -3,7 +3,7 @@
 //! the reply (or into the next phase: MSETNX checks then writes, RENAME takes
 //! then puts).
 
-use super::ops::{OpResult, ShardOp};
+use super::ops::{OpResult, OwnedArgs, ShardOp};
 use crate::protocol::{Args, Proto, Reply};
 use crate::shard::slot::key_shard;
 
@@ -73,35 +73,43 @@ pub struct Plan {
     pub barrier: bool,
 }
 
+fn one_key(k: &[u8]) -> OwnedArgs {
+    let mut a = OwnedArgs::new();
+    a.push(k);
+    a
+}
+
 /// For each key in request order: (its shard group, its index in the group).
 type KeyPositions = Vec<(usize, usize)>;
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-type KeyGroup = (usize, Vec<Vec<u8>>);
 
-fn group_keys(
-    keys: impl Iterator<Item = Vec<u8>>,
-    nshards: usize,
-) -> (Vec<KeyGroup>, KeyPositions) {
-    // Returns per-shard key lists and, for each key in order, (group, index).
-    let mut groups: Vec<KeyGroup> = Vec::new();
+/// Split keys (every `step`-th argument from 1, taking `width` arguments
+/// each: 1 for keys, 2 for key/value pairs) into one argument list per
+/// shard, remembering where each key went.
+fn group_args(a: Args, nshards: usize, width: usize) -> (Vec<(usize, OwnedArgs)>, KeyPositions) {
+    let mut groups: Vec<(usize, OwnedArgs)> = Vec::new();
     let mut pos = Vec::new();
-    for k in keys {
-        let s = key_shard(&k, nshards);
+    let mut i = 1;
+    while i + width <= a.len() {
+        let k = a.get(i);
+        let s = key_shard(k, nshards);
         let g = match groups.iter().position(|(gs, _)| *gs == s) {
             Some(g) => g,
             None => {
-                groups.push((s, Vec::new()));
+                groups.push((s, OwnedArgs::new()));
                 groups.len() - 1
             }
         };
-        pos.push((g, groups[g].1.len()));
-        groups[g].1.push(k);
+        pos.push((g, groups[g].1.len() / width));
+        for w in 0..width {
+            groups[g].1.push(a.get(i + w));
+        }
+        i += width;
     }
     (groups, pos)
 }
 
 pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
-    let (groups, pos) = group_keys(a.iter().skip(1).map(|k| k.to_vec()), nshards);
+    let (groups, pos) = group_args(a, nshards, 1);
     let ops = groups
         .into_iter()
         .map(|(s, keys)| (s, ShardOp::MGet { db, keys }))
@@ -110,21 +118,17 @@ pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
         ops,
         barrier: false,
         finish: Box::new(move |results, r| {
-            let mut vals: Vec<Vec<Option<Vec<u8>>>> = results
-                .into_iter()
-                .map(|x| match x {
-                    OpResult::Values(v) => v,
-                    _ => Vec::new(),
-                })
-                .collect();
             r.array(pos.len());
             for (g, i) in pos {
-                match vals
-                    .get_mut(g)
-                    .and_then(|v| v.get_mut(i))
-                    .and_then(|v| v.take())
-                {
-                    Some(v) => r.bulk(&v),
+                let v = match results.get(g) {
+                    Some(OpResult::Values(buf, items)) => items
+                        .get(i)
+                        .and_then(|x| x.clone())
+                        .and_then(|rg| buf.get(rg)),
+                    _ => None,
+                };
+                match v {
+                    Some(v) => r.bulk(v),
                     None => r.null(),
                 }
             }
@@ -133,22 +137,9 @@ pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
     }
 }
 
-fn pairs_by_shard(a: Args, nshards: usize) -> Vec<(usize, Pairs)> {
-    let mut groups: Vec<(usize, Pairs)> = Vec::new();
-    for i in (1..a.len()).step_by(2) {
-        let k = a.get(i);
-        let s = key_shard(k, nshards);
-        let pair = (k.to_vec(), a.get(i + 1).to_vec());
-        match groups.iter_mut().find(|(gs, _)| *gs == s) {
-            Some((_, v)) => v.push(pair),
-            None => groups.push((s, vec![pair])),
-        }
-    }
-    groups
-}
-
 pub fn mset(db: usize, a: Args, nshards: usize) -> Plan {
-    let ops = pairs_by_shard(a, nshards)
+    let ops = group_args(a, nshards, 2)
+        .0
         .into_iter()
         .map(|(s, pairs)| (s, ShardOp::MSet { db, pairs }))
         .collect();
@@ -163,11 +154,14 @@ pub fn mset(db: usize, a: Args, nshards: usize) -> Plan {
 }
 
 pub fn msetnx(db: usize, a: Args, nshards: usize) -> Plan {
-    let groups = pairs_by_shard(a, nshards);
+    let (groups, _) = group_args(a, nshards, 2);
     let ops = groups
         .iter()
         .map(|(s, pairs)| {
-            let keys = pairs.iter().map(|(k, _)| k.clone()).collect();
+            let mut keys = OwnedArgs::new();
+            for k in pairs.args().iter().step_by(2) {
+                keys.push(k);
+            }
             (*s, ShardOp::AnyExists { db, keys })
         })
         .collect();
@@ -196,7 +190,7 @@ pub fn msetnx(db: usize, a: Args, nshards: usize) -> Plan {
 
 /// DEL/UNLINK (delete) and EXISTS/TOUCH: the sum of per-shard counts.
 pub fn count(db: usize, a: Args, nshards: usize, delete: bool) -> Plan {
-    let (groups, _) = group_keys(a.iter().skip(1).map(|k| k.to_vec()), nshards);
+    let (groups, _) = group_args(a, nshards, 1);
     let ops = groups
         .into_iter()
         .map(|(s, keys)| (s, ShardOp::Count { db, keys, delete }))
@@ -228,7 +222,7 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
             ds,
             ShardOp::AnyExists {
                 db,
-                keys: vec![dst.clone()],
+                keys: one_key(&dst),
             },
         )]
     } else {
@@ -284,7 +278,7 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
                             ss,
                             ShardOp::AnyExists {
                                 db,
-                                keys: vec![src],
+                                keys: one_key(&src),
                             },
                         )],
                         Box::new(|res, r| {

@@ -30,6 +30,11 @@ pub struct Response {
 }
 
 pub enum Msg {
-    Req(Box<Request>),
-    Resp(Box<Response>),
+    Req(Request),
+    Resp(Response),
 }
+
+/// Everything one reactor has for another in one loop turn travels as one
+/// queue element: one queue operation and one allocation per turn and
+/// target, not per request.
+pub type Batch = Vec<Msg>;

@@ -12,7 +12,30 @@ pub struct OwnedArgs {
     ranges: Vec<Range<usize>>,
 }
 
+impl Default for OwnedArgs {
+    fn default() -> Self {
+        OwnedArgs::new()
+    }
+}
+
 impl OwnedArgs {
+    pub fn new() -> OwnedArgs {
+        OwnedArgs {
+            buf: Vec::new(),
+            ranges: Vec::new(),
+        }
+    }
+    pub fn push(&mut self, a: &[u8]) {
+        let s = self.buf.len();
+        self.buf.extend_from_slice(a);
+        self.ranges.push(s..self.buf.len());
+    }
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
     pub fn from_args(a: Args) -> OwnedArgs {
         let total: usize = a.iter().map(|x| x.len()).sum();
         let mut buf = Vec::with_capacity(total);
@@ -38,20 +61,21 @@ pub enum ShardOp {
     },
     MGet {
         db: usize,
-        keys: Vec<Vec<u8>>,
+        keys: OwnedArgs,
     },
+    /// Keys and values alternating.
     MSet {
         db: usize,
-        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+        pairs: OwnedArgs,
     },
     AnyExists {
         db: usize,
-        keys: Vec<Vec<u8>>,
+        keys: OwnedArgs,
     },
     /// Count present keys, deleting them if `delete` (DEL/UNLINK/EXISTS/TOUCH).
     Count {
         db: usize,
-        keys: Vec<Vec<u8>>,
+        keys: OwnedArgs,
         delete: bool,
     },
     /// Read (and optionally remove) a value with its TTL (RENAME, COPY).
@@ -106,11 +130,15 @@ pub enum ShardOp {
 
 pub enum OpResult {
     Reply(Vec<u8>),
-    Values(Vec<Option<Vec<u8>>>),
+    /// String values (None = missing or not a string), all in one buffer.
+    Values(Vec<u8>, Vec<Option<Range<usize>>>),
     Int(i64),
     Bool(bool),
     Keys(Vec<Vec<u8>>),
-    Scan { pos: u64, keys: Vec<Vec<u8>> },
+    Scan {
+        pos: u64,
+        keys: Vec<Vec<u8>>,
+    },
     Key(Option<Vec<u8>>),
     Taken(Option<(Value, u64)>),
     Stats(Box<ShardStats>),
