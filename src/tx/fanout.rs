@@ -413,40 +413,77 @@ pub fn scan(
     let n = nshards as u64;
     let shard = (cursor % n) as usize;
     let pos = cursor / n;
+    let step = ScanStep {
+        db,
+        count,
+        pattern,
+        type_,
+        nshards,
+        keys: Vec::new(),
+    };
+    let (ops, finish) = step.visit(shard, pos);
+    // Later commands of the pipeline must not overtake a SCAN that moves on
+    // to the next shard.
     Plan {
-        ops: vec![(
-            shard,
-            ShardOp::Scan {
-                db,
-                pos,
-                count,
-                pattern,
-                type_,
-            },
-        )],
-        barrier: false,
-        finish: Box::new(move |results, r| {
-            let (next, keys) = match results.into_iter().next() {
-                Some(OpResult::Scan { pos, keys }) => (pos, keys),
-                _ => (0, Vec::new()),
-            };
-            let cursor = if next == 0 {
-                if shard + 1 < nshards {
-                    shard as u64 + 1
-                } else {
-                    0
-                }
-            } else {
-                next * n + shard as u64
-            };
-            r.array(2);
-            r.bulk(cursor.to_string().as_bytes());
-            r.array(keys.len());
-            for k in &keys {
-                r.bulk(k);
+        ops,
+        finish,
+        barrier: true,
+    }
+}
+
+/// One SCAN call walks shard after shard until it has `count` keys or has
+/// finished the last shard, so an empty database answers cursor 0 at once.
+struct ScanStep {
+    db: usize,
+    count: usize,
+    pattern: Option<Vec<u8>>,
+    type_: Option<Vec<u8>>,
+    nshards: usize,
+    keys: Vec<Vec<u8>>,
+}
+
+impl ScanStep {
+    fn visit(self, shard: usize, pos: u64) -> (Vec<(usize, ShardOp)>, Finish) {
+        let op = ShardOp::Scan {
+            db: self.db,
+            pos,
+            count: self.count.saturating_sub(self.keys.len()).max(1),
+            pattern: self.pattern.clone(),
+            type_: self.type_.clone(),
+        };
+        (
+            vec![(shard, op)],
+            Box::new(move |results, r| self.finish(shard, results, r)),
+        )
+    }
+
+    fn finish(mut self, shard: usize, results: Vec<OpResult>, r: &mut Reply) -> Step {
+        let n = self.nshards as u64;
+        let next = match results.into_iter().next() {
+            Some(OpResult::Scan { pos, keys }) => {
+                self.keys.extend(keys);
+                pos
             }
-            Step::Done
-        }),
+            _ => 0,
+        };
+        let cursor = if next != 0 {
+            next * n + shard as u64
+        } else if shard + 1 < self.nshards {
+            if self.keys.len() < self.count {
+                let (ops, f) = self.visit(shard + 1, 0);
+                return Step::Next(ops, f);
+            }
+            shard as u64 + 1
+        } else {
+            0
+        };
+        r.array(2);
+        r.bulk(cursor.to_string().as_bytes());
+        r.array(self.keys.len());
+        for k in &self.keys {
+            r.bulk(k);
+        }
+        Step::Done
     }
 }
 
