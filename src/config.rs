@@ -165,7 +165,7 @@ impl Config {
                 immutable()?;
                 let n: usize = one()?
                     .parse()
-                    .map_err(|_| "argument must be a number".to_string())?;
+                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
                 if n == 0 || n > 1024 {
                     return Err("argument must be between 1 and 1024".into());
                 }
@@ -175,7 +175,7 @@ impl Config {
                 immutable()?;
                 let n: usize = one()?
                     .parse()
-                    .map_err(|_| "argument must be a number".to_string())?;
+                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
                 if n == 0 || n > 1_000_000 {
                     return Err("argument must be between 1 and 1000000".into());
                 }
@@ -193,7 +193,7 @@ impl Config {
             "maxclients" => {
                 let n: usize = one()?
                     .parse()
-                    .map_err(|_| "argument must be a number".to_string())?;
+                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
                 if n == 0 {
                     return Err("argument must be between 1 and 4294967295".into());
                 }

@@ -537,7 +537,10 @@ fn scan_empty_db_returns_cursor_zero_at_once() {
         ok(con, &["SELECT", "5"]);
         let (seen, calls) = scan_all(con, &[]);
         assert!(seen.is_empty());
-        assert_eq!(calls, 1, "SCAN over an empty db took {calls} calls to return cursor 0");
+        assert_eq!(
+            calls, 1,
+            "SCAN over an empty db took {calls} calls to return cursor 0"
+        );
         ok(con, &["SELECT", "0"]);
     });
 }

@@ -1,7 +1,7 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET, CLIENT.
 
 use super::conn::{ConnAction, ConnCtx};
-use super::ctx::{arg_i64, eq_ic, ERR_NOT_INT};
+use super::ctx::{arg_i64, eq_ic, ERR_NOT_INT, ERR_SYNTAX};
 use crate::protocol::{Args, Proto};
 use crate::server::REDIS_VERSION;
 use crate::tx::fanout::{all_shards, Plan, Step};
@@ -117,7 +117,7 @@ pub fn hello(c: &mut ConnCtx, a: Args) {
         }
     }
     if !c.client.authed {
-        return c.r.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return c.r.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(n) = name {
         c.client.name = n;
@@ -156,9 +156,55 @@ fn valid_name(n: &[u8]) -> bool {
     n.iter().all(|&b| b > b' ' && b <= b'~')
 }
 
+/// Redis's replies for a container command's bad subcommand: an unknown
+/// name, or a known one with the wrong number of arguments.
+pub fn subcommand_error(r: &mut crate::protocol::Reply, container: &str, sub: &[u8], known: bool) {
+    let sub = String::from_utf8_lossy(sub);
+    if known {
+        r.error(&format!(
+            "ERR wrong number of arguments for '{container}|{}' command",
+            sub.to_lowercase()
+        ));
+    } else {
+        r.error(&format!(
+            "ERR unknown subcommand '{sub}'. Try {} HELP.",
+            container.to_uppercase()
+        ));
+    }
+}
+
+/// CLIENT subcommands and their Redis arities (negative = at least).
+const CLIENT_SUBS: &[(&str, i32)] = &[
+    ("id", 2),
+    ("setname", 3),
+    ("getname", 2),
+    ("setinfo", 4),
+    ("info", 2),
+    ("list", -2),
+    ("kill", -3),
+    ("no-evict", 3),
+    ("no-touch", 3),
+    ("help", 2),
+];
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= (-arity) as usize
+    }
+}
+
 pub fn client(c: &mut ConnCtx, a: Args) {
     let sub = a.get(1);
     let argc = a.len();
+    match CLIENT_SUBS.iter().find(|(n, _)| eq_ic(sub, n)) {
+        None => return subcommand_error(&mut c.r, "client", sub, false),
+        Some((_, ar)) if !arity_ok(*ar, argc) => {
+            return subcommand_error(&mut c.r, "client", sub, true)
+        }
+        _ => {}
+    }
     if eq_ic(sub, "id") && argc == 2 {
         c.r.int(c.client.id as i64);
     } else if eq_ic(sub, "setname") && argc == 3 {
@@ -261,11 +307,8 @@ pub fn client(c: &mut ConnCtx, a: Args) {
                     .iter()
                     .map(|x| if let OpResult::Int(n) = x { *n } else { 0 })
                     .sum();
-                if k == 0 {
-                    r.error("ERR No such client");
-                } else {
-                    r.int(k);
-                }
+                // The filter form (KILL ID ...) answers a count, 0 included.
+                r.int(k);
                 Step::Done
             }),
         });
@@ -296,9 +339,6 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             c.r.simple(l);
         }
     } else {
-        c.r.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(sub)
-        ));
+        c.r.error(ERR_SYNTAX);
     }
 }

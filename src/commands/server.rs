@@ -338,8 +338,29 @@ fn command_info(r: &mut Reply, cmd: &Command) {
     r.int(cmd.first_key as i64);
     r.int(cmd.last_key as i64);
     r.int(cmd.step as i64);
-    r.set(cmd.acl.len());
-    for c in cmd.acl {
+    let rw = if cmd.is_write() {
+        Some("@write")
+    } else if cmd.flags.contains(&"readonly") {
+        Some("@read")
+    } else {
+        None
+    };
+    let speed = if cmd.flags.contains(&"fast") {
+        "@fast"
+    } else {
+        "@slow"
+    };
+    let mut cats: Vec<&str> = Vec::with_capacity(cmd.acl.len() + 2);
+    cats.extend(rw);
+    cats.extend(
+        cmd.acl
+            .iter()
+            .copied()
+            .filter(|c| *c != "@slow" && *c != "@fast"),
+    );
+    cats.push(speed);
+    r.set(cats.len());
+    for c in cats {
         r.simple(c);
     }
     r.set(0); // tips

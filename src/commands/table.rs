@@ -71,6 +71,13 @@ impl Command {
             argc >= (-a) as usize
         }
     }
+    /// Commands with subcommands (CLIENT INFO, CONFIG GET, ...).
+    pub fn is_container(&self) -> bool {
+        matches!(
+            self.name,
+            "client" | "config" | "command" | "debug" | "object" | "memory"
+        )
+    }
     pub fn is_write(&self) -> bool {
         self.flags.contains(&"write")
     }

@@ -42,6 +42,10 @@ pub struct Parser {
     scratch: Vec<u8>,
     source: Option<ArgSource>,
     pub max_bulk: usize,
+    /// Redis keeps requests of clients that have not authenticated tiny
+    /// (10 arguments, 16 KiB bulks), so a stranger cannot make it buffer
+    /// much before AUTH.
+    pub unauthenticated: bool,
 }
 
 impl Parser {
@@ -51,6 +55,7 @@ impl Parser {
             scratch: Vec::new(),
             source: None,
             max_bulk,
+            unauthenticated: false,
         }
     }
 
@@ -96,6 +101,9 @@ impl Parser {
             Some(n) if n <= MAX_MULTIBULK => n,
             _ => return Parsed::Error("Protocol error: invalid multibulk length".into()),
         };
+        if self.unauthenticated && count > 10 {
+            return Parsed::Error("Protocol error: unauthenticated multibulk length".into());
+        }
         let mut pos = nl + 2;
         if count <= 0 {
             self.source = Some(ArgSource::Input);
@@ -121,6 +129,9 @@ impl Parser {
                 Some(n) if n >= 0 && (n as u64) <= self.max_bulk as u64 => n as usize,
                 _ => return Parsed::Error("Protocol error: invalid bulk length".into()),
             };
+            if self.unauthenticated && len > 16384 {
+                return Parsed::Error("Protocol error: unauthenticated bulk length".into());
+            }
             let start = nl + 2;
             let end = start + len;
             if end + 2 > input.len() {

@@ -15,11 +15,28 @@ pub struct Client {
     pub laddr: String,
     pub fd: i32,
     pub created_ms: u64,
-    pub last_cmd: &'static str,
+    /// Name of the last command, `container|sub` for subcommands (CLIENT
+    /// LIST's `cmd=`); the buffer is reused, not reallocated per command.
+    pub last_cmd: String,
     pub last_interaction_ms: u64,
 }
 
 impl Client {
+    pub fn set_last_cmd(
+        &mut self,
+        cmd: &crate::commands::table::Command,
+        args: crate::protocol::Args,
+    ) {
+        self.last_cmd.clear();
+        self.last_cmd.push_str(cmd.name);
+        if cmd.is_container() && args.len() > 1 {
+            self.last_cmd.push('|');
+            for &b in args.get(1).iter().take(32) {
+                self.last_cmd.push(b.to_ascii_lowercase() as char);
+            }
+        }
+    }
+
     pub fn new(id: u64, fd: i32, addr: String, laddr: String, authed: bool, now: u64) -> Client {
         Client {
             id,
@@ -33,7 +50,7 @@ impl Client {
             laddr,
             fd,
             created_ms: now,
-            last_cmd: "NULL",
+            last_cmd: String::from("NULL"),
             last_interaction_ms: now,
         }
     }

@@ -231,6 +231,7 @@ impl Reactor {
                 Some(c) if c.can_process() => {}
                 _ => break,
             }
+            parser.unauthenticated = self.conn(idx).is_some_and(|c| !c.client.authed);
             match parser.parse(&data[off..]) {
                 Parsed::Command { consumed } => {
                     let args = parser.args(&data[off..]);
@@ -281,7 +282,7 @@ impl Reactor {
             }
             return Reply::new(c.reply_buf(), proto).error(&msg);
         };
-        c.client.last_cmd = cmd.name;
+        c.client.set_last_cmd(cmd, args);
         c.client.last_interaction_ms = self.now;
         let stat = table::index_of(cmd);
         if !cmd.arity_ok(args.len()) {

@@ -61,7 +61,12 @@ pub fn spawn_raw(args: &[String]) -> (Child, Arc<Mutex<Vec<u8>>>) {
             .map(String::from),
         );
     }
-    let mut child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    if reference {
+        // keep any file redis-server writes (CONFIG SET appendonly yes) out of the repo
+        cmd.current_dir(temp_dir("ref"));
+    }
+    let mut child = cmd
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -111,25 +116,57 @@ pub fn run_to_exit(args: &[String], timeout: Duration) -> (Option<ExitStatus>, S
     (st, s)
 }
 
-fn probe(port: u16) -> bool {
+/// Is a server answering on `port`, and is it our child `pid`? Sends PING
+/// (the readiness check), then INFO server to read its process_id, so that a
+/// server of a concurrently running test that got the same port is never
+/// mistaken for ours.
+fn probe(port: u16, password: Option<&str>, pid: u32) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     s.set_read_timeout(Some(Duration::from_millis(500))).ok();
     s.set_write_timeout(Some(Duration::from_millis(500))).ok();
-    if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+    let mut req = Vec::new();
+    if let Some(p) = password {
+        req.extend(encode_strs(&["AUTH", p]));
+    }
+    req.extend(encode_strs(&["PING"]));
+    req.extend(encode_strs(&["INFO", "server"]));
+    if s.write_all(&req).is_err() {
         return false;
     }
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 256];
-    while !buf.ends_with(b"\r\n") {
+    let mut chunk = [0u8; 4096];
+    let want_lines = if password.is_some() { 3 } else { 2 };
+    // Read until the INFO bulk string is complete.
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        if lines.len() > want_lines {
+            if password.is_some() && lines[0] != "+OK" {
+                return false;
+            }
+            if lines[want_lines - 2] != "+PONG" {
+                return false;
+            }
+            let hdr = lines[want_lines - 1];
+            if let Some(len) = hdr.strip_prefix('$').and_then(|l| l.parse::<usize>().ok()) {
+                let off: usize = lines[..want_lines].iter().map(|l| l.len() + 2).sum();
+                if buf.len() >= off + len {
+                    let info = String::from_utf8_lossy(&buf[off..off + len]).into_owned();
+                    return info
+                        .lines()
+                        .any(|l| l.trim() == format!("process_id:{pid}"));
+                }
+            } else {
+                return false;
+            }
+        }
         match s.read(&mut chunk) {
             Ok(0) | Err(_) => return false,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    // PONG, or NOAUTH when a password is required: either way it is serving.
-    buf.starts_with(b"+PONG") || buf.starts_with(b"-NOAUTH")
 }
 
 impl Server {
@@ -188,7 +225,7 @@ impl Server {
             if let Ok(Some(st)) = s.child.try_wait() {
                 return Err(format!("exited early with {st}; stderr:\n{}", s.stderr()));
             }
-            if probe(port) {
+            if probe(port, s.password.as_deref(), s.child.id()) {
                 return Ok(s);
             }
             if Instant::now() >= deadline {

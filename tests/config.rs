@@ -1,0 +1,325 @@
+//! Startup configuration (file + flags), CONFIG GET/SET, INFO server, and
+//! clean shutdown through SHUTDOWN and SIGTERM.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
+    let text = as_str(&q(con, &["INFO", section]));
+    text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+#[test]
+fn config_file_then_flags_override() {
+    let dir = temp_dir("cfg");
+    let port = free_port();
+    let path = dir.join("halocline.conf");
+    std::fs::write(
+        &path,
+        format!("# a comment\n\nport {port}\ndatabases 4\nrequirepass \"\"\nmaxclients 500\n"),
+    )
+    .unwrap();
+    let path_s = path.to_str().unwrap().to_string();
+    let args: Vec<String> = [path_s.as_str(), "--databases", "8", "--threads", "2"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let srv = Server::spawn_and_wait(args, port, 2).expect("start with a config file");
+    let mut con = srv.conn();
+    ok(&mut con, &["SELECT", "7"]);
+    ok(&mut con, &["SET", "in7", "x"]);
+    assert_eq!(
+        err(&mut con, &["SELECT", "8"]),
+        "ERR DB index is out of range"
+    );
+    let db = pairs(&q(&mut con, &["CONFIG", "GET", "databases"]));
+    assert_eq!(db.len(), 1);
+    assert_eq!(db[0].0, "databases");
+    assert_eq!(as_str(&db[0].1), "8");
+    let p = pairs(&q(&mut con, &["CONFIG", "GET", "port"]));
+    assert_eq!(as_str(&p[0].1), port.to_string());
+    let mc = pairs(&q(&mut con, &["CONFIG", "GET", "maxclients"]));
+    assert_eq!(as_str(&mc[0].1), "500", "maxclients from the file");
+    assert_eq!(
+        info_field(&mut con, "server", "tcp_port"),
+        Some(port.to_string())
+    );
+    let cf = info_field(&mut con, "server", "config_file").unwrap();
+    assert!(cf.ends_with("halocline.conf"), "config_file:{cf}");
+    ok(&mut con, &["SWAPDB", "0", "7"]);
+    assert_eq!(
+        err(&mut con, &["SWAPDB", "0", "8"]),
+        "ERR DB index is out of range"
+    );
+    assert!(
+        srv.stderr().contains("ready to accept connections"),
+        "stderr: {}",
+        srv.stderr()
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_configuration_exits_non_zero() {
+    let dir = temp_dir("badcfg");
+    let path = dir.join("bad.conf");
+    std::fs::write(&path, format!("port {}\nnosuchdirective 42\n", free_port())).unwrap();
+    let (st, stderr) = run_to_exit(
+        &[path.to_str().unwrap().to_string()],
+        Duration::from_secs(5),
+    );
+    let st = st.expect("halocline kept running with a bad config file");
+    assert!(!st.success(), "exit status {st} for a bad config file");
+    assert!(
+        stderr.contains("line 2"),
+        "stderr does not name the line: {stderr}"
+    );
+    assert!(
+        stderr.contains("nosuchdirective"),
+        "stderr does not show the directive: {stderr}"
+    );
+
+    let (st, stderr) = run_to_exit(
+        &[
+            "--port".into(),
+            free_port().to_string(),
+            "--threads".into(),
+            "0".into(),
+        ],
+        Duration::from_secs(5),
+    );
+    let st = st.expect("halocline kept running with --threads 0");
+    assert!(!st.success(), "--threads 0 exit status {st}");
+    assert!(!stderr.is_empty());
+
+    let (st, _) = run_to_exit(
+        &["--port".into(), "notaport".into()],
+        Duration::from_secs(5),
+    );
+    assert!(!st.expect("kept running with --port notaport").success());
+
+    let (st, stderr) = run_to_exit(
+        &[dir.join("missing.conf").to_str().unwrap().to_string()],
+        Duration::from_secs(5),
+    );
+    assert!(!st.expect("kept running without its config file").success());
+    assert!(stderr.contains("missing.conf"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn port_in_use_exits_non_zero() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let (st, stderr) = run_to_exit(
+        &[
+            "--port".into(),
+            port.to_string(),
+            "--threads".into(),
+            "2".into(),
+        ],
+        Duration::from_secs(5),
+    );
+    let st = st.expect("halocline kept running on a port another process listens on");
+    assert!(!st.success(), "exit status {st}");
+    assert!(!stderr.contains("ready to accept connections"), "{stderr}");
+}
+
+#[test]
+fn shutdown_command_exits_zero() {
+    for threads in THREADS {
+        let mut srv = Server::start(threads);
+        let mut con = srv.conn();
+        ok(&mut con, &["SET", "a", "1"]);
+        let mut raw = srv.raw();
+        assert_eq!(
+            raw.call(&["SHUTDOWN", "BOGUS"]),
+            Resp::Error("ERR syntax error".into())
+        );
+        raw.send(&encode_strs(&["SHUTDOWN", "NOSAVE"]));
+        let (got, closed) = raw.read_until_close(Duration::from_secs(5));
+        assert!(
+            got.is_empty(),
+            "SHUTDOWN replied {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        assert!(closed);
+        let st = srv
+            .wait_exit(Duration::from_secs(5))
+            .expect("still running 5 s after SHUTDOWN");
+        assert_eq!(
+            st.code(),
+            Some(0),
+            "threads {threads}: exit status after SHUTDOWN: {st}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_exits_zero() {
+    for threads in THREADS {
+        let mut srv = Server::start(threads);
+        // some open connections, one in the middle of a command
+        let mut con = srv.conn();
+        ok(&mut con, &["SET", "a", "1"]);
+        let mut raw = srv.raw();
+        raw.send(b"*2\r\n$3\r\nGET\r\n");
+        std::thread::sleep(ms(50));
+        // SAFETY: signalling our own child process.
+        let rc = unsafe { libc::kill(srv.pid() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        let st = srv
+            .wait_exit(Duration::from_secs(5))
+            .expect("still running 5 s after SIGTERM");
+        assert_eq!(
+            st.code(),
+            Some(0),
+            "threads {threads}: exit status after SIGTERM: {st}"
+        );
+        let (_, closed) = raw.read_until_close(Duration::from_secs(2));
+        assert!(closed, "client connection left open after exit");
+    }
+}
+
+#[test]
+fn config_get_set() {
+    let srv = Server::start(4);
+    for resp3 in [false, true] {
+        let mut con = srv.conn_proto(resp3);
+        let v = q(&mut con, &["CONFIG", "GET", "save"]);
+        if resp3 {
+            assert!(
+                matches!(v, Value::Map(_)),
+                "RESP3 CONFIG GET must be a map: {v:?}"
+            );
+        } else {
+            assert!(
+                matches!(v, Value::Array(_)),
+                "RESP2 CONFIG GET must be an array: {v:?}"
+            );
+        }
+        let p = pairs(&v);
+        assert_eq!(p.len(), 1, "{v:?}");
+        assert_eq!(p[0].0, "save");
+        assert_eq!(as_str(&p[0].1), "");
+        let p = pairs(&q(&mut con, &["CONFIG", "GET", "appendonly"]));
+        assert_eq!(
+            p,
+            vec![("appendonly".to_string(), Value::BulkString(b"no".to_vec()))]
+        );
+        // several parameters, and a glob
+        let p = pairs(&q(
+            &mut con,
+            &["CONFIG", "GET", "save", "appendonly", "maxmemory-policy"],
+        ));
+        let mut names: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort();
+        assert_eq!(names, vec!["appendonly", "maxmemory-policy", "save"]);
+        let p = pairs(&q(&mut con, &["CONFIG", "GET", "maxmemory*"]));
+        assert!(p.iter().any(|(k, _)| k == "maxmemory"));
+        assert!(p.iter().any(|(k, _)| k == "maxmemory-policy"));
+        assert!(p.iter().all(|(k, _)| k.starts_with("maxmemory")), "{p:?}");
+        assert!(pairs(&q(&mut con, &["CONFIG", "GET", "nosuchparam"])).is_empty());
+    }
+    let mut con = srv.conn();
+    ok(&mut con, &["CONFIG", "SET", "maxclients", "100"]);
+    let p = pairs(&q(&mut con, &["CONFIG", "GET", "maxclients"]));
+    assert_eq!(
+        p,
+        vec![("maxclients".to_string(), Value::BulkString(b"100".to_vec()))]
+    );
+    let e = err(&mut con, &["CONFIG", "SET", "maxclients", "abc"]);
+    assert!(
+        e.starts_with("ERR CONFIG SET failed (possibly related to argument 'maxclients')"),
+        "{e}"
+    );
+    assert_eq!(
+        as_str(&pairs(&q(&mut con, &["CONFIG", "GET", "maxclients"]))[0].1),
+        "100"
+    );
+    let e = err(&mut con, &["CONFIG", "SET", "databases", "5"]);
+    assert!(e.starts_with("ERR CONFIG SET failed"), "{e}");
+    ok(&mut con, &["CONFIG", "SET", "save", "900 1 300 10"]);
+    assert_eq!(
+        as_str(&pairs(&q(&mut con, &["CONFIG", "GET", "save"]))[0].1),
+        "900 1 300 10"
+    );
+    ok(&mut con, &["CONFIG", "SET", "appendonly", "yes"]);
+    // a setting is visible from connections on other reactors
+    for _ in 0..8 {
+        let mut other = srv.conn();
+        assert_eq!(
+            as_str(&pairs(&q(&mut other, &["CONFIG", "GET", "appendonly"]))[0].1),
+            "yes"
+        );
+        assert_eq!(
+            info_field(&mut other, "clients", "maxclients").as_deref(),
+            Some("100")
+        );
+    }
+}
+
+#[test]
+fn config_set_error_messages() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "nosuchparam", "1"]),
+        "ERR Unknown option or number of arguments for CONFIG SET - 'nosuchparam'"
+    );
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "databases", "5"]),
+        "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"
+    );
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "maxclients", "abc"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer"
+    );
+}
+
+#[test]
+fn info_server() {
+    let srv = Server::start(4);
+    let mut con = srv.conn();
+    let text = as_str(&q(&mut con, &["INFO", "server"]));
+    assert!(text.starts_with("# Server\r\n"), "{text}");
+    assert!(text.contains("redis_version:7.0.15\r\n"), "{text}");
+    assert!(text.contains("io_backend:"), "{text}");
+    assert!(
+        text.contains(&format!("tcp_port:{}\r\n", srv.port)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("process_id:{}\r\n", srv.pid())),
+        "{text}"
+    );
+    assert!(
+        !text.contains("# Keyspace"),
+        "INFO server must only have the server section"
+    );
+    // default INFO has the usual sections
+    let all = as_str(&q(&mut con, &["INFO"]));
+    for s in ["# Server", "# Clients", "# Memory", "# Stats", "# Keyspace"] {
+        assert!(all.contains(s), "INFO lacks {s}");
+    }
+    // keyspace counts over every shard
+    for i in 0..100 {
+        ok(&mut con, &["SET", &format!("k{i}"), "v"]);
+    }
+    for i in 0..10 {
+        ok(&mut con, &["SET", &format!("t{i}"), "v", "EX", "100"]);
+    }
+    let ks = info_field(&mut con, "keyspace", "db0").unwrap();
+    assert!(ks.starts_with("keys=110,expires=10,"), "{ks}");
+    // RESP3 INFO is a verbatim string
+    let mut con3 = srv.conn_proto(true);
+    match q(&mut con3, &["INFO", "server"]) {
+        Value::VerbatimString { text, .. } => assert!(text.contains("redis_version:7.0.15")),
+        v => panic!("RESP3 INFO: {v:?}"),
+    }
+}

@@ -1,0 +1,396 @@
+//! Connection and introspection commands: PING, ECHO, SELECT, HELLO, CLIENT,
+//! RESET, COMMAND, TIME. Expected replies are those of redis-server 7.0.15.
+
+mod common;
+use common::*;
+
+fn map_get<'a>(m: &'a [(Resp, Resp)], k: &str) -> &'a Resp {
+    &m.iter()
+        .find(|(x, _)| *x == Resp::bulk(k))
+        .unwrap_or_else(|| panic!("no field {k} in {m:?}"))
+        .1
+}
+
+fn client_field(line: &str, f: &str) -> Option<String> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{f}=")).map(String::from))
+}
+
+#[test]
+fn ping_echo_select() {
+    for_each_setup(|_srv, con, resp3| {
+        assert_eq!(status(con, &["PING"]), "PONG");
+        assert_eq!(
+            bulk(con, &["PING", "hello world"]).as_deref(),
+            Some("hello world")
+        );
+        assert_eq!(
+            err(con, &["PING", "a", "b"]),
+            "ERR wrong number of arguments for 'ping' command"
+        );
+        assert_eq!(
+            bulk(con, &["ECHO", "x y\r\nz"]).as_deref(),
+            Some("x y\r\nz")
+        );
+        assert_eq!(bulk(con, &["ECHO", ""]).as_deref(), Some(""));
+        assert_eq!(
+            err(con, &["ECHO"]),
+            "ERR wrong number of arguments for 'echo' command"
+        );
+        assert_eq!(
+            err(con, &["ECHO", "a", "b"]),
+            "ERR wrong number of arguments for 'echo' command"
+        );
+        // SELECT isolates databases
+        ok(con, &["SET", "k", "db0"]);
+        ok(con, &["SELECT", "9"]);
+        assert_eq!(bulk(con, &["GET", "k"]), None);
+        ok(con, &["SET", "k", "db9"]);
+        ok(con, &["SELECT", "0"]);
+        assert_eq!(bulk(con, &["GET", "k"]).as_deref(), Some("db0"));
+        assert_eq!(err(con, &["SELECT", "16"]), "ERR DB index is out of range");
+        assert_eq!(
+            err(con, &["SELECT", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+        let _ = resp3;
+    });
+}
+
+#[test]
+fn hello_3_and_2() {
+    for threads in THREADS {
+        let srv = Server::start(threads);
+        let mut raw = srv.raw();
+        let Resp::Int(id) = raw.call(&["CLIENT", "ID"]) else {
+            panic!("CLIENT ID")
+        };
+        let Resp::Map(m) = raw.call(&["HELLO", "3"]) else {
+            panic!("HELLO 3 is not a map")
+        };
+        assert_eq!(map_get(&m, "server"), &Resp::bulk("redis"));
+        assert_eq!(map_get(&m, "version"), &Resp::bulk("7.0.15"));
+        assert_eq!(map_get(&m, "proto"), &Resp::Int(3));
+        assert_eq!(map_get(&m, "id"), &Resp::Int(id));
+        assert_eq!(map_get(&m, "mode"), &Resp::bulk("standalone"));
+        assert_eq!(map_get(&m, "role"), &Resp::bulk("master"));
+        assert_eq!(map_get(&m, "modules"), &Resp::Array(vec![]));
+        assert_eq!(m.len(), 7);
+        // RESP3 is now in effect
+        assert_eq!(raw.call(&["GET", "nokey"]), Resp::Null);
+        // HELLO without a version keeps the protocol
+        let Resp::Map(m) = raw.call(&["HELLO"]) else {
+            panic!("HELLO in RESP3 is not a map")
+        };
+        assert_eq!(map_get(&m, "proto"), &Resp::Int(3));
+
+        // HELLO 2 SETNAME
+        let r = raw.call(&["HELLO", "2", "SETNAME", "myconn"]);
+        let Resp::Array(a) = r else {
+            panic!("HELLO 2 is not an array: {r:?}")
+        };
+        assert_eq!(a.len(), 14);
+        let pairs: Vec<(Resp, Resp)> = a.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
+        assert_eq!(map_get(&pairs, "proto"), &Resp::Int(2));
+        assert_eq!(map_get(&pairs, "version"), &Resp::bulk("7.0.15"));
+        assert_eq!(raw.call(&["CLIENT", "GETNAME"]), Resp::bulk("myconn"));
+        assert_eq!(raw.call(&["GET", "nokey"]), Resp::NilBulk);
+
+        // the redis crate's RESP3 handshake
+        let mut con = srv.conn_proto(true);
+        let v = q(&mut con, &["HELLO", "3"]);
+        let p = pairs_of(&v);
+        assert_eq!(p.get("server").map(as_str).as_deref(), Some("redis"));
+        assert_eq!(p.get("proto"), Some(&Value::Int(3)));
+    }
+}
+
+fn pairs_of(v: &Value) -> std::collections::HashMap<String, Value> {
+    pairs(v).into_iter().collect()
+}
+
+#[test]
+fn client_id_name_info_list() {
+    for threads in THREADS {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        let id = int(&mut con, &["CLIENT", "ID"]);
+        assert!(id > 0);
+        assert_eq!(int(&mut con, &["CLIENT", "ID"]), id);
+        assert_eq!(bulk(&mut con, &["CLIENT", "GETNAME"]), None);
+        ok(&mut con, &["CLIENT", "SETNAME", "main-conn"]);
+        assert_eq!(
+            bulk(&mut con, &["CLIENT", "GETNAME"]).as_deref(),
+            Some("main-conn")
+        );
+        assert_eq!(
+            err(&mut con, &["CLIENT", "SETNAME", "has space"]),
+            "ERR Client names cannot contain spaces, newlines or special characters."
+        );
+        assert_eq!(
+            bulk(&mut con, &["CLIENT", "GETNAME"]).as_deref(),
+            Some("main-conn")
+        );
+
+        // CLIENT INFO describes this connection
+        ok(&mut con, &["SELECT", "3"]);
+        let info = as_str(&q(&mut con, &["CLIENT", "INFO"]));
+        assert!(info.ends_with('\n'), "{info:?}");
+        assert_eq!(info.lines().count(), 1, "{info:?}");
+        assert_eq!(client_field(&info, "id"), Some(id.to_string()), "{info}");
+        assert_eq!(
+            client_field(&info, "name").as_deref(),
+            Some("main-conn"),
+            "{info}"
+        );
+        assert_eq!(client_field(&info, "db").as_deref(), Some("3"), "{info}");
+        assert_eq!(client_field(&info, "resp").as_deref(), Some("2"), "{info}");
+        assert_eq!(
+            client_field(&info, "laddr"),
+            Some(format!("127.0.0.1:{}", srv.port)),
+            "{info}"
+        );
+        assert!(
+            client_field(&info, "addr")
+                .unwrap()
+                .starts_with("127.0.0.1:"),
+            "{info}"
+        );
+
+        // CLIENT LIST sees connections on every reactor
+        let mut others = Vec::new();
+        let mut ids = vec![id];
+        for i in 0..8 {
+            let mut c = srv.conn();
+            ok(&mut c, &["CLIENT", "SETNAME", &format!("other-{i}")]);
+            ids.push(int(&mut c, &["CLIENT", "ID"]));
+            others.push(c);
+        }
+        let list = as_str(&q(&mut con, &["CLIENT", "LIST"]));
+        let lines: Vec<&str> = list.lines().collect();
+        assert!(list.ends_with('\n'));
+        let names: Vec<String> = lines
+            .iter()
+            .filter_map(|l| client_field(l, "name"))
+            .collect();
+        assert!(names.iter().any(|n| n == "main-conn"), "{list}");
+        for i in 0..8 {
+            assert!(
+                names.contains(&format!("other-{i}")),
+                "other-{i} missing from CLIENT LIST:\n{list}"
+            );
+        }
+        let listed: Vec<i64> = lines
+            .iter()
+            .filter_map(|l| client_field(l, "id"))
+            .map(|s| s.parse().unwrap())
+            .collect();
+        for i in &ids {
+            assert!(
+                listed.contains(i),
+                "id {i} missing from CLIENT LIST:\n{list}"
+            );
+        }
+        let mut uniq = ids.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), ids.len(), "CLIENT IDs are not unique: {ids:?}");
+        // filtered by id
+        let one = as_str(&q(&mut con, &["CLIENT", "LIST", "ID", &ids[3].to_string()]));
+        assert_eq!(one.lines().count(), 1, "{one}");
+        assert_eq!(client_field(&one, "name").as_deref(), Some("other-2"));
+        assert_eq!(
+            err(&mut con, &["CLIENT", "LIST", "ID", "abc"]),
+            "ERR Invalid client ID"
+        );
+        // closed connections leave the list
+        drop(others);
+        std::thread::sleep(ms(200));
+        let list = as_str(&q(&mut con, &["CLIENT", "LIST"]));
+        assert!(
+            !list.contains("name=other-"),
+            "closed connections still listed:\n{list}"
+        );
+    }
+}
+
+#[test]
+fn client_info_cmd_field() {
+    // Redis 7 names the subcommand: cmd=client|info
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    let info = as_str(&q(&mut con, &["CLIENT", "INFO"]));
+    assert_eq!(
+        client_field(&info, "cmd").as_deref(),
+        Some("client|info"),
+        "{info}"
+    );
+}
+
+#[test]
+fn command_info_acl_categories() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    let info = q(&mut con, &["COMMAND", "INFO", "get", "set", "del"]);
+    let Value::Array(info) = info else {
+        panic!("COMMAND INFO: {info:?}")
+    };
+    let cats = |v: &Value| -> Vec<String> {
+        let Value::Array(a) = v else { panic!("{v:?}") };
+        strs(&a[6]).into_iter().map(|s| s.unwrap()).collect()
+    };
+    let want: [&[&str]; 3] = [
+        &["@read", "@string", "@fast"],
+        &["@write", "@string", "@slow"],
+        &["@keyspace", "@write", "@slow"],
+    ];
+    for (v, w) in info.iter().zip(want) {
+        let got = cats(v);
+        for c in w {
+            assert!(
+                got.contains(&c.to_string()),
+                "ACL categories {got:?} lack {c} (expected {w:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn client_subcommand_errors() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    assert_eq!(
+        err(&mut con, &["CLIENT", "NOSUCH"]),
+        "ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP."
+    );
+    assert_eq!(
+        err(&mut con, &["CLIENT", "SETNAME"]),
+        "ERR wrong number of arguments for 'client|setname' command"
+    );
+    assert_eq!(
+        err(&mut con, &["CLIENT", "GETNAME", "x"]),
+        "ERR wrong number of arguments for 'client|getname' command"
+    );
+    assert_eq!(
+        err(&mut con, &["CLIENT"]),
+        "ERR wrong number of arguments for 'client' command"
+    );
+    assert_eq!(int(&mut con, &["CLIENT", "KILL", "ID", "999999"]), 0);
+}
+
+#[test]
+fn reset() {
+    for threads in THREADS {
+        let srv = Server::start(threads);
+        let mut raw = srv.raw();
+        assert_eq!(raw.call(&["SELECT", "5"]), Resp::simple("OK"));
+        assert_eq!(raw.call(&["SET", "in5", "x"]), Resp::simple("OK"));
+        assert_eq!(
+            raw.call(&["CLIENT", "SETNAME", "before-reset"]),
+            Resp::simple("OK")
+        );
+        let Resp::Map(_) = raw.call(&["HELLO", "3"]) else {
+            panic!("HELLO 3")
+        };
+        let Resp::Int(id) = raw.call(&["CLIENT", "ID"]) else {
+            panic!()
+        };
+        assert_eq!(raw.call(&["RESET"]), Resp::simple("RESET"));
+        // back to RESP2, db 0, no name, same connection id
+        assert_eq!(raw.call(&["GET", "in5"]), Resp::NilBulk);
+        assert_eq!(raw.call(&["CLIENT", "GETNAME"]), Resp::NilBulk);
+        assert_eq!(raw.call(&["CLIENT", "ID"]), Resp::Int(id));
+        assert_eq!(raw.call(&["SELECT", "5"]), Resp::simple("OK"));
+        assert_eq!(raw.call(&["GET", "in5"]), Resp::bulk("x"));
+    }
+    // RESET logs the connection out when a password is required
+    let srv = Server::start_with(2, &["--requirepass", "pw"]);
+    let mut raw = srv.raw();
+    assert_eq!(raw.call(&["AUTH", "pw"]), Resp::simple("OK"));
+    assert_eq!(raw.call(&["PING"]), Resp::simple("PONG"));
+    assert_eq!(raw.call(&["RESET"]), Resp::simple("RESET"));
+    assert_eq!(
+        raw.call(&["PING"]),
+        Resp::Error("NOAUTH Authentication required.".into())
+    );
+}
+
+#[test]
+fn command_count_info_docs() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    let n = int(&mut con, &["COMMAND", "COUNT"]);
+    assert!(n > 50, "COMMAND COUNT {n}");
+    let all = q(&mut con, &["COMMAND"]);
+    let Value::Array(all) = all else {
+        panic!("COMMAND: {all:?}")
+    };
+    assert_eq!(all.len() as i64, n, "COMMAND and COMMAND COUNT disagree");
+
+    let info = q(
+        &mut con,
+        &["COMMAND", "INFO", "get", "nosuchcommand", "SET"],
+    );
+    let Value::Array(info) = info else {
+        panic!("COMMAND INFO: {info:?}")
+    };
+    assert_eq!(info.len(), 3);
+    assert_eq!(info[1], Value::Nil);
+    let Value::Array(get) = &info[0] else {
+        panic!("COMMAND INFO get: {:?}", info[0])
+    };
+    assert_eq!(get.len(), 10, "{get:?}");
+    assert_eq!(as_str(&get[0]), "get");
+    assert_eq!(get[1], Value::Int(2));
+    let flags: Vec<String> = strs(&get[2]).into_iter().map(|s| s.unwrap()).collect();
+    assert!(
+        flags.contains(&"readonly".to_string()) && flags.contains(&"fast".to_string()),
+        "{flags:?}"
+    );
+    assert_eq!(&get[3..6], &[Value::Int(1), Value::Int(1), Value::Int(1)]);
+    let acl: Vec<String> = strs(&get[6]).into_iter().map(|s| s.unwrap()).collect();
+    assert!(acl.contains(&"@string".to_string()), "{acl:?}");
+    let Value::Array(set) = &info[2] else {
+        panic!()
+    };
+    assert_eq!(as_str(&set[0]), "set");
+    assert_eq!(set[1], Value::Int(-3));
+    let flags: Vec<String> = strs(&set[2]).into_iter().map(|s| s.unwrap()).collect();
+    assert!(flags.contains(&"write".to_string()), "{flags:?}");
+
+    let docs = q(&mut con, &["COMMAND", "DOCS", "get"]);
+    let docs = pairs_of(&docs);
+    assert_eq!(docs.len(), 1);
+    let get = pairs_of(docs.get("get").expect("COMMAND DOCS get"));
+    assert_eq!(get.get("since").map(as_str).as_deref(), Some("1.0.0"));
+    assert_eq!(get.get("group").map(as_str).as_deref(), Some("string"));
+    assert_eq!(get.get("complexity").map(as_str).as_deref(), Some("O(1)"));
+    let summary = get.get("summary").map(as_str).unwrap();
+    assert!(summary.to_lowercase().contains("value"), "{summary}");
+    // unknown names are left out
+    assert!(pairs(&q(&mut con, &["COMMAND", "DOCS", "nosuchcommand"])).is_empty());
+}
+
+#[test]
+fn time() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    let v = q(&mut con, &["TIME"]);
+    let parts = strs(&v);
+    assert_eq!(parts.len(), 2, "{v:?}");
+    let Value::Array(a) = &v else { panic!() };
+    assert!(
+        matches!(a[0], Value::BulkString(_)) && matches!(a[1], Value::BulkString(_)),
+        "{v:?}"
+    );
+    let secs: i64 = parts[0].as_ref().unwrap().parse().unwrap();
+    let usecs: i64 = parts[1].as_ref().unwrap().parse().unwrap();
+    let now = now_ms() / 1000;
+    assert!((secs - now).abs() <= 2, "TIME {secs} vs local {now}");
+    assert!((0..1_000_000).contains(&usecs), "usecs {usecs}");
+    let v2 = strs(&q(&mut con, &["TIME"]));
+    let t1 = secs * 1_000_000 + usecs;
+    let t2: i64 = v2[0].as_ref().unwrap().parse::<i64>().unwrap() * 1_000_000
+        + v2[1].as_ref().unwrap().parse::<i64>().unwrap();
+    assert!(t2 >= t1, "TIME went backwards");
+}
