@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # redis-cli and redis-benchmark against a freshly started halocline, for
-# --threads 1 and --threads 2. Fails on any wrong reply.
+# --threads 1 and --threads 2, on both I/O backends. Fails on any wrong reply.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/halocline
@@ -8,9 +8,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+for backend in uring epoll; do
 for threads in 1 2; do
   port=$(free_port)
-  "$BIN" --port "$port" --threads "$threads" 2>/tmp/halocline-ci-$threads.log &
+  "$BIN" --port "$port" --threads "$threads" --io-backend "$backend" 2>/tmp/halocline-ci-$threads.log &
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -34,5 +35,6 @@ for threads in 1 2; do
   cli shutdown >/dev/null 2>&1 || true
   wait $pid || fail "halocline exited non-zero after SHUTDOWN"
   trap - EXIT
-  echo "tools check ok (--threads $threads)"
+  echo "tools check ok (--io-backend $backend --threads $threads)"
+done
 done

@@ -20,6 +20,8 @@ pub struct Config {
     pub loglevel: String,
     pub logfile: String,
     pub io_backend: String,
+    /// Hidden: make the io_uring probe fail (tests the epoll fallback).
+    pub debug_fail_uring: bool,
     pub proto_max_bulk_len: usize,
     /// Accepted-and-reported settings without behaviour of their own yet
     /// (save, appendonly, ...): CONFIG GET returns what CONFIG SET stored.
@@ -93,6 +95,7 @@ impl Default for Config {
             loglevel: "notice".into(),
             logfile: String::new(),
             io_backend: "auto".into(),
+            debug_fail_uring: false,
             proto_max_bulk_len: 512 * 1024 * 1024,
             passive: PASSIVE_DEFAULTS
                 .iter()
@@ -188,6 +191,10 @@ impl Config {
                     return Err("argument must be 'auto', 'uring' or 'epoll'".into());
                 }
                 self.io_backend = v;
+            }
+            "debug-fail-uring" => {
+                immutable()?;
+                self.debug_fail_uring = parse_yes_no(one()?)? == "yes";
             }
             "requirepass" => self.requirepass = one()?.clone(),
             "maxclients" => {

@@ -52,17 +52,20 @@ fn main() {
 
 fn run(cfg: Config) -> Result<(), String> {
     let backend = match cfg.io_backend.as_str() {
-        "epoll" => {
-            return Err(
-                "the epoll backend is not available in this build; use --io-backend uring".into(),
-            )
-        }
-        _ => match halocline::io::uring_available() {
+        "epoll" => "epoll",
+        "uring" => match halocline::io::uring_available(cfg.debug_fail_uring) {
             Ok(()) => "io_uring",
             Err(e) => {
                 return Err(format!(
-                    "io_uring is unavailable ({e}), and no fallback backend is built in"
+                    "--io-backend uring: io_uring is unavailable here ({e})"
                 ))
+            }
+        },
+        _ => match halocline::io::uring_available(cfg.debug_fail_uring) {
+            Ok(()) => "io_uring",
+            Err(e) => {
+                log::warn!("io_uring is unavailable ({e}): falling back to the epoll backend");
+                "epoll"
             }
         },
     };
@@ -109,7 +112,12 @@ fn run(cfg: Config) -> Result<(), String> {
             .name(format!("reactor-{id}"))
             .spawn(move || {
                 let reactor = Reactor::new(id, sh.clone());
-                if let Err(e) = halocline::io::uring::run(reactor, fds) {
+                let res = if backend == "epoll" {
+                    halocline::io::epoll::run(reactor, fds)
+                } else {
+                    halocline::io::uring::run(reactor, fds)
+                };
+                if let Err(e) = res {
                     log::error!("reactor {id} failed: {e}");
                     sh.request_stop();
                 }

@@ -61,6 +61,12 @@ pub fn spawn_raw(args: &[String]) -> (Child, Arc<Mutex<Vec<u8>>>) {
             .map(String::from),
         );
     }
+    if !reference && !args.iter().any(|a| a == "--io-backend") {
+        // The whole suite runs against either I/O driver (CI runs both).
+        if let Ok(b) = std::env::var("HALOCLINE_IO_BACKEND") {
+            args.extend(["--io-backend".to_string(), b]);
+        }
+    }
     let mut cmd = Command::new(bin);
     if reference {
         // keep any file redis-server writes (CONFIG SET appendonly yes) out of the repo
