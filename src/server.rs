@@ -16,6 +16,8 @@ pub struct Shared {
     pub stop: AtomicBool,
     pub active_expire: AtomicBool,
     pub next_client_id: AtomicU64,
+    /// Transaction ids (lock owners); the order is not used for scheduling.
+    pub next_txid: AtomicU64,
     pub clients: AtomicUsize,
     pub start_unix_ms: u64,
     pub start: std::time::Instant,
@@ -41,6 +43,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             active_expire: AtomicBool::new(true),
             next_client_id: AtomicU64::new(1),
+            next_txid: AtomicU64::new(1),
             clients: AtomicUsize::new(0),
             start_unix_ms: now_ms(),
             start: std::time::Instant::now(),

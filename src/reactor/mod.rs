@@ -16,7 +16,8 @@ use crate::protocol::{Args, Parser, Reply};
 use crate::server::{now_ms, Shared};
 use crate::shard::slot::key_shard;
 use crate::shard::Shard;
-use crate::tx::fanout::{self, Plan};
+use crate::tx::fanout::{self, Plan, TxState};
+use crate::tx::locks::{push_lock_key, ReplyTo, Waiting};
 use crate::tx::ops::ShardStats;
 use crate::tx::{Coord, Msg, OpResult, OwnedArgs, Request, Response, ShardOp, Token};
 use client::Client;
@@ -163,11 +164,21 @@ impl Reactor {
 
     /// Mark for closing; the driver cancels its I/O and calls `release`.
     pub fn close(&mut self, idx: u32) {
+        let mut txs = Vec::new();
         if let Some(c) = self.conn_mut(idx) {
             if !c.closing {
                 c.closing = true;
+                // A transaction in flight must leave no locks behind.
+                for s in c.slots.iter_mut() {
+                    if let Slot::Wait(coord) = s {
+                        txs.extend(coord.tx.take());
+                    }
+                }
                 self.to_close.push(idx);
             }
+        }
+        for tx in txs {
+            self.unlock_all(&tx);
         }
     }
 
@@ -355,7 +366,8 @@ impl Reactor {
                         }
                     }
                 };
-                return self.start_plan(idx, plan);
+                let locks = lock_keys(cmd, args, db, n);
+                return self.start_tx(idx, plan, locks);
             }
         }
         if spans {
@@ -363,6 +375,29 @@ impl Reactor {
                 .error("CROSSSLOT Keys in request don't hash to the same slot");
         }
         let target = target.unwrap_or(self.id);
+        if target == self.id && !self.shard.locks.is_idle() {
+            let mut keys = OwnedArgs::new();
+            for i in cmd.key_indices(args.len()) {
+                push_lock_key(&mut keys, db, args.get(i));
+            }
+            if self.shard.locks.blocked(&keys) {
+                // A transaction holds (or waits for) these keys: run after it.
+                let slot = c.push_remote();
+                let reply = ReplyTo {
+                    from: self.id,
+                    conn: token(idx, c.gen),
+                    slot,
+                    part: 0,
+                };
+                let op = ShardOp::Exec {
+                    db,
+                    proto,
+                    args: OwnedArgs::from_args(args),
+                };
+                self.shard.locks.park(keys, op, reply);
+                return;
+            }
+        }
         if target == self.id {
             let mut ctx = Ctx {
                 shard: &mut self.shard,
@@ -442,14 +477,188 @@ impl Reactor {
         self.dispatch_ops(tok, slot, ops);
     }
 
+    /// Start a plan that must be atomic across shards: take its locks
+    /// shard by shard in increasing order, then run it. A plan on a single
+    /// shard needs no locks (the shard runs it in one step).
+    fn start_tx(&mut self, idx: u32, plan: Plan, locks: Vec<(usize, OwnedArgs)>) {
+        if locks.len() < 2 {
+            return self.start_plan(idx, plan);
+        }
+        let Plan { ops, finish, .. } = plan;
+        let txid = self.shared.next_txid.fetch_add(1, Ordering::Relaxed);
+        let Some(c) = self.conn_mut(idx) else { return };
+        let mut coord = Coord::new(ops.len(), finish);
+        coord.barrier = true;
+        coord.tx = Some(Box::new(TxState {
+            txid,
+            shards: locks,
+            acquired: 0,
+            first_ops: Some(ops),
+        }));
+        let slot = c.push_wait(coord);
+        let tok = token(idx, c.gen);
+        self.acquire_next(tok, slot);
+    }
+
+    /// Ask the next shard for its locks; once all are held, run phase one.
+    fn acquire_next(&mut self, tok: Token, slot: u64) {
+        loop {
+            let Some((_, c)) = self.conn_by_token(tok) else {
+                return;
+            };
+            let Some(Slot::Wait(coord)) = c.slot_mut(slot) else {
+                return;
+            };
+            let Some(tx) = coord.tx.as_mut() else { return };
+            if tx.acquired == tx.shards.len() {
+                let ops = tx.first_ops.take().unwrap_or_default();
+                return self.dispatch_ops(tok, slot, ops);
+            }
+            let (shard, keys) = {
+                let (s, k) = &tx.shards[tx.acquired];
+                (*s, k.clone())
+            };
+            let op = ShardOp::Lock {
+                txid: tx.txid,
+                keys,
+            };
+            if shard != self.id {
+                return self.send_req(shard, tok, slot, LOCK_PART, op);
+            }
+            let reply = ReplyTo {
+                from: self.id,
+                conn: tok,
+                slot,
+                part: LOCK_PART,
+            };
+            match self.exec_or_park(op, reply) {
+                Some(_) => {
+                    if let Some((_, c)) = self.conn_by_token(tok) {
+                        if let Some(Slot::Wait(coord)) = c.slot_mut(slot) {
+                            if let Some(tx) = coord.tx.as_mut() {
+                                tx.acquired += 1;
+                            }
+                        }
+                    }
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Release a transaction's locks on every shard it asked.
+    fn unlock_all(&mut self, tx: &TxState) {
+        for (shard, _) in &tx.shards {
+            self.unlock_on(*shard, tx.txid);
+        }
+    }
+
+    fn unlock_on(&mut self, shard: usize, txid: u64) {
+        if shard == self.id {
+            self.unlock(txid);
+        } else {
+            self.outbox[shard].push(Msg::Unlock { txid });
+        }
+    }
+
+    /// Release locks here and run whatever was waiting for them.
+    fn unlock(&mut self, txid: u64) {
+        for w in self.shard.locks.release(txid) {
+            let r = match w.what {
+                Waiting::Lock { txid } => OpResult::Granted {
+                    txid,
+                    shard: self.id,
+                },
+                Waiting::Op(op) => {
+                    self.now = now_ms();
+                    self.exec_op(op)
+                }
+            };
+            self.route(w.reply, r);
+        }
+    }
+
+    /// Send a result to whoever asked, here or on another reactor.
+    fn route(&mut self, to: ReplyTo, r: OpResult) {
+        if to.from == self.id {
+            self.deliver(to.conn, to.slot, to.part, r);
+        } else {
+            self.outbox[to.from].push(Msg::Resp(Response {
+                conn: to.conn,
+                slot: to.slot,
+                part: to.part,
+                result: r,
+            }));
+        }
+    }
+
+    /// Run an operation, unless it touches keys a transaction holds: then
+    /// it waits in the shard's queue and its result is routed later.
+    fn exec_or_park(&mut self, op: ShardOp, reply: ReplyTo) -> Option<OpResult> {
+        match op {
+            ShardOp::Lock { txid, keys } => {
+                if self.shard.locks.lock(txid, keys, reply) {
+                    Some(OpResult::Granted {
+                        txid,
+                        shard: self.id,
+                    })
+                } else {
+                    None
+                }
+            }
+            ShardOp::Exec { db, ref args, .. } if !self.shard.locks.is_idle() => {
+                let mut keys = OwnedArgs::new();
+                let a = args.args();
+                if let Some(cmd) = table::lookup(a.get(0)) {
+                    for i in cmd.key_indices(a.len()) {
+                        push_lock_key(&mut keys, db, a.get(i));
+                    }
+                }
+                if self.shard.locks.blocked(&keys) {
+                    self.shard.locks.park(keys, op, reply);
+                    return None;
+                }
+                Some(self.exec_op(op))
+            }
+            ShardOp::Batch {
+                ref cmds,
+                in_tx: false,
+                ..
+            } if !self.shard.locks.is_idle() => {
+                let mut keys = OwnedArgs::new();
+                for (db, args) in cmds {
+                    let a = args.args();
+                    if let Some(cmd) = table::lookup(a.get(0)) {
+                        for i in cmd.key_indices(a.len()) {
+                            push_lock_key(&mut keys, *db, a.get(i));
+                        }
+                    }
+                }
+                if self.shard.locks.blocked(&keys) {
+                    self.shard.locks.park(keys, op, reply);
+                    return None;
+                }
+                Some(self.exec_op(op))
+            }
+            op => Some(self.exec_op(op)),
+        }
+    }
+
     fn dispatch_ops(&mut self, tok: Token, slot: u64, ops: Vec<(usize, ShardOp)>) {
         if ops.is_empty() {
             return self.deliver(tok, slot, u32::MAX, OpResult::Unit);
         }
         for (part, (shard, op)) in ops.into_iter().enumerate() {
             if shard == self.id {
-                let r = self.exec_op(op);
-                self.deliver(tok, slot, part as u32, r);
+                let reply = ReplyTo {
+                    from: self.id,
+                    conn: tok,
+                    slot,
+                    part: part as u32,
+                };
+                if let Some(r) = self.exec_or_park(op, reply) {
+                    self.deliver(tok, slot, part as u32, r);
+                }
             } else {
                 self.send_req(shard, tok, slot, part as u32, op);
             }
@@ -470,8 +679,24 @@ impl Reactor {
     /// A part of a coordinated command finished (locally or remotely).
     fn deliver(&mut self, tok: Token, slot: u64, part: u32, r: OpResult) {
         let Some((idx, c)) = self.conn_by_token(tok) else {
+            // The client is gone: a lock granted to its transaction must not
+            // stay held.
+            if let OpResult::Granted { txid, shard } = r {
+                self.unlock_on(shard, txid);
+            }
             return;
         };
+        if part == LOCK_PART {
+            let granted = matches!(r, OpResult::Granted { .. });
+            if let Some(Slot::Wait(coord)) = c.slot_mut(slot) {
+                if let Some(tx) = coord.tx.as_mut() {
+                    if granted {
+                        tx.acquired += 1;
+                    }
+                }
+            }
+            return self.acquire_next(tok, slot);
+        }
         let proto = c.client.proto;
         let Some(s) = c.slot_mut(slot) else { return };
         if let Slot::Remote = s {
@@ -491,8 +716,15 @@ impl Reactor {
         match coord.complete(&mut out, proto) {
             Some(ops) => self.dispatch_ops(tok, slot, ops),
             None => {
+                let mut tx = None;
                 if let Some(s) = c.slot_mut(slot) {
+                    if let Slot::Wait(coord) = s {
+                        tx = coord.tx.take();
+                    }
                     *s = Slot::Ready(out);
+                }
+                if let Some(tx) = tx {
+                    self.unlock_all(&tx);
                 }
                 self.slot_done(idx, barrier);
             }
@@ -514,27 +746,41 @@ impl Reactor {
         }
     }
 
+    /// Run one keyed command on this shard, returning its reply.
+    fn run_on_shard(&mut self, db: usize, proto: crate::protocol::Proto, a: Args) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            shard: &mut self.shard,
+            db,
+            now: self.now,
+            r: Reply::new(&mut out, proto),
+            max_bulk: self.max_bulk,
+        };
+        match table::lookup(a.get(0)).map(|c| c.kind) {
+            Some(Kind::Keyed(f)) | Some(Kind::Multi(f, _)) => f(&mut ctx, a),
+            // DEBUG OBJECT is the one connection command routed by its key.
+            _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
+            _ => ctx.r.error("ERR internal routing error"),
+        }
+        out
+    }
+
     /// Run an operation another reactor (or this one) asked of this shard.
     fn exec_op(&mut self, op: ShardOp) -> OpResult {
         let now = self.now;
         let shard = &mut self.shard;
         match op {
-            ShardOp::Exec { db, proto, args } => {
-                let a = args.args();
-                let mut out = Vec::new();
-                let mut ctx = Ctx {
-                    shard,
-                    db,
-                    now,
-                    r: Reply::new(&mut out, proto),
-                    max_bulk: self.max_bulk,
-                };
-                match table::lookup(a.get(0)).map(|c| c.kind) {
-                    Some(Kind::Keyed(f)) | Some(Kind::Multi(f, _)) => f(&mut ctx, a),
-                    _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
-                    _ => ctx.r.error("ERR internal routing error"),
+            // Only ever reached through `exec_or_park`, which takes locks.
+            ShardOp::Lock { .. } => OpResult::Unit,
+            ShardOp::Batch { proto, cmds, .. } => {
+                let mut replies = Vec::with_capacity(cmds.len());
+                for (db, args) in cmds {
+                    replies.push(self.run_on_shard(db, proto, args.args()));
                 }
-                OpResult::Reply(out)
+                OpResult::Replies(replies)
+            }
+            ShardOp::Exec { db, proto, args } => {
+                OpResult::Reply(self.run_on_shard(db, proto, args.args()))
             }
             ShardOp::MGet { db, keys } => {
                 let d = &mut shard.dbs[db];
@@ -733,14 +979,22 @@ impl Reactor {
                         part,
                         op,
                     }) => {
-                        let result = self.exec_op(op);
-                        self.outbox[from].push(Msg::Resp(Response {
+                        let reply = ReplyTo {
+                            from,
                             conn,
                             slot,
                             part,
-                            result,
-                        }));
+                        };
+                        if let Some(result) = self.exec_or_park(op, reply) {
+                            self.outbox[from].push(Msg::Resp(Response {
+                                conn,
+                                slot,
+                                part,
+                                result,
+                            }));
+                        }
                     }
+                    Msg::Unlock { txid } => self.unlock(txid),
                     Msg::Resp(Response {
                         conn,
                         slot,
@@ -811,6 +1065,28 @@ impl Reactor {
             .filter(|&i| self.conn(i).is_some())
             .collect()
     }
+}
+
+/// The part number of lock grants in a coordinator's slot.
+const LOCK_PART: u32 = u32::MAX - 1;
+
+/// A multi-key command's lock keys, grouped by shard in increasing order.
+fn lock_keys(cmd: &Command, args: Args, db: usize, nshards: usize) -> Vec<(usize, OwnedArgs)> {
+    let mut by_shard: Vec<(usize, OwnedArgs)> = Vec::new();
+    for i in cmd.key_indices(args.len()) {
+        let k = args.get(i);
+        let s = key_shard(k, nshards);
+        let g = match by_shard.iter().position(|(x, _)| *x == s) {
+            Some(g) => g,
+            None => {
+                by_shard.push((s, OwnedArgs::new()));
+                by_shard.len() - 1
+            }
+        };
+        push_lock_key(&mut by_shard[g].1, db, k);
+    }
+    by_shard.sort_by_key(|(s, _)| *s);
+    by_shard
 }
 
 fn set_nodelay(fd: i32) {

@@ -9,6 +9,7 @@ pub struct Shard {
     pub id: usize,
     pub dbs: Vec<Db>,
     pub stats: DbStats,
+    pub locks: crate::tx::locks::LockTable,
 }
 
 impl Shard {
@@ -17,6 +18,7 @@ impl Shard {
             id,
             dbs: (0..databases).map(|_| Db::new()).collect(),
             stats: DbStats::default(),
+            locks: Default::default(),
         }
     }
 

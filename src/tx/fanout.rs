@@ -21,6 +21,18 @@ pub struct Coord {
     /// A coordinator with more than one phase must not let later commands of
     /// the same connection overtake it.
     pub barrier: bool,
+    /// Locks this coordinator takes (multi-shard atomicity), if any.
+    pub tx: Option<Box<TxState>>,
+}
+
+/// A transaction's lock acquisition: shards in increasing order, one at a
+/// time (see `locks`), then the plan's first phase.
+pub struct TxState {
+    pub txid: u64,
+    /// (shard, lock keys), sorted by shard.
+    pub shards: Vec<(usize, OwnedArgs)>,
+    pub acquired: usize,
+    pub first_ops: Option<Vec<(usize, ShardOp)>>,
 }
 
 impl Coord {
@@ -30,6 +42,7 @@ impl Coord {
             left: parts,
             finish: Some(finish),
             barrier: false,
+            tx: None,
         }
     }
 

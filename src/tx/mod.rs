@@ -6,6 +6,7 @@
 //! (global sequence numbers, per-shard intent queues) can later be placed
 //! between `Coord` and the shards without changing either side.
 pub mod fanout;
+pub mod locks;
 pub mod ops;
 
 pub use fanout::{Coord, Step};
@@ -32,6 +33,10 @@ pub struct Response {
 pub enum Msg {
     Req(Request),
     Resp(Response),
+    /// A transaction is over: release its locks on the receiving shard.
+    Unlock {
+        txid: u64,
+    },
 }
 
 /// Everything one reactor has for another in one loop turn travels as one

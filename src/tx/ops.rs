@@ -7,6 +7,7 @@ use std::ops::Range;
 
 /// A command's arguments copied out of a receive buffer, to travel to
 /// another shard.
+#[derive(Clone)]
 pub struct OwnedArgs {
     buf: Vec<u8>,
     ranges: Vec<Range<usize>>,
@@ -53,6 +54,19 @@ impl OwnedArgs {
 }
 
 pub enum ShardOp {
+    /// Take a transaction's locks on this shard (replies `Granted`, maybe later).
+    Lock {
+        txid: u64,
+        keys: OwnedArgs,
+    },
+    /// Run several commands (db, args) in order as one step: a single-shard
+    /// MULTI/EXEC (`in_tx` false: waits for locked keys), or one shard's
+    /// share of a transaction that already holds its locks (`in_tx` true).
+    Batch {
+        proto: Proto,
+        cmds: Vec<(usize, OwnedArgs)>,
+        in_tx: bool,
+    },
     /// Run a whole command whose keys all live on the target shard.
     Exec {
         db: usize,
@@ -129,6 +143,13 @@ pub enum ShardOp {
 }
 
 pub enum OpResult {
+    /// The locks of transaction `txid` on `shard` are held.
+    Granted {
+        txid: u64,
+        shard: usize,
+    },
+    /// One reply per command of a `Batch`.
+    Replies(Vec<Vec<u8>>),
     Reply(Vec<u8>),
     /// String values (None = missing or not a string), all in one buffer.
     Values(Vec<u8>, Vec<Option<Range<usize>>>),
