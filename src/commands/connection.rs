@@ -144,6 +144,8 @@ pub fn hello(c: &mut ConnCtx, a: Args) {
 }
 
 pub fn reset(c: &mut ConnCtx, _a: Args) {
+    c.client.multi = None;
+    c.client.watch = None;
     c.client.db = 0;
     c.client.proto = Proto::Resp2;
     c.r.proto = Proto::Resp2;

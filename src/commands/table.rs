@@ -23,6 +23,16 @@ pub enum Multi {
     Copy,
 }
 
+/// Transaction commands, run by the reactor (`reactor::exec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxCmd {
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+}
+
 /// Whole-keyspace commands: run on every shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllOp {
@@ -45,6 +55,8 @@ pub enum Kind {
     Conn(ConnFn),
     /// Every shard takes part.
     All(AllOp),
+    /// MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+    Tx(TxCmd),
 }
 
 pub struct Command {
@@ -197,6 +209,12 @@ pub static COMMANDS: &[Command] = &[
     cmd!("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::auth), "connection", "1.0.0", C, "Authenticates the connection."),
     cmd!("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::reset), "connection", "6.2.0", C, "Resets the connection."),
     cmd!("client", -2, &["noscript", "loading", "stale"], 0, 0, 0, Conn(connection::client), "connection", "2.4.0", C, "A container for client connection commands."),
+    // transactions
+    cmd!("multi", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, Tx(TxCmd::Multi), "transactions", "1.2.0", &["@transaction"], "Starts a transaction."),
+    cmd!("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], 0, 0, 0, Tx(TxCmd::Exec), "transactions", "1.2.0", &["@transaction"], "Executes all commands in a transaction."),
+    cmd!("discard", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, Tx(TxCmd::Discard), "transactions", "2.0.0", &["@transaction"], "Discards a transaction."),
+    cmd!("watch", -2, &["noscript", "loading", "stale", "fast", "allow_busy"], 1, -1, 1, Tx(TxCmd::Watch), "transactions", "2.2.0", &["@transaction"], "Monitors changes to keys to determine the execution of a transaction."),
+    cmd!("unwatch", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, Tx(TxCmd::Unwatch), "transactions", "2.2.0", &["@transaction"], "Forgets about watched keys of a transaction."),
     // server
     cmd!("info", -1, &["loading", "stale"], 0, 0, 0, Conn(server::info), "server", "1.0.0", &["@slow", "@dangerous"], "Returns information and statistics about the server."),
     cmd!("config", -2, ADMIN, 0, 0, 0, Conn(server::config), "server", "2.0.0", SV, "A container for server configuration commands."),

@@ -19,6 +19,9 @@ pub struct Client {
     /// LIST's `cmd=`); the buffer is reused, not reallocated per command.
     pub last_cmd: String,
     pub last_interaction_ms: u64,
+    /// Commands queued since MULTI.
+    pub multi: Option<crate::tx::multi::MultiState>,
+    pub watch: Option<crate::tx::multi::WatchState>,
 }
 
 impl Client {
@@ -52,6 +55,8 @@ impl Client {
             created_ms: now,
             last_cmd: String::from("NULL"),
             last_interaction_ms: now,
+            multi: None,
+            watch: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod conn;
+mod exec;
 pub mod mailbox;
 
 use crate::commands::conn::{ConnAction, ConnCtx};
@@ -16,7 +17,7 @@ use crate::protocol::{Args, Parser, Reply};
 use crate::server::{now_ms, Shared};
 use crate::shard::slot::key_shard;
 use crate::shard::Shard;
-use crate::tx::fanout::{self, Plan, TxState};
+use crate::tx::fanout::{Plan, TxState};
 use crate::tx::locks::{push_lock_key, ReplyTo, Waiting};
 use crate::tx::ops::ShardStats;
 use crate::tx::{Coord, Msg, OpResult, OwnedArgs, Request, Response, ShardOp, Token};
@@ -291,6 +292,10 @@ impl Reactor {
                     String::from_utf8_lossy(&a[..a.len().min(128)])
                 ));
             }
+            // A rejected command inside MULTI dooms the transaction.
+            if let Some(m) = c.client.multi.as_mut() {
+                m.error = true;
+            }
             return Reply::new(c.reply_buf(), proto).error(&msg);
         };
         c.client.set_last_cmd(cmd, args);
@@ -298,12 +303,24 @@ impl Reactor {
         let stat = table::index_of(cmd);
         if !cmd.arity_ok(args.len()) {
             self.counters.cmd_calls[stat].1 += 1;
+            if let Some(m) = c.client.multi.as_mut() {
+                m.error = true;
+            }
             let msg = format!("ERR wrong number of arguments for '{}' command", cmd.name);
             return Reply::new(c.reply_buf(), proto).error(&msg);
         }
         if !c.client.authed && !cmd.flags.contains(&"no_auth") {
             self.counters.cmd_calls[stat].1 += 1;
+            if let Some(m) = c.client.multi.as_mut() {
+                m.error = true;
+            }
             return Reply::new(c.reply_buf(), proto).error("NOAUTH Authentication required.");
+        }
+        if let Some(m) = c.client.multi.as_mut() {
+            if !matches!(cmd.kind, Kind::Tx(_)) && cmd.name != "quit" && cmd.name != "reset" {
+                m.cmds.push(OwnedArgs::from_args(args));
+                return Reply::new(c.reply_buf(), proto).simple("QUEUED");
+            }
         }
         self.counters.cmd_calls[stat].0 += 1;
         match cmd.kind {
@@ -311,6 +328,7 @@ impl Reactor {
             Kind::Keyed(f) => self.run_keyed(idx, cmd, f, None, args),
             Kind::Multi(f, m) => self.run_keyed(idx, cmd, f, Some(m), args),
             Kind::All(op) => self.run_all(idx, op, args),
+            Kind::Tx(t) => self.run_tx(idx, t, args),
         }
     }
 
@@ -345,26 +363,9 @@ impl Reactor {
         let proto = c.client.proto;
         if spans {
             if let Some(m) = multi {
-                let plan = match m {
-                    Multi::MGet => fanout::mget(db, args, n),
-                    Multi::MSet | Multi::MSetNx if args.len().is_multiple_of(2) => {
-                        let msg =
-                            format!("ERR wrong number of arguments for '{}' command", cmd.name);
-                        return Reply::new(c.reply_buf(), proto).error(&msg);
-                    }
-                    Multi::MSet => fanout::mset(db, args, n),
-                    Multi::MSetNx => fanout::msetnx(db, args, n),
-                    Multi::Del => fanout::count(db, args, n, true),
-                    Multi::Exists => fanout::count(db, args, n, false),
-                    Multi::Rename => fanout::rename(db, args, n, false),
-                    Multi::RenameNx => fanout::rename(db, args, n, true),
-                    Multi::Copy => {
-                        let dbs = self.shard.dbs.len();
-                        match keys::copy_options(args, db, dbs) {
-                            Ok((dst_db, replace)) => fanout::copy(db, dst_db, args, n, replace),
-                            Err(e) => return Reply::new(c.reply_buf(), proto).error(e),
-                        }
-                    }
+                let plan = match exec::spanning_plan(m, cmd, args, db, n, self.shard.dbs.len()) {
+                    Ok(p) => p,
+                    Err(e) => return Reply::new(c.reply_buf(), proto).error(&e),
                 };
                 let locks = lock_keys(cmd, args, db, n);
                 return self.start_tx(idx, plan, locks);
@@ -407,6 +408,7 @@ impl Reactor {
                 max_bulk: self.max_bulk,
             };
             f(&mut ctx, args);
+            touch_written(&mut self.shard, cmd, db, args);
         } else {
             let op = ShardOp::Exec {
                 db,
@@ -481,7 +483,18 @@ impl Reactor {
     /// shard by shard in increasing order, then run it. A plan on a single
     /// shard needs no locks (the shard runs it in one step).
     fn start_tx(&mut self, idx: u32, plan: Plan, locks: Vec<(usize, OwnedArgs)>) {
-        if locks.len() < 2 {
+        self.start_tx_min(idx, plan, locks, 2)
+    }
+
+    /// `start_tx`, locking when at least `min_shards` shards are involved.
+    fn start_tx_min(
+        &mut self,
+        idx: u32,
+        plan: Plan,
+        locks: Vec<(usize, OwnedArgs)>,
+        min_shards: usize,
+    ) {
+        if locks.is_empty() || locks.len() < min_shards {
             return self.start_plan(idx, plan);
         }
         let Plan { ops, finish, .. } = plan;
@@ -756,11 +769,15 @@ impl Reactor {
             r: Reply::new(&mut out, proto),
             max_bulk: self.max_bulk,
         };
-        match table::lookup(a.get(0)).map(|c| c.kind) {
+        let cmd = table::lookup(a.get(0));
+        match cmd.map(|c| c.kind) {
             Some(Kind::Keyed(f)) | Some(Kind::Multi(f, _)) => f(&mut ctx, a),
             // DEBUG OBJECT is the one connection command routed by its key.
             _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
             _ => ctx.r.error("ERR internal routing error"),
+        }
+        if let Some(cmd) = cmd {
+            touch_written(&mut self.shard, cmd, db, a);
         }
         out
     }
@@ -772,7 +789,18 @@ impl Reactor {
         match op {
             // Only ever reached through `exec_or_park`, which takes locks.
             ShardOp::Lock { .. } => OpResult::Unit,
-            ShardOp::Batch { proto, cmds, .. } => {
+            ShardOp::Watch { db, keys, flag } => {
+                for k in keys.args().iter() {
+                    self.shard.dbs[db].watch(k, flag.clone());
+                }
+                OpResult::Unit
+            }
+            ShardOp::Batch {
+                proto, cmds, watch, ..
+            } => {
+                if watch.is_some_and(|f| f.load(Ordering::Acquire)) {
+                    return OpResult::Bool(false);
+                }
                 let mut replies = Vec::with_capacity(cmds.len());
                 for (db, args) in cmds {
                     replies.push(self.run_on_shard(db, proto, args.args()));
@@ -900,6 +928,8 @@ impl Reactor {
                 OpResult::Unit
             }
             ShardOp::SwapDb { a, b } => {
+                shard.dbs[a].touch_every_watch();
+                shard.dbs[b].touch_every_watch();
                 shard.dbs.swap(a, b);
                 OpResult::Unit
             }
@@ -1064,6 +1094,17 @@ impl Reactor {
         (0..self.conns.len() as u32)
             .filter(|&i| self.conn(i).is_some())
             .collect()
+    }
+}
+
+/// After a write command: WATCHers of its keys must see a change even when
+/// the command changed the value in place (INCR, APPEND...).
+#[inline]
+fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args) {
+    if cmd.is_write() && shard.dbs[db].has_watches() {
+        for i in cmd.key_indices(a.len()) {
+            shard.dbs[db].touch(a.get(i));
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 
 use crate::types::Value;
 use indexmap::{IndexMap, IndexSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Weak;
 
 pub type Hasher = foldhash::fast::RandomState;
 /// Keys of up to 16 bytes (e.g. redis-benchmark's `key:000000012345`) live
@@ -33,6 +35,10 @@ pub struct DbStats {
 pub struct Db {
     map: IndexMap<Key, Entry, Hasher>,
     expires: IndexSet<Key, Hasher>,
+    /// WATCHed keys → the flags of the clients watching them. Raised (and
+    /// dropped) on any change to the key; empty in the common case, so a
+    /// write pays one branch.
+    watched: hashbrown::HashMap<Key, Vec<Weak<AtomicBool>>>,
 }
 
 impl Default for Db {
@@ -46,7 +52,61 @@ impl Db {
         Db {
             map: IndexMap::with_hasher(Hasher::default()),
             expires: IndexSet::with_hasher(Hasher::default()),
+            watched: hashbrown::HashMap::new(),
         }
+    }
+
+    pub fn watch(&mut self, key: &[u8], flag: Weak<AtomicBool>) {
+        self.watched
+            .entry(Key::from_slice(key))
+            .or_default()
+            .push(flag);
+    }
+
+    /// A key changed: invalidate every transaction watching it.
+    #[inline]
+    pub fn touch(&mut self, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(list) = self.watched.remove(key) {
+            for w in list {
+                if let Some(f) = w.upgrade() {
+                    f.store(true, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    pub fn has_watches(&self) -> bool {
+        !self.watched.is_empty()
+    }
+
+    /// SWAPDB: every watched key of this database may change.
+    pub fn touch_every_watch(&mut self) {
+        let keys: Vec<Key> = self.watched.keys().cloned().collect();
+        for k in keys {
+            self.touch(&k);
+        }
+    }
+
+    /// FLUSHDB/SWAPDB: every watched key that exists changes.
+    pub fn touch_all(&mut self) {
+        let keys: Vec<Key> = self.watched.keys().cloned().collect();
+        for k in keys {
+            if self.map.contains_key(&k[..]) {
+                self.touch(&k);
+            }
+        }
+    }
+
+    /// Drop watches of clients that are gone or unwatched (periodic).
+    pub fn prune_watches(&mut self) {
+        self.watched.retain(|_, v| {
+            v.retain(|w| w.strong_count() > 0);
+            !v.is_empty()
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -80,6 +140,7 @@ impl Db {
 
     /// Insert or overwrite, setting the TTL to `expire_at` (0 = none).
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        self.touch(key);
         match self.map.get_index_of(key) {
             Some(idx) => {
                 let e = &mut self.map[idx];
@@ -100,6 +161,7 @@ impl Db {
 
     /// Overwrite the value only, keeping any TTL (KEEPTTL, SETRANGE...).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
+        self.touch(key);
         match self.map.get_mut(key) {
             Some(e) => e.value = value,
             None => {
@@ -115,6 +177,7 @@ impl Db {
     }
 
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
+        self.touch(key);
         let Some(e) = self.map.get_mut(key) else {
             return false;
         };
@@ -133,6 +196,7 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.touch(key);
         let (_, e) = self.map.swap_remove_entry(key)?;
         if e.expire_at != 0 {
             self.expires.swap_remove(key);
@@ -142,6 +206,7 @@ impl Db {
 
     fn remove_at(&mut self, idx: usize) {
         if let Some((k, e)) = self.map.swap_remove_index(idx) {
+            self.touch(&k);
             if e.expire_at != 0 {
                 self.expires.swap_remove(&k);
             }
@@ -149,6 +214,7 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
+        self.touch_all();
         self.map = IndexMap::with_hasher(Hasher::default());
         self.expires = IndexSet::with_hasher(Hasher::default());
     }

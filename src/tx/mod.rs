@@ -7,6 +7,7 @@
 //! between `Coord` and the shards without changing either side.
 pub mod fanout;
 pub mod locks;
+pub mod multi;
 pub mod ops;
 
 pub use fanout::{Coord, Step};

@@ -62,10 +62,18 @@ pub enum ShardOp {
     /// Run several commands (db, args) in order as one step: a single-shard
     /// MULTI/EXEC (`in_tx` false: waits for locked keys), or one shard's
     /// share of a transaction that already holds its locks (`in_tx` true).
+    /// With `watch`, a raised flag aborts the batch (`OpResult::Bool(false)`).
     Batch {
         proto: Proto,
         cmds: Vec<(usize, OwnedArgs)>,
         in_tx: bool,
+        watch: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    },
+    /// WATCH these keys for the client owning `flag`.
+    Watch {
+        db: usize,
+        keys: OwnedArgs,
+        flag: std::sync::Weak<std::sync::atomic::AtomicBool>,
     },
     /// Run a whole command whose keys all live on the target shard.
     Exec {

@@ -1,0 +1,344 @@
+//! MULTI, EXEC, DISCARD, WATCH, UNWATCH: the reactor side (the plan of an
+//! EXEC is built here from the queued commands; `tx::multi` chains it).
+
+use super::Reactor;
+use crate::commands::conn::{ConnAction, ConnCtx};
+use crate::commands::ctx::arg_i64;
+use crate::commands::keys;
+use crate::commands::server as server_cmds;
+use crate::commands::table::{self, Kind, Multi, TxCmd};
+use crate::protocol::{Args, Reply};
+use crate::shard::slot::key_shard;
+use crate::tx::fanout::{self, Plan, Step};
+use crate::tx::locks::push_lock_key;
+use crate::tx::multi::{self, ExecStep, MultiState, ShardBatches, WatchState};
+use crate::tx::{OpResult, OwnedArgs, ShardOp};
+use std::sync::Arc;
+
+impl Reactor {
+    pub(super) fn run_tx(&mut self, idx: u32, t: TxCmd, args: Args) {
+        let n = self.shared.nshards;
+        let Some(c) = self.conn_mut(idx) else { return };
+        let proto = c.client.proto;
+        match t {
+            TxCmd::Multi => {
+                if c.client.multi.is_some() {
+                    return Reply::new(c.reply_buf(), proto)
+                        .error("ERR MULTI calls can not be nested");
+                }
+                c.client.multi = Some(MultiState::default());
+                Reply::new(c.reply_buf(), proto).ok();
+            }
+            TxCmd::Discard => {
+                if c.client.multi.take().is_none() {
+                    return Reply::new(c.reply_buf(), proto).error("ERR DISCARD without MULTI");
+                }
+                c.client.watch = None;
+                Reply::new(c.reply_buf(), proto).ok();
+            }
+            TxCmd::Unwatch => {
+                c.client.watch = None;
+                Reply::new(c.reply_buf(), proto).ok();
+            }
+            TxCmd::Watch => {
+                if c.client.multi.is_some() {
+                    return Reply::new(c.reply_buf(), proto)
+                        .error("ERR WATCH inside MULTI is not allowed");
+                }
+                let db = c.client.db;
+                let w = c.client.watch.get_or_insert_with(WatchState::new);
+                let flag = Arc::downgrade(&w.flag);
+                let mut by_shard: Vec<(usize, OwnedArgs)> = Vec::new();
+                for k in args.iter().skip(1) {
+                    w.keys.push((db, k.to_vec()));
+                    let s = key_shard(k, n);
+                    match by_shard.iter_mut().find(|(x, _)| *x == s) {
+                        Some((_, ks)) => ks.push(k),
+                        None => {
+                            let mut ks = OwnedArgs::new();
+                            ks.push(k);
+                            by_shard.push((s, ks));
+                        }
+                    }
+                }
+                let ops = by_shard
+                    .into_iter()
+                    .map(|(s, keys)| {
+                        (
+                            s,
+                            ShardOp::Watch {
+                                db,
+                                keys,
+                                flag: flag.clone(),
+                            },
+                        )
+                    })
+                    .collect();
+                let plan = Plan {
+                    ops,
+                    barrier: false,
+                    finish: Box::new(|_, r| {
+                        r.ok();
+                        Step::Done
+                    }),
+                };
+                self.start_plan(idx, plan);
+            }
+            TxCmd::Exec => self.exec(idx),
+        }
+    }
+
+    fn exec(&mut self, idx: u32) {
+        let n = self.shared.nshards;
+        let databases = self.shard.dbs.len();
+        let Some(c) = self.conn_mut(idx) else { return };
+        let proto = c.client.proto;
+        let Some(m) = c.client.multi.take() else {
+            return Reply::new(c.reply_buf(), proto).error("ERR EXEC without MULTI");
+        };
+        let watch = c.client.watch.take();
+        if m.error {
+            return Reply::new(c.reply_buf(), proto)
+                .error("EXECABORT Transaction discarded because of previous errors.");
+        }
+        if watch.as_ref().is_some_and(|w| w.dirty()) {
+            return Reply::new(c.reply_buf(), proto).null_array();
+        }
+        if m.cmds.is_empty() {
+            return Reply::new(c.reply_buf(), proto).array(0);
+        }
+        let flag = watch.as_ref().map(|w| w.flag.clone());
+
+        // Classify: which shard each command runs on, and with which db
+        // (SELECT inside the transaction changes it for the rest).
+        let mut db = c.client.db;
+        let mut single_shard: Option<usize> = None;
+        let mut simple = true;
+        let mut placed: Vec<(usize, Option<usize>)> = Vec::with_capacity(m.cmds.len());
+        for args in &m.cmds {
+            let a = args.args();
+            let Some(cmd) = table::lookup(a.get(0)) else {
+                placed.push((db, None));
+                simple = false;
+                continue;
+            };
+            match cmd.kind {
+                Kind::Keyed(_) | Kind::Multi(..) => {
+                    let mut target = None;
+                    let mut spans = false;
+                    for i in cmd.key_indices(a.len()) {
+                        let s = key_shard(a.get(i), n);
+                        match target {
+                            None => target = Some(s),
+                            Some(t) if t != s => spans = true,
+                            _ => {}
+                        }
+                    }
+                    if spans {
+                        simple = false;
+                    }
+                    let s = target.unwrap_or(self.id);
+                    if *single_shard.get_or_insert(s) != s {
+                        simple = false;
+                    }
+                    placed.push((db, if spans { None } else { Some(s) }));
+                }
+                _ => {
+                    if cmd.name == "select" {
+                        if let Some(v) =
+                            arg_i64(a.get(1)).filter(|v| *v >= 0 && (*v as usize) < databases)
+                        {
+                            db = v as usize;
+                        }
+                    }
+                    simple = false;
+                    placed.push((db, None));
+                }
+            }
+        }
+        if let Some(w) = &watch {
+            for (_, k) in &w.keys {
+                let s = key_shard(k, n);
+                if *single_shard.get_or_insert(s) != s {
+                    simple = false;
+                }
+            }
+        }
+
+        if simple {
+            // One shard, keyed commands only: one step on that shard.
+            let shard = single_shard.unwrap_or(self.id);
+            let cmds: Vec<(usize, OwnedArgs)> = placed.iter().map(|p| p.0).zip(m.cmds).collect();
+            let op = ShardOp::Batch {
+                proto,
+                cmds,
+                in_tx: false,
+                watch: flag,
+            };
+            let plan = Plan {
+                ops: vec![(shard, op)],
+                barrier: true,
+                finish: Box::new(|results, r| {
+                    match results.into_iter().next() {
+                        Some(OpResult::Replies(list)) => {
+                            r.array(list.len());
+                            for b in list {
+                                r.out.extend_from_slice(&b);
+                            }
+                        }
+                        _ => r.null_array(),
+                    }
+                    Step::Done
+                }),
+            };
+            return self.start_plan(idx, plan);
+        }
+
+        // The general case: a transaction over several shards.
+        let mut replies: Vec<Option<Vec<u8>>> = vec![None; m.cmds.len()];
+        let mut steps: Vec<ExecStep> = Vec::new();
+        let mut batch: ShardBatches = Vec::new();
+        let mut locks: Vec<(usize, OwnedArgs)> = Vec::new();
+        let add_lock = |locks: &mut Vec<(usize, OwnedArgs)>, db: usize, k: &[u8]| {
+            let s = key_shard(k, n);
+            let g = match locks.iter().position(|(x, _)| *x == s) {
+                Some(g) => g,
+                None => {
+                    locks.push((s, OwnedArgs::new()));
+                    locks.len() - 1
+                }
+            };
+            push_lock_key(&mut locks[g].1, db, k);
+        };
+        if let Some(w) = &watch {
+            for (wdb, k) in &w.keys {
+                add_lock(&mut locks, *wdb, k);
+            }
+        }
+        for (pos, (args, (db, shard))) in m.cmds.into_iter().zip(placed).enumerate() {
+            let a = args.args();
+            let Some(cmd) = table::lookup(a.get(0)) else {
+                continue;
+            };
+            match cmd.kind {
+                Kind::Keyed(_) | Kind::Multi(..) => {
+                    for i in cmd.key_indices(a.len()) {
+                        add_lock(&mut locks, db, a.get(i));
+                    }
+                    match (shard, cmd.kind) {
+                        (Some(s), _) => match batch.iter_mut().find(|(x, _)| *x == s) {
+                            Some((_, list)) => list.push((pos, db, args)),
+                            None => batch.push((s, vec![(pos, db, args)])),
+                        },
+                        (None, Kind::Multi(_, mk)) => {
+                            if !batch.is_empty() {
+                                steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
+                            }
+                            match spanning_plan(mk, cmd, a, db, n, databases) {
+                                Ok(p) => steps.push(ExecStep::Plan(pos, p)),
+                                Err(e) => replies[pos] = Some(error_bytes(&e, proto)),
+                            }
+                        }
+                        _ => {
+                            replies[pos] = Some(error_bytes(
+                                "CROSSSLOT Keys in request don't hash to the same slot",
+                                proto,
+                            ))
+                        }
+                    }
+                }
+                Kind::All(op) => {
+                    if !batch.is_empty() {
+                        steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
+                    }
+                    match server_cmds::all_shards_plan(op, a, db, n, databases) {
+                        Ok(p) => steps.push(ExecStep::Plan(pos, p)),
+                        Err(e) => replies[pos] = Some(error_bytes(&e, proto)),
+                    }
+                }
+                Kind::Conn(f) => match self.run_conn_captured(idx, f, a) {
+                    Ok(bytes) => replies[pos] = Some(bytes),
+                    Err(plan) => {
+                        if !batch.is_empty() {
+                            steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
+                        }
+                        steps.push(ExecStep::Plan(pos, plan));
+                    }
+                },
+                Kind::Tx(_) => {}
+            }
+        }
+        if !batch.is_empty() {
+            steps.push(ExecStep::Batch(batch));
+        }
+        locks.sort_by_key(|(s, _)| *s);
+        let plan = multi::chain(steps, replies, flag, proto);
+        // Even one shard is locked here: the steps run in several hops.
+        self.start_tx_min(idx, plan, locks, 1);
+    }
+
+    /// Run a connection command now, for EXEC: its reply bytes, or the plan
+    /// it asked for (INFO, CLIENT LIST...).
+    fn run_conn_captured(&mut self, idx: u32, f: table::ConnFn, a: Args) -> Result<Vec<u8>, Plan> {
+        let shared = self.shared.clone();
+        let (now, id) = (self.now, self.id);
+        let Some(c) = self.conn_mut(idx) else {
+            return Ok(Vec::new());
+        };
+        let proto = c.client.proto;
+        let mut out = Vec::new();
+        let mut ctx = ConnCtx {
+            client: &mut c.client,
+            shared: &shared,
+            r: Reply::new(&mut out, proto),
+            action: ConnAction::None,
+            now,
+            reactor: id,
+        };
+        f(&mut ctx, a);
+        match std::mem::replace(&mut ctx.action, ConnAction::None) {
+            ConnAction::Plan(p) => Err(p),
+            ConnAction::Close => {
+                c.close_after_flush = true;
+                Ok(out)
+            }
+            ConnAction::None => Ok(out),
+        }
+    }
+}
+
+fn error_bytes(msg: &str, proto: crate::protocol::Proto) -> Vec<u8> {
+    let mut v = Vec::new();
+    Reply::new(&mut v, proto).error(msg);
+    v
+}
+
+/// The fan-out of a multi-key command whose keys span shards.
+pub(super) fn spanning_plan(
+    m: Multi,
+    cmd: &table::Command,
+    a: Args,
+    db: usize,
+    n: usize,
+    databases: usize,
+) -> Result<Plan, String> {
+    Ok(match m {
+        Multi::MGet => fanout::mget(db, a, n),
+        Multi::MSet | Multi::MSetNx if a.len().is_multiple_of(2) => {
+            return Err(format!(
+                "ERR wrong number of arguments for '{}' command",
+                cmd.name
+            ))
+        }
+        Multi::MSet => fanout::mset(db, a, n),
+        Multi::MSetNx => fanout::msetnx(db, a, n),
+        Multi::Del => fanout::count(db, a, n, true),
+        Multi::Exists => fanout::count(db, a, n, false),
+        Multi::Rename => fanout::rename(db, a, n, false),
+        Multi::RenameNx => fanout::rename(db, a, n, true),
+        Multi::Copy => match keys::copy_options(a, db, databases) {
+            Ok((dst_db, replace)) => fanout::copy(db, dst_db, a, n, replace),
+            Err(e) => return Err(e.to_string()),
+        },
+    })
+}

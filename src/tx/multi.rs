@@ -1,0 +1,173 @@
+//! MULTI/EXEC and WATCH state, and the plan of an EXEC.
+//!
+//! An EXEC whose keys (watched ones included) live on one shard is one
+//! `Batch` operation on that shard: atomic because a shard runs it in one
+//! step, with no extra hop when the shard is local (the hash-tag case).
+//! Otherwise it is a transaction: locks on every key, shard by shard in
+//! increasing order (`locks`), then the WATCH check, then the commands as a
+//! chain of steps (consecutive single-shard commands batched per shard and
+//! run in parallel; a multi-shard command as its own fan-out), then unlock.
+
+use super::fanout::{Finish, Plan, Step};
+use super::{OpResult, OwnedArgs, ShardOp};
+use crate::protocol::{Proto, Reply};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Commands queued after MULTI.
+#[derive(Default)]
+pub struct MultiState {
+    pub cmds: Vec<OwnedArgs>,
+    /// A queued command was rejected: EXEC answers EXECABORT.
+    pub error: bool,
+}
+
+/// Keys watched by a client. Shards hold a `Weak` of `flag` in each watched
+/// key's entry and raise it on any change (write, expiry, flush).
+pub struct WatchState {
+    pub flag: Arc<AtomicBool>,
+    pub keys: Vec<(usize, Vec<u8>)>,
+}
+
+impl WatchState {
+    pub fn new() -> WatchState {
+        WatchState {
+            flag: Arc::new(AtomicBool::new(false)),
+            keys: Vec::new(),
+        }
+    }
+    pub fn dirty(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
+impl Default for WatchState {
+    fn default() -> Self {
+        WatchState::new()
+    }
+}
+
+/// Single-shard commands of one step, per shard: (shard, [(position in
+/// the transaction, db, args)]).
+pub type ShardBatches = Vec<(usize, Vec<(usize, usize, OwnedArgs)>)>;
+
+/// One step of a multi-shard EXEC.
+pub enum ExecStep {
+    Batch(ShardBatches),
+    /// A command that is its own fan-out (multi-shard key command, DBSIZE,
+    /// INFO...): (position, plan).
+    Plan(usize, Plan),
+}
+
+type Replies = Rc<RefCell<Vec<Option<Vec<u8>>>>>;
+
+/// Chain the steps into a coordinator plan that starts (once the locks are
+/// held) with the WATCH check and ends writing the EXEC array.
+pub fn chain(
+    steps: Vec<ExecStep>,
+    replies: Vec<Option<Vec<u8>>>,
+    watch: Option<Arc<AtomicBool>>,
+    proto: Proto,
+) -> Plan {
+    let replies: Replies = Rc::new(RefCell::new(replies));
+    let steps: VecDeque<ExecStep> = steps.into();
+    Plan {
+        ops: Vec::new(),
+        barrier: true,
+        finish: Box::new(move |_, r| {
+            if watch.is_some_and(|f| f.load(Ordering::Acquire)) {
+                r.null_array();
+                return Step::Done;
+            }
+            next(steps, replies, proto, r)
+        }),
+    }
+}
+
+fn next(mut steps: VecDeque<ExecStep>, replies: Replies, proto: Proto, r: &mut Reply) -> Step {
+    let Some(step) = steps.pop_front() else {
+        let all = std::mem::take(&mut *replies.borrow_mut());
+        r.array(all.len());
+        for x in all {
+            match x {
+                Some(b) => r.out.extend_from_slice(&b),
+                None => r.null(),
+            }
+        }
+        return Step::Done;
+    };
+    match step {
+        ExecStep::Batch(groups) => {
+            let mut ops = Vec::with_capacity(groups.len());
+            let mut positions = Vec::with_capacity(groups.len());
+            for (shard, cmds) in groups {
+                let mut pos = Vec::with_capacity(cmds.len());
+                let mut list = Vec::with_capacity(cmds.len());
+                for (p, db, args) in cmds {
+                    pos.push(p);
+                    list.push((db, args));
+                }
+                positions.push(pos);
+                ops.push((
+                    shard,
+                    ShardOp::Batch {
+                        proto,
+                        cmds: list,
+                        in_tx: true,
+                        watch: None,
+                    },
+                ));
+            }
+            let rep = replies.clone();
+            Step::Next(
+                ops,
+                Box::new(move |results, r| {
+                    for (res, pos) in results.into_iter().zip(positions) {
+                        if let OpResult::Replies(list) = res {
+                            let mut all = rep.borrow_mut();
+                            for (b, p) in list.into_iter().zip(pos) {
+                                if let Some(slot) = all.get_mut(p) {
+                                    *slot = Some(b);
+                                }
+                            }
+                        }
+                    }
+                    next(steps, rep, proto, r)
+                }),
+            )
+        }
+        ExecStep::Plan(pos, plan) => {
+            Step::Next(plan.ops, capture(plan.finish, pos, steps, replies, proto))
+        }
+    }
+}
+
+/// Run an inner fan-out's finisher into its own buffer, keep that as the
+/// reply of command `pos`, then go on with the remaining steps.
+fn capture(
+    inner: Finish,
+    pos: usize,
+    steps: VecDeque<ExecStep>,
+    replies: Replies,
+    proto: Proto,
+) -> Finish {
+    Box::new(move |results, r| {
+        let mut buf = Vec::new();
+        let step = {
+            let mut tmp = Reply::new(&mut buf, proto);
+            inner(results, &mut tmp)
+        };
+        match step {
+            Step::Next(ops, f) => Step::Next(ops, capture(f, pos, steps, replies, proto)),
+            Step::Done => {
+                if let Some(slot) = replies.borrow_mut().get_mut(pos) {
+                    *slot = Some(buf);
+                }
+                next(steps, replies, proto, r)
+            }
+        }
+    })
+}
