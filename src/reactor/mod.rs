@@ -527,8 +527,10 @@ impl Reactor {
                 OpResult::Values(
                     keys.iter()
                         .map(|k| match d.get(k, now, &mut shard.stats) {
+                            // MGET answers nil for keys of other types.
                             Some(e) => match &e.value {
                                 crate::types::Value::Str(s) => Some(s.to_vec()),
+                                _ => None,
                             },
                             None => None,
                         })
