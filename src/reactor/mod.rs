@@ -314,7 +314,7 @@ impl Reactor {
         let mut target = None;
         let mut spans = false;
         if n > 1 {
-            for i in cmd.key_indices(args.len()) {
+            for i in cmd.keys_of(args) {
                 let s = key_shard(args.get(i), n);
                 match target {
                     None => target = Some(s),
