@@ -74,9 +74,27 @@ pub fn hash_or_create<'c, 'a>(
     }
 }
 
-/// HSCAN/SSCAN cursor, parsed like Redis's strtoul-based parser.
+/// HSCAN/SSCAN cursor, parsed like Redis's parseScanCursorOrReply: strtoul
+/// without leading spaces, so a sign is accepted (a negative cursor wraps
+/// around), overflow is an error, and an empty string is cursor 0.
 pub fn scan_cursor(a: &[u8]) -> Option<u64> {
-    std::str::from_utf8(a).ok()?.parse::<u64>().ok()
+    let (neg, digits) = match a.first() {
+        None => return Some(0),
+        Some(b'-') => (true, &a[1..]),
+        Some(b'+') => (false, &a[1..]),
+        Some(_) => (false, a),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
 }
 
 pub struct ScanOpts<'a> {

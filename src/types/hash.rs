@@ -293,15 +293,15 @@ mod tests {
         assert_eq!(h.encoding(), "hashtable");
 
         let mut h = HashVal::new();
-        for i in 0..128 {
+        for i in 0..512 {
             h.set(format!("f{i}").as_bytes(), b"v");
         }
         assert_eq!(h.encoding(), "listpack");
         h.set(b"one-more", b"v");
         assert_eq!(h.encoding(), "hashtable");
-        assert_eq!(h.len(), 129);
+        assert_eq!(h.len(), 513);
         // Never converts back.
-        for i in 0..128 {
+        for i in 0..512 {
             h.remove(format!("f{i}").as_bytes());
         }
         assert_eq!(h.encoding(), "hashtable");
