@@ -52,7 +52,7 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("lazyfree-lazy-user-flush", "no"),
     ("list-max-listpack-size", "-2"),
     ("list-compress-depth", "0"),
-    ("hash-max-listpack-entries", "128"),
+    ("hash-max-listpack-entries", "512"),
     ("hash-max-listpack-value", "64"),
     ("set-max-intset-entries", "512"),
     ("zset-max-listpack-entries", "128"),

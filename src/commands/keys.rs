@@ -340,8 +340,12 @@ pub fn debug_object(c: &mut Ctx, key: &[u8]) {
         return c.r.error("ERR no such key");
     };
     let enc = e.value.encoding();
+    // Redis reports the RDB-serialized length; the element count of a
+    // collection is what we have at hand.
     let len = match &e.value {
         crate::types::Value::Str(s) => s.len(),
+        crate::types::Value::Hash(h) => h.len(),
+        crate::types::Value::Set(s) => s.len(),
     };
     let s = format!(
         "Value at:0x0 refcount:1 encoding:{enc} serializedlength:{len} lru:0 lru_seconds_idle:0"
@@ -369,6 +373,10 @@ pub fn memory(c: &mut Ctx, a: Args) {
             crate::types::StrVal::Emb(b) => b.len(),
             crate::types::StrVal::Raw(b) => b.capacity() + 24,
         },
+        crate::types::Value::Hash(h) => {
+            std::mem::size_of::<crate::types::HashVal>() + h.mem_usage()
+        }
+        crate::types::Value::Set(s) => std::mem::size_of::<crate::types::SetVal>() + s.mem_usage(),
     };
     c.r.int((56 + key.len() + value) as i64);
 }

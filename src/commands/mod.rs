@@ -1,10 +1,13 @@
 //! Commands: the table (`table`), the contexts they run in, and one file per
 //! family, like Redis's t_string.c / db.c / server.c.
 pub mod bitops;
+pub mod coll;
 pub mod conn;
 pub mod connection;
 pub mod ctx;
+pub mod hash;
 pub mod keys;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod table;

@@ -4,8 +4,9 @@
 
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
-use super::{bitops, connection, keys, server, string};
+use super::{bitops, connection, hash, keys, server, set, string};
 use crate::protocol::Args;
+use std::ops::Range;
 
 pub type KeyFn = fn(&mut Ctx, Args);
 pub type ConnFn = fn(&mut ConnCtx, Args);
@@ -144,6 +145,8 @@ const S: &[&str] = &["@string"];
 const K: &[&str] = &["@keyspace"];
 const C: &[&str] = &["@connection"];
 const SV: &[&str] = &["@admin", "@dangerous"];
+const H: &[&str] = &["@hash"];
+const ST: &[&str] = &["@set"];
 
 pub static COMMANDS: &[Command] = &[
     // strings
@@ -172,6 +175,41 @@ pub static COMMANDS: &[Command] = &[
     cmd!("setbit", 4, W, 1, 1, 1, Keyed(bitops::setbit), "bitmap", "2.2.0", &["@bitmap"], "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
     cmd!("getbit", 3, RF, 1, 1, 1, Keyed(bitops::getbit), "bitmap", "2.2.0", &["@bitmap"], "Returns a bit value by offset."),
     cmd!("bitcount", -2, R, 1, 1, 1, Keyed(bitops::bitcount), "bitmap", "2.6.0", &["@bitmap"], "Counts the number of set bits (population counting) in a string."),
+    // hashes
+    cmd!("hset", -4, WF, 1, 1, 1, Keyed(hash::hset), "hash", "2.0.0", H, "Set the string value of a hash field"),
+    cmd!("hsetnx", 4, WF, 1, 1, 1, Keyed(hash::hsetnx), "hash", "2.0.0", H, "Set the value of a hash field, only if the field does not exist"),
+    cmd!("hget", 3, RF, 1, 1, 1, Keyed(hash::hget), "hash", "2.0.0", H, "Get the value of a hash field"),
+    cmd!("hmget", -3, RF, 1, 1, 1, Keyed(hash::hmget), "hash", "2.0.0", H, "Get the values of all the given hash fields"),
+    cmd!("hmset", -4, WF, 1, 1, 1, Keyed(hash::hmset), "hash", "2.0.0", H, "Set multiple hash fields to multiple values"),
+    cmd!("hgetall", 2, R, 1, 1, 1, Keyed(hash::hgetall), "hash", "2.0.0", H, "Get all the fields and values in a hash"),
+    cmd!("hdel", -3, WDF, 1, 1, 1, Keyed(hash::hdel), "hash", "2.0.0", H, "Delete one or more hash fields"),
+    cmd!("hlen", 2, RF, 1, 1, 1, Keyed(hash::hlen), "hash", "2.0.0", H, "Get the number of fields in a hash"),
+    cmd!("hexists", 3, RF, 1, 1, 1, Keyed(hash::hexists), "hash", "2.0.0", H, "Determine if a hash field exists"),
+    cmd!("hkeys", 2, R, 1, 1, 1, Keyed(hash::hkeys), "hash", "2.0.0", H, "Get all the fields in a hash"),
+    cmd!("hvals", 2, R, 1, 1, 1, Keyed(hash::hvals), "hash", "2.0.0", H, "Get all the values in a hash"),
+    cmd!("hincrby", 4, WF, 1, 1, 1, Keyed(hash::hincrby), "hash", "2.0.0", H, "Increment the integer value of a hash field by the given number"),
+    cmd!("hincrbyfloat", 4, WF, 1, 1, 1, Keyed(hash::hincrbyfloat), "hash", "2.6.0", H, "Increment the float value of a hash field by the given amount"),
+    cmd!("hstrlen", 3, RF, 1, 1, 1, Keyed(hash::hstrlen), "hash", "3.2.0", H, "Get the length of the value of a hash field"),
+    cmd!("hrandfield", -2, R, 1, 1, 1, Keyed(hash::hrandfield), "hash", "6.2.0", H, "Get one or multiple random fields from a hash"),
+    cmd!("hscan", -3, R, 1, 1, 1, Keyed(hash::hscan), "hash", "2.8.0", H, "Incrementally iterate hash fields and associated values"),
+    // sets
+    cmd!("sadd", -3, WF, 1, 1, 1, Keyed(set::sadd), "set", "1.0.0", ST, "Add one or more members to a set"),
+    cmd!("srem", -3, WDF, 1, 1, 1, Keyed(set::srem), "set", "1.0.0", ST, "Remove one or more members from a set"),
+    cmd!("scard", 2, RF, 1, 1, 1, Keyed(set::scard), "set", "1.0.0", ST, "Get the number of members in a set"),
+    cmd!("sismember", 3, RF, 1, 1, 1, Keyed(set::sismember), "set", "1.0.0", ST, "Determine if a given value is a member of a set"),
+    cmd!("smismember", -3, RF, 1, 1, 1, Keyed(set::smismember), "set", "6.2.0", ST, "Returns the membership associated with the given elements for a set"),
+    cmd!("smembers", 2, R, 1, 1, 1, Keyed(set::smembers), "set", "1.0.0", ST, "Get all the members in a set"),
+    cmd!("spop", -2, WDF, 1, 1, 1, Keyed(set::spop), "set", "1.0.0", ST, "Remove and return one or multiple random members from a set"),
+    cmd!("srandmember", -2, R, 1, 1, 1, Keyed(set::srandmember), "set", "1.0.0", ST, "Get one or multiple random members from a set"),
+    cmd!("smove", 4, WDF, 1, 2, 1, Keyed(set::smove), "set", "1.0.0", ST, "Move a member from one set to another"),
+    cmd!("sinter", -2, R, 1, -1, 1, Keyed(set::sinter), "set", "1.0.0", ST, "Intersect multiple sets"),
+    cmd!("sintercard", -3, &["readonly", "movablekeys"], 0, 0, 0, Keyed(set::sintercard), "set", "7.0.0", ST, "Intersect multiple sets and return the cardinality of the result"),
+    cmd!("sinterstore", -3, W, 1, -1, 1, Keyed(set::sinterstore), "set", "1.0.0", ST, "Intersect multiple sets and store the resulting set in a key"),
+    cmd!("sunion", -2, R, 1, -1, 1, Keyed(set::sunion), "set", "1.0.0", ST, "Add multiple sets"),
+    cmd!("sunionstore", -3, W, 1, -1, 1, Keyed(set::sunionstore), "set", "1.0.0", ST, "Add multiple sets and store the resulting set in a key"),
+    cmd!("sdiff", -2, R, 1, -1, 1, Keyed(set::sdiff), "set", "1.0.0", ST, "Subtract multiple sets"),
+    cmd!("sdiffstore", -3, W, 1, -1, 1, Keyed(set::sdiffstore), "set", "1.0.0", ST, "Subtract multiple sets and store the resulting set in a key"),
+    cmd!("sscan", -3, R, 1, 1, 1, Keyed(set::sscan), "set", "2.8.0", ST, "Incrementally iterate Set elements"),
     // keys
     cmd!("del", -2, WD, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "1.0.0", K, "Deletes one or more keys."),
     cmd!("unlink", -2, WDF, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "4.0.0", K, "Asynchronously deletes one or more keys."),
@@ -224,6 +262,50 @@ pub static COMMANDS: &[Command] = &[
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),
 ];
+
+impl Command {
+    /// Key argument indices of a concrete invocation: the fixed range of
+    /// `key_indices`, plus, for "movablekeys" commands, the keys counted by
+    /// their numkeys argument (SINTERCARD, ZUNIONSTORE, EVAL...). Routing
+    /// uses this, so such keys decide the shard like any other.
+    pub fn keys_of(&self, a: Args) -> impl Iterator<Item = usize> {
+        let counted = if self.flags.contains(&"movablekeys") {
+            numkeys_range(self.name, a)
+        } else {
+            0..0
+        };
+        self.key_indices(a.len()).chain(counted)
+    }
+}
+
+/// Position of the numkeys argument of a movablekeys command (Redis's
+/// "keynum" key specs); its keys follow it. Fixed keys before it (e.g.
+/// ZUNIONSTORE's destination) are in the table's first/last/step.
+fn numkeys_index(name: &str) -> usize {
+    match name {
+        "zunionstore" | "zinterstore" | "zdiffstore" | "eval" | "evalsha" | "eval_ro"
+        | "evalsha_ro" | "fcall" | "fcall_ro" | "blmpop" | "bzmpop" => 2,
+        _ => 1,
+    }
+}
+
+/// The counted keys of a movablekeys invocation: empty when numkeys is not
+/// a positive integer (the handler then replies the error), truncated to
+/// the arguments present.
+fn numkeys_range(name: &str, a: Args) -> Range<usize> {
+    let at = numkeys_index(name);
+    if at >= a.len() {
+        return 0..0;
+    }
+    match crate::protocol::parse_i64(a.get(at)) {
+        Some(n) if n > 0 => {
+            let first = at + 1;
+            let end = (n as u64).saturating_add(first as u64).min(a.len() as u64) as usize;
+            first..end.max(first)
+        }
+        _ => 0..0,
+    }
+}
 
 /// Case-insensitive lookup without allocating: names are short ASCII.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {

@@ -126,7 +126,7 @@ impl Reactor {
                 Kind::Keyed(_) | Kind::Multi(..) => {
                     let mut target = None;
                     let mut spans = false;
-                    for i in cmd.key_indices(a.len()) {
+                    for i in cmd.keys_of(a) {
                         let s = key_shard(a.get(i), n);
                         match target {
                             None => target = Some(s),
@@ -222,7 +222,7 @@ impl Reactor {
             };
             match cmd.kind {
                 Kind::Keyed(_) | Kind::Multi(..) => {
-                    for i in cmd.key_indices(a.len()) {
+                    for i in cmd.keys_of(a) {
                         add_lock(&mut locks, db, a.get(i));
                     }
                     match (shard, cmd.kind) {

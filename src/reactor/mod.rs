@@ -344,7 +344,7 @@ impl Reactor {
         let mut target = None;
         let mut spans = false;
         if n > 1 {
-            for i in cmd.key_indices(args.len()) {
+            for i in cmd.keys_of(args) {
                 let s = key_shard(args.get(i), n);
                 match target {
                     None => target = Some(s),
@@ -378,7 +378,7 @@ impl Reactor {
         let target = target.unwrap_or(self.id);
         if target == self.id && !self.shard.locks.is_idle() {
             let mut keys = OwnedArgs::new();
-            for i in cmd.key_indices(args.len()) {
+            for i in cmd.keys_of(args) {
                 push_lock_key(&mut keys, db, args.get(i));
             }
             if self.shard.locks.blocked(&keys) {
@@ -623,7 +623,7 @@ impl Reactor {
                 let mut keys = OwnedArgs::new();
                 let a = args.args();
                 if let Some(cmd) = table::lookup(a.get(0)) {
-                    for i in cmd.key_indices(a.len()) {
+                    for i in cmd.keys_of(a) {
                         push_lock_key(&mut keys, db, a.get(i));
                     }
                 }
@@ -642,7 +642,7 @@ impl Reactor {
                 for (db, args) in cmds {
                     let a = args.args();
                     if let Some(cmd) = table::lookup(a.get(0)) {
-                        for i in cmd.key_indices(a.len()) {
+                        for i in cmd.keys_of(a) {
                             push_lock_key(&mut keys, *db, a.get(i));
                         }
                     }
@@ -821,7 +821,7 @@ impl Reactor {
                             s.with_bytes(|b| buf.extend_from_slice(b));
                             Some(st..buf.len())
                         }
-                        #[allow(unreachable_patterns)]
+                        // MGET answers nil for keys of other types.
                         _ => None,
                     });
                 }
@@ -1102,7 +1102,7 @@ impl Reactor {
 #[inline]
 fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args) {
     if cmd.is_write() && shard.dbs[db].has_watches() {
-        for i in cmd.key_indices(a.len()) {
+        for i in cmd.keys_of(a) {
             shard.dbs[db].touch(a.get(i));
         }
     }
@@ -1114,7 +1114,7 @@ const LOCK_PART: u32 = u32::MAX - 1;
 /// A multi-key command's lock keys, grouped by shard in increasing order.
 fn lock_keys(cmd: &Command, args: Args, db: usize, nshards: usize) -> Vec<(usize, OwnedArgs)> {
     let mut by_shard: Vec<(usize, OwnedArgs)> = Vec::new();
-    for i in cmd.key_indices(args.len()) {
+    for i in cmd.keys_of(args) {
         let k = args.get(i);
         let s = key_shard(k, nshards);
         let g = match by_shard.iter().position(|(x, _)| *x == s) {

@@ -132,6 +132,39 @@ impl Db {
         self.map.get_index_mut(idx).map(|(_, e)| e)
     }
 
+    /// Read an entry without expiring it. For commands that read several
+    /// keys at once (SINTER & co): they first `get` each key (lazy expiry,
+    /// type check), then hold shared references to all of them.
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    /// The live entry at `key`, inserting `make()` (without TTL) if the key
+    /// is missing or expired: one probe for the common "update or create"
+    /// path of HSET, SADD...
+    pub fn get_or_insert_with(
+        &mut self,
+        key: &[u8],
+        now: u64,
+        stats: &mut DbStats,
+        make: impl FnOnce() -> Value,
+    ) -> &mut Entry {
+        if let Some(idx) = self.map.get_index_of(key) {
+            let expire_at = self.map[idx].expire_at;
+            if expire_at == 0 || expire_at > now {
+                return &mut self.map[idx];
+            }
+            self.remove_at(idx);
+            stats.expired_keys += 1;
+        }
+        let entry = Entry {
+            value: make(),
+            expire_at: 0,
+        };
+        let (idx, _) = self.map.insert_full(Key::from_slice(key), entry);
+        &mut self.map[idx]
+    }
+
     /// Look up without counting expiry as a modification (used for checks
     /// that must not observe expired keys either).
     pub fn contains(&mut self, key: &[u8], now: u64, stats: &mut DbStats) -> bool {

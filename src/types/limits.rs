@@ -15,7 +15,7 @@ pub struct Limits {
 
 pub static LIMITS: Limits = Limits {
     list_max_listpack_size: AtomicI64::new(-2),
-    hash_max_listpack_entries: AtomicI64::new(128),
+    hash_max_listpack_entries: AtomicI64::new(512),
     hash_max_listpack_value: AtomicI64::new(64),
     set_max_intset_entries: AtomicI64::new(512),
     zset_max_listpack_entries: AtomicI64::new(128),
