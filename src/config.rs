@@ -67,6 +67,16 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("repl-diskless-sync", "yes"),
     ("activedefrag", "no"),
     ("io-threads", "1"),
+    ("min-replicas-to-write", "0"),
+    ("min-replicas-max-lag", "10"),
+    ("replica-serve-stale-data", "yes"),
+    ("replica-read-only", "yes"),
+    ("lua-time-limit", "5000"),
+    ("busy-reply-threshold", "5000"),
+    ("stop-writes-on-bgsave-error", "yes"),
+    ("maxmemory-clients", "0"),
+    ("lfu-log-factor", "10"),
+    ("lfu-decay-time", "1"),
 ];
 
 /// Old names Redis still accepts.
@@ -234,6 +244,9 @@ impl Config {
                     | "protected-mode"
                     | "activedefrag"
                     | "latency-tracking"
+                    | "replica-serve-stale-data"
+                    | "replica-read-only"
+                    | "stop-writes-on-bgsave-error"
                     | "enable-debug-command"
                     | "repl-diskless-sync" => {
                         if name == "enable-debug-command" {

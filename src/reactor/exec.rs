@@ -12,6 +12,7 @@ use crate::shard::slot::key_shard;
 use crate::tx::fanout::{self, Plan, Step};
 use crate::tx::locks::push_lock_key;
 use crate::tx::multi::{self, ExecStep, MultiState, ShardBatches, WatchState};
+use crate::tx::ops::WatchCheck;
 use crate::tx::{OpResult, OwnedArgs, ShardOp};
 use std::sync::Arc;
 
@@ -108,6 +109,27 @@ impl Reactor {
             return Reply::new(c.reply_buf(), proto).array(0);
         }
         let flag = watch.as_ref().map(|w| w.flag.clone());
+        // EXEC also fails if a key watched while live has expired since.
+        let mut checks: Vec<(usize, WatchCheck)> = Vec::new();
+        if let Some(w) = &watch {
+            for (db, k) in &w.keys {
+                let s = key_shard(k, n);
+                let i = match checks.iter().position(|(x, _)| *x == s) {
+                    Some(i) => i,
+                    None => {
+                        checks.push((
+                            s,
+                            WatchCheck {
+                                flag: w.flag.clone(),
+                                keys: Vec::new(),
+                            },
+                        ));
+                        checks.len() - 1
+                    }
+                };
+                checks[i].1.keys.push((*db, k.clone()));
+            }
+        }
 
         // Classify: which shard each command runs on, and with which db
         // (SELECT inside the transaction changes it for the rest).
@@ -173,7 +195,7 @@ impl Reactor {
                 proto,
                 cmds,
                 in_tx: false,
-                watch: flag,
+                watch: checks.pop().map(|(_, c)| c),
             };
             let plan = Plan {
                 ops: vec![(shard, op)],
@@ -272,7 +294,11 @@ impl Reactor {
             steps.push(ExecStep::Batch(batch));
         }
         locks.sort_by_key(|(s, _)| *s);
-        let plan = multi::chain(steps, replies, flag, proto);
+        let checks: Vec<(usize, ShardOp)> = checks
+            .into_iter()
+            .map(|(s, c)| (s, ShardOp::WatchExpired(c)))
+            .collect();
+        let plan = multi::chain(checks, steps, replies, flag, proto);
         // Even one shard is locked here: the steps run in several hops.
         self.start_tx_min(idx, plan, locks, 1);
     }

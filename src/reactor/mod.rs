@@ -791,14 +791,15 @@ impl Reactor {
             ShardOp::Lock { .. } => OpResult::Unit,
             ShardOp::Watch { db, keys, flag } => {
                 for k in keys.args().iter() {
-                    self.shard.dbs[db].watch(k, flag.clone());
+                    self.shard.dbs[db].watch(k, flag.clone(), now);
                 }
                 OpResult::Unit
             }
+            ShardOp::WatchExpired(w) => OpResult::Bool(w.failed(&self.shard.dbs, now)),
             ShardOp::Batch {
                 proto, cmds, watch, ..
             } => {
-                if watch.is_some_and(|f| f.load(Ordering::Acquire)) {
+                if watch.is_some_and(|w| w.failed(&self.shard.dbs, now)) {
                     return OpResult::Bool(false);
                 }
                 let mut replies = Vec::with_capacity(cmds.len());
@@ -928,9 +929,16 @@ impl Reactor {
                 OpResult::Unit
             }
             ShardOp::SwapDb { a, b } => {
-                shard.dbs[a].touch_every_watch();
-                shard.dbs[b].touch_every_watch();
-                shard.dbs.swap(a, b);
+                if a != b {
+                    let (lo, hi) = (a.min(b), a.max(b));
+                    let (left, right) = shard.dbs.split_at_mut(hi);
+                    let (x, y) = (&mut left[lo], &mut right[0]);
+                    x.touch_swapped(y, now);
+                    y.touch_swapped(x, now);
+                    shard.dbs.swap(a, b);
+                    let (left, right) = shard.dbs.split_at_mut(hi);
+                    left[lo].swap_watches(&mut right[0]);
+                }
                 OpResult::Unit
             }
             ShardOp::Stats => OpResult::Stats(Box::new(self.stats())),

@@ -38,7 +38,14 @@ pub struct Db {
     /// WATCHed keys → the flags of the clients watching them. Raised (and
     /// dropped) on any change to the key; empty in the common case, so a
     /// write pays one branch.
-    watched: hashbrown::HashMap<Key, Vec<Weak<AtomicBool>>>,
+    watched: hashbrown::HashMap<Key, Vec<Watcher>>,
+}
+
+/// A client watching a key. `stale`: the key was already logically expired
+/// when WATCH ran; its deletion then is not a change (Redis 7.0 semantics).
+struct Watcher {
+    flag: Weak<AtomicBool>,
+    stale: bool,
 }
 
 impl Default for Db {
@@ -56,25 +63,55 @@ impl Db {
         }
     }
 
-    pub fn watch(&mut self, key: &[u8], flag: Weak<AtomicBool>) {
+    pub fn watch(&mut self, key: &[u8], flag: Weak<AtomicBool>, now: u64) {
+        let stale = self.is_expired(key, now);
         self.watched
             .entry(Key::from_slice(key))
             .or_default()
-            .push(flag);
+            .push(Watcher { flag, stale });
     }
 
-    /// A key changed: invalidate every transaction watching it.
+    /// Present but past its TTL (not yet deleted).
+    fn is_expired(&self, key: &[u8], now: u64) -> bool {
+        self.map
+            .get(key)
+            .is_some_and(|e| e.expire_at != 0 && e.expire_at <= now)
+    }
+
+    /// EXEC: has a key this client watched (live at WATCH time) expired since?
+    pub fn watched_key_expired(&self, key: &[u8], flag: &Weak<AtomicBool>, now: u64) -> bool {
+        let stale = self
+            .watched
+            .get(key)
+            .and_then(|l| l.iter().find(|w| w.flag.ptr_eq(flag)))
+            .is_some_and(|w| w.stale);
+        !stale && self.is_expired(key, now)
+    }
+
+    /// A key changed (called after the change): invalidate every
+    /// transaction watching it, except where a stale key was merely deleted.
     #[inline]
     pub fn touch(&mut self, key: &[u8]) {
         if self.watched.is_empty() {
             return;
         }
-        if let Some(list) = self.watched.remove(key) {
-            for w in list {
-                if let Some(f) = w.upgrade() {
-                    f.store(true, Ordering::Release);
-                }
+        let Some(list) = self.watched.remove(key) else {
+            return;
+        };
+        let gone = !self.map.contains_key(key);
+        let mut keep = Vec::new();
+        for w in list {
+            if w.stale && gone {
+                keep.push(Watcher {
+                    flag: w.flag,
+                    stale: false,
+                });
+            } else if let Some(f) = w.flag.upgrade() {
+                f.store(true, Ordering::Release);
             }
+        }
+        if !keep.is_empty() {
+            self.watched.insert(Key::from_slice(key), keep);
         }
     }
 
@@ -83,28 +120,14 @@ impl Db {
         !self.watched.is_empty()
     }
 
-    /// SWAPDB: every watched key of this database may change.
-    pub fn touch_every_watch(&mut self) {
-        let keys: Vec<Key> = self.watched.keys().cloned().collect();
-        for k in keys {
-            self.touch(&k);
-        }
-    }
-
-    /// FLUSHDB/SWAPDB: every watched key that exists changes.
-    pub fn touch_all(&mut self) {
-        let keys: Vec<Key> = self.watched.keys().cloned().collect();
-        for k in keys {
-            if self.map.contains_key(&k[..]) {
-                self.touch(&k);
-            }
-        }
+    fn watched_keys(&self) -> Vec<Key> {
+        self.watched.keys().cloned().collect()
     }
 
     /// Drop watches of clients that are gone or unwatched (periodic).
     pub fn prune_watches(&mut self) {
         self.watched.retain(|_, v| {
-            v.retain(|w| w.strong_count() > 0);
+            v.retain(|w| w.flag.strong_count() > 0);
             !v.is_empty()
         });
     }
@@ -173,7 +196,11 @@ impl Db {
 
     /// Insert or overwrite, setting the TTL to `expire_at` (0 = none).
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        self.set_inner(key, value, expire_at);
         self.touch(key);
+    }
+
+    fn set_inner(&mut self, key: &[u8], value: Value, expire_at: u64) {
         match self.map.get_index_of(key) {
             Some(idx) => {
                 let e = &mut self.map[idx];
@@ -194,29 +221,19 @@ impl Db {
 
     /// Overwrite the value only, keeping any TTL (KEEPTTL, SETRANGE...).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
+        let exp = self.map.get(key).map_or(0, |e| e.expire_at);
+        self.set_inner(key, value, exp);
         self.touch(key);
-        match self.map.get_mut(key) {
-            Some(e) => e.value = value,
-            None => {
-                self.map.insert(
-                    key.into(),
-                    Entry {
-                        value,
-                        expire_at: 0,
-                    },
-                );
-            }
-        }
     }
 
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
-        self.touch(key);
         let Some(e) = self.map.get_mut(key) else {
             return false;
         };
         let had = e.expire_at != 0;
         e.expire_at = expire_at;
         self.sync_expire(key, had, expire_at != 0);
+        self.touch(key);
         true
     }
 
@@ -229,27 +246,83 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.touch(key);
         let (_, e) = self.map.swap_remove_entry(key)?;
         if e.expire_at != 0 {
             self.expires.swap_remove(key);
         }
+        self.touch(key);
         Some(e)
     }
 
     fn remove_at(&mut self, idx: usize) {
         if let Some((k, e)) = self.map.swap_remove_index(idx) {
-            self.touch(&k);
             if e.expire_at != 0 {
                 self.expires.swap_remove(&k);
+            }
+            self.touch(&k);
+        }
+    }
+
+    /// FLUSHDB: watched keys that existed change (stale ones merely vanish).
+    pub fn clear(&mut self) {
+        let existed: Vec<Key> = self
+            .watched_keys()
+            .into_iter()
+            .filter(|k| self.map.contains_key(&k[..]))
+            .collect();
+        self.map = IndexMap::with_hasher(Hasher::default());
+        self.expires = IndexSet::with_hasher(Hasher::default());
+        for k in existed {
+            self.touch(&k);
+        }
+    }
+
+    /// SWAPDB, for the watchers of database `self` whose contents are
+    /// replaced by `other`'s (Redis's touchAllWatchedKeysInDb rules).
+    pub fn touch_swapped(&mut self, other: &Db, now: u64) {
+        for k in self.watched_keys() {
+            let here = self.map.contains_key(&k[..]);
+            let there = other.map.contains_key(&k[..]);
+            if !here && !there {
+                continue;
+            }
+            let there_expired = other.is_expired(&k, now);
+            let Some(list) = self.watched.remove(&k[..]) else {
+                continue;
+            };
+            let mut keep = Vec::new();
+            for w in list {
+                if w.stale {
+                    if !there {
+                        keep.push(Watcher {
+                            flag: w.flag,
+                            stale: false,
+                        });
+                        continue;
+                    } else if there_expired {
+                        keep.push(w);
+                        continue;
+                    }
+                } else if !here && there_expired {
+                    keep.push(Watcher {
+                        flag: w.flag,
+                        stale: true,
+                    });
+                    continue;
+                }
+                if let Some(f) = w.flag.upgrade() {
+                    f.store(true, Ordering::Release);
+                }
+            }
+            if !keep.is_empty() {
+                self.watched.insert(k, keep);
             }
         }
     }
 
-    pub fn clear(&mut self) {
-        self.touch_all();
-        self.map = IndexMap::with_hasher(Hasher::default());
-        self.expires = IndexSet::with_hasher(Hasher::default());
+    /// After SWAPDB the watch lists stay with the database index.
+    pub fn swap_watches(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.watched, &mut other.watched);
     }
 
     /// A random live key (expired ones met on the way are deleted).

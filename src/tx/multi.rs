@@ -67,6 +67,7 @@ type Replies = Rc<RefCell<Vec<Option<Vec<u8>>>>>;
 /// Chain the steps into a coordinator plan that starts (once the locks are
 /// held) with the WATCH check and ends writing the EXEC array.
 pub fn chain(
+    checks: Vec<(usize, ShardOp)>,
     steps: Vec<ExecStep>,
     replies: Vec<Option<Vec<u8>>>,
     watch: Option<Arc<AtomicBool>>,
@@ -75,10 +76,11 @@ pub fn chain(
     let replies: Replies = Rc::new(RefCell::new(replies));
     let steps: VecDeque<ExecStep> = steps.into();
     Plan {
-        ops: Vec::new(),
+        ops: checks,
         barrier: true,
-        finish: Box::new(move |_, r| {
-            if watch.is_some_and(|f| f.load(Ordering::Acquire)) {
+        finish: Box::new(move |results, r| {
+            let expired = results.iter().any(|x| matches!(x, OpResult::Bool(true)));
+            if expired || watch.is_some_and(|f| f.load(Ordering::Acquire)) {
                 r.null_array();
                 return Step::Done;
             }

@@ -53,6 +53,27 @@ impl OwnedArgs {
     }
 }
 
+/// What EXEC checks about a client's watched keys on a shard.
+pub struct WatchCheck {
+    pub flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// (db, key) watched on this shard.
+    pub keys: Vec<(usize, Vec<u8>)>,
+}
+
+impl WatchCheck {
+    /// True if the transaction must abort.
+    pub fn failed(&self, dbs: &[crate::shard::Db], now: u64) -> bool {
+        if self.flag.load(std::sync::atomic::Ordering::Acquire) {
+            return true;
+        }
+        let weak = std::sync::Arc::downgrade(&self.flag);
+        self.keys.iter().any(|(db, k)| {
+            dbs.get(*db)
+                .is_some_and(|d| d.watched_key_expired(k, &weak, now))
+        })
+    }
+}
+
 pub enum ShardOp {
     /// Take a transaction's locks on this shard (replies `Granted`, maybe later).
     Lock {
@@ -67,8 +88,10 @@ pub enum ShardOp {
         proto: Proto,
         cmds: Vec<(usize, OwnedArgs)>,
         in_tx: bool,
-        watch: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+        watch: Option<WatchCheck>,
     },
+    /// EXEC: did a key watched while live expire since? (`Bool`)
+    WatchExpired(WatchCheck),
     /// WATCH these keys for the client owning `flag`.
     Watch {
         db: usize,
