@@ -334,6 +334,15 @@ fn object_help(c: &mut Ctx) {
     }
 }
 
+/// DEBUG DIGEST-VALUE for one key (zeros when missing, like Redis).
+pub fn debug_digest(c: &mut Ctx, key: &[u8]) {
+    let d = match c.lookup_write(key) {
+        Some(e) => e.value.digest(),
+        None => "0".repeat(40),
+    };
+    c.r.bulk(d.as_bytes());
+}
+
 /// DEBUG OBJECT, in Redis's format (fields a test or tool may grep for).
 pub fn debug_object(c: &mut Ctx, key: &[u8]) {
     let Some(e) = c.lookup_write(key) else {

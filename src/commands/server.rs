@@ -149,6 +149,34 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
                 Step::Done
             }),
         });
+    } else if eq_ic(sub, "digest-value") {
+        let n = c.shared.nshards;
+        let db = c.client.db;
+        let proto = c.r.proto;
+        let ops = a
+            .iter()
+            .skip(2)
+            .map(|key| {
+                let mut args = OwnedArgs::new();
+                args.push(b"DEBUG");
+                args.push(b"DIGEST-VALUE");
+                args.push(key);
+                (key_shard(key, n), ShardOp::Exec { db, proto, args })
+            })
+            .collect();
+        c.action = ConnAction::Plan(Plan {
+            ops,
+            barrier: false,
+            finish: Box::new(|results, r| {
+                r.array(results.len());
+                for x in results {
+                    if let OpResult::Reply(b) = x {
+                        r.out.extend_from_slice(&b);
+                    }
+                }
+                Step::Done
+            }),
+        });
     } else if eq_ic(sub, "protocol") && a.len() == 3 {
         debug_protocol(c, a.get(2));
     } else if eq_ic(sub, "reload")

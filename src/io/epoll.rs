@@ -64,6 +64,9 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             break;
         }
         let idle = r.dirty.is_empty() && r.to_close.is_empty() && !r.has_outbox();
+        if idle {
+            r.wake_before_sleep();
+        }
         let timeout = if idle && mb.prepare_sleep() {
             next_tick
                 .saturating_duration_since(std::time::Instant::now())

@@ -143,6 +143,9 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             break;
         }
         let idle = r.dirty.is_empty() && r.to_close.is_empty() && !r.has_outbox();
+        if idle {
+            r.wake_before_sleep();
+        }
         let res = if idle && mb.prepare_sleep() {
             let want = (r.open_conns() as u32 / 2).clamp(1, MAX_BATCH);
             let res = if want > 1 && linger {

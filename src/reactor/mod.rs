@@ -49,6 +49,9 @@ pub struct Reactor {
     gens: Vec<u32>,
     free: Vec<u32>,
     outbox: Vec<Vec<Msg>>,
+    /// Per target: 0 = nothing unrung, k > 0 = messages pushed k-1 turns ago
+    /// and not rung yet.
+    unrung: Vec<u32>,
     parser: Parser,
     /// Connections with output to send (the driver drains this).
     pub dirty: Vec<u32>,
@@ -82,6 +85,7 @@ impl Reactor {
             gens: Vec::new(),
             free: Vec::new(),
             outbox: (0..n).map(|_| Vec::new()).collect(),
+            unrung: vec![0; n],
             parser: Parser::new(max_bulk),
             dirty: Vec::new(),
             to_close: Vec::new(),
@@ -772,7 +776,10 @@ impl Reactor {
         let cmd = table::lookup(a.get(0));
         match cmd.map(|c| c.kind) {
             Some(Kind::Keyed(f)) | Some(Kind::Multi(f, _)) => f(&mut ctx, a),
-            // DEBUG OBJECT is the one connection command routed by its key.
+            // DEBUG OBJECT / DIGEST-VALUE: connection commands routed by key.
+            _ if a.len() >= 3 && a.get(1).eq_ignore_ascii_case(b"digest-value") => {
+                keys::debug_digest(&mut ctx, a.get(2))
+            }
             _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
             _ => ctx.r.error("ERR internal routing error"),
         }
@@ -1052,17 +1059,45 @@ impl Reactor {
     /// leaves the batch here for the next turn: backpressure, not loss.
     pub fn flush_outboxes(&mut self) {
         for t in 0..self.outbox.len() {
+            // Ring targets whose messages have waited a whole turn unrung.
+            if self.unrung[t] > 0 {
+                self.unrung[t] += 1;
+                if self.unrung[t] > 2 {
+                    self.ring(t);
+                }
+            }
             if self.outbox[t].is_empty() {
                 continue;
             }
             let batch = std::mem::take(&mut self.outbox[t]);
-            let mb = &self.shared.mailboxes[t];
-            match mb.push(batch) {
-                Ok(()) => mb.wake(),
+            match self.shared.mailboxes[t].push(batch) {
+                Ok(()) => {}
                 Err(batch) => {
                     self.outbox[t] = batch;
-                    mb.wake();
+                    self.ring(t);
+                    continue;
                 }
+            }
+            if self.unrung[t] == 0 {
+                self.unrung[t] = 1;
+            }
+        }
+    }
+
+    fn ring(&mut self, t: usize) {
+        self.unrung[t] = 0;
+        self.shared.mailboxes[t].wake();
+    }
+
+    /// Called by the driver just before it sleeps: wake every target that
+    /// has unrung messages. Deferring the wake to here (or to the end of the
+    /// next turn at the latest) lets a busy reactor hand over bigger batches,
+    /// and when reactors share a CPU it avoids waking a peer that would
+    /// preempt this one mid-turn only to handle a handful of requests.
+    pub fn wake_before_sleep(&mut self) {
+        for t in 0..self.unrung.len() {
+            if self.unrung[t] > 0 {
+                self.ring(t);
             }
         }
     }

@@ -1,4 +1,5 @@
 //! Value types stored in the keyspace.
+pub mod digest;
 pub mod hash;
 pub mod limits;
 pub mod set;
