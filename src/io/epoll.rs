@@ -126,7 +126,7 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             write_out(&mut r, &ep, idx);
         }
         while let Some(idx) = r.to_close.pop() {
-            if r.conn(idx).is_some_and(|c| c.closing) {
+            if r.conn(idx).is_some_and(|c| c.closing) && r.idle_for_release(idx) {
                 // close() also removes the fd from the epoll set.
                 r.release(idx);
             }

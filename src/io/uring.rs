@@ -358,7 +358,7 @@ fn flush_closes(r: &mut Reactor, _d: &mut Driver) {
 
 fn maybe_release(r: &mut Reactor, idx: u32) {
     if let Some(c) = r.conn(idx) {
-        if c.closing && !c.recv_armed && !c.send_inflight {
+        if c.closing && !c.recv_armed && !c.send_inflight && r.idle_for_release(idx) {
             r.release(idx);
         }
     }

@@ -115,9 +115,6 @@ impl Conn {
     }
 
     pub fn can_process(&self) -> bool {
-        !self.closing
-            && !self.close_after_flush
-            && self.barriers == 0
-            && self.slots.len() < MAX_SLOTS
+        !self.close_after_flush && self.barriers == 0 && self.slots.len() < MAX_SLOTS
     }
 }

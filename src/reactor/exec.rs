@@ -261,12 +261,24 @@ impl Reactor {
                                 Err(e) => replies[pos] = Some(error_bytes(&e, proto)),
                             }
                         }
-                        _ => {
-                            replies[pos] = Some(error_bytes(
-                                "CROSSSLOT Keys in request don't hash to the same slot",
-                                proto,
-                            ))
+                        (None, Kind::Keyed(f)) => {
+                            if !batch.is_empty() {
+                                steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
+                            }
+                            let env = fanout::GatherEnv {
+                                db,
+                                databases,
+                                now: self.now,
+                                max_bulk: self.max_bulk,
+                                nshards: n,
+                            };
+                            let keys = super::distinct_keys(cmd, a);
+                            steps.push(ExecStep::Plan(
+                                pos,
+                                fanout::gather(f, cmd.is_write(), args.clone(), keys, env),
+                            ));
                         }
+                        _ => {}
                     }
                 }
                 Kind::All(op) => {

@@ -17,7 +17,7 @@ use crate::protocol::{Args, Parser, Reply};
 use crate::server::{now_ms, Shared};
 use crate::shard::slot::key_shard;
 use crate::shard::Shard;
-use crate::tx::fanout::{Plan, TxState};
+use crate::tx::fanout::{self, Plan, TxState};
 use crate::tx::locks::{push_lock_key, ReplyTo, Waiting};
 use crate::tx::ops::ShardStats;
 use crate::tx::{Coord, Msg, OpResult, OwnedArgs, Request, Response, ShardOp, Token};
@@ -109,7 +109,10 @@ impl Reactor {
     fn conn_by_token(&mut self, t: Token) -> Option<(u32, &mut Conn)> {
         let (idx, gen) = token_parts(t);
         match self.conns.get_mut(idx as usize) {
-            Some(Some(c)) if c.gen & 0xFF_FFFF == gen && !c.closing => Some((idx, c)),
+            // A closing connection still finishes what it started: its
+            // transactions must complete (and release their locks), only
+            // their replies go nowhere.
+            Some(Some(c)) if c.gen & 0xFF_FFFF == gen => Some((idx, c)),
             _ => None,
         }
     }
@@ -168,23 +171,22 @@ impl Reactor {
     }
 
     /// Mark for closing; the driver cancels its I/O and calls `release`.
+    /// Commands already received still run (as Redis runs what it read
+    /// before seeing the EOF), and coordinators in flight finish — a
+    /// transaction abandoned halfway would lose data (a RENAME between its
+    /// take and its put) — so the slot is released only once `idle_for_release`.
     pub fn close(&mut self, idx: u32) {
-        let mut txs = Vec::new();
         if let Some(c) = self.conn_mut(idx) {
             if !c.closing {
                 c.closing = true;
-                // A transaction in flight must leave no locks behind.
-                for s in c.slots.iter_mut() {
-                    if let Slot::Wait(coord) = s {
-                        txs.extend(coord.tx.take());
-                    }
-                }
                 self.to_close.push(idx);
             }
         }
-        for tx in txs {
-            self.unlock_all(&tx);
-        }
+    }
+
+    /// No command of this connection is still running anywhere.
+    pub fn idle_for_release(&self, idx: u32) -> bool {
+        self.conn(idx).is_some_and(|c| c.slots.is_empty())
     }
 
     fn mark_dirty(&mut self, idx: u32) {
@@ -376,8 +378,23 @@ impl Reactor {
             }
         }
         if spans {
-            return Reply::new(c.reply_buf(), proto)
-                .error("CROSSSLOT Keys in request don't hash to the same slot");
+            // No dedicated fan-out: run it on gathered copies, under locks.
+            let locks = lock_keys(cmd, args, db, n);
+            let env = fanout::GatherEnv {
+                db,
+                databases: self.shard.dbs.len(),
+                now: self.now,
+                max_bulk: self.max_bulk,
+                nshards: n,
+            };
+            let plan = fanout::gather(
+                f,
+                cmd.is_write(),
+                OwnedArgs::from_args(args),
+                distinct_keys(cmd, args),
+                env,
+            );
+            return self.start_tx(idx, plan, locks);
         }
         let target = target.unwrap_or(self.id);
         if target == self.id && !self.shard.locks.is_idle() {
@@ -404,15 +421,20 @@ impl Reactor {
             }
         }
         if target == self.id {
+            let buf = c.reply_buf();
+            let at = buf.len();
             let mut ctx = Ctx {
                 shard: &mut self.shard,
                 db,
                 now: self.now,
-                r: Reply::new(c.reply_buf(), proto),
+                r: Reply::new(buf, proto),
                 max_bulk: self.max_bulk,
             };
             f(&mut ctx, args);
-            touch_written(&mut self.shard, cmd, db, args);
+            let failed = ctx.r.out.get(at) == Some(&b'-');
+            if !failed {
+                touch_written(&mut self.shard, cmd, db, args);
+            }
         } else {
             let op = ShardOp::Exec {
                 db,
@@ -729,10 +751,10 @@ impl Reactor {
             return;
         }
         let barrier = coord.barrier;
-        let mut out = Vec::new();
-        match coord.complete(&mut out, proto) {
+        match coord.complete(proto) {
             Some(ops) => self.dispatch_ops(tok, slot, ops),
             None => {
+                let out = std::mem::take(&mut coord.out);
                 let mut tx = None;
                 if let Some(s) = c.slot_mut(slot) {
                     if let Slot::Wait(coord) = s {
@@ -761,6 +783,12 @@ impl Reactor {
         if resume {
             self.resume(idx);
         }
+        // A closed connection waiting for its last command can go now.
+        if let Some(c) = self.conn_mut(idx) {
+            if c.closing && c.slots.is_empty() {
+                self.to_close.push(idx);
+            }
+        }
     }
 
     /// Run one keyed command on this shard, returning its reply.
@@ -783,7 +811,7 @@ impl Reactor {
             _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
             _ => ctx.r.error("ERR internal routing error"),
         }
-        if let Some(cmd) = cmd {
+        if let Some(cmd) = cmd.filter(|_| out.first() != Some(&b'-')) {
             touch_written(&mut self.shard, cmd, db, a);
         }
         out
@@ -1140,15 +1168,55 @@ impl Reactor {
     }
 }
 
-/// After a write command: WATCHers of its keys must see a change even when
-/// the command changed the value in place (INCR, APPEND...).
+/// Commands whose every change goes through the keyspace's own primitives
+/// (set, remove, set_expire), which touch WATCHed keys precisely: when
+/// they change nothing (DEL of a missing key, SET NX on an existing one,
+/// PERSIST without TTL...), WATCHers must not see a change, as in Redis.
+const PRECISE_WRITERS: &[&str] = &[
+    "del",
+    "unlink",
+    "getdel",
+    "expire",
+    "pexpire",
+    "expireat",
+    "pexpireat",
+    "persist",
+    "set",
+    "setnx",
+    "setex",
+    "psetex",
+    "getset",
+    "getex",
+    "mset",
+    "msetnx",
+    "rename",
+    "renamenx",
+    "copy",
+    "move",
+    "incrbyfloat",
+];
+
+/// After a successful write command that may change values in place
+/// (INCR, APPEND, HSET...): WATCHers of its keys must see the change.
 #[inline]
 fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args) {
-    if cmd.is_write() && shard.dbs[db].has_watches() {
+    if cmd.is_write() && shard.dbs[db].has_watches() && !PRECISE_WRITERS.contains(&cmd.name) {
         for i in cmd.keys_of(a) {
             shard.dbs[db].touch(a.get(i));
         }
     }
+}
+
+/// A command's keys, each once.
+pub(crate) fn distinct_keys(cmd: &Command, args: Args) -> Vec<Vec<u8>> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for i in cmd.keys_of(args) {
+        let k = args.get(i);
+        if !keys.iter().any(|x| x == k) {
+            keys.push(k.to_vec());
+        }
+    }
+    keys
 }
 
 /// The part number of lock grants in a coordinator's slot.

@@ -23,6 +23,9 @@ pub struct Coord {
     pub barrier: bool,
     /// Locks this coordinator takes (multi-shard atomicity), if any.
     pub tx: Option<Box<TxState>>,
+    /// The reply, as written by the phases so far (a phase may answer
+    /// before the last one, e.g. a gathered command before its write-back).
+    pub out: Vec<u8>,
 }
 
 /// A transaction's lock acquisition: shards in increasing order, one at a
@@ -43,6 +46,7 @@ impl Coord {
             finish: Some(finish),
             barrier: false,
             tx: None,
+            out: Vec::new(),
         }
     }
 
@@ -57,16 +61,16 @@ impl Coord {
         self.left == 0
     }
 
-    /// Run the finisher: the reply is written to `out`, or the next phase's
-    /// operations are returned.
-    pub fn complete(&mut self, out: &mut Vec<u8>, proto: Proto) -> Option<Vec<(usize, ShardOp)>> {
+    /// Run the finisher, writing to `self.out`; returns the next phase's
+    /// operations, or None when the reply is complete.
+    pub fn complete(&mut self, proto: Proto) -> Option<Vec<(usize, ShardOp)>> {
         let results: Vec<OpResult> = self
             .results
             .drain(..)
             .map(|r| r.unwrap_or(OpResult::Unit))
             .collect();
         let finish = self.finish.take()?;
-        let mut r = Reply::new(out, proto);
+        let mut r = Reply::new(&mut self.out, proto);
         match finish(results, &mut r) {
             Step::Done => None,
             Step::Next(ops, f) => {
@@ -515,6 +519,118 @@ pub fn randomkey(db: usize, nshards: usize) -> Plan {
                 r.bulk(&keys[fastrand::usize(..keys.len())]);
             }
             Step::Done
+        }),
+    }
+}
+
+/// Any multi-key command whose keys span shards and that has no dedicated
+/// fan-out (SMOVE, SUNIONSTORE, LMOVE, ZUNIONSTORE, LCS, ...): gather copies
+/// of its keys into a scratch shard, run the command's own handler there,
+/// then write every key back to its shard (or delete it). Run under the
+/// transaction's locks, this is atomic, and it keeps one implementation of
+/// each command's semantics.
+/// Where and when a gathered command runs.
+#[derive(Clone, Copy)]
+pub struct GatherEnv {
+    pub db: usize,
+    pub databases: usize,
+    pub now: u64,
+    pub max_bulk: usize,
+    pub nshards: usize,
+}
+
+pub fn gather(
+    f: crate::commands::table::KeyFn,
+    writes: bool,
+    args: OwnedArgs,
+    keys: Vec<Vec<u8>>,
+    env: GatherEnv,
+) -> Plan {
+    let GatherEnv {
+        db,
+        databases,
+        now,
+        max_bulk,
+        nshards,
+    } = env;
+    let ops = keys
+        .iter()
+        .map(|k| {
+            (
+                key_shard(k, nshards),
+                ShardOp::Take {
+                    db,
+                    key: k.clone(),
+                    delete: false,
+                },
+            )
+        })
+        .collect();
+    Plan {
+        ops,
+        barrier: true,
+        finish: Box::new(move |results, r| {
+            let mut scratch = crate::shard::Shard::new(usize::MAX, databases);
+            // Digest before the command: only keys it changed are written
+            // back (an untouched source must not disturb its WATCHers).
+            let mut before: Vec<Option<(String, u64)>> = Vec::with_capacity(keys.len());
+            for (k, res) in keys.iter().zip(results) {
+                if let OpResult::Taken(Some((value, expire_at))) = res {
+                    before.push(writes.then(|| (value.digest(), expire_at)));
+                    scratch.dbs[db].set(k, value, expire_at);
+                } else {
+                    before.push(None);
+                }
+            }
+            {
+                let mut ctx = crate::commands::ctx::Ctx {
+                    shard: &mut scratch,
+                    db,
+                    now,
+                    r: Reply::new(r.out, r.proto),
+                    max_bulk,
+                };
+                f(&mut ctx, args.args());
+            }
+            if !writes {
+                return Step::Done;
+            }
+            let mut ops = Vec::new();
+            let mut stats = crate::shard::DbStats::default();
+            for (k, was) in keys.into_iter().zip(before) {
+                let shard = key_shard(&k, nshards);
+                match scratch.dbs[db].get(&k, now, &mut stats) {
+                    Some(e) => {
+                        if was.is_some_and(|(d, exp)| exp == e.expire_at && d == e.value.digest()) {
+                            continue;
+                        }
+                        let (value, expire_at) = (e.value.deep_clone(), e.expire_at);
+                        ops.push((
+                            shard,
+                            ShardOp::Put {
+                                db,
+                                key: k,
+                                value,
+                                expire_at,
+                                nx: false,
+                            },
+                        ));
+                    }
+                    None if was.is_some() => ops.push((
+                        shard,
+                        ShardOp::Count {
+                            db,
+                            keys: one_key(&k),
+                            delete: true,
+                        },
+                    )),
+                    None => {}
+                }
+            }
+            if ops.is_empty() {
+                return Step::Done;
+            }
+            Step::Next(ops, Box::new(|_, _| Step::Done))
         }),
     }
 }

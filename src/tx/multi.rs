@@ -95,8 +95,9 @@ fn next(mut steps: VecDeque<ExecStep>, replies: Replies, proto: Proto, r: &mut R
         r.array(all.len());
         for x in all {
             match x {
-                Some(b) => r.out.extend_from_slice(&b),
-                None => r.null(),
+                Some(b) if !b.is_empty() => r.out.extend_from_slice(&b),
+                // Never a malformed array, whatever a step failed to say.
+                _ => r.null(),
             }
         }
         return Step::Done;
@@ -148,7 +149,9 @@ fn next(mut steps: VecDeque<ExecStep>, replies: Replies, proto: Proto, r: &mut R
 }
 
 /// Run an inner fan-out's finisher into its own buffer, keep that as the
-/// reply of command `pos`, then go on with the remaining steps.
+/// reply of command `pos`, then go on with the remaining steps. A fan-out
+/// may write its reply in an early phase (a gathered command answers before
+/// its write-back), so the buffer carries over phases.
 fn capture(
     inner: Finish,
     pos: usize,
@@ -156,14 +159,24 @@ fn capture(
     replies: Replies,
     proto: Proto,
 ) -> Finish {
+    capture_into(inner, Vec::new(), pos, steps, replies, proto)
+}
+
+fn capture_into(
+    inner: Finish,
+    mut buf: Vec<u8>,
+    pos: usize,
+    steps: VecDeque<ExecStep>,
+    replies: Replies,
+    proto: Proto,
+) -> Finish {
     Box::new(move |results, r| {
-        let mut buf = Vec::new();
         let step = {
             let mut tmp = Reply::new(&mut buf, proto);
             inner(results, &mut tmp)
         };
         match step {
-            Step::Next(ops, f) => Step::Next(ops, capture(f, pos, steps, replies, proto)),
+            Step::Next(ops, f) => Step::Next(ops, capture_into(f, buf, pos, steps, replies, proto)),
             Step::Done => {
                 if let Some(slot) = replies.borrow_mut().get_mut(pos) {
                     *slot = Some(buf);
