@@ -342,6 +342,8 @@ pub fn debug_object(c: &mut Ctx, key: &[u8]) {
     let enc = e.value.encoding();
     let len = match &e.value {
         crate::types::Value::Str(s) => s.len(),
+        crate::types::Value::List(l) => l.iter().map(|x| x.len() + 1).sum(),
+        crate::types::Value::ZSet(z) => z.iter().map(|(m, _)| m.len() + 9).sum(),
     };
     let s = format!(
         "Value at:0x0 refcount:1 encoding:{enc} serializedlength:{len} lru:0 lru_seconds_idle:0"
@@ -369,6 +371,8 @@ pub fn memory(c: &mut Ctx, a: Args) {
             crate::types::StrVal::Emb(b) => b.len(),
             crate::types::StrVal::Raw(b) => b.capacity() + 24,
         },
+        crate::types::Value::List(l) => 48 + l.payload_bytes(),
+        crate::types::Value::ZSet(z) => 48 + z.payload_bytes(),
     };
     c.r.int((56 + key.len() + value) as i64);
 }

@@ -5,6 +5,8 @@ pub mod conn;
 pub mod connection;
 pub mod ctx;
 pub mod keys;
+pub mod list;
 pub mod server;
 pub mod string;
 pub mod table;
+pub mod zset;

@@ -314,7 +314,7 @@ impl Reactor {
         let mut target = None;
         let mut spans = false;
         if n > 1 {
-            for i in cmd.key_indices(args.len()) {
+            for i in cmd.keys_of(args) {
                 let s = key_shard(args.get(i), n);
                 match target {
                     None => target = Some(s),
@@ -529,6 +529,8 @@ impl Reactor {
                         .map(|k| match d.get(k, now, &mut shard.stats) {
                             Some(e) => match &e.value {
                                 crate::types::Value::Str(s) => Some(s.to_vec()),
+                                // MGET answers nil for keys of other types.
+                                _ => None,
                             },
                             None => None,
                         })

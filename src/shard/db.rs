@@ -72,6 +72,13 @@ impl Db {
         self.map.get_index_mut(idx).map(|(_, e)| e)
     }
 
+    /// Read-only look-up that does not apply expiry: for commands that need
+    /// several values borrowed at once (ZUNION...), after `get` has expired
+    /// each key.
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
     /// Look up without counting expiry as a modification (used for checks
     /// that must not observe expired keys either).
     pub fn contains(&mut self, key: &[u8], now: u64, stats: &mut DbStats) -> bool {

@@ -1,29 +1,42 @@
 //! Value types stored in the keyspace.
 pub mod limits;
+pub mod list;
 pub mod string;
+pub mod zset;
 
+pub use list::List;
 pub use string::StrVal;
+pub use zset::ZSet;
 
 /// A stored value. Kept at 24 bytes so a keyspace entry stays small; large
 /// or growing representations live behind a Box.
 pub enum Value {
     Str(StrVal),
+    List(Box<List>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::ZSet(_) => "zset",
         }
     }
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            // Redis 7.0 has no small-list encoding: always a quicklist.
+            Value::List(_) => "quicklist",
+            Value::ZSet(z) => z.encoding(),
         }
     }
     pub fn deep_clone(&self) -> Value {
         match self {
             Value::Str(s) => Value::Str(s.clone()),
+            Value::List(l) => Value::List(l.clone()),
+            Value::ZSet(z) => Value::ZSet(z.clone()),
         }
     }
 }
