@@ -876,9 +876,10 @@ pub fn zmpop(c: &mut Ctx, a: Args) {
     }
 }
 
-/// A random-count reply bigger than this is refused: Redis would try to
-/// build it and exhaust memory; no sane client asks for that many.
-const RANDMEMBER_MAX: u64 = 1 << 27;
+/// A random-count reply bigger than this is refused: Redis would build it
+/// (gigabytes of output for the client to never read); no sane client asks
+/// for more than this many samples at once.
+const RANDMEMBER_MAX: u64 = 1 << 24;
 
 pub fn zrandmember(c: &mut Ctx, a: Args) {
     if a.len() < 3 {
@@ -923,12 +924,28 @@ pub fn zrandmember(c: &mut Ctx, a: Args) {
         if count > RANDMEMBER_MAX {
             return r.error("ERR value is out of range");
         }
-        let picks: Vec<(&[u8], f64)> = (0..count).filter_map(|_| z.random()).collect();
-        return reply_items(r, &picks, withscores);
+        // Streamed: no intermediate copy of what may be millions of picks.
+        if withscores && !r.resp3() {
+            r.array(count as usize * 2);
+        } else {
+            r.array(count as usize);
+        }
+        for _ in 0..count {
+            let (m, s) = z.random().unwrap_or((b"", 0.0));
+            if withscores && r.resp3() {
+                r.array(2);
+            }
+            r.bulk(m);
+            if withscores {
+                r.double(s);
+            }
+        }
+        return;
     }
     let count = count as usize;
     if count >= size {
-        let all: Vec<(&[u8], f64)> = z.iter().collect();
+        // The whole set, highest first: Redis's zset iterator walks backwards.
+        let all: Vec<(&[u8], f64)> = z.iter_from(0, true).collect();
         return reply_items(r, &all, withscores);
     }
     // Distinct members: a partial Fisher-Yates over the ranks.
