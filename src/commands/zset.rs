@@ -1079,20 +1079,55 @@ fn aggregate(target: &mut f64, v: f64, agg: Aggregate) {
     }
 }
 
-/// One input of a set operation. Plain sets (score 1) are accepted by
-/// Redis too; they are added here once the set type exists on this branch.
+/// The value behind one input key of a set operation. Redis also accepts
+/// plain sets (every member scoring 1): once the set type is on this
+/// branch it is one more variant here and one arm in each method below.
+enum Input<'a> {
+    Missing,
+    Z(&'a ZSet),
+}
+
+impl<'a> Input<'a> {
+    /// The input for a stored value; None = wrong type.
+    fn of(v: Option<&'a Value>) -> Option<Input<'a>> {
+        match v {
+            None => Some(Input::Missing),
+            Some(Value::ZSet(z)) => Some(Input::Z(z)),
+            Some(_) => None,
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            Input::Missing => 0,
+            Input::Z(z) => z.len(),
+        }
+    }
+    fn score(&self, m: &[u8]) -> Option<f64> {
+        match self {
+            Input::Missing => None,
+            Input::Z(z) => z.score(m),
+        }
+    }
+    fn iter(&self) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
+        match *self {
+            Input::Missing => Box::new(std::iter::empty()),
+            Input::Z(z) => Box::new(z.iter()),
+        }
+    }
+}
+
 struct Src<'a> {
-    z: Option<&'a ZSet>,
+    input: Input<'a>,
     key: &'a [u8],
     weight: f64,
 }
 
 impl Src<'_> {
     fn len(&self) -> usize {
-        self.z.map_or(0, |z| z.len())
+        self.input.len()
     }
     fn score(&self, m: &[u8]) -> Option<f64> {
-        self.z.and_then(|z| z.score(m))
+        self.input.score(m)
     }
 }
 
@@ -1162,9 +1197,8 @@ fn setop_generic(
     } = c;
     // Pass 1: lazy expiry and type checks (before option parsing, as Redis).
     for i in first..first + setnum {
-        match lookup_value(shard, *db, *now, a.get(i), true) {
-            None | Some(Value::ZSet(_)) => {}
-            Some(_) => return r.error(WRONGTYPE),
+        if Input::of(lookup_value(shard, *db, *now, a.get(i), true).map(|v| &*v)).is_none() {
+            return r.error(WRONGTYPE);
         }
     }
     let mut weights = vec![1.0f64; setnum];
@@ -1217,12 +1251,9 @@ fn setop_generic(
     let mut srcs: Vec<Src> = (0..setnum)
         .map(|i| {
             let key = a.get(first + i);
-            let z = match d.peek(key).map(|e| &e.value) {
-                Some(Value::ZSet(z)) => Some(&**z),
-                _ => None,
-            };
             Src {
-                z,
+                // Types were checked in pass 1.
+                input: Input::of(d.peek(key).map(|e| &e.value)).unwrap_or(Input::Missing),
                 key,
                 weight: weights[i],
             }
@@ -1236,38 +1267,36 @@ fn setop_generic(
     let mut card = 0usize;
     match op {
         SetOp::Inter => {
-            if let Some(z0) = srcs[0].z {
-                for (m, s0) in z0.iter() {
-                    let mut score = srcs[0].weight * s0;
-                    if score.is_nan() {
-                        score = 0.0;
-                    }
-                    let mut all = true;
-                    for src in &srcs[1..] {
-                        let v = if src.key == srcs[0].key {
-                            Some(s0)
-                        } else {
-                            src.score(m)
-                        };
-                        match v {
-                            Some(v) => aggregate(&mut score, v * src.weight, agg),
-                            None => {
-                                all = false;
-                                break;
-                            }
-                        }
-                    }
-                    if !all {
-                        continue;
-                    }
-                    if card_only {
-                        card += 1;
-                        if limit != 0 && card >= limit {
+            for (m, s0) in srcs[0].input.iter() {
+                let mut score = srcs[0].weight * s0;
+                if score.is_nan() {
+                    score = 0.0;
+                }
+                let mut all = true;
+                for src in &srcs[1..] {
+                    let v = if src.key == srcs[0].key {
+                        Some(s0)
+                    } else {
+                        src.score(m)
+                    };
+                    match v {
+                        Some(v) => aggregate(&mut score, v * src.weight, agg),
+                        None => {
+                            all = false;
                             break;
                         }
-                    } else {
-                        items.push((m, score));
                     }
+                }
+                if !all {
+                    continue;
+                }
+                if card_only {
+                    card += 1;
+                    if limit != 0 && card >= limit {
+                        break;
+                    }
+                } else {
+                    items.push((m, score));
                 }
             }
         }
@@ -1279,8 +1308,7 @@ fn setop_generic(
                 );
             let mut order: Vec<&[u8]> = Vec::new();
             for src in &srcs {
-                let Some(z) = src.z else { continue };
-                for (m, s) in z.iter() {
+                for (m, s) in src.input.iter() {
                     let mut score = src.weight * s;
                     if score.is_nan() {
                         score = 0.0;
@@ -1300,18 +1328,16 @@ fn setop_generic(
                 .collect();
         }
         SetOp::Diff => {
-            if let Some(z0) = srcs[0].z {
-                for (m, s0) in z0.iter() {
-                    let mut gone = false;
-                    for src in &srcs[1..] {
-                        if src.key == srcs[0].key || src.score(m).is_some() {
-                            gone = true;
-                            break;
-                        }
+            for (m, s0) in srcs[0].input.iter() {
+                let mut gone = false;
+                for src in &srcs[1..] {
+                    if src.key == srcs[0].key || src.score(m).is_some() {
+                        gone = true;
+                        break;
                     }
-                    if !gone {
-                        items.push((m, s0));
-                    }
+                }
+                if !gone {
+                    items.push((m, s0));
                 }
             }
         }
