@@ -355,6 +355,8 @@ pub fn debug_object(c: &mut Ctx, key: &[u8]) {
         crate::types::Value::Str(s) => s.len(),
         crate::types::Value::Hash(h) => h.len(),
         crate::types::Value::Set(s) => s.len(),
+        crate::types::Value::List(l) => l.iter().map(|x| x.len() + 1).sum(),
+        crate::types::Value::ZSet(z) => z.iter().map(|(m, _)| m.len() + 9).sum(),
     };
     let s = format!(
         "Value at:0x0 refcount:1 encoding:{enc} serializedlength:{len} lru:0 lru_seconds_idle:0"
@@ -386,6 +388,8 @@ pub fn memory(c: &mut Ctx, a: Args) {
             std::mem::size_of::<crate::types::HashVal>() + h.mem_usage()
         }
         crate::types::Value::Set(s) => std::mem::size_of::<crate::types::SetVal>() + s.mem_usage(),
+        crate::types::Value::List(l) => 48 + l.payload_bytes(),
+        crate::types::Value::ZSet(z) => 48 + z.payload_bytes(),
     };
     c.r.int((56 + key.len() + value) as i64);
 }

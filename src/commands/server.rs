@@ -511,7 +511,7 @@ pub fn command(c: &mut ConnCtx, a: Args) {
                 .r
                 .error("ERR Invalid number of arguments specified for command");
         }
-        let keys: Vec<usize> = cmd.key_indices(argc).collect();
+        let keys: Vec<usize> = cmd.keys_of(a.tail(2)).collect();
         if keys.is_empty() {
             return c.r.error("ERR The command has no key arguments");
         }

@@ -4,9 +4,8 @@
 
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
-use super::{bitops, connection, hash, keys, server, set, string};
+use super::{bitops, connection, hash, keys, list, server, set, string, zset};
 use crate::protocol::Args;
-use std::ops::Range;
 
 pub type KeyFn = fn(&mut Ctx, Args);
 pub type ConnFn = fn(&mut ConnCtx, Args);
@@ -73,6 +72,10 @@ pub struct Command {
     pub since: &'static str,
     pub summary: &'static str,
     pub acl: &'static [&'static str],
+    /// Position of a numkeys argument whose keys follow it (ZUNION,
+    /// LMPOP...), 0 if none. Those keys come on top of first/last/step,
+    /// which (as in Redis's COMMAND INFO) only cover fixed positions.
+    pub numkeys_at: usize,
 }
 
 impl Command {
@@ -94,7 +97,34 @@ impl Command {
     pub fn is_write(&self) -> bool {
         self.flags.contains(&"write")
     }
-    /// Indices of the key arguments of a concrete invocation.
+    /// Declare the keys as following a numkeys argument at `at`.
+    pub const fn numkeys(mut self, at: usize) -> Command {
+        self.numkeys_at = at;
+        self
+    }
+
+    /// Indices of all key arguments of a concrete invocation: the fixed
+    /// positions plus the keys after numkeys. An invalid numkeys (not a
+    /// positive integer, or more keys than arguments) yields no extra keys:
+    /// the command then runs where it was received and reports the error.
+    pub fn keys_of<'a>(&self, a: Args<'a>) -> impl Iterator<Item = usize> + 'a {
+        let argc = a.len();
+        let fixed = self.key_indices(argc);
+        let at = self.numkeys_at;
+        let extra = if at == 0 || at >= argc {
+            0..0
+        } else {
+            match crate::protocol::parse_i64(a.get(at)) {
+                Some(n) if n > 0 && (n as u64) < (argc - at) as u64 => {
+                    (at + 1)..(at + 1 + n as usize)
+                }
+                _ => 0..0,
+            }
+        };
+        fixed.chain(extra)
+    }
+
+    /// Indices of the key arguments at fixed positions.
     pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
         let first = self.first_key.max(0) as usize;
         let last = if self.last_key < 0 {
@@ -135,6 +165,7 @@ macro_rules! cmd {
             since: $since,
             summary: $summary,
             acl: $acl,
+            numkeys_at: 0,
         }
     };
 }
@@ -147,6 +178,11 @@ const C: &[&str] = &["@connection"];
 const SV: &[&str] = &["@admin", "@dangerous"];
 const H: &[&str] = &["@hash"];
 const ST: &[&str] = &["@set"];
+const L: &[&str] = &["@list"];
+const Z: &[&str] = &["@sortedset"];
+const RM: &[&str] = &["readonly", "movablekeys"];
+const WM: &[&str] = &["write", "movablekeys"];
+const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
 
 pub static COMMANDS: &[Command] = &[
     // strings
@@ -203,13 +239,64 @@ pub static COMMANDS: &[Command] = &[
     cmd!("srandmember", -2, R, 1, 1, 1, Keyed(set::srandmember), "set", "1.0.0", ST, "Get one or multiple random members from a set"),
     cmd!("smove", 4, WDF, 1, 2, 1, Keyed(set::smove), "set", "1.0.0", ST, "Move a member from one set to another"),
     cmd!("sinter", -2, R, 1, -1, 1, Keyed(set::sinter), "set", "1.0.0", ST, "Intersect multiple sets"),
-    cmd!("sintercard", -3, &["readonly", "movablekeys"], 0, 0, 0, Keyed(set::sintercard), "set", "7.0.0", ST, "Intersect multiple sets and return the cardinality of the result"),
+    cmd!("sintercard", -3, &["readonly", "movablekeys"], 0, 0, 0, Keyed(set::sintercard), "set", "7.0.0", ST, "Intersect multiple sets and return the cardinality of the result").numkeys(1),
     cmd!("sinterstore", -3, W, 1, -1, 1, Keyed(set::sinterstore), "set", "1.0.0", ST, "Intersect multiple sets and store the resulting set in a key"),
     cmd!("sunion", -2, R, 1, -1, 1, Keyed(set::sunion), "set", "1.0.0", ST, "Add multiple sets"),
     cmd!("sunionstore", -3, W, 1, -1, 1, Keyed(set::sunionstore), "set", "1.0.0", ST, "Add multiple sets and store the resulting set in a key"),
     cmd!("sdiff", -2, R, 1, -1, 1, Keyed(set::sdiff), "set", "1.0.0", ST, "Subtract multiple sets"),
     cmd!("sdiffstore", -3, W, 1, -1, 1, Keyed(set::sdiffstore), "set", "1.0.0", ST, "Subtract multiple sets and store the resulting set in a key"),
     cmd!("sscan", -3, R, 1, 1, 1, Keyed(set::sscan), "set", "2.8.0", ST, "Incrementally iterate Set elements"),
+    // lists
+    cmd!("lpush", -3, WF, 1, 1, 1, Keyed(list::lpush), "list", "1.0.0", L, "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
+    cmd!("rpush", -3, WF, 1, 1, 1, Keyed(list::rpush), "list", "1.0.0", L, "Appends one or more elements to a list. Creates the key if it doesn't exist."),
+    cmd!("lpushx", -3, WF, 1, 1, 1, Keyed(list::lpushx), "list", "2.2.0", L, "Prepends one or more elements to a list only when the list exists."),
+    cmd!("rpushx", -3, WF, 1, 1, 1, Keyed(list::rpushx), "list", "2.2.0", L, "Appends an element to a list only when the list exists."),
+    cmd!("lpop", -2, WDF, 1, 1, 1, Keyed(list::lpop), "list", "1.0.0", L, "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
+    cmd!("rpop", -2, WDF, 1, 1, 1, Keyed(list::rpop), "list", "1.0.0", L, "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
+    cmd!("llen", 2, RF, 1, 1, 1, Keyed(list::llen), "list", "1.0.0", L, "Returns the length of a list."),
+    cmd!("lrange", 4, R, 1, 1, 1, Keyed(list::lrange), "list", "1.0.0", L, "Returns a range of elements from a list."),
+    cmd!("lindex", 3, R, 1, 1, 1, Keyed(list::lindex), "list", "1.0.0", L, "Returns an element from a list by its index."),
+    cmd!("lset", 4, W, 1, 1, 1, Keyed(list::lset), "list", "1.0.0", L, "Sets the value of an element in a list by its index."),
+    cmd!("linsert", 5, W, 1, 1, 1, Keyed(list::linsert), "list", "2.2.0", L, "Inserts an element before or after another element in a list."),
+    cmd!("lrem", 4, WD, 1, 1, 1, Keyed(list::lrem), "list", "1.0.0", L, "Removes elements from a list. Deletes the list if the last element was removed."),
+    cmd!("ltrim", 4, WD, 1, 1, 1, Keyed(list::ltrim), "list", "1.0.0", L, "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
+    cmd!("lpos", -3, R, 1, 1, 1, Keyed(list::lpos), "list", "6.0.6", L, "Returns the index of matching elements in a list."),
+    cmd!("lmove", 5, W, 1, 2, 1, Keyed(list::lmove), "list", "6.2.0", L, "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
+    cmd!("rpoplpush", 3, W, 1, 2, 1, Keyed(list::rpoplpush), "list", "1.2.0", L, "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
+    cmd!("lmpop", -4, WM, 0, 0, 0, Keyed(list::lmpop), "list", "7.0.0", L, "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.").numkeys(1),
+    // sorted sets
+    cmd!("zadd", -4, WF, 1, 1, 1, Keyed(zset::zadd), "sorted-set", "1.2.0", Z, "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
+    cmd!("zincrby", 4, WF, 1, 1, 1, Keyed(zset::zincrby), "sorted-set", "1.2.0", Z, "Increments the score of a member in a sorted set."),
+    cmd!("zrem", -3, WDF, 1, 1, 1, Keyed(zset::zrem), "sorted-set", "1.2.0", Z, "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed."),
+    cmd!("zcard", 2, RF, 1, 1, 1, Keyed(zset::zcard), "sorted-set", "1.2.0", Z, "Returns the number of members in a sorted set."),
+    cmd!("zscore", 3, RF, 1, 1, 1, Keyed(zset::zscore), "sorted-set", "1.2.0", Z, "Returns the score of a member in a sorted set."),
+    cmd!("zmscore", -3, RF, 1, 1, 1, Keyed(zset::zmscore), "sorted-set", "6.2.0", Z, "Returns the score of one or more members in a sorted set."),
+    cmd!("zrank", 3, RF, 1, 1, 1, Keyed(zset::zrank), "sorted-set", "2.0.0", Z, "Returns the index of a member in a sorted set ordered by ascending scores."),
+    cmd!("zrevrank", 3, RF, 1, 1, 1, Keyed(zset::zrevrank), "sorted-set", "2.0.0", Z, "Returns the index of a member in a sorted set ordered by descending scores."),
+    cmd!("zcount", 4, RF, 1, 1, 1, Keyed(zset::zcount), "sorted-set", "2.0.0", Z, "Returns the count of members in a sorted set that have scores within a range."),
+    cmd!("zlexcount", 4, RF, 1, 1, 1, Keyed(zset::zlexcount), "sorted-set", "2.8.9", Z, "Returns the number of members in a sorted set within a lexicographical range."),
+    cmd!("zrange", -4, R, 1, 1, 1, Keyed(zset::zrange), "sorted-set", "1.2.0", Z, "Returns members in a sorted set within a range of indexes."),
+    cmd!("zrangestore", -5, W, 1, 2, 1, Keyed(zset::zrangestore), "sorted-set", "6.2.0", Z, "Stores a range of members from sorted set in a key."),
+    cmd!("zrevrange", -4, R, 1, 1, 1, Keyed(zset::zrevrange), "sorted-set", "1.2.0", Z, "Returns members in a sorted set within a range of indexes in reverse order."),
+    cmd!("zrangebyscore", -4, R, 1, 1, 1, Keyed(zset::zrangebyscore), "sorted-set", "1.0.5", Z, "Returns members in a sorted set within a range of scores."),
+    cmd!("zrevrangebyscore", -4, R, 1, 1, 1, Keyed(zset::zrevrangebyscore), "sorted-set", "2.2.0", Z, "Returns members in a sorted set within a range of scores in reverse order."),
+    cmd!("zrangebylex", -4, R, 1, 1, 1, Keyed(zset::zrangebylex), "sorted-set", "2.8.9", Z, "Returns members in a sorted set within a lexicographical range."),
+    cmd!("zrevrangebylex", -4, R, 1, 1, 1, Keyed(zset::zrevrangebylex), "sorted-set", "2.8.9", Z, "Returns members in a sorted set within a lexicographical range in reverse order."),
+    cmd!("zremrangebyrank", 4, WD, 1, 1, 1, Keyed(zset::zremrangebyrank), "sorted-set", "2.0.0", Z, "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed."),
+    cmd!("zremrangebyscore", 4, WD, 1, 1, 1, Keyed(zset::zremrangebyscore), "sorted-set", "1.2.0", Z, "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed."),
+    cmd!("zremrangebylex", 4, WD, 1, 1, 1, Keyed(zset::zremrangebylex), "sorted-set", "2.8.9", Z, "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed."),
+    cmd!("zpopmin", -2, WDF, 1, 1, 1, Keyed(zset::zpopmin), "sorted-set", "5.0.0", Z, "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    cmd!("zpopmax", -2, WDF, 1, 1, 1, Keyed(zset::zpopmax), "sorted-set", "5.0.0", Z, "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    cmd!("zmpop", -4, WM, 0, 0, 0, Keyed(zset::zmpop), "sorted-set", "7.0.0", Z, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.").numkeys(1),
+    cmd!("zrandmember", -2, R, 1, 1, 1, Keyed(zset::zrandmember), "sorted-set", "6.2.0", Z, "Returns one or more random members from a sorted set."),
+    cmd!("zscan", -3, R, 1, 1, 1, Keyed(zset::zscan), "sorted-set", "2.8.0", Z, "Iterates over members and scores of a sorted set."),
+    cmd!("zunion", -3, RM, 0, 0, 0, Keyed(zset::zunion), "sorted-set", "6.2.0", Z, "Returns the union of multiple sorted sets.").numkeys(1),
+    cmd!("zinter", -3, RM, 0, 0, 0, Keyed(zset::zinter), "sorted-set", "6.2.0", Z, "Returns the intersect of multiple sorted sets.").numkeys(1),
+    cmd!("zdiff", -3, RM, 0, 0, 0, Keyed(zset::zdiff), "sorted-set", "6.2.0", Z, "Returns the difference between multiple sorted sets.").numkeys(1),
+    cmd!("zintercard", -3, RM, 0, 0, 0, Keyed(zset::zintercard), "sorted-set", "7.0.0", Z, "Returns the number of members of the intersect of multiple sorted sets.").numkeys(1),
+    cmd!("zunionstore", -4, WDM, 1, 1, 1, Keyed(zset::zunionstore), "sorted-set", "2.0.0", Z, "Stores the union of multiple sorted sets in a key.").numkeys(2),
+    cmd!("zinterstore", -4, WDM, 1, 1, 1, Keyed(zset::zinterstore), "sorted-set", "2.0.0", Z, "Stores the intersect of multiple sorted sets in a key.").numkeys(2),
+    cmd!("zdiffstore", -4, WDM, 1, 1, 1, Keyed(zset::zdiffstore), "sorted-set", "6.2.0", Z, "Stores the difference of multiple sorted sets in a key.").numkeys(2),
     // keys
     cmd!("del", -2, WD, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "1.0.0", K, "Deletes one or more keys."),
     cmd!("unlink", -2, WDF, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "4.0.0", K, "Asynchronously deletes one or more keys."),
@@ -262,50 +349,6 @@ pub static COMMANDS: &[Command] = &[
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),
 ];
-
-impl Command {
-    /// Key argument indices of a concrete invocation: the fixed range of
-    /// `key_indices`, plus, for "movablekeys" commands, the keys counted by
-    /// their numkeys argument (SINTERCARD, ZUNIONSTORE, EVAL...). Routing
-    /// uses this, so such keys decide the shard like any other.
-    pub fn keys_of(&self, a: Args) -> impl Iterator<Item = usize> {
-        let counted = if self.flags.contains(&"movablekeys") {
-            numkeys_range(self.name, a)
-        } else {
-            0..0
-        };
-        self.key_indices(a.len()).chain(counted)
-    }
-}
-
-/// Position of the numkeys argument of a movablekeys command (Redis's
-/// "keynum" key specs); its keys follow it. Fixed keys before it (e.g.
-/// ZUNIONSTORE's destination) are in the table's first/last/step.
-fn numkeys_index(name: &str) -> usize {
-    match name {
-        "zunionstore" | "zinterstore" | "zdiffstore" | "eval" | "evalsha" | "eval_ro"
-        | "evalsha_ro" | "fcall" | "fcall_ro" | "blmpop" | "bzmpop" => 2,
-        _ => 1,
-    }
-}
-
-/// The counted keys of a movablekeys invocation: empty when numkeys is not
-/// a positive integer (the handler then replies the error), truncated to
-/// the arguments present.
-fn numkeys_range(name: &str, a: Args) -> Range<usize> {
-    let at = numkeys_index(name);
-    if at >= a.len() {
-        return 0..0;
-    }
-    match crate::protocol::parse_i64(a.get(at)) {
-        Some(n) if n > 0 => {
-            let first = at + 1;
-            let end = (n as u64).saturating_add(first as u64).min(a.len() as u64) as usize;
-            first..end.max(first)
-        }
-        _ => 0..0,
-    }
-}
 
 /// Case-insensitive lookup without allocating: names are short ASCII.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
@@ -367,5 +410,35 @@ mod tests {
         assert_eq!(obj, Some(vec![2]));
         let ping = lookup(b"ping").map(|c| c.key_indices(1).collect::<Vec<_>>());
         assert_eq!(ping, Some(vec![]));
+    }
+
+    #[test]
+    fn numkeys_positions() {
+        fn keys(argv: &[&str]) -> Vec<usize> {
+            let mut buf = Vec::new();
+            let mut ranges = Vec::new();
+            for x in argv {
+                let s = buf.len();
+                buf.extend_from_slice(x.as_bytes());
+                ranges.push(s..buf.len());
+            }
+            let a = Args::from_parts(&buf, &ranges);
+            lookup(a.get(0))
+                .map(|c| c.keys_of(a).collect())
+                .unwrap_or_default()
+        }
+        assert_eq!(
+            keys(&["zunionstore", "d", "2", "a", "b", "weights", "1", "2"]),
+            vec![1, 3, 4]
+        );
+        assert_eq!(keys(&["zunion", "2", "a", "b", "withscores"]), vec![2, 3]);
+        assert_eq!(keys(&["lmpop", "2", "a", "b", "left"]), vec![2, 3]);
+        // numkeys covering every remaining argument leaves no room for
+        // LEFT/RIGHT, but still names keys only (Redis errors at run time).
+        assert_eq!(keys(&["zunion", "2", "a", "b"]), vec![2, 3]);
+        assert_eq!(keys(&["zunion", "3", "a", "b"]), Vec::<usize>::new());
+        assert_eq!(keys(&["zunion", "-1", "a"]), Vec::<usize>::new());
+        assert_eq!(keys(&["zunion", "x", "a"]), Vec::<usize>::new());
+        assert_eq!(keys(&["lmove", "a", "b", "left", "right"]), vec![1, 2]);
     }
 }

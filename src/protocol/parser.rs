@@ -191,6 +191,14 @@ impl<'a> Args<'a> {
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         self.ranges.iter().map(|r| &self.buf[r.clone()])
     }
+    /// The arguments from `from` on (COMMAND GETKEYS reads a command
+    /// embedded in its own arguments).
+    pub fn tail(&self, from: usize) -> Args<'a> {
+        Args {
+            buf: self.buf,
+            ranges: &self.ranges[from.min(self.ranges.len())..],
+        }
+    }
     pub fn to_vec(&self) -> Vec<Vec<u8>> {
         self.iter().map(|a| a.to_vec()).collect()
     }

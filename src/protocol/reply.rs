@@ -108,9 +108,10 @@ impl<'a> Reply<'a> {
             self.int(v as i64);
         }
     }
-    /// Double: RESP3 `,`; RESP2 a bulk string, formatted like Redis.
+    /// Double: RESP3 `,`; RESP2 a bulk string, formatted like Redis 7.0's
+    /// addReplyDouble (`%.17g`, so ZSCORE of 1.1 is "1.1000000000000001").
     pub fn double(&mut self, v: f64) {
-        let s = format_double(v);
+        let s = format_g17(v);
         if self.resp3() {
             self.out.push(b',');
             self.out.extend_from_slice(s.as_bytes());
@@ -178,6 +179,81 @@ pub fn format_double(v: f64) -> String {
     s
 }
 
+/// C's `%.17g` (what Redis 7.0 replies scores with): 17 significant
+/// digits, trailing zeros dropped, exponent form below 1e-4 or from 1e17.
+/// Rust's `{:e}` with a precision rounds exactly like glibc's printf.
+pub fn format_g17(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let e_form = format!("{v:.16e}");
+    let (mant, exp) = match e_form.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (e_form.as_str(), 0),
+    };
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let mut out = String::with_capacity(26);
+    if neg {
+        out.push('-');
+    }
+    if !(-4..17).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let a = exp.unsigned_abs();
+        if a < 10 {
+            out.push('0');
+        }
+        out.push_str(&a.to_string());
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
+
+/// Redis's d2string (how a listpack stores a score, seen by ZSCAN):
+/// integral values within ±2^62 as integers, else `%.17g`.
+pub fn format_d2string(v: f64) -> String {
+    const LIM: f64 = (i64::MAX / 2) as f64;
+    if v.is_finite() && v != 0.0 && (-LIM..=LIM).contains(&v) && v == v.trunc() {
+        return (v as i64).to_string();
+    }
+    format_g17(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +280,33 @@ mod tests {
         assert_eq!(format_double(10.5), "10.5");
         assert_eq!(format_double(f64::INFINITY), "inf");
         assert_eq!(format_double(-0.0), "0");
+    }
+
+    #[test]
+    fn g17_like_printf() {
+        let cases: &[(f64, &str)] = &[
+            (1.1, "1.1000000000000001"),
+            (0.1, "0.10000000000000001"),
+            (1.25, "1.25"),
+            (1.5, "1.5"),
+            (10.0, "10"),
+            (-2.0, "-2"),
+            (1e17, "1e+17"),
+            (1e16, "10000000000000000"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0000000000000001e-05"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (-0.0, "-0"),
+            (0.8786644561143104, "0.87866445611431043"),
+            (5e-324, "4.9406564584124654e-324"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(format_g17(*v), *want, "{v:e}");
+        }
+        assert_eq!(format_d2string(1e17), "100000000000000000");
+        assert_eq!(format_d2string(1.5), "1.5");
+        assert_eq!(format_d2string(-0.0), "-0");
     }
 }

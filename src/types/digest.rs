@@ -27,6 +27,14 @@ impl Value {
             Value::Set(s) => s.iter().fold((h(&[b"set"]), 0), |(a, b), m| {
                 m.with_bytes(|x| (a ^ h(&[x]), b ^ h(&[x, x])))
             }),
+            // Ordered: chain the element digests.
+            Value::List(l) => l.iter().fold((h(&[b"list"]), 1u64), |(a, b), e| {
+                (h(&[&a.to_le_bytes(), e]), b.wrapping_mul(31) ^ h(&[e]))
+            }),
+            Value::ZSet(z) => z.iter().fold((h(&[b"zset"]), 0), |(a, b), (m, sc)| {
+                let sc = sc.to_bits().to_le_bytes();
+                (a ^ h(&[m, &sc]), b ^ h(&[&sc, m]))
+            }),
         };
         format!("{a:016x}{b:016x}{:08x}", (a ^ b) as u32)
     }

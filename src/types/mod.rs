@@ -2,12 +2,16 @@
 pub mod digest;
 pub mod hash;
 pub mod limits;
+pub mod list;
 pub mod set;
 pub mod string;
+pub mod zset;
 
 pub use hash::HashVal;
+pub use list::List;
 pub use set::SetVal;
 pub use string::StrVal;
+pub use zset::ZSet;
 
 /// A stored value. Kept at 24 bytes so a keyspace entry stays small; large
 /// or growing representations live behind a Box.
@@ -15,6 +19,8 @@ pub enum Value {
     Str(StrVal),
     Hash(Box<HashVal>),
     Set(Box<SetVal>),
+    List(Box<List>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -23,6 +29,8 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
+            Value::ZSet(_) => "zset",
         }
     }
     pub fn encoding(&self) -> &'static str {
@@ -30,6 +38,9 @@ impl Value {
             Value::Str(s) => s.encoding(),
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            // Redis 7.0 has no small-list encoding: always a quicklist.
+            Value::List(_) => "quicklist",
+            Value::ZSet(z) => z.encoding(),
         }
     }
     pub fn deep_clone(&self) -> Value {
@@ -37,6 +48,8 @@ impl Value {
             Value::Str(s) => Value::Str(s.clone()),
             Value::Hash(h) => Value::Hash(h.clone()),
             Value::Set(s) => Value::Set(s.clone()),
+            Value::List(l) => Value::List(l.clone()),
+            Value::ZSet(z) => Value::ZSet(z.clone()),
         }
     }
 }
