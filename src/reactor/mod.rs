@@ -523,7 +523,18 @@ impl Reactor {
         if locks.is_empty() || locks.len() < min_shards {
             return self.start_plan(idx, plan);
         }
-        let Plan { ops, finish, .. } = plan;
+        let Plan {
+            ops,
+            finish,
+            barrier,
+        } = plan;
+        // Single-phase plans (no barrier) with one op per locked shard take
+        // the short path: see TxState::fast.
+        let fast = !barrier
+            && ops.len() == locks.len()
+            && locks
+                .iter()
+                .all(|(s, _)| ops.iter().filter(|(o, _)| o == s).count() == 1);
         let txid = self.shared.next_txid.fetch_add(1, Ordering::Relaxed);
         let Some(c) = self.conn_mut(idx) else { return };
         let mut coord = Coord::new(ops.len(), finish);
@@ -533,6 +544,9 @@ impl Reactor {
             shards: locks,
             acquired: 0,
             first_ops: Some(ops),
+            fast,
+            fast_rest: None,
+            last_part: None,
         }));
         let slot = c.push_wait(coord);
         let tok = token(idx, c.gen);
@@ -549,6 +563,9 @@ impl Reactor {
                 return;
             };
             let Some(tx) = coord.tx.as_mut() else { return };
+            if tx.fast && tx.acquired + 1 == tx.shards.len() {
+                return self.lock_run_last(tok, slot);
+            }
             if tx.acquired == tx.shards.len() {
                 let ops = tx.first_ops.take().unwrap_or_default();
                 return self.dispatch_ops(tok, slot, ops);
@@ -585,6 +602,58 @@ impl Reactor {
         }
     }
 
+    /// Fast path, all shards but the last locked: the last one locks, runs
+    /// its op and unlocks in one message; the others follow when it answers.
+    fn lock_run_last(&mut self, tok: Token, slot: u64) {
+        let Some((_, c)) = self.conn_by_token(tok) else {
+            return;
+        };
+        let Some(Slot::Wait(coord)) = c.slot_mut(slot) else {
+            return;
+        };
+        let Some(tx) = coord.tx.as_mut() else { return };
+        let (last, keys) = {
+            let (s, k) = &tx.shards[tx.acquired];
+            (*s, k.clone())
+        };
+        let txid = tx.txid;
+        let mut rest = Vec::new();
+        let mut mine = None;
+        for (part, (shard, op)) in tx
+            .first_ops
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            if shard == last {
+                mine = Some((part as u32, op));
+            } else {
+                rest.push((part as u32, shard, op));
+            }
+        }
+        let Some((part, op)) = mine else { return };
+        tx.fast_rest = Some(rest);
+        tx.last_part = Some(part);
+        let op = ShardOp::LockRun {
+            txid,
+            keys,
+            op: Box::new(op),
+        };
+        if last != self.id {
+            return self.send_req(last, tok, slot, part, op);
+        }
+        let reply = ReplyTo {
+            from: self.id,
+            conn: tok,
+            slot,
+            part,
+        };
+        if let Some(r) = self.exec_or_park(op, reply) {
+            self.deliver(tok, slot, part, r);
+        }
+    }
+
     /// Release a transaction's locks on every shard it asked.
     fn unlock_all(&mut self, tx: &TxState) {
         for (shard, _) in &tx.shards {
@@ -608,6 +677,12 @@ impl Reactor {
                     txid,
                     shard: self.id,
                 },
+                Waiting::LockRun { txid, op } => {
+                    self.now = now_ms();
+                    let r = self.exec_op(op);
+                    self.unlock(txid);
+                    r
+                }
                 Waiting::Op(op) => {
                     self.now = now_ms();
                     self.exec_op(op)
@@ -635,6 +710,17 @@ impl Reactor {
     /// it waits in the shard's queue and its result is routed later.
     fn exec_or_park(&mut self, op: ShardOp, reply: ReplyTo) -> Option<OpResult> {
         match op {
+            ShardOp::LockRun { txid, keys, op } => {
+                let op = self.shard.locks.lock_run(txid, keys, *op, reply)?;
+                let r = self.exec_op(op);
+                self.unlock(txid);
+                Some(r)
+            }
+            ShardOp::RunUnlock { txid, op } => {
+                let r = self.exec_op(*op);
+                self.unlock(txid);
+                Some(r)
+            }
             ShardOp::Lock { txid, keys } => {
                 if self.shard.locks.lock(txid, keys, reply) {
                     Some(OpResult::Granted {
@@ -747,6 +833,36 @@ impl Reactor {
         }
         let Slot::Wait(coord) = s else { return };
         let all_in = part == u32::MAX || coord.record(part, r);
+        // Fast path: the last shard answered, so every lock is held (its
+        // own already released): the others run their op and unlock.
+        let rest = match coord.tx.as_mut() {
+            Some(tx) if tx.fast && tx.last_part == Some(part) => {
+                tx.fast_rest.take().map(|r| (tx.txid, r))
+            }
+            _ => None,
+        };
+        if let Some((txid, rest)) = rest {
+            for (p, shard, op) in rest {
+                let op = ShardOp::RunUnlock {
+                    txid,
+                    op: Box::new(op),
+                };
+                if shard == self.id {
+                    let reply = ReplyTo {
+                        from: self.id,
+                        conn: tok,
+                        slot,
+                        part: p,
+                    };
+                    if let Some(r) = self.exec_or_park(op, reply) {
+                        self.deliver(tok, slot, p, r);
+                    }
+                } else {
+                    self.send_req(shard, tok, slot, p, op);
+                }
+            }
+            return;
+        }
         if !all_in {
             return;
         }
@@ -762,7 +878,8 @@ impl Reactor {
                     }
                     *s = Slot::Ready(out);
                 }
-                if let Some(tx) = tx {
+                // The fast path's ops released their locks themselves.
+                if let Some(tx) = tx.filter(|t| !t.fast) {
                     self.unlock_all(&tx);
                 }
                 self.slot_done(idx, barrier);
@@ -823,7 +940,12 @@ impl Reactor {
         let shard = &mut self.shard;
         match op {
             // Only ever reached through `exec_or_park`, which takes locks.
-            ShardOp::Lock { .. } => OpResult::Unit,
+            ShardOp::Lock { .. } | ShardOp::LockRun { .. } => OpResult::Unit,
+            ShardOp::RunUnlock { txid, op } => {
+                let r = self.exec_op(*op);
+                self.unlock(txid);
+                r
+            }
             ShardOp::Watch { db, keys, flag } => {
                 for k in keys.args().iter() {
                     self.shard.dbs[db].watch(k, flag.clone(), now);

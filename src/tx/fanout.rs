@@ -36,6 +36,14 @@ pub struct TxState {
     pub shards: Vec<(usize, OwnedArgs)>,
     pub acquired: usize,
     pub first_ops: Option<Vec<(usize, ShardOp)>>,
+    /// Single-phase plan with one op per locked shard: the last shard locks,
+    /// runs its op and unlocks in one message, then the others run theirs
+    /// and unlock in one message each (one round trip for a 2-shard MSET).
+    pub fast: bool,
+    /// Fast path: the ops still to run (part, shard, op) once the last
+    /// shard answered, and that shard's part number.
+    pub fast_rest: Option<Vec<(u32, usize, ShardOp)>>,
+    pub last_part: Option<u32>,
 }
 
 impl Coord {

@@ -29,6 +29,8 @@ pub struct ReplyTo {
 pub enum Waiting {
     /// A transaction asking for its locks on this shard.
     Lock { txid: u64 },
+    /// ... and, once they are held, to run this and release them.
+    LockRun { txid: u64, op: super::ShardOp },
     /// A command that touches locked keys: run it when they are free.
     Op(ShardOp),
 }
@@ -86,6 +88,28 @@ impl LockTable {
     }
 
     /// Take the locks now, or queue the request. True if granted.
+    /// `lock` for the last shard of a single-phase transaction: the
+    /// operation comes back when the locks were granted at once, else it
+    /// waits in the queue with the request.
+    pub fn lock_run(
+        &mut self,
+        txid: u64,
+        keys: OwnedArgs,
+        op: ShardOp,
+        reply: ReplyTo,
+    ) -> Option<ShardOp> {
+        if self.conflicts(&keys, Some(txid), self.queue.len()) {
+            self.queue.push_back(Waiter {
+                keys,
+                what: Waiting::LockRun { txid, op },
+                reply,
+            });
+            return None;
+        }
+        self.grant(txid, &keys);
+        Some(op)
+    }
+
     pub fn lock(&mut self, txid: u64, keys: OwnedArgs, reply: ReplyTo) -> bool {
         if self.conflicts(&keys, Some(txid), self.queue.len()) {
             self.queue.push_back(Waiter {
@@ -125,14 +149,16 @@ impl LockTable {
                 self.held.remove(&k);
             }
         }
-        self.queue
-            .retain(|w| !matches!(w.what, Waiting::Lock { txid: t } if t == txid));
+        self.queue.retain(|w| match w.what {
+            Waiting::Lock { txid: t } | Waiting::LockRun { txid: t, .. } => t != txid,
+            Waiting::Op(_) => true,
+        });
         let mut ready = Vec::new();
         let mut i = 0;
         while i < self.queue.len() {
             let w = &self.queue[i];
             let txid = match w.what {
-                Waiting::Lock { txid } => Some(txid),
+                Waiting::Lock { txid } | Waiting::LockRun { txid, .. } => Some(txid),
                 Waiting::Op(_) => None,
             };
             if self.conflicts(&w.keys, txid, i) {
@@ -140,7 +166,7 @@ impl LockTable {
                 continue;
             }
             let Some(w) = self.queue.remove(i) else { break };
-            if let Waiting::Lock { txid } = w.what {
+            if let Waiting::Lock { txid } | Waiting::LockRun { txid, .. } = w.what {
                 self.grant(txid, &w.keys);
             }
             ready.push(w);

@@ -80,6 +80,18 @@ pub enum ShardOp {
         txid: u64,
         keys: OwnedArgs,
     },
+    /// Take the locks, run `op`, release: the last shard of a single-phase
+    /// transaction (replies `op`'s result, maybe later).
+    LockRun {
+        txid: u64,
+        keys: OwnedArgs,
+        op: Box<ShardOp>,
+    },
+    /// Run `op` under locks already held, then release them.
+    RunUnlock {
+        txid: u64,
+        op: Box<ShardOp>,
+    },
     /// Run several commands (db, args) in order as one step: a single-shard
     /// MULTI/EXEC (`in_tx` false: waits for locked keys), or one shard's
     /// share of a transaction that already holds its locks (`in_tx` true).
