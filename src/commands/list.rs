@@ -51,6 +51,29 @@ pub fn lookup_list<'s>(
 /// getRangeLongFromObjectOrReply: an integer in [min, max]; any failure
 /// (including not an integer) replies `msg` when given, else Redis's
 /// generic texts.
+/// The optional `COUNT n` after LMPOP/ZMPOP's direction (n >= 1), Redis's
+/// errors included; shared by the list and sorted-set forms.
+pub fn mpop_count(a: Args, from: usize) -> Result<Option<usize>, String> {
+    let mut count: Option<usize> = None;
+    let mut j = from;
+    while j < a.len() {
+        if count.is_none() && eq_ic(a.get(j), "count") && j + 1 < a.len() {
+            j += 1;
+            let n = arg_range(
+                a.get(j),
+                1,
+                i64::MAX,
+                Some("count should be greater than 0"),
+            )?;
+            count = Some(n as usize);
+        } else {
+            return Err(ERR_SYNTAX.into());
+        }
+        j += 1;
+    }
+    Ok(count)
+}
+
 pub fn arg_range(a: &[u8], min: i64, max: i64, msg: Option<&str>) -> Result<i64, String> {
     match arg_i64(a) {
         Some(v) if (min..=max).contains(&v) => Ok(v),
@@ -517,23 +540,7 @@ pub fn parse_lmpop(a: Args, at: usize) -> Result<MPopArgs, String> {
     }
     let where_idx = where_idx as usize;
     let end = parse_end(a.get(where_idx)).ok_or_else(|| ERR_SYNTAX.to_string())?;
-    let mut count: Option<usize> = None;
-    let mut j = where_idx + 1;
-    while j < a.len() {
-        if count.is_none() && eq_ic(a.get(j), "count") && j + 1 < a.len() {
-            j += 1;
-            let n = arg_range(
-                a.get(j),
-                1,
-                i64::MAX,
-                Some("count should be greater than 0"),
-            )?;
-            count = Some(n as usize);
-        } else {
-            return Err(ERR_SYNTAX.into());
-        }
-        j += 1;
-    }
+    let count = mpop_count(a, where_idx + 1)?;
     Ok(MPopArgs {
         first_key: at + 1,
         numkeys: numkeys as usize,

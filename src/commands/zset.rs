@@ -813,23 +813,7 @@ pub fn parse_zmpop(a: Args, at: usize) -> Result<ZMPopArgs, String> {
     } else {
         return Err(ERR_SYNTAX.into());
     };
-    let mut count: Option<usize> = None;
-    let mut j = where_idx + 1;
-    while j < a.len() {
-        if count.is_none() && eq_ic(a.get(j), "count") && j + 1 < a.len() {
-            j += 1;
-            let n = arg_range(
-                a.get(j),
-                1,
-                i64::MAX,
-                Some("count should be greater than 0"),
-            )?;
-            count = Some(n as usize);
-        } else {
-            return Err(ERR_SYNTAX.into());
-        }
-        j += 1;
-    }
+    let count = super::list::mpop_count(a, where_idx + 1)?;
     Ok(ZMPopArgs {
         first_key: at + 1,
         numkeys: numkeys as usize,

@@ -10,7 +10,7 @@ use crate::commands::table::{self, Kind, Multi, TxCmd};
 use crate::protocol::{Args, Reply};
 use crate::shard::slot::key_shard;
 use crate::tx::fanout::{self, Plan, Step};
-use crate::tx::locks::push_lock_key;
+use crate::tx::locks::add_lock;
 use crate::tx::multi::{self, ExecStep, MultiState, ShardBatches, WatchState};
 use crate::tx::ops::WatchCheck;
 use crate::tx::{OpResult, OwnedArgs, ShardOp};
@@ -221,17 +221,8 @@ impl Reactor {
         let mut steps: Vec<ExecStep> = Vec::new();
         let mut batch: ShardBatches = Vec::new();
         let mut locks: Vec<(usize, OwnedArgs)> = Vec::new();
-        let add_lock = |locks: &mut Vec<(usize, OwnedArgs)>, db: usize, k: &[u8]| {
-            let s = key_shard(k, n);
-            let g = match locks.iter().position(|(x, _)| *x == s) {
-                Some(g) => g,
-                None => {
-                    locks.push((s, OwnedArgs::new()));
-                    locks.len() - 1
-                }
-            };
-            push_lock_key(&mut locks[g].1, db, k);
-        };
+        let add_lock =
+            |locks: &mut Vec<(usize, OwnedArgs)>, db: usize, k: &[u8]| add_lock(locks, n, db, k);
         if let Some(w) = &watch {
             for (wdb, k) in &w.keys {
                 add_lock(&mut locks, *wdb, k);

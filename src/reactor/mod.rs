@@ -1348,16 +1348,7 @@ const LOCK_PART: u32 = u32::MAX - 1;
 fn lock_keys(cmd: &Command, args: Args, db: usize, nshards: usize) -> Vec<(usize, OwnedArgs)> {
     let mut by_shard: Vec<(usize, OwnedArgs)> = Vec::new();
     for i in cmd.keys_of(args) {
-        let k = args.get(i);
-        let s = key_shard(k, nshards);
-        let g = match by_shard.iter().position(|(x, _)| *x == s) {
-            Some(g) => g,
-            None => {
-                by_shard.push((s, OwnedArgs::new()));
-                by_shard.len() - 1
-            }
-        };
-        push_lock_key(&mut by_shard[g].1, db, k);
+        crate::tx::locks::add_lock(&mut by_shard, nshards, db, args.get(i));
     }
     by_shard.sort_by_key(|(s, _)| *s);
     by_shard

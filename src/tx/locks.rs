@@ -44,6 +44,20 @@ pub struct Waiter {
 
 type LockKey = Vec<u8>;
 
+/// Add `key`'s lock key to its shard's group (groups in first-seen order;
+/// callers sort by shard before acquiring).
+pub fn add_lock(locks: &mut Vec<(usize, OwnedArgs)>, nshards: usize, db: usize, key: &[u8]) {
+    let s = crate::shard::slot::key_shard(key, nshards);
+    let g = match locks.iter().position(|(x, _)| *x == s) {
+        Some(g) => g,
+        None => {
+            locks.push((s, OwnedArgs::new()));
+            locks.len() - 1
+        }
+    };
+    push_lock_key(&mut locks[g].1, db, key);
+}
+
 /// A lock is on a key of one database: the database index prefixes it.
 pub fn push_lock_key(keys: &mut OwnedArgs, db: usize, key: &[u8]) {
     let mut k = Vec::with_capacity(4 + key.len());
