@@ -98,7 +98,7 @@ pub fn arg_positive(a: &[u8], msg: Option<&str>) -> Result<i64, String> {
     )
 }
 
-fn parse_end(a: &[u8]) -> Option<End> {
+pub fn parse_end(a: &[u8]) -> Option<End> {
     if eq_ic(a, "left") {
         Some(End::Left)
     } else if eq_ic(a, "right") {

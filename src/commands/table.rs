@@ -4,7 +4,7 @@
 
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
-use super::{bitops, connection, hash, keys, list, server, set, string, zset};
+use super::{bitops, blocking, connection, hash, keys, list, server, set, string, zset};
 use crate::protocol::Args;
 
 pub type KeyFn = fn(&mut Ctx, Args);
@@ -93,6 +93,9 @@ impl Command {
             self.name,
             "client" | "config" | "command" | "debug" | "object" | "memory"
         )
+    }
+    pub fn is_blocking(&self) -> bool {
+        self.flags.contains(&"blocking")
     }
     pub fn is_write(&self) -> bool {
         self.flags.contains(&"write")
@@ -264,6 +267,15 @@ pub static COMMANDS: &[Command] = &[
     cmd!("lmove", 5, W, 1, 2, 1, Keyed(list::lmove), "list", "6.2.0", L, "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
     cmd!("rpoplpush", 3, W, 1, 2, 1, Keyed(list::rpoplpush), "list", "1.2.0", L, "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
     cmd!("lmpop", -4, WM, 0, 0, 0, Keyed(list::lmpop), "list", "7.0.0", L, "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.").numkeys(1),
+    // blocking pops (commands/blocking.rs; the waiting is reactor/blocking.rs)
+    cmd!("blpop", -3, &["write", "noscript", "blocking"], 1, -2, 1, Keyed(blocking::blpop), "list", "2.0.0", L, "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    cmd!("brpop", -3, &["write", "noscript", "blocking"], 1, -2, 1, Keyed(blocking::brpop), "list", "2.0.0", L, "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    cmd!("brpoplpush", 4, &["write", "denyoom", "noscript", "blocking"], 1, 2, 1, Keyed(blocking::brpoplpush), "list", "2.2.0", L, "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
+    cmd!("blmove", 6, &["write", "denyoom", "noscript", "blocking"], 1, 2, 1, Keyed(blocking::blmove), "list", "6.2.0", L, "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
+    cmd!("blmpop", -5, &["write", "blocking", "movablekeys"], 0, 0, 0, Keyed(blocking::blmpop), "list", "7.0.0", L, "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").numkeys(2),
+    cmd!("bzpopmin", -3, &["write", "noscript", "blocking", "fast"], 1, -2, 1, Keyed(blocking::bzpopmin), "sorted-set", "5.0.0", Z, "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    cmd!("bzpopmax", -3, &["write", "noscript", "blocking", "fast"], 1, -2, 1, Keyed(blocking::bzpopmax), "sorted-set", "5.0.0", Z, "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped."),
+    cmd!("bzmpop", -5, &["write", "blocking", "movablekeys"], 0, 0, 0, Keyed(blocking::bzmpop), "sorted-set", "7.0.0", Z, "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.").numkeys(2),
     // sorted sets
     cmd!("zadd", -4, WF, 1, 1, 1, Keyed(zset::zadd), "sorted-set", "1.2.0", Z, "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
     cmd!("zincrby", 4, WF, 1, 1, 1, Keyed(zset::zincrby), "sorted-set", "1.2.0", Z, "Increments the score of a member in a sorted set."),

@@ -13,6 +13,8 @@ pub enum Slot {
     Remote,
     /// A command fanned out over shards.
     Wait(Box<Coord>),
+    /// A blocking pop waiting for an element (see `reactor::blocking`).
+    Blocked,
 }
 
 pub struct Conn {
@@ -35,6 +37,8 @@ pub struct Conn {
     /// Multi-phase coordinators in flight: later commands wait for them.
     pub barriers: u32,
     pub close_after_flush: bool,
+    /// The blocking command this connection waits on, if any.
+    pub blocked: Option<Box<super::blocking::Blocked>>,
     pub closing: bool,
     pub dirty: bool,
 }
@@ -59,6 +63,7 @@ impl Conn {
             first_slot: 0,
             barriers: 0,
             close_after_flush: false,
+            blocked: None,
             closing: false,
             dirty: false,
         }

@@ -3,6 +3,7 @@
 //! asks it what to send; it knows nothing of command semantics beyond the
 //! table's routing information.
 
+pub mod blocking;
 pub mod client;
 pub mod conn;
 mod exec;
@@ -58,6 +59,9 @@ pub struct Reactor {
     /// Connections to close once their I/O is quiet (the driver drains this).
     pub to_close: Vec<u32>,
     pub counters: Counters,
+    block_seq: u64,
+    /// Local blocked clients woken this turn (see `blocking`).
+    ready_local: Vec<(Token, u64)>,
     pub now: u64,
     pub max_bulk: usize,
 }
@@ -89,6 +93,8 @@ impl Reactor {
             parser: Parser::new(max_bulk),
             dirty: Vec::new(),
             to_close: Vec::new(),
+            block_seq: 0,
+            ready_local: Vec::new(),
             counters: Counters {
                 cmd_calls: vec![(0, 0); table::COMMANDS.len()],
                 ..Default::default()
@@ -176,6 +182,10 @@ impl Reactor {
     /// transaction abandoned halfway would lose data (a RENAME between its
     /// take and its put) — so the slot is released only once `idle_for_release`.
     pub fn close(&mut self, idx: u32) {
+        // A blocked client that goes away leaves no waiter behind.
+        if self.conn(idx).is_some_and(|c| c.blocked.is_some()) {
+            self.unblock(idx, Vec::new());
+        }
         if let Some(c) = self.conn_mut(idx) {
             if !c.closing {
                 c.closing = true;
@@ -377,6 +387,10 @@ impl Reactor {
                 return self.start_tx(idx, plan, locks);
             }
         }
+        if spans && cmd.is_blocking() {
+            return Reply::new(c.reply_buf(), proto)
+                .error("CROSSSLOT Keys in request don't hash to the same slot");
+        }
         if spans {
             // No dedicated fan-out: run it on gathered copies, under locks.
             let locks = lock_keys(cmd, args, db, n);
@@ -431,9 +445,17 @@ impl Reactor {
                 max_bulk: self.max_bulk,
             };
             f(&mut ctx, args);
+            let wrote = ctx.r.out.len() > at;
             let failed = ctx.r.out.get(at) == Some(&b'-');
             if !failed {
                 touch_written(&mut self.shard, cmd, db, args);
+            }
+            // A blocking attempt that found nothing changed nothing.
+            if wrote && !failed {
+                self.signal_written(cmd, db, args);
+            }
+            if !wrote && cmd.is_blocking() {
+                self.block(idx, cmd, args, db, self.id, None);
             }
         } else {
             let op = ShardOp::Exec {
@@ -441,8 +463,18 @@ impl Reactor {
                 proto,
                 args: OwnedArgs::from_args(args),
             };
-            let slot = c.push_remote();
             let tok = token(idx, c.gen);
+            if cmd.is_blocking() {
+                // Wait first (no wake-up can be missed), then attempt.
+                self.block(idx, cmd, args, db, target, None);
+                let Some(c) = self.conn_mut(idx) else { return };
+                let Some(b) = c.blocked.as_mut() else { return };
+                b.retrying = true;
+                let slot = b.slot;
+                return self.send_req(target, tok, slot, 0, op);
+            }
+            let Some(c) = self.conn_mut(idx) else { return };
+            let slot = c.push_remote();
             self.send_req(target, tok, slot, 0, op);
         }
     }
@@ -824,6 +856,13 @@ impl Reactor {
         }
         let proto = c.client.proto;
         let Some(s) = c.slot_mut(slot) else { return };
+        if let Slot::Blocked = s {
+            let out = match r {
+                OpResult::Reply(b) => b,
+                _ => Vec::new(),
+            };
+            return self.attempt_done(idx, out);
+        }
         if let Slot::Remote = s {
             *s = Slot::Ready(match r {
                 OpResult::Reply(b) => b,
@@ -928,8 +967,9 @@ impl Reactor {
             _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
             _ => ctx.r.error("ERR internal routing error"),
         }
-        if let Some(cmd) = cmd.filter(|_| out.first() != Some(&b'-')) {
+        if let Some(cmd) = cmd.filter(|_| !out.is_empty() && out.first() != Some(&b'-')) {
             touch_written(&mut self.shard, cmd, db, a);
+            self.signal_written(cmd, db, a);
         }
         out
     }
@@ -961,7 +1001,10 @@ impl Reactor {
                 }
                 let mut replies = Vec::with_capacity(cmds.len());
                 for (db, args) in cmds {
-                    replies.push(self.run_on_shard(db, proto, args.args()));
+                    let a = args.args();
+                    let mut out = self.run_on_shard(db, proto, a);
+                    blocking::nil_if_blocked(table::lookup(a.get(0)), &mut out, proto);
+                    replies.push(out);
                 }
                 OpResult::Replies(replies)
             }
@@ -1037,6 +1080,7 @@ impl Reactor {
                     return OpResult::Bool(false);
                 }
                 d.set(&key, value, expire_at);
+                self.signal_key(db, &key);
                 OpResult::Bool(true)
             }
             ShardOp::DbSize { db } => OpResult::Int(shard.dbs[db].len() as i64),
@@ -1190,6 +1234,19 @@ impl Reactor {
                         }
                     }
                     Msg::Unlock { txid } => self.unlock(txid),
+                    Msg::BlockOn {
+                        keys,
+                        from,
+                        conn,
+                        id,
+                    } => self.register_waiter(keys, from, conn, id),
+                    Msg::Unblock {
+                        keys,
+                        from,
+                        conn,
+                        id,
+                    } => self.unregister_waiter(&keys, from, conn, id),
+                    Msg::KeyReady { conn, id } => self.on_key_ready(conn, id),
                     Msg::Resp(Response {
                         conn,
                         slot,
@@ -1208,6 +1265,7 @@ impl Reactor {
     /// one wake per target (and a wake only if it is asleep). A full mailbox
     /// leaves the batch here for the next turn: backpressure, not loss.
     pub fn flush_outboxes(&mut self) {
+        self.run_ready_waiters();
         for t in 0..self.outbox.len() {
             // Ring targets whose messages have waited a whole turn unrung.
             if self.unrung[t] > 0 {
@@ -1253,12 +1311,13 @@ impl Reactor {
     }
 
     pub fn has_outbox(&self) -> bool {
-        self.outbox.iter().any(|o| !o.is_empty())
+        !self.ready_local.is_empty() || self.outbox.iter().any(|o| !o.is_empty())
     }
 
     /// Periodic work (10 Hz): active expiry.
     pub fn tick(&mut self) {
         self.now = now_ms();
+        self.expire_blocked();
         if self.shared.active_expire.load(Ordering::Relaxed) {
             self.shard
                 .active_expire(self.now, std::time::Duration::from_millis(25));
@@ -1277,6 +1336,13 @@ impl Reactor {
                 self.close(idx);
             }
         }
+    }
+
+    pub(crate) fn conns_iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i as u32, c)))
     }
 
     pub fn open_conns(&self) -> usize {

@@ -10,6 +10,9 @@ pub struct Shard {
     pub dbs: Vec<Db>,
     pub stats: DbStats,
     pub locks: crate::tx::locks::LockTable,
+    /// Blocked clients per lock key (db-prefixed): (reactor, connection,
+    /// block id), in arrival order.
+    pub waiters: hashbrown::HashMap<Vec<u8>, Vec<(usize, crate::tx::Token, u64)>>,
 }
 
 impl Shard {
@@ -19,6 +22,7 @@ impl Shard {
             dbs: (0..databases).map(|_| Db::new()).collect(),
             stats: DbStats::default(),
             locks: Default::default(),
+            waiters: Default::default(),
         }
     }
 

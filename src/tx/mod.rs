@@ -34,6 +34,25 @@ pub struct Response {
 pub enum Msg {
     Req(Request),
     Resp(Response),
+    /// Register a blocked client on keys of the receiving shard.
+    BlockOn {
+        keys: OwnedArgs,
+        from: usize,
+        conn: Token,
+        id: u64,
+    },
+    /// Forget that registration.
+    Unblock {
+        keys: OwnedArgs,
+        from: usize,
+        conn: Token,
+        id: u64,
+    },
+    /// One of the keys a blocked client waits on was written.
+    KeyReady {
+        conn: Token,
+        id: u64,
+    },
     /// A transaction is over: release its locks on the receiving shard.
     Unlock {
         txid: u64,

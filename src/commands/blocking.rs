@@ -1,0 +1,184 @@
+//! Blocking pops (BLPOP, BRPOP, BRPOPLPUSH, BLMOVE, BLMPOP, BZPOPMIN,
+//! BZPOPMAX, BZMPOP). Each handler is the non-blocking attempt: it replies
+//! when an element is there (or with an error), and writes nothing when it
+//! would block. The reactor (`reactor::blocking`) turns "nothing" into a
+//! blocked client, retries the same handler when one of its keys is
+//! written, and answers the timeout.
+
+use super::ctx::{arg_f64, Ctx, Replied, ERR_SYNTAX};
+use super::list::{lmove_core, lmpop_core, lookup_list, parse_end, parse_lmpop};
+use super::zset::{lookup_zset, parse_zmpop, zmpop_core};
+use crate::protocol::{Args, Reply};
+use crate::types::list::End;
+
+/// Redis's timeout argument: seconds as a float, >= 0; 0 = forever.
+/// Returns the timeout in ms (0 = forever).
+pub fn timeout_ms(a: &[u8]) -> Result<u64, &'static str> {
+    let Some(secs) = arg_f64(a).filter(|v| v.is_finite()) else {
+        return Err("ERR timeout is not a float or out of range");
+    };
+    if secs < 0.0 {
+        return Err("ERR timeout is negative");
+    }
+    let ms = (secs * 1000.0).ceil();
+    if ms > (i64::MAX / 2) as f64 {
+        return Err("ERR timeout is out of range");
+    }
+    Ok(ms as u64)
+}
+
+/// Position of the timeout argument of a blocking command.
+pub fn timeout_index(name: &str, argc: usize) -> usize {
+    match name {
+        "blmpop" | "bzmpop" => 1,
+        "brpoplpush" => 3,
+        "blmove" => 5,
+        _ => argc - 1,
+    }
+}
+
+/// What a blocking command answers on timeout: a null array for the pops
+/// that return arrays, a null bulk for BLMOVE/BRPOPLPUSH.
+pub fn timeout_reply(name: &str, r: &mut Reply) {
+    match name {
+        "blmove" | "brpoplpush" => r.null(),
+        _ => r.null_array(),
+    }
+}
+
+fn check_timeout(c: &mut Ctx, a: Args, name: &str) -> Result<(), Replied> {
+    match timeout_ms(a.get(timeout_index(name, a.len()))) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            c.r.error(e);
+            Err(Replied)
+        }
+    }
+}
+
+fn bpop(c: &mut Ctx, a: Args, end: End, name: &str) {
+    if check_timeout(c, a, name).is_err() {
+        return;
+    }
+    let Ctx {
+        shard, db, now, r, ..
+    } = c;
+    for i in 1..a.len() - 1 {
+        let key = a.get(i);
+        match lookup_list(shard, *db, *now, key, false, r) {
+            Err(Replied) => return,
+            Ok(Some(l)) if !l.is_empty() => {
+                if let Some(v) = l.pop(end) {
+                    let empty = l.is_empty();
+                    r.array(2);
+                    r.bulk(key);
+                    r.bulk(&v);
+                    if empty {
+                        shard.dbs[*db].remove(key);
+                    }
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn blpop(c: &mut Ctx, a: Args) {
+    bpop(c, a, End::Left, "blpop")
+}
+
+pub fn brpop(c: &mut Ctx, a: Args) {
+    bpop(c, a, End::Right, "brpop")
+}
+
+fn bmove(c: &mut Ctx, a: Args, from: End, to: End, name: &str) {
+    if check_timeout(c, a, name).is_err() {
+        return;
+    }
+    let (src, dst) = (a.get(1), a.get(2));
+    let Ctx {
+        shard, db, now, r, ..
+    } = c;
+    match lookup_list(shard, *db, *now, src, false, r) {
+        Err(Replied) => {}
+        Ok(Some(l)) if !l.is_empty() => lmove_core(shard, *db, *now, src, dst, from, to, r),
+        _ => {}
+    }
+}
+
+pub fn brpoplpush(c: &mut Ctx, a: Args) {
+    bmove(c, a, End::Right, End::Left, "brpoplpush")
+}
+
+pub fn blmove(c: &mut Ctx, a: Args) {
+    let (Some(from), Some(to)) = (parse_end(a.get(3)), parse_end(a.get(4))) else {
+        return c.r.error(ERR_SYNTAX);
+    };
+    bmove(c, a, from, to, "blmove")
+}
+
+pub fn blmpop(c: &mut Ctx, a: Args) {
+    if check_timeout(c, a, "blmpop").is_err() {
+        return;
+    }
+    let p = match parse_lmpop(a, 2) {
+        Ok(p) => p,
+        Err(e) => return c.r.error(&e),
+    };
+    let Ctx {
+        shard, db, now, r, ..
+    } = c;
+    lmpop_core(shard, *db, *now, a, &p, r);
+}
+
+fn bzpop(c: &mut Ctx, a: Args, max: bool, name: &str) {
+    if check_timeout(c, a, name).is_err() {
+        return;
+    }
+    let Ctx {
+        shard, db, now, r, ..
+    } = c;
+    for i in 1..a.len() - 1 {
+        let key = a.get(i);
+        match lookup_zset(shard, *db, *now, key, false, r) {
+            Err(Replied) => return,
+            Ok(Some(z)) if !z.is_empty() => {
+                if let Some((m, s)) = z.pop(max) {
+                    let empty = z.is_empty();
+                    r.array(3);
+                    r.bulk(key);
+                    r.bulk(&m);
+                    r.double(s);
+                    if empty {
+                        shard.dbs[*db].remove(key);
+                    }
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn bzpopmin(c: &mut Ctx, a: Args) {
+    bzpop(c, a, false, "bzpopmin")
+}
+
+pub fn bzpopmax(c: &mut Ctx, a: Args) {
+    bzpop(c, a, true, "bzpopmax")
+}
+
+pub fn bzmpop(c: &mut Ctx, a: Args) {
+    if check_timeout(c, a, "bzmpop").is_err() {
+        return;
+    }
+    let p = match parse_zmpop(a, 2) {
+        Ok(p) => p,
+        Err(e) => return c.r.error(&e),
+    };
+    let Ctx {
+        shard, db, now, r, ..
+    } = c;
+    zmpop_core(shard, *db, *now, a, &p, r);
+}

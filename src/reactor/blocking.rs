@@ -1,0 +1,309 @@
+//! Blocked clients (BLPOP & co). The command's handler is the non-blocking
+//! attempt; when it writes nothing the client blocks: its reply slot waits,
+//! the connection parses nothing more, and the shard owning its keys
+//! records it as a waiter on each key. Any write to such a key sends the
+//! waiters a `KeyReady`, in arrival order; each retries the same handler on
+//! that shard (so the pop is an ordinary atomic shard operation), and the
+//! first to find an element is served, the others keep waiting. Timeouts
+//! are checked at each tick (100 ms). A client that disconnects, or a
+//! blocked command inside EXEC (which never blocks), leaves nothing behind.
+
+use super::{token, Reactor};
+use crate::commands::blocking::{timeout_index, timeout_ms, timeout_reply};
+use crate::commands::table::Command;
+use crate::protocol::{Args, Proto, Reply};
+use crate::tx::locks::push_lock_key;
+use crate::tx::{Msg, OwnedArgs, ShardOp, Token};
+
+use super::conn::Slot;
+
+pub struct Blocked {
+    pub id: u64,
+    pub args: OwnedArgs,
+    pub db: usize,
+    pub proto: Proto,
+    pub name: &'static str,
+    /// Unix ms; 0 = forever.
+    pub deadline: u64,
+    pub shard: usize,
+    pub keys: OwnedArgs,
+    pub slot: u64,
+    /// An attempt is in flight (its result decides).
+    pub retrying: bool,
+}
+
+impl Reactor {
+    /// Block `idx` on a blocking command whose attempt wrote nothing.
+    /// `slot`: a reply slot already opened for it, or None to open one.
+    pub(super) fn block(
+        &mut self,
+        idx: u32,
+        cmd: &'static Command,
+        args: Args,
+        db: usize,
+        shard: usize,
+        slot: Option<u64>,
+    ) {
+        let now = self.now;
+        let id = self.next_block_id();
+        let Some(c) = self.conn_mut(idx) else { return };
+        let deadline = match timeout_ms(args.get(timeout_index(cmd.name, args.len()))) {
+            Ok(0) | Err(_) => 0,
+            Ok(ms) => now + ms,
+        };
+        // Wait on the keys popped from: BLMOVE/BRPOPLPUSH's destination
+        // is written, not waited on.
+        let mut keys = OwnedArgs::new();
+        let only_source = matches!(cmd.name, "blmove" | "brpoplpush");
+        for i in cmd
+            .keys_of(args)
+            .take(if only_source { 1 } else { usize::MAX })
+        {
+            push_lock_key(&mut keys, db, args.get(i));
+        }
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                c.slots.push_back(Slot::Blocked);
+                c.first_slot + c.slots.len() as u64 - 1
+            }
+        };
+        if let Some(s) = c.slot_mut(slot) {
+            *s = Slot::Blocked;
+        }
+        if c.blocked.is_none() {
+            c.barriers += 1;
+        }
+        let proto = c.client.proto;
+        let tok = token(idx, c.gen);
+        c.blocked = Some(Box::new(Blocked {
+            id,
+            args: OwnedArgs::from_args(args),
+            db,
+            proto,
+            name: cmd.name,
+            deadline,
+            shard,
+            keys: keys.clone(),
+            slot,
+            retrying: false,
+        }));
+        if shard == self.id {
+            self.register_waiter(keys, self.id, tok, id);
+        } else {
+            let from = self.id;
+            self.outbox[shard].push(Msg::BlockOn {
+                keys,
+                from,
+                conn: tok,
+                id,
+            });
+        }
+    }
+
+    fn next_block_id(&mut self) -> u64 {
+        self.block_seq += 1;
+        self.block_seq
+    }
+
+    /// Shard side: record a waiter; if a key already has data (written
+    /// between the attempt and this registration), wake it at once.
+    pub(super) fn register_waiter(&mut self, keys: OwnedArgs, from: usize, conn: Token, id: u64) {
+        for k in keys.args().iter() {
+            self.shard
+                .waiters
+                .entry(k.to_vec())
+                .or_default()
+                .push((from, conn, id));
+        }
+        for k in keys.args().iter() {
+            self.wake_first(k);
+        }
+    }
+
+    /// Forget a waiter; if its key has data, the next waiter's turn.
+    /// (Connection tokens and block ids are per reactor: `from` is part of
+    /// a waiter's identity.)
+    pub(super) fn unregister_waiter(
+        &mut self,
+        keys: &OwnedArgs,
+        from: usize,
+        conn: Token,
+        id: u64,
+    ) {
+        for k in keys.args().iter() {
+            if let Some(list) = self.shard.waiters.get_mut(k) {
+                list.retain(|&(f, c, i)| !(f == from && c == conn && i == id));
+                if list.is_empty() {
+                    self.shard.waiters.remove(k);
+                }
+            }
+            self.wake_first(k);
+        }
+    }
+
+    /// FIFO: only the longest-waiting client of a key that has data is
+    /// woken. Its pop is itself a write to the key, which wakes the next one
+    /// if data remains; if it finds nothing it keeps its place.
+    fn wake_first(&mut self, lock_key: &[u8]) {
+        let Some(&(to, conn, id)) = self.shard.waiters.get(lock_key).and_then(|l| l.first()) else {
+            return;
+        };
+        if self.lock_key_exists(lock_key) {
+            self.notify(to, conn, id);
+        }
+    }
+
+    fn lock_key_exists(&mut self, lock_key: &[u8]) -> bool {
+        if lock_key.len() < 4 {
+            return false;
+        }
+        let db = u32::from_be_bytes([lock_key[0], lock_key[1], lock_key[2], lock_key[3]]) as usize;
+        let now = self.now;
+        let shard = &mut self.shard;
+        match shard.dbs.get_mut(db) {
+            Some(d) => d.contains(&lock_key[4..], now, &mut shard.stats),
+            None => false,
+        }
+    }
+
+    fn notify(&mut self, to: usize, conn: Token, id: u64) {
+        if to == self.id {
+            // Never retry in the middle of the write that woke it (a
+            // MULTI/EXEC batch must finish first): after this turn's work.
+            self.ready_local.push((conn, id));
+        } else {
+            self.outbox[to].push(Msg::KeyReady { conn, id });
+        }
+    }
+
+    /// After a write on `db` to `key` (user key): wake its waiters.
+    pub(super) fn signal_key(&mut self, db: usize, key: &[u8]) {
+        if self.shard.waiters.is_empty() {
+            return;
+        }
+        let mut lk = OwnedArgs::new();
+        push_lock_key(&mut lk, db, key);
+        let k = lk.args().get(0).to_vec();
+        self.wake_first(&k);
+    }
+
+    /// After a write command: wake the waiters of its keys.
+    pub(super) fn signal_written(&mut self, cmd: &Command, db: usize, a: Args) {
+        if self.shard.waiters.is_empty() || !cmd.is_write() {
+            return;
+        }
+        for i in cmd.keys_of(a) {
+            self.signal_key(db, a.get(i));
+        }
+    }
+
+    /// Retry the local waiters woken during this turn.
+    /// Bounded per turn: what is woken meanwhile waits for the next turn
+    /// (the driver does not sleep while any is pending).
+    pub fn run_ready_waiters(&mut self) {
+        for _ in 0..64 {
+            if self.ready_local.is_empty() {
+                break;
+            }
+            let batch = std::mem::take(&mut self.ready_local);
+            for (conn, id) in batch {
+                self.on_key_ready(conn, id);
+            }
+        }
+    }
+
+    /// Client side: a key may have data; retry unless already trying.
+    pub(super) fn on_key_ready(&mut self, conn: Token, id: u64) {
+        let Some((idx, c)) = self.conn_by_token(conn) else {
+            return;
+        };
+        let Some(b) = c.blocked.as_mut() else { return };
+        if b.id != id || b.retrying || c.closing {
+            return;
+        }
+        b.retrying = true;
+        let (shard, db, proto, slot) = (b.shard, b.db, b.proto, b.slot);
+        let args = b.args.clone();
+        if shard == self.id {
+            self.now = crate::server::now_ms();
+            // The attempt, like any command here, waits behind locked keys.
+            let reply = crate::tx::locks::ReplyTo {
+                from: self.id,
+                conn,
+                slot,
+                part: 0,
+            };
+            if let Some(crate::tx::OpResult::Reply(out)) =
+                self.exec_or_park(ShardOp::Exec { db, proto, args }, reply)
+            {
+                self.attempt_done(idx, out);
+            }
+        } else {
+            let tok = conn;
+            self.send_req(shard, tok, slot, 0, ShardOp::Exec { db, proto, args });
+        }
+    }
+
+    /// The result of an attempt: a reply ends the block, nothing keeps it.
+    pub(super) fn attempt_done(&mut self, idx: u32, out: Vec<u8>) {
+        let Some(c) = self.conn_mut(idx) else { return };
+        let Some(b) = c.blocked.as_mut() else { return };
+        b.retrying = false;
+        if out.is_empty() {
+            return;
+        }
+        self.unblock(idx, out);
+    }
+
+    /// End a block with `reply` (an element, nil on timeout, or nothing when
+    /// the client went away).
+    pub(super) fn unblock(&mut self, idx: u32, reply: Vec<u8>) {
+        let Some(c) = self.conn_mut(idx) else { return };
+        let Some(b) = c.blocked.take() else { return };
+        c.barriers = c.barriers.saturating_sub(1);
+        if let Some(s) = c.slot_mut(b.slot) {
+            *s = Slot::Ready(reply);
+        }
+        let tok = token(idx, c.gen);
+        let from = self.id;
+        if b.shard == self.id {
+            self.unregister_waiter(&b.keys, from, tok, b.id);
+        } else {
+            self.outbox[b.shard].push(Msg::Unblock {
+                keys: b.keys,
+                from,
+                conn: tok,
+                id: b.id,
+            });
+        }
+        self.slot_done(idx, false);
+    }
+
+    /// Tick: answer blocked clients whose timeout passed.
+    pub(super) fn expire_blocked(&mut self) {
+        let now = self.now;
+        let mut due = Vec::new();
+        for (i, c) in self.conns_iter() {
+            if let Some(b) = &c.blocked {
+                if b.deadline != 0 && b.deadline <= now && !b.retrying {
+                    let mut out = Vec::new();
+                    timeout_reply(b.name, &mut Reply::new(&mut out, b.proto));
+                    due.push((i, out));
+                }
+            }
+        }
+        for (i, out) in due {
+            self.unblock(i, out);
+        }
+    }
+}
+
+/// Inside EXEC a blocking command never blocks: nothing becomes nil.
+pub fn nil_if_blocked(cmd: Option<&Command>, out: &mut Vec<u8>, proto: Proto) {
+    if out.is_empty() {
+        if let Some(cmd) = cmd.filter(|c| c.is_blocking()) {
+            timeout_reply(cmd.name, &mut Reply::new(out, proto));
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Blocking pops: served in FIFO order when a key gets an element, on any
+//! shard; timeouts (fractional, 0 = forever); disconnects leave nothing
+//! behind; pushes inside MULTI/EXEC wake waiters after EXEC.
+
+mod common;
+use common::*;
+use redis::Value;
+use std::time::{Duration, Instant};
+
+fn spawn_cmd(url: String, args: Vec<String>) -> std::thread::JoinHandle<Value> {
+    std::thread::spawn(move || {
+        let client = redis::Client::open(url.as_str()).expect("client");
+        let mut con = client.get_connection().expect("connection");
+        let mut c = redis::cmd(&args[0]);
+        for a in &args[1..] {
+            c.arg(a);
+        }
+        c.query::<Value>(&mut con)
+            .unwrap_or_else(|e| Value::SimpleString(format!("ERR {e}")))
+    })
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+/// Wait until the server reports `n` blocked clients... we have no
+/// blocked_clients counter yet, so wait a fixed, generous time.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(150));
+}
+
+#[test]
+fn blpop_returns_at_once_when_data_is_there() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        int(&mut con, &["RPUSH", "l", "a", "b"]);
+        let v = q(&mut con, &["BLPOP", "nokey{l}", "l", "0"]);
+        assert_eq!(strs(&v), vec![Some("l".into()), Some("a".into())]);
+        let v = q(&mut con, &["BRPOP", "l", "0"]);
+        assert_eq!(strs(&v), vec![Some("l".into()), Some("b".into())]);
+        assert_eq!(
+            int(&mut con, &["EXISTS", "l"]),
+            0,
+            "emptied list is deleted"
+        );
+    }
+}
+
+#[test]
+fn waiters_are_served_in_fifo_order_on_any_shard() {
+    let srv = Server::start(4);
+    let url = srv.url(false);
+    // Several keys so the waiters' reactors and the keys' shards differ.
+    for key in ["q:1", "q:2", "q:3", "q:4"] {
+        let mut handles = Vec::new();
+        for _ in 0..3 {
+            handles.push(spawn_cmd(url.clone(), s(&["BLPOP", key, "5"])));
+            settle();
+        }
+        let mut con = srv.conn();
+        int(&mut con, &["RPUSH", key, "first", "second", "third"]);
+        let got: Vec<String> = handles
+            .into_iter()
+            .map(|h| {
+                strs(&h.join().expect("thread"))[1]
+                    .clone()
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(got, vec!["first", "second", "third"], "FIFO on {key}");
+    }
+}
+
+#[test]
+fn timeouts_fractional_and_forever() {
+    let srv = Server::start(4);
+    let mut con = srv.conn();
+    let t = Instant::now();
+    assert_eq!(q(&mut con, &["BLPOP", "empty", "0.3"]), Value::Nil);
+    let e = t.elapsed();
+    assert!(
+        e >= Duration::from_millis(290) && e < Duration::from_millis(1500),
+        "{e:?}"
+    );
+    assert_eq!(
+        q(
+            &mut con,
+            &["BLMOVE", "empty", "empty2{empty}", "LEFT", "RIGHT", "0.1"]
+        ),
+        Value::Nil
+    );
+    // 0 = forever: served by a push 400 ms later.
+    let h = spawn_cmd(srv.url(false), s(&["BRPOP", "later", "0"]));
+    std::thread::sleep(Duration::from_millis(400));
+    int(&mut con, &["LPUSH", "later", "x"]);
+    assert_eq!(
+        strs(&h.join().expect("thread")),
+        vec![Some("later".into()), Some("x".into())]
+    );
+    assert!(err(&mut con, &["BLPOP", "k", "-1"]).contains("timeout is negative"));
+    assert!(
+        err(&mut con, &["BLPOP", "k", "abc"]).contains("timeout is not a float or out of range")
+    );
+}
+
+#[test]
+fn a_disconnected_waiter_leaves_nothing_behind() {
+    let srv = Server::start(4);
+    for i in 0..20 {
+        let key = format!("gone:{i}");
+        let mut raw = srv.raw();
+        raw.cmd(&[b"BLPOP", key.as_bytes(), b"0"]);
+        std::thread::sleep(Duration::from_millis(20));
+        drop(raw);
+        std::thread::sleep(Duration::from_millis(20));
+        let mut con = srv.conn();
+        int(&mut con, &["RPUSH", &key, "v"]);
+        // Nobody took it.
+        assert_eq!(int(&mut con, &["LLEN", &key]), 1, "{key}");
+    }
+    let mut con = srv.conn();
+    assert_eq!(status(&mut con, &["PING"]), "PONG");
+}
+
+#[test]
+fn push_inside_multi_wakes_after_exec() {
+    let srv = Server::start(4);
+    let h = spawn_cmd(srv.url(false), s(&["BLPOP", "m{t}", "5"]));
+    settle();
+    let mut con = srv.conn();
+    ok(&mut con, &["MULTI"]);
+    q(&mut con, &["RPUSH", "m{t}", "a"]);
+    q(&mut con, &["RPUSH", "m{t}", "b"]);
+    q(&mut con, &["LPOP", "m{t}"]);
+    let exec = q(&mut con, &["EXEC"]);
+    assert!(
+        matches!(exec, Value::Array(ref v) if v.len() == 3),
+        "{exec:?}"
+    );
+    // The transaction popped "a" itself; the waiter gets "b" afterwards.
+    assert_eq!(
+        strs(&h.join().expect("thread")),
+        vec![Some("m{t}".into()), Some("b".into())]
+    );
+    // Inside MULTI a blocking pop does not block.
+    ok(&mut con, &["MULTI"]);
+    q(&mut con, &["BLPOP", "none", "0"]);
+    let exec = q(&mut con, &["EXEC"]);
+    assert!(
+        matches!(exec, Value::Array(ref v) if v.len() == 1 && v[0] == Value::Nil),
+        "{exec:?}"
+    );
+}
+
+#[test]
+fn moves_and_sorted_set_pops() {
+    let srv = Server::start(4);
+    let url = srv.url(false);
+    let h = spawn_cmd(
+        url.clone(),
+        s(&["BLMOVE", "src{j}", "dst{j}", "LEFT", "RIGHT", "5"]),
+    );
+    settle();
+    let mut con = srv.conn();
+    int(&mut con, &["RPUSH", "src{j}", "job"]);
+    assert_eq!(
+        h.join().expect("thread"),
+        Value::BulkString(b"job".to_vec())
+    );
+    assert_eq!(
+        strs(&q(&mut con, &["LRANGE", "dst{j}", "0", "-1"])),
+        vec![Some("job".into())]
+    );
+    let h = spawn_cmd(url.clone(), s(&["BRPOPLPUSH", "src{j}", "dst{j}", "5"]));
+    settle();
+    int(&mut con, &["RPUSH", "src{j}", "job2"]);
+    assert_eq!(
+        h.join().expect("thread"),
+        Value::BulkString(b"job2".to_vec())
+    );
+    let h = spawn_cmd(url.clone(), s(&["BZPOPMIN", "z", "5"]));
+    settle();
+    int(&mut con, &["ZADD", "z", "2", "b", "1", "a"]);
+    let v = h.join().expect("thread");
+    assert_eq!(strs(&v)[..2], [Some("z".into()), Some("a".into())]);
+    let v = q(&mut con, &["BZPOPMAX", "z", "0"]);
+    assert_eq!(strs(&v)[..2], [Some("z".into()), Some("b".into())]);
+    let h = spawn_cmd(
+        url.clone(),
+        s(&["BLMPOP", "5", "2", "x{m}", "y{m}", "RIGHT", "COUNT", "2"]),
+    );
+    settle();
+    int(&mut con, &["RPUSH", "y{m}", "1", "2", "3"]);
+    let v = h.join().expect("thread");
+    let Value::Array(parts) = v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(as_str(&parts[0]), "y{m}");
+    assert_eq!(strs(&parts[1]), vec![Some("3".into()), Some("2".into())]);
+    let h = spawn_cmd(url, s(&["BZMPOP", "5", "1", "zz", "MIN"]));
+    settle();
+    int(&mut con, &["ZADD", "zz", "1", "one"]);
+    let Value::Array(parts) = h.join().expect("thread") else {
+        panic!()
+    };
+    assert_eq!(as_str(&parts[0]), "zz");
+    // Wrong type answers at once.
+    ok(&mut con, &["SET", "str", "x"]);
+    assert!(err(&mut con, &["BLPOP", "str", "0"]).starts_with("WRONGTYPE"));
+}
