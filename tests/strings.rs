@@ -523,3 +523,28 @@ fn mget_mset_msetnx_across_shards() {
         );
     });
 }
+
+/// APPEND to a missing key stores the value like SET (Redis: int/embstr),
+/// only appending to an existing string makes it raw. (The differential
+/// test found halocline answering raw.)
+#[test]
+fn append_to_missing_key_encodes_like_set() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    assert_eq!(int(&mut con, &["APPEND", "a1", "a"]), 1);
+    assert_eq!(
+        bulk(&mut con, &["OBJECT", "ENCODING", "a1"]).as_deref(),
+        Some("embstr")
+    );
+    assert_eq!(int(&mut con, &["APPEND", "a2", "42"]), 2);
+    assert_eq!(
+        bulk(&mut con, &["OBJECT", "ENCODING", "a2"]).as_deref(),
+        Some("int")
+    );
+    assert_eq!(int(&mut con, &["APPEND", "a2", "1"]), 3);
+    assert_eq!(
+        bulk(&mut con, &["OBJECT", "ENCODING", "a2"]).as_deref(),
+        Some("raw")
+    );
+    assert_eq!(bulk(&mut con, &["GET", "a2"]).as_deref(), Some("421"));
+}

@@ -217,8 +217,8 @@ pub fn append(c: &mut Ctx, a: Args) {
     match c.lookup_str(key) {
         Err(Replied) => {}
         Ok(None) => {
-            c.db()
-                .set(key, Value::Str(StrVal::Raw(Box::new(add.to_vec()))), 0);
+            // A new key is stored like SET would (Redis: int/embstr).
+            c.db().set(key, Value::Str(StrVal::from_bytes(add)), 0);
             c.r.int(add.len() as i64);
         }
         Ok(Some(s)) => {
