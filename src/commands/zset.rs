@@ -1069,6 +1069,9 @@ fn aggregate(target: &mut f64, v: f64, agg: Aggregate) {
 enum Input<'a> {
     Missing,
     Z(&'a ZSet),
+    /// A plain set: every member scores 1 (Redis's zuiInitIterator); its
+    /// members are materialized once, as bytes, for iteration.
+    Set(&'a crate::types::SetVal, &'a [Vec<u8>]),
 }
 
 impl<'a> Input<'a> {
@@ -1077,6 +1080,8 @@ impl<'a> Input<'a> {
         match v {
             None => Some(Input::Missing),
             Some(Value::ZSet(z)) => Some(Input::Z(z)),
+            // Type check only: pass 2 builds the Set input with its members.
+            Some(Value::Set(_)) => Some(Input::Missing),
             Some(_) => None,
         }
     }
@@ -1084,18 +1089,21 @@ impl<'a> Input<'a> {
         match self {
             Input::Missing => 0,
             Input::Z(z) => z.len(),
+            Input::Set(s, _) => s.len(),
         }
     }
     fn score(&self, m: &[u8]) -> Option<f64> {
         match self {
             Input::Missing => None,
             Input::Z(z) => z.score(m),
+            Input::Set(s, _) => s.contains(m).then_some(1.0),
         }
     }
     fn iter(&self) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
         match *self {
             Input::Missing => Box::new(std::iter::empty()),
             Input::Z(z) => Box::new(z.iter()),
+            Input::Set(_, members) => Box::new(members.iter().map(|m| (m.as_slice(), 1.0))),
         }
     }
 }
@@ -1232,12 +1240,22 @@ fn setop_generic(
     }
     // Pass 2: borrow every input at once (read-only).
     let d = &shard.dbs[*db];
+    let set_members: Vec<Vec<Vec<u8>>> = (0..setnum)
+        .map(|i| match d.peek(a.get(first + i)).map(|e| &e.value) {
+            Some(Value::Set(s)) => s.iter().map(|m| m.with_bytes(|b| b.to_vec())).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
     let mut srcs: Vec<Src> = (0..setnum)
         .map(|i| {
             let key = a.get(first + i);
-            Src {
+            let input = match d.peek(key).map(|e| &e.value) {
+                Some(Value::Set(s)) => Input::Set(s, &set_members[i]),
                 // Types were checked in pass 1.
-                input: Input::of(d.peek(key).map(|e| &e.value)).unwrap_or(Input::Missing),
+                other => Input::of(other).unwrap_or(Input::Missing),
+            };
+            Src {
+                input,
                 key,
                 weight: weights[i],
             }
