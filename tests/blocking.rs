@@ -94,6 +94,9 @@ fn timeouts_fractional_and_forever() {
     // 0 = forever: served by a push 400 ms later.
     let h = spawn_cmd(srv.url(false), s(&["BRPOP", "later", "0"]));
     std::thread::sleep(Duration::from_millis(400));
+    // INFO reports it (Redis's own tests wait on this field).
+    let info = as_str(&q(&mut con, &["INFO", "clients"]));
+    assert!(info.contains("blocked_clients:1\r\n"), "{info}");
     int(&mut con, &["LPUSH", "later", "x"]);
     assert_eq!(
         strs(&h.join().expect("thread")),

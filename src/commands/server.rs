@@ -633,8 +633,8 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         ));
                     }
                     "clients" => out.push_str(&format!(
-                        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{maxclients}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
-                        st.connected_clients
+                        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{maxclients}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
+                        st.connected_clients, st.blocked_clients, st.blocked_clients
                     )),
                     "memory" => {
                         let used = allocated_bytes();

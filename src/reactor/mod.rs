@@ -1189,6 +1189,12 @@ impl Reactor {
             keyspace_hits: self.shard.stats.keyspace_hits,
             keyspace_misses: self.shard.stats.keyspace_misses,
             connected_clients: self.conns.iter().flatten().filter(|c| !c.closing).count(),
+            blocked_clients: self
+                .conns
+                .iter()
+                .flatten()
+                .filter(|c| c.blocked.is_some())
+                .count(),
             total_connections: self.counters.total_connections,
             total_commands: self.counters.total_commands,
             rejected_connections: self.counters.rejected_connections,

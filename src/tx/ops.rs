@@ -218,6 +218,8 @@ pub struct ShardStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub connected_clients: usize,
+    /// Clients waiting in a blocking pop.
+    pub blocked_clients: usize,
     pub total_connections: u64,
     pub total_commands: u64,
     pub rejected_connections: u64,
@@ -241,6 +243,7 @@ impl ShardStats {
         self.keyspace_hits += o.keyspace_hits;
         self.keyspace_misses += o.keyspace_misses;
         self.connected_clients += o.connected_clients;
+        self.blocked_clients += o.blocked_clients;
         self.total_connections += o.total_connections;
         self.total_commands += o.total_commands;
         self.rejected_connections += o.rejected_connections;
