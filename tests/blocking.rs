@@ -24,10 +24,20 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
-/// Wait until the server reports `n` blocked clients... we have no
-/// blocked_clients counter yet, so wait a fixed, generous time.
-fn settle() {
-    std::thread::sleep(Duration::from_millis(150));
+/// Wait until the server reports `n` blocked clients (INFO clients), so a
+/// test never races the waiter it just started.
+fn wait_blocked(srv: &Server, n: usize) {
+    let mut con = srv.conn();
+    let want = format!("blocked_clients:{n}\r\n");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = as_str(&q(&mut con, &["INFO", "clients"]));
+        if info.contains(&want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never saw {want:?}: {info}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -55,9 +65,9 @@ fn waiters_are_served_in_fifo_order_on_any_shard() {
     // Several keys so the waiters' reactors and the keys' shards differ.
     for key in ["q:1", "q:2", "q:3", "q:4"] {
         let mut handles = Vec::new();
-        for _ in 0..3 {
+        for n in 1..=3 {
             handles.push(spawn_cmd(url.clone(), s(&["BLPOP", key, "5"])));
-            settle();
+            wait_blocked(&srv, n);
         }
         let mut con = srv.conn();
         int(&mut con, &["RPUSH", key, "first", "second", "third"]);
@@ -131,7 +141,7 @@ fn a_disconnected_waiter_leaves_nothing_behind() {
 fn push_inside_multi_wakes_after_exec() {
     let srv = Server::start(4);
     let h = spawn_cmd(srv.url(false), s(&["BLPOP", "m{t}", "5"]));
-    settle();
+    wait_blocked(&srv, 1);
     let mut con = srv.conn();
     ok(&mut con, &["MULTI"]);
     q(&mut con, &["RPUSH", "m{t}", "a"]);
@@ -165,7 +175,7 @@ fn moves_and_sorted_set_pops() {
         url.clone(),
         s(&["BLMOVE", "src{j}", "dst{j}", "LEFT", "RIGHT", "5"]),
     );
-    settle();
+    wait_blocked(&srv, 1);
     let mut con = srv.conn();
     int(&mut con, &["RPUSH", "src{j}", "job"]);
     assert_eq!(
@@ -177,14 +187,14 @@ fn moves_and_sorted_set_pops() {
         vec![Some("job".into())]
     );
     let h = spawn_cmd(url.clone(), s(&["BRPOPLPUSH", "src{j}", "dst{j}", "5"]));
-    settle();
+    wait_blocked(&srv, 1);
     int(&mut con, &["RPUSH", "src{j}", "job2"]);
     assert_eq!(
         h.join().expect("thread"),
         Value::BulkString(b"job2".to_vec())
     );
     let h = spawn_cmd(url.clone(), s(&["BZPOPMIN", "z", "5"]));
-    settle();
+    wait_blocked(&srv, 1);
     int(&mut con, &["ZADD", "z", "2", "b", "1", "a"]);
     let v = h.join().expect("thread");
     assert_eq!(strs(&v)[..2], [Some("z".into()), Some("a".into())]);
@@ -194,7 +204,7 @@ fn moves_and_sorted_set_pops() {
         url.clone(),
         s(&["BLMPOP", "5", "2", "x{m}", "y{m}", "RIGHT", "COUNT", "2"]),
     );
-    settle();
+    wait_blocked(&srv, 1);
     int(&mut con, &["RPUSH", "y{m}", "1", "2", "3"]);
     let v = h.join().expect("thread");
     let Value::Array(parts) = v else {
@@ -203,7 +213,7 @@ fn moves_and_sorted_set_pops() {
     assert_eq!(as_str(&parts[0]), "y{m}");
     assert_eq!(strs(&parts[1]), vec![Some("3".into()), Some("2".into())]);
     let h = spawn_cmd(url, s(&["BZMPOP", "5", "1", "zz", "MIN"]));
-    settle();
+    wait_blocked(&srv, 1);
     int(&mut con, &["ZADD", "zz", "1", "one"]);
     let Value::Array(parts) = h.join().expect("thread") else {
         panic!()

@@ -256,10 +256,9 @@ impl Reactor {
         self.now = now_ms();
         while off < data.len() {
             match self.conn(idx) {
-                Some(c) if c.can_process() => {}
+                Some(c) if c.can_process() => parser.unauthenticated = !c.client.authed,
                 _ => break,
             }
-            parser.unauthenticated = self.conn(idx).is_some_and(|c| !c.client.authed);
             match parser.parse(&data[off..]) {
                 Parsed::Command { consumed } => {
                     let args = parser.args(&data[off..]);
@@ -1353,12 +1352,6 @@ impl Reactor {
 
     pub fn open_conns(&self) -> usize {
         self.conns.len() - self.free.len()
-    }
-
-    pub fn all_conns(&self) -> Vec<u32> {
-        (0..self.conns.len() as u32)
-            .filter(|&i| self.conn(i).is_some())
-            .collect()
     }
 }
 

@@ -295,7 +295,7 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
         Plan {
             ops: first,
             barrier: true,
-            finish: Box::new(move |res, r| {
+            finish: Box::new(move |res, _r| {
                 if matches!(res.first(), Some(OpResult::Bool(true))) {
                     // Redis checks the source first: a missing source is an error.
                     return Step::Next(
@@ -316,7 +316,6 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
                         }),
                     );
                 }
-                let _ = r;
                 take_then_put(src, dst)
             }),
         }
