@@ -1,6 +1,7 @@
 //! Blocking pops: served in FIFO order when a key gets an element, on any
 //! shard; timeouts (fractional, 0 = forever); disconnects leave nothing
-//! behind; pushes inside MULTI/EXEC wake waiters after EXEC.
+//! behind; pushes inside MULTI/EXEC wake waiters after EXEC; keys on
+//! several shards wait on all of them.
 
 mod common;
 use common::*;
@@ -222,4 +223,150 @@ fn moves_and_sorted_set_pops() {
     // Wrong type answers at once.
     ok(&mut con, &["SET", "str", "x"]);
     assert!(err(&mut con, &["BLPOP", "str", "0"]).starts_with("WRONGTYPE"));
+}
+
+/// "a" and "b" hash to slots 15495 and 3300: different shards with 4.
+#[test]
+fn keys_on_several_shards_wait_on_all_of_them() {
+    let srv = Server::start(4);
+    let url = srv.url(false);
+    let mut con = srv.conn();
+    let pair = |k: &str, v: &str| vec![Some(k.to_string()), Some(v.to_string())];
+
+    // Data already there: the first non-empty key in argument order.
+    int(&mut con, &["RPUSH", "a", "1"]);
+    int(&mut con, &["RPUSH", "b", "2"]);
+    assert_eq!(
+        strs(&q(&mut con, &["BLPOP", "b", "a", "0"])),
+        pair("b", "2")
+    );
+    assert_eq!(
+        strs(&q(&mut con, &["BLPOP", "b", "a", "0"])),
+        pair("a", "1")
+    );
+    assert_eq!(int(&mut con, &["EXISTS", "a", "b"]), 0);
+
+    // Woken by a push to either shard.
+    for key in ["b", "a"] {
+        let h = spawn_cmd(url.clone(), s(&["BLPOP", "a", "b", "5"]));
+        wait_blocked(&srv, 1);
+        int(&mut con, &["RPUSH", key, "x"]);
+        assert_eq!(strs(&h.join().expect("thread")), pair(key, "x"));
+        wait_blocked(&srv, 0);
+    }
+
+    // Timeout.
+    let t = Instant::now();
+    assert_eq!(q(&mut con, &["BRPOP", "a", "b", "0.2"]), Value::Nil);
+    assert!(t.elapsed() >= Duration::from_millis(190));
+
+    // FIFO per key across shards: the older waiter of "a" is served first.
+    let h1 = spawn_cmd(url.clone(), s(&["BLPOP", "a", "b", "5"]));
+    wait_blocked(&srv, 1);
+    let h2 = spawn_cmd(url.clone(), s(&["BLPOP", "b", "a", "5"]));
+    wait_blocked(&srv, 2);
+    int(&mut con, &["RPUSH", "a", "first"]);
+    assert_eq!(strs(&h1.join().expect("thread")), pair("a", "first"));
+    int(&mut con, &["RPUSH", "a", "second"]);
+    assert_eq!(strs(&h2.join().expect("thread")), pair("a", "second"));
+
+    // BLMOVE between shards: waits on the source only, writes the
+    // destination atomically with the pop.
+    let h = spawn_cmd(url.clone(), s(&["BLMOVE", "a", "b", "RIGHT", "LEFT", "5"]));
+    wait_blocked(&srv, 1);
+    int(&mut con, &["RPUSH", "b", "not-a-source"]);
+    int(&mut con, &["RPUSH", "a", "job"]);
+    assert_eq!(
+        h.join().expect("thread"),
+        Value::BulkString(b"job".to_vec())
+    );
+    assert_eq!(
+        strs(&q(&mut con, &["LRANGE", "b", "0", "-1"])),
+        vec![Some("job".into()), Some("not-a-source".into())]
+    );
+    int(&mut con, &["DEL", "a", "b"]);
+
+    // Sorted sets.
+    let h = spawn_cmd(url.clone(), s(&["BZPOPMAX", "a", "b", "5"]));
+    wait_blocked(&srv, 1);
+    int(&mut con, &["ZADD", "b", "1", "low", "3", "high"]);
+    assert_eq!(strs(&h.join().expect("thread"))[..2], pair("b", "high")[..]);
+    int(&mut con, &["DEL", "b"]);
+
+    // A waiter that disconnects leaves nothing behind on any shard.
+    let mut raw = srv.raw();
+    raw.cmd(&[b"BLPOP", b"a", b"b", b"0"]);
+    wait_blocked(&srv, 1);
+    drop(raw);
+    wait_blocked(&srv, 0);
+    int(&mut con, &["RPUSH", "a", "kept"]);
+    int(&mut con, &["RPUSH", "b", "kept"]);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(int(&mut con, &["LLEN", "a"]), 1);
+    assert_eq!(int(&mut con, &["LLEN", "b"]), 1);
+    assert_eq!(status(&mut con, &["PING"]), "PONG");
+}
+
+/// Consumers blocked on keys of two shards and producers pushing to both:
+/// every element is delivered exactly once, none is stranded (no lost
+/// wake-up while an attempt is in flight).
+#[test]
+fn cross_shard_consumers_get_every_element_once() {
+    let srv = Server::start(4);
+    let url = srv.url(false);
+    const PER_CONSUMER: usize = 150;
+    let consumers: Vec<_> = (0..4)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let client = redis::Client::open(url.as_str()).expect("client");
+                let mut con = client.get_connection().expect("connection");
+                let (k1, k2) = if i % 2 == 0 { ("a", "b") } else { ("b", "a") };
+                let mut got = Vec::new();
+                for _ in 0..PER_CONSUMER {
+                    let v: Value = redis::cmd("BLPOP")
+                        .arg(k1)
+                        .arg(k2)
+                        .arg(10)
+                        .query(&mut con)
+                        .expect("blpop");
+                    got.push(strs(&v)[1].clone().expect("element"));
+                }
+                got
+            })
+        })
+        .collect();
+    let producers: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|key| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let client = redis::Client::open(url.as_str()).expect("client");
+                let mut con = client.get_connection().expect("connection");
+                for n in 0..(2 * PER_CONSUMER) {
+                    let _: i64 = redis::cmd("RPUSH")
+                        .arg(key)
+                        .arg(format!("{key}{n}"))
+                        .query(&mut con)
+                        .expect("rpush");
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().expect("producer");
+    }
+    let mut all: Vec<String> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().expect("consumer"))
+        .collect();
+    all.sort();
+    let mut want: Vec<String> = ["a", "b"]
+        .iter()
+        .flat_map(|k| (0..2 * PER_CONSUMER).map(move |n| format!("{k}{n}")))
+        .collect();
+    want.sort();
+    assert_eq!(all, want);
+    let mut con = srv.conn();
+    assert_eq!(int(&mut con, &["EXISTS", "a", "b"]), 0);
 }

@@ -1,6 +1,6 @@
 //! Set commands (Redis's t_set.c). Multi-key commands run on one shard: the
-//! table's key positions route them there (keys on several shards are
-//! refused with CROSSSLOT by the reactor).
+//! table's key positions route them there, and keys on several shards are
+//! gathered onto one under locks by the reactor.
 
 use super::coll::{
     as_set, entry, entry_or_insert, positive_long, range_long, scan_cursor, scan_opts,

@@ -8,10 +8,13 @@
 //! are checked at each tick (100 ms). A client that disconnects, or a
 //! blocked command inside EXEC (which never blocks), leaves nothing behind.
 
-use super::{token, Reactor};
+use super::{distinct_keys, lock_keys, token, Reactor};
 use crate::commands::blocking::{timeout_index, timeout_ms, timeout_reply};
 use crate::commands::table::Command;
+use crate::commands::table::{self, Kind};
 use crate::protocol::{Args, Proto, Reply};
+use crate::tx::fanout::{self, GatherEnv};
+use crate::tx::locks::add_lock;
 use crate::tx::locks::push_lock_key;
 use crate::tx::{Msg, OwnedArgs, ShardOp, Token};
 
@@ -25,12 +28,21 @@ pub struct Blocked {
     pub name: &'static str,
     /// Unix ms; 0 = forever.
     pub deadline: u64,
+    /// The shard its attempts run on, or `SPANNING` when its keys live on
+    /// several shards (each attempt is then a locked cross-shard step).
     pub shard: usize,
-    pub keys: OwnedArgs,
+    /// The lock keys waited on, grouped by the shard that holds them.
+    pub waits: Vec<(usize, OwnedArgs)>,
     pub slot: u64,
     /// An attempt is in flight (its result decides).
     pub retrying: bool,
+    /// A key became ready while an attempt was in flight: if that attempt
+    /// finds nothing, try again (the data may have arrived after it looked).
+    pub again: bool,
 }
+
+/// `Blocked::shard` of a command whose keys span shards.
+pub const SPANNING: usize = usize::MAX;
 
 impl Reactor {
     /// Block `idx` on a blocking command whose attempt wrote nothing.
@@ -46,6 +58,7 @@ impl Reactor {
     ) {
         let now = self.now;
         let id = self.next_block_id();
+        let nshards = self.shared.nshards;
         let Some(c) = self.conn_mut(idx) else { return };
         let deadline = match timeout_ms(args.get(timeout_index(cmd.name, args.len()))) {
             Ok(0) | Err(_) => 0,
@@ -53,13 +66,13 @@ impl Reactor {
         };
         // Wait on the keys popped from: BLMOVE/BRPOPLPUSH's destination
         // is written, not waited on.
-        let mut keys = OwnedArgs::new();
+        let mut waits: Vec<(usize, OwnedArgs)> = Vec::new();
         let only_source = matches!(cmd.name, "blmove" | "brpoplpush");
         for i in cmd
             .keys_of(args)
             .take(if only_source { 1 } else { usize::MAX })
         {
-            push_lock_key(&mut keys, db, args.get(i));
+            add_lock(&mut waits, nshards, db, args.get(i));
         }
         let slot = match slot {
             Some(s) => s,
@@ -84,20 +97,23 @@ impl Reactor {
             name: cmd.name,
             deadline,
             shard,
-            keys: keys.clone(),
+            waits: waits.clone(),
             slot,
             retrying: false,
+            again: false,
         }));
-        if shard == self.id {
-            self.register_waiter(keys, self.id, tok, id);
-        } else {
-            let from = self.id;
-            self.outbox[shard].push(Msg::BlockOn {
-                keys,
-                from,
-                conn: tok,
-                id,
-            });
+        let from = self.id;
+        for (s, keys) in waits {
+            if s == self.id {
+                self.register_waiter(keys, from, tok, id);
+            } else {
+                self.outbox[s].push(Msg::BlockOn {
+                    keys,
+                    from,
+                    conn: tok,
+                    id,
+                });
+            }
         }
     }
 
@@ -219,13 +235,20 @@ impl Reactor {
             return;
         };
         let Some(b) = c.blocked.as_mut() else { return };
-        if b.id != id || b.retrying || c.closing {
+        if b.id != id || c.closing {
+            return;
+        }
+        if b.retrying {
+            b.again = true;
             return;
         }
         b.retrying = true;
+        b.again = false;
         let (shard, db, proto, slot) = (b.shard, b.db, b.proto, b.slot);
         let args = b.args.clone();
-        if shard == self.id {
+        if shard == SPANNING {
+            self.spanning_attempt(idx, db, args, slot);
+        } else if shard == self.id {
             self.now = crate::server::now_ms();
             // The attempt, like any command here, waits behind locked keys.
             let reply = crate::tx::locks::ReplyTo {
@@ -251,9 +274,40 @@ impl Reactor {
         let Some(b) = c.blocked.as_mut() else { return };
         b.retrying = false;
         if out.is_empty() {
+            if b.again {
+                let (tok, id) = (token(idx, c.gen), b.id);
+                self.on_key_ready(tok, id);
+            }
             return;
         }
         self.unblock(idx, out);
+    }
+
+    /// One attempt of a blocking command whose keys span shards: the same
+    /// locked gather as any spanning command (so the pop is atomic across
+    /// its shards), run in the blocked reply slot; `deliver` hands its
+    /// reply to `attempt_done`.
+    fn spanning_attempt(&mut self, idx: u32, db: usize, args: OwnedArgs, slot: u64) {
+        let a = args.args();
+        let Some(cmd) = table::lookup(a.get(0)) else {
+            return;
+        };
+        let (Kind::Keyed(f) | Kind::Multi(f, _)) = cmd.kind else {
+            return;
+        };
+        let nshards = self.shared.nshards;
+        let locks = lock_keys(cmd, a, db, nshards);
+        let keys = distinct_keys(cmd, a);
+        let env = GatherEnv {
+            db,
+            databases: self.shard.dbs.len(),
+            now: self.now,
+            max_bulk: self.max_bulk,
+            nshards,
+        };
+        let writes = cmd.is_write();
+        let plan = fanout::gather(f, writes, args, keys, env);
+        self.start_tx_in(idx, plan, locks, Some(slot));
     }
 
     /// End a block with `reply` (an element, nil on timeout, or nothing when
@@ -262,20 +316,26 @@ impl Reactor {
         let Some(c) = self.conn_mut(idx) else { return };
         let Some(b) = c.blocked.take() else { return };
         c.barriers = c.barriers.saturating_sub(1);
-        if let Some(s) = c.slot_mut(b.slot) {
-            *s = Slot::Ready(reply);
+        match c.slot_mut(b.slot) {
+            // A spanning attempt in flight holds locks: let it finish as an
+            // ordinary command (its reply, if any, is this slot's).
+            Some(Slot::Wait(coord)) => coord.block_attempt = false,
+            Some(s) => *s = Slot::Ready(reply),
+            None => {}
         }
         let tok = token(idx, c.gen);
         let from = self.id;
-        if b.shard == self.id {
-            self.unregister_waiter(&b.keys, from, tok, b.id);
-        } else {
-            self.outbox[b.shard].push(Msg::Unblock {
-                keys: b.keys,
-                from,
-                conn: tok,
-                id: b.id,
-            });
+        for (s, keys) in b.waits {
+            if s == self.id {
+                self.unregister_waiter(&keys, from, tok, b.id);
+            } else {
+                self.outbox[s].push(Msg::Unblock {
+                    keys,
+                    from,
+                    conn: tok,
+                    id: b.id,
+                });
+            }
         }
         self.slot_done(idx, false);
     }

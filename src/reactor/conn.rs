@@ -94,6 +94,21 @@ impl Conn {
         self.first_slot + self.slots.len() as u64 - 1
     }
 
+    /// Put a coordinator in a new slot, or (`at`) in the slot of the
+    /// blocked command it is an attempt of: that slot already holds the
+    /// connection's barrier, and `deliver` gives the result back to the
+    /// blocked command instead of sending it.
+    pub fn install(&mut self, mut c: Coord, at: Option<u64>) -> Option<u64> {
+        let Some(at) = at else {
+            return Some(self.push_wait(c));
+        };
+        c.barrier = false;
+        c.block_attempt = true;
+        let s = self.slot_mut(at)?;
+        *s = Slot::Wait(Box::new(c));
+        Some(at)
+    }
+
     /// Open a slot for the verbatim reply of one remote command.
     pub fn push_remote(&mut self) -> u64 {
         self.slots.push_back(Slot::Remote);

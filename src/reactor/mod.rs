@@ -387,8 +387,15 @@ impl Reactor {
             }
         }
         if spans && cmd.is_blocking() {
-            return Reply::new(c.reply_buf(), proto)
-                .error("CROSSSLOT Keys in request don't hash to the same slot");
+            // Wait on every shard first (no wake-up can be missed), then
+            // attempt, as for a remote single-shard pop.
+            self.block(idx, cmd, args, db, blocking::SPANNING, None);
+            let Some(b) = self.conn(idx).and_then(|c| c.blocked.as_ref()) else {
+                return;
+            };
+            let tok = token(idx, self.conn(idx).map_or(0, |c| c.gen));
+            let id = b.id;
+            return self.on_key_ready(tok, id);
         }
         if spans {
             // No dedicated fan-out: run it on gathered copies, under locks.
@@ -523,6 +530,12 @@ impl Reactor {
     }
 
     fn start_plan(&mut self, idx: u32, plan: Plan) {
+        self.start_plan_in(idx, plan, None)
+    }
+
+    /// Start a plan in a new reply slot, or (`at`) as the attempt of the
+    /// blocked command waiting in that slot.
+    fn start_plan_in(&mut self, idx: u32, plan: Plan, at: Option<u64>) {
         let Plan {
             ops,
             finish,
@@ -531,7 +544,9 @@ impl Reactor {
         let Some(c) = self.conn_mut(idx) else { return };
         let mut coord = Coord::new(ops.len(), finish);
         coord.barrier = barrier;
-        let slot = c.push_wait(coord);
+        let Some(slot) = c.install(coord, at) else {
+            return;
+        };
         let tok = token(idx, c.gen);
         self.dispatch_ops(tok, slot, ops);
     }
@@ -551,8 +566,30 @@ impl Reactor {
         locks: Vec<(usize, OwnedArgs)>,
         min_shards: usize,
     ) {
+        self.start_tx_at(idx, plan, locks, min_shards, None)
+    }
+
+    /// `start_tx` as the attempt of the blocked command in slot `at`.
+    fn start_tx_in(
+        &mut self,
+        idx: u32,
+        plan: Plan,
+        locks: Vec<(usize, OwnedArgs)>,
+        at: Option<u64>,
+    ) {
+        self.start_tx_at(idx, plan, locks, 2, at)
+    }
+
+    fn start_tx_at(
+        &mut self,
+        idx: u32,
+        plan: Plan,
+        locks: Vec<(usize, OwnedArgs)>,
+        min_shards: usize,
+        at: Option<u64>,
+    ) {
         if locks.is_empty() || locks.len() < min_shards {
-            return self.start_plan(idx, plan);
+            return self.start_plan_in(idx, plan, at);
         }
         let Plan {
             ops,
@@ -579,7 +616,9 @@ impl Reactor {
             fast_rest: None,
             last_part: None,
         }));
-        let slot = c.push_wait(coord);
+        let Some(slot) = c.install(coord, at) else {
+            return;
+        };
         let tok = token(idx, c.gen);
         self.acquire_next(tok, slot);
     }
@@ -907,6 +946,15 @@ impl Reactor {
         let barrier = coord.barrier;
         match coord.complete(proto) {
             Some(ops) => self.dispatch_ops(tok, slot, ops),
+            None if coord.block_attempt => {
+                let out = std::mem::take(&mut coord.out);
+                let tx = coord.tx.take();
+                *s = Slot::Blocked;
+                if let Some(tx) = tx.filter(|t| !t.fast) {
+                    self.unlock_all(&tx);
+                }
+                self.attempt_done(idx, out);
+            }
             None => {
                 let out = std::mem::take(&mut coord.out);
                 let mut tx = None;

@@ -26,6 +26,9 @@ pub struct Coord {
     /// The reply, as written by the phases so far (a phase may answer
     /// before the last one, e.g. a gathered command before its write-back).
     pub out: Vec<u8>,
+    /// An attempt of a blocked command spanning shards (see
+    /// `reactor::blocking`): its reply goes back to the blocked client.
+    pub block_attempt: bool,
 }
 
 /// A transaction's lock acquisition: shards in increasing order, one at a
@@ -55,6 +58,7 @@ impl Coord {
             barrier: false,
             tx: None,
             out: Vec::new(),
+            block_attempt: false,
         }
     }
 
