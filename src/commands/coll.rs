@@ -64,7 +64,7 @@ pub fn hash_or_create<'c, 'a>(
     c: &'c mut Ctx<'a>,
     key: &[u8],
 ) -> Option<(&'c mut HashVal, &'c mut Reply<'a>)> {
-    let (e, r) = entry_or_insert(c, key, || Value::Hash(Box::default()));
+    let (e, r) = entry_or_insert(c, key, || Value::Hash(HashVal::default()));
     match &mut e.value {
         Value::Hash(h) => Some((h, r)),
         _ => {

@@ -7,9 +7,7 @@ use crate::protocol::reply::{format_d2string, format_g17};
 use crate::protocol::{Args, Reply};
 use crate::shard::Shard;
 use crate::types::list::clamp_range;
-use crate::types::zset::{
-    pack_score, AddFlags, AddOutcome, LexItem, LexRange, PackEntry, ScoreRange, SkipList,
-};
+use crate::types::zset::{AddFlags, AddOutcome, LexItem, LexRange, ScoreRange, SkipList, ZPack};
 use crate::types::{Value, ZSet, WRONGTYPE};
 use std::cmp::Ordering;
 
@@ -295,7 +293,7 @@ fn zadd_generic(c: &mut Ctx, a: Args, incr_cmd: bool) {
     }
     if let Some(z) = fresh {
         if !z.is_empty() {
-            shard.dbs[*db].set(key, Value::ZSet(Box::new(z)), 0);
+            shard.dbs[*db].set(key, Value::ZSet(z), 0);
         }
     }
 }
@@ -603,7 +601,7 @@ fn zrange_generic(
         out.add(*s, m, AddFlags::default());
     }
     let n = out.len();
-    shard.dbs[*db].set(dst, Value::ZSet(Box::new(out)), 0);
+    shard.dbs[*db].set(dst, Value::ZSet(out), 0);
     r.int(n as i64);
 }
 
@@ -996,10 +994,10 @@ pub fn zscan(c: &mut Ctx, a: Args) {
     let next = match &*z {
         // A listpack is small: everything in one call, as Redis does, with
         // scores as the listpack stores them.
-        ZSet::Pack(v) => {
-            for e in v {
-                if keep(&e.member) {
-                    out.push((&e.member, format_d2string(e.score)));
+        ZSet::Pack(p) => {
+            for (m, sc) in p.iter() {
+                if keep(m) {
+                    out.push((m, format_d2string(sc)));
                 }
             }
             0
@@ -1146,20 +1144,12 @@ fn zset_from_sorted(items: &[(&[u8], f64)]) -> ZSet {
         (items.len() as i64) <= me && items.iter().all(|(m, _)| (m.len() as i64) <= mv)
     };
     if small {
-        return ZSet::Pack(
-            items
-                .iter()
-                .map(|(m, sc)| PackEntry {
-                    score: pack_score(*sc),
-                    member: crate::types::list::Elem::from_slice(m),
-                })
-                .collect(),
-        );
+        return ZSet::Pack(ZPack::from_sorted(items.iter().copied()));
     }
     for (m, sc) in items {
         s.insert(*sc, m);
     }
-    ZSet::Skip(s)
+    ZSet::Skip(Box::new(s))
 }
 
 fn setop_generic(
@@ -1360,7 +1350,7 @@ fn setop_generic(
     let out = zset_from_sorted(&items);
     let n = out.len();
     drop(srcs);
-    shard.dbs[*db].set(dst, Value::ZSet(Box::new(out)), 0);
+    shard.dbs[*db].set(dst, Value::ZSet(out), 0);
     r.int(n as i64);
 }
 

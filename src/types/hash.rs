@@ -1,7 +1,7 @@
 //! The hash type with Redis 7.0's two encodings:
 //!
-//! * `listpack`: a small vector of (field, value) pairs in insertion order,
-//!   searched linearly. Used while the hash has at most
+//! * `listpack`: fields and values alternating in one packed buffer
+//!   (`types::listpack`), in insertion order, searched linearly. Used while the hash has at most
 //!   `hash-max-listpack-entries` pairs and no field or value is longer than
 //!   `hash-max-listpack-value` bytes.
 //! * `hashtable`: an `IndexMap`. Its dense index gives O(1) random fields
@@ -13,6 +13,7 @@
 //! Like Redis, a hash never converts back to a listpack.
 
 use super::limits::{Limits, LIMITS};
+use super::listpack::{self, Listpack};
 use indexmap::IndexMap;
 use smallvec::SmallVec;
 
@@ -24,8 +25,9 @@ type Hasher = crate::shard::db::Hasher;
 
 #[derive(Clone)]
 pub enum HashVal {
-    Listpack(Vec<(Elem, Elem)>),
-    Table(IndexMap<Elem, Elem, Hasher>),
+    Listpack(Listpack),
+    /// Boxed so that a hash is 16 bytes, inline in its key's `Value`.
+    Table(Box<IndexMap<Elem, Elem, Hasher>>),
 }
 
 impl Default for HashVal {
@@ -42,7 +44,20 @@ fn limit(a: &std::sync::atomic::AtomicI64) -> usize {
 impl HashVal {
     /// An empty hash: new hashes always start as a listpack (createHashObject).
     pub fn new() -> HashVal {
-        HashVal::Listpack(Vec::new())
+        HashVal::Listpack(Listpack::new())
+    }
+
+    /// Byte offset of `field`'s pair in a listpack.
+    fn find(lp: &Listpack, field: &[u8]) -> Option<usize> {
+        let mut off = 0;
+        while off < lp.end() {
+            let (f, v) = lp.at(off);
+            if f == field {
+                return Some(off);
+            }
+            off = lp.at(v).1;
+        }
+        None
     }
 
     pub fn encoding(&self) -> &'static str {
@@ -54,7 +69,7 @@ impl HashVal {
 
     pub fn len(&self) -> usize {
         match self {
-            HashVal::Listpack(v) => v.len(),
+            HashVal::Listpack(lp) => lp.len() / 2,
             HashVal::Table(m) => m.len(),
         }
     }
@@ -65,10 +80,10 @@ impl HashVal {
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            HashVal::Listpack(v) => v
-                .iter()
-                .find(|(f, _)| f.as_slice() == field)
-                .map(|(_, v)| v.as_slice()),
+            HashVal::Listpack(lp) => {
+                let off = Self::find(lp, field)?;
+                Some(lp.at(lp.at(off).1).0)
+            }
             HashVal::Table(m) => m.get(field).map(|v| v.as_slice()),
         }
     }
@@ -95,13 +110,14 @@ impl HashVal {
     pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
         self.fit_lengths([field.len(), value.len()]);
         match self {
-            HashVal::Listpack(v) => {
-                if let Some((_, old)) = v.iter_mut().find(|(f, _)| f.as_slice() == field) {
-                    *old = Elem::from_slice(value);
+            HashVal::Listpack(lp) => {
+                if let Some(off) = Self::find(lp, field) {
+                    let voff = lp.at(off).1;
+                    lp.splice(voff, 1, &[value]);
                     return false;
                 }
-                v.push((Elem::from_slice(field), Elem::from_slice(value)));
-                if v.len() > limit(&LIMITS.hash_max_listpack_entries) {
+                lp.push(&[field, value]);
+                if lp.len() / 2 > limit(&LIMITS.hash_max_listpack_entries) {
                     self.convert();
                 }
                 true
@@ -120,10 +136,9 @@ impl HashVal {
     /// Remove a field; returns whether it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            HashVal::Listpack(v) => match v.iter().position(|(f, _)| f.as_slice() == field) {
-                // Order-preserving, like deleting from a listpack.
-                Some(i) => {
-                    v.remove(i);
+            HashVal::Listpack(lp) => match Self::find(lp, field) {
+                Some(off) => {
+                    lp.splice(off, 2, &[]);
                     true
                 }
                 None => false,
@@ -139,14 +154,17 @@ impl HashVal {
     /// The pair at position `i` (0..len), for random access.
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match self {
-            HashVal::Listpack(v) => v.get(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
+            HashVal::Listpack(lp) => {
+                let mut it = lp.iter_at(lp.offset_of(2 * i));
+                Some((it.next()?, it.next()?))
+            }
             HashVal::Table(m) => m.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
         }
     }
 
     pub fn iter(&self) -> Iter<'_> {
         match self {
-            HashVal::Listpack(v) => Iter::Listpack(v.iter()),
+            HashVal::Listpack(lp) => Iter::Listpack(lp.iter()),
             HashVal::Table(m) => Iter::Table(m.iter()),
         }
     }
@@ -161,8 +179,8 @@ impl HashVal {
         mut visit: impl FnMut(&'s [u8], &'s [u8]),
     ) -> u64 {
         match self {
-            HashVal::Listpack(v) => {
-                for (f, val) in v {
+            HashVal::Listpack(_) => {
+                for (f, val) in self.iter() {
                     visit(f, val);
                 }
                 0
@@ -179,10 +197,7 @@ impl HashVal {
     pub fn mem_usage(&self) -> usize {
         let elem = |e: &Elem| if e.spilled() { e.capacity() } else { 0 };
         match self {
-            HashVal::Listpack(v) => {
-                v.capacity() * std::mem::size_of::<(Elem, Elem)>()
-                    + v.iter().map(|(f, x)| elem(f) + elem(x)).sum::<usize>()
-            }
+            HashVal::Listpack(lp) => lp.bytes(),
             HashVal::Table(m) => {
                 // Entries (hash + pair) plus the index table.
                 m.capacity() * (std::mem::size_of::<(Elem, Elem)>() + 8 + 8)
@@ -192,12 +207,13 @@ impl HashVal {
     }
 
     fn convert(&mut self) {
-        if let HashVal::Listpack(v) = self {
-            let mut m = IndexMap::with_capacity_and_hasher(v.len(), Hasher::default());
-            for (f, val) in v.drain(..) {
-                m.insert(f, val);
+        if let HashVal::Listpack(lp) = self {
+            let mut m = IndexMap::with_capacity_and_hasher(lp.len() / 2, Hasher::default());
+            let mut it = lp.iter();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                m.insert(Elem::from_slice(f), Elem::from_slice(v));
             }
-            *self = HashVal::Table(m);
+            *self = HashVal::Table(Box::new(m));
         }
     }
 }
@@ -239,7 +255,7 @@ pub(crate) fn scan_positions(
 }
 
 pub enum Iter<'a> {
-    Listpack(std::slice::Iter<'a, (Elem, Elem)>),
+    Listpack(listpack::Iter<'a>),
     Table(indexmap::map::Iter<'a, Elem, Elem>),
 }
 
@@ -247,13 +263,13 @@ impl<'a> Iterator for Iter<'a> {
     type Item = (&'a [u8], &'a [u8]);
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            Iter::Listpack(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+            Iter::Listpack(it) => Some((it.next()?, it.next()?)),
             Iter::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
         }
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
-            Iter::Listpack(it) => it.size_hint(),
+            Iter::Listpack(_) => (0, None),
             Iter::Table(it) => it.size_hint(),
         }
     }

@@ -3,6 +3,7 @@ pub mod digest;
 pub mod hash;
 pub mod limits;
 pub mod list;
+pub mod listpack;
 pub mod set;
 pub mod string;
 pub mod zset;
@@ -17,11 +18,16 @@ pub use zset::ZSet;
 /// or growing representations live behind a Box.
 pub enum Value {
     Str(StrVal),
-    Hash(Box<HashVal>),
+    Hash(HashVal),
     Set(Box<SetVal>),
     List(Box<List>),
-    ZSet(Box<ZSet>),
+    ZSet(ZSet),
 }
+
+// A key's value is stored inline in the keyspace's entries: compact
+// encodings (small strings, listpack hashes and sorted sets) must fit here
+// without a box of their own.
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
 
 impl Value {
     pub fn type_name(&self) -> &'static str {

@@ -1,7 +1,8 @@
 //! The sorted set type, with Redis's two encodings:
 //!
-//! * `listpack`: a Vec of (score, member) kept sorted; O(n) edits, no
-//!   per-set overhead. Used while the set has at most
+//! * `listpack`: (member, score) pairs packed in one buffer
+//!   (`types::listpack`), kept sorted; O(n) edits and lookups, a few bytes
+//!   of overhead per member. Used while the set has at most
 //!   zset-max-listpack-entries members, none longer than
 //!   zset-max-listpack-value bytes.
 //! * `skiplist`: an order-statistics skiplist (Redis's zskiplist: every link
@@ -15,6 +16,7 @@
 
 use super::limits::{Limits, LIMITS};
 use super::list::Elem;
+use super::listpack::{self, decode_score, encode_score, Listpack};
 use hashbrown::HashTable;
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -657,21 +659,121 @@ impl LexRange {
     }
 }
 
-/// How a listpack stores a score: integral values become integers (Redis's
-/// zzlInsertAt uses double2ll), so -0 reads back as 0.
-#[inline]
-pub fn pack_score(s: f64) -> f64 {
-    if s == 0.0 {
-        0.0
-    } else {
-        s
+/// A small sorted set: (member, score) pairs in one listpack, sorted by
+/// (score, member). Scores are stored as `listpack::encode_score` does:
+/// integral values as integers, as Redis's zzlInsertAt does.
+#[derive(Clone, Default)]
+pub struct ZPack(Listpack);
+
+impl ZPack {
+    pub fn len(&self) -> usize {
+        self.0.len() / 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> PackIter<'_> {
+        PackIter(self.0.iter())
+    }
+
+    /// Pairs from forward rank `rank` to the end.
+    fn iter_from(&self, rank: usize) -> PackIter<'_> {
+        PackIter(self.0.iter_at(self.0.offset_of(2 * rank)))
+    }
+
+    /// Pairs of forward ranks below `end`.
+    fn iter_below(&self, end: usize) -> PackIter<'_> {
+        PackIter(self.0.iter_between(0, self.0.offset_of(2 * end)))
+    }
+
+    /// The pair at byte offset `off` and the offset of the next one.
+    #[inline]
+    fn pair_at(&self, off: usize) -> (&[u8], f64, usize) {
+        let (m, s_off) = self.0.at(off);
+        let (s, next) = self.0.at(s_off);
+        (m, decode_score(s), next)
+    }
+
+    /// Byte offset and forward rank of `member`.
+    fn find(&self, member: &[u8]) -> Option<(usize, usize)> {
+        let mut off = 0;
+        let mut rank = 0;
+        while off < self.0.end() {
+            let (m, _, next) = self.pair_at(off);
+            if m == member {
+                return Some((off, rank));
+            }
+            off = next;
+            rank += 1;
+        }
+        None
+    }
+
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        let (off, _) = self.find(member)?;
+        Some(self.pair_at(off).1)
+    }
+
+    /// Insert a member known to be absent at its sorted position.
+    fn insert(&mut self, score: f64, member: &[u8]) {
+        let mut off = 0;
+        while off < self.0.end() {
+            let (m, sc, next) = self.pair_at(off);
+            if !before(sc, m, score, member) {
+                break;
+            }
+            off = next;
+        }
+        self.0.splice(off, 0, &[member, &encode_score(score)]);
+    }
+
+    /// Append a pair that sorts after every present one.
+    fn push(&mut self, score: f64, member: &[u8]) {
+        self.0.push(&[member, &encode_score(score)]);
+    }
+
+    fn remove(&mut self, member: &[u8]) -> bool {
+        match self.find(member) {
+            Some((off, _)) => {
+                self.0.splice(off, 2, &[]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A pack of already sorted, distinct pairs.
+    pub fn from_sorted<'a>(items: impl Iterator<Item = (&'a [u8], f64)>) -> ZPack {
+        let mut p = ZPack::default();
+        for (m, sc) in items {
+            p.push(sc, m);
+        }
+        p
     }
 }
 
-#[derive(Clone)]
-pub struct PackEntry {
-    pub score: f64,
-    pub member: Elem,
+/// A pack's (member, score) pairs, double-ended.
+pub struct PackIter<'a>(listpack::Iter<'a>);
+
+impl<'a> Iterator for PackIter<'a> {
+    type Item = (&'a [u8], f64);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let m = self.0.next()?;
+        let s = self.0.next()?;
+        Some((m, decode_score(s)))
+    }
+}
+
+impl DoubleEndedIterator for PackIter<'_> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let s = self.0.next_back()?;
+        let m = self.0.next_back()?;
+        Some((m, decode_score(s)))
+    }
 }
 
 /// ZADD's options.
@@ -699,8 +801,9 @@ pub enum AddOutcome {
 
 #[derive(Clone)]
 pub enum ZSet {
-    Pack(Vec<PackEntry>),
-    Skip(SkipList),
+    Pack(ZPack),
+    /// Boxed so that a sorted set is 16 bytes, inline in its key's `Value`.
+    Skip(Box<SkipList>),
 }
 
 fn max_entries() -> usize {
@@ -714,8 +817,8 @@ fn max_value() -> usize {
 pub type Item<'a> = (&'a [u8], f64);
 
 pub enum ZIter<'a> {
-    Fwd(std::slice::Iter<'a, PackEntry>),
-    Rev(std::iter::Rev<std::slice::Iter<'a, PackEntry>>),
+    Fwd(PackIter<'a>),
+    Rev(std::iter::Rev<PackIter<'a>>),
     Skip(SkipIter<'a>),
 }
 
@@ -723,8 +826,8 @@ impl<'a> Iterator for ZIter<'a> {
     type Item = (&'a [u8], f64);
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            ZIter::Fwd(it) => it.next().map(|e| (e.member.as_slice(), e.score)),
-            ZIter::Rev(it) => it.next().map(|e| (e.member.as_slice(), e.score)),
+            ZIter::Fwd(it) => it.next(),
+            ZIter::Rev(it) => it.next(),
             ZIter::Skip(it) => it.next(),
         }
     }
@@ -735,17 +838,17 @@ impl ZSet {
     /// choice: skiplist straight away if it could never be a listpack).
     pub fn new_for(first_len: usize) -> ZSet {
         if max_entries() == 0 || first_len > max_value() {
-            ZSet::Skip(SkipList::new())
+            ZSet::Skip(Box::default())
         } else {
-            ZSet::Pack(Vec::new())
+            ZSet::Pack(ZPack::default())
         }
     }
     /// A new empty set expected to receive `n` members (ZRANGESTORE).
     pub fn with_hint(n: usize) -> ZSet {
         if n > max_entries() {
-            ZSet::Skip(SkipList::new())
+            ZSet::Skip(Box::default())
         } else {
-            ZSet::Pack(Vec::with_capacity(n))
+            ZSet::Pack(ZPack::default())
         }
     }
 
@@ -758,7 +861,7 @@ impl ZSet {
 
     pub fn len(&self) -> usize {
         match self {
-            ZSet::Pack(v) => v.len(),
+            ZSet::Pack(p) => p.len(),
             ZSet::Skip(s) => s.len(),
         }
     }
@@ -768,25 +871,18 @@ impl ZSet {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Pack(v) => v
-                .iter()
-                .find(|e| e.member.as_slice() == member)
-                .map(|e| e.score),
+            ZSet::Pack(p) => p.score(member),
             ZSet::Skip(s) => s.score(member),
         }
     }
 
-    fn pack_pos(v: &[PackEntry], score: f64, member: &[u8]) -> usize {
-        v.partition_point(|e| before(e.score, &e.member, score, member))
-    }
-
     fn convert_to_skip(&mut self) {
-        if let ZSet::Pack(v) = self {
+        if let ZSet::Pack(p) = self {
             let mut s = SkipList::new();
-            for e in v.iter() {
-                s.insert(e.score, &e.member);
+            for (m, sc) in p.iter() {
+                s.insert(sc, m);
             }
-            *self = ZSet::Skip(s);
+            *self = ZSet::Skip(Box::new(s));
         }
     }
 
@@ -796,14 +892,7 @@ impl ZSet {
         if let ZSet::Skip(s) = self {
             let maxv = max_value();
             if s.len() <= max_entries() && s.iter_from(0, false).all(|(m, _)| m.len() <= maxv) {
-                let v = s
-                    .iter_from(0, false)
-                    .map(|(m, sc)| PackEntry {
-                        score: pack_score(sc),
-                        member: Elem::from_slice(m),
-                    })
-                    .collect();
-                *self = ZSet::Pack(v);
+                *self = ZSet::Pack(ZPack::from_sorted(s.iter_from(0, false)));
             }
         }
     }
@@ -830,17 +919,9 @@ impl ZSet {
                 return AddOutcome::Same(score);
             }
             match self {
-                ZSet::Pack(v) => {
-                    if let Some(p) = v.iter().position(|e| e.member.as_slice() == member) {
-                        let e = v.remove(p);
-                        let at = Self::pack_pos(v, score, member);
-                        v.insert(
-                            at,
-                            PackEntry {
-                                score: pack_score(score),
-                                member: e.member,
-                            },
-                        );
+                ZSet::Pack(p) => {
+                    if p.remove(member) {
+                        p.insert(score, member);
                     }
                 }
                 ZSet::Skip(s) => s.set_score(member, score),
@@ -850,8 +931,8 @@ impl ZSet {
         if f.xx {
             return AddOutcome::Nop;
         }
-        if let ZSet::Pack(v) = self {
-            if v.len() + 1 > max_entries() || member.len() > max_value() {
+        if let ZSet::Pack(p) = self {
+            if p.len() + 1 > max_entries() || member.len() > max_value() {
                 self.convert_to_skip();
             }
         }
@@ -862,29 +943,14 @@ impl ZSet {
     /// Insert a member known to be absent, without encoding checks.
     fn insert_new(&mut self, score: f64, member: &[u8]) {
         match self {
-            ZSet::Pack(v) => {
-                let at = Self::pack_pos(v, score, member);
-                v.insert(
-                    at,
-                    PackEntry {
-                        score: pack_score(score),
-                        member: Elem::from_slice(member),
-                    },
-                );
-            }
+            ZSet::Pack(p) => p.insert(score, member),
             ZSet::Skip(s) => s.insert(score, member),
         }
     }
 
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self {
-            ZSet::Pack(v) => match v.iter().position(|e| e.member.as_slice() == member) {
-                Some(p) => {
-                    v.remove(p);
-                    true
-                }
-                None => false,
-            },
+            ZSet::Pack(p) => p.remove(member),
             ZSet::Skip(s) => s.remove(member).is_some(),
         }
     }
@@ -892,7 +958,7 @@ impl ZSet {
     /// 0-based rank, from the lowest score (or the highest if `rev`).
     pub fn rank(&self, member: &[u8], rev: bool) -> Option<usize> {
         let r = match self {
-            ZSet::Pack(v) => v.iter().position(|e| e.member.as_slice() == member)?,
+            ZSet::Pack(p) => p.find(member)?.1,
             ZSet::Skip(s) => s.rank(member)?,
         };
         Some(if rev { self.len() - 1 - r } else { r })
@@ -901,13 +967,11 @@ impl ZSet {
     /// Iterate from a 0-based rank (counted in the iteration direction).
     pub fn iter_from(&self, rank: usize, rev: bool) -> ZIter<'_> {
         match self {
-            ZSet::Pack(v) => {
-                let n = v.len();
+            ZSet::Pack(p) => {
                 if rev {
-                    let end = n.saturating_sub(rank);
-                    ZIter::Rev(v[..end].iter().rev())
+                    ZIter::Rev(p.iter_below(p.len().saturating_sub(rank)).rev())
                 } else {
-                    ZIter::Fwd(v[rank.min(n)..].iter())
+                    ZIter::Fwd(p.iter_from(rank))
                 }
             }
             ZSet::Skip(s) => {
@@ -937,9 +1001,10 @@ impl ZSet {
     /// The lowest and highest (member, score).
     fn bounds(&self) -> Option<(Item<'_>, Item<'_>)> {
         match self {
-            ZSet::Pack(v) => {
-                let (f, l) = (v.first()?, v.last()?);
-                Some(((&f.member, f.score), (&l.member, l.score)))
+            ZSet::Pack(p) => {
+                let mut it = p.iter();
+                let f = it.next()?;
+                Some((f, it.next_back().unwrap_or(f)))
             }
             ZSet::Skip(s) => {
                 let (f, l) = (s.first()?, s.last()?);
@@ -961,10 +1026,11 @@ impl ZSet {
             return None;
         }
         let (rank, score) = match self {
-            ZSet::Pack(v) => {
-                let p = v.iter().position(|e| r.gte_min(e.score))?;
-                (p, v[p].score)
-            }
+            ZSet::Pack(p) => p
+                .iter()
+                .enumerate()
+                .find(|(_, (_, sc))| r.gte_min(*sc))
+                .map(|(i, (_, sc))| (i, sc))?,
             ZSet::Skip(s) => {
                 let p = s.first_where(|sc, _| r.gte_min(sc))?;
                 (p, s.n(s.at(p)?).score)
@@ -983,9 +1049,13 @@ impl ZSet {
             return None;
         }
         let (rank, score) = match self {
-            ZSet::Pack(v) => {
-                let p = v.iter().rposition(|e| r.lte_max(e.score))?;
-                (p, v[p].score)
+            ZSet::Pack(p) => {
+                let n = p.len();
+                p.iter()
+                    .rev()
+                    .enumerate()
+                    .find(|(_, (_, sc))| r.lte_max(*sc))
+                    .map(|(i, (_, sc))| (n - 1 - i, sc))?
             }
             ZSet::Skip(s) => {
                 let p = s.last_where(|sc, _| r.lte_max(sc))?;
@@ -1004,10 +1074,11 @@ impl ZSet {
             return None;
         }
         let (rank, m) = match self {
-            ZSet::Pack(v) => {
-                let p = v.iter().position(|e| r.gte_min(&e.member))?;
-                (p, v[p].member.as_slice())
-            }
+            ZSet::Pack(p) => p
+                .iter()
+                .enumerate()
+                .find(|(_, (m, _))| r.gte_min(m))
+                .map(|(i, (m, _))| (i, m))?,
             ZSet::Skip(s) => {
                 let p = s.first_where(|_, m| r.gte_min(m))?;
                 (p, s.n(s.at(p)?).member.as_slice())
@@ -1025,9 +1096,13 @@ impl ZSet {
             return None;
         }
         let (rank, m) = match self {
-            ZSet::Pack(v) => {
-                let p = v.iter().rposition(|e| r.lte_max(&e.member))?;
-                (p, v[p].member.as_slice())
+            ZSet::Pack(p) => {
+                let n = p.len();
+                p.iter()
+                    .rev()
+                    .enumerate()
+                    .find(|(_, (m, _))| r.lte_max(m))
+                    .map(|(i, (m, _))| (n - 1 - i, m))?
             }
             ZSet::Skip(s) => {
                 let p = s.last_where(|_, m| r.lte_max(m))?;
@@ -1040,12 +1115,13 @@ impl ZSet {
     /// Remove forward ranks `start..=end` (clamped by the caller).
     pub fn remove_ranks(&mut self, start: usize, end: usize) -> usize {
         match self {
-            ZSet::Pack(v) => {
-                let end = end.min(v.len().saturating_sub(1));
-                if start > end || start >= v.len() {
+            ZSet::Pack(p) => {
+                let end = end.min(p.len().saturating_sub(1));
+                if start > end || start >= p.len() {
                     return 0;
                 }
-                v.drain(start..=end);
+                let off = p.0.offset_of(2 * start);
+                p.0.splice(off, 2 * (end - start + 1), &[]);
                 end - start + 1
             }
             ZSet::Skip(s) => s.remove_ranks(start, end),
@@ -1055,16 +1131,17 @@ impl ZSet {
     /// Remove and return the lowest (or highest) member.
     pub fn pop(&mut self, max: bool) -> Option<(Elem, f64)> {
         match self {
-            ZSet::Pack(v) => {
-                let e = if max {
-                    v.pop()?
+            ZSet::Pack(p) => {
+                let (m, sc) = if max {
+                    p.iter().next_back()?
                 } else {
-                    if v.is_empty() {
-                        return None;
-                    }
-                    v.remove(0)
+                    p.iter().next()?
                 };
-                Some((e.member, e.score))
+                let m = Elem::from_slice(m);
+                let rank = if max { p.len() - 1 } else { 0 };
+                let off = p.0.offset_of(2 * rank);
+                p.0.splice(off, 2, &[]);
+                Some((m, sc))
             }
             ZSet::Skip(s) => {
                 let idx = if max { s.last()? } else { s.first()? };
@@ -1077,12 +1154,11 @@ impl ZSet {
 
     pub fn random(&self) -> Option<(&[u8], f64)> {
         match self {
-            ZSet::Pack(v) => {
-                if v.is_empty() {
+            ZSet::Pack(p) => {
+                if p.is_empty() {
                     return None;
                 }
-                let e = &v[fastrand::usize(..v.len())];
-                Some((&e.member, e.score))
+                p.iter_from(fastrand::usize(..p.len())).next()
             }
             ZSet::Skip(s) => s.random(),
         }
@@ -1094,25 +1170,14 @@ impl ZSet {
         for (m, sc) in items {
             s.insert(sc, m);
         }
-        let mut z = ZSet::Skip(s);
+        let mut z = ZSet::Skip(Box::new(s));
         z.shrink_if_small();
         z
     }
 
     pub fn payload_bytes(&self) -> usize {
         match self {
-            ZSet::Pack(v) => {
-                v.capacity() * std::mem::size_of::<PackEntry>()
-                    + v.iter()
-                        .map(|e| {
-                            if e.member.spilled() {
-                                e.member.capacity()
-                            } else {
-                                0
-                            }
-                        })
-                        .sum::<usize>()
-            }
+            ZSet::Pack(p) => p.0.bytes(),
             ZSet::Skip(s) => s.payload_bytes(),
         }
     }
@@ -1193,9 +1258,9 @@ mod tests {
 
     fn run(ops: Vec<Op>, skip: bool) {
         let mut z = if skip {
-            ZSet::Skip(SkipList::new())
+            ZSet::Skip(Box::default())
         } else {
-            ZSet::Pack(Vec::new())
+            ZSet::Pack(ZPack::default())
         };
         let mut model: BTreeSet<K> = BTreeSet::new();
         for op in ops {
@@ -1293,7 +1358,7 @@ mod tests {
         for m in ["a", "b", "c", "d", "e"] {
             s.insert(0.0, m.as_bytes());
         }
-        let z = ZSet::Skip(s);
+        let z = ZSet::Skip(Box::new(s));
         let r = LexRange {
             min: LexItem::Str(b"b".to_vec()),
             max: LexItem::PosInf,
@@ -1313,7 +1378,7 @@ mod tests {
 
     #[test]
     fn add_flags_and_conversion() {
-        let mut z = ZSet::Pack(Vec::new());
+        let mut z = ZSet::Pack(ZPack::default());
         assert_eq!(
             z.add(1.0, b"a", AddFlags::default()),
             AddOutcome::Added(1.0)
