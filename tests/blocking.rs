@@ -370,3 +370,69 @@ fn cross_shard_consumers_get_every_element_once() {
     let mut con = srv.conn();
     assert_eq!(int(&mut con, &["EXISTS", "a", "b"]), 0);
 }
+
+/// A waited key that holds another type when the waiter retries does not
+/// answer WRONGTYPE: the client keeps waiting (only its first try errors).
+#[test]
+fn a_key_of_another_type_does_not_wake_a_waiter() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        for (pop, push) in [("BLPOP", "LPUSH"), ("BZPOPMIN", "ZADD")] {
+            let h = spawn_cmd(srv.url(false), s(&[pop, "k", "5"]));
+            wait_blocked(&srv, 1);
+            let mut con = srv.conn();
+            ok(&mut con, &["MULTI"]);
+            if push == "ZADD" {
+                q(&mut con, &["ZADD", "k", "1", "a"]);
+            } else {
+                q(&mut con, &["LPUSH", "k", "a"]);
+            }
+            q(&mut con, &["DEL", "k"]);
+            q(&mut con, &["SET", "k", "foo"]);
+            q(&mut con, &["EXEC"]);
+            std::thread::sleep(Duration::from_millis(50));
+            wait_blocked(&srv, 1);
+            int(&mut con, &["DEL", "k"]);
+            if push == "ZADD" {
+                int(&mut con, &["ZADD", "k", "2", "b"]);
+            } else {
+                int(&mut con, &["LPUSH", "k", "b"]);
+            }
+            let got = strs(&h.join().expect("thread"));
+            assert_eq!(got[..2], [Some("k".into()), Some("b".into())], "{pop}");
+        }
+    }
+}
+
+/// A blocking pop read together with the client's hang-up still runs, but
+/// must not block: the connection would never be released.
+#[test]
+fn a_pop_sent_just_before_hanging_up_does_not_block_forever() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        for i in 0..20 {
+            let mut raw = srv.raw();
+            let key = format!("hang:{i}");
+            // Behind a cross-shard command, the first pop runs after the
+            // EOF has been seen (with --threads 4).
+            let mut req = encode(&[b"MSET", b"a", b"1", b"b", b"2", b"c", b"3"]);
+            req.extend(encode(&[b"BLPOP", key.as_bytes(), b"0"]));
+            // And behind a pop that blocked: it runs once the hang-up has
+            // unblocked the first one.
+            req.extend(encode(&[b"BLPOP", key.as_bytes(), b"0"]));
+            raw.send(&req);
+            raw.close_write();
+            drop(raw);
+        }
+        let mut con = srv.conn();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let info = as_str(&q(&mut con, &["INFO", "clients"]));
+            if info.contains("blocked_clients:0\r\n") && info.contains("connected_clients:1\r\n") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{info}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

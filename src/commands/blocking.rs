@@ -9,7 +9,29 @@ use super::ctx::{arg_f64, Ctx, Replied, ERR_SYNTAX};
 use super::list::{lmove_core, lmpop_core, lookup_list, parse_end, parse_lmpop};
 use super::zset::{lookup_zset, parse_zmpop, zmpop_core};
 use crate::protocol::{Args, Reply};
+use crate::shard::Shard;
 use crate::types::list::End;
+use crate::types::Value;
+
+/// Must a blocking pop pass over `key` now? When clients that blocked
+/// earlier wait on it (FIFO: they are served first), or when this is a
+/// retry and the key holds another type: Redis serves a blocked client only
+/// from a key of its type, and only its first try answers WRONGTYPE.
+pub fn skip_key(shard: &mut Shard, db: usize, now: u64, key: &[u8], zset: bool) -> bool {
+    if shard.waiting_ahead(db, key) {
+        return true;
+    }
+    if !shard.attempt.is_some_and(|a| a.retry) {
+        return false;
+    }
+    let Shard { dbs, stats, .. } = shard;
+    match dbs[db].get(key, now, stats).map(|e| &e.value) {
+        Some(Value::List(_)) => zset,
+        Some(Value::ZSet(_)) => !zset,
+        Some(_) => true,
+        None => false,
+    }
+}
 
 /// Redis's timeout argument: seconds as a float, >= 0; 0 = forever.
 /// Returns the timeout in ms (0 = forever).
@@ -65,6 +87,9 @@ fn bpop(c: &mut Ctx, a: Args, end: End, name: &str) {
     } = c;
     for i in 1..a.len() - 1 {
         let key = a.get(i);
+        if skip_key(shard, *db, *now, key, false) {
+            continue;
+        }
         match lookup_list(shard, *db, *now, key, false, r) {
             Err(Replied) => return,
             Ok(Some(l)) if !l.is_empty() => {
@@ -100,6 +125,9 @@ fn bmove(c: &mut Ctx, a: Args, from: End, to: End, name: &str) {
     let Ctx {
         shard, db, now, r, ..
     } = c;
+    if skip_key(shard, *db, *now, src, false) {
+        return;
+    }
     match lookup_list(shard, *db, *now, src, false, r) {
         Err(Replied) => {}
         Ok(Some(l)) if !l.is_empty() => lmove_core(shard, *db, *now, src, dst, from, to, r),
@@ -129,7 +157,7 @@ pub fn blmpop(c: &mut Ctx, a: Args) {
     let Ctx {
         shard, db, now, r, ..
     } = c;
-    lmpop_core(shard, *db, *now, a, &p, r);
+    lmpop_core(shard, *db, *now, a, &p, r, skip_key);
 }
 
 fn bzpop(c: &mut Ctx, a: Args, max: bool, name: &str) {
@@ -141,6 +169,9 @@ fn bzpop(c: &mut Ctx, a: Args, max: bool, name: &str) {
     } = c;
     for i in 1..a.len() - 1 {
         let key = a.get(i);
+        if skip_key(shard, *db, *now, key, true) {
+            continue;
+        }
         match lookup_zset(shard, *db, *now, key, false, r) {
             Err(Replied) => return,
             Ok(Some(z)) if !z.is_empty() => {
@@ -180,5 +211,5 @@ pub fn bzmpop(c: &mut Ctx, a: Args) {
     let Ctx {
         shard, db, now, r, ..
     } = c;
-    zmpop_core(shard, *db, *now, a, &p, r);
+    zmpop_core(shard, *db, *now, a, &p, r, skip_key);
 }

@@ -552,6 +552,14 @@ pub fn parse_lmpop(a: Args, at: usize) -> Result<MPopArgs, String> {
 /// LMPOP's work on parsed arguments: pop from the first non-empty list.
 /// Returns false (and replies nothing) if every key was missing, so a
 /// blocking caller can block instead.
+/// Which keys a pop over several keys passes over (`blocking::skip_key`
+/// for the blocking forms).
+pub type SkipKey = fn(&mut Shard, usize, u64, &[u8], bool) -> bool;
+
+pub fn never_skip(_: &mut Shard, _: usize, _: u64, _: &[u8], _: bool) -> bool {
+    false
+}
+
 pub fn lmpop_core(
     shard: &mut Shard,
     db: usize,
@@ -559,9 +567,13 @@ pub fn lmpop_core(
     a: Args,
     p: &MPopArgs,
     r: &mut Reply,
+    skip: SkipKey,
 ) -> bool {
     for i in p.first_key..p.first_key + p.numkeys {
         let key = a.get(i);
+        if skip(shard, db, now, key, false) {
+            continue;
+        }
         match lookup_list(shard, db, now, key, false, r) {
             Err(Replied) => return true,
             Ok(None) => continue,
@@ -588,7 +600,7 @@ pub fn lmpop(c: &mut Ctx, a: Args) {
     let Ctx {
         shard, db, now, r, ..
     } = c;
-    if !lmpop_core(shard, *db, *now, a, &p, r) {
+    if !lmpop_core(shard, *db, *now, a, &p, r, never_skip) {
         r.null_array();
     }
 }

@@ -829,9 +829,13 @@ pub fn zmpop_core(
     a: Args,
     p: &ZMPopArgs,
     r: &mut Reply,
+    skip: super::list::SkipKey,
 ) -> bool {
     for i in p.first_key..p.first_key + p.numkeys {
         let key = a.get(i);
+        if skip(shard, db, now, key, true) {
+            continue;
+        }
         match lookup_zset(shard, db, now, key, false, r) {
             Err(Replied) => return true,
             Ok(None) => continue,
@@ -853,7 +857,7 @@ pub fn zmpop(c: &mut Ctx, a: Args) {
     let Ctx {
         shard, db, now, r, ..
     } = c;
-    if !zmpop_core(shard, *db, *now, a, &p, r) {
+    if !zmpop_core(shard, *db, *now, a, &p, r, super::list::never_skip) {
         r.null_array();
     }
 }

@@ -39,6 +39,8 @@ pub struct Blocked {
     /// A key became ready while an attempt was in flight: if that attempt
     /// finds nothing, try again (the data may have arrived after it looked).
     pub again: bool,
+    /// An attempt was made: later ones are retries (see `Shard::attempt`).
+    pub tried: bool,
 }
 
 /// `Blocked::shard` of a command whose keys span shards.
@@ -60,6 +62,16 @@ impl Reactor {
         let id = self.next_block_id();
         let nshards = self.shared.nshards;
         let Some(c) = self.conn_mut(idx) else { return };
+        if c.closing {
+            // A command read before the client hung up still runs, but
+            // nobody is left to wait for: blocking now would pin the
+            // connection (and its waiter entries) forever.
+            if let Some(s) = slot.and_then(|s| c.slot_mut(s)) {
+                *s = Slot::Ready(Vec::new());
+                self.slot_done(idx, false);
+            }
+            return;
+        }
         let deadline = match timeout_ms(args.get(timeout_index(cmd.name, args.len()))) {
             Ok(0) | Err(_) => 0,
             Ok(ms) => now + ms,
@@ -101,6 +113,7 @@ impl Reactor {
             slot,
             retrying: false,
             again: false,
+            tried: false,
         }));
         let from = self.id;
         for (s, keys) in waits {
@@ -231,6 +244,7 @@ impl Reactor {
 
     /// Client side: a key may have data; retry unless already trying.
     pub(super) fn on_key_ready(&mut self, conn: Token, id: u64) {
+        let me = self.id;
         let Some((idx, c)) = self.conn_by_token(conn) else {
             return;
         };
@@ -244,10 +258,17 @@ impl Reactor {
         }
         b.retrying = true;
         b.again = false;
+        // A spanning command's first try comes through here too.
+        let retry = b.tried || b.shard != SPANNING;
+        b.tried = true;
+        let attempt = crate::shard::Attempt {
+            waiter: (me, conn, b.id),
+            retry,
+        };
         let (shard, db, proto, slot) = (b.shard, b.db, b.proto, b.slot);
         let args = b.args.clone();
         if shard == SPANNING {
-            self.spanning_attempt(idx, db, args, slot);
+            self.spanning_attempt(idx, db, args, slot, attempt);
         } else if shard == self.id {
             self.now = crate::server::now_ms();
             // The attempt, like any command here, waits behind locked keys.
@@ -257,14 +278,23 @@ impl Reactor {
                 slot,
                 part: 0,
             };
-            if let Some(crate::tx::OpResult::Reply(out)) =
-                self.exec_or_park(ShardOp::Exec { db, proto, args }, reply)
-            {
+            let op = ShardOp::Attempt {
+                db,
+                proto,
+                args,
+                attempt,
+            };
+            if let Some(crate::tx::OpResult::Reply(out)) = self.exec_or_park(op, reply) {
                 self.attempt_done(idx, out);
             }
         } else {
-            let tok = conn;
-            self.send_req(shard, tok, slot, 0, ShardOp::Exec { db, proto, args });
+            let op = ShardOp::Attempt {
+                db,
+                proto,
+                args,
+                attempt,
+            };
+            self.send_req(shard, conn, slot, 0, op);
         }
     }
 
@@ -287,7 +317,14 @@ impl Reactor {
     /// locked gather as any spanning command (so the pop is atomic across
     /// its shards), run in the blocked reply slot; `deliver` hands its
     /// reply to `attempt_done`.
-    fn spanning_attempt(&mut self, idx: u32, db: usize, args: OwnedArgs, slot: u64) {
+    fn spanning_attempt(
+        &mut self,
+        idx: u32,
+        db: usize,
+        args: OwnedArgs,
+        slot: u64,
+        attempt: crate::shard::Attempt,
+    ) {
         let a = args.args();
         let Some(cmd) = table::lookup(a.get(0)) else {
             return;
@@ -304,6 +341,7 @@ impl Reactor {
             now: self.now,
             max_bulk: self.max_bulk,
             nshards,
+            attempt: Some(attempt),
         };
         let writes = cmd.is_write();
         let plan = fanout::gather(f, writes, args, keys, env);

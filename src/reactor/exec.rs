@@ -257,6 +257,7 @@ impl Reactor {
                                 steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
                             }
                             let env = fanout::GatherEnv {
+                                attempt: None,
                                 db,
                                 databases,
                                 now: self.now,

@@ -182,15 +182,16 @@ impl Reactor {
     /// transaction abandoned halfway would lose data (a RENAME between its
     /// take and its put) — so the slot is released only once `idle_for_release`.
     pub fn close(&mut self, idx: u32) {
+        let Some(c) = self.conn_mut(idx) else { return };
+        // Closing first: unblocking resumes the commands queued behind the
+        // pop, and a blocking one among them must see that nobody is left
+        // to wait for (see `block`).
+        if !std::mem::replace(&mut c.closing, true) {
+            self.to_close.push(idx);
+        }
         // A blocked client that goes away leaves no waiter behind.
         if self.conn(idx).is_some_and(|c| c.blocked.is_some()) {
             self.unblock(idx, Vec::new());
-        }
-        if let Some(c) = self.conn_mut(idx) {
-            if !c.closing {
-                c.closing = true;
-                self.to_close.push(idx);
-            }
         }
     }
 
@@ -401,6 +402,7 @@ impl Reactor {
             // No dedicated fan-out: run it on gathered copies, under locks.
             let locks = lock_keys(cmd, args, db, n);
             let env = fanout::GatherEnv {
+                attempt: None,
                 db,
                 databases: self.shard.dbs.len(),
                 now: self.now,
@@ -473,10 +475,24 @@ impl Reactor {
             if cmd.is_blocking() {
                 // Wait first (no wake-up can be missed), then attempt.
                 self.block(idx, cmd, args, db, target, None);
+                let me = self.id;
                 let Some(c) = self.conn_mut(idx) else { return };
                 let Some(b) = c.blocked.as_mut() else { return };
                 b.retrying = true;
+                b.tried = true;
                 let slot = b.slot;
+                let ShardOp::Exec { db, proto, args } = op else {
+                    return;
+                };
+                let op = ShardOp::Attempt {
+                    db,
+                    proto,
+                    args,
+                    attempt: crate::shard::Attempt {
+                        waiter: (me, tok, b.id),
+                        retry: false,
+                    },
+                };
                 return self.send_req(target, tok, slot, 0, op);
             }
             let Some(c) = self.conn_mut(idx) else { return };
@@ -801,7 +817,9 @@ impl Reactor {
                     None
                 }
             }
-            ShardOp::Exec { db, ref args, .. } if !self.shard.locks.is_idle() => {
+            ShardOp::Exec { db, ref args, .. } | ShardOp::Attempt { db, ref args, .. }
+                if !self.shard.locks.is_idle() =>
+            {
                 let mut keys = OwnedArgs::new();
                 let a = args.args();
                 if let Some(cmd) = table::lookup(a.get(0)) {
@@ -1057,6 +1075,17 @@ impl Reactor {
             }
             ShardOp::Exec { db, proto, args } => {
                 OpResult::Reply(self.run_on_shard(db, proto, args.args()))
+            }
+            ShardOp::Attempt {
+                db,
+                proto,
+                args,
+                attempt,
+            } => {
+                self.shard.attempt = Some(attempt);
+                let out = self.run_on_shard(db, proto, args.args());
+                self.shard.attempt = None;
+                OpResult::Reply(out)
             }
             ShardOp::MGet { db, keys } => {
                 let d = &mut shard.dbs[db];

@@ -12,7 +12,21 @@ pub struct Shard {
     pub locks: crate::tx::locks::LockTable,
     /// Blocked clients per lock key (db-prefixed): (reactor, connection,
     /// block id), in arrival order.
-    pub waiters: hashbrown::HashMap<Vec<u8>, Vec<(usize, crate::tx::Token, u64)>>,
+    pub waiters: hashbrown::HashMap<Vec<u8>, Vec<Waiter>>,
+    /// The blocked client whose attempt is running, while it runs.
+    pub attempt: Option<Attempt>,
+}
+
+/// A blocked client as its keys' shard knows it: (reactor, connection,
+/// block id).
+pub type Waiter = (usize, crate::tx::Token, u64);
+
+/// An attempt of a blocked client (see `reactor::blocking`).
+#[derive(Clone, Copy)]
+pub struct Attempt {
+    pub waiter: Waiter,
+    /// Not the command's first try: it was woken by a write to a key.
+    pub retry: bool,
 }
 
 impl Shard {
@@ -23,6 +37,25 @@ impl Shard {
             stats: DbStats::default(),
             locks: Default::default(),
             waiters: Default::default(),
+            attempt: None,
+        }
+    }
+
+    /// Do clients that blocked before the running attempt (or before a
+    /// client that has not blocked yet) wait on `key`? Then they get its
+    /// elements first, even while their retry is still on its way here:
+    /// Redis serves blocked clients in the order they blocked.
+    pub fn waiting_ahead(&self, db: usize, key: &[u8]) -> bool {
+        if self.waiters.is_empty() {
+            return false;
+        }
+        let mut lk = Vec::with_capacity(4 + key.len());
+        lk.extend_from_slice(&(db as u32).to_be_bytes());
+        lk.extend_from_slice(key);
+        match (self.waiters.get(&lk).and_then(|l| l.first()), self.attempt) {
+            (None, _) => false,
+            (Some(first), Some(a)) => *first != a.waiter,
+            (Some(_), None) => true,
         }
     }
 

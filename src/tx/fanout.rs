@@ -548,6 +548,8 @@ pub struct GatherEnv {
     pub now: u64,
     pub max_bulk: usize,
     pub nshards: usize,
+    /// A blocked client's attempt (see `reactor::blocking`).
+    pub attempt: Option<crate::shard::Attempt>,
 }
 
 pub fn gather(
@@ -563,6 +565,7 @@ pub fn gather(
         now,
         max_bulk,
         nshards,
+        attempt,
     } = env;
     let ops = keys
         .iter()
@@ -582,6 +585,7 @@ pub fn gather(
         barrier: true,
         finish: Box::new(move |results, r| {
             let mut scratch = crate::shard::Shard::new(usize::MAX, databases);
+            scratch.attempt = attempt;
             // Digest before the command: only keys it changed are written
             // back (an untouched source must not disturb its WATCHers).
             let mut before: Vec<Option<(String, u64)>> = Vec::with_capacity(keys.len());

@@ -59,6 +59,7 @@ pub fn add_lock(locks: &mut Vec<(usize, OwnedArgs)>, nshards: usize, db: usize, 
 }
 
 /// A lock is on a key of one database: the database index prefixes it.
+/// (`Shard::waiting_ahead` builds the same key.)
 pub fn push_lock_key(keys: &mut OwnedArgs, db: usize, key: &[u8]) {
     let mut k = Vec::with_capacity(4 + key.len());
     k.extend_from_slice(&(db as u32).to_be_bytes());

@@ -116,6 +116,13 @@ pub enum ShardOp {
         proto: Proto,
         args: OwnedArgs,
     },
+    /// `Exec` of a blocked client's attempt (see `reactor::blocking`).
+    Attempt {
+        db: usize,
+        proto: Proto,
+        args: OwnedArgs,
+        attempt: crate::shard::Attempt,
+    },
     MGet {
         db: usize,
         keys: OwnedArgs,
