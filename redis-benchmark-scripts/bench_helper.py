@@ -156,7 +156,9 @@ def parse_perf(path):
 
 # ---------------------------------------------------------------- report
 
-TEST_ORDER = ["ping", "set", "get", "incr", "mset"]
+TEST_ORDER = ["ping", "set", "get", "incr", "mset", "lpush", "rpush", "lpop", "rpop",
+              "sadd", "hset", "spop", "zadd", "zpopmin", "lrange_100", "lrange_300",
+              "lrange_600"]
 
 
 def fnum(x, nd=2):

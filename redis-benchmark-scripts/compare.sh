@@ -9,14 +9,19 @@ HELPER=(python3 "$SCRIPT_DIR/bench_helper.py")
 
 usage() {
     cat <<EOF
-Usage: $(basename "$0") [--quick] [--mode MODES] [--tests LIST] [--repeat N]
+Usage: $(basename "$0") [--quick] [--mode MODES] [--tests LIST] [--pipelines LIST] [--repeat N]
 
   --quick          -n scaled down 10x (whole run takes about a minute)
   --mode MODES     comma-separated subset of: compare,threads,memory  (default: all three)
                      compare  redis-server vs halocline --threads 1
                      threads  halocline --threads 2 vs --threads 1, both pinned to one CPU
                      memory   VmRSS after loading ~865k 16-byte keys
-  --tests LIST     comma-separated subset of: ping,set,get,incr,mset (default: all)
+  --tests LIST     comma-separated redis-benchmark tests (default: ping,set,get,incr,mset);
+                   also: lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,
+                   lrange_100,lrange_300,lrange_600 (issue 4's data-type set: --tests types)
+                   The pops take what the pushes before them in the list left; an
+                   lrange test includes redis-benchmark's own n LPUSHes that fill its list
+  --pipelines LIST comma-separated pipeline depths (default: 1,16)
   --repeat N       run every (test, pipeline) pair N times, report medians (default 1)
   -h, --help       this help
 
@@ -53,6 +58,8 @@ while [[ $# -gt 0 ]]; do
         --mode=*|--modes=*) MODES=${1#*=} ;;
         --tests) TESTS=${2:?--tests needs an argument}; shift ;;
         --tests=*) TESTS=${1#*=} ;;
+        --pipelines) PIPELINE_LIST=${2:?--pipelines needs an argument}; shift ;;
+        --pipelines=*) PIPELINE_LIST=${1#*=} ;;
         --repeat) REPEAT=${2:?--repeat needs an argument}; shift ;;
         --repeat=*) REPEAT=${1#*=} ;;
         -h|--help) usage; exit 0 ;;
@@ -62,12 +69,15 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive integer"
 IFS=, read -ra MODE_LIST <<<"$MODES"
+TYPE_TESTS="lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,lrange_600"
+[[ $TESTS == types ]] && TESTS=$TYPE_TESTS
 IFS=, read -ra TEST_LIST <<<"$TESTS"
 for m in "${MODE_LIST[@]}"; do
     [[ $m =~ ^(compare|threads|memory)$ ]] || die "unknown mode '$m' (compare, threads, memory)"
 done
 for t in "${TEST_LIST[@]}"; do
-    [[ $t =~ ^(ping|set|get|incr|mset)$ ]] || die "unknown test '$t' (ping, set, get, incr, mset)"
+    [[ ,ping,set,get,incr,mset,$TYPE_TESTS, == *",$t,"* ]] ||
+        die "unknown test '$t' (ping, set, get, incr, mset, $TYPE_TESTS)"
 done
 has_mode() { [[ ",$MODES," == *",$1,"* ]]; }
 
@@ -80,7 +90,10 @@ SCALE=1; [[ $QUICK == 1 ]] && SCALE=10
 N_P1=$((200000 / SCALE))
 N_P16=$((2000000 / SCALE))
 N_MEM=$((2000000 / SCALE))
-PIPELINES=(1 16)
+IFS=, read -ra PIPELINES <<<"${PIPELINE_LIST:-1,16}"
+for p in "${PIPELINES[@]}"; do
+    [[ $p =~ ^[1-9][0-9]*$ ]] || die "bad pipeline depth '$p'"
+done
 n_for_pipeline() { if [[ $1 == 1 ]]; then echo "$N_P1"; else echo "$N_P16"; fi; }
 
 # ------------------------------------------------------------------ tools

@@ -122,14 +122,17 @@ impl HashVal {
                 }
                 true
             }
-            HashVal::Table(m) => {
-                if let Some(old) = m.get_mut(field) {
-                    *old = Elem::from_slice(value);
-                    return false;
+            // One probe: a big table's lookups are cache misses.
+            HashVal::Table(m) => match m.entry(Elem::from_slice(field)) {
+                indexmap::map::Entry::Occupied(mut o) => {
+                    *o.get_mut() = Elem::from_slice(value);
+                    false
                 }
-                m.insert(Elem::from_slice(field), Elem::from_slice(value));
-                true
-            }
+                indexmap::map::Entry::Vacant(v) => {
+                    v.insert(Elem::from_slice(value));
+                    true
+                }
+            },
         }
     }
 

@@ -426,6 +426,26 @@ impl SkipList {
     /// walk (Redis's zslDeleteRangeByRank). Returns how many went.
     pub fn remove_ranks(&mut self, start: usize, end: usize) -> usize {
         let (start, end) = (start + 1, end + 1);
+        let (update, mut traversed) = self.update_for_rank(start);
+        let mut x = update[0];
+        traversed += 1;
+        x = self.next(x, 0);
+        let mut removed = 0;
+        while x != NIL && traversed <= end {
+            let nx = self.next(x, 0);
+            self.unlink(x, &update);
+            self.index_remove(x);
+            self.release(x);
+            removed += 1;
+            traversed += 1;
+            x = nx;
+        }
+        removed
+    }
+
+    /// The last node before 1-based rank `start` on every level, and the
+    /// rank of the level-0 one: a walk by spans, with no member compares.
+    fn update_for_rank(&self, start: usize) -> ([u32; MAX_LEVEL], usize) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut x = HEAD;
         let mut traversed = 0usize;
@@ -441,19 +461,26 @@ impl SkipList {
             }
             update[i] = x;
         }
-        traversed += 1;
-        x = self.next(x, 0);
-        let mut removed = 0;
-        while x != NIL && traversed <= end {
-            let nx = self.next(x, 0);
-            self.unlink(x, &update);
-            self.index_remove(x);
-            self.release(x);
-            removed += 1;
-            traversed += 1;
-            x = nx;
+        (update, traversed)
+    }
+
+    /// Remove and return the lowest (or highest) member, found by rank
+    /// (Redis's ZPOPMIN deletes by rank too): no search by member.
+    pub fn pop(&mut self, max: bool) -> Option<(Elem, f64)> {
+        if self.len == 0 {
+            return None;
         }
-        removed
+        let rank = if max { self.len } else { 1 };
+        let (update, _) = self.update_for_rank(rank);
+        let x = self.next(update[0], 0);
+        if x == NIL {
+            return None;
+        }
+        let (m, sc) = (self.n(x).member.clone(), self.n(x).score);
+        self.unlink(x, &update);
+        self.index_remove(x);
+        self.release(x);
+        Some((m, sc))
     }
 
     /// A uniformly random member.
@@ -1143,12 +1170,7 @@ impl ZSet {
                 p.0.splice(off, 2, &[]);
                 Some((m, sc))
             }
-            ZSet::Skip(s) => {
-                let idx = if max { s.last()? } else { s.first()? };
-                let m = s.n(idx).member.clone();
-                let sc = s.remove(&m)?;
-                Some((m, sc))
-            }
+            ZSet::Skip(s) => s.pop(max),
         }
     }
 
