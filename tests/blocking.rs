@@ -436,3 +436,54 @@ fn a_pop_sent_just_before_hanging_up_does_not_block_forever() {
         }
     }
 }
+
+/// CLIENT UNBLOCK ends a blocking pop as a timeout, or with an UNBLOCKED
+/// error, whichever reactor the blocked client lives on.
+#[test]
+fn client_unblock_as_timeout_or_error() {
+    let srv = Server::start(4);
+    let mut con = srv.conn();
+    for (how, want) in [
+        (None, "nil".to_string()),
+        (Some("TIMEOUT"), "nil".to_string()),
+        (
+            Some("ERROR"),
+            "UNBLOCKED client unblocked via CLIENT UNBLOCK".to_string(),
+        ),
+    ] {
+        let url = srv.url(false);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = std::thread::spawn(move || {
+            let client = redis::Client::open(url.as_str()).expect("client");
+            let mut c = client.get_connection().expect("connection");
+            let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut c).expect("id");
+            tx.send(id).expect("send");
+            match redis::cmd("BLPOP")
+                .arg("nothing")
+                .arg(0)
+                .query::<Value>(&mut c)
+            {
+                Ok(Value::Nil) => "nil".to_string(),
+                Ok(v) => format!("{v:?}"),
+                Err(e) => format!(
+                    "{} {}",
+                    e.code().unwrap_or_default(),
+                    e.detail().unwrap_or_default()
+                ),
+            }
+        });
+        let id = rx.recv().expect("id").to_string();
+        wait_blocked(&srv, 1);
+        let mut args = vec!["CLIENT", "UNBLOCK", id.as_str()];
+        args.extend(how);
+        assert_eq!(int(&mut con, &args), 1);
+        let got = h.join().expect("thread");
+        assert!(got.contains(&want), "{how:?}: {got}");
+        wait_blocked(&srv, 0);
+        // Not blocked (any more): 0.
+        assert_eq!(int(&mut con, &["CLIENT", "UNBLOCK", &id]), 0);
+    }
+    assert_eq!(int(&mut con, &["CLIENT", "UNBLOCK", "999999"]), 0);
+    assert!(err(&mut con, &["CLIENT", "UNBLOCK", "1", "NOPE"]).contains("TIMEOUT or ERROR"));
+    assert!(err(&mut con, &["CLIENT", "UNBLOCK", "x"]).contains("not an integer"));
+}

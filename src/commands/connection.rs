@@ -184,6 +184,7 @@ const CLIENT_SUBS: &[(&str, i32)] = &[
     ("info", 2),
     ("list", -2),
     ("kill", -3),
+    ("unblock", -3),
     ("no-evict", 3),
     ("no-touch", 3),
     ("help", 2),
@@ -314,6 +315,36 @@ pub fn client(c: &mut ConnCtx, a: Args) {
                 Step::Done
             }),
         });
+    } else if eq_ic(sub, "unblock") && argc <= 4 {
+        let Some(id) = arg_i64(a.get(2)) else {
+            return c.r.error("ERR value is not an integer or out of range");
+        };
+        let error = match (argc == 4).then(|| a.get(3)) {
+            None => false,
+            Some(o) if eq_ic(o, "timeout") => false,
+            Some(o) if eq_ic(o, "error") => true,
+            Some(_) => {
+                return c
+                    .r
+                    .error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+            }
+        };
+        let n = c.shared.nshards;
+        c.action = ConnAction::Plan(Plan {
+            ops: all_shards(n, |_| ShardOp::ClientUnblock {
+                id: id as u64,
+                error,
+            }),
+            barrier: false,
+            finish: Box::new(|results, r| {
+                let k: i64 = results
+                    .iter()
+                    .map(|x| if let OpResult::Int(n) = x { *n } else { 0 })
+                    .sum();
+                r.int(k.min(1));
+                Step::Done
+            }),
+        });
     } else if eq_ic(sub, "no-evict") || eq_ic(sub, "no-touch") {
         c.r.ok();
     } else if eq_ic(sub, "help") {
@@ -329,6 +360,8 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             "    Kill the connection with the given id.",
             "LIST [TYPE normal|master|replica|pubsub] [ID <id> ...]",
             "    Return information about client connections.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "SETINFO <LIB-NAME|LIB-VER> <value>",
             "    Set client library name or version.",
             "SETNAME <name>",

@@ -41,6 +41,9 @@ pub struct Blocked {
     pub again: bool,
     /// An attempt was made: later ones are retries (see `Shard::attempt`).
     pub tried: bool,
+    /// CLIENT UNBLOCK arrived during an attempt: the reply to give if that
+    /// attempt finds nothing (if it pops, the element is the reply).
+    pub cancel: Option<Vec<u8>>,
 }
 
 /// `Blocked::shard` of a command whose keys span shards.
@@ -114,6 +117,7 @@ impl Reactor {
             retrying: false,
             again: false,
             tried: false,
+            cancel: None,
         }));
         let from = self.id;
         for (s, keys) in waits {
@@ -304,6 +308,9 @@ impl Reactor {
         let Some(b) = c.blocked.as_mut() else { return };
         b.retrying = false;
         if out.is_empty() {
+            if let Some(reply) = b.cancel.take() {
+                return self.unblock(idx, reply);
+            }
             if b.again {
                 let (tok, id) = (token(idx, c.gen), b.id);
                 self.on_key_ready(tok, id);
@@ -376,6 +383,34 @@ impl Reactor {
             }
         }
         self.slot_done(idx, false);
+    }
+
+    /// CLIENT UNBLOCK for a connection of this reactor: whether it was
+    /// blocked (and is now, or will be once its attempt in flight ends,
+    /// unblocked).
+    pub(super) fn client_unblock(&mut self, client_id: u64, error: bool) -> bool {
+        let found = self.conns_iter().find_map(|(i, c)| {
+            let b = c.blocked.as_ref()?;
+            (c.client.id == client_id && !c.closing).then_some((i, b.name, b.proto))
+        });
+        let Some((idx, name, proto)) = found else {
+            return false;
+        };
+        let mut reply = Vec::new();
+        if error {
+            Reply::new(&mut reply, proto).error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        } else {
+            timeout_reply(name, &mut Reply::new(&mut reply, proto));
+        }
+        let Some(b) = self.conn_mut(idx).and_then(|c| c.blocked.as_mut()) else {
+            return false;
+        };
+        if b.retrying {
+            b.cancel = Some(reply);
+        } else {
+            self.unblock(idx, reply);
+        }
+        true
     }
 
     /// Tick: answer blocked clients whose timeout passed.

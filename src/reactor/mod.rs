@@ -1250,6 +1250,9 @@ impl Reactor {
                     None => OpResult::Int(0),
                 }
             }
+            ShardOp::ClientUnblock { id, error } => {
+                OpResult::Int(self.client_unblock(id, error) as i64)
+            }
         }
     }
 

@@ -190,6 +190,12 @@ pub enum ShardOp {
     ClientKill {
         id: u64,
     },
+    /// CLIENT UNBLOCK: end a blocking command of a connection living here,
+    /// as a timeout or with an UNBLOCKED error.
+    ClientUnblock {
+        id: u64,
+        error: bool,
+    },
 }
 
 pub enum OpResult {
