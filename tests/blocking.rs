@@ -487,3 +487,22 @@ fn client_unblock_as_timeout_or_error() {
     assert!(err(&mut con, &["CLIENT", "UNBLOCK", "1", "NOPE"]).contains("TIMEOUT or ERROR"));
     assert!(err(&mut con, &["CLIENT", "UNBLOCK", "x"]).contains("not an integer"));
 }
+
+/// SWAPDB brings a list under a blocked client's key: it is served, as in
+/// Redis (the swap signals every waited key of both databases).
+#[test]
+fn swapdb_wakes_a_blocked_client() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        ok(&mut con, &["SELECT", "1"]);
+        int(&mut con, &["RPUSH", "k", "hello"]);
+        let h = spawn_cmd(srv.url(false), s(&["BRPOP", "k", "5"]));
+        wait_blocked(&srv, 1);
+        ok(&mut con, &["SWAPDB", "0", "1"]);
+        assert_eq!(
+            strs(&h.join().expect("thread")),
+            vec![Some("k".into()), Some("hello".into())]
+        );
+    }
+}

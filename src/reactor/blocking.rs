@@ -221,6 +221,24 @@ impl Reactor {
         self.wake_first(&k);
     }
 
+    /// After a whole database changed under its keys (SWAPDB): wake the
+    /// waiters of every waited key of these databases.
+    pub(super) fn signal_dbs(&mut self, dbs: &[usize]) {
+        let keys: Vec<Vec<u8>> = self
+            .shard
+            .waiters
+            .keys()
+            .filter(|k| {
+                k.len() >= 4
+                    && dbs.contains(&(u32::from_be_bytes([k[0], k[1], k[2], k[3]]) as usize))
+            })
+            .cloned()
+            .collect();
+        for k in keys {
+            self.wake_first(&k);
+        }
+    }
+
     /// After a write command: wake the waiters of its keys.
     pub(super) fn signal_written(&mut self, cmd: &Command, db: usize, a: Args) {
         if self.shard.waiters.is_empty() || !cmd.is_write() {

@@ -1215,6 +1215,9 @@ impl Reactor {
                     shard.dbs.swap(a, b);
                     let (left, right) = shard.dbs.split_at_mut(hi);
                     left[lo].swap_watches(&mut right[0]);
+                    // Clients blocked on a key of either database may now
+                    // find data there (Redis's scanDatabaseForReadyKeys).
+                    self.signal_dbs(&[a, b]);
                 }
                 OpResult::Unit
             }
