@@ -2,6 +2,7 @@
 //! one reactor thread per core, each owning an io_uring, its connections and
 //! one shard of the keyspace; cross-shard work travels through mailboxes.
 //! See docs/architecture.md.
+pub mod alloc;
 pub mod commands;
 pub mod config;
 pub mod io;
