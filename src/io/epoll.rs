@@ -68,10 +68,12 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             r.wake_before_sleep();
         }
         let timeout = if idle && mb.prepare_sleep() {
-            next_tick
+            let tick = next_tick
                 .saturating_duration_since(std::time::Instant::now())
                 .as_millis()
-                .min(TICK_MS as u128) as i32
+                .min(TICK_MS as u128) as u64;
+            // A blocked client's timeout bounds the sleep too.
+            r.sleep_budget_ms().map_or(tick, |b| b.min(tick)) as i32
         } else {
             0
         };
@@ -116,6 +118,7 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             r.tick();
             next_tick = std::time::Instant::now() + std::time::Duration::from_millis(TICK_MS);
         }
+        r.expire_due();
         r.drain_mailbox();
         r.flush_outboxes();
         let dirty = std::mem::take(&mut r.dirty);

@@ -153,23 +153,35 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
         if idle {
             r.wake_before_sleep();
         }
-        let res = if idle && mb.prepare_sleep() {
+        // A blocked client's timeout bounds the sleep (None: no deadline).
+        let budget = r.sleep_budget_ms();
+        let res = if idle && budget != Some(0) && mb.prepare_sleep() {
             let want = (r.open_conns() as u32 / 2).clamp(1, MAX_BATCH);
-            let res = if want > 1 && linger {
+            let lingering = want > 1 && linger;
+            let res = if lingering || budget.is_some() {
                 let n = d.ring.submission().len() as u32;
+                let ts = budget.map(|ms| {
+                    types::Timespec::new()
+                        .sec(ms / 1000)
+                        .nsec(((ms % 1000) * 1_000_000) as u32)
+                });
                 let arg = GetEventsArg {
                     sigmask: 0,
                     sigmask_sz: 0,
-                    min_wait_usec: linger_us,
-                    ts: 0,
+                    min_wait_usec: if lingering { linger_us } else { 0 },
+                    ts: ts
+                        .as_ref()
+                        .map_or(0, |t| t as *const types::Timespec as u64),
                 };
-                // SAFETY: `arg` is a live io_uring_getevents_arg for the call.
+                let want = if lingering { want } else { 1 };
+                // SAFETY: `arg` and the timespec it points to are live for
+                // the call; Timespec has the kernel's __kernel_timespec layout.
                 let res = unsafe {
                     d.ring
                         .submitter()
                         .enter(n, want, ENTER_GETEVENTS | ENTER_EXT_ARG, Some(&arg))
                 };
-                if matches!(&res, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) {
+                if lingering && matches!(&res, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) {
                     linger = false;
                 }
                 res
@@ -218,6 +230,7 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
         if returned_bufs {
             d.bufs.publish();
         }
+        r.expire_due();
         r.drain_mailbox();
         r.flush_outboxes();
         flush_sends(&mut r, &mut d);

@@ -5,8 +5,9 @@
 //! waiters a `KeyReady`, in arrival order; each retries the same handler on
 //! that shard (so the pop is an ordinary atomic shard operation), and the
 //! first to find an element is served, the others keep waiting. Timeouts
-//! are checked at each tick (100 ms). A client that disconnects, or a
-//! blocked command inside EXEC (which never blocks), leaves nothing behind.
+//! are answered when due (the earliest deadline bounds the driver's
+//! sleep). A client that disconnects, or a blocked command inside EXEC
+//! (which never blocks), leaves nothing behind.
 
 use super::{distinct_keys, lock_keys, token, Reactor};
 use crate::commands::blocking::{timeout_index, timeout_ms, timeout_reply};
@@ -79,6 +80,10 @@ impl Reactor {
             Ok(0) | Err(_) => 0,
             Ok(ms) => now + ms,
         };
+        if deadline != 0 && (self.next_deadline == 0 || deadline < self.next_deadline) {
+            self.next_deadline = deadline;
+        }
+        let Some(c) = self.conn_mut(idx) else { return };
         // Wait on the keys popped from: BLMOVE/BRPOPLPUSH's destination
         // is written, not waited on.
         let mut waits: Vec<(usize, OwnedArgs)> = Vec::new();
@@ -431,19 +436,51 @@ impl Reactor {
         true
     }
 
-    /// Tick: answer blocked clients whose timeout passed.
+    /// How long the driver may sleep before a blocked client's timeout is
+    /// due (None: no deadline here). Timeouts are answered on time, not at
+    /// the next 100 ms tick: a BLPOP with 0.05 s returns after 50 ms.
+    pub fn sleep_budget_ms(&self) -> Option<u64> {
+        (self.next_deadline != 0)
+            .then(|| self.next_deadline.saturating_sub(crate::server::now_ms()))
+    }
+
+    /// Answer the blocked clients whose timeout has passed, if any is due.
+    pub fn expire_due(&mut self) {
+        if self.next_deadline != 0 {
+            let now = crate::server::now_ms();
+            if now >= self.next_deadline {
+                self.now = now;
+                self.expire_blocked();
+            }
+        }
+    }
+
+    /// Answer blocked clients whose timeout passed (each tick, and when the
+    /// earliest deadline is due).
     pub(super) fn expire_blocked(&mut self) {
         let now = self.now;
         let mut due = Vec::new();
+        let mut next = 0;
         for (i, c) in self.conns_iter() {
             if let Some(b) = &c.blocked {
-                if b.deadline != 0 && b.deadline <= now && !b.retrying {
+                if b.deadline == 0 {
+                    continue;
+                }
+                if b.deadline <= now && !b.retrying {
                     let mut out = Vec::new();
                     timeout_reply(b.name, &mut Reply::new(&mut out, b.proto));
                     due.push((i, out));
+                } else {
+                    // A retrying client is checked again at its attempt's
+                    // end at the latest (next tick).
+                    let d = b.deadline.max(now + 1);
+                    if next == 0 || d < next {
+                        next = d;
+                    }
                 }
             }
         }
+        self.next_deadline = next;
         for (i, out) in due {
             self.unblock(i, out);
         }

@@ -60,6 +60,9 @@ pub struct Reactor {
     pub to_close: Vec<u32>,
     pub counters: Counters,
     block_seq: u64,
+    /// Earliest deadline of a blocked client here (unix ms; 0 = none). May
+    /// be stale-early (a client unblocked since): that costs one extra scan.
+    next_deadline: u64,
     /// Local blocked clients woken this turn (see `blocking`).
     ready_local: Vec<(Token, u64)>,
     pub now: u64,
@@ -94,6 +97,7 @@ impl Reactor {
             dirty: Vec::new(),
             to_close: Vec::new(),
             block_seq: 0,
+            next_deadline: 0,
             ready_local: Vec::new(),
             counters: Counters {
                 cmd_calls: vec![(0, 0); table::COMMANDS.len()],
