@@ -106,11 +106,24 @@ fn run(cfg: Config) -> Result<(), String> {
     let port = cfg.port;
     let shared = Arc::new(Shared::new(cfg, backend).map_err(|e| e.to_string())?);
     let mut handles = Vec::new();
+    let batch = halocline::io::sched::oversubscribed(threads);
+    if batch {
+        // Debug level: the start-up line stays the only notice.
+        log::debug!(
+            "{threads} reactors share {} CPU(s): reactor threads use SCHED_BATCH",
+            halocline::io::sched::allowed_cpus().unwrap_or(0)
+        );
+    }
     for (id, fds) in listeners.into_iter().enumerate() {
         let sh = shared.clone();
         let h = std::thread::Builder::new()
             .name(format!("reactor-{id}"))
             .spawn(move || {
+                if batch {
+                    if let Err(e) = halocline::io::sched::use_batch_policy() {
+                        log::warn!("SCHED_BATCH for reactor {id}: {e}");
+                    }
+                }
                 let reactor = Reactor::new(id, sh.clone());
                 let res = if backend == "epoll" {
                     halocline::io::epoll::run(reactor, fds)
