@@ -15,8 +15,7 @@ use crate::commands::table::Command;
 use crate::commands::table::{self, Kind};
 use crate::protocol::{Args, Proto, Reply};
 use crate::tx::fanout::{self, GatherEnv};
-use crate::tx::locks::add_lock;
-use crate::tx::locks::push_lock_key;
+use crate::tx::locks::{add_lock, lock_key, split_lock_key};
 use crate::tx::{Msg, OwnedArgs, ShardOp, Token};
 
 use super::conn::Slot;
@@ -193,14 +192,13 @@ impl Reactor {
     }
 
     fn lock_key_exists(&mut self, lock_key: &[u8]) -> bool {
-        if lock_key.len() < 4 {
+        let Some((db, key)) = split_lock_key(lock_key) else {
             return false;
-        }
-        let db = u32::from_be_bytes([lock_key[0], lock_key[1], lock_key[2], lock_key[3]]) as usize;
+        };
         let now = self.now;
         let shard = &mut self.shard;
         match shard.dbs.get_mut(db) {
-            Some(d) => d.contains(&lock_key[4..], now, &mut shard.stats),
+            Some(d) => d.contains(key, now, &mut shard.stats),
             None => false,
         }
     }
@@ -220,10 +218,7 @@ impl Reactor {
         if self.shard.waiters.is_empty() {
             return;
         }
-        let mut lk = OwnedArgs::new();
-        push_lock_key(&mut lk, db, key);
-        let k = lk.args().get(0).to_vec();
-        self.wake_first(&k);
+        self.wake_first(&lock_key(db, key));
     }
 
     /// After a whole database changed under its keys (SWAPDB): wake the
@@ -233,10 +228,7 @@ impl Reactor {
             .shard
             .waiters
             .keys()
-            .filter(|k| {
-                k.len() >= 4
-                    && dbs.contains(&(u32::from_be_bytes([k[0], k[1], k[2], k[3]]) as usize))
-            })
+            .filter(|k| split_lock_key(k).is_some_and(|(db, _)| dbs.contains(&db)))
             .cloned()
             .collect();
         for k in keys {

@@ -49,9 +49,7 @@ impl Shard {
         if self.waiters.is_empty() {
             return false;
         }
-        let mut lk = Vec::with_capacity(4 + key.len());
-        lk.extend_from_slice(&(db as u32).to_be_bytes());
-        lk.extend_from_slice(key);
+        let lk = crate::tx::locks::lock_key(db, key);
         match (self.waiters.get(&lk).and_then(|l| l.first()), self.attempt) {
             (None, _) => false,
             (Some(first), Some(a)) => *first != a.waiter,

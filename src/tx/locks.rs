@@ -59,12 +59,22 @@ pub fn add_lock(locks: &mut Vec<(usize, OwnedArgs)>, nshards: usize, db: usize, 
 }
 
 /// A lock is on a key of one database: the database index prefixes it.
-/// (`Shard::waiting_ahead` builds the same key.)
-pub fn push_lock_key(keys: &mut OwnedArgs, db: usize, key: &[u8]) {
+/// Blocked clients' waiter lists (`Shard::waiters`) use the same keys.
+pub fn lock_key(db: usize, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(4 + key.len());
     k.extend_from_slice(&(db as u32).to_be_bytes());
     k.extend_from_slice(key);
-    keys.push(&k);
+    k
+}
+
+/// The database and user key of a lock key.
+pub fn split_lock_key(k: &[u8]) -> Option<(usize, &[u8])> {
+    let (db, key) = k.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*db) as usize, key))
+}
+
+pub fn push_lock_key(keys: &mut OwnedArgs, db: usize, key: &[u8]) {
+    keys.push(&lock_key(db, key));
 }
 
 #[derive(Default)]
