@@ -743,6 +743,23 @@ impl ZPack {
         Some(self.pair_at(off).1)
     }
 
+    /// Forward rank and pair of the first pair satisfying `f(score,
+    /// member)` (the pack's `SkipList::first_where`).
+    fn first_where(&self, f: impl Fn(f64, &[u8]) -> bool) -> Option<(usize, Item<'_>)> {
+        self.iter().enumerate().find(|(_, (m, sc))| f(*sc, m))
+    }
+
+    /// Forward rank and pair of the last pair satisfying `f`.
+    fn last_where(&self, f: impl Fn(f64, &[u8]) -> bool) -> Option<(usize, Item<'_>)> {
+        let n = self.len();
+        let (i, item) = self
+            .iter()
+            .rev()
+            .enumerate()
+            .find(|(_, (m, sc))| f(*sc, m))?;
+        Some((n - 1 - i, item))
+    }
+
     /// Insert a member known to be absent at its sorted position.
     fn insert(&mut self, score: f64, member: &[u8]) {
         let mut off = 0;
@@ -1054,9 +1071,7 @@ impl ZSet {
         }
         let (rank, score) = match self {
             ZSet::Pack(p) => p
-                .iter()
-                .enumerate()
-                .find(|(_, (_, sc))| r.gte_min(*sc))
+                .first_where(|sc, _| r.gte_min(sc))
                 .map(|(i, (_, sc))| (i, sc))?,
             ZSet::Skip(s) => {
                 let p = s.first_where(|sc, _| r.gte_min(sc))?;
@@ -1076,14 +1091,9 @@ impl ZSet {
             return None;
         }
         let (rank, score) = match self {
-            ZSet::Pack(p) => {
-                let n = p.len();
-                p.iter()
-                    .rev()
-                    .enumerate()
-                    .find(|(_, (_, sc))| r.lte_max(*sc))
-                    .map(|(i, (_, sc))| (n - 1 - i, sc))?
-            }
+            ZSet::Pack(p) => p
+                .last_where(|sc, _| r.lte_max(sc))
+                .map(|(i, (_, sc))| (i, sc))?,
             ZSet::Skip(s) => {
                 let p = s.last_where(|sc, _| r.lte_max(sc))?;
                 (p, s.n(s.at(p)?).score)
@@ -1102,9 +1112,7 @@ impl ZSet {
         }
         let (rank, m) = match self {
             ZSet::Pack(p) => p
-                .iter()
-                .enumerate()
-                .find(|(_, (m, _))| r.gte_min(m))
+                .first_where(|_, m| r.gte_min(m))
                 .map(|(i, (m, _))| (i, m))?,
             ZSet::Skip(s) => {
                 let p = s.first_where(|_, m| r.gte_min(m))?;
@@ -1123,14 +1131,9 @@ impl ZSet {
             return None;
         }
         let (rank, m) = match self {
-            ZSet::Pack(p) => {
-                let n = p.len();
-                p.iter()
-                    .rev()
-                    .enumerate()
-                    .find(|(_, (m, _))| r.lte_max(m))
-                    .map(|(i, (m, _))| (n - 1 - i, m))?
-            }
+            ZSet::Pack(p) => p
+                .last_where(|_, m| r.lte_max(m))
+                .map(|(i, (m, _))| (i, m))?,
             ZSet::Skip(s) => {
                 let p = s.last_where(|_, m| r.lte_max(m))?;
                 (p, s.n(s.at(p)?).member.as_slice())
