@@ -186,6 +186,37 @@ fn sigterm_exits_zero() {
     }
 }
 
+/// A restarted server must find its port free the moment the old one has
+/// exited, as with redis-server. io_uring keeps a file reference for every
+/// request in flight (the multishot accept on each listener), and the ring
+/// is torn down by a kernel worker after the process is gone: a listener
+/// that was merely closed stayed bound for a moment and the restart failed
+/// with "Address already in use".
+#[test]
+fn the_port_is_free_as_soon_as_the_server_has_exited() {
+    for round in 0..12 {
+        let mut srv = Server::start(2);
+        // Many connections, each with a multishot receive in flight.
+        let mut cons: Vec<_> = (0..50).map(|_| srv.conn()).collect();
+        for (i, con) in cons.iter_mut().enumerate() {
+            ok(con, &["SET", &format!("k{i}"), "v"]);
+        }
+        // SAFETY: signalling our own child process.
+        let rc = unsafe { libc::kill(srv.pid() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        let st = srv
+            .wait_exit(Duration::from_secs(5))
+            .expect("still running 5 s after SIGTERM");
+        assert_eq!(st.code(), Some(0));
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", srv.port)) {
+            panic!(
+                "round {round}: port {} still taken after exit: {e}",
+                srv.port
+            );
+        }
+    }
+}
+
 #[test]
 fn config_get_set() {
     let srv = Server::start(4);

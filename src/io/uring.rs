@@ -236,11 +236,29 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
         flush_sends(&mut r, &mut d);
         flush_closes(&mut r, &mut d);
     }
-    for &fd in &d.listeners {
-        // SAFETY: closing our own listener fds on shutdown.
-        unsafe { libc::close(fd) };
-    }
+    release_sockets(&r, &d);
     Ok(())
+}
+
+/// Every request still in flight (the multishot accept on each listener, a
+/// multishot receive on each connection) holds a reference to its file, and
+/// the kernel tears the ring down in a worker after the process is gone: a
+/// socket that is only closed stays alive until then, so a restarted server
+/// found its port taken and clients saw no EOF for a while. `shutdown`
+/// takes effect at once, whoever still holds the file.
+fn release_sockets(r: &Reactor, d: &Driver) {
+    for &fd in &d.listeners {
+        // SAFETY: shutting down and closing our own listener fds on exit.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
+            libc::close(fd);
+        }
+    }
+    for (_, c) in r.conns_iter() {
+        // SAFETY: our own connection fds; they are closed when the process
+        // exits right after this.
+        unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+    }
 }
 
 fn on_accept(r: &mut Reactor, d: &mut Driver, li: usize, res: i32, flags: u32) {
