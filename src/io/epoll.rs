@@ -191,6 +191,10 @@ fn read_all(r: &mut Reactor, idx: u32, buf: &mut [u8], hup: bool) {
         // SAFETY: reading into our own buffer of the given length.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
         if n > 0 {
+            // One read's pipeline at a time here (io_uring gets a whole
+            // batch of connections): still, its lookups overlap.
+            r.prefetch(idx, &buf[..n as usize]);
+            r.prefetch_entries();
             r.on_recv(idx, &buf[..n as usize]);
             if (n as usize) < buf.len() && !hup {
                 return;

@@ -211,6 +211,15 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
                 .completion()
                 .map(|c| (c.user_data(), c.result(), c.flags())),
         );
+        for &(u, res, flags) in &cqes {
+            if u >> 56 == RECV && res > 0 {
+                if let Some(bid) = cqueue::buffer_select(flags) {
+                    let (idx, _) = token_parts(u & ((1 << 56) - 1));
+                    r.prefetch(idx, d.bufs.data(bid, res as usize));
+                }
+            }
+        }
+        r.prefetch_entries();
         let mut returned_bufs = false;
         for &(u, res, flags) in &cqes {
             let kind = u >> 56;

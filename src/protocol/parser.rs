@@ -204,6 +204,36 @@ impl<'a> Args<'a> {
     }
 }
 
+/// A quick look at the complete RESP command at the start of `buf`: its
+/// second argument (the first key, for most commands; `None` for a command
+/// of one argument) and what follows the command. `None` when the command
+/// is incomplete, inline, or not well formed: the caller only wants a hint
+/// (see `Reactor::prefetch`), and the real parser decides.
+pub fn peek_command(buf: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    fn number(buf: &[u8], at: usize, sigil: u8) -> Option<(usize, usize)> {
+        if buf.get(at) != Some(&sigil) {
+            return None;
+        }
+        let end = find_crlf(buf, at + 1)?;
+        let n = parse_i64(&buf[at + 1..end])?;
+        Some((usize::try_from(n).ok()?, end + 2))
+    }
+    let (argc, mut at) = number(buf, 0, b'*')?;
+    let mut second = None;
+    for i in 0..argc {
+        let (len, start) = number(buf, at, b'$')?;
+        let end = start.checked_add(len)?;
+        if buf.len() < end.checked_add(2)? {
+            return None;
+        }
+        if i == 1 {
+            second = Some(&buf[start..end]);
+        }
+        at = end + 2;
+    }
+    Some((second, &buf[at..]))
+}
+
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while i < buf.len() {
@@ -459,6 +489,54 @@ mod tests {
                 buf.drain(..off);
             }
             proptest::prop_assert_eq!(got, cmds);
+        }
+
+        /// `peek_command` agrees with the parser on every complete command
+        /// of a stream (its second argument and where it ends), and says
+        /// nothing about an incomplete or damaged one.
+        #[test]
+        fn peek_agrees_with_the_parser(
+            cmds in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20), 1..5), 1..8),
+            cut in 0usize..400,
+            flip in proptest::prelude::any::<(usize, u8)>(),
+        ) {
+            let mut stream = Vec::new();
+            for c in &cmds {
+                stream.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+                for a in c {
+                    stream.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                    stream.extend_from_slice(a);
+                    stream.extend_from_slice(b"\r\n");
+                }
+            }
+            let mut rest = &stream[..cut.min(stream.len())];
+            let mut p = Parser::new(DEFAULT_MAX_BULK);
+            loop {
+                let peeked = peek_command(rest);
+                match p.parse(rest) {
+                    Parsed::Command { consumed } => {
+                        let args = p.args(rest).to_vec();
+                        let (second, after) = peeked.expect("a complete command");
+                        proptest::prop_assert_eq!(second.map(|s| s.to_vec()), args.get(1).cloned());
+                        proptest::prop_assert_eq!(after.len(), rest.len() - consumed);
+                        rest = &rest[consumed..];
+                    }
+                    _ => {
+                        proptest::prop_assert!(peeked.is_none());
+                        break;
+                    }
+                }
+            }
+            // Damaged input never makes it read out of bounds or loop.
+            let mut damaged = stream.clone();
+            let at = flip.0 % damaged.len();
+            damaged[at] = flip.1;
+            let mut rest = &damaged[..];
+            while let Some((_, after)) = peek_command(rest) {
+                proptest::prop_assert!(after.len() < rest.len());
+                rest = after;
+            }
         }
     }
 }

@@ -67,7 +67,12 @@ pub struct Reactor {
     ready_local: Vec<(Token, u64)>,
     pub now: u64,
     pub max_bulk: usize,
+    /// (db, key hash) of the lookups `prefetch` started this turn.
+    prefetched: Vec<(usize, u64)>,
 }
+
+const PREFETCH_PER_CONN: usize = 16;
+const PREFETCH_MAX: usize = 256;
 
 pub fn token(idx: u32, gen: u32) -> Token {
     ((gen as u64 & 0xFF_FFFF) << 32) | idx as u64
@@ -105,6 +110,7 @@ impl Reactor {
             },
             now: now_ms(),
             max_bulk,
+            prefetched: Vec::new(),
         }
     }
 
@@ -1435,6 +1441,44 @@ impl Reactor {
             .iter()
             .enumerate()
             .filter_map(|(i, c)| c.as_ref().map(|c| (i as u32, c)))
+    }
+
+    /// Start the keyspace lookups of the commands just received on `idx`
+    /// (their first key, at most `PREFETCH_PER_CONN` commands) before any
+    /// of them runs, so the cache misses of a batch overlap instead of
+    /// following one another. Call `prefetch_entries` once the whole batch
+    /// has been noted. A hint only: anything unusual is skipped.
+    pub fn prefetch(&mut self, idx: u32, data: &[u8]) {
+        let Some(c) = self.conn(idx) else { return };
+        if !c.inbuf.is_empty() {
+            return;
+        }
+        let db = c.client.db;
+        let n = self.shared.nshards;
+        let Some(d) = self.shard.dbs.get(db) else {
+            return;
+        };
+        let mut rest = data;
+        for _ in 0..PREFETCH_PER_CONN {
+            let Some((key, next)) = crate::protocol::parser::peek_command(rest) else {
+                break;
+            };
+            if let Some(key) = key {
+                if key_shard(key, n) == self.id && self.prefetched.len() < PREFETCH_MAX {
+                    self.prefetched.push((db, d.prefetch_slot(key)));
+                }
+            }
+            rest = next;
+        }
+    }
+
+    pub fn prefetch_entries(&mut self) {
+        for &(db, hash) in &self.prefetched {
+            if let Some(d) = self.shard.dbs.get(db) {
+                d.prefetch_entry(hash);
+            }
+        }
+        self.prefetched.clear();
     }
 
     pub fn open_conns(&self) -> usize {

@@ -2,22 +2,19 @@
 //! keys carrying a TTL (sampled by the active expiry cycle, like Redis's
 //! `expires` dict).
 //!
-//! The table is an `IndexMap`: entries sit in a dense vector, so a random key
-//! (RANDOMKEY, expiry sampling) is O(1), and SCAN can walk indices downward
-//! with the guarantee Redis gives: `swap_remove` only ever moves the last
-//! entry (already visited by a downward walk) into a lower slot, and inserts
-//! append at the end, so every key present for the whole scan is returned.
+//! The table is a `KeyTable` (see there): entries sit in a dense vector, so
+//! a random key (RANDOMKEY, expiry sampling) is O(1), and SCAN can walk
+//! indices downward with the guarantee Redis gives: `swap_remove` only ever
+//! moves the last entry (already visited by a downward walk) into a lower
+//! slot, and inserts append at the end, so every key present for the whole
+//! scan is returned.
 
+use super::keytable::KeyTable;
+pub use super::keytable::{Hasher, Key};
 use crate::types::Value;
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Weak;
-
-pub type Hasher = foldhash::fast::RandomState;
-/// Keys of up to 16 bytes (e.g. redis-benchmark's `key:000000012345`) live
-/// inside the entry, so a lookup compares them without another cache miss
-/// and without an allocation; longer keys spill to the heap.
-pub type Key = smallvec::SmallVec<[u8; 16]>;
 
 pub struct Entry {
     pub value: Value,
@@ -33,7 +30,7 @@ pub struct DbStats {
 }
 
 pub struct Db {
-    map: IndexMap<Key, Entry, Hasher>,
+    map: KeyTable<Entry>,
     expires: IndexSet<Key, Hasher>,
     /// WATCHed keys → the flags of the clients watching them. Raised (and
     /// dropped) on any change to the key; empty in the common case, so a
@@ -57,7 +54,7 @@ impl Default for Db {
 impl Db {
     pub fn new() -> Db {
         Db {
-            map: IndexMap::with_hasher(Hasher::default()),
+            map: KeyTable::new(),
             expires: IndexSet::with_hasher(Hasher::default()),
             watched: hashbrown::HashMap::new(),
         }
@@ -132,6 +129,20 @@ impl Db {
         });
     }
 
+    /// First step of a lookup started ahead of time (`Reactor::prefetch`).
+    #[inline]
+    pub fn prefetch_slot(&self, key: &[u8]) -> u64 {
+        let hash = self.map.hash(key);
+        self.map.prefetch_slot(hash);
+        hash
+    }
+
+    /// Second step, once the slot had time to arrive.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        self.map.prefetch_entry(hash);
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -172,7 +183,8 @@ impl Db {
         stats: &mut DbStats,
         make: impl FnOnce() -> Value,
     ) -> &mut Entry {
-        if let Some(idx) = self.map.get_index_of(key) {
+        let hash = self.map.hash(key);
+        if let Some(idx) = self.map.find(hash, key) {
             let expire_at = self.map[idx].expire_at;
             if expire_at == 0 || expire_at > now {
                 return &mut self.map[idx];
@@ -185,7 +197,7 @@ impl Db {
             expire_at: 0,
         };
         let cap = self.map.capacity();
-        let (idx, _) = self.map.insert_full(Key::from_slice(key), entry);
+        let idx = self.map.push_new(hash, key, entry);
         self.after_insert(cap);
         &mut self.map[idx]
     }
@@ -203,7 +215,8 @@ impl Db {
     }
 
     fn set_inner(&mut self, key: &[u8], value: Value, expire_at: u64) {
-        match self.map.get_index_of(key) {
+        let hash = self.map.hash(key);
+        match self.map.find(hash, key) {
             Some(idx) => {
                 let e = &mut self.map[idx];
                 let had = e.expire_at != 0;
@@ -213,8 +226,7 @@ impl Db {
             }
             None => {
                 let cap = self.map.capacity();
-                self.map
-                    .insert(Key::from_slice(key), Entry { value, expire_at });
+                self.map.push_new(hash, key, Entry { value, expire_at });
                 self.after_insert(cap);
                 if expire_at != 0 {
                     self.expires.insert(Key::from_slice(key));
@@ -226,7 +238,7 @@ impl Db {
     /// After an insert into a table that had capacity `before`: if a big
     /// table was just reallocated, hand its old memory back (`alloc`).
     fn after_insert(&self, before: usize) {
-        // 16k entries of ~72 bytes plus index: about a megabyte freed.
+        // 16k entries of 64 bytes plus slots: about a megabyte freed.
         if before >= 1 << 14 && self.map.capacity() > before {
             crate::alloc::release_freed_pages();
         }
@@ -283,7 +295,7 @@ impl Db {
             .into_iter()
             .filter(|k| self.map.contains_key(&k[..]))
             .collect();
-        self.map = IndexMap::with_hasher(Hasher::default());
+        self.map = KeyTable::new();
         self.expires = IndexSet::with_hasher(Hasher::default());
         for k in existed {
             self.touch(&k);

@@ -1,5 +1,6 @@
 //! A shard: this reactor's slice of every database. Knows nothing of sockets.
 pub mod db;
+pub mod keytable;
 pub mod pattern;
 pub mod slot;
 
