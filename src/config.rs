@@ -264,11 +264,13 @@ impl Config {
                     "maxmemory" | "client-query-buffer-limit" => parse_memory(one()?)
                         .ok_or("argument must be a memory value")?
                         .to_string(),
-                    "maxmemory-policy"
-                    | "appendfsync"
-                    | "dir"
-                    | "dbfilename"
-                    | "notify-keyspace-events" => one()?.clone(),
+                    "maxmemory-policy" => crate::memory::Policy::parse(one()?)
+                        .ok_or_else(crate::memory::Policy::choices)?
+                        .name()
+                        .to_string(),
+                    "appendfsync" | "dir" | "dbfilename" | "notify-keyspace-events" => {
+                        one()?.clone()
+                    }
                     _ => {
                         let v = one()?;
                         v.parse::<i64>().map_err(|_| {
@@ -282,6 +284,20 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// (maxmemory, policy, maxmemory-samples, lfu-log-factor, lfu-decay-time).
+    pub fn memory_settings(&self) -> (u64, crate::memory::Policy, u32, u32, u32) {
+        let get = |k: &str| self.passive.get(k).map(String::as_str).unwrap_or("");
+        let num = |k: &str, d: u32| get(k).parse::<u32>().unwrap_or(d);
+        (
+            parse_memory(get("maxmemory")).unwrap_or(0),
+            crate::memory::Policy::parse(get("maxmemory-policy"))
+                .unwrap_or(crate::memory::Policy::NoEviction),
+            num("maxmemory-samples", 5),
+            num("lfu-log-factor", 10),
+            num("lfu-decay-time", 1),
+        )
     }
 
     /// Every (name, value) pair CONFIG GET can report.

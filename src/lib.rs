@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod io;
 pub mod logging;
+pub mod memory;
 pub mod protocol;
 pub mod reactor;
 pub mod server;

@@ -24,6 +24,7 @@ pub struct Shared {
     pub backend: &'static str,
     pub run_id: String,
     pub executable: String,
+    pub memory: crate::memory::MemoryLimit,
 }
 
 impl Shared {
@@ -36,7 +37,8 @@ impl Shared {
         let run_id: String = (0..40)
             .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
             .collect();
-        Ok(Shared {
+        let memory = crate::memory::MemoryLimit::new(n);
+        let shared = Shared {
             config: RwLock::new(config),
             mailboxes,
             nshards: n,
@@ -52,7 +54,17 @@ impl Shared {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-        })
+            memory,
+        };
+        shared.apply_memory_settings(&shared.config());
+        Ok(shared)
+    }
+
+    /// maxmemory-* and lfu-* settings take effect (start-up, CONFIG SET).
+    pub fn apply_memory_settings(&self, cfg: &Config) {
+        let (max, policy, samples, log_factor, decay) = cfg.memory_settings();
+        self.memory.configure(max, policy, samples);
+        crate::memory::set_lfu_params(log_factor, decay);
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {

@@ -5,14 +5,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
-    let text = as_str(&q(con, &["INFO", section]));
-    text.lines().find_map(|l| {
-        l.strip_prefix(&format!("{field}:"))
-            .map(|v| v.trim().to_string())
-    })
-}
-
 fn keyspace_line(con: &mut redis::Connection, db: usize) -> Option<String> {
     info_field(con, "keyspace", &format!("db{db}"))
 }

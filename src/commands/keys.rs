@@ -288,7 +288,10 @@ pub fn object(c: &mut Ctx, a: Args) {
             String::from_utf8_lossy(sub)
         ));
     }
-    let Some(e) = c.lookup_write(a.get(2)) else {
+    let (now, db) = (c.now, c.db);
+    let shard = &mut *c.shard;
+    // OBJECT does not count as an access (Redis's LOOKUP_NOTOUCH).
+    let Some((e, meta)) = shard.dbs[db].get_untouched(a.get(2), now, &mut shard.stats) else {
         return c.r.null();
     };
     if eq_ic(sub, "encoding") {
@@ -299,9 +302,15 @@ pub fn object(c: &mut Ctx, a: Args) {
         let shared = matches!(&e.value, crate::types::Value::Str(crate::types::StrVal::Int(v)) if (0..10000).contains(v));
         c.r.int(if shared { i32::MAX as i64 } else { 1 });
     } else if eq_ic(sub, "idletime") {
-        c.r.int(0);
+        if crate::memory::lfu_mode() {
+            return c.r.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        }
+        c.r.int(crate::memory::idle_secs(meta) as i64);
     } else if eq_ic(sub, "freq") {
-        c.r.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        if !crate::memory::lfu_mode() {
+            return c.r.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        }
+        c.r.int(crate::memory::decayed_counter(meta) as i64);
     } else {
         c.r.error(&format!(
             "ERR unknown subcommand '{}'. Try OBJECT HELP.",

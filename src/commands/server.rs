@@ -98,6 +98,12 @@ pub fn lastsave(c: &mut ConnCtx, _a: Args) {
     c.r.int((c.shared.start_unix_ms / 1000) as i64);
 }
 
+/// halocline keeps no snapshot on disk: saying OK would tell the client its
+/// data is safe when it is not.
+pub fn save(c: &mut ConnCtx, _a: Args) {
+    c.r.error("ERR halocline does not persist data (no RDB or AOF): SAVE is not supported");
+}
+
 pub fn shutdown(c: &mut ConnCtx, a: Args) {
     for o in a.iter().skip(1) {
         if !(eq_ic(o, "nosave")
@@ -325,6 +331,7 @@ pub fn config(c: &mut ConnCtx, a: Args) {
             }
         }
         *cfg = new;
+        c.shared.apply_memory_settings(&cfg);
         drop(cfg);
         c.r.ok();
     } else if eq_ic(sub, "resetstat") && a.len() == 2 {
@@ -552,6 +559,23 @@ fn cpu_times() -> (f64, f64) {
     }
 }
 
+/// Redis's bytesToHuman: 0B, 1023B, 1.00K, 100.00M...
+fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 5] = [
+        (1 << 50, "P"),
+        (1 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ];
+    for (size, unit) in UNITS {
+        if n >= size {
+            return format!("{:.2}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
 fn allocated_bytes() -> u64 {
     let _ = tikv_jemalloc_ctl::epoch::advance();
     tikv_jemalloc_ctl::stats::allocated::read()
@@ -607,6 +631,8 @@ pub fn info(c: &mut ConnCtx, a: Args) {
     let run_id = c.shared.run_id.clone();
     let exe = c.shared.executable.clone();
     let n = c.shared.nshards;
+    let max = c.shared.memory.maxmemory();
+    let policy = c.shared.memory.policy().name();
     c.action = ConnAction::Plan(Plan {
         ops: all_shards(n, |_| ShardOp::Stats),
         barrier: false,
@@ -640,16 +666,18 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         let used = allocated_bytes();
                         let rss = rss_bytes();
                         out.push_str(&format!(
-                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
+                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
                             used as f64 / 1048576.0,
                             rss as f64 / 1048576.0,
+                            human_bytes(max),
+                            policy,
                             if used > 0 { rss as f64 / used as f64 } else { 0.0 }
                         ));
                     }
                     "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n"),
                     "stats" => out.push_str(&format!(
-                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:0\r\nmailbox_wakes:{}\r\n",
-                        st.total_connections, st.total_commands, st.net_input_bytes, st.net_output_bytes, st.rejected_connections, st.expired_keys, st.keyspace_hits, st.keyspace_misses, st.wakes
+                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:0\r\nmailbox_wakes:{}\r\n",
+                        st.total_connections, st.total_commands, st.net_input_bytes, st.net_output_bytes, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.wakes
                     )),
                     "replication" => out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"),
                     "cpu" => {

@@ -76,6 +76,27 @@ pub struct Command {
     /// LMPOP...), 0 if none. Those keys come on top of first/last/step,
     /// which (as in Redis's COMMAND INFO) only cover fixed positions.
     pub numkeys_at: usize,
+    /// Flags the hot path tests, derived from `flags` once, at compile time.
+    pub denyoom: bool,
+    pub no_multi: bool,
+}
+
+const fn has_flag(flags: &[&str], want: &str) -> bool {
+    let mut i = 0;
+    while i < flags.len() {
+        let (a, b) = (flags[i].as_bytes(), want.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 impl Command {
@@ -169,6 +190,8 @@ macro_rules! cmd {
             summary: $summary,
             acl: $acl,
             numkeys_at: 0,
+            denyoom: has_flag($flags, "denyoom"),
+            no_multi: has_flag($flags, "no_multi"),
         }
     };
 }
@@ -359,6 +382,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("time", 1, &["loading", "stale", "fast"], 0, 0, 0, Conn(server::time), "server", "2.6.0", &["@fast"], "Returns the server time."),
     cmd!("lastsave", 1, &["loading", "stale", "fast"], 0, 0, 0, Conn(server::lastsave), "server", "1.0.0", SV, "Returns the Unix timestamp of the last successful save to disk."),
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    cmd!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(server::save), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk."),
     cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),
 ];
 

@@ -119,6 +119,7 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             next_tick = std::time::Instant::now() + std::time::Duration::from_millis(TICK_MS);
         }
         r.expire_due();
+        r.memory_turn();
         r.drain_mailbox();
         r.flush_outboxes();
         let dirty = std::mem::take(&mut r.dirty);

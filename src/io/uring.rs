@@ -240,6 +240,7 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             d.bufs.publish();
         }
         r.expire_due();
+        r.memory_turn();
         r.drain_mailbox();
         r.flush_outboxes();
         flush_sends(&mut r, &mut d);

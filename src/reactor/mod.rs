@@ -8,6 +8,7 @@ pub mod client;
 pub mod conn;
 mod exec;
 pub mod mailbox;
+mod maxmemory;
 
 use crate::commands::conn::{ConnAction, ConnCtx};
 use crate::commands::ctx::Ctx;
@@ -69,6 +70,8 @@ pub struct Reactor {
     pub max_bulk: usize,
     /// (db, key hash) of the lookups `prefetch` started this turn.
     prefetched: Vec<(usize, u64)>,
+    /// This thread's allocation counters (maxmemory).
+    meter: crate::memory::ThreadMeter,
 }
 
 const PREFETCH_PER_CONN: usize = 16;
@@ -111,6 +114,7 @@ impl Reactor {
             now: now_ms(),
             max_bulk,
             prefetched: Vec::new(),
+            meter: crate::memory::ThreadMeter::new(),
         }
     }
 
@@ -342,8 +346,51 @@ impl Reactor {
             }
             return Reply::new(c.reply_buf(), proto).error("NOAUTH Authentication required.");
         }
+        if c.client.multi.is_some() && cmd.no_multi {
+            self.counters.cmd_calls[stat].1 += 1;
+            if let Some(m) = c.client.multi.as_mut() {
+                m.error = true;
+            }
+            return Reply::new(c.reply_buf(), proto)
+                .error("ERR Command not allowed inside a transaction");
+        }
+        if self.shared.memory.maxmemory() != 0 {
+            // EXEC may use memory if a command it runs may; inside MULTI
+            // queueing itself does, so all but EXEC/DISCARD/QUIT/RESET are
+            // refused (Redis 7.0's processCommand).
+            let in_multi = c.client.multi.as_ref();
+            let may_use_memory = cmd.denyoom
+                || match cmd.name {
+                    "exec" => in_multi.is_some_and(|m| m.denyoom),
+                    "discard" | "quit" | "reset" => false,
+                    _ => in_multi.is_some(),
+                };
+            if self.over_maxmemory() && may_use_memory {
+                self.counters.cmd_calls[stat].1 += 1;
+                let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+                    return;
+                };
+                if cmd.name == "exec" {
+                    c.client.multi = None;
+                    c.client.watch = None;
+                    let msg = format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        maxmemory::OOM_ERR
+                    );
+                    return Reply::new(c.reply_buf(), proto).error(&msg);
+                }
+                if let Some(m) = c.client.multi.as_mut() {
+                    m.error = true;
+                }
+                return Reply::new(c.reply_buf(), proto).error(maxmemory::OOM_ERR);
+            }
+        }
+        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+            return;
+        };
         if let Some(m) = c.client.multi.as_mut() {
             if !matches!(cmd.kind, Kind::Tx(_)) && cmd.name != "quit" && cmd.name != "reset" {
+                m.denyoom |= cmd.denyoom;
                 m.cmds.push(OwnedArgs::from_args(args));
                 return Reply::new(c.reply_buf(), proto).simple("QUEUED");
             }
@@ -1278,6 +1325,7 @@ impl Reactor {
                 .map(|d| (d.len(), d.expires_len()))
                 .collect(),
             expired_keys: self.shard.stats.expired_keys,
+            evicted_keys: self.shard.stats.evicted_keys,
             keyspace_hits: self.shard.stats.keyspace_hits,
             keyspace_misses: self.shard.stats.keyspace_misses,
             connected_clients: self.conns.iter().flatten().filter(|c| !c.closing).count(),

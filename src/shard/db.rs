@@ -25,6 +25,7 @@ pub struct Entry {
 #[derive(Default)]
 pub struct DbStats {
     pub expired_keys: u64,
+    pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
 }
@@ -156,6 +157,26 @@ impl Db {
     /// Look a key up, deleting it first if its TTL has passed (lazy expiry).
     #[inline]
     pub fn get(&mut self, key: &[u8], now: u64, stats: &mut DbStats) -> Option<&mut Entry> {
+        let idx = self.live_index(key, now, stats)?;
+        self.accessed(idx);
+        self.map.get_index_mut(idx).map(|(_, e)| e)
+    }
+
+    /// As `get`, without counting as an access (OBJECT, like Redis's
+    /// LOOKUP_NOTOUCH); also returns the key's access clock.
+    pub fn get_untouched(
+        &mut self,
+        key: &[u8],
+        now: u64,
+        stats: &mut DbStats,
+    ) -> Option<(&mut Entry, u32)> {
+        let idx = self.live_index(key, now, stats)?;
+        let meta = self.map.meta(idx);
+        self.map.get_index_mut(idx).map(|(_, e)| (e, meta))
+    }
+
+    #[inline]
+    fn live_index(&mut self, key: &[u8], now: u64, stats: &mut DbStats) -> Option<usize> {
         let idx = self.map.get_index_of(key)?;
         let expire_at = self.map[idx].expire_at;
         if expire_at != 0 && expire_at <= now {
@@ -163,7 +184,14 @@ impl Db {
             stats.expired_keys += 1;
             return None;
         }
-        self.map.get_index_mut(idx).map(|(_, e)| e)
+        Some(idx)
+    }
+
+    #[inline]
+    fn accessed(&mut self, idx: usize) {
+        if let Some(m) = self.map.meta_mut(idx) {
+            *m = crate::memory::access(Some(*m));
+        }
     }
 
     /// Read an entry without expiring it. For commands that read several
@@ -187,6 +215,7 @@ impl Db {
         if let Some(idx) = self.map.find(hash, key) {
             let expire_at = self.map[idx].expire_at;
             if expire_at == 0 || expire_at > now {
+                self.accessed(idx);
                 return &mut self.map[idx];
             }
             self.remove_at(idx);
@@ -197,7 +226,9 @@ impl Db {
             expire_at: 0,
         };
         let cap = self.map.capacity();
-        let idx = self.map.push_new(hash, key, entry);
+        let idx = self
+            .map
+            .push_new(hash, key, entry, crate::memory::access(None));
         self.after_insert(cap);
         &mut self.map[idx]
     }
@@ -218,6 +249,7 @@ impl Db {
         let hash = self.map.hash(key);
         match self.map.find(hash, key) {
             Some(idx) => {
+                self.accessed(idx);
                 let e = &mut self.map[idx];
                 let had = e.expire_at != 0;
                 e.value = value;
@@ -226,7 +258,12 @@ impl Db {
             }
             None => {
                 let cap = self.map.capacity();
-                self.map.push_new(hash, key, Entry { value, expire_at });
+                self.map.push_new(
+                    hash,
+                    key,
+                    Entry { value, expire_at },
+                    crate::memory::access(None),
+                );
                 self.after_insert(cap);
                 if expire_at != 0 {
                     self.expires.insert(Key::from_slice(key));
@@ -398,6 +435,56 @@ impl Db {
             }
         }
         (n, expired)
+    }
+
+    /// maxmemory: sample `samples` keys (only keys with a TTL for the
+    /// volatile policies) and return the best one to evict with its rank
+    /// (lower goes first), like Redis's sampled approximation of LRU/LFU.
+    pub fn eviction_candidate(
+        &self,
+        policy: crate::memory::Policy,
+        samples: usize,
+    ) -> Option<(u64, Key)> {
+        use crate::memory::{decayed_counter, idle_secs, Policy};
+        let pool = if policy.volatile() {
+            self.expires.len()
+        } else {
+            self.map.len()
+        };
+        if pool == 0 {
+            return None;
+        }
+        let mut best: Option<(u64, usize)> = None;
+        for _ in 0..samples.min(pool) {
+            let r = fastrand::usize(..pool);
+            let idx = if policy.volatile() {
+                let Some(k) = self.expires.get_index(r) else {
+                    continue;
+                };
+                let Some(i) = self.map.get_index_of(k) else {
+                    continue;
+                };
+                i
+            } else {
+                r
+            };
+            let meta = self.map.meta(idx);
+            let rank = match policy {
+                Policy::AllKeysLru | Policy::VolatileLru => u64::MAX - idle_secs(meta),
+                Policy::AllKeysLfu | Policy::VolatileLfu => {
+                    ((decayed_counter(meta) as u64) << 32) | (u32::MAX as u64 - idle_secs(meta))
+                }
+                Policy::VolatileTtl => self.map[idx].expire_at,
+                Policy::AllKeysRandom | Policy::VolatileRandom | Policy::NoEviction => {
+                    fastrand::u64(..)
+                }
+            };
+            if best.is_none_or(|(b, _)| rank < b) {
+                best = Some((rank, idx));
+            }
+        }
+        let (rank, idx) = best?;
+        self.map.get_index(idx).map(|(k, _)| (rank, k.clone()))
     }
 
     /// SCAN step: walk indices downward from `pos` (0 = start at the end),

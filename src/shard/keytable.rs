@@ -28,8 +28,12 @@ pub type Hasher = foldhash::fast::RandomState;
 pub type Key = smallvec::SmallVec<[u8; 16]>;
 
 struct Bucket<V> {
-    /// The full hash: growth re-places entries without rehashing keys.
-    hash: u64,
+    /// The hash bits the slots use: growth re-places entries without
+    /// rehashing keys.
+    hash: u32,
+    /// Free for the owner: the keyspace keeps the key's access clock here
+    /// (LRU/LFU, see `Db`), in what would otherwise be padding.
+    meta: u32,
     key: Key,
     value: V,
 }
@@ -197,6 +201,16 @@ impl<V> KeyTable<V> {
         self.entries.get_mut(i).map(|b| (&b.key, &mut b.value))
     }
 
+    #[inline]
+    pub fn meta(&self, i: usize) -> u32 {
+        self.entries.get(i).map_or(0, |b| b.meta)
+    }
+
+    #[inline]
+    pub fn meta_mut(&mut self, i: usize) -> Option<&mut u32> {
+        self.entries.get_mut(i).map(|b| &mut b.meta)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &V)> {
         self.entries.iter().map(|b| (&b.key, &b.value))
     }
@@ -211,17 +225,18 @@ impl<V> KeyTable<V> {
                 Some(std::mem::replace(&mut self.entries[i].value, value)),
             );
         }
-        (self.push_new(hash, key, value), None)
+        (self.push_new(hash, key, value, 0), None)
     }
 
     /// Append an entry for a key known to be absent.
-    pub fn push_new(&mut self, hash: u64, key: &[u8], value: V) -> usize {
+    pub fn push_new(&mut self, hash: u64, key: &[u8], value: V, meta: u32) -> usize {
         if self.entries.len() >= self.capacity() {
             self.grow();
         }
         let i = self.entries.len();
         self.entries.push(Bucket {
-            hash,
+            hash: hash as u32,
+            meta,
             key: Key::from_slice(key),
             value,
         });
@@ -232,12 +247,12 @@ impl<V> KeyTable<V> {
 
     /// Remove entry `i`; the last entry takes its place (as `Vec::swap_remove`).
     pub fn swap_remove_index(&mut self, i: usize) -> Option<(Key, V)> {
-        let hash = self.entries.get(i)?.hash;
+        let hash = self.entries.get(i)?.hash as u64;
         let pos = self.slot_of(hash, i);
         self.remove_slot(pos);
         let last = self.entries.len() - 1;
         if i != last {
-            let lhash = self.entries[last].hash;
+            let lhash = self.entries[last].hash as u64;
             let lpos = self.slot_of(lhash, last);
             self.slots[lpos] = encode(lhash as u32, i);
         }
@@ -299,7 +314,7 @@ impl<V> KeyTable<V> {
         self.slots = vec![0u64; n].into_boxed_slice();
         self.mask = n - 1;
         for (i, b) in self.entries.iter().enumerate() {
-            let h = b.hash as u32;
+            let h = b.hash;
             let mut pos = h as usize & self.mask;
             while self.slots[pos] != 0 {
                 pos = (pos + 1) & self.mask;
@@ -342,7 +357,7 @@ mod tests {
             }
             let i = slot_index(s);
             assert!(i < t.entries.len(), "slot {pos} points past the end");
-            assert_eq!(slot_hash(s), t.entries[i].hash as u32);
+            assert_eq!(slot_hash(s), t.entries[i].hash);
             seen[i] += 1;
             let mut p = slot_hash(s) as usize & t.mask;
             while p != pos {

@@ -42,6 +42,42 @@ impl Shard {
         }
     }
 
+    /// Keys the policy could evict here.
+    pub fn eviction_candidates(&self, policy: crate::memory::Policy) -> u64 {
+        if policy == crate::memory::Policy::NoEviction {
+            return 0;
+        }
+        self.dbs
+            .iter()
+            .map(|d| {
+                if policy.volatile() {
+                    d.expires_len()
+                } else {
+                    d.len()
+                }
+            })
+            .sum::<usize>() as u64
+    }
+
+    /// maxmemory: evict the best of a sample from every database (Redis
+    /// samples each database too). False when no key is a candidate.
+    pub fn evict_one(&mut self, policy: crate::memory::Policy, samples: usize) -> bool {
+        let mut best: Option<(u64, usize, crate::shard::db::Key)> = None;
+        for (i, db) in self.dbs.iter().enumerate() {
+            if let Some((rank, key)) = db.eviction_candidate(policy, samples) {
+                if best.as_ref().is_none_or(|(b, _, _)| rank < *b) {
+                    best = Some((rank, i, key));
+                }
+            }
+        }
+        let Some((_, db, key)) = best else {
+            return false;
+        };
+        self.dbs[db].remove(&key);
+        self.stats.evicted_keys += 1;
+        true
+    }
+
     /// Do clients that blocked before the running attempt (or before a
     /// client that has not blocked yet) wait on `key`? Then they get its
     /// elements first, even while their retry is still on its way here:

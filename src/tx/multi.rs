@@ -23,6 +23,9 @@ pub struct MultiState {
     pub cmds: Vec<OwnedArgs>,
     /// A queued command was rejected: EXEC answers EXECABORT.
     pub error: bool,
+    /// A queued command may use memory (EXEC is then refused when over
+    /// maxmemory).
+    pub denyoom: bool,
 }
 
 /// Keys watched by a client. Shards hold a `Weak` of `flag` in each watched

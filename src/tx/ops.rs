@@ -228,6 +228,7 @@ pub struct ShardStats {
     /// (keys, expires) per database.
     pub keyspace: Vec<(usize, usize)>,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub connected_clients: usize,
@@ -253,6 +254,7 @@ impl ShardStats {
             self.keyspace[i].1 += e;
         }
         self.expired_keys += o.expired_keys;
+        self.evicted_keys += o.evicted_keys;
         self.keyspace_hits += o.keyspace_hits;
         self.keyspace_misses += o.keyspace_misses;
         self.connected_clients += o.connected_clients;

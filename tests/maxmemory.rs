@@ -1,0 +1,273 @@
+//! maxmemory: Redis's OOM error under noeviction (MULTI/EXEC included),
+//! eviction under the other policies on one and several shards, and the
+//! per-key access clock behind LRU/LFU and OBJECT IDLETIME/FREQ. Expected
+//! replies are redis-server 7.0.15's.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+fn used_memory(con: &mut redis::Connection) -> u64 {
+    info_field(con, "memory", "used_memory")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory")
+}
+
+fn evicted(con: &mut redis::Connection) -> u64 {
+    info_field(con, "stats", "evicted_keys")
+        .and_then(|v| v.parse().ok())
+        .expect("evicted_keys")
+}
+
+/// Fill with `n` keys of `size`-byte values, pipelined.
+fn fill(con: &mut redis::Connection, prefix: &str, n: usize, size: usize) {
+    let value = "v".repeat(size);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            p.cmd("SET")
+                .arg(format!("{prefix}:{i}"))
+                .arg(&value)
+                .ignore();
+        }
+        let _: () = p.query(con).expect("fill");
+    }
+}
+
+#[test]
+fn noeviction_refuses_writes_with_redis_error_and_keeps_serving() {
+    for threads in THREADS {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        ok(&mut con, &["SET", "a", "1"]);
+        ok(&mut con, &["CONFIG", "SET", "maxmemory", "1"]);
+        assert_eq!(err(&mut con, &["SET", "b", "2"]), OOM);
+        assert_eq!(err(&mut con, &["LPUSH", "l", "x"]), OOM);
+        // Reads and commands that free memory still run.
+        assert_eq!(bulk(&mut con, &["GET", "a"]).as_deref(), Some("1"));
+        assert_eq!(int(&mut con, &["DEL", "a"]), 1);
+        assert_eq!(status(&mut con, &["PING"]), "PONG");
+        assert_eq!(
+            info_field(&mut con, "memory", "maxmemory_policy").as_deref(),
+            Some("noeviction")
+        );
+        assert_eq!(
+            info_field(&mut con, "memory", "maxmemory").as_deref(),
+            Some("1")
+        );
+        ok(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
+        ok(&mut con, &["SET", "b", "2"]);
+    }
+}
+
+#[test]
+fn oom_inside_multi_follows_redis() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    let mut admin = srv.conn();
+    ok(&mut con, &["SET", "x", "value"]);
+
+    // A write refused while queueing dooms the transaction.
+    ok(&mut admin, &["CONFIG", "SET", "maxmemory", "1"]);
+    ok(&mut con, &["MULTI"]);
+    assert_eq!(err(&mut con, &["SET", "y", "1"]), OOM);
+    // Inside MULTI even reads are refused: queueing itself takes memory.
+    assert_eq!(err(&mut con, &["GET", "x"]), OOM);
+    assert_eq!(
+        err(&mut con, &["EXEC"]),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    // DISCARD works while out of memory.
+    ok(&mut con, &["MULTI"]);
+    assert_eq!(err(&mut con, &["SET", "y", "1"]), OOM);
+    ok(&mut con, &["DISCARD"]);
+
+    // Only reads: EXEC runs although memory is over the limit.
+    ok(&mut admin, &["CONFIG", "SET", "maxmemory", "0"]);
+    ok(&mut con, &["MULTI"]);
+    assert_eq!(status(&mut con, &["GET", "x"]), "QUEUED");
+    assert_eq!(status(&mut con, &["PING"]), "QUEUED");
+    ok(&mut admin, &["CONFIG", "SET", "maxmemory", "1"]);
+    let v = q(&mut con, &["EXEC"]);
+    assert_eq!(strs(&v), vec![Some("value".into()), Some("PONG".into())]);
+
+    // A write queued before the limit was hit: EXEC is refused as a whole.
+    ok(&mut admin, &["CONFIG", "SET", "maxmemory", "0"]);
+    ok(&mut con, &["MULTI"]);
+    assert_eq!(status(&mut con, &["SET", "x", "2"]), "QUEUED");
+    ok(&mut admin, &["CONFIG", "SET", "maxmemory", "1"]);
+    assert_eq!(
+        err(&mut con, &["EXEC"]),
+        format!("EXECABORT Transaction discarded because of: {OOM}")
+    );
+    ok(&mut admin, &["CONFIG", "SET", "maxmemory", "0"]);
+    assert_eq!(bulk(&mut con, &["GET", "x"]).as_deref(), Some("value"));
+    // The client left MULTI: a new one starts cleanly.
+    ok(&mut con, &["MULTI"]);
+    ok(&mut con, &["DISCARD"]);
+}
+
+#[test]
+fn save_and_shutdown_are_refused_inside_multi() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    for cmd in ["SAVE", "SHUTDOWN"] {
+        ok(&mut con, &["MULTI"]);
+        assert_eq!(status(&mut con, &["SET", "foo", "bar"]), "QUEUED");
+        assert_eq!(
+            err(&mut con, &[cmd]),
+            "ERR Command not allowed inside a transaction"
+        );
+        assert!(err(&mut con, &["EXEC"]).starts_with("EXECABORT"));
+        assert_eq!(bulk(&mut con, &["GET", "foo"]), None);
+    }
+    if !server_bin().1 {
+        // redis-server saves; halocline has nothing to save to.
+        assert!(err(&mut con, &["SAVE"]).contains("does not persist"));
+    }
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "maxmemory-policy", "lru"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
+    );
+}
+
+#[test]
+fn evicting_policies_keep_memory_near_the_limit_on_every_shard() {
+    for threads in THREADS {
+        for policy in ["allkeys-lru", "allkeys-random", "allkeys-lfu"] {
+            let srv = Server::start(threads);
+            let mut con = srv.conn();
+            let base = used_memory(&mut con);
+            let limit = base + (4 << 20);
+            ok(&mut con, &["CONFIG", "SET", "maxmemory-policy", policy]);
+            ok(
+                &mut con,
+                &["CONFIG", "SET", "maxmemory", &limit.to_string()],
+            );
+            // About 10 MB of values: well past the limit.
+            fill(&mut con, "k", 40_000, 200);
+            let keys = int(&mut con, &["DBSIZE"]);
+            let used = used_memory(&mut con);
+            assert!(
+                keys > 1000 && keys < 40_000,
+                "{policy} threads {threads}: {keys} keys left"
+            );
+            assert!(evicted(&mut con) as i64 >= 40_000 - keys);
+            // Within a loop turn's worth of writes of the limit.
+            assert!(
+                used < limit + (1 << 20),
+                "{policy} threads {threads}: used {used} > limit {limit}"
+            );
+        }
+    }
+}
+
+#[test]
+fn volatile_policies_evict_only_keys_with_a_ttl() {
+    for threads in THREADS {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        fill(&mut con, "persistent", 2_000, 200);
+        let base = used_memory(&mut con);
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "maxmemory-policy", "volatile-ttl"],
+        );
+        ok(
+            &mut con,
+            &[
+                "CONFIG",
+                "SET",
+                "maxmemory",
+                &(base + (2 << 20)).to_string(),
+            ],
+        );
+        let value = "v".repeat(200);
+        for i in 0..20_000 {
+            let r = q(
+                &mut con,
+                &["SET", &format!("ttl:{i}"), &value, "EX", "1000"],
+            );
+            assert_eq!(err_text(&r), None, "volatile key {i}");
+        }
+        assert_eq!(
+            int(&mut con, &["EXISTS", "persistent:0", "persistent:1999"]),
+            2
+        );
+        let keys = int(&mut con, &["DBSIZE"]);
+        assert!(keys < 22_000, "threads {threads}: nothing evicted");
+        // Each write evicts a bounded batch (as Redis's eviction time
+        // limit lets a command through); once no key with a TTL is left,
+        // writes are refused.
+        ok(&mut con, &["CONFIG", "SET", "maxmemory", "1"]);
+        let refused = (0..200).find(|i| {
+            let r = q(&mut con, &["SET", &format!("more:{i}"), &value]);
+            err_text(&r).as_deref() == Some(OOM)
+        });
+        assert!(refused.is_some(), "threads {threads}: never refused");
+        assert_eq!(
+            int(&mut con, &["EXISTS", "persistent:0", "persistent:1999"]),
+            2
+        );
+    }
+}
+
+#[test]
+fn lru_eviction_spares_recently_used_keys() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    fill(&mut con, "hot", 1_000, 200);
+    fill(&mut con, "cold", 20_000, 200);
+    std::thread::sleep(Duration::from_millis(2100));
+    for i in 0..1_000 {
+        assert!(bulk(&mut con, &["GET", &format!("hot:{i}")]).is_some());
+    }
+    let used = used_memory(&mut con);
+    ok(&mut con, &["CONFIG", "SET", "maxmemory-samples", "10"]);
+    ok(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    );
+    // Room for about two thirds of what is there.
+    ok(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory", &(used * 2 / 3).to_string()],
+    );
+    fill(&mut con, "new", 1_000, 200);
+    let hot = (0..1_000)
+        .filter(|i| int(&mut con, &["EXISTS", &format!("hot:{i}")]) == 1)
+        .count();
+    assert!(evicted(&mut con) > 3_000, "too little evicted");
+    assert!(hot >= 950, "only {hot} of 1000 recently used keys survived");
+}
+
+#[test]
+fn object_idletime_and_freq_follow_accesses() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    ok(&mut con, &["SET", "k", "v"]);
+    std::thread::sleep(Duration::from_millis(2100));
+    // OBJECT itself is not an access.
+    assert!(int(&mut con, &["OBJECT", "IDLETIME", "k"]) >= 2);
+    assert!(int(&mut con, &["OBJECT", "IDLETIME", "k"]) >= 2);
+    assert!(bulk(&mut con, &["GET", "k"]).is_some());
+    assert!(int(&mut con, &["OBJECT", "IDLETIME", "k"]) <= 1);
+    assert!(err(&mut con, &["OBJECT", "FREQ", "k"])
+        .starts_with("ERR An LFU maxmemory policy is not selected"));
+
+    ok(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+    );
+    assert!(err(&mut con, &["OBJECT", "IDLETIME", "k"])
+        .starts_with("ERR An LFU maxmemory policy is selected"));
+    let before = int(&mut con, &["OBJECT", "FREQ", "k"]);
+    for _ in 0..500 {
+        bulk(&mut con, &["GET", "k"]);
+    }
+    let after = int(&mut con, &["OBJECT", "FREQ", "k"]);
+    assert!(after > before, "FREQ {before} -> {after} after 500 reads");
+    assert!(after < 255);
+}
