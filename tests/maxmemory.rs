@@ -245,15 +245,30 @@ fn lru_eviction_spares_recently_used_keys() {
 
 #[test]
 fn object_idletime_and_freq_follow_accesses() {
-    let srv = Server::start(1);
+    // --threads 4: EXISTS and TOUCH of several keys fan out across shards.
+    let srv = Server::start(4);
     let mut con = srv.conn();
-    ok(&mut con, &["SET", "k", "v"]);
+    let keys = ["k", "a", "b", "c", "d", "e"];
+    for k in keys {
+        ok(&mut con, &["SET", k, "v"]);
+    }
     std::thread::sleep(Duration::from_millis(2100));
-    // OBJECT itself is not an access.
-    assert!(int(&mut con, &["OBJECT", "IDLETIME", "k"]) >= 2);
-    assert!(int(&mut con, &["OBJECT", "IDLETIME", "k"]) >= 2);
+    let idle = |con: &mut redis::Connection, k: &str| int(con, &["OBJECT", "IDLETIME", k]);
+    // OBJECT, TYPE, EXISTS and TTL are not accesses (LOOKUP_NOTOUCH).
+    assert!(idle(&mut con, "k") >= 2);
+    assert_eq!(status(&mut con, &["TYPE", "k"]), "string");
+    assert_eq!(int(&mut con, &["EXISTS", "k"]), 1);
+    assert_eq!(int(&mut con, &["EXISTS", "a", "b", "c", "d", "e"]), 5);
+    assert_eq!(int(&mut con, &["TTL", "k"]), -1);
+    for k in keys {
+        assert!(idle(&mut con, k) >= 2, "{k} touched");
+    }
+    // GET and TOUCH are.
     assert!(bulk(&mut con, &["GET", "k"]).is_some());
-    assert!(int(&mut con, &["OBJECT", "IDLETIME", "k"]) <= 1);
+    assert_eq!(int(&mut con, &["TOUCH", "a", "b", "c", "d", "e"]), 5);
+    for k in keys {
+        assert!(idle(&mut con, k) <= 1, "{k} not touched");
+    }
     assert!(err(&mut con, &["OBJECT", "FREQ", "k"])
         .starts_with("ERR An LFU maxmemory policy is not selected"));
 

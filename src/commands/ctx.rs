@@ -48,6 +48,16 @@ impl<'a> Ctx<'a> {
         dbs[self.db].get(key, self.now, stats)
     }
 
+    /// Look up without counting as an access (TYPE, EXISTS, TTL & co, as
+    /// Redis's LOOKUP_NOTOUCH): the key's idle time and LFU counter stay.
+    #[inline]
+    pub fn lookup_untouched(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let Shard { dbs, stats, .. } = &mut *self.shard;
+        dbs[self.db]
+            .get_untouched(key, self.now, stats)
+            .map(|(e, _)| e)
+    }
+
     /// A string value, `Ok(None)` if missing, `Err` (already replied) on a
     /// wrong type.
     pub fn lookup_str(&mut self, key: &[u8]) -> Result<Option<&mut StrVal>, Replied> {

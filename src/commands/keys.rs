@@ -8,7 +8,7 @@ use crate::protocol::Args;
 pub fn del(c: &mut Ctx, a: Args) {
     let mut n = 0;
     for k in a.iter().skip(1) {
-        if c.lookup_write(k).is_some() {
+        if c.lookup_untouched(k).is_some() {
             c.db().remove(k);
             n += 1;
         }
@@ -17,7 +17,19 @@ pub fn del(c: &mut Ctx, a: Args) {
 }
 
 /// EXISTS/TOUCH: count keys present (a key named twice counts twice).
+/// EXISTS looks without counting as an access (Redis's LOOKUP_NOTOUCH).
 pub fn exists(c: &mut Ctx, a: Args) {
+    let mut n = 0;
+    for k in a.iter().skip(1) {
+        if c.lookup_untouched(k).is_some() {
+            n += 1;
+        }
+    }
+    c.r.int(n);
+}
+
+/// TOUCH: EXISTS that counts as an access.
+pub fn touch(c: &mut Ctx, a: Args) {
     let mut n = 0;
     for k in a.iter().skip(1) {
         if c.lookup_write(k).is_some() {
@@ -29,7 +41,7 @@ pub fn exists(c: &mut Ctx, a: Args) {
 
 pub fn type_(c: &mut Ctx, a: Args) {
     let t = c
-        .lookup_write(a.get(1))
+        .lookup_untouched(a.get(1))
         .map(|e| e.value.type_name())
         .unwrap_or("none");
     c.r.simple(t);
@@ -126,7 +138,7 @@ pub fn pexpireat(c: &mut Ctx, a: Args) {
 
 fn ttl_generic(c: &mut Ctx, a: Args, unit: Unit, absolute: bool) {
     let now = c.now;
-    let Some(e) = c.lookup_write(a.get(1)) else {
+    let Some(e) = c.lookup_untouched(a.get(1)) else {
         return c.r.int(-2);
     };
     if e.expire_at == 0 {

@@ -12,7 +12,7 @@ use crate::shard::slot::key_shard;
 use crate::tx::fanout::{self, Plan, Step};
 use crate::tx::locks::add_lock;
 use crate::tx::multi::{self, ExecStep, MultiState, ShardBatches, WatchState};
-use crate::tx::ops::WatchCheck;
+use crate::tx::ops::{CountMode, WatchCheck};
 use crate::tx::{OpResult, OwnedArgs, ShardOp};
 use std::sync::Arc;
 
@@ -362,8 +362,9 @@ pub(super) fn spanning_plan(
         }
         Multi::MSet => fanout::mset(db, a, n),
         Multi::MSetNx => fanout::msetnx(db, a, n),
-        Multi::Del => fanout::count(db, a, n, true),
-        Multi::Exists => fanout::count(db, a, n, false),
+        Multi::Del => fanout::count(db, a, n, CountMode::Delete),
+        Multi::Exists => fanout::count(db, a, n, CountMode::Look),
+        Multi::Touch => fanout::count(db, a, n, CountMode::Touch),
         Multi::Rename => fanout::rename(db, a, n, false),
         Multi::RenameNx => fanout::rename(db, a, n, true),
         Multi::Copy => match keys::copy_options(a, db, databases) {

@@ -21,7 +21,7 @@ use crate::shard::slot::key_shard;
 use crate::shard::Shard;
 use crate::tx::fanout::{self, Plan, TxState};
 use crate::tx::locks::{push_lock_key, ReplyTo, Waiting};
-use crate::tx::ops::ShardStats;
+use crate::tx::ops::{CountMode, ShardStats};
 use crate::tx::{Coord, Msg, OpResult, OwnedArgs, Request, Response, ShardOp, Token};
 use client::Client;
 use conn::{Conn, Slot};
@@ -269,6 +269,8 @@ impl Reactor {
         let mut parser = std::mem::take(&mut self.parser);
         let mut off = 0;
         self.now = now_ms();
+        // The keys' access clock must be current for these commands.
+        crate::memory::set_clock(self.now);
         while off < data.len() {
             match self.conn(idx) {
                 Some(c) if c.can_process() => parser.unauthenticated = !c.client.authed,
@@ -1175,13 +1177,18 @@ impl Reactor {
                     .iter()
                     .any(|k| shard.dbs[db].contains(k, now, &mut shard.stats)),
             ),
-            ShardOp::Count { db, keys, delete } => {
+            ShardOp::Count { db, keys, mode } => {
                 let mut n = 0;
                 for k in keys.args().iter() {
-                    if shard.dbs[db].contains(k, now, &mut shard.stats) {
+                    let d = &mut shard.dbs[db];
+                    let found = match mode {
+                        CountMode::Touch => d.get(k, now, &mut shard.stats).is_some(),
+                        CountMode::Look | CountMode::Delete => d.contains(k, now, &mut shard.stats),
+                    };
+                    if found {
                         n += 1;
-                        if delete {
-                            shard.dbs[db].remove(k);
+                        if mode == CountMode::Delete {
+                            d.remove(k);
                         }
                     }
                 }

@@ -235,8 +235,9 @@ impl Db {
 
     /// Look up without counting expiry as a modification (used for checks
     /// that must not observe expired keys either).
+    /// Not an access either (EXISTS is LOOKUP_NOTOUCH in Redis).
     pub fn contains(&mut self, key: &[u8], now: u64, stats: &mut DbStats) -> bool {
-        self.get(key, now, stats).is_some()
+        self.live_index(key, now, stats).is_some()
     }
 
     /// Insert or overwrite, setting the TTL to `expire_at` (0 = none).

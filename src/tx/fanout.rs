@@ -3,7 +3,7 @@
 //! the reply (or into the next phase: MSETNX checks then writes, RENAME takes
 //! then puts).
 
-use super::ops::{OpResult, OwnedArgs, ShardOp};
+use super::ops::{CountMode, OpResult, OwnedArgs, ShardOp};
 use crate::protocol::{Args, Proto, Reply};
 use crate::shard::slot::key_shard;
 
@@ -218,11 +218,11 @@ pub fn msetnx(db: usize, a: Args, nshards: usize) -> Plan {
 }
 
 /// DEL/UNLINK (delete) and EXISTS/TOUCH: the sum of per-shard counts.
-pub fn count(db: usize, a: Args, nshards: usize, delete: bool) -> Plan {
+pub fn count(db: usize, a: Args, nshards: usize, mode: CountMode) -> Plan {
     let (groups, _) = group_args(a, nshards, 1);
     let ops = groups
         .into_iter()
-        .map(|(s, keys)| (s, ShardOp::Count { db, keys, delete }))
+        .map(|(s, keys)| (s, ShardOp::Count { db, keys, mode }))
         .collect();
     Plan {
         ops,
@@ -636,7 +636,7 @@ pub fn gather(
                         ShardOp::Count {
                             db,
                             keys: one_key(&k),
-                            delete: true,
+                            mode: CountMode::Delete,
                         },
                     )),
                     None => {}

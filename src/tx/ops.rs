@@ -74,6 +74,17 @@ impl WatchCheck {
     }
 }
 
+/// What `ShardOp::Count` does to the keys it finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountMode {
+    /// EXISTS: only look (not an access).
+    Look,
+    /// TOUCH: an access (LRU/LFU clock).
+    Touch,
+    /// DEL/UNLINK.
+    Delete,
+}
+
 pub enum ShardOp {
     /// Take a transaction's locks on this shard (replies `Granted`, maybe later).
     Lock {
@@ -136,11 +147,11 @@ pub enum ShardOp {
         db: usize,
         keys: OwnedArgs,
     },
-    /// Count present keys, deleting them if `delete` (DEL/UNLINK/EXISTS/TOUCH).
+    /// Count present keys (DEL/UNLINK/EXISTS/TOUCH).
     Count {
         db: usize,
         keys: OwnedArgs,
-        delete: bool,
+        mode: CountMode,
     },
     /// Read (and optionally remove) a value with its TTL (RENAME, COPY).
     Take {
