@@ -1,5 +1,5 @@
 //! The keyspace table (`Db`) at 1M keys: lookup (hit and miss), overwrite of
-//! an existing key, insert of a new key, delete.
+//! an existing key, insert of a new key, delete; and a 100k-member set.
 //!
 //! `cargo bench --bench keyspace`
 //!
@@ -155,9 +155,49 @@ fn bench_keyspace(c: &mut Criterion) {
     assert_eq!(db.len(), KEYS);
 }
 
+/// A big set (the `hashtable` encoding) of redis-benchmark's SADD member
+/// shape (`element:000000012345`, 20 bytes: spilled to the heap), as SADD
+/// and SISMEMBER see it with -r 100000.
+fn bench_big_set(c: &mut Criterion) {
+    use halocline::types::set::SetVal;
+    const MEMBERS: usize = 100_000;
+    let members: Vec<Vec<u8>> = (0..MEMBERS)
+        .map(|i| format!("element:{i:012}").into_bytes())
+        .collect();
+    let absent: Vec<Vec<u8>> = (0..MEMBERS)
+        .map(|i| format!("missing:{i:012}").into_bytes())
+        .collect();
+    let mut set = SetVal::for_member(b"element:");
+    for m in &members {
+        set.insert(m);
+    }
+    assert_eq!(set.len(), MEMBERS);
+    let mut order: Vec<usize> = (0..MEMBERS).collect();
+    fastrand::Rng::with_seed(7).shuffle(&mut order);
+    let mut g = c.benchmark_group("set_100k");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20)
+        .throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    g.bench_function("sadd_existing", |b| {
+        b.iter(|| {
+            i = (i + 1) % MEMBERS;
+            black_box(set.insert(black_box(&members[order[i]])))
+        })
+    });
+    g.bench_function("sismember_miss", |b| {
+        b.iter(|| {
+            i = (i + 1) % MEMBERS;
+            black_box(set.contains(black_box(&absent[order[i]])))
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().without_plots();
-    targets = bench_keyspace
+    targets = bench_keyspace, bench_big_set
 }
 criterion_main!(benches);

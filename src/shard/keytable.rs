@@ -27,6 +27,7 @@ pub type Hasher = foldhash::fast::RandomState;
 /// and without an allocation; longer keys spill to the heap.
 pub type Key = smallvec::SmallVec<[u8; 16]>;
 
+#[derive(Clone)]
 struct Bucket<V> {
     /// The hash bits the slots use: growth re-places entries without
     /// rehashing keys.
@@ -38,6 +39,7 @@ struct Bucket<V> {
     value: V,
 }
 
+#[derive(Clone)]
 pub struct KeyTable<V> {
     entries: Vec<Bucket<V>>,
     /// Empty (no allocation) until the first insert; then a power of two.
@@ -215,6 +217,46 @@ impl<V> KeyTable<V> {
         self.entries.iter().map(|b| (&b.key, &b.value))
     }
 
+    /// The keys in entry order (a nameable iterator, for enums of them).
+    pub fn keys(&self) -> Keys<'_, V> {
+        Keys(self.entries.iter())
+    }
+
+    /// Bytes held by the table itself (not counting spilled keys).
+    pub fn table_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Bucket<V>>() + self.slots.len() * 8
+    }
+
+    /// Give memory back: size the table for `n` entries (at least its
+    /// length), as after many removals.
+    pub fn shrink_to(&mut self, n: usize) {
+        let want = n.max(self.entries.len());
+        let mut slots = MIN_SLOTS;
+        while slots / 4 * 3 < want {
+            slots *= 2;
+        }
+        if slots >= self.slots.len() {
+            return;
+        }
+        self.entries.shrink_to(slots / 4 * 3);
+        self.resize_slots(slots);
+    }
+
+    /// A fresh slot array of `n` slots with every entry placed again from
+    /// its stored hash.
+    fn resize_slots(&mut self, n: usize) {
+        self.slots = vec![0u64; n].into_boxed_slice();
+        self.mask = n - 1;
+        for (i, b) in self.entries.iter().enumerate() {
+            let h = b.hash;
+            let mut pos = h as usize & self.mask;
+            while self.slots[pos] != 0 {
+                pos = (pos + 1) & self.mask;
+            }
+            self.slots[pos] = encode(h, i);
+        }
+    }
+
     /// Insert or overwrite; returns the entry's position and the value it
     /// replaced.
     pub fn insert_full(&mut self, key: &[u8], value: V) -> (usize, Option<V>) {
@@ -311,19 +353,22 @@ impl<V> KeyTable<V> {
     /// both reallocate together (see `Db::after_insert`).
     fn grow(&mut self) {
         let n = (self.slots.len() * 2).max(MIN_SLOTS);
-        self.slots = vec![0u64; n].into_boxed_slice();
-        self.mask = n - 1;
-        for (i, b) in self.entries.iter().enumerate() {
-            let h = b.hash;
-            let mut pos = h as usize & self.mask;
-            while self.slots[pos] != 0 {
-                pos = (pos + 1) & self.mask;
-            }
-            self.slots[pos] = encode(h, i);
-        }
+        self.resize_slots(n);
         let want = self.capacity();
         self.entries
             .reserve_exact(want.saturating_sub(self.entries.len()));
+    }
+}
+
+pub struct Keys<'a, V>(std::slice::Iter<'a, Bucket<V>>);
+
+impl<'a, V> Iterator for Keys<'a, V> {
+    type Item = &'a Key;
+    fn next(&mut self) -> Option<&'a Key> {
+        self.0.next().map(|b| &b.key)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
     }
 }
 
@@ -448,6 +493,13 @@ mod tests {
         for i in (0..100_000u32).step_by(2) {
             assert_eq!(t.swap_remove_entry(&i.to_be_bytes()).map(|e| e.1), Some(i));
         }
+        check_invariants(&t);
+        for i in 0..100_000u32 {
+            assert_eq!(t.get(&i.to_be_bytes()).is_some(), !i.is_multiple_of(2));
+        }
+        let before = t.slots.len();
+        t.shrink_to(0);
+        assert!(t.slots.len() < before);
         check_invariants(&t);
         for i in 0..100_000u32 {
             assert_eq!(t.get(&i.to_be_bytes()).is_some(), !i.is_multiple_of(2));
