@@ -16,27 +16,30 @@ pub fn del(c: &mut Ctx, a: Args) {
     c.r.int(n);
 }
 
-/// EXISTS/TOUCH: count keys present (a key named twice counts twice).
-/// EXISTS looks without counting as an access (Redis's LOOKUP_NOTOUCH).
+/// EXISTS: count keys present (a key named twice counts twice), without
+/// counting as an access (Redis's LOOKUP_NOTOUCH).
 pub fn exists(c: &mut Ctx, a: Args) {
-    let mut n = 0;
-    for k in a.iter().skip(1) {
-        if c.lookup_untouched(k).is_some() {
-            n += 1;
-        }
-    }
-    c.r.int(n);
+    count_present(c, a, false)
 }
 
 /// TOUCH: EXISTS that counts as an access.
 pub fn touch(c: &mut Ctx, a: Args) {
-    let mut n = 0;
-    for k in a.iter().skip(1) {
-        if c.lookup_write(k).is_some() {
-            n += 1;
-        }
-    }
-    c.r.int(n);
+    count_present(c, a, true)
+}
+
+fn count_present(c: &mut Ctx, a: Args, access: bool) {
+    let n = a
+        .iter()
+        .skip(1)
+        .filter(|k| {
+            if access {
+                c.lookup_write(k).is_some()
+            } else {
+                c.lookup_untouched(k).is_some()
+            }
+        })
+        .count();
+    c.r.int(n as i64);
 }
 
 pub fn type_(c: &mut Ctx, a: Args) {

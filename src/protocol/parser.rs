@@ -451,6 +451,20 @@ mod tests {
         assert_eq!(parse_i64(b"-0"), None);
     }
 
+    /// RESP multibulk encoding of `cmds`, back to back.
+    fn encode_stream(cmds: &[Vec<Vec<u8>>]) -> Vec<u8> {
+        let mut stream = Vec::new();
+        for c in cmds {
+            stream.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+            for a in c {
+                stream.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                stream.extend_from_slice(a);
+                stream.extend_from_slice(b"\r\n");
+            }
+        }
+        stream
+    }
+
     proptest::proptest! {
         /// Any split of a valid stream parses to the same commands.
         #[test]
@@ -459,15 +473,7 @@ mod tests {
                 proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20), 1..5), 1..8),
             cut in 0usize..400,
         ) {
-            let mut stream = Vec::new();
-            for c in &cmds {
-                stream.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
-                for a in c {
-                    stream.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-                    stream.extend_from_slice(a);
-                    stream.extend_from_slice(b"\r\n");
-                }
-            }
+            let stream = encode_stream(&cmds);
             let cut = cut.min(stream.len());
             let mut p = Parser::new(DEFAULT_MAX_BULK);
             // Feed in two pieces, keeping unconsumed bytes like a connection does.
@@ -501,15 +507,7 @@ mod tests {
             cut in 0usize..400,
             flip in proptest::prelude::any::<(usize, u8)>(),
         ) {
-            let mut stream = Vec::new();
-            for c in &cmds {
-                stream.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
-                for a in c {
-                    stream.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-                    stream.extend_from_slice(a);
-                    stream.extend_from_slice(b"\r\n");
-                }
-            }
+            let stream = encode_stream(&cmds);
             let mut rest = &stream[..cut.min(stream.len())];
             let mut p = Parser::new(DEFAULT_MAX_BULK);
             loop {
