@@ -268,6 +268,23 @@ impl Config {
                         .ok_or_else(crate::memory::Policy::choices)?
                         .name()
                         .to_string(),
+                    "maxmemory-samples" | "lfu-log-factor" | "lfu-decay-time" => {
+                        // Redis 7.0's ranges.
+                        let lo = i64::from(name == "maxmemory-samples");
+                        let hi = i32::MAX as i64;
+                        let v = one()?;
+                        match v.parse::<i64>() {
+                            Ok(n) if (lo..=hi).contains(&n) => v.clone(),
+                            Ok(_) => {
+                                return Err(format!(
+                                    "argument must be between {lo} and {hi} inclusive"
+                                ))
+                            }
+                            Err(_) => {
+                                return Err("argument couldn't be parsed into an integer".into())
+                            }
+                        }
+                    }
                     "appendfsync" | "dir" | "dbfilename" | "notify-keyspace-events" => {
                         one()?.clone()
                     }

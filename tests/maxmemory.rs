@@ -128,6 +128,14 @@ fn save_and_shutdown_are_refused_inside_multi() {
         assert!(err(&mut con, &["SAVE"]).contains("does not persist"));
     }
     assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "maxmemory-samples", "0"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-samples') - argument must be between 1 and 2147483647 inclusive"
+    );
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "lfu-decay-time", "-1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'lfu-decay-time') - argument must be between 0 and 2147483647 inclusive"
+    );
+    assert_eq!(
         err(&mut con, &["CONFIG", "SET", "maxmemory-policy", "lru"]),
         "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
     );

@@ -306,12 +306,8 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             ops: all_shards(n, |_| ShardOp::ClientKill { id: id as u64 }),
             barrier: false,
             finish: Box::new(|results, r| {
-                let k: i64 = results
-                    .iter()
-                    .map(|x| if let OpResult::Int(n) = x { *n } else { 0 })
-                    .sum();
                 // The filter form (KILL ID ...) answers a count, 0 included.
-                r.int(k);
+                r.int(crate::tx::fanout::sum_ints(&results));
                 Step::Done
             }),
         });
@@ -337,11 +333,7 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             }),
             barrier: false,
             finish: Box::new(|results, r| {
-                let k: i64 = results
-                    .iter()
-                    .map(|x| if let OpResult::Int(n) = x { *n } else { 0 })
-                    .sum();
-                r.int(k.min(1));
+                r.int(crate::tx::fanout::sum_ints(&results).min(1));
                 Step::Done
             }),
         });

@@ -22,6 +22,7 @@ impl Reactor {
     /// access clock, and evict if over the limit.
     pub fn memory_turn(&mut self) {
         crate::memory::set_clock(self.now);
+        self.nudged_evictors = false;
         let mem = &self.shared.memory;
         let candidates = if mem.maxmemory() == 0 {
             0
@@ -54,9 +55,12 @@ impl Reactor {
                 if !self.shared.memory.others_can_evict(id) {
                     return true;
                 }
-                for (i, m) in self.shared.mailboxes.iter().enumerate() {
-                    if i != id {
-                        m.ring();
+                // One wake-up per turn, not an eventfd write per command.
+                if !std::mem::replace(&mut self.nudged_evictors, true) {
+                    for (i, m) in self.shared.mailboxes.iter().enumerate() {
+                        if i != id {
+                            m.ring();
+                        }
                     }
                 }
                 return false;

@@ -72,6 +72,8 @@ pub struct Reactor {
     prefetched: Vec<(usize, u64)>,
     /// This thread's allocation counters (maxmemory).
     meter: crate::memory::ThreadMeter,
+    /// The other reactors were already asked to evict this turn.
+    nudged_evictors: bool,
 }
 
 const PREFETCH_PER_CONN: usize = 16;
@@ -115,6 +117,7 @@ impl Reactor {
             max_bulk,
             prefetched: Vec::new(),
             meter: crate::memory::ThreadMeter::new(),
+            nudged_evictors: false,
         }
     }
 

@@ -233,13 +233,17 @@ pub fn count(db: usize, a: Args, nshards: usize, mode: CountMode) -> Plan {
 
 fn sum_finish() -> Finish {
     Box::new(|results, r| {
-        let n: i64 = results
-            .iter()
-            .map(|x| if let OpResult::Int(n) = x { *n } else { 0 })
-            .sum();
-        r.int(n);
+        r.int(sum_ints(&results));
         Step::Done
     })
+}
+
+/// The sum of the integer results of a fan-out (counts per shard).
+pub fn sum_ints(results: &[OpResult]) -> i64 {
+    results
+        .iter()
+        .map(|x| if let OpResult::Int(n) = x { *n } else { 0 })
+        .sum()
 }
 
 /// RENAME/RENAMENX across shards: take the source, then put it.
