@@ -230,7 +230,7 @@ fn write_out(r: &mut Reactor, ep: &Epoll, idx: u32) {
         }
         loop {
             if c.sending.is_empty() {
-                if c.out.is_empty() {
+                if c.out.is_empty() || c.hold_output() {
                     break;
                 }
                 std::mem::swap(&mut c.sending, &mut c.out);

@@ -353,7 +353,7 @@ fn start_send(r: &mut Reactor, d: &mut Driver, idx: u32) {
         return;
     }
     if c.sending.is_empty() {
-        if c.out.is_empty() {
+        if c.out.is_empty() || c.hold_output() {
             return;
         }
         std::mem::swap(&mut c.sending, &mut c.out);

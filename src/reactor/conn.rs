@@ -47,6 +47,9 @@ pub struct Conn {
 /// remote reply; beyond that, input waits (bounded memory per connection).
 pub const MAX_SLOTS: usize = 1024;
 
+/// Output up to this size waits for a pending cross-shard reply behind it.
+const HOLD_LIMIT: usize = 64 * 1024;
+
 impl Conn {
     pub fn new(fd: i32, gen: u32, client: Client) -> Conn {
         Conn {
@@ -134,7 +137,51 @@ impl Conn {
         }
     }
 
+    /// Whether the replies in `out` should wait for the cross-shard reply
+    /// right behind them. It comes back within a round of the peer's loop,
+    /// and a pipeline whose replies leave in one send costs one TCP segment
+    /// for the kernel and the client instead of one per shard hop (the
+    /// client cannot use a partial pipeline anyway). A blocked command
+    /// never holds output (its wait is unbounded), nor does a large output.
+    #[inline]
+    pub fn hold_output(&self) -> bool {
+        self.out.len() < HOLD_LIMIT
+            && matches!(self.slots.front(), Some(Slot::Remote | Slot::Wait(_)))
+    }
+
     pub fn can_process(&self) -> bool {
         !self.close_after_flush && self.barriers == 0 && self.slots.len() < MAX_SLOTS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Conn {
+        Conn::new(
+            -1,
+            0,
+            Client::new(1, -1, String::new(), String::new(), true, 0),
+        )
+    }
+
+    #[test]
+    fn output_waits_only_for_a_cross_shard_reply_and_only_while_small() {
+        let mut c = conn();
+        c.out.extend_from_slice(b"+OK\r\n");
+        assert!(!c.hold_output(), "nothing pending: send now");
+        c.push_remote();
+        assert!(
+            c.hold_output(),
+            "the remote reply comes back within a round"
+        );
+        c.out.resize(HOLD_LIMIT, b'x');
+        assert!(!c.hold_output(), "a large output goes out regardless");
+
+        let mut c = conn();
+        c.out.extend_from_slice(b"+OK\r\n");
+        c.slots.push_back(Slot::Blocked);
+        assert!(!c.hold_output(), "a blocked command may wait forever");
     }
 }
