@@ -1,5 +1,6 @@
 //! I/O drivers. Each runs one reactor's loop: it owns the sockets' I/O and
 //! calls into `reactor::Reactor` for everything else.
+pub mod batch;
 pub mod bufring;
 pub mod epoll;
 pub mod listener;
