@@ -68,6 +68,10 @@ struct Driver {
     timespec: Box<types::Timespec>,
     listeners: Vec<i32>,
     batch: Batcher,
+    /// Connection slots whose socket is in the ring's file table (at the
+    /// same index): their recv and send SQEs skip the per-request file
+    /// lookup and reference count (`fget`/`fput`, ~1% of the CPU at -P 1).
+    fixed: Vec<bool>,
 }
 
 impl Driver {
@@ -95,10 +99,45 @@ impl Driver {
     }
 
     fn arm_recv(&mut self, fd: i32, tok: u64) {
-        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
-            .build()
-            .user_data(ud(RECV, tok));
-        self.push(e);
+        let e = match self.fixed_slot(token_parts(tok).0) {
+            Some(i) => opcode::RecvMulti::new(types::Fixed(i), BGID).build(),
+            None => opcode::RecvMulti::new(types::Fd(fd), BGID).build(),
+        };
+        self.push(e.user_data(ud(RECV, tok)));
+    }
+
+    #[inline]
+    fn fixed_slot(&self, idx: u32) -> Option<u32> {
+        self.fixed
+            .get(idx as usize)
+            .copied()
+            .unwrap_or(false)
+            .then_some(idx)
+    }
+
+    /// Put a new connection's socket in the file table, if it has room;
+    /// a connection outside it simply uses its fd.
+    fn register(&mut self, idx: u32, fd: i32) {
+        let Some(slot) = self.fixed.get_mut(idx as usize) else {
+            return;
+        };
+        *slot = self
+            .ring
+            .submitter()
+            .register_files_update(idx, &[fd])
+            .is_ok();
+    }
+
+    /// Drop a released connection's socket from the file table: the table
+    /// holds a reference that would keep the socket open past close().
+    fn unregister(&mut self, idx: u32) {
+        if let Some(slot) = self.fixed.get_mut(idx as usize) {
+            if std::mem::take(slot) {
+                if let Err(e) = self.ring.submitter().register_files_update(idx, &[-1]) {
+                    log::warn!("io_uring file table update failed: {e}");
+                }
+            }
+        }
     }
 
     fn arm_wake(&mut self, efd: i32) {
@@ -139,7 +178,13 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             MAX_BATCH,
             std::time::Duration::from_micros(linger_us as u64),
         ),
+        fixed: Vec::new(),
     };
+    let table = fixed_table_size();
+    match d.ring.submitter().register_files_sparse(table) {
+        Ok(()) => d.fixed = vec![false; table as usize],
+        Err(e) => log::debug!("no io_uring file table ({e}): connections use plain fds"),
+    }
     let shared = r.shared.clone();
     let mb = &shared.mailboxes[r.id];
     for i in 0..d.listeners.len() {
@@ -286,6 +331,7 @@ fn release_sockets(r: &Reactor, d: &Driver) {
 fn on_accept(r: &mut Reactor, d: &mut Driver, li: usize, res: i32, flags: u32) {
     if res >= 0 {
         if let Some(idx) = r.accept(res) {
+            d.register(idx, res);
             let tok = r.token_of(idx);
             if let Some(c) = r.conn_mut(idx) {
                 c.recv_armed = true;
@@ -328,7 +374,7 @@ fn on_recv(r: &mut Reactor, d: &mut Driver, tok: u64, res: i32, flags: u32) -> b
         };
         match rearm {
             Some(fd) => d.arm_recv(fd, tok),
-            None => maybe_release(r, idx),
+            None => maybe_release(r, d, idx),
         }
     }
     bid.is_some()
@@ -342,7 +388,7 @@ fn on_send(r: &mut Reactor, d: &mut Driver, tok: u64, res: i32) {
         if res < 0 {
             r.close(idx);
         }
-        return maybe_release(r, idx);
+        return maybe_release(r, d, idx);
     }
     c.send_off += res as usize;
     if c.send_off >= c.sending.len() {
@@ -372,11 +418,11 @@ fn start_send(r: &mut Reactor, d: &mut Driver, idx: u32) {
         c.send_off = 0;
     }
     let rest = &c.sending[c.send_off..];
-    let e = opcode::Send::new(
-        types::Fd(c.fd),
-        rest.as_ptr(),
-        rest.len().min(u32::MAX as usize) as u32,
-    )
+    let (ptr, len) = (rest.as_ptr(), rest.len().min(u32::MAX as usize) as u32);
+    let e = match d.fixed_slot(idx) {
+        Some(i) => opcode::Send::new(types::Fixed(i), ptr, len),
+        None => opcode::Send::new(types::Fd(c.fd), ptr, len),
+    }
     .flags(libc::MSG_NOSIGNAL)
     .build()
     .user_data(ud(SEND, tok));
@@ -404,7 +450,7 @@ fn flush_sends(r: &mut Reactor, d: &mut Driver) {
     }
 }
 
-fn flush_closes(r: &mut Reactor, _d: &mut Driver) {
+fn flush_closes(r: &mut Reactor, d: &mut Driver) {
     while let Some(idx) = r.to_close.pop() {
         if let Some(c) = r.conn(idx).filter(|c| c.closing) {
             // Ends the multishot recv (it completes with 0) and fails any
@@ -412,14 +458,30 @@ fn flush_closes(r: &mut Reactor, _d: &mut Driver) {
             // SAFETY: shutdown on a socket we own.
             unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
         }
-        maybe_release(r, idx);
+        maybe_release(r, d, idx);
     }
 }
 
-fn maybe_release(r: &mut Reactor, idx: u32) {
+fn maybe_release(r: &mut Reactor, d: &mut Driver, idx: u32) {
     if let Some(c) = r.conn(idx) {
         if c.closing && !c.recv_armed && !c.send_inflight && r.idle_for_release(idx) {
+            d.unregister(idx);
             r.release(idx);
         }
     }
+}
+
+/// Room for this many connections per reactor in the ring's file table
+/// (the kernel refuses a table larger than RLIMIT_NOFILE).
+fn fixed_table_size() -> u32 {
+    const WANT: u64 = 16384;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a plain struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    WANT.min(lim.rlim_cur) as u32
 }
