@@ -1635,3 +1635,51 @@ fn cross_shard_copy_is_atomic_against_transactions() {
     let got = strs(&q(&mut con, &["MGET", &a, &b]));
     assert_eq!(got[0], got[1]);
 }
+
+/// Pipelined transactions on every shard, interleaved with plain commands
+/// on the same keys: each reply comes back in request order and each
+/// command sees the effects of every earlier one of its connection, also
+/// when a transaction's shard is another reactor's and its reply has not
+/// come back yet when the next command runs.
+#[test]
+fn pipelined_transactions_on_other_shards_keep_the_connection_order() {
+    for_each_setup(|_srv, con, _resp3| {
+        let keys: Vec<String> = (0..NSHARDS).map(|s| key_on("pipe:tx:", s)).collect();
+        let rounds = 25;
+        let mut p = redis::pipe();
+        for _ in 0..rounds {
+            for k in &keys {
+                p.cmd("MULTI")
+                    .cmd("INCR")
+                    .arg(k)
+                    .cmd("INCR")
+                    .arg(k)
+                    .cmd("EXEC")
+                    .cmd("INCR")
+                    .arg(k)
+                    .cmd("GET")
+                    .arg(k);
+            }
+        }
+        let replies: Vec<Value> = p.query(con).expect("pipeline");
+        assert_eq!(replies.len(), rounds * NSHARDS * 6);
+        let mut it = replies.chunks(6);
+        for round in 0..rounds as i64 {
+            for k in &keys {
+                let r = it.next().unwrap();
+                let base = round * 3;
+                assert!(is_ok(&r[0]), "{k} round {round}: {r:?}");
+                assert_eq!(as_str(&r[1]), "QUEUED");
+                assert_eq!(as_str(&r[2]), "QUEUED");
+                let exec = arr(r[3].clone());
+                assert_eq!(
+                    exec.iter().map(int_of).collect::<Vec<_>>(),
+                    vec![base + 1, base + 2],
+                    "{k} round {round}"
+                );
+                assert_eq!(int_of(&r[4]), base + 3);
+                assert_eq!(bulk_of(&r[5]), Some((base + 3).to_string()));
+            }
+        }
+    });
+}

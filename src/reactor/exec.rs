@@ -197,9 +197,14 @@ impl Reactor {
                 in_tx: false,
                 watch: checks.pop().map(|(_, c)| c),
             };
+            // No barrier: like any command on another shard, the batch
+            // travels in order behind this connection's earlier requests
+            // to that shard, and later commands need not wait for its
+            // reply (a pipeline of hash-tagged transactions would otherwise
+            // pay a round trip each).
             let plan = Plan {
                 ops: vec![(shard, op)],
-                barrier: true,
+                barrier: false,
                 finish: Box::new(|results, r| {
                     match results.into_iter().next() {
                         Some(OpResult::Replies(list)) => {
