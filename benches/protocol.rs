@@ -167,6 +167,30 @@ fn bench_reply(c: &mut Criterion) {
     g.finish();
 }
 
+/// Command name -> table entry, as every request does it.
+fn bench_lookup(c: &mut Criterion) {
+    let names: [&[u8]; 8] = [
+        b"GET",
+        b"SET",
+        b"incr",
+        b"LPUSH",
+        b"zadd",
+        b"HSET",
+        b"MSET",
+        b"ZRANGEBYSCORE",
+    ];
+    let mut g = c.benchmark_group("command_lookup");
+    g.throughput(Throughput::Elements(names.len() as u64));
+    g.bench_function("mixed_case_8", |b| {
+        b.iter(|| {
+            for n in names {
+                black_box(halocline::commands::table::lookup(black_box(n)));
+            }
+        })
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default().without_plots()
 }
@@ -174,6 +198,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_parse, bench_reply
+    targets = bench_parse, bench_reply, bench_lookup
 }
 criterion_main!(benches);
