@@ -87,6 +87,10 @@ fn canonical(name: &str) -> &str {
         "hash-max-ziplist-value" => "hash-max-listpack-value",
         "zset-max-ziplist-entries" => "zset-max-listpack-entries",
         "zset-max-ziplist-value" => "zset-max-listpack-value",
+        "min-slaves-to-write" => "min-replicas-to-write",
+        "min-slaves-max-lag" => "min-replicas-max-lag",
+        "slave-serve-stale-data" => "replica-serve-stale-data",
+        "slave-read-only" => "replica-read-only",
         other => other,
     }
 }
@@ -315,6 +319,19 @@ impl Config {
             num("lfu-log-factor", 10),
             num("lfu-decay-time", 1),
         )
+    }
+
+    /// Whether writes must be refused for lack of replicas: Redis refuses
+    /// them when min-replicas-to-write and min-replicas-max-lag are both
+    /// set and fewer good replicas are connected; halocline has none.
+    pub fn writes_need_replicas(&self) -> bool {
+        let num = |k: &str| {
+            self.passive
+                .get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        num("min-replicas-to-write") > 0 && num("min-replicas-max-lag") > 0
     }
 
     /// Every (name, value) pair CONFIG GET can report.

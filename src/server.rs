@@ -25,6 +25,8 @@ pub struct Shared {
     pub run_id: String,
     pub executable: String,
     pub memory: crate::memory::MemoryLimit,
+    /// min-replicas-to-write is in force (see `Config::writes_need_replicas`).
+    pub writes_need_replicas: AtomicBool,
 }
 
 impl Shared {
@@ -55,16 +57,20 @@ impl Shared {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             memory,
+            writes_need_replicas: AtomicBool::new(false),
         };
-        shared.apply_memory_settings(&shared.config());
+        shared.apply_settings(&shared.config());
         Ok(shared)
     }
 
-    /// maxmemory-* and lfu-* settings take effect (start-up, CONFIG SET).
-    pub fn apply_memory_settings(&self, cfg: &Config) {
+    /// Settings the hot path reads without the config lock take effect
+    /// (start-up, CONFIG SET): maxmemory-*, lfu-*, min-replicas-*.
+    pub fn apply_settings(&self, cfg: &Config) {
         let (max, policy, samples, log_factor, decay) = cfg.memory_settings();
         self.memory.configure(max, policy, samples);
         crate::memory::set_lfu_params(log_factor, decay);
+        self.writes_need_replicas
+            .store(cfg.writes_need_replicas(), Ordering::Relaxed);
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {

@@ -1683,3 +1683,41 @@ fn pipelined_transactions_on_other_shards_keep_the_connection_order() {
         }
     });
 }
+
+/// min-replicas-to-write with a lag bound refuses writes when too few good
+/// replicas are connected: halocline has none, Redis 7.0 on its own has
+/// none either. Reads go on; EXEC of a transaction with a write aborts.
+#[test]
+fn min_replicas_to_write_refuses_writes_and_exec_with_writes() {
+    const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+    for_each_setup(|srv, con, _resp3| {
+        let mut admin = srv.conn();
+        ok(con, &["SET", "mr:x", "1"]);
+        q(con, &["MULTI"]);
+        queued(con, &["INCR", "mr:x"]);
+        queued(con, &["GET", "mr:x"]);
+        ok(&mut admin, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+        assert_eq!(
+            err(con, &["EXEC"]),
+            format!("EXECABORT Transaction discarded because of: {NOREPLICAS}")
+        );
+        assert_eq!(bulk(con, &["GET", "mr:x"]).as_deref(), Some("1"));
+        assert_eq!(err(con, &["SET", "mr:x", "2"]), NOREPLICAS);
+        assert_eq!(err(con, &["DEL", "mr:x"]), NOREPLICAS);
+        // A read-only transaction runs; a write queued inside MULTI dooms it.
+        q(con, &["MULTI"]);
+        queued(con, &["GET", "mr:x"]);
+        assert_eq!(strs(&q(con, &["EXEC"])), vec![Some("1".to_string())]);
+        q(con, &["MULTI"]);
+        assert_eq!(err(con, &["INCR", "mr:x"]), NOREPLICAS);
+        assert_eq!(err(con, &["EXEC"]), EXECABORT);
+        // No lag bound, no guard; to-write 0, no guard.
+        ok(&mut admin, &["CONFIG", "SET", "min-replicas-max-lag", "0"]);
+        ok(con, &["SET", "mr:x", "3"]);
+        ok(&mut admin, &["CONFIG", "SET", "min-replicas-max-lag", "10"]);
+        assert_eq!(err(con, &["SET", "mr:x", "4"]), NOREPLICAS);
+        ok(&mut admin, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+        ok(con, &["SET", "mr:x", "5"]);
+        assert_eq!(bulk(con, &["GET", "mr:x"]).as_deref(), Some("5"));
+    });
+}

@@ -331,7 +331,7 @@ pub fn config(c: &mut ConnCtx, a: Args) {
             }
         }
         *cfg = new;
-        c.shared.apply_memory_settings(&cfg);
+        c.shared.apply_settings(&cfg);
         drop(cfg);
         c.r.ok();
     } else if eq_ic(sub, "resetstat") && a.len() == 2 {

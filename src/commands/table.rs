@@ -80,6 +80,7 @@ pub struct Command {
     /// Flags the hot path tests, derived from `flags` once, at compile time.
     pub denyoom: bool,
     pub no_multi: bool,
+    pub write: bool,
 }
 
 const fn has_flag(flags: &[&str], want: &str) -> bool {
@@ -119,8 +120,9 @@ impl Command {
     pub fn is_blocking(&self) -> bool {
         self.flags.contains(&"blocking")
     }
+    #[inline]
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.write
     }
     /// Declare the keys as following a numkeys argument at `at`.
     pub const fn numkeys(mut self, at: usize) -> Command {
@@ -193,6 +195,7 @@ macro_rules! cmd {
             numkeys_at: 0,
             denyoom: has_flag($flags, "denyoom"),
             no_multi: has_flag($flags, "no_multi"),
+            write: has_flag($flags, "write"),
         }
     };
 }

@@ -393,8 +393,28 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
             return;
         };
+        // min-replicas-to-write: halocline has no replicas, so with the
+        // guard on (to-write > 0 and max-lag > 0) every write is refused,
+        // as Redis refuses them when too few good replicas are connected.
+        if self.shared.writes_need_replicas.load(Ordering::Relaxed)
+            && (cmd.is_write()
+                || (cmd.name == "exec" && c.client.multi.as_ref().is_some_and(|m| m.write)))
+        {
+            self.counters.cmd_calls[stat].1 += 1;
+            if cmd.name == "exec" {
+                c.client.multi = None;
+                c.client.watch = None;
+                let msg = format!("EXECABORT Transaction discarded because of: {NOREPLICAS}");
+                return Reply::new(c.reply_buf(), proto).error(&msg);
+            }
+            if let Some(m) = c.client.multi.as_mut() {
+                m.error = true;
+            }
+            return Reply::new(c.reply_buf(), proto).error(NOREPLICAS);
+        }
         if let Some(m) = c.client.multi.as_mut() {
             if !matches!(cmd.kind, Kind::Tx(_)) && cmd.name != "quit" && cmd.name != "reset" {
+                m.write |= cmd.is_write();
                 m.denyoom |= cmd.denyoom;
                 m.cmds.push(OwnedArgs::from_args(args));
                 return Reply::new(c.reply_buf(), proto).simple("QUEUED");
@@ -1594,6 +1614,8 @@ pub(crate) fn distinct_keys(cmd: &Command, args: Args) -> Vec<Vec<u8>> {
     }
     keys
 }
+
+const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// The part number of lock grants in a coordinator's slot.
 const LOCK_PART: u32 = u32::MAX - 1;

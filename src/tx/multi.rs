@@ -26,6 +26,9 @@ pub struct MultiState {
     /// A queued command may use memory (EXEC is then refused when over
     /// maxmemory).
     pub denyoom: bool,
+    /// A queued command writes (EXEC is then refused without enough
+    /// replicas, see min-replicas-to-write).
+    pub write: bool,
 }
 
 /// Keys watched by a client. Shards hold a `Weak` of `flag` in each watched
