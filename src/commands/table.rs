@@ -4,7 +4,7 @@
 
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
-use super::{bitops, blocking, connection, hash, keys, list, server, set, string, zset};
+use super::{bitops, blocking, connection, hash, keys, list, server, set, sort, string, zset};
 use crate::protocol::Args;
 
 pub type KeyFn = fn(&mut Ctx, Args);
@@ -77,6 +77,9 @@ pub struct Command {
     /// LMPOP...), 0 if none. Those keys come on top of first/last/step,
     /// which (as in Redis's COMMAND INFO) only cover fixed positions.
     pub numkeys_at: usize,
+    /// Finds a key at a position only a scan of the options reveals
+    /// (SORT's STORE destination).
+    pub option_key: Option<fn(Args) -> Option<usize>>,
     /// Flags the hot path tests, derived from `flags` once, at compile time.
     pub denyoom: bool,
     pub no_multi: bool,
@@ -130,6 +133,12 @@ impl Command {
         self
     }
 
+    /// Declare a key found by scanning the options.
+    pub const fn option_key(mut self, f: fn(Args) -> Option<usize>) -> Command {
+        self.option_key = Some(f);
+        self
+    }
+
     /// Indices of all key arguments of a concrete invocation: the fixed
     /// positions plus the keys after numkeys. An invalid numkeys (not a
     /// positive integer, or more keys than arguments) yields no extra keys:
@@ -148,7 +157,8 @@ impl Command {
                 _ => 0..0,
             }
         };
-        fixed.chain(extra)
+        let option = self.option_key.and_then(|f| f(a));
+        fixed.chain(extra).chain(option)
     }
 
     /// Indices of the key arguments at fixed positions.
@@ -193,6 +203,7 @@ macro_rules! cmd {
             summary: $summary,
             acl: $acl,
             numkeys_at: 0,
+            option_key: None,
             denyoom: has_flag($flags, "denyoom"),
             no_multi: has_flag($flags, "no_multi"),
             write: has_flag($flags, "write"),
@@ -238,6 +249,8 @@ pub static COMMANDS: &[Command] = &[
     cmd!("mset", -3, W, 1, -1, 2, Multi(string::mset, Multi::MSet), "string", "1.0.1", S, "Atomically creates or modifies the string values of one or more keys."),
     cmd!("msetnx", -3, W, 1, -1, 2, Multi(string::msetnx, Multi::MSetNx), "string", "1.0.1", S, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
     cmd!("lcs", -3, R, 1, 2, 1, Keyed(string::lcs), "string", "7.0.0", S, "Finds the longest common substring."),
+    cmd!("sort", -2, WDM, 1, 1, 1, Keyed(sort::sort), "generic", "1.0.0", K, "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.").option_key(sort::store_key),
+    cmd!("sort_ro", -2, &["readonly", "movablekeys"], 1, 1, 1, Keyed(sort::sort_ro), "generic", "7.0.0", K, "Returns the sorted elements of a list, a set, or a sorted set."),
     cmd!("setbit", 4, W, 1, 1, 1, Keyed(bitops::setbit), "bitmap", "2.2.0", &["@bitmap"], "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
     cmd!("getbit", 3, RF, 1, 1, 1, Keyed(bitops::getbit), "bitmap", "2.2.0", &["@bitmap"], "Returns a bit value by offset."),
     cmd!("bitcount", -2, R, 1, 1, 1, Keyed(bitops::bitcount), "bitmap", "2.6.0", &["@bitmap"], "Counts the number of set bits (population counting) in a string."),

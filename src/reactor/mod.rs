@@ -96,7 +96,10 @@ impl Reactor {
         let n = shared.nshards;
         Reactor {
             id,
-            shard: Shard::new(id, databases),
+            shard: Shard {
+                nshards: n,
+                ..Shard::new(id, databases)
+            },
             shared,
             conns: Vec::new(),
             gens: Vec::new(),
@@ -1590,6 +1593,7 @@ const PRECISE_WRITERS: &[&str] = &[
     "copy",
     "move",
     "incrbyfloat",
+    "sort",
 ];
 
 /// After a successful write command that may change values in place

@@ -8,6 +8,9 @@ pub use db::{Db, DbStats, Entry};
 
 pub struct Shard {
     pub id: usize,
+    /// How many shards the keyspace has (for commands that must tell
+    /// whether a key they derive at run time lives here: SORT's patterns).
+    pub nshards: usize,
     pub dbs: Vec<Db>,
     pub stats: DbStats,
     pub locks: crate::tx::locks::LockTable,
@@ -34,6 +37,7 @@ impl Shard {
     pub fn new(id: usize, databases: usize) -> Shard {
         Shard {
             id,
+            nshards: 1,
             dbs: (0..databases).map(|_| Db::new()).collect(),
             stats: DbStats::default(),
             locks: Default::default(),

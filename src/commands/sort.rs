@@ -1,0 +1,381 @@
+//! SORT and SORT_RO (Redis's sort.c semantics).
+//!
+//! BY and GET patterns name other keys, derived from each element at run
+//! time, so no scheduler can know them in advance. They are read from the
+//! sorted key's own shard: with one shard (`--threads 1`) every pattern
+//! works as in Redis; with several, a pattern must carry a hash tag that
+//! maps to the sorted key's shard (Redis Cluster refuses such patterns
+//! outright).
+
+use super::ctx::{arg_f64, arg_i64, eq_ic, Ctx, ERR_NOT_INT, ERR_SYNTAX};
+use crate::protocol::Args;
+use crate::shard::slot::{hash_tag, key_shard};
+use crate::shard::Shard;
+use crate::types::list::{End, List};
+use crate::types::{Value, WRONGTYPE};
+use std::cmp::Ordering;
+
+/// The scratch shard a command spanning shards runs in holds only copies of
+/// its declared keys (see `tx::fanout::gather`).
+const SCRATCH: usize = usize::MAX;
+
+struct Opts<'a> {
+    desc: bool,
+    alpha: bool,
+    limit: Option<(i64, i64)>,
+    by: Option<&'a [u8]>,
+    /// BY without '*': nothing to sort by.
+    dontsort: bool,
+    gets: Vec<&'a [u8]>,
+    store: Option<&'a [u8]>,
+}
+
+fn parse(a: Args, readonly: bool) -> Result<Opts, String> {
+    let mut o = Opts {
+        desc: false,
+        alpha: false,
+        limit: None,
+        by: None,
+        dontsort: false,
+        gets: Vec::new(),
+        store: None,
+    };
+    let mut j = 2;
+    while j < a.len() {
+        let left = a.len() - j - 1;
+        let w = a.get(j);
+        if eq_ic(w, "asc") {
+            o.desc = false;
+        } else if eq_ic(w, "desc") {
+            o.desc = true;
+        } else if eq_ic(w, "alpha") {
+            o.alpha = true;
+        } else if eq_ic(w, "limit") && left >= 2 {
+            match (arg_i64(a.get(j + 1)), arg_i64(a.get(j + 2))) {
+                (Some(s), Some(c)) => o.limit = Some((s, c)),
+                _ => return Err(ERR_NOT_INT.into()),
+            }
+            j += 2;
+        } else if !readonly && eq_ic(w, "store") && left >= 1 {
+            o.store = Some(a.get(j + 1));
+            j += 1;
+        } else if eq_ic(w, "by") && left >= 1 {
+            let p = a.get(j + 1);
+            o.by = Some(p);
+            o.dontsort = !p.contains(&b'*');
+            j += 1;
+        } else if eq_ic(w, "get") && left >= 1 {
+            o.gets.push(a.get(j + 1));
+            j += 1;
+        } else {
+            return Err(ERR_SYNTAX.into());
+        }
+        j += 1;
+    }
+    Ok(o)
+}
+
+/// Where SORT's STORE destination is, for the command table (Redis's
+/// sortGetKeys: the last STORE wins).
+pub fn store_key(a: Args) -> Option<usize> {
+    let mut found = None;
+    let mut j = 2;
+    while j < a.len() {
+        let w = a.get(j);
+        let skip = if eq_ic(w, "limit") {
+            2
+        } else if eq_ic(w, "get") || eq_ic(w, "by") {
+            1
+        } else if eq_ic(w, "store") {
+            if j + 1 < a.len() {
+                found = Some(j + 1);
+            }
+            1
+        } else {
+            0
+        };
+        j += skip + 1;
+    }
+    found
+}
+
+/// A pattern's key for `elem`: the first '*' replaced, and a `->field`
+/// suffix after it split off. `None` when there is no '*' (GET of a
+/// constant key returns nothing, as in Redis).
+fn substitute(pattern: &[u8], elem: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let star = pattern.iter().position(|&b| b == b'*')?;
+    let after = &pattern[star + 1..];
+    let (post, field) = match after.windows(2).position(|w| w == b"->") {
+        Some(f) if f + 2 < after.len() => (&after[..f], Some(after[f + 2..].to_vec())),
+        _ => (after, None),
+    };
+    let mut key = Vec::with_capacity(star + elem.len() + post.len());
+    key.extend_from_slice(&pattern[..star]);
+    key.extend_from_slice(elem);
+    key.extend_from_slice(post);
+    Some((key, field))
+}
+
+/// The value a pattern designates for `elem`: `#` is the element itself, a
+/// key's string value, or a hash field with `->`; anything else is nil.
+fn lookup_pattern(c: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
+    if pattern == b"#" {
+        return Some(elem.to_vec());
+    }
+    let (key, field) = substitute(pattern, elem)?;
+    let e = c.lookup(&key)?;
+    match (&e.value, field) {
+        (Value::Str(s), None) => Some(s.to_vec()),
+        (Value::Hash(h), Some(f)) => h.get(&f).map(<[u8]>::to_vec),
+        _ => None,
+    }
+}
+
+/// Whether every key `pattern` can name lives on this shard.
+fn pattern_is_local(shard: &Shard, nshards: usize, key: &[u8], pattern: &[u8]) -> bool {
+    if pattern == b"#" || !pattern.contains(&b'*') {
+        return true;
+    }
+    if shard.id == SCRATCH {
+        return false;
+    }
+    if nshards == 1 {
+        return true;
+    }
+    let tag = hash_tag(pattern);
+    // The tag must be a real one and must not itself contain the '*'.
+    tag.len() < pattern.len()
+        && !tag.contains(&b'*')
+        && key_shard(tag, nshards) == key_shard(key, nshards)
+}
+
+/// Strings compare as Redis's strtod reads them; the empty string is 0.
+fn score_of(v: &[u8]) -> Option<f64> {
+    if v.is_empty() {
+        return Some(0.0);
+    }
+    arg_f64(v)
+}
+
+pub fn sort(c: &mut Ctx, a: Args) {
+    sort_generic(c, a, false)
+}
+
+pub fn sort_ro(c: &mut Ctx, a: Args) {
+    sort_generic(c, a, true)
+}
+
+fn sort_generic(c: &mut Ctx, a: Args, readonly: bool) {
+    let mut o = match parse(a, readonly) {
+        Ok(o) => o,
+        Err(e) => return c.r.error(&e),
+    };
+    let key = a.get(1);
+    let nshards = c.shard.nshards;
+    if let Some(by) = o.by.filter(|_| !o.dontsort) {
+        if !pattern_is_local(c.shard, nshards, key, by) {
+            return c.r.error(
+                "ERR BY option of SORT denied: keys formed by the pattern may live on another \
+                 shard (use a hash tag that maps to the sorted key's shard, or --threads 1)",
+            );
+        }
+    }
+    if o.gets
+        .iter()
+        .any(|g| !pattern_is_local(c.shard, nshards, key, g))
+    {
+        return c.r.error(
+            "ERR GET option of SORT denied: keys formed by the pattern may live on another \
+             shard (use a hash tag that maps to the sorted key's shard, or --threads 1)",
+        );
+    }
+
+    // The elements, and which kind of value held them.
+    enum Kind {
+        List,
+        Set,
+        ZSet,
+    }
+    let (kind, mut elems): (Kind, Vec<Vec<u8>>) = match c.lookup(key).map(|e| &e.value) {
+        None => (Kind::List, Vec::new()),
+        Some(Value::List(l)) => (Kind::List, l.iter().map(|e| e.to_vec()).collect()),
+        Some(Value::Set(s)) => (Kind::Set, s.iter().map(|m| m.to_elem().to_vec()).collect()),
+        Some(Value::ZSet(z)) => (
+            Kind::ZSet,
+            z.iter_from(0, false).map(|(m, _)| m.to_vec()).collect(),
+        ),
+        Some(_) => return c.r.error(WRONGTYPE),
+    };
+    // A set has no order of its own: one that is stored must be sorted so
+    // that the result does not depend on the set's layout.
+    if o.dontsort && matches!(kind, Kind::Set) && o.store.is_some() {
+        o.dontsort = false;
+        o.alpha = true;
+        o.by = None;
+    }
+
+    let len = elems.len() as i64;
+    let (lstart, lcount) = o.limit.unwrap_or((0, -1));
+    let mut start = lstart.max(0).min(len);
+    let count = lcount.max(-1).min(len);
+    let mut end = if count < 0 {
+        len - 1
+    } else {
+        start + count - 1
+    };
+    if start >= len {
+        start = len - 1;
+        end = len - 2;
+    }
+    end = end.min(len - 1);
+
+    if o.dontsort {
+        // Lists and sorted sets keep their order, reversed by DESC; a set's
+        // order is its own.
+        if o.desc && !matches!(kind, Kind::Set) {
+            elems.reverse();
+        }
+    } else {
+        // Sort keys: a score, or bytes (None: the BY key is missing).
+        let mut keyed: Vec<(Vec<u8>, f64, Option<Vec<u8>>)> = Vec::with_capacity(elems.len());
+        let mut bad_score = false;
+        for e in elems {
+            let by_val = match o.by {
+                Some(p) => lookup_pattern(c, p, &e),
+                None => Some(e.clone()),
+            };
+            let (score, cmp) = if o.alpha {
+                (0.0, if o.by.is_some() { by_val } else { None })
+            } else {
+                let s = match by_val {
+                    Some(v) => score_of(&v).unwrap_or_else(|| {
+                        bad_score = true;
+                        0.0
+                    }),
+                    None => 0.0,
+                };
+                (s, None)
+            };
+            keyed.push((e, score, cmp));
+        }
+        if bad_score {
+            return c
+                .r
+                .error("ERR One or more scores can't be converted into double");
+        }
+        let alpha = o.alpha;
+        let by = o.by.is_some();
+        keyed.sort_by(|x, y| {
+            let ord = if !alpha {
+                // Equal scores fall back to the elements, so the result is
+                // deterministic.
+                x.1.partial_cmp(&y.1)
+                    .unwrap_or(Ordering::Equal)
+                    .then_with(|| x.0.cmp(&y.0))
+            } else if by {
+                // A missing BY key sorts first.
+                x.2.cmp(&y.2)
+            } else {
+                x.0.cmp(&y.0)
+            };
+            if o.desc {
+                ord.reverse()
+            } else {
+                ord
+            }
+        });
+        elems = keyed.into_iter().map(|k| k.0).collect();
+    }
+
+    let picked: &[Vec<u8>] = if end >= start && start >= 0 {
+        &elems[start as usize..=end as usize]
+    } else {
+        &[]
+    };
+    let getops = o.gets.clone();
+    let outlen = if getops.is_empty() {
+        picked.len()
+    } else {
+        picked.len() * getops.len()
+    };
+    match o.store {
+        None => {
+            let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(outlen);
+            for e in picked {
+                if getops.is_empty() {
+                    rows.push(Some(e.clone()));
+                }
+                for g in &getops {
+                    rows.push(lookup_pattern(c, g, e));
+                }
+            }
+            c.r.array(rows.len());
+            for r in rows {
+                match r {
+                    Some(v) => c.r.bulk(&v),
+                    None => c.r.null(),
+                }
+            }
+        }
+        Some(dst) => {
+            let mut list = List::new();
+            for e in picked {
+                if getops.is_empty() {
+                    list.push(e, End::Right);
+                }
+                for g in &getops {
+                    let v = lookup_pattern(c, g, e).unwrap_or_default();
+                    list.push(&v, End::Right);
+                }
+            }
+            if outlen > 0 {
+                c.db().set(dst, Value::List(Box::new(list)), 0);
+            } else {
+                c.db().remove(dst);
+            }
+            c.r.int(outlen as i64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_substitution() {
+        assert_eq!(substitute(b"w_*", b"3"), Some((b"w_3".to_vec(), None)));
+        assert_eq!(
+            substitute(b"h_*->f", b"3"),
+            Some((b"h_3".to_vec(), Some(b"f".to_vec())))
+        );
+        // An empty field name is part of the key, as in Redis.
+        assert_eq!(substitute(b"h_*->", b"3"), Some((b"h_3->".to_vec(), None)));
+        // Only the first '*' is replaced; '->' before it is not a field.
+        assert_eq!(
+            substitute(b"a->*_*", b"x"),
+            Some((b"a->x_*".to_vec(), None))
+        );
+        assert_eq!(substitute(b"nostar", b"x"), None);
+    }
+
+    #[test]
+    fn store_position() {
+        let args = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        let check = |v: &[&str]| {
+            let mut owned = crate::tx::OwnedArgs::new();
+            for a in args(v) {
+                owned.push(&a);
+            }
+            store_key(owned.args())
+        };
+        assert_eq!(check(&["sort", "k"]), None);
+        assert_eq!(check(&["sort", "k", "store", "d"]), Some(3));
+        assert_eq!(check(&["sort", "k", "by", "store", "store", "d"]), Some(5));
+        assert_eq!(
+            check(&["sort", "k", "limit", "store", "x", "store", "d"]),
+            Some(6)
+        );
+        assert_eq!(check(&["sort", "k", "store", "a", "store", "b"]), Some(5));
+    }
+}

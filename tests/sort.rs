@@ -1,0 +1,233 @@
+//! SORT and SORT_RO: Redis 7.0's replies (`HALOCLINE_TEST_REDIS` runs the
+//! same tests against redis-server), with --threads 1 and 4. Keys read by
+//! BY/GET patterns share the sorted key's hash tag, so they live on its
+//! shard whatever the number of shards.
+
+mod common;
+use common::*;
+
+fn sorted(con: &mut redis::Connection, args: &[&str]) -> Vec<Option<String>> {
+    let mut full = vec!["SORT"];
+    full.extend_from_slice(args);
+    strs(&q(con, &full))
+}
+
+fn some(v: &[&str]) -> Vec<Option<String>> {
+    v.iter().map(|s| Some(s.to_string())).collect()
+}
+
+#[test]
+fn numeric_alpha_desc_limit_on_lists_sets_and_sorted_sets() {
+    for_each_setup(|_srv, con, _resp3| {
+        q(con, &["RPUSH", "{s}l", "3", "10", "-1.5", "2", "10"]);
+        assert_eq!(
+            sorted(con, &["{s}l"]),
+            some(&["-1.5", "2", "3", "10", "10"])
+        );
+        assert_eq!(
+            sorted(con, &["{s}l", "DESC"]),
+            some(&["10", "10", "3", "2", "-1.5"])
+        );
+        assert_eq!(sorted(con, &["{s}l", "LIMIT", "1", "2"]), some(&["2", "3"]));
+        assert_eq!(
+            sorted(con, &["{s}l", "LIMIT", "-5", "2"]),
+            some(&["-1.5", "2"])
+        );
+        assert_eq!(sorted(con, &["{s}l", "LIMIT", "4", "-1"]), some(&["10"]));
+        assert_eq!(sorted(con, &["{s}l", "LIMIT", "9", "1"]), some(&[]));
+        assert_eq!(
+            sorted(con, &["{s}l", "ALPHA"]),
+            some(&["-1.5", "10", "10", "2", "3"])
+        );
+        q(con, &["RPUSH", "{s}words", "pear", "apple", "fig"]);
+        assert_eq!(
+            err(con, &["SORT", "{s}words"]),
+            "ERR One or more scores can't be converted into double"
+        );
+        assert_eq!(
+            sorted(con, &["{s}words", "ALPHA", "DESC"]),
+            some(&["pear", "fig", "apple"])
+        );
+        q(con, &["SADD", "{s}set", "5", "1", "3"]);
+        assert_eq!(sorted(con, &["{s}set"]), some(&["1", "3", "5"]));
+        q(con, &["ZADD", "{s}z", "1", "c", "2", "a", "3", "b"]);
+        assert_eq!(sorted(con, &["{s}z", "ALPHA"]), some(&["a", "b", "c"]));
+        // BY a constant: the value's own order (DESC reverses it).
+        assert_eq!(
+            sorted(con, &["{s}z", "BY", "nosort"]),
+            some(&["c", "a", "b"])
+        );
+        assert_eq!(
+            sorted(con, &["{s}z", "BY", "nosort", "DESC", "LIMIT", "0", "2"]),
+            some(&["b", "a"])
+        );
+        assert_eq!(
+            sorted(con, &["{s}l", "BY", "nosort", "DESC"]),
+            some(&["10", "2", "-1.5", "10", "3"])
+        );
+        assert_eq!(sorted(con, &["{s}missing"]), some(&[]));
+        assert_eq!(
+            strs(&q(con, &["SORT_RO", "{s}l", "LIMIT", "0", "1"])),
+            some(&["-1.5"])
+        );
+    });
+}
+
+#[test]
+fn by_and_get_patterns_read_strings_and_hash_fields() {
+    for_each_setup(|_srv, con, _resp3| {
+        q(con, &["RPUSH", "{p}ids", "1", "2", "3"]);
+        q(
+            con,
+            &["MSET", "{p}w_1", "30", "{p}w_2", "10", "{p}w_3", "20"],
+        );
+        q(con, &["MSET", "{p}name_1", "one", "{p}name_3", "three"]);
+        q(con, &["HSET", "{p}h_1", "f", "x1"]);
+        q(con, &["HSET", "{p}h_2", "f", "x2"]);
+        assert_eq!(
+            sorted(con, &["{p}ids", "BY", "{p}w_*"]),
+            some(&["2", "3", "1"])
+        );
+        assert_eq!(
+            sorted(
+                con,
+                &["{p}ids", "BY", "{p}w_*", "GET", "#", "GET", "{p}name_*"]
+            ),
+            vec![
+                Some("2".into()),
+                None,
+                Some("3".into()),
+                Some("three".into()),
+                Some("1".into()),
+                Some("one".into()),
+            ]
+        );
+        assert_eq!(
+            sorted(con, &["{p}ids", "GET", "{p}h_*->f"]),
+            vec![Some("x1".into()), Some("x2".into()), None]
+        );
+        // A missing BY key weighs 0 (numeric) or sorts first (ALPHA).
+        q(con, &["DEL", "{p}w_3"]);
+        assert_eq!(
+            sorted(con, &["{p}ids", "BY", "{p}w_*"]),
+            some(&["3", "2", "1"])
+        );
+        assert_eq!(
+            sorted(con, &["{p}ids", "BY", "{p}name_*", "ALPHA"]),
+            some(&["2", "1", "3"])
+        );
+        // BY a hash field.
+        assert_eq!(
+            sorted(con, &["{p}ids", "BY", "{p}h_*->f", "ALPHA", "DESC"]),
+            some(&["2", "1", "3"])
+        );
+    });
+}
+
+#[test]
+fn store_writes_a_list_and_an_empty_result_deletes_the_destination() {
+    for_each_setup(|_srv, con, _resp3| {
+        q(con, &["RPUSH", "{t}src", "3", "1", "2"]);
+        // The destination may live on another shard.
+        for dst in ["{t}dst", "elsewhere"] {
+            assert_eq!(int(con, &["SORT", "{t}src", "STORE", dst]), 3);
+            assert_eq!(
+                strs(&q(con, &["LRANGE", dst, "0", "-1"])),
+                some(&["1", "2", "3"])
+            );
+            q(con, &["SET", dst, "not a list"]);
+            q(con, &["EXPIRE", dst, "100"]);
+            assert_eq!(int(con, &["SORT", "{t}src", "DESC", "STORE", dst]), 3);
+            assert_eq!(as_str(&q(con, &["TYPE", dst])), "list");
+            assert_eq!(int(con, &["TTL", dst]), -1);
+            assert_eq!(int(con, &["SORT", "{t}nothing", "STORE", dst]), 0);
+            assert_eq!(int(con, &["EXISTS", dst]), 0);
+        }
+        // Nil GET results are stored as empty strings.
+        assert_eq!(
+            int(
+                con,
+                &["SORT", "{t}src", "GET", "{t}none_*", "STORE", "{t}dst"]
+            ),
+            3
+        );
+        assert_eq!(
+            strs(&q(con, &["LRANGE", "{t}dst", "0", "-1"])),
+            some(&["", "", ""])
+        );
+        // A set stored without an order of its own is sorted.
+        q(con, &["SADD", "{t}set", "b", "c", "a"]);
+        assert_eq!(
+            int(con, &["SORT", "{t}set", "BY", "nosort", "STORE", "{t}dst"]),
+            3
+        );
+        assert_eq!(
+            strs(&q(con, &["LRANGE", "{t}dst", "0", "-1"])),
+            some(&["a", "b", "c"])
+        );
+    });
+}
+
+#[test]
+fn sort_errors_and_watch() {
+    for_each_setup(|srv, con, _resp3| {
+        q(con, &["SET", "{e}str", "x"]);
+        assert!(err(con, &["SORT", "{e}str"]).starts_with("WRONGTYPE"));
+        q(con, &["RPUSH", "{e}l", "1"]);
+        assert_eq!(
+            err(con, &["SORT", "{e}l", "LIMIT", "1"]),
+            "ERR syntax error"
+        );
+        assert_eq!(err(con, &["SORT", "{e}l", "BOGUS"]), "ERR syntax error");
+        assert_eq!(
+            err(con, &["SORT", "{e}l", "LIMIT", "x", "1"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            err(con, &["SORT_RO", "{e}l", "STORE", "{e}d"]),
+            "ERR syntax error"
+        );
+        // A SORT ... STORE that empties a watched key aborts EXEC.
+        q(con, &["RPUSH", "{e}watched", "bar"]);
+        ok(con, &["WATCH", "{e}watched"]);
+        assert_eq!(int(con, &["SORT", "{e}empty", "STORE", "{e}watched"]), 0);
+        ok(con, &["MULTI"]);
+        q(con, &["PING"]);
+        assert_eq!(q(con, &["EXEC"]), Value::Nil);
+        // A plain SORT is not a write to its key.
+        ok(con, &["WATCH", "{e}l"]);
+        sorted(con, &["{e}l"]);
+        ok(con, &["MULTI"]);
+        q(con, &["PING"]);
+        assert_ne!(q(con, &["EXEC"]), Value::Nil);
+        let _ = srv;
+    });
+}
+
+/// halocline only: with several shards a pattern without a hash tag of the
+/// sorted key's shard could name keys elsewhere, and is refused.
+#[test]
+fn patterns_that_may_leave_the_shard_are_refused() {
+    if server_bin().1 {
+        return;
+    }
+    let srv = Server::start(4);
+    let mut con = srv.conn();
+    q(&mut con, &["RPUSH", "{r}l", "1", "2"]);
+    assert!(
+        err(&mut con, &["SORT", "{r}l", "BY", "w_*"]).starts_with("ERR BY option of SORT denied")
+    );
+    assert!(
+        err(&mut con, &["SORT", "{r}l", "GET", "n_*"]).starts_with("ERR GET option of SORT denied")
+    );
+    // Constant BY and GET # need no other key.
+    assert_eq!(
+        strs(&q(&mut con, &["SORT", "{r}l", "BY", "nosort", "GET", "#"])),
+        some(&["1", "2"])
+    );
+    let srv1 = Server::start(1);
+    let mut con1 = srv1.conn();
+    q(&mut con1, &["RPUSH", "l", "1", "2"]);
+    q(&mut con1, &["MSET", "w_1", "9", "w_2", "1"]);
+    assert_eq!(sorted(&mut con1, &["l", "BY", "w_*"]), some(&["2", "1"]));
+}
