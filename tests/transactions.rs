@@ -1721,3 +1721,61 @@ fn min_replicas_to_write_refuses_writes_and_exec_with_writes() {
         assert_eq!(bulk(con, &["GET", "mr:x"]).as_deref(), Some("5"));
     });
 }
+
+/// Pipelined cross-shard MSETs followed by reads of their keys, WATCH,
+/// EXEC and whole-keyspace commands on the same connection: every later
+/// command sees every earlier write, and a key written before WATCH does
+/// not abort the EXEC after it. Several connections, so that they land on
+/// different reactors. A multi-shard transaction is a barrier for its
+/// connection today; this pins down what any relaxation of that must keep
+/// (letting keyed commands through while DBSIZE ran at once failed it).
+#[test]
+fn pipelined_cross_shard_msets_are_seen_by_every_later_command() {
+    for_each_setup(|srv, _con, _resp3| {
+        let pairs = [(0, 1), (0, 3), (1, 2), (2, 3)];
+        for n in 0..8 {
+            let mut con = srv.conn();
+            ok(&mut con, &["FLUSHALL"]);
+            let (sa, sb) = pairs[n % pairs.len()];
+            let a = key_on(&format!("soft:{n}:a"), sa);
+            let b = key_on(&format!("soft:{n}:b"), sb);
+            let rounds = 20;
+            ok(&mut con, &["SET", &a, "x"]);
+            ok(&mut con, &["SET", &b, "x"]);
+            let mut p = redis::pipe();
+            // Each kind of later command right behind its MSET.
+            for i in 0..rounds {
+                let (ka, kb) = (format!("{a}{i}"), format!("{b}{i}"));
+                let (ka, kb) = (key_on(&ka, sa), key_on(&kb, sb));
+                p.cmd("MSET").arg(&ka).arg(i).arg(&kb).arg(i);
+                p.cmd("DBSIZE");
+                p.cmd("MSET").arg(&a).arg(i).arg(&b).arg(i);
+                p.cmd("WATCH").arg(&a).arg(&b);
+                p.cmd("MULTI");
+                p.cmd("GET").arg(&b);
+                p.cmd("EXEC");
+                p.cmd("MSET").arg(&a).arg(i + 1).arg(&b).arg(i + 1);
+                p.cmd("GET").arg(&a);
+                p.cmd("MSET").arg(&a).arg(i).arg(&b).arg(i);
+                p.cmd("MGET").arg(&a).arg(&b);
+            }
+            let r: Vec<Value> = p.query(&mut con).expect("pipeline");
+            assert_eq!(r.len(), rounds * 11);
+            for (i, c) in r.chunks(11).enumerate() {
+                let v = Some(i.to_string());
+                assert!(is_ok(&c[0]) && is_ok(&c[2]), "{c:?}");
+                // a and b, plus both keys of every round so far.
+                assert_eq!(int_of(&c[1]), 2 + 2 * (i as i64 + 1), "round {i}: DBSIZE");
+                assert!(is_ok(&c[3]) && is_ok(&c[4]), "{c:?}");
+                assert_eq!(
+                    arr(c[6].clone()).first().and_then(bulk_of),
+                    v,
+                    "round {i}: EXEC {:?}",
+                    c[6]
+                );
+                assert_eq!(bulk_of(&c[8]), Some((i + 1).to_string()), "round {i}: GET");
+                assert_eq!(strs(&c[10]), vec![v.clone(), v.clone()], "round {i}: MGET");
+            }
+        }
+    });
+}
