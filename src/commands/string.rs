@@ -392,6 +392,7 @@ pub fn setrange(c: &mut Ctx, a: Args) {
 
 /// MGET on keys that all live in this shard.
 pub fn mget(c: &mut Ctx, a: Args) {
+    c.db().prefetch_keys(a.iter().skip(1));
     c.r.array(a.len() - 1);
     for i in 1..a.len() {
         let Ctx {
@@ -412,6 +413,7 @@ pub fn mset(c: &mut Ctx, a: Args) {
             .r
             .error("ERR wrong number of arguments for 'mset' command");
     }
+    c.db().prefetch_keys(a.iter().skip(1).step_by(2));
     for i in (1..a.len()).step_by(2) {
         c.db()
             .set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);

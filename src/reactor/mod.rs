@@ -1174,6 +1174,7 @@ impl Reactor {
             }
             ShardOp::MGet { db, keys } => {
                 let d = &mut shard.dbs[db];
+                d.prefetch_keys(keys.args().iter());
                 let mut buf = Vec::new();
                 let mut items = Vec::with_capacity(keys.len());
                 for k in keys.args().iter() {
@@ -1191,6 +1192,7 @@ impl Reactor {
             }
             ShardOp::MSet { db, pairs } => {
                 let a = pairs.args();
+                shard.dbs[db].prefetch_keys(a.iter().step_by(2));
                 for i in (0..a.len().saturating_sub(1)).step_by(2) {
                     let v =
                         crate::types::Value::Str(crate::types::StrVal::from_bytes(a.get(i + 1)));

@@ -144,6 +144,24 @@ impl Db {
         self.map.prefetch_entry(hash);
     }
 
+    /// Prefetch the keys a multi-key command is about to touch (MSET, MGET:
+    /// up to 16 at a time, all slots, then all entries), so that their
+    /// cache misses overlap instead of coming one after the other.
+    pub fn prefetch_keys<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) {
+        let mut hashes = [0u64; 16];
+        let mut keys = keys.peekable();
+        while keys.peek().is_some() {
+            let mut n = 0;
+            for k in keys.by_ref().take(hashes.len()) {
+                hashes[n] = self.prefetch_slot(k);
+                n += 1;
+            }
+            for &h in &hashes[..n] {
+                self.prefetch_entry(h);
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
