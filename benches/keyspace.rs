@@ -195,9 +195,49 @@ fn bench_big_set(c: &mut Criterion) {
     g.finish();
 }
 
+/// A big sorted set (the `skiplist` encoding) as redis-benchmark's ZADD
+/// with -r 100000 sees it: random members of 100k getting random new
+/// scores (unlink + relink), and ZRANK lookups.
+fn bench_big_zset(c: &mut Criterion) {
+    use halocline::types::zset::{AddFlags, ZSet};
+    const MEMBERS: usize = 100_000;
+    let members: Vec<Vec<u8>> = (0..MEMBERS)
+        .map(|i| format!("element:{i:012}").into_bytes())
+        .collect();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut z = ZSet::new_for(1000);
+    for m in &members {
+        z.add(rng.u32(..100_000) as f64, m, AddFlags::default());
+    }
+    assert_eq!(z.len(), MEMBERS);
+    let picks: Vec<(usize, f64)> = (0..MEMBERS)
+        .map(|_| (rng.usize(..MEMBERS), rng.u32(..100_000) as f64))
+        .collect();
+    let mut g = c.benchmark_group("zset_100k");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20)
+        .throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    g.bench_function("zadd_new_score", |b| {
+        b.iter(|| {
+            i = (i + 1) % MEMBERS;
+            let (m, s) = picks[i];
+            black_box(z.add(s, black_box(&members[m]), AddFlags::default()))
+        })
+    });
+    g.bench_function("zrank", |b| {
+        b.iter(|| {
+            i = (i + 1) % MEMBERS;
+            black_box(z.rank(black_box(&members[picks[i].0]), false))
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().without_plots();
-    targets = bench_keyspace, bench_big_set
+    targets = bench_keyspace, bench_big_set, bench_big_zset
 }
 criterion_main!(benches);
