@@ -394,3 +394,49 @@ fn time() {
         + v2[1].as_ref().unwrap().parse::<i64>().unwrap();
     assert!(t2 >= t1, "TIME went backwards");
 }
+
+/// The kernel's timer column for the server's end of a connection from
+/// local port `client_port` to `server_port` (/proc/net/tcp: 2 is the
+/// keepalive timer), and its expiry in clock ticks.
+fn server_side_timer(server_port: u16, client_port: u16) -> Option<(u32, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let port = |a: &str| {
+            a.rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+        };
+        if port(f[1]) == Some(server_port) && port(f[2]) == Some(client_port) {
+            let (tr, when) = f[5].split_once(':')?;
+            return Some((tr.parse().ok()?, u64::from_str_radix(when, 16).ok()?));
+        }
+    }
+    None
+}
+
+/// tcp-keepalive (default 300 s, as Redis) arms keepalive probes on every
+/// accepted connection, so a client that vanished is noticed; 0 turns it
+/// off for new connections.
+#[test]
+fn tcp_keepalive_arms_probes_on_accepted_connections() {
+    let s = Server::start(1);
+    let probe = |s: &Server| {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        let mut raw = stream.try_clone().unwrap();
+        std::io::Write::write_all(&mut raw, b"PING\r\n").unwrap();
+        let mut buf = [0u8; 16];
+        let _ = std::io::Read::read(&mut raw, &mut buf);
+        let timer = server_side_timer(s.port, stream.local_addr().unwrap().port());
+        drop(stream);
+        timer
+    };
+    let (tr, when) = probe(&s).expect("server side of the connection in /proc/net/tcp");
+    assert_eq!(tr, 2, "keepalive timer armed");
+    // Due in about 300 s (clock ticks are 1/100 s on Linux).
+    assert!((250 * 100..=300 * 100).contains(&when), "{when}");
+    let mut con = s.conn();
+    ok(&mut con, &["CONFIG", "SET", "tcp-keepalive", "0"]);
+    let (tr, _) = probe(&s).expect("server side of the connection");
+    assert_eq!(tr, 0, "no keepalive timer");
+}

@@ -5,6 +5,7 @@ pub mod bufring;
 pub mod epoll;
 pub mod listener;
 pub mod sched;
+pub mod sockopt;
 pub mod uring;
 
 /// Probe whether io_uring works here with the flags the uring driver needs.

@@ -147,9 +147,14 @@ impl Reactor {
     /// if it was refused (maxclients): the refusal is written to the socket
     /// and the fd closed here.
     pub fn accept(&mut self, fd: i32) -> Option<u32> {
-        let (maxclients, requirepass) = {
+        let (maxclients, requirepass, keepalive) = {
             let c = self.shared.config();
-            (c.maxclients, !c.requirepass.is_empty())
+            let keepalive = c
+                .passive
+                .get("tcp-keepalive")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(300);
+            (c.maxclients, !c.requirepass.is_empty(), keepalive)
         };
         if self.shared.clients.fetch_add(1, Ordering::Relaxed) >= maxclients {
             self.shared.clients.fetch_sub(1, Ordering::Relaxed);
@@ -162,7 +167,7 @@ impl Reactor {
             }
             return None;
         }
-        set_nodelay(fd);
+        crate::io::sockopt::tune_accepted(fd, keepalive);
         self.counters.total_connections += 1;
         let id = self.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let (addr, laddr) = (sock_name(fd, true), sock_name(fd, false));
@@ -1634,20 +1639,6 @@ fn lock_keys(cmd: &Command, args: Args, db: usize, nshards: usize) -> Vec<(usize
     }
     by_shard.sort_by_key(|(s, _)| *s);
     by_shard
-}
-
-fn set_nodelay(fd: i32) {
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt with a valid pointer to a c_int.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            &one as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
-    }
 }
 
 fn sock_name(fd: i32, peer: bool) -> String {
