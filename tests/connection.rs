@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::time::Duration;
 
 fn map_get<'a>(m: &'a [(Resp, Resp)], k: &str) -> &'a Resp {
     &m.iter()
@@ -439,4 +440,45 @@ fn tcp_keepalive_arms_probes_on_accepted_connections() {
     ok(&mut con, &["CONFIG", "SET", "tcp-keepalive", "0"]);
     let (tr, _) = probe(&s).expect("server side of the connection");
     assert_eq!(tr, 0, "no keepalive timer");
+}
+
+/// `timeout N` closes clients idle for more than N seconds, but not a
+/// client blocked in a pop (its own timeout governs it), nor one that keeps
+/// talking.
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    for threads in THREADS {
+        let s = Server::start(threads);
+        let mut admin = s.conn();
+        ok(&mut admin, &["CONFIG", "SET", "timeout", "1"]);
+        let mut idle = s.raw();
+        assert_eq!(idle.call(&["PING"]), Resp::simple("PONG"));
+        let mut blocked = s.raw();
+        blocked.cmd(&[b"BLPOP", b"idle:list", b"0"]);
+        let mut busy = s.raw();
+        // The busy one pings every 300 ms for 2.4 s; the idle one is gone by
+        // then (closed no sooner than 1 s, checked within Redis's 100 ms
+        // cron period on top).
+        let t0 = std::time::Instant::now();
+        for _ in 0..8 {
+            assert_eq!(busy.call(&["PING"]), Resp::simple("PONG"));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let (_, closed) = idle.read_until_close(Duration::from_secs(2));
+        assert!(
+            closed,
+            "idle client still connected after {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(busy.call(&["PING"]), Resp::simple("PONG"));
+        // The blocked one is still there and gets its element (the first
+        // admin connection has been idle too: a new one).
+        let mut admin = s.conn();
+        ok(&mut admin, &["CONFIG", "SET", "timeout", "0"]);
+        q(&mut admin, &["RPUSH", "idle:list", "x"]);
+        assert_eq!(
+            blocked.read(),
+            Resp::Array(vec![Resp::bulk("idle:list"), Resp::bulk("x")])
+        );
+    }
 }

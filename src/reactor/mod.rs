@@ -1504,9 +1504,42 @@ impl Reactor {
     pub fn tick(&mut self) {
         self.now = now_ms();
         self.expire_blocked();
+        self.close_idle_clients();
         if self.shared.active_expire.load(Ordering::Relaxed) {
             self.shard
                 .active_expire(self.now, std::time::Duration::from_millis(25));
+        }
+    }
+
+    /// `timeout N`: close clients idle for more than N seconds, except
+    /// blocked ones (their own timeout governs them), as Redis's
+    /// clientsCronHandleTimeout.
+    fn close_idle_clients(&mut self) {
+        let secs = self
+            .shared
+            .config()
+            .passive
+            .get("timeout")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if secs == 0 {
+            return;
+        }
+        let limit = secs.saturating_mul(1000);
+        let now = self.now;
+        let idle: Vec<u32> = self
+            .conns_iter()
+            .filter(|(_, c)| {
+                !c.closing
+                    && c.blocked.is_none()
+                    && c.slots.is_empty()
+                    && now.saturating_sub(c.client.last_interaction_ms) > limit
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for idx in idle {
+            log::info!("Closing idle client");
+            self.close(idx);
         }
     }
 
