@@ -82,6 +82,10 @@ pub struct LockTable {
     held: hashbrown::HashMap<LockKey, u64>,
     by_tx: hashbrown::HashMap<u64, Vec<LockKey>>,
     queue: VecDeque<Waiter>,
+    /// How many queued waiters name each key: "does an earlier waiter want
+    /// this key" in O(1) instead of a scan of the queue, which made every
+    /// check quadratic once contention filled the queue.
+    queued: hashbrown::HashMap<LockKey, u32>,
 }
 
 impl LockTable {
@@ -90,26 +94,40 @@ impl LockTable {
         self.held.is_empty() && self.queue.is_empty()
     }
 
-    fn conflicts(&self, keys: &OwnedArgs, txid: Option<u64>, upto: usize) -> bool {
+    fn held_by_other(&self, k: &[u8], txid: Option<u64>) -> bool {
+        self.held.get(k).is_some_and(|&holder| Some(holder) != txid)
+    }
+
+    /// Held by another transaction, or wanted by a waiter already queued
+    /// (earlier waiters on a key go first: FIFO per key).
+    fn conflicts(&self, keys: &OwnedArgs, txid: Option<u64>) -> bool {
+        let queued = !self.queue.is_empty();
+        keys.args()
+            .iter()
+            .any(|k| self.held_by_other(k, txid) || (queued && self.queued.contains_key(k)))
+    }
+
+    fn enqueue(&mut self, w: Waiter) {
+        for k in w.keys.args().iter() {
+            *self.queued.entry_ref(k).or_insert(0) += 1;
+        }
+        self.queue.push_back(w);
+    }
+
+    fn unqueue_keys(&mut self, keys: &OwnedArgs) {
         for k in keys.args().iter() {
-            if let Some(&holder) = self.held.get(k) {
-                if Some(holder) != txid {
-                    return true;
-                }
-            }
-            // Earlier waiters on the same key go first (FIFO per key).
-            for w in self.queue.iter().take(upto) {
-                if w.keys.args().iter().any(|x| x == k) {
-                    return true;
+            if let Some(n) = self.queued.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.queued.remove(k);
                 }
             }
         }
-        false
     }
 
     /// Must an operation on `keys` wait? (Callers check `is_idle` first.)
     pub fn blocked(&self, keys: &OwnedArgs) -> bool {
-        self.conflicts(keys, None, self.queue.len())
+        self.conflicts(keys, None)
     }
 
     /// Take the locks now, or queue the request. True if granted.
@@ -123,8 +141,8 @@ impl LockTable {
         op: ShardOp,
         reply: ReplyTo,
     ) -> Option<ShardOp> {
-        if self.conflicts(&keys, Some(txid), self.queue.len()) {
-            self.queue.push_back(Waiter {
+        if self.conflicts(&keys, Some(txid)) {
+            self.enqueue(Waiter {
                 keys,
                 what: Waiting::LockRun { txid, op },
                 reply,
@@ -136,8 +154,8 @@ impl LockTable {
     }
 
     pub fn lock(&mut self, txid: u64, keys: OwnedArgs, reply: ReplyTo) -> bool {
-        if self.conflicts(&keys, Some(txid), self.queue.len()) {
-            self.queue.push_back(Waiter {
+        if self.conflicts(&keys, Some(txid)) {
+            self.enqueue(Waiter {
                 keys,
                 what: Waiting::Lock { txid },
                 reply,
@@ -158,7 +176,7 @@ impl LockTable {
     }
 
     pub fn park(&mut self, keys: OwnedArgs, op: ShardOp, reply: ReplyTo) {
-        self.queue.push_back(Waiter {
+        self.enqueue(Waiter {
             keys,
             what: Waiting::Op(op),
             reply,
@@ -174,25 +192,41 @@ impl LockTable {
                 self.held.remove(&k);
             }
         }
-        self.queue.retain(|w| match w.what {
-            Waiting::Lock { txid: t } | Waiting::LockRun { txid: t, .. } => t != txid,
-            Waiting::Op(_) => true,
-        });
+        // One pass in queue order: a waiter runs unless another
+        // transaction holds one of its keys or a waiter still queued ahead
+        // of it wants one (`ahead`: the keys of those, built as we go).
         let mut ready = Vec::new();
-        let mut i = 0;
-        while i < self.queue.len() {
-            let w = &self.queue[i];
-            let txid = match w.what {
+        if self.queue.is_empty() {
+            return ready;
+        }
+        let mut ahead: hashbrown::HashSet<LockKey> = hashbrown::HashSet::new();
+        let waiters = std::mem::take(&mut self.queue);
+        for w in waiters {
+            let wtx = match w.what {
                 Waiting::Lock { txid } | Waiting::LockRun { txid, .. } => Some(txid),
                 Waiting::Op(_) => None,
             };
-            if self.conflicts(&w.keys, txid, i) {
-                i += 1;
+            if wtx == Some(txid) {
+                // A request of the released transaction: its coordinator is gone.
+                self.unqueue_keys(&w.keys);
                 continue;
             }
-            let Some(w) = self.queue.remove(i) else { break };
-            if let Waiting::Lock { txid } | Waiting::LockRun { txid, .. } = w.what {
-                self.grant(txid, &w.keys);
+            let keys = w.keys.args();
+            let waits = keys
+                .iter()
+                .any(|k| self.held_by_other(k, wtx) || ahead.contains(k));
+            if waits {
+                for k in keys.iter() {
+                    if !ahead.contains(k) {
+                        ahead.insert(k.to_vec());
+                    }
+                }
+                self.queue.push_back(w);
+                continue;
+            }
+            self.unqueue_keys(&w.keys);
+            if let Some(t) = wtx {
+                self.grant(t, &w.keys);
             }
             ready.push(w);
         }
@@ -262,5 +296,126 @@ mod tests {
         assert!(t.release(2).is_empty());
         assert!(t.release(1).is_empty());
         assert!(t.is_idle());
+    }
+
+    use proptest::prelude::*;
+
+    /// The table as it was before the queued-key index: a linear scan of
+    /// the queue for every check. The index must not change any decision.
+    #[derive(Default)]
+    struct Naive {
+        held: std::collections::HashMap<Vec<u8>, u64>,
+        queue: Vec<(Vec<Vec<u8>>, Option<u64>, u32)>,
+    }
+
+    impl Naive {
+        fn conflicts(&self, keys: &[Vec<u8>], txid: Option<u64>, upto: usize) -> bool {
+            keys.iter().any(|k| {
+                self.held.get(k).is_some_and(|&h| Some(h) != txid)
+                    || self.queue[..upto].iter().any(|w| w.0.contains(k))
+            })
+        }
+        fn request(&mut self, keys: Vec<Vec<u8>>, txid: Option<u64>, id: u32) -> bool {
+            if self.conflicts(&keys, txid, self.queue.len()) {
+                self.queue.push((keys, txid, id));
+                return false;
+            }
+            if let Some(t) = txid {
+                for k in keys {
+                    self.held.entry(k).or_insert(t);
+                }
+            }
+            true
+        }
+        fn release(&mut self, txid: u64) -> Vec<u32> {
+            self.held.retain(|_, h| *h != txid);
+            self.queue.retain(|w| w.1 != Some(txid));
+            let mut ready = Vec::new();
+            let mut i = 0;
+            while i < self.queue.len() {
+                if self.conflicts(&self.queue[i].0, self.queue[i].1, i) {
+                    i += 1;
+                    continue;
+                }
+                let (keys, t, id) = self.queue.remove(i);
+                if let Some(t) = t {
+                    for k in keys {
+                        self.held.entry(k).or_insert(t);
+                    }
+                }
+                ready.push(id);
+            }
+            ready
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A transaction (id 1..=6) asks for keys (at most once).
+        Lock(u64, Vec<u8>),
+        /// A command parks on keys if blocked.
+        Command(Vec<u8>),
+        Release(u64),
+    }
+
+    fn key_set(bits: &[u8]) -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = bits.iter().map(|b| vec![b % 6]).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    proptest! {
+        #[test]
+        fn the_queued_key_index_decides_as_a_queue_scan(
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    (1u64..7, proptest::collection::vec(0u8..6, 1..4)).prop_map(|(t, k)| Op::Lock(t, k)),
+                    proptest::collection::vec(0u8..6, 1..3).prop_map(Op::Command),
+                    (1u64..7).prop_map(Op::Release),
+                ],
+                1..120,
+            )
+        ) {
+            let mut t = LockTable::default();
+            let mut m = Naive::default();
+            let mut asked = std::collections::HashSet::new();
+            for (n, op) in ops.into_iter().enumerate() {
+                let id = n as u32;
+                let reply = ReplyTo { from: 0, conn: 0, slot: 0, part: id };
+                match op {
+                    Op::Lock(tx, k) => {
+                        if !asked.insert(tx) {
+                            continue;
+                        }
+                        let ks = key_set(&k);
+                        let mut a = OwnedArgs::new();
+                        for k in &ks {
+                            a.push(k);
+                        }
+                        prop_assert_eq!(t.lock(tx, a, reply), m.request(ks, Some(tx), id));
+                    }
+                    Op::Command(k) => {
+                        let ks = key_set(&k);
+                        let mut a = OwnedArgs::new();
+                        for k in &ks {
+                            a.push(k);
+                        }
+                        let blocked = t.blocked(&a);
+                        prop_assert_eq!(blocked, !m.request(ks, None, id));
+                        if blocked {
+                            t.park(a, ShardOp::Stats, reply);
+                        }
+                    }
+                    Op::Release(tx) => {
+                        asked.remove(&tx);
+                        let got: Vec<u32> = t.release(tx).iter().map(|w| w.reply.part).collect();
+                        prop_assert_eq!(got, m.release(tx));
+                    }
+                }
+                prop_assert_eq!(t.queued_len(), m.queue.len());
+                prop_assert_eq!(t.is_idle(), m.held.is_empty() && m.queue.is_empty());
+            }
+        }
     }
 }
