@@ -88,6 +88,9 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             }
             return Err(e);
         }
+        // As in the uring driver: messages that were waiting go before the
+        // input read in this turn.
+        r.drain_mailbox();
         for ev in &events[..n as usize] {
             let (data, flags) = (ev.u64, ev.events);
             if data & LISTENER != 0 {
