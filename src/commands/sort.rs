@@ -240,21 +240,21 @@ fn sort_generic(c: &mut Ctx, a: Args, readonly: bool) {
         let mut keyed: Vec<(Vec<u8>, f64, Option<Vec<u8>>)> = Vec::with_capacity(elems.len());
         let mut bad_score = false;
         for e in elems {
-            let by_val = match o.by {
-                Some(p) => lookup_pattern(c, p, &e),
-                None => Some(e.clone()),
-            };
-            let (score, cmp) = if o.alpha {
-                (0.0, if o.by.is_some() { by_val } else { None })
-            } else {
-                let s = match by_val {
-                    Some(v) => score_of(&v).unwrap_or_else(|| {
+            let (score, cmp) = match (o.by, o.alpha) {
+                (Some(p), true) => (0.0, lookup_pattern(c, p, &e)),
+                (None, true) => (0.0, None),
+                (by, false) => {
+                    let looked = by.map(|p| lookup_pattern(c, p, &e));
+                    let weight = match &looked {
+                        Some(v) => v.as_deref(),
+                        None => Some(e.as_slice()),
+                    };
+                    let s = weight.map_or(Some(0.0), score_of).unwrap_or_else(|| {
                         bad_score = true;
                         0.0
-                    }),
-                    None => 0.0,
-                };
-                (s, None)
+                    });
+                    (s, None)
+                }
             };
             keyed.push((e, score, cmp));
         }
@@ -292,38 +292,33 @@ fn sort_generic(c: &mut Ctx, a: Args, readonly: bool) {
     } else {
         &[]
     };
-    let getops = o.gets.clone();
-    let outlen = if getops.is_empty() {
+    let outlen = if o.gets.is_empty() {
         picked.len()
     } else {
-        picked.len() * getops.len()
+        picked.len() * o.gets.len()
     };
     match o.store {
         None => {
-            let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(outlen);
+            c.r.array(outlen);
             for e in picked {
-                if getops.is_empty() {
-                    rows.push(Some(e.clone()));
+                if o.gets.is_empty() {
+                    c.r.bulk(e);
                 }
-                for g in &getops {
-                    rows.push(lookup_pattern(c, g, e));
-                }
-            }
-            c.r.array(rows.len());
-            for r in rows {
-                match r {
-                    Some(v) => c.r.bulk(&v),
-                    None => c.r.null(),
+                for g in &o.gets {
+                    match lookup_pattern(c, g, e) {
+                        Some(v) => c.r.bulk(&v),
+                        None => c.r.null(),
+                    }
                 }
             }
         }
         Some(dst) => {
             let mut list = List::new();
             for e in picked {
-                if getops.is_empty() {
+                if o.gets.is_empty() {
                     list.push(e, End::Right);
                 }
-                for g in &getops {
+                for g in &o.gets {
                     let v = lookup_pattern(c, g, e).unwrap_or_default();
                     list.push(&v, End::Right);
                 }
