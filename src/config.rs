@@ -23,8 +23,9 @@ pub struct Config {
     /// Hidden: make the io_uring probe fail (tests the epoll fallback).
     pub debug_fail_uring: bool,
     pub proto_max_bulk_len: usize,
-    /// Accepted-and-reported settings without behaviour of their own yet
-    /// (save, appendonly, ...): CONFIG GET returns what CONFIG SET stored.
+    /// Settings kept as validated text, as CONFIG GET reports them: some
+    /// only accepted and reported (save, appendonly, ...), others read
+    /// where they act (`int`, `memory_settings`, `writes_need_replicas`).
     pub passive: BTreeMap<String, String>,
     pub config_file: Option<String>,
 }
@@ -310,7 +311,8 @@ impl Config {
     /// (maxmemory, policy, maxmemory-samples, lfu-log-factor, lfu-decay-time).
     pub fn memory_settings(&self) -> (u64, crate::memory::Policy, u32, u32, u32) {
         let get = |k: &str| self.passive.get(k).map(String::as_str).unwrap_or("");
-        let num = |k: &str, d: u32| get(k).parse::<u32>().unwrap_or(d);
+        // Range-checked to 0..=i32::MAX when set.
+        let num = |k: &str, d: i64| self.int(k, d).clamp(0, u32::MAX as i64) as u32;
         (
             parse_memory(get("maxmemory")).unwrap_or(0),
             crate::memory::Policy::parse(get("maxmemory-policy"))
@@ -321,17 +323,20 @@ impl Config {
         )
     }
 
+    /// A numeric setting kept as text (`passive`); `default` if absent.
+    /// Values were validated as integers when set.
+    pub fn int(&self, name: &str, default: i64) -> i64 {
+        self.passive
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
     /// Whether writes must be refused for lack of replicas: Redis refuses
     /// them when min-replicas-to-write and min-replicas-max-lag are both
     /// set and fewer good replicas are connected; halocline has none.
     pub fn writes_need_replicas(&self) -> bool {
-        let num = |k: &str| {
-            self.passive
-                .get(k)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        num("min-replicas-to-write") > 0 && num("min-replicas-max-lag") > 0
+        self.int("min-replicas-to-write", 0) > 0 && self.int("min-replicas-max-lag", 10) > 0
     }
 
     /// Every (name, value) pair CONFIG GET can report.

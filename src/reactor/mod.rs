@@ -149,12 +149,11 @@ impl Reactor {
     pub fn accept(&mut self, fd: i32) -> Option<u32> {
         let (maxclients, requirepass, keepalive) = {
             let c = self.shared.config();
-            let keepalive = c
-                .passive
-                .get("tcp-keepalive")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(300);
-            (c.maxclients, !c.requirepass.is_empty(), keepalive)
+            (
+                c.maxclients,
+                !c.requirepass.is_empty(),
+                c.int("tcp-keepalive", 300),
+            )
         };
         if self.shared.clients.fetch_add(1, Ordering::Relaxed) >= maxclients {
             self.shared.clients.fetch_sub(1, Ordering::Relaxed);
@@ -335,37 +334,23 @@ impl Reactor {
                     String::from_utf8_lossy(&a[..a.len().min(128)])
                 ));
             }
-            // A rejected command inside MULTI dooms the transaction.
-            if let Some(m) = c.client.multi.as_mut() {
-                m.error = true;
-            }
-            return Reply::new(c.reply_buf(), proto).error(&msg);
+            return reject(c, false, &msg);
         };
         c.client.set_last_cmd(cmd, args);
         c.client.last_interaction_ms = self.now;
         let stat = table::index_of(cmd);
         if !cmd.arity_ok(args.len()) {
             self.counters.cmd_calls[stat].1 += 1;
-            if let Some(m) = c.client.multi.as_mut() {
-                m.error = true;
-            }
             let msg = format!("ERR wrong number of arguments for '{}' command", cmd.name);
-            return Reply::new(c.reply_buf(), proto).error(&msg);
+            return reject(c, false, &msg);
         }
         if !c.client.authed && !cmd.flags.contains(&"no_auth") {
             self.counters.cmd_calls[stat].1 += 1;
-            if let Some(m) = c.client.multi.as_mut() {
-                m.error = true;
-            }
-            return Reply::new(c.reply_buf(), proto).error("NOAUTH Authentication required.");
+            return reject(c, false, "NOAUTH Authentication required.");
         }
         if c.client.multi.is_some() && cmd.no_multi {
             self.counters.cmd_calls[stat].1 += 1;
-            if let Some(m) = c.client.multi.as_mut() {
-                m.error = true;
-            }
-            return Reply::new(c.reply_buf(), proto)
-                .error("ERR Command not allowed inside a transaction");
+            return reject(c, false, "ERR Command not allowed inside a transaction");
         }
         if self.shared.memory.maxmemory() != 0 {
             // EXEC may use memory if a command it runs may; inside MULTI
@@ -383,19 +368,7 @@ impl Reactor {
                 let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
                     return;
                 };
-                if cmd.name == "exec" {
-                    c.client.multi = None;
-                    c.client.watch = None;
-                    let msg = format!(
-                        "EXECABORT Transaction discarded because of: {}",
-                        maxmemory::OOM_ERR
-                    );
-                    return Reply::new(c.reply_buf(), proto).error(&msg);
-                }
-                if let Some(m) = c.client.multi.as_mut() {
-                    m.error = true;
-                }
-                return Reply::new(c.reply_buf(), proto).error(maxmemory::OOM_ERR);
+                return reject(c, cmd.name == "exec", maxmemory::OOM_ERR);
             }
         }
         let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
@@ -409,16 +382,7 @@ impl Reactor {
                 || (cmd.name == "exec" && c.client.multi.as_ref().is_some_and(|m| m.write)))
         {
             self.counters.cmd_calls[stat].1 += 1;
-            if cmd.name == "exec" {
-                c.client.multi = None;
-                c.client.watch = None;
-                let msg = format!("EXECABORT Transaction discarded because of: {NOREPLICAS}");
-                return Reply::new(c.reply_buf(), proto).error(&msg);
-            }
-            if let Some(m) = c.client.multi.as_mut() {
-                m.error = true;
-            }
-            return Reply::new(c.reply_buf(), proto).error(NOREPLICAS);
+            return reject(c, cmd.name == "exec", NOREPLICAS);
         }
         if let Some(m) = c.client.multi.as_mut() {
             if !matches!(cmd.kind, Kind::Tx(_)) && cmd.name != "quit" && cmd.name != "reset" {
@@ -1515,17 +1479,11 @@ impl Reactor {
     /// blocked ones (their own timeout governs them), as Redis's
     /// clientsCronHandleTimeout.
     fn close_idle_clients(&mut self) {
-        let secs = self
-            .shared
-            .config()
-            .passive
-            .get("timeout")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        if secs == 0 {
+        let secs = self.shared.config().int("timeout", 0);
+        if secs <= 0 {
             return;
         }
-        let limit = secs.saturating_mul(1000);
+        let limit = (secs as u64).saturating_mul(1000);
         let now = self.now;
         let idle: Vec<u32> = self
             .conns_iter()
@@ -1660,6 +1618,23 @@ pub(crate) fn distinct_keys(cmd: &Command, args: Args) -> Vec<Vec<u8>> {
 }
 
 const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// Refuse a command (Redis's rejectCommand): inside MULTI the transaction
+/// is doomed, and a refused EXEC (`abort_exec`) discards it with
+/// EXECABORT naming the reason.
+fn reject(c: &mut Conn, abort_exec: bool, err: &str) {
+    let proto = c.client.proto;
+    if abort_exec {
+        c.client.multi = None;
+        c.client.watch = None;
+        let msg = format!("EXECABORT Transaction discarded because of: {err}");
+        return Reply::new(c.reply_buf(), proto).error(&msg);
+    }
+    if let Some(m) = c.client.multi.as_mut() {
+        m.error = true;
+    }
+    Reply::new(c.reply_buf(), proto).error(err);
+}
 
 /// The part number of lock grants in a coordinator's slot.
 const LOCK_PART: u32 = u32::MAX - 1;
