@@ -263,6 +263,13 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
                 .completion()
                 .map(|c| (c.user_data(), c.result(), c.flags())),
         );
+        // Messages that were waiting when this turn began go before the
+        // input it read: a peer's BlockOn (a client that blocked earlier on
+        // another reactor) is registered before a local client's blocking
+        // command read now, so waiters stay in the order they blocked.
+        // (Before the prefetch pass, so its work does not evict what the
+        // pass brought in.)
+        r.drain_mailbox();
         for &(u, res, flags) in &cqes {
             if u >> 56 == RECV && res > 0 {
                 if let Some(bid) = cqueue::buffer_select(flags) {
@@ -272,11 +279,6 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
             }
         }
         r.prefetch_entries();
-        // Messages that were waiting when this turn began go before the
-        // input it read: a peer's BlockOn (a client that blocked earlier on
-        // another reactor) is registered before a local client's blocking
-        // command read now, so waiters stay in the order they blocked.
-        r.drain_mailbox();
         let mut returned_bufs = false;
         for &(u, res, flags) in &cqes {
             let kind = u >> 56;
