@@ -18,7 +18,7 @@
 //! so the figures are transport cost, not command execution.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use halocline::reactor::mailbox::Mailbox;
+use halocline::reactor::mailbox::{self, Mailbox};
 use halocline::tx::{Batch, Msg, OpResult, Request, Response, ShardOp};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -82,7 +82,9 @@ fn send(mb: &Mailbox, mut batch: Batch) {
             }
         }
     }
-    mb.wake();
+    if mb.claim_wake() {
+        mailbox::ring_eventfd(mb.efd);
+    }
 }
 
 fn requests(n: usize, seq: u64) -> Batch {

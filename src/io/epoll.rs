@@ -7,7 +7,7 @@
 //! whose buffer filled up asks for EPOLLOUT. The mailbox eventfd is
 //! registered like any other fd.
 
-use crate::reactor::{token_parts, Reactor};
+use crate::reactor::{mailbox, token_parts, Reactor};
 use std::sync::atomic::Ordering;
 
 const LISTENER: u64 = 1 << 62;
@@ -66,6 +66,9 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
         let idle = r.dirty.is_empty() && r.to_close.is_empty() && !r.has_outbox();
         if idle {
             r.wake_before_sleep();
+        }
+        for efd in r.take_wakes() {
+            mailbox::ring_eventfd(efd);
         }
         let timeout = if idle && mb.prepare_sleep() {
             let tick = next_tick

@@ -54,20 +54,23 @@ impl Mailbox {
         self.queue.is_empty()
     }
 
-    /// Wake the owner if, and only if, it announced it is going to sleep.
+    /// True if the owner announced it is going to sleep and this caller is
+    /// the one that must wake it (by `ring`, or by an eventfd write of its
+    /// own, such as a write SQE in the caller's ring).
     #[inline]
-    pub fn wake(&self) {
-        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
-            self.ring();
+    pub fn claim_wake(&self) -> bool {
+        let claimed =
+            self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst);
+        if claimed {
+            self.wakes.fetch_add(1, Ordering::Relaxed);
         }
+        claimed
     }
 
-    /// Unconditional wake (shutdown).
+    /// Unconditional wake (shutdown, threads that own no ring).
     pub fn ring(&self) {
         self.wakes.fetch_add(1, Ordering::Relaxed);
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes from a live u64 to our own eventfd.
-        unsafe { libc::write(self.efd, &one as *const u64 as *const libc::c_void, 8) };
+        ring_eventfd(self.efd);
     }
 
     /// Called by the owner before blocking. Returns false if messages are
@@ -86,6 +89,15 @@ impl Mailbox {
     pub fn awake(&self) {
         self.sleeping.store(false, Ordering::Relaxed);
     }
+}
+
+/// What wakes a mailbox's owner: 1 added to its eventfd counter.
+pub static EVENTFD_ONE: u64 = 1;
+
+pub fn ring_eventfd(efd: RawFd) {
+    // SAFETY: writing 8 bytes from a live u64 to an eventfd; a full counter
+    // (EAGAIN) already means a wake is pending.
+    unsafe { libc::write(efd, &EVENTFD_ONE as *const u64 as *const libc::c_void, 8) };
 }
 
 impl Drop for Mailbox {

@@ -54,6 +54,8 @@ pub struct Reactor {
     /// Per target: 0 = nothing unrung, k > 0 = messages pushed k-1 turns ago
     /// and not rung yet.
     unrung: Vec<u32>,
+    /// Eventfds of peers claimed for a wake, not yet written (`take_wakes`).
+    wakes: Vec<std::os::fd::RawFd>,
     parser: Parser,
     /// Connections with output to send (the driver drains this).
     pub dirty: Vec<u32>,
@@ -106,6 +108,7 @@ impl Reactor {
             free: Vec::new(),
             outbox: (0..n).map(|_| Vec::new()).collect(),
             unrung: vec![0; n],
+            wakes: Vec::with_capacity(n),
             parser: Parser::new(max_bulk),
             dirty: Vec::new(),
             to_close: Vec::new(),
@@ -1444,7 +1447,17 @@ impl Reactor {
 
     fn ring(&mut self, t: usize) {
         self.unrung[t] = 0;
-        self.shared.mailboxes[t].wake();
+        let mb = &self.shared.mailboxes[t];
+        if mb.claim_wake() {
+            self.wakes.push(mb.efd);
+        }
+    }
+
+    /// Eventfds this turn must write to wake sleeping peers. The driver
+    /// delivers them before it next blocks: io_uring as write SQEs riding the
+    /// enter it makes anyway (no syscall of their own), epoll with write(2).
+    pub fn take_wakes(&mut self) -> std::vec::Drain<'_, std::os::fd::RawFd> {
+        self.wakes.drain(..)
     }
 
     /// Called by the driver just before it sleeps: wake every target that
