@@ -22,7 +22,7 @@ use crate::shard::Shard;
 use crate::tx::fanout::{self, Plan, TxState};
 use crate::tx::locks::{push_lock_key, ReplyTo, Waiting};
 use crate::tx::ops::{CountMode, ShardStats};
-use crate::tx::{Coord, Msg, OpResult, OwnedArgs, Request, Response, ShardOp, Token};
+use crate::tx::{Batch, Coord, Msg, OpResult, OwnedArgs, Request, Response, ShardOp, Token};
 use client::Client;
 use conn::{Conn, Slot};
 use std::sync::atomic::Ordering;
@@ -56,6 +56,8 @@ pub struct Reactor {
     unrung: Vec<u32>,
     /// Eventfds of peers claimed for a wake, not yet written (`take_wakes`).
     wakes: Vec<std::os::fd::RawFd>,
+    /// Emptied batches kept for reuse as outboxes (`recycle`).
+    spare: Vec<Batch>,
     parser: Parser,
     /// Connections with output to send (the driver drains this).
     pub dirty: Vec<u32>,
@@ -80,6 +82,9 @@ pub struct Reactor {
 
 const PREFETCH_PER_CONN: usize = 16;
 const PREFETCH_MAX: usize = 256;
+/// A drained batch bigger than this (messages) is freed, not kept: one
+/// burst must not pin its memory for good.
+const MAILBOX_KEEP_CAPACITY: usize = 1024;
 
 pub fn token(idx: u32, gen: u32) -> Token {
     ((gen as u64 & 0xFF_FFFF) << 32) | idx as u64
@@ -109,6 +114,7 @@ impl Reactor {
             outbox: (0..n).map(|_| Vec::new()).collect(),
             unrung: vec![0; n],
             wakes: Vec::with_capacity(n),
+            spare: Vec::new(),
             parser: Parser::new(max_bulk),
             dirty: Vec::new(),
             to_close: Vec::new(),
@@ -1071,7 +1077,9 @@ impl Reactor {
 
     /// Run one keyed command on this shard, returning its reply.
     fn run_on_shard(&mut self, db: usize, proto: crate::protocol::Proto, a: Args) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Most replies are short (an integer, a small bulk): room for them
+        // up front saves the two or three reallocations of growing from 0.
+        let mut out = Vec::with_capacity(32);
         let mut ctx = Ctx {
             shard: &mut self.shard,
             db,
@@ -1359,10 +1367,10 @@ impl Reactor {
         let mut any = false;
         // Bounded so a flood of messages cannot starve the sockets.
         for _ in 0..64 {
-            let Some(batch) = mb.pop() else { break };
+            let Some(mut batch) = mb.pop() else { break };
             any = true;
             self.now = now_ms();
-            for m in batch {
+            for m in batch.drain(..) {
                 match m {
                     Msg::Req(Request {
                         from,
@@ -1410,8 +1418,20 @@ impl Reactor {
                     }
                 }
             }
+            self.recycle(batch);
         }
         any
+    }
+
+    /// Keep a drained batch's allocation for an outbox of ours. Traffic
+    /// between two reactors flows both ways (requests one way, responses
+    /// back), so batches shuttle between them and a busy pair allocates
+    /// none: a fresh Vec per target per turn, grown push by push (128-byte
+    /// messages, hundreds a turn at -P 16), was ~4.5% of a reactor's time.
+    fn recycle(&mut self, batch: Batch) {
+        if self.spare.len() < self.outbox.len() && batch.capacity() <= MAILBOX_KEEP_CAPACITY {
+            self.spare.push(batch);
+        }
     }
 
     /// Hand this turn's messages to their mailboxes, one batch and at most
@@ -1430,7 +1450,8 @@ impl Reactor {
             if self.outbox[t].is_empty() {
                 continue;
             }
-            let batch = std::mem::take(&mut self.outbox[t]);
+            let next = self.spare.pop().unwrap_or_default();
+            let batch = std::mem::replace(&mut self.outbox[t], next);
             match self.shared.mailboxes[t].push(batch) {
                 Ok(()) => {}
                 Err(batch) => {
