@@ -381,9 +381,13 @@ impl SkipList {
     /// Change the score of a present member (Redis's zslUpdateScore: in
     /// place when the order does not change, else unlink and relink).
     pub fn set_score(&mut self, member: &[u8], score: f64) {
-        let Some(idx) = self.find(member) else {
-            return;
-        };
+        if let Some(idx) = self.find(member) {
+            self.set_score_at(idx, member, score);
+        }
+    }
+
+    /// `set_score` of the member at `idx` (found by the caller).
+    fn set_score_at(&mut self, idx: u32, member: &[u8], score: f64) {
         let back = self.n(idx).back;
         let next = self.next(idx, 0);
         if (back == NIL || self.n(back).score < score)
@@ -1046,7 +1050,12 @@ impl ZSet {
         if score.is_nan() {
             return AddOutcome::NaN;
         }
-        if let Some(cur) = self.score(member) {
+        // One member lookup serves both the test and the update.
+        let found = match self {
+            ZSet::Pack(p) => p.score(member).map(|cur| (cur, None)),
+            ZSet::Skip(s) => s.find(member).map(|i| (s.n(i).score, Some(i))),
+        };
+        if let Some((cur, at)) = found {
             if f.nx {
                 return AddOutcome::Nop;
             }
@@ -1068,7 +1077,10 @@ impl ZSet {
                         p.insert(score, member);
                     }
                 }
-                ZSet::Skip(s) => s.set_score(member, score),
+                ZSet::Skip(s) => match at {
+                    Some(i) => s.set_score_at(i, member, score),
+                    None => s.set_score(member, score),
+                },
             }
             return AddOutcome::Updated(score);
         }
