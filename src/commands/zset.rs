@@ -35,8 +35,6 @@ pub fn lookup_zset<'s>(
     }
 }
 
-/// C's strtod on a whole string (no trailing garbage): decimal forms and
-/// inf/infinity/nan via Rust's parser, plus C99 hex floats ("0x1p3").
 /// An optional '-' and 1 to 15 decimal digits, which strtod converts
 /// exactly: scores are integers more often than not (redis-benchmark's
 /// ZADD, timestamps, counters), and the general path (UTF-8 check,
@@ -62,6 +60,8 @@ fn small_integer(a: &[u8]) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// C's strtod on a whole string (no trailing garbage): decimal forms and
+/// inf/infinity/nan via Rust's parser, plus C99 hex floats ("0x1p3").
 fn c_strtod(t: &str) -> Option<f64> {
     let (neg, body) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
