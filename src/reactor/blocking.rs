@@ -14,8 +14,8 @@ use crate::commands::blocking::{timeout_index, timeout_ms, timeout_reply};
 use crate::commands::table::Command;
 use crate::commands::table::{self, Kind};
 use crate::protocol::{Args, Proto, Reply};
+use crate::shard::dbkey::{db_key, group_db_key, split_db_key};
 use crate::tx::fanout::{self, GatherEnv};
-use crate::tx::locks::{add_lock, lock_key, split_lock_key};
 use crate::tx::{Msg, OwnedArgs, ShardOp, Token};
 
 use super::conn::Slot;
@@ -31,7 +31,8 @@ pub struct Blocked {
     /// The shard its attempts run on, or `SPANNING` when its keys live on
     /// several shards (each attempt is then a locked cross-shard step).
     pub shard: usize,
-    /// The lock keys waited on, grouped by the shard that holds them.
+    /// The db keys waited on (`shard::dbkey`), grouped by the shard that
+    /// holds them.
     pub waits: Vec<(usize, OwnedArgs)>,
     pub slot: u64,
     /// An attempt is in flight (its result decides).
@@ -91,7 +92,7 @@ impl Reactor {
             .keys_of(args)
             .take(if only_source { 1 } else { usize::MAX })
         {
-            add_lock(&mut waits, nshards, db, args.get(i));
+            group_db_key(&mut waits, nshards, db, args.get(i));
         }
         let slot = match slot {
             Some(s) => s,
@@ -182,17 +183,17 @@ impl Reactor {
     /// FIFO: only the longest-waiting client of a key that has data is
     /// woken. Its pop is itself a write to the key, which wakes the next one
     /// if data remains; if it finds nothing it keeps its place.
-    fn wake_first(&mut self, lock_key: &[u8]) {
-        let Some(&(to, conn, id)) = self.shard.waiters.get(lock_key).and_then(|l| l.first()) else {
+    fn wake_first(&mut self, db_key: &[u8]) {
+        let Some(&(to, conn, id)) = self.shard.waiters.get(db_key).and_then(|l| l.first()) else {
             return;
         };
-        if self.lock_key_exists(lock_key) {
+        if self.db_key_exists(db_key) {
             self.notify(to, conn, id);
         }
     }
 
-    fn lock_key_exists(&mut self, lock_key: &[u8]) -> bool {
-        let Some((db, key)) = split_lock_key(lock_key) else {
+    fn db_key_exists(&mut self, db_key: &[u8]) -> bool {
+        let Some((db, key)) = split_db_key(db_key) else {
             return false;
         };
         let now = self.now;
@@ -218,7 +219,7 @@ impl Reactor {
         if self.shard.waiters.is_empty() {
             return;
         }
-        self.wake_first(&lock_key(db, key));
+        self.wake_first(&db_key(db, key));
     }
 
     /// After a whole database changed under its keys (SWAPDB): wake the
@@ -228,7 +229,7 @@ impl Reactor {
             .shard
             .waiters
             .keys()
-            .filter(|k| split_lock_key(k).is_some_and(|(db, _)| dbs.contains(&db)))
+            .filter(|k| split_db_key(k).is_some_and(|(db, _)| dbs.contains(&db)))
             .cloned()
             .collect();
         for k in keys {

@@ -10,7 +10,7 @@ use crate::commands::table::{self, Kind, Multi, TxCmd};
 use crate::protocol::{Args, Reply};
 use crate::shard::slot::key_shard;
 use crate::tx::fanout::{self, Plan, Step};
-use crate::tx::locks::add_lock;
+use crate::tx::locks::{add_lock, LockSet};
 use crate::tx::multi::{self, ExecStep, MultiState, ShardBatches, WatchState};
 use crate::tx::ops::{CountMode, WatchCheck};
 use crate::tx::{OpResult, OwnedArgs, ShardOp};
@@ -225,9 +225,9 @@ impl Reactor {
         let mut replies: Vec<Option<Vec<u8>>> = vec![None; m.cmds.len()];
         let mut steps: Vec<ExecStep> = Vec::new();
         let mut batch: ShardBatches = Vec::new();
-        let mut locks: Vec<(usize, OwnedArgs)> = Vec::new();
+        let mut locks: Vec<(usize, LockSet)> = Vec::new();
         let add_lock =
-            |locks: &mut Vec<(usize, OwnedArgs)>, db: usize, k: &[u8]| add_lock(locks, n, db, k);
+            |locks: &mut Vec<(usize, LockSet)>, db: usize, k: &[u8]| add_lock(locks, n, db, k);
         if let Some(w) = &watch {
             for (wdb, k) in &w.keys {
                 add_lock(&mut locks, *wdb, k);
@@ -253,7 +253,7 @@ impl Reactor {
                                 steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
                             }
                             match spanning_plan(mk, cmd, a, db, n, databases) {
-                                Ok(p) => steps.push(ExecStep::Plan(pos, p)),
+                                Ok((p, _)) => steps.push(ExecStep::Plan(pos, p)),
                                 Err(e) => replies[pos] = Some(error_bytes(&e, proto)),
                             }
                         }
@@ -356,24 +356,25 @@ pub(super) fn spanning_plan(
     db: usize,
     n: usize,
     databases: usize,
-) -> Result<Plan, String> {
+) -> Result<(Plan, Option<fanout::Locks>), String> {
+    let with_locks = |(p, l)| (p, Some(l));
     Ok(match m {
-        Multi::MGet => fanout::mget(db, a, n),
+        Multi::MGet => with_locks(fanout::mget(db, a, n)),
         Multi::MSet | Multi::MSetNx if a.len().is_multiple_of(2) => {
             return Err(format!(
                 "ERR wrong number of arguments for '{}' command",
                 cmd.name
             ))
         }
-        Multi::MSet => fanout::mset(db, a, n),
-        Multi::MSetNx => fanout::msetnx(db, a, n),
-        Multi::Del => fanout::count(db, a, n, CountMode::Delete),
-        Multi::Exists => fanout::count(db, a, n, CountMode::Look),
-        Multi::Touch => fanout::count(db, a, n, CountMode::Touch),
-        Multi::Rename => fanout::rename(db, a, n, false),
-        Multi::RenameNx => fanout::rename(db, a, n, true),
+        Multi::MSet => with_locks(fanout::mset(db, a, n)),
+        Multi::MSetNx => with_locks(fanout::msetnx(db, a, n)),
+        Multi::Del => with_locks(fanout::count(db, a, n, CountMode::Delete)),
+        Multi::Exists => with_locks(fanout::count(db, a, n, CountMode::Look)),
+        Multi::Touch => with_locks(fanout::count(db, a, n, CountMode::Touch)),
+        Multi::Rename => (fanout::rename(db, a, n, false), None),
+        Multi::RenameNx => (fanout::rename(db, a, n, true), None),
         Multi::Copy => match keys::copy_options(a, db, databases) {
-            Ok((dst_db, replace)) => fanout::copy(db, dst_db, a, n, replace),
+            Ok((dst_db, replace)) => (fanout::copy(db, dst_db, a, n, replace), None),
             Err(e) => return Err(e.to_string()),
         },
     })

@@ -20,7 +20,7 @@ use crate::server::{now_ms, Shared};
 use crate::shard::slot::key_shard;
 use crate::shard::Shard;
 use crate::tx::fanout::{self, Plan, TxState};
-use crate::tx::locks::{push_lock_key, ReplyTo, Waiting};
+use crate::tx::locks::{lock_id, LockRunOutcome, LockSet, ReplyTo, Waiting};
 use crate::tx::ops::{CountMode, ShardStats};
 use crate::tx::{Batch, Coord, Msg, OpResult, OwnedArgs, Request, Response, ShardOp, Token};
 use client::Client;
@@ -39,6 +39,7 @@ pub struct Counters {
     pub total_commands: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    pub tx_restarts: u64,
     /// (calls, rejected calls) per command-table index.
     pub cmd_calls: Vec<(u64, u64)>,
 }
@@ -442,11 +443,13 @@ impl Reactor {
         let proto = c.client.proto;
         if spans {
             if let Some(m) = multi {
-                let plan = match exec::spanning_plan(m, cmd, args, db, n, self.shard.dbs.len()) {
-                    Ok(p) => p,
-                    Err(e) => return Reply::new(c.reply_buf(), proto).error(&e),
-                };
-                let locks = lock_keys(cmd, args, db, n);
+                let (plan, locks) =
+                    match exec::spanning_plan(m, cmd, args, db, n, self.shard.dbs.len()) {
+                        Ok(p) => p,
+                        Err(e) => return Reply::new(c.reply_buf(), proto).error(&e),
+                    };
+                let mut locks = locks.unwrap_or_else(|| lock_keys(cmd, args, db, n));
+                locks.sort_unstable_by_key(|(s, _)| *s);
                 return self.start_tx(idx, plan, locks);
             }
         }
@@ -483,10 +486,10 @@ impl Reactor {
         }
         let target = target.unwrap_or(self.id);
         if target == self.id && !self.shard.locks.is_idle() {
-            let mut keys = OwnedArgs::new();
-            for i in cmd.keys_of(args) {
-                push_lock_key(&mut keys, db, args.get(i));
-            }
+            let keys: LockSet = cmd
+                .keys_of(args)
+                .map(|i| lock_id(db, args.get(i)))
+                .collect();
             if self.shard.locks.blocked(&keys) {
                 // A transaction holds (or waits for) these keys: run after it.
                 let slot = c.push_remote();
@@ -633,7 +636,7 @@ impl Reactor {
     /// Start a plan that must be atomic across shards: take its locks
     /// shard by shard in increasing order, then run it. A plan on a single
     /// shard needs no locks (the shard runs it in one step).
-    fn start_tx(&mut self, idx: u32, plan: Plan, locks: Vec<(usize, OwnedArgs)>) {
+    fn start_tx(&mut self, idx: u32, plan: Plan, locks: Vec<(usize, LockSet)>) {
         self.start_tx_min(idx, plan, locks, 2)
     }
 
@@ -642,20 +645,14 @@ impl Reactor {
         &mut self,
         idx: u32,
         plan: Plan,
-        locks: Vec<(usize, OwnedArgs)>,
+        locks: Vec<(usize, LockSet)>,
         min_shards: usize,
     ) {
         self.start_tx_at(idx, plan, locks, min_shards, None)
     }
 
     /// `start_tx` as the attempt of the blocked command in slot `at`.
-    fn start_tx_in(
-        &mut self,
-        idx: u32,
-        plan: Plan,
-        locks: Vec<(usize, OwnedArgs)>,
-        at: Option<u64>,
-    ) {
+    fn start_tx_in(&mut self, idx: u32, plan: Plan, locks: Vec<(usize, LockSet)>, at: Option<u64>) {
         self.start_tx_at(idx, plan, locks, 2, at)
     }
 
@@ -663,7 +660,7 @@ impl Reactor {
         &mut self,
         idx: u32,
         plan: Plan,
-        locks: Vec<(usize, OwnedArgs)>,
+        locks: Vec<(usize, LockSet)>,
         min_shards: usize,
         at: Option<u64>,
     ) {
@@ -683,22 +680,71 @@ impl Reactor {
                 .iter()
                 .all(|(s, _)| ops.iter().filter(|(o, _)| o == s).count() == 1);
         let txid = self.shared.next_txid.fetch_add(1, Ordering::Relaxed);
-        let Some(c) = self.conn_mut(idx) else { return };
+        let mut shards = locks;
+        let mut acquired = 0;
+        let mut out_of_order = false;
+        if let Some(i) = shards.iter().position(|(s, _)| *s == self.id) {
+            if i > 0 && self.shard.locks.try_lock(txid, shards[i].1.clone()) {
+                let mine = shards.remove(i);
+                shards.insert(0, mine);
+                acquired = 1;
+                out_of_order = true;
+            }
+        }
+        let Some(c) = self.conn_mut(idx) else {
+            return self.unlock(txid);
+        };
         let mut coord = Coord::new(ops.len(), finish);
         coord.barrier = true;
         coord.tx = Some(Box::new(TxState {
             txid,
-            shards: locks,
-            acquired: 0,
+            shards,
+            acquired,
+            out_of_order,
             first_ops: Some(ops),
             fast,
             fast_rest: None,
             last_part: None,
         }));
         let Some(slot) = c.install(coord, at) else {
-            return;
+            return self.unlock(txid);
         };
         let tok = token(idx, c.gen);
+        self.acquire_next(tok, slot);
+    }
+
+    /// A shard reached out of order refused to wait: release what is held
+    /// and start over in shard order, under a new transaction id (a late
+    /// message of the old one then cannot be mistaken for the new one's).
+    fn restart_in_order(&mut self, tok: Token, slot: u64, op_back: Option<(u32, ShardOp)>) {
+        self.counters.tx_restarts += 1;
+        let next_txid = self.shared.next_txid.fetch_add(1, Ordering::Relaxed);
+        let Some((_, c)) = self.conn_by_token(tok) else {
+            return;
+        };
+        let Some(Slot::Wait(coord)) = c.slot_mut(slot) else {
+            return;
+        };
+        let Some(tx) = coord.tx.as_mut() else { return };
+        let old = tx.txid;
+        let held: Vec<usize> = tx.shards[..tx.acquired].iter().map(|(s, _)| *s).collect();
+        // The fast path split the plan's ops: put them back in part order.
+        if let Some(rest) = tx.fast_rest.take() {
+            let mut ops: Vec<(u32, usize, ShardOp)> = rest;
+            if let (Some((part, op)), Some(&(last, _))) = (op_back, tx.shards.get(tx.acquired)) {
+                ops.push((part, last, op));
+            }
+            ops.sort_by_key(|(p, _, _)| *p);
+            tx.first_ops = Some(ops.into_iter().map(|(_, s, op)| (s, op)).collect());
+        }
+        tx.last_part = None;
+        tx.txid = next_txid;
+        tx.acquired = 0;
+        tx.out_of_order = false;
+        tx.shards.sort_by_key(|(s, _)| *s);
+        for s in held {
+            self.unlock_on(s, old);
+        }
         self.acquire_next(tok, slot);
     }
 
@@ -726,6 +772,7 @@ impl Reactor {
             let op = ShardOp::Lock {
                 txid: tx.txid,
                 keys,
+                wait: !(tx.out_of_order && shard < self.id),
             };
             if shard != self.id {
                 return self.send_req(shard, tok, slot, LOCK_PART, op);
@@ -737,6 +784,7 @@ impl Reactor {
                 part: LOCK_PART,
             };
             match self.exec_or_park(op, reply) {
+                Some(OpResult::Busy(_)) => return self.restart_in_order(tok, slot, None),
                 Some(_) => {
                     if let Some((_, c)) = self.conn_by_token(tok) {
                         if let Some(Slot::Wait(coord)) = c.slot_mut(slot) {
@@ -788,6 +836,7 @@ impl Reactor {
             txid,
             keys,
             op: Box::new(op),
+            wait: !(tx.out_of_order && last < self.id),
         };
         if last != self.id {
             return self.send_req(last, tok, slot, part, op);
@@ -859,36 +908,44 @@ impl Reactor {
     /// it waits in the shard's queue and its result is routed later.
     fn exec_or_park(&mut self, op: ShardOp, reply: ReplyTo) -> Option<OpResult> {
         match op {
-            ShardOp::LockRun { txid, keys, op } => {
-                let op = self.shard.locks.lock_run(txid, keys, *op, reply)?;
-                let r = self.exec_op(op);
-                self.unlock(txid);
-                Some(r)
-            }
+            ShardOp::LockRun {
+                txid,
+                keys,
+                op,
+                wait,
+            } => match self.shard.locks.lock_run(txid, keys, *op, reply, wait) {
+                // Run at once: no lock was recorded, none to release.
+                LockRunOutcome::Run(op) => Some(self.exec_op(op)),
+                LockRunOutcome::Parked => None,
+                LockRunOutcome::Busy(op) => Some(OpResult::Busy(Some(Box::new(op)))),
+            },
             ShardOp::RunUnlock { txid, op } => {
                 let r = self.exec_op(*op);
                 self.unlock(txid);
                 Some(r)
             }
-            ShardOp::Lock { txid, keys } => {
-                if self.shard.locks.lock(txid, keys, reply) {
-                    Some(OpResult::Granted {
+            ShardOp::Lock { txid, keys, wait } => {
+                let granted = if wait {
+                    self.shard.locks.lock(txid, keys, reply)
+                } else {
+                    self.shard.locks.try_lock(txid, keys)
+                };
+                match (granted, wait) {
+                    (true, _) => Some(OpResult::Granted {
                         txid,
                         shard: self.id,
-                    })
-                } else {
-                    None
+                    }),
+                    (false, true) => None,
+                    (false, false) => Some(OpResult::Busy(None)),
                 }
             }
             ShardOp::Exec { db, ref args, .. } | ShardOp::Attempt { db, ref args, .. }
                 if !self.shard.locks.is_idle() =>
             {
-                let mut keys = OwnedArgs::new();
+                let mut keys = LockSet::new();
                 let a = args.args();
                 if let Some(cmd) = table::lookup(a.get(0)) {
-                    for i in cmd.keys_of(a) {
-                        push_lock_key(&mut keys, db, a.get(i));
-                    }
+                    keys.extend(cmd.keys_of(a).map(|i| lock_id(db, a.get(i))));
                 }
                 if self.shard.locks.blocked(&keys) {
                     self.shard.locks.park(keys, op, reply);
@@ -901,13 +958,11 @@ impl Reactor {
                 in_tx: false,
                 ..
             } if !self.shard.locks.is_idle() => {
-                let mut keys = OwnedArgs::new();
+                let mut keys = LockSet::new();
                 for (db, args) in cmds {
                     let a = args.args();
                     if let Some(cmd) = table::lookup(a.get(0)) {
-                        for i in cmd.keys_of(a) {
-                            push_lock_key(&mut keys, *db, a.get(i));
-                        }
+                        keys.extend(cmd.keys_of(a).map(|i| lock_id(*db, a.get(i))));
                     }
                 }
                 if self.shard.locks.blocked(&keys) {
@@ -963,6 +1018,9 @@ impl Reactor {
             return;
         };
         if part == LOCK_PART {
+            if let OpResult::Busy(_) = r {
+                return self.restart_in_order(tok, slot, None);
+            }
             let granted = matches!(r, OpResult::Granted { .. });
             if let Some(Slot::Wait(coord)) = c.slot_mut(slot) {
                 if let Some(tx) = coord.tx.as_mut() {
@@ -990,6 +1048,9 @@ impl Reactor {
             return self.slot_done(idx, false);
         }
         let Slot::Wait(coord) = s else { return };
+        if let OpResult::Busy(op) = r {
+            return self.restart_in_order(tok, slot, op.map(|op| (part, *op)));
+        }
         let all_in = part == u32::MAX || coord.record(part, r);
         // Fast path: the last shard answered, so every lock is held (its
         // own already released): the others run their op and unlock.
@@ -1356,6 +1417,7 @@ impl Reactor {
             net_input_bytes: self.counters.net_input_bytes,
             net_output_bytes: self.counters.net_output_bytes,
             wakes: self.shared.mailboxes[self.id].wakes.load(Ordering::Relaxed),
+            tx_restarts: self.counters.tx_restarts,
             cmd_calls: self.counters.cmd_calls.clone(),
         }
     }
@@ -1673,11 +1735,12 @@ fn reject(c: &mut Conn, abort_exec: bool, err: &str) {
 /// The part number of lock grants in a coordinator's slot.
 const LOCK_PART: u32 = u32::MAX - 1;
 
-/// A multi-key command's lock keys, grouped by shard in increasing order.
-fn lock_keys(cmd: &Command, args: Args, db: usize, nshards: usize) -> Vec<(usize, OwnedArgs)> {
-    let mut by_shard: Vec<(usize, OwnedArgs)> = Vec::new();
+/// A multi-key command's locks, grouped by shard in increasing order.
+fn lock_keys(cmd: &Command, args: Args, db: usize, nshards: usize) -> Vec<(usize, LockSet)> {
+    let mut by_shard: Vec<(usize, LockSet)> = Vec::with_capacity(2);
+    let room = cmd.keys_of(args).count();
     for i in cmd.keys_of(args) {
-        crate::tx::locks::add_lock(&mut by_shard, nshards, db, args.get(i));
+        crate::tx::locks::add_lock_sized(&mut by_shard, nshards, db, args.get(i), room);
     }
     by_shard.sort_by_key(|(s, _)| *s);
     by_shard

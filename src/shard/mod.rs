@@ -1,5 +1,6 @@
 //! A shard: this reactor's slice of every database. Knows nothing of sockets.
 pub mod db;
+pub mod dbkey;
 pub mod keytable;
 pub mod pattern;
 pub mod slot;
@@ -14,7 +15,7 @@ pub struct Shard {
     pub dbs: Vec<Db>,
     pub stats: DbStats,
     pub locks: crate::tx::locks::LockTable,
-    /// Blocked clients per lock key (db-prefixed): (reactor, connection,
+    /// Blocked clients per db key (`dbkey`): (reactor, connection,
     /// block id), in arrival order.
     pub waiters: hashbrown::HashMap<Vec<u8>, Vec<Waiter>>,
     /// The blocked client whose attempt is running, while it runs.
@@ -90,7 +91,7 @@ impl Shard {
         if self.waiters.is_empty() {
             return false;
         }
-        let lk = crate::tx::locks::lock_key(db, key);
+        let lk = dbkey::db_key(db, key);
         match (self.waiters.get(&lk).and_then(|l| l.first()), self.attempt) {
             (None, _) => false,
             (Some(first), Some(a)) => *first != a.waiter,

@@ -19,6 +19,9 @@ pub fn crc16(data: &[u8]) -> u16 {
 /// The part of the key that is hashed: the content of the first `{...}` if
 /// it is non-empty, else the whole key (Redis's keyHashSlot rules).
 pub fn hash_tag(key: &[u8]) -> &[u8] {
+    if !has_open_brace(key) {
+        return key;
+    }
     if let Some(open) = key.iter().position(|&b| b == b'{') {
         if let Some(len) = key[open + 1..].iter().position(|&b| b == b'}') {
             if len > 0 {
@@ -27,6 +30,28 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
         }
     }
     key
+}
+
+/// Whether `s` contains `{`, eight bytes at a time: most keys have no hash
+/// tag, and a byte-by-byte scan was a fifth of a 10-key MSET's routing
+/// cost (core's memchr is no faster on keys this short).
+#[inline]
+fn has_open_brace(s: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const PAT: u64 = LO * b'{' as u64;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        // A byte of x is zero where the chunk has a `{` (the classic
+        // "has zero byte" test: exact as to whether any byte is).
+        let x = u64::from_le_bytes(w) ^ PAT;
+        if x.wrapping_sub(LO) & !x & HI != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&b'{')
 }
 
 #[inline]
@@ -96,6 +121,13 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn brace_scan_matches_contains(data in proptest::collection::vec(
+            proptest::prop_oneof![proptest::prelude::Just(b'{'), proptest::prelude::any::<u8>()], 0..40)
+        ) {
+            proptest::prop_assert_eq!(has_open_brace(&data), data.contains(&b'{'));
+        }
+
         #[test]
         fn crc16_matches_the_bitwise_definition(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
             proptest::prop_assert_eq!(crc16(&data), crc16_bitwise(&data));

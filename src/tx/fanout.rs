@@ -3,6 +3,7 @@
 //! the reply (or into the next phase: MSETNX checks then writes, RENAME takes
 //! then puts).
 
+use super::locks::{lock_id, LockSet};
 use super::ops::{CountMode, OpResult, OwnedArgs, ShardOp};
 use crate::protocol::{Args, Proto, Reply};
 use crate::shard::slot::key_shard;
@@ -35,9 +36,15 @@ pub struct Coord {
 /// time (see `locks`), then the plan's first phase.
 pub struct TxState {
     pub txid: u64,
-    /// (shard, lock keys), sorted by shard.
-    pub shards: Vec<(usize, OwnedArgs)>,
+    /// (shard, lock keys), sorted by shard; or, when `out_of_order`, the
+    /// coordinator's own shard first and the others sorted after it.
+    pub shards: Vec<(usize, LockSet)>,
     pub acquired: usize,
+    /// The coordinator's own shard was locked first, ahead of lower ones:
+    /// those are asked not to wait (a refusal releases everything and
+    /// starts over in order), so a wait cycle still cannot form, and the
+    /// common uncontended transaction saves a round trip.
+    pub out_of_order: bool,
     pub first_ops: Option<Vec<(usize, ShardOp)>>,
     /// Single-phase plan with one op per locked shard: the last shard locks,
     /// runs its op and unlocks in one message, then the others run theirs
@@ -111,39 +118,65 @@ fn one_key(k: &[u8]) -> OwnedArgs {
 /// For each key in request order: (its shard group, its index in the group).
 type KeyPositions = Vec<(usize, usize)>;
 
-/// Split keys (every `step`-th argument from 1, taking `width` arguments
+/// A fan-out over the keys' shards, with the locks making it atomic:
+/// one lock set per shard, in the plan's group order (callers sort).
+pub type Locks = Vec<(usize, LockSet)>;
+
+/// Split keys (every `width`-th argument from 1, taking `width` arguments
 /// each: 1 for keys, 2 for key/value pairs) into one argument list per
-/// shard, remembering where each key went.
-fn group_args(a: Args, nshards: usize, width: usize) -> (Vec<(usize, OwnedArgs)>, KeyPositions) {
-    let mut groups: Vec<(usize, OwnedArgs)> = Vec::new();
-    let mut pos = Vec::new();
-    let mut i = 1;
-    while i + width <= a.len() {
-        let k = a.get(i);
-        let s = key_shard(k, nshards);
-        let g = match groups.iter().position(|(gs, _)| *gs == s) {
+/// shard, remembering where each key went; and the locks of those keys
+/// in database `db`, grouped the same way (each key is routed once).
+fn group_args(
+    a: Args,
+    nshards: usize,
+    width: usize,
+    db: usize,
+) -> (Vec<(usize, OwnedArgs)>, KeyPositions, Locks) {
+    // Two passes, so that each group is allocated once at its final size:
+    // grown push by push, the groups of a 10-key MSET cost more
+    // reallocations than the whole command costs on one shard.
+    let n = a.len().saturating_sub(1) / width;
+    let mut pos: KeyPositions = Vec::with_capacity(n);
+    // (shard, bytes) per group, in first-seen order.
+    let mut sizes: Vec<(usize, usize)> = Vec::with_capacity(2);
+    let mut locks: Locks = Vec::with_capacity(2);
+    for j in 0..n {
+        let i = 1 + j * width;
+        let key = a.get(i);
+        let s = key_shard(key, nshards);
+        let g = match sizes.iter().position(|&(gs, _)| gs == s) {
             Some(g) => g,
             None => {
-                groups.push((s, OwnedArgs::new()));
-                groups.len() - 1
+                sizes.push((s, 0));
+                locks.push((s, Vec::with_capacity(n)));
+                sizes.len() - 1
             }
         };
-        pos.push((g, groups[g].1.len() / width));
+        pos.push((g, locks[g].1.len()));
+        locks[g].1.push(lock_id(db, key));
+        sizes[g].1 += (i..i + width).map(|x| a.get(x).len()).sum::<usize>();
+    }
+    let mut groups: Vec<(usize, OwnedArgs)> = sizes
+        .iter()
+        .zip(&locks)
+        .map(|(&(s, bytes), (_, l))| (s, OwnedArgs::with_capacity(bytes, l.len() * width)))
+        .collect();
+    for (j, &(g, _)) in pos.iter().enumerate() {
+        let i = 1 + j * width;
         for w in 0..width {
             groups[g].1.push(a.get(i + w));
         }
-        i += width;
     }
-    (groups, pos)
+    (groups, pos, locks)
 }
 
-pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
-    let (groups, pos) = group_args(a, nshards, 1);
+pub fn mget(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
+    let (groups, pos, locks) = group_args(a, nshards, 1, db);
     let ops = groups
         .into_iter()
         .map(|(s, keys)| (s, ShardOp::MGet { db, keys }))
         .collect();
-    Plan {
+    let plan = Plan {
         ops,
         barrier: false,
         finish: Box::new(move |results, r| {
@@ -163,27 +196,29 @@ pub fn mget(db: usize, a: Args, nshards: usize) -> Plan {
             }
             Step::Done
         }),
-    }
+    };
+    (plan, locks)
 }
 
-pub fn mset(db: usize, a: Args, nshards: usize) -> Plan {
-    let ops = group_args(a, nshards, 2)
-        .0
+pub fn mset(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
+    let (groups, _, locks) = group_args(a, nshards, 2, db);
+    let ops = groups
         .into_iter()
         .map(|(s, pairs)| (s, ShardOp::MSet { db, pairs }))
         .collect();
-    Plan {
+    let plan = Plan {
         ops,
         barrier: false,
         finish: Box::new(|_, r| {
             r.ok();
             Step::Done
         }),
-    }
+    };
+    (plan, locks)
 }
 
-pub fn msetnx(db: usize, a: Args, nshards: usize) -> Plan {
-    let (groups, _) = group_args(a, nshards, 2);
+pub fn msetnx(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
+    let (groups, _, locks) = group_args(a, nshards, 2, db);
     let ops = groups
         .iter()
         .map(|(s, pairs)| {
@@ -194,7 +229,7 @@ pub fn msetnx(db: usize, a: Args, nshards: usize) -> Plan {
             (*s, ShardOp::AnyExists { db, keys })
         })
         .collect();
-    Plan {
+    let plan = Plan {
         ops,
         barrier: true,
         finish: Box::new(move |results, r| {
@@ -214,21 +249,23 @@ pub fn msetnx(db: usize, a: Args, nshards: usize) -> Plan {
                 }),
             )
         }),
-    }
+    };
+    (plan, locks)
 }
 
 /// DEL/UNLINK (delete) and EXISTS/TOUCH: the sum of per-shard counts.
-pub fn count(db: usize, a: Args, nshards: usize, mode: CountMode) -> Plan {
-    let (groups, _) = group_args(a, nshards, 1);
+pub fn count(db: usize, a: Args, nshards: usize, mode: CountMode) -> (Plan, Locks) {
+    let (groups, _, locks) = group_args(a, nshards, 1, db);
     let ops = groups
         .into_iter()
         .map(|(s, keys)| (s, ShardOp::Count { db, keys, mode }))
         .collect();
-    Plan {
+    let plan = Plan {
         ops,
         barrier: false,
         finish: sum_finish(),
-    }
+    };
+    (plan, locks)
 }
 
 fn sum_finish() -> Finish {

@@ -1,6 +1,7 @@
 //! Operations one shard performs on behalf of a command coordinated by
 //! another reactor (or by its own, for the local part of a fan-out).
 
+use super::locks::LockSet;
 use crate::protocol::{Args, Proto};
 use crate::types::Value;
 use std::ops::Range;
@@ -24,6 +25,12 @@ impl OwnedArgs {
         OwnedArgs {
             buf: Vec::new(),
             ranges: Vec::new(),
+        }
+    }
+    pub fn with_capacity(bytes: usize, args: usize) -> OwnedArgs {
+        OwnedArgs {
+            buf: Vec::with_capacity(bytes),
+            ranges: Vec::with_capacity(args),
         }
     }
     pub fn push(&mut self, a: &[u8]) {
@@ -86,17 +93,21 @@ pub enum CountMode {
 }
 
 pub enum ShardOp {
-    /// Take a transaction's locks on this shard (replies `Granted`, maybe later).
+    /// Take a transaction's locks on this shard (replies `Granted`, maybe
+    /// later; or, with `wait` false, `Busy` at once if it would wait).
     Lock {
         txid: u64,
-        keys: OwnedArgs,
+        keys: LockSet,
+        wait: bool,
     },
     /// Take the locks, run `op`, release: the last shard of a single-phase
-    /// transaction (replies `op`'s result, maybe later).
+    /// transaction (replies `op`'s result, maybe later; or, with `wait`
+    /// false, `Busy` carrying `op` back at once if it would wait).
     LockRun {
         txid: u64,
-        keys: OwnedArgs,
+        keys: LockSet,
         op: Box<ShardOp>,
+        wait: bool,
     },
     /// Run `op` under locks already held, then release them.
     RunUnlock {
@@ -215,6 +226,9 @@ pub enum OpResult {
         txid: u64,
         shard: usize,
     },
+    /// A no-wait lock request found its keys taken (with the operation of
+    /// a `LockRun`, handed back).
+    Busy(Option<Box<ShardOp>>),
     /// One reply per command of a `Batch`.
     Replies(Vec<Vec<u8>>),
     Reply(Vec<u8>),
@@ -251,6 +265,9 @@ pub struct ShardStats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub wakes: u64,
+    /// Transactions that restarted in shard order after a shard reached
+    /// out of order refused to wait (see `TxState::out_of_order`).
+    pub tx_restarts: u64,
     /// (calls, rejected calls) per command-table index.
     pub cmd_calls: Vec<(u64, u64)>,
 }
@@ -276,6 +293,7 @@ impl ShardStats {
         self.net_input_bytes += o.net_input_bytes;
         self.net_output_bytes += o.net_output_bytes;
         self.wakes += o.wakes;
+        self.tx_restarts += o.tx_restarts;
         if self.cmd_calls.len() < o.cmd_calls.len() {
             self.cmd_calls.resize(o.cmd_calls.len(), (0, 0));
         }
