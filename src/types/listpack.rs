@@ -159,6 +159,31 @@ impl Listpack {
         self.buf = v.into_boxed_slice();
     }
 
+    /// Move the elements in bytes `from..to` to byte offset `dest` (an
+    /// element boundary outside `from..to`, or `end()`), replacing them by
+    /// `elems` there, when `elems` encode to exactly `to - from` bytes:
+    /// then it is one `copy_within` of the bytes in between, with no
+    /// reallocation. False (nothing changed) when the sizes differ.
+    pub fn move_replace(&mut self, from: usize, to: usize, dest: usize, elems: &[&[u8]]) -> bool {
+        let mut add: SmallVec<[u8; 64]> = SmallVec::new();
+        for e in elems {
+            encode_into(&mut add, e);
+        }
+        let n = to - from;
+        if add.len() != n || (dest > from && dest < to) || dest > self.buf.len() {
+            return false;
+        }
+        let at = if dest >= to {
+            self.buf.copy_within(to..dest, from);
+            dest - n
+        } else {
+            self.buf.copy_within(dest..from, dest + n);
+            dest
+        };
+        self.buf[at..at + n].copy_from_slice(&add);
+        true
+    }
+
     /// Append elements at the end.
     pub fn push(&mut self, elems: &[&[u8]]) {
         let end = self.end();
@@ -227,13 +252,21 @@ pub fn encode_score(s: f64) -> SmallVec<[u8; 9]> {
     out
 }
 
-/// Little-endian two's complement of up to 8 bytes (none = 0).
+/// Little-endian two's complement of up to 8 bytes (none = 0). Assembled
+/// with shifts: a variable-length copy into a buffer was a memcpy call per
+/// score, and sorted-set packs decode a score at every step of a scan.
 #[inline]
 fn sign_extend(b: &[u8]) -> i64 {
-    let Some(&top) = b.last() else { return 0 };
-    let mut x = [if top & 0x80 != 0 { 0xff } else { 0 }; 8];
-    x[..b.len()].copy_from_slice(b);
-    i64::from_le_bytes(x)
+    let n = b.len().min(8);
+    if n == 0 {
+        return 0;
+    }
+    let mut v = 0u64;
+    for (i, &byte) in b[..n].iter().enumerate() {
+        v |= (byte as u64) << (8 * i);
+    }
+    let unused = 64 - 8 * n as u32;
+    ((v << unused) as i64) >> unused
 }
 
 #[inline]
@@ -270,6 +303,25 @@ mod tests {
         lp.splice(0, 3, &[]);
         assert!(lp.is_empty());
         assert_eq!(lp.bytes(), 0);
+    }
+
+    #[test]
+    fn move_replace_moves_and_rewrites_in_place() {
+        let mut lp = Listpack::new();
+        lp.push(&[b"a", b"1", b"b", b"2", b"c", b"3"]);
+        let (a, b, c) = (0, lp.offset_of(2), lp.offset_of(4));
+        // The first pair to the end, rewritten (same size).
+        assert!(lp.move_replace(a, b, lp.end(), &[b"z", b"9"]));
+        let all: Vec<&[u8]> = lp.iter().collect();
+        assert_eq!(all, vec![&b"b"[..], b"2", b"c", b"3", b"z", b"9"]);
+        // The last pair to the front.
+        let (from, to) = (lp.offset_of(4), lp.end());
+        assert!(lp.move_replace(from, to, 0, &[b"y", b"8"]));
+        let all: Vec<&[u8]> = lp.iter().collect();
+        assert_eq!(all, vec![&b"y"[..], b"8", b"b", b"2", b"c", b"3"]);
+        // A size change is refused and changes nothing.
+        assert!(!lp.move_replace(0, lp.offset_of(2), c, &[b"yy", b"8"]));
+        assert_eq!(lp.iter().count(), 6);
     }
 
     #[test]
