@@ -243,6 +243,12 @@ impl Reactor {
                     for i in cmd.keys_of(a) {
                         add_lock(&mut locks, db, a.get(i));
                     }
+                    // COPY ... DB n writes its destination in database n.
+                    if let Kind::Multi(_, Multi::Copy) = cmd.kind {
+                        if let Ok((dst_db, _)) = keys::copy_options(a, db, databases) {
+                            add_lock(&mut locks, dst_db, a.get(2));
+                        }
+                    }
                     match (shard, cmd.kind) {
                         (Some(s), _) => match batch.iter_mut().find(|(x, _)| *x == s) {
                             Some((_, list)) => list.push((pos, db, args)),
@@ -374,8 +380,46 @@ pub(super) fn spanning_plan(
         Multi::Rename => (fanout::rename(db, a, n, false), None),
         Multi::RenameNx => (fanout::rename(db, a, n, true), None),
         Multi::Copy => match keys::copy_options(a, db, databases) {
-            Ok((dst_db, replace)) => (fanout::copy(db, dst_db, a, n, replace), None),
+            Ok((dst_db, replace)) => {
+                // The destination's lock is in its own database (COPY ...
+                // DB n): a lock on (db, dst) would not exclude writers of
+                // (n, dst).
+                let mut locks = Vec::with_capacity(2);
+                add_lock(&mut locks, n, db, a.get(1));
+                add_lock(&mut locks, n, dst_db, a.get(2));
+                (fanout::copy(db, dst_db, a, n, replace), Some(locks))
+            }
             Err(e) => return Err(e.to_string()),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tx::locks::lock_id;
+
+    #[test]
+    fn copy_to_another_database_locks_the_destination_there() {
+        let cmd = table::lookup(b"copy").expect("COPY is in the table");
+        let argv: Vec<&[u8]> = vec![b"copy", b"src", b"dst", b"db", b"3"];
+        let buf: Vec<u8> = argv.concat();
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        for x in &argv {
+            ranges.push(at..at + x.len());
+            at += x.len();
+        }
+        let a = Args::from_parts(&buf, &ranges);
+        let Ok((_, Some(locks))) = spanning_plan(Multi::Copy, cmd, a, 0, 4, 16) else {
+            panic!("COPY across shards plans with its own locks");
+        };
+        let ids: Vec<u64> = locks.into_iter().flat_map(|(_, l)| l).collect();
+        assert!(ids.contains(&lock_id(0, b"src")));
+        assert!(
+            ids.contains(&lock_id(3, b"dst")),
+            "destination locked in db 3"
+        );
+        assert!(!ids.contains(&lock_id(0, b"dst")));
+    }
 }
