@@ -308,7 +308,6 @@ impl Reactor {
         if !batch.is_empty() {
             steps.push(ExecStep::Batch(batch));
         }
-        locks.sort_by_key(|(s, _)| *s);
         let checks: Vec<(usize, ShardOp)> = checks
             .into_iter()
             .map(|(s, c)| (s, ShardOp::WatchExpired(c)))

@@ -448,8 +448,7 @@ impl Reactor {
                         Ok(p) => p,
                         Err(e) => return Reply::new(c.reply_buf(), proto).error(&e),
                     };
-                let mut locks = locks.unwrap_or_else(|| lock_keys(cmd, args, db, n));
-                locks.sort_unstable_by_key(|(s, _)| *s);
+                let locks = locks.unwrap_or_else(|| lock_keys(cmd, args, db, n));
                 return self.start_tx(idx, plan, locks);
             }
         }
@@ -634,7 +633,8 @@ impl Reactor {
     }
 
     /// Start a plan that must be atomic across shards: take its locks
-    /// shard by shard in increasing order, then run it. A plan on a single
+    /// (one set per shard, in any order: sorted here) shard by shard in
+    /// increasing order, then run it. A plan on a single
     /// shard needs no locks (the shard runs it in one step).
     fn start_tx(&mut self, idx: u32, plan: Plan, locks: Vec<(usize, LockSet)>) {
         self.start_tx_min(idx, plan, locks, 2)
@@ -681,6 +681,9 @@ impl Reactor {
                 .all(|(s, _)| ops.iter().filter(|(o, _)| o == s).count() == 1);
         let txid = self.shared.next_txid.fetch_add(1, Ordering::Relaxed);
         let mut shards = locks;
+        // The one place the shard order is established (the deadlock
+        // argument rests on it); the own-shard exception below follows it.
+        shards.sort_unstable_by_key(|(s, _)| *s);
         let mut acquired = 0;
         let mut out_of_order = false;
         if let Some(i) = shards.iter().position(|(s, _)| *s == self.id) {
@@ -1735,14 +1738,15 @@ fn reject(c: &mut Conn, abort_exec: bool, err: &str) {
 /// The part number of lock grants in a coordinator's slot.
 const LOCK_PART: u32 = u32::MAX - 1;
 
-/// A multi-key command's locks, grouped by shard in increasing order.
+/// A multi-key command's locks, grouped by shard (`start_tx` orders them).
 fn lock_keys(cmd: &Command, args: Args, db: usize, nshards: usize) -> Vec<(usize, LockSet)> {
     let mut by_shard: Vec<(usize, LockSet)> = Vec::with_capacity(2);
-    let room = cmd.keys_of(args).count();
+    // Every argument but the name, an upper bound on the keys: room for
+    // them all at the first key of a shard, without a second walk of them.
+    let room = args.len().saturating_sub(1);
     for i in cmd.keys_of(args) {
         crate::tx::locks::add_lock_sized(&mut by_shard, nshards, db, args.get(i), room);
     }
-    by_shard.sort_by_key(|(s, _)| *s);
     by_shard
 }
 

@@ -119,7 +119,7 @@ fn one_key(k: &[u8]) -> OwnedArgs {
 type KeyPositions = Vec<(usize, usize)>;
 
 /// A fan-out over the keys' shards, with the locks making it atomic:
-/// one lock set per shard, in the plan's group order (callers sort).
+/// one lock set per shard, in the plan's group order (`start_tx` sorts).
 pub type Locks = Vec<(usize, LockSet)>;
 
 /// Split keys (every `width`-th argument from 1, taking `width` arguments

@@ -202,15 +202,11 @@ impl LockTable {
         true
     }
 
-    fn grant(&mut self, txid: u64, keys: LockSet) {
-        let mut mine = Vec::new();
-        for &k in &keys {
-            if self.held.insert(k, txid).is_none() {
-                mine.push(k);
-            }
-        }
-        // Keys this transaction already held stay recorded once.
-        let mine = if mine.len() == keys.len() { keys } else { mine };
+    fn grant(&mut self, txid: u64, mut keys: LockSet) {
+        // Keys this transaction already held (or names twice) are recorded
+        // once; filtered in place, so a grant allocates nothing of its own.
+        keys.retain(|&k| self.held.insert(k, txid).is_none());
+        let mine = keys;
         match self.by_tx.entry(txid) {
             hashbrown::hash_map::Entry::Occupied(mut e) => e.get_mut().extend(mine),
             hashbrown::hash_map::Entry::Vacant(e) => {
