@@ -472,6 +472,178 @@ fn two_shards_refused_out_of_order_locks_restart_and_stay_atomic() {
     );
 }
 
+/// One write of a whole pipeline: the server reads it in one batch, so
+/// its consecutive multi-key commands fold into one transaction.
+fn pipeline_bytes(cmds: &[Vec<String>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in cmds {
+        out.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+        for a in c {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+    out
+}
+
+/// INFO stats tx_folded; against a reference redis-server (which has no
+/// such field) a count that always grows.
+fn folded(con: &mut redis::Connection) -> u64 {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    if server_bin().1 {
+        return CALLS.fetch_add(1, Ordering::Relaxed);
+    }
+    info_field(con, "stats", "tx_folded")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Consecutive multi-key commands of one pipeline run as one transaction
+/// (`fanout::fold`); every command still gets its own reply, in order,
+/// including the ones that end a fold (a command of another kind, a
+/// malformed MSET) and single-shard ones that join a pending fold.
+#[test]
+fn pipelined_multi_key_commands_fold_and_answer_in_order() {
+    let srv = Server::start(NSHARDS);
+    let mut con = srv.conn();
+    let k = spread_keys("fold:", 2); // k[i] on shard i % 4
+    let b = |s: &str| Resp::bulk(s);
+    let cmds: Vec<(Vec<String>, Resp)> = vec![
+        (
+            c!["MSET", k[0], "a", k[1], "a", k[2], "a", k[3], "a"],
+            Resp::simple("OK"),
+        ),
+        (
+            c!["MGET", k[0], k[1], k[2], k[3]],
+            Resp::Array(vec![b("a"), b("a"), b("a"), b("a")]),
+        ),
+        (c!["MSET", k[0], "b", k[5], "b"], Resp::simple("OK")),
+        (c!["EXISTS", k[0], k[1], "fold:none"], Resp::Int(2)),
+        (c!["DEL", k[1], k[2]], Resp::Int(2)),
+        (
+            c!["MGET", k[0], k[1], k[2], k[3], k[5]],
+            Resp::Array(vec![b("b"), Resp::NilBulk, Resp::NilBulk, b("a"), b("b")]),
+        ),
+        // Even argument count: rejected while a fold is pending.
+        (
+            c!["MSET", k[0], "x", k[1]],
+            Resp::Error("ERR wrong number of arguments for 'mset' command".into()),
+        ),
+        (c!["GET", k[0]], b("b")),
+        (c!["MSET", k[3], "c", k[6], "c"], Resp::simple("OK")),
+        (c!["TOUCH", k[3], k[6], k[7]], Resp::Int(2)),
+        (c!["UNLINK", k[7], k[6]], Resp::Int(1)),
+        // One shard only, joining the pending fold.
+        (c!["MSET", "{t}a", "1", "{t}b", "2"], Resp::simple("OK")),
+        (
+            c!["MGET", "{t}a", "{t}b", k[0], k[6]],
+            Resp::Array(vec![b("1"), b("2"), b("b"), Resp::NilBulk]),
+        ),
+        (c!["INCR", k[0]], Resp::Error(NOT_INT.into())),
+        (c!["SELECT", "1"], Resp::simple("OK")),
+        (c!["MSET", k[0], "db1", k[1], "db1"], Resp::simple("OK")),
+        (
+            c!["MGET", k[0], k[1], k[3]],
+            Resp::Array(vec![b("db1"), b("db1"), Resp::NilBulk]),
+        ),
+        (c!["SELECT", "0"], Resp::simple("OK")),
+        (c!["MGET", k[0], k[3]], Resp::Array(vec![b("b"), b("c")])),
+    ];
+    let before = folded(&mut con);
+    let mut raw = srv.raw();
+    let (sent, want): (Vec<_>, Vec<_>) = cmds.into_iter().unzip();
+    raw.send(&pipeline_bytes(&sent));
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(&raw.read(), w, "reply {i} to {:?}", sent[i]);
+    }
+    // Twenty 8-key MSETs in a row: folds end at their key limit and the
+    // next one starts; the last write of every key wins, replies in order.
+    let keys = spread_keys("fold2:", 2);
+    let mset = |v: usize| {
+        let mut a = c!["MSET"];
+        for k in &keys {
+            a.push(k.clone());
+            a.push(v.to_string());
+        }
+        a
+    };
+    let mut batch: Vec<Vec<String>> = (0..20).map(mset).collect();
+    let mut mget = c!["MGET"];
+    mget.extend(keys.iter().cloned());
+    batch.push(mget);
+    raw.send(&pipeline_bytes(&batch));
+    for i in 0..20 {
+        assert_eq!(raw.read(), Resp::simple("OK"), "MSET {i}");
+    }
+    assert_eq!(raw.read(), Resp::Array(vec![b("19"); keys.len()]));
+    // A test of folding must see folds happen (sent in one write each,
+    // they are read in one batch in practice).
+    assert!(folded(&mut con) > before, "no command was folded");
+}
+
+/// Pipelines of cross-shard MSETs (folded, several per transaction) and of
+/// MGETs on the same keys: no MGET ever sees two values.
+#[test]
+fn pipelined_folded_transactions_stay_atomic() {
+    let srv = Server::start(NSHARDS);
+    let mut con = srv.conn();
+    let keys = spread_keys("pf:", 2);
+    let mut init = c!["MSET"];
+    for k in &keys {
+        init.push(k.clone());
+        init.push("init".into());
+    }
+    assert!(is_ok(&q(&mut con, &init)));
+    let before = folded(&mut con);
+    let st = Stress::new();
+    let mut hs = Vec::new();
+    for t in 0..4 {
+        let keys = keys.clone();
+        hs.push(st.spawn(&srv, t, move |t, con, st| {
+            let mut i = 0u64;
+            while st.running() {
+                let mut p = redis::pipe();
+                for j in 0..8 {
+                    let v = format!("w{t}:{i}:{j}");
+                    let mut c = redis::cmd("MSET");
+                    // Rotate the key order: lock order must not depend on it.
+                    for x in 0..keys.len() {
+                        c.arg(&keys[(x + j + t) % keys.len()]).arg(&v);
+                    }
+                    p.add_command(c);
+                }
+                let r: Vec<Value> = p.query(con).expect("pipeline");
+                assert!(r.iter().all(is_ok), "{r:?}");
+                st.op();
+                i += 1;
+            }
+        }));
+    }
+    for t in 0..3 {
+        let keys = keys.clone();
+        hs.push(st.spawn(&srv, t, move |_, con, st| {
+            while st.running() {
+                let mut p = redis::pipe();
+                for _ in 0..8 {
+                    p.add_command(redis::cmd("MGET").arg(&keys).clone());
+                }
+                let r: Vec<Value> = p.query(con).expect("pipeline");
+                st.op();
+                for v in &r {
+                    let vals = strs(v);
+                    if vals.len() != keys.len() || vals.iter().any(|x| x.is_none() || *x != vals[0])
+                    {
+                        st.torn(format!("MGET: {vals:?}"));
+                    }
+                }
+            }
+        }));
+    }
+    st.run_for(Duration::from_secs(3));
+    join_all(hs);
+    st.assert_clean();
+    assert!(folded(&mut con) > before, "no command was folded");
+}
+
 // ---------------------------------------------------------------------------
 // 2. WATCH
 

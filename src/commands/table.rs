@@ -24,6 +24,18 @@ pub enum Multi {
     Copy,
 }
 
+impl Multi {
+    /// Its fan-out is single-phase with one operation per shard, so that
+    /// consecutive ones of a pipeline can run as one transaction
+    /// (`tx::fanout::fold`).
+    pub fn folds(self) -> bool {
+        matches!(
+            self,
+            Multi::MGet | Multi::MSet | Multi::Del | Multi::Exists | Multi::Touch
+        )
+    }
+}
+
 /// Transaction commands, run by the reactor (`reactor::exec`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxCmd {

@@ -40,6 +40,7 @@ pub struct Counters {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub tx_restarts: u64,
+    pub tx_folded: u64,
     /// (calls, rejected calls) per command-table index.
     pub cmd_calls: Vec<(u64, u64)>,
 }
@@ -79,7 +80,26 @@ pub struct Reactor {
     meter: crate::memory::ThreadMeter,
     /// The other reactors were already asked to evict this turn.
     nudged_evictors: bool,
+    /// Multi-key commands spanning shards, read in one batch from one
+    /// connection and not started yet: they become one transaction
+    /// (`fanout::fold`) when the batch ends or another command comes.
+    fold: Option<PendingFold>,
 }
+
+struct PendingFold {
+    idx: u32,
+    plans: Vec<Plan>,
+    locks: fanout::Locks,
+    /// Lock ids in `locks`.
+    keys: usize,
+}
+
+/// A fold takes no more commands once it locks this many keys. Its own
+/// shard's keys stay locked for a round trip, and the more keys held, the
+/// more other transactions collide and wait: redis-benchmark MSET -P 16
+/// at --threads 2 on one CPU (50 clients, 100k keys), server CPU per
+/// request against no folding: 4 MSETs (40 keys) -16%, 16 MSETs +20%.
+const MAX_FOLD_KEYS: usize = 32;
 
 const PREFETCH_PER_CONN: usize = 16;
 const PREFETCH_MAX: usize = 256;
@@ -117,6 +137,7 @@ impl Reactor {
             wakes: Vec::with_capacity(n),
             spare: Vec::new(),
             parser: Parser::new(max_bulk),
+            fold: None,
             dirty: Vec::new(),
             to_close: Vec::new(),
             block_seq: 0,
@@ -299,6 +320,12 @@ impl Reactor {
             match parser.parse(&data[off..]) {
                 Parsed::Command { consumed } => {
                     let args = parser.args(&data[off..]);
+                    if self.fold.is_some() && !self.joins_fold(idx, args) {
+                        // Start the folded transaction (a barrier): this
+                        // command waits for it, parsed again later.
+                        self.flush_fold();
+                        continue;
+                    }
                     off += consumed;
                     if !args.is_empty() {
                         self.dispatch(idx, args);
@@ -323,8 +350,83 @@ impl Reactor {
                 }
             }
         }
+        self.flush_fold();
         self.parser = parser;
         off
+    }
+
+    /// Would this command join the pending fold? Exactly the commands that
+    /// `dispatch` hands to `run_keyed` as a folding fan-out with no reply
+    /// written on the way: anything else must not run (nor answer) before
+    /// the fold's transaction.
+    fn joins_fold(&self, idx: u32, args: Args) -> bool {
+        let Some(f) = self.fold.as_ref() else {
+            return false;
+        };
+        if args.is_empty() {
+            return true; // skipped without a reply
+        }
+        let Some(c) = self.conn(idx) else {
+            return false;
+        };
+        let Some(cmd) = table::lookup(args.get(0)) else {
+            return false;
+        };
+        f.idx == idx
+            && f.keys < MAX_FOLD_KEYS
+            && matches!(cmd.kind, Kind::Multi(_, m) if m.folds())
+            && cmd.arity_ok(args.len())
+            && c.client.authed
+            && c.client.multi.is_none()
+            && self.shared.memory.maxmemory() == 0
+            && !self.shared.writes_need_replicas.load(Ordering::Relaxed)
+    }
+
+    fn add_to_fold(&mut self, idx: u32, plan: Plan, locks: fanout::Locks) {
+        match self.fold.as_mut() {
+            Some(f) if f.idx == idx => {
+                self.counters.tx_folded += 1;
+                f.plans.push(plan);
+                for (s, set) in locks {
+                    f.keys += set.len();
+                    match f.locks.iter_mut().find(|(gs, _)| *gs == s) {
+                        Some((_, held)) => held.extend(set),
+                        None => f.locks.push((s, set)),
+                    }
+                }
+            }
+            _ => {
+                self.flush_fold();
+                let mut plans = Vec::with_capacity(4);
+                plans.push(plan);
+                let keys = locks.iter().map(|(_, set)| set.len()).sum();
+                self.fold = Some(PendingFold {
+                    idx,
+                    plans,
+                    locks,
+                    keys,
+                });
+            }
+        }
+    }
+
+    fn flush_fold(&mut self) {
+        let Some(PendingFold {
+            idx,
+            mut plans,
+            locks,
+            ..
+        }) = self.fold.take()
+        else {
+            return;
+        };
+        let plan = match plans.len() {
+            1 => plans.pop(),
+            _ => Some(fanout::fold(plans)),
+        };
+        if let Some(plan) = plan {
+            self.start_tx(idx, plan, locks);
+        }
     }
 
     fn dispatch(&mut self, idx: u32, args: Args) {
@@ -441,14 +543,25 @@ impl Reactor {
         };
         let db = c.client.db;
         let proto = c.client.proto;
-        if spans {
+        // A pending fold (this connection's: see `joins_fold`) takes
+        // every folding command, spanning or not, to keep their order.
+        let folding = self.fold.is_some();
+        if spans || folding {
             if let Some(m) = multi {
                 let (plan, locks) =
                     match exec::spanning_plan(m, cmd, args, db, n, self.shard.dbs.len()) {
                         Ok(p) => p,
-                        Err(e) => return Reply::new(c.reply_buf(), proto).error(&e),
+                        Err(e) => {
+                            self.flush_fold();
+                            let Some(c) = self.conn_mut(idx) else { return };
+                            return Reply::new(c.reply_buf(), proto).error(&e);
+                        }
                     };
                 let locks = locks.unwrap_or_else(|| lock_keys(cmd, args, db, n));
+                if m.folds() {
+                    return self.add_to_fold(idx, plan, locks);
+                }
+                self.flush_fold();
                 return self.start_tx(idx, plan, locks);
             }
         }
@@ -1187,6 +1300,7 @@ impl Reactor {
                 OpResult::Unit
             }
             ShardOp::WatchExpired(w) => OpResult::Bool(w.failed(&self.shard.dbs, now)),
+            ShardOp::Seq(ops) => OpResult::Seq(ops.into_iter().map(|o| self.exec_op(o)).collect()),
             ShardOp::Batch {
                 proto, cmds, watch, ..
             } => {
@@ -1421,6 +1535,7 @@ impl Reactor {
             net_output_bytes: self.counters.net_output_bytes,
             wakes: self.shared.mailboxes[self.id].wakes.load(Ordering::Relaxed),
             tx_restarts: self.counters.tx_restarts,
+            tx_folded: self.counters.tx_folded,
             cmd_calls: self.counters.cmd_calls.clone(),
         }
     }

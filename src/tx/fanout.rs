@@ -109,6 +109,68 @@ pub struct Plan {
     pub barrier: bool,
 }
 
+/// Several single-phase plans of one connection's pipeline as one plan:
+/// one operation per shard (`ShardOp::Seq`, the plans' operations on that
+/// shard in pipeline order), whose finisher hands each plan its own results
+/// and lets it write its reply, in order. Run under the union of the
+/// plans' locks this is one transaction instead of one per command: a
+/// client's commands read in one batch never interleave with other
+/// clients' (Redis runs a client's whole query buffer in one go), so the
+/// grouping is invisible, and the lock round trips are paid once.
+pub fn fold(plans: Vec<Plan>) -> Plan {
+    // (shard, its operations) in first-seen order, and for each plan's
+    // parts: (merged part, index in that part's sequence).
+    let mut shards: Vec<(usize, Vec<ShardOp>)> = Vec::with_capacity(2);
+    let mut finishers = Vec::with_capacity(plans.len());
+    for p in plans {
+        let mut places = Vec::with_capacity(p.ops.len());
+        for (s, op) in p.ops {
+            let g = match shards.iter().position(|(gs, _)| *gs == s) {
+                Some(g) => g,
+                None => {
+                    shards.push((s, Vec::new()));
+                    shards.len() - 1
+                }
+            };
+            places.push((g, shards[g].1.len()));
+            shards[g].1.push(op);
+        }
+        finishers.push((places, p.finish));
+    }
+    let ops = shards
+        .into_iter()
+        .map(|(s, ops)| (s, ShardOp::Seq(ops)))
+        .collect();
+    Plan {
+        ops,
+        barrier: false,
+        finish: Box::new(move |results, r| {
+            let mut parts: Vec<Vec<Option<OpResult>>> = results
+                .into_iter()
+                .map(|x| match x {
+                    OpResult::Seq(v) => v.into_iter().map(Some).collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            for (places, finish) in finishers {
+                let mine = places
+                    .iter()
+                    .map(|&(g, i)| {
+                        parts
+                            .get_mut(g)
+                            .and_then(|p| p.get_mut(i))
+                            .and_then(Option::take)
+                            .unwrap_or(OpResult::Unit)
+                    })
+                    .collect();
+                // Only single-phase plans are folded: this is always Done.
+                let _ = finish(mine, r);
+            }
+            Step::Done
+        }),
+    }
+}
+
 fn one_key(k: &[u8]) -> OwnedArgs {
     let mut a = OwnedArgs::new();
     a.push(k);

@@ -89,15 +89,49 @@ pub fn add_lock_sized(
     }
 }
 
+/// Lock ids are already seeded 64-bit hashes: the tables keyed by them use
+/// the id itself as the hash instead of hashing it again.
+#[derive(Default, Clone, Copy)]
+pub struct IdHash;
+
+impl BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 ids are hashed; fold anything else in, for completeness.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type IdMap<V> = hashbrown::HashMap<LockId, V, IdHash>;
+
 #[derive(Default)]
 pub struct LockTable {
-    held: hashbrown::HashMap<LockId, u64>,
+    held: IdMap<u64>,
     by_tx: hashbrown::HashMap<u64, LockSet>,
     queue: VecDeque<Waiter>,
     /// How many queued waiters name each key: "does an earlier waiter want
     /// this key" in O(1) instead of a scan of the queue, which made every
     /// check quadratic once contention filled the queue.
-    queued: hashbrown::HashMap<LockId, u32>,
+    queued: IdMap<u32>,
+    /// `release`'s scratch set, kept to reuse its allocation.
+    ahead: hashbrown::HashSet<LockId, IdHash>,
 }
 
 /// What became of a `LockRun`.
@@ -227,21 +261,37 @@ impl LockTable {
     /// queued: its coordinator is gone). Returns the waiters that can run
     /// now, in order; granted lock requests already hold their keys.
     pub fn release(&mut self, txid: u64) -> Vec<Waiter> {
+        let mut ready = Vec::new();
+        // Whether a released key is wanted by a waiter: if none is, and no
+        // request of this transaction is queued, nobody's turn has come
+        // (each waiter still waits for what it waited for).
+        let mut wanted = false;
         if let Some(keys) = self.by_tx.remove(&txid) {
             for k in keys {
                 self.held.remove(&k);
+                wanted |= self.queued.contains_key(&k);
             }
+        }
+        if self.queue.is_empty() {
+            return ready;
+        }
+        let own_request = |w: &Waiter| match w.what {
+            Waiting::Lock { txid: t } | Waiting::LockRun { txid: t, .. } => t == txid,
+            Waiting::Op(_) => false,
+        };
+        if !wanted && !self.queue.iter().any(own_request) {
+            return ready;
         }
         // One pass in queue order: a waiter runs unless another
         // transaction holds one of its keys or a waiter still queued ahead
         // of it wants one (`ahead`: the keys of those, built as we go).
-        let mut ready = Vec::new();
-        if self.queue.is_empty() {
-            return ready;
-        }
-        let mut ahead: hashbrown::HashSet<LockId> = hashbrown::HashSet::new();
-        let waiters = std::mem::take(&mut self.queue);
-        for w in waiters {
+        let mut ahead = std::mem::take(&mut self.ahead);
+        ahead.clear();
+        // Rotated in place, so the queue keeps its allocation.
+        for _ in 0..self.queue.len() {
+            let Some(w) = self.queue.pop_front() else {
+                break;
+            };
             let wtx = match w.what {
                 Waiting::Lock { txid } | Waiting::LockRun { txid, .. } => Some(txid),
                 Waiting::Op(_) => None,
@@ -266,6 +316,7 @@ impl LockTable {
             }
             ready.push(w);
         }
+        self.ahead = ahead;
         ready
     }
 

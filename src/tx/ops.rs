@@ -124,6 +124,10 @@ pub enum ShardOp {
         in_tx: bool,
         watch: Option<WatchCheck>,
     },
+    /// Several operations run in order as one step (`fanout::fold`:
+    /// pipelined multi-key commands folded into one transaction); replies
+    /// `OpResult::Seq`, one result each.
+    Seq(Vec<ShardOp>),
     /// EXEC: did a key watched while live expire since? (`Bool`)
     WatchExpired(WatchCheck),
     /// WATCH these keys for the client owning `flag`.
@@ -229,6 +233,8 @@ pub enum OpResult {
     /// A no-wait lock request found its keys taken (with the operation of
     /// a `LockRun`, handed back).
     Busy(Option<Box<ShardOp>>),
+    /// One result per operation of a `Seq`.
+    Seq(Vec<OpResult>),
     /// One reply per command of a `Batch`.
     Replies(Vec<Vec<u8>>),
     Reply(Vec<u8>),
@@ -268,6 +274,9 @@ pub struct ShardStats {
     /// Transactions that restarted in shard order after a shard reached
     /// out of order refused to wait (see `TxState::out_of_order`).
     pub tx_restarts: u64,
+    /// Commands that joined a transaction of earlier commands of their
+    /// pipeline instead of starting their own (`fanout::fold`).
+    pub tx_folded: u64,
     /// (calls, rejected calls) per command-table index.
     pub cmd_calls: Vec<(u64, u64)>,
 }
@@ -294,6 +303,7 @@ impl ShardStats {
         self.net_output_bytes += o.net_output_bytes;
         self.wakes += o.wakes;
         self.tx_restarts += o.tx_restarts;
+        self.tx_folded += o.tx_folded;
         if self.cmd_calls.len() < o.cmd_calls.len() {
             self.cmd_calls.resize(o.cmd_calls.len(), (0, 0));
         }
