@@ -90,8 +90,6 @@ struct PendingFold {
     idx: u32,
     plans: Vec<Plan>,
     locks: fanout::Locks,
-    /// Lock ids in `locks`.
-    keys: usize,
 }
 
 /// A fold takes no more commands once it locks this many keys. Its own
@@ -373,7 +371,7 @@ impl Reactor {
             return false;
         };
         f.idx == idx
-            && f.keys < MAX_FOLD_KEYS
+            && f.locks.iter().map(|(_, set)| set.len()).sum::<usize>() < MAX_FOLD_KEYS
             && matches!(cmd.kind, Kind::Multi(_, m) if m.folds())
             && cmd.arity_ok(args.len())
             && c.client.authed
@@ -388,24 +386,15 @@ impl Reactor {
                 self.counters.tx_folded += 1;
                 f.plans.push(plan);
                 for (s, set) in locks {
-                    f.keys += set.len();
-                    match f.locks.iter_mut().find(|(gs, _)| *gs == s) {
-                        Some((_, held)) => held.extend(set),
-                        None => f.locks.push((s, set)),
-                    }
+                    let g = crate::tx::group_index(&mut f.locks, s, Vec::new);
+                    f.locks[g].1.extend(set);
                 }
             }
             _ => {
                 self.flush_fold();
                 let mut plans = Vec::with_capacity(4);
                 plans.push(plan);
-                let keys = locks.iter().map(|(_, set)| set.len()).sum();
-                self.fold = Some(PendingFold {
-                    idx,
-                    plans,
-                    locks,
-                    keys,
-                });
+                self.fold = Some(PendingFold { idx, plans, locks });
             }
         }
     }
@@ -415,7 +404,6 @@ impl Reactor {
             idx,
             mut plans,
             locks,
-            ..
         }) = self.fold.take()
         else {
             return;

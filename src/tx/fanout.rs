@@ -125,13 +125,7 @@ pub fn fold(plans: Vec<Plan>) -> Plan {
     for p in plans {
         let mut places = Vec::with_capacity(p.ops.len());
         for (s, op) in p.ops {
-            let g = match shards.iter().position(|(gs, _)| *gs == s) {
-                Some(g) => g,
-                None => {
-                    shards.push((s, Vec::new()));
-                    shards.len() - 1
-                }
-            };
+            let g = super::group_index(&mut shards, s, Vec::new);
             places.push((g, shards[g].1.len()));
             shards[g].1.push(op);
         }

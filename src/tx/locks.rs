@@ -78,15 +78,8 @@ pub fn add_lock_sized(
     room: usize,
 ) {
     let s = crate::shard::slot::key_shard(key, nshards);
-    let id = lock_id(db, key);
-    match locks.iter_mut().find(|(x, _)| *x == s) {
-        Some((_, set)) => set.push(id),
-        None => {
-            let mut set = Vec::with_capacity(room);
-            set.push(id);
-            locks.push((s, set));
-        }
-    }
+    let g = super::group_index(locks, s, || Vec::with_capacity(room));
+    locks[g].1.push(lock_id(db, key));
 }
 
 /// Lock ids are already seeded 64-bit hashes: the tables keyed by them use

@@ -13,6 +13,23 @@ pub mod ops;
 pub use fanout::{Coord, Step};
 pub use ops::{OpResult, OwnedArgs, ShardOp};
 
+/// The index of `shard`'s entry in a list of per-shard groups (lock sets,
+/// operations), appending `new()` for a shard not seen yet: the lists
+/// hold one to a few shards, so a scan beats a map.
+pub fn group_index<T>(
+    groups: &mut Vec<(usize, T)>,
+    shard: usize,
+    new: impl FnOnce() -> T,
+) -> usize {
+    match groups.iter().position(|(s, _)| *s == shard) {
+        Some(g) => g,
+        None => {
+            groups.push((shard, new()));
+            groups.len() - 1
+        }
+    }
+}
+
 /// Identifies a connection across reactors: (generation << 32) | slab index.
 pub type Token = u64;
 
