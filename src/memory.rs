@@ -155,6 +155,15 @@ impl MemoryLimit {
             .any(|(i, p)| i != me && p.candidates.load(Ordering::Relaxed) > 0)
     }
 
+    /// Bytes in use given every reactor's live figure, summed (INFO).
+    pub fn used_from(base: i64, nets: i64) -> u64 {
+        (base + nets).max(0) as u64
+    }
+
+    pub fn base(&self) -> i64 {
+        self.base
+    }
+
     /// Bytes in use, with reactor `me`'s live figure `my_net`.
     pub fn used(&self, me: usize, my_net: i64) -> u64 {
         let others: i64 = self

@@ -294,3 +294,31 @@ fn object_idletime_and_freq_follow_accesses() {
     assert!(after > before, "FREQ {before} -> {after} after 500 reads");
     assert!(after < 255);
 }
+
+/// INFO's used_memory is the figure maxmemory compares with (Redis's is
+/// too): it follows the keyspace on every shard, up with a fill and back
+/// down after FLUSHALL, with jemalloc's own count beside it.
+#[test]
+fn info_used_memory_is_the_figure_maxmemory_enforces() {
+    for threads in THREADS {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        let base = used_memory(&mut con);
+        fill(&mut con, "k", 4_000, 2_000);
+        let full = used_memory(&mut con);
+        assert!(
+            full > base + (8 << 20),
+            "threads {threads}: {base} -> {full} after 8 MB of values"
+        );
+        ok(&mut con, &["FLUSHALL"]);
+        let after = used_memory(&mut con);
+        assert!(
+            after < base + (1 << 20),
+            "threads {threads}: {base} -> {after} after FLUSHALL"
+        );
+        let allocator: u64 = info_field(&mut con, "memory", "allocator_allocated")
+            .and_then(|v| v.parse().ok())
+            .expect("allocator_allocated");
+        assert!(allocator > 0);
+    }
+}

@@ -4,6 +4,7 @@
 use super::conn::{ConnAction, ConnCtx};
 use super::ctx::{arg_f64, arg_i64, eq_ic, ERR_SYNTAX};
 use super::table::{AllOp, Command, COMMANDS};
+use crate::memory::MemoryLimit;
 use crate::protocol::{Args, Reply};
 use crate::server::{now_us, HALOCLINE_VERSION, REDIS_VERSION};
 use crate::shard::pattern::glob_match;
@@ -633,6 +634,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
     let n = c.shared.nshards;
     let max = c.shared.memory.maxmemory();
     let policy = c.shared.memory.policy().name();
+    let memory_base = c.shared.memory.base();
     c.action = ConnAction::Plan(Plan {
         ops: all_shards(n, |_| ShardOp::Stats),
         barrier: false,
@@ -663,10 +665,17 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         st.connected_clients, st.blocked_clients, st.blocked_clients
                     )),
                     "memory" => {
-                        let used = allocated_bytes();
+                        // The figure maxmemory enforces, as in Redis (whose
+                        // used_memory is zmalloc's count): bytes the program
+                        // holds. jemalloc's own figure also counts what its
+                        // thread caches hold (a reactor that frees buffers
+                        // another one allocated keeps them cached): that is
+                        // allocator_allocated.
+                        let used = MemoryLimit::used_from(memory_base, st.memory_net);
+                        let allocator = allocated_bytes();
                         let rss = rss_bytes();
                         out.push_str(&format!(
-                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
+                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nallocator_allocated:{allocator}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
                             used as f64 / 1048576.0,
                             rss as f64 / 1048576.0,
                             human_bytes(max),

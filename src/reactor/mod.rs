@@ -1525,6 +1525,7 @@ impl Reactor {
             tx_restarts: self.counters.tx_restarts,
             tx_folded: self.counters.tx_folded,
             cmd_calls: self.counters.cmd_calls.clone(),
+            memory_net: self.meter.net(),
         }
     }
 

@@ -279,6 +279,9 @@ pub struct ShardStats {
     pub tx_folded: u64,
     /// (calls, rejected calls) per command-table index.
     pub cmd_calls: Vec<(u64, u64)>,
+    /// Bytes the reactor's thread allocated minus bytes it freed (see
+    /// `memory::ThreadMeter`), read when it answered.
+    pub memory_net: i64,
 }
 
 impl ShardStats {
@@ -304,6 +307,7 @@ impl ShardStats {
         self.wakes += o.wakes;
         self.tx_restarts += o.tx_restarts;
         self.tx_folded += o.tx_folded;
+        self.memory_net += o.memory_net;
         if self.cmd_calls.len() < o.cmd_calls.len() {
             self.cmd_calls.resize(o.cmd_calls.len(), (0, 0));
         }
