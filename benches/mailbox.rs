@@ -88,7 +88,7 @@ fn send(mb: &Mailbox, mut batch: Batch) {
 }
 
 fn requests(n: usize, seq: u64) -> Batch {
-    (0..n)
+    let msgs = (0..n)
         .map(|i| {
             Msg::Req(Request {
                 from: 0,
@@ -98,14 +98,18 @@ fn requests(n: usize, seq: u64) -> Batch {
                 op: ShardOp::DbSize { db: 0 },
             })
         })
-        .collect()
+        .collect();
+    Batch {
+        msgs,
+        ..Batch::default()
+    }
 }
 
 /// Thread B: answer every request of every batch with one batch back to A.
 fn responder(a: Arc<Mailbox>, b: Arc<Mailbox>, mode: Mode, stop: Arc<AtomicBool>) {
     while let Some(batch) = recv(&b, mode, &stop) {
-        let mut out = Vec::with_capacity(batch.len());
-        for m in batch {
+        let mut out = Batch::default();
+        for m in batch.msgs {
             if let Msg::Req(r) = m {
                 out.push(Msg::Resp(Response {
                     conn: r.conn,
@@ -142,7 +146,7 @@ fn bench_mailbox(c: &mut Criterion) {
                     send(&b, requests(n, seq));
                     seq += n as u64;
                     let back = recv(&a, mode, &never).expect("response batch");
-                    debug_assert_eq!(back.len(), n);
+                    debug_assert_eq!(back.msgs.len(), n);
                     black_box(back)
                 })
             });

@@ -125,6 +125,26 @@ impl Conn {
         self.first_slot + self.slots.len() as u64 - 1
     }
 
+    /// The reply of a remote command (`Slot::Remote`), borrowed from the
+    /// peer's batch: at the front of the queue it goes straight to the
+    /// output, with no buffer of its own. False if no such slot waits.
+    pub fn fill_remote(&mut self, id: u64, reply: &[u8]) -> bool {
+        let Some(i) = id.checked_sub(self.first_slot).map(|i| i as usize) else {
+            return false;
+        };
+        if !matches!(self.slots.get(i), Some(Slot::Remote)) {
+            return false;
+        }
+        if i == 0 {
+            self.slots.pop_front();
+            self.first_slot += 1;
+            self.out.extend_from_slice(reply);
+        } else if let Some(s) = self.slots.get_mut(i) {
+            *s = Slot::Ready(reply.to_vec());
+        }
+        true
+    }
+
     pub fn slot_mut(&mut self, id: u64) -> Option<&mut Slot> {
         let i = id.checked_sub(self.first_slot)? as usize;
         self.slots.get_mut(i)

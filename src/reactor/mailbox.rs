@@ -13,7 +13,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// In batches: a sender pushes at most one batch per loop turn.
-pub const MAILBOX_CAPACITY: usize = 1 << 12;
+pub const MAILBOX_CAPACITY: usize = 1 << 10;
 
 pub struct Mailbox {
     queue: ArrayQueue<Batch>,

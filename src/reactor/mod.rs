@@ -52,7 +52,7 @@ pub struct Reactor {
     conns: Vec<Option<Conn>>,
     gens: Vec<u32>,
     free: Vec<u32>,
-    outbox: Vec<Vec<Msg>>,
+    outbox: Vec<Batch>,
     /// Per target: 0 = nothing unrung, k > 0 = messages pushed k-1 turns ago
     /// and not rung yet.
     unrung: Vec<u32>,
@@ -60,6 +60,8 @@ pub struct Reactor {
     wakes: Vec<std::os::fd::RawFd>,
     /// Emptied batches kept for reuse as outboxes (`recycle`).
     spare: Vec<Batch>,
+    /// Reused buffer for the replies of commands run for other reactors.
+    remote_out: Vec<u8>,
     parser: Parser,
     /// Connections with output to send (the driver drains this).
     pub dirty: Vec<u32>,
@@ -104,6 +106,8 @@ const PREFETCH_MAX: usize = 256;
 /// A drained batch bigger than this (messages) is freed, not kept: one
 /// burst must not pin its memory for good.
 const MAILBOX_KEEP_CAPACITY: usize = 1024;
+/// A kept batch's argument and reply bytes keep at most this much room.
+const MAILBOX_KEEP_BYTES: usize = 16 * 1024;
 
 pub fn token(idx: u32, gen: u32) -> Token {
     ((gen as u64 & 0xFF_FFFF) << 32) | idx as u64
@@ -130,10 +134,11 @@ impl Reactor {
             conns: Vec::new(),
             gens: Vec::new(),
             free: Vec::new(),
-            outbox: (0..n).map(|_| Vec::new()).collect(),
+            outbox: (0..n).map(|_| Batch::default()).collect(),
             unrung: vec![0; n],
             wakes: Vec::with_capacity(n),
             spare: Vec::new(),
+            remote_out: Vec::new(),
             parser: Parser::new(max_bulk),
             fold: None,
             dirty: Vec::new(),
@@ -632,37 +637,29 @@ impl Reactor {
                 self.block(idx, cmd, args, db, self.id, None);
             }
         } else {
-            let op = ShardOp::Exec {
+            let tok = token(idx, c.gen);
+            if !cmd.is_blocking() {
+                let slot = c.push_remote();
+                let me = self.id;
+                return self.outbox[target].push_cmd(me, tok, slot, db, proto, args);
+            }
+            // Wait first (no wake-up can be missed), then attempt.
+            self.block(idx, cmd, args, db, target, None);
+            let me = self.id;
+            let Some(c) = self.conn_mut(idx) else { return };
+            let Some(b) = c.blocked.as_mut() else { return };
+            b.retrying = true;
+            b.tried = true;
+            let slot = b.slot;
+            let op = ShardOp::Attempt {
                 db,
                 proto,
                 args: OwnedArgs::from_args(args),
+                attempt: crate::shard::Attempt {
+                    waiter: (me, tok, b.id),
+                    retry: false,
+                },
             };
-            let tok = token(idx, c.gen);
-            if cmd.is_blocking() {
-                // Wait first (no wake-up can be missed), then attempt.
-                self.block(idx, cmd, args, db, target, None);
-                let me = self.id;
-                let Some(c) = self.conn_mut(idx) else { return };
-                let Some(b) = c.blocked.as_mut() else { return };
-                b.retrying = true;
-                b.tried = true;
-                let slot = b.slot;
-                let ShardOp::Exec { db, proto, args } = op else {
-                    return;
-                };
-                let op = ShardOp::Attempt {
-                    db,
-                    proto,
-                    args,
-                    attempt: crate::shard::Attempt {
-                        waiter: (me, tok, b.id),
-                        retry: false,
-                    },
-                };
-                return self.send_req(target, tok, slot, 0, op);
-            }
-            let Some(c) = self.conn_mut(idx) else { return };
-            let slot = c.push_remote();
             self.send_req(target, tok, slot, 0, op);
         }
     }
@@ -1245,11 +1242,80 @@ impl Reactor {
         // Most replies are short (an integer, a small bulk): room for them
         // up front saves the two or three reallocations of growing from 0.
         let mut out = Vec::with_capacity(32);
+        self.run_on_shard_into(db, proto, a, &mut out);
+        out
+    }
+
+    /// A `Msg::Cmd` from reactor `from`: run it (or park it behind a
+    /// transaction holding its keys) and queue its reply to `from`.
+    fn run_cmd_for(
+        &mut self,
+        from: usize,
+        conn: Token,
+        slot: u64,
+        db: usize,
+        proto: crate::protocol::Proto,
+        a: Args,
+    ) {
+        if db >= self.shard.dbs.len() {
+            // Cannot happen (SELECT checks the index), but the origin's
+            // slot must be answered, never left waiting.
+            if let Some(ob) = self.outbox.get_mut(from) {
+                ob.push_reply(conn, slot, b"-ERR DB index is out of range\r\n");
+            }
+            return;
+        }
+        if !self.shard.locks.is_idle() {
+            let keys: LockSet = table::lookup(a.get(0))
+                .map(|cmd| cmd.keys_of(a).map(|i| lock_id(db, a.get(i))).collect())
+                .unwrap_or_default();
+            if self.shard.locks.blocked(&keys) {
+                let op = ShardOp::Exec {
+                    db,
+                    proto,
+                    args: OwnedArgs::from_args(a),
+                };
+                let reply = ReplyTo {
+                    from,
+                    conn,
+                    slot,
+                    part: 0,
+                };
+                return self.shard.locks.park(keys, op, reply);
+            }
+        }
+        let mut out = std::mem::take(&mut self.remote_out);
+        out.clear();
+        self.run_on_shard_into(db, proto, a, &mut out);
+        if let Some(ob) = self.outbox.get_mut(from) {
+            ob.push_reply(conn, slot, &out);
+        }
+        self.remote_out = out;
+    }
+
+    /// The reply of a `Msg::Cmd` came back.
+    fn deliver_reply(&mut self, tok: Token, slot: u64, reply: &[u8]) {
+        let Some((idx, c)) = self.conn_by_token(tok) else {
+            return;
+        };
+        if c.fill_remote(slot, reply) {
+            self.slot_done(idx, false);
+        }
+    }
+
+    fn run_on_shard_into(
+        &mut self,
+        db: usize,
+        proto: crate::protocol::Proto,
+        a: Args,
+        out: &mut Vec<u8>,
+    ) {
+        let start = out.len();
         let mut ctx = Ctx {
             shard: &mut self.shard,
             db,
             now: self.now,
-            r: Reply::new(&mut out, proto),
+            r: Reply::new(out, proto),
             max_bulk: self.max_bulk,
         };
         let cmd = table::lookup(a.get(0));
@@ -1262,11 +1328,10 @@ impl Reactor {
             _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
             _ => ctx.r.error("ERR internal routing error"),
         }
-        if let Some(cmd) = cmd.filter(|_| !out.is_empty() && out.first() != Some(&b'-')) {
+        if let Some(cmd) = cmd.filter(|_| out.len() > start && out.get(start) != Some(&b'-')) {
             touch_written(&mut self.shard, cmd, db, a);
             self.signal_written(cmd, db, a);
         }
-        out
     }
 
     /// Run an operation another reactor (or this one) asked of this shard.
@@ -1539,8 +1604,26 @@ impl Reactor {
             let Some(mut batch) = mb.pop() else { break };
             any = true;
             self.now = now_ms();
-            for m in batch.drain(..) {
+            let mut msgs = std::mem::take(&mut batch.msgs);
+            for m in msgs.drain(..) {
                 match m {
+                    Msg::Cmd {
+                        from,
+                        conn,
+                        slot,
+                        db,
+                        proto,
+                        args,
+                    } => {
+                        if let Some(a) = batch.args(args) {
+                            self.run_cmd_for(from, conn, slot, db, proto, a);
+                        }
+                    }
+                    Msg::Reply { conn, slot, reply } => {
+                        if let Some(r) = batch.bytes.get(reply) {
+                            self.deliver_reply(conn, slot, r);
+                        }
+                    }
                     Msg::Req(Request {
                         from,
                         conn,
@@ -1587,6 +1670,7 @@ impl Reactor {
                     }
                 }
             }
+            batch.msgs = msgs;
             self.recycle(batch);
         }
         any
@@ -1597,8 +1681,17 @@ impl Reactor {
     /// back), so batches shuttle between them and a busy pair allocates
     /// none: a fresh Vec per target per turn, grown push by push (128-byte
     /// messages, hundreds a turn at -P 16), was ~4.5% of a reactor's time.
-    fn recycle(&mut self, batch: Batch) {
-        if self.spare.len() < self.outbox.len() && batch.capacity() <= MAILBOX_KEEP_CAPACITY {
+    fn recycle(&mut self, mut batch: Batch) {
+        if self.spare.len() < self.outbox.len() && batch.msgs.capacity() <= MAILBOX_KEEP_CAPACITY {
+            batch.clear();
+            // Bulk values (a pipelined load) are not worth keeping room
+            // for: every shard keeps a few batches, and maxmemory counts them.
+            if batch.bytes.capacity() > MAILBOX_KEEP_BYTES {
+                batch.bytes = Vec::new();
+            }
+            if batch.ranges.capacity() > MAILBOX_KEEP_CAPACITY {
+                batch.ranges = Vec::new();
+            }
             self.spare.push(batch);
         }
     }

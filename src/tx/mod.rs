@@ -13,6 +13,9 @@ pub mod ops;
 pub use fanout::{Coord, Step};
 pub use ops::{OpResult, OwnedArgs, ShardOp};
 
+use crate::protocol::{Args, Proto};
+use std::ops::Range;
+
 /// The index of `shard`'s entry in a list of per-shard groups (lock sets,
 /// operations), appending `new()` for a shard not seen yet: the lists
 /// hold one to a few shards, so a scan beats a map.
@@ -51,6 +54,22 @@ pub struct Response {
 pub enum Msg {
     Req(Request),
     Resp(Response),
+    /// A whole command whose keys all live on the receiving shard (the
+    /// common remote request): its arguments are `Batch::ranges[args]`.
+    Cmd {
+        from: usize,
+        conn: Token,
+        slot: u64,
+        db: usize,
+        proto: Proto,
+        args: Range<usize>,
+    },
+    /// The reply to a `Cmd`, verbatim: `Batch::bytes[reply]`.
+    Reply {
+        conn: Token,
+        slot: u64,
+        reply: Range<usize>,
+    },
     /// Register a blocked client on keys of the receiving shard.
     BlockOn {
         keys: OwnedArgs,
@@ -77,6 +96,121 @@ pub enum Msg {
 }
 
 /// Everything one reactor has for another in one loop turn travels as one
-/// queue element: one queue operation and one allocation per turn and
-/// target, not per request.
-pub type Batch = Vec<Msg>;
+/// queue element: one queue operation per turn and target, not per
+/// request. The arguments of its `Cmd`s and the bytes of its `Reply`s
+/// share the batch's own buffers, which travel back and forth with it
+/// (see `Reactor::recycle`): a remote GET and its reply allocate nothing,
+/// where an owned copy of the arguments and a reply buffer cost three
+/// allocations, each freed by the other thread.
+#[derive(Default)]
+pub struct Batch {
+    pub msgs: Vec<Msg>,
+    pub bytes: Vec<u8>,
+    pub ranges: Vec<Range<usize>>,
+}
+
+impl Batch {
+    #[inline]
+    pub fn push(&mut self, m: Msg) {
+        self.msgs.push(m);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Emptied for reuse, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.msgs.clear();
+        self.bytes.clear();
+        self.ranges.clear();
+    }
+
+    pub fn push_cmd(
+        &mut self,
+        from: usize,
+        conn: Token,
+        slot: u64,
+        db: usize,
+        proto: Proto,
+        a: Args,
+    ) {
+        let first = self.ranges.len();
+        for x in a.iter() {
+            let s = self.bytes.len();
+            self.bytes.extend_from_slice(x);
+            self.ranges.push(s..self.bytes.len());
+        }
+        let args = first..self.ranges.len();
+        self.msgs.push(Msg::Cmd {
+            from,
+            conn,
+            slot,
+            db,
+            proto,
+            args,
+        });
+    }
+
+    pub fn push_reply(&mut self, conn: Token, slot: u64, reply: &[u8]) {
+        let s = self.bytes.len();
+        self.bytes.extend_from_slice(reply);
+        let reply = s..self.bytes.len();
+        self.msgs.push(Msg::Reply { conn, slot, reply });
+    }
+
+    /// The arguments of a `Cmd` of this batch (None if out of range).
+    pub fn args(&self, r: Range<usize>) -> Option<Args<'_>> {
+        self.ranges
+            .get(r)
+            .map(|rs| Args::from_parts(&self.bytes, rs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_of<'a>(buf: &'a [u8], ranges: &'a [Range<usize>]) -> Args<'a> {
+        Args::from_parts(buf, ranges)
+    }
+
+    #[test]
+    fn batch_carries_commands_and_replies_in_its_own_buffers() {
+        let src = b"GETkeySETk2v".to_vec();
+        let get = [0..3, 3..6];
+        let set = [6..9, 9..11, 11..12];
+        let mut b = Batch::default();
+        b.push_cmd(0, 7, 1, 0, Proto::Resp2, args_of(&src, &get));
+        b.push_reply(8, 2, b"$1\r\nx\r\n");
+        b.push_cmd(0, 7, 2, 3, Proto::Resp3, args_of(&src, &set));
+        let mut seen = Vec::new();
+        for m in &b.msgs {
+            match m {
+                Msg::Cmd { slot, db, args, .. } => {
+                    let a = b.args(args.clone()).expect("in range");
+                    let parts: Vec<&[u8]> = a.iter().collect();
+                    seen.push((*slot, *db, parts.concat()));
+                }
+                Msg::Reply { conn, reply, .. } => {
+                    seen.push((*conn, 0, b.bytes[reply.clone()].to_vec()));
+                }
+                _ => unreachable!(),
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (1, 0, b"GETkey".to_vec()),
+                (8, 0, b"$1\r\nx\r\n".to_vec()),
+                (2, 3, b"SETk2v".to_vec()),
+            ]
+        );
+        // Reused: emptied, allocations kept.
+        let cap = b.bytes.capacity();
+        b.clear();
+        assert!(b.is_empty() && b.bytes.is_empty() && b.ranges.is_empty());
+        assert_eq!(b.bytes.capacity(), cap);
+        assert!(b.args(0..1).is_none());
+    }
+}
