@@ -151,6 +151,20 @@ impl Command {
         self
     }
 
+    /// The key's index when the command has exactly one, at a fixed
+    /// position (GET, SET, INCR, HSET...): routing then needs no iterator
+    /// over key specs, which cost more than the key's CRC16.
+    #[inline]
+    pub fn only_key(&self, argc: usize) -> Option<usize> {
+        let first = self.first_key;
+        (first > 0
+            && self.last_key == first
+            && self.numkeys_at == 0
+            && self.option_key.is_none()
+            && (first as usize) < argc)
+            .then_some(first as usize)
+    }
+
     /// Indices of all key arguments of a concrete invocation: the fixed
     /// positions plus the keys after numkeys. An invalid numkeys (not a
     /// positive integer, or more keys than arguments) yields no extra keys:
@@ -477,6 +491,43 @@ fn name_index() -> &'static [u16; NAME_SLOTS] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Routing's single-key shortcut names exactly the key the general
+    /// key-spec walk finds, for every command and argument count, and is
+    /// taken by the common single-key commands.
+    #[test]
+    fn only_key_agrees_with_keys_of() {
+        for c in COMMANDS {
+            let min = c.arity.unsigned_abs() as usize;
+            for argc in min..min + 5 {
+                let mut buf = Vec::new();
+                let mut ranges = Vec::new();
+                for i in 0..argc {
+                    let s = buf.len();
+                    // "1" everywhere: a valid numkeys wherever one is read.
+                    buf.extend_from_slice(if i == 0 { c.name.as_bytes() } else { b"1" });
+                    ranges.push(s..buf.len());
+                }
+                let a = Args::from_parts(&buf, &ranges);
+                if let Some(k) = c.only_key(argc) {
+                    let all: Vec<usize> = c.keys_of(a).collect();
+                    assert_eq!(all, vec![k], "{} with {argc} arguments", c.name);
+                }
+            }
+        }
+        for name in ["get", "set", "incr", "hset", "lpush", "zadd", "expire"] {
+            let c = lookup(name.as_bytes()).expect("in the table");
+            assert_eq!(
+                c.only_key(c.arity.unsigned_abs() as usize),
+                Some(1),
+                "{name}"
+            );
+        }
+        for name in ["mset", "mget", "del", "rename", "zunionstore", "ping"] {
+            let c = lookup(name.as_bytes()).expect("in the table");
+            assert_eq!(c.only_key(4), None, "{name}");
+        }
+    }
 
     #[test]
     fn names_unique_and_lowercase() {

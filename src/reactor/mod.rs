@@ -519,15 +519,19 @@ impl Reactor {
         let mut target = None;
         let mut spans = false;
         if n > 1 {
-            for i in cmd.keys_of(args) {
-                let s = key_shard(args.get(i), n);
-                match target {
-                    None => target = Some(s),
-                    Some(t) if t != s => {
-                        spans = true;
-                        break;
+            if let Some(i) = cmd.only_key(args.len()) {
+                target = Some(key_shard(args.get(i), n));
+            } else {
+                for i in cmd.keys_of(args) {
+                    let s = key_shard(args.get(i), n);
+                    match target {
+                        None => target = Some(s),
+                        Some(t) if t != s => {
+                            spans = true;
+                            break;
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
             }
         }
@@ -641,7 +645,7 @@ impl Reactor {
             if !cmd.is_blocking() {
                 let slot = c.push_remote();
                 let me = self.id;
-                return self.outbox[target].push_cmd(me, tok, slot, db, proto, args);
+                return self.outbox[target].push_cmd(me, (tok, slot), db, proto, cmd, args);
             }
             // Wait first (no wake-up can be missed), then attempt.
             self.block(idx, cmd, args, db, target, None);
@@ -1242,7 +1246,7 @@ impl Reactor {
         // Most replies are short (an integer, a small bulk): room for them
         // up front saves the two or three reallocations of growing from 0.
         let mut out = Vec::with_capacity(32);
-        self.run_on_shard_into(db, proto, a, &mut out);
+        self.run_on_shard_into(db, proto, table::lookup(a.get(0)), a, &mut out);
         out
     }
 
@@ -1251,10 +1255,10 @@ impl Reactor {
     fn run_cmd_for(
         &mut self,
         from: usize,
-        conn: Token,
-        slot: u64,
+        (conn, slot): (Token, u64),
         db: usize,
         proto: crate::protocol::Proto,
+        cmd: &'static table::Command,
         a: Args,
     ) {
         if db >= self.shard.dbs.len() {
@@ -1266,9 +1270,7 @@ impl Reactor {
             return;
         }
         if !self.shard.locks.is_idle() {
-            let keys: LockSet = table::lookup(a.get(0))
-                .map(|cmd| cmd.keys_of(a).map(|i| lock_id(db, a.get(i))).collect())
-                .unwrap_or_default();
+            let keys: LockSet = cmd.keys_of(a).map(|i| lock_id(db, a.get(i))).collect();
             if self.shard.locks.blocked(&keys) {
                 let op = ShardOp::Exec {
                     db,
@@ -1286,7 +1288,7 @@ impl Reactor {
         }
         let mut out = std::mem::take(&mut self.remote_out);
         out.clear();
-        self.run_on_shard_into(db, proto, a, &mut out);
+        self.run_on_shard_into(db, proto, Some(cmd), a, &mut out);
         if let Some(ob) = self.outbox.get_mut(from) {
             ob.push_reply(conn, slot, &out);
         }
@@ -1307,6 +1309,7 @@ impl Reactor {
         &mut self,
         db: usize,
         proto: crate::protocol::Proto,
+        cmd: Option<&'static table::Command>,
         a: Args,
         out: &mut Vec<u8>,
     ) {
@@ -1318,7 +1321,6 @@ impl Reactor {
             r: Reply::new(out, proto),
             max_bulk: self.max_bulk,
         };
-        let cmd = table::lookup(a.get(0));
         match cmd.map(|c| c.kind) {
             Some(Kind::Keyed(f)) | Some(Kind::Multi(f, _)) => f(&mut ctx, a),
             // DEBUG OBJECT / DIGEST-VALUE: connection commands routed by key.
@@ -1613,10 +1615,11 @@ impl Reactor {
                         slot,
                         db,
                         proto,
+                        cmd,
                         args,
                     } => {
                         if let Some(a) = batch.args(args) {
-                            self.run_cmd_for(from, conn, slot, db, proto, a);
+                            self.run_cmd_for(from, (conn, slot), db, proto, cmd, a);
                         }
                     }
                     Msg::Reply { conn, slot, reply } => {

@@ -13,6 +13,7 @@ pub mod ops;
 pub use fanout::{Coord, Step};
 pub use ops::{OpResult, OwnedArgs, ShardOp};
 
+use crate::commands::table::Command;
 use crate::protocol::{Args, Proto};
 use std::ops::Range;
 
@@ -62,6 +63,8 @@ pub enum Msg {
         slot: u64,
         db: usize,
         proto: Proto,
+        /// Its command-table entry, looked up once by the origin.
+        cmd: &'static Command,
         args: Range<usize>,
     },
     /// The reply to a `Cmd`, verbatim: `Batch::bytes[reply]`.
@@ -129,10 +132,10 @@ impl Batch {
     pub fn push_cmd(
         &mut self,
         from: usize,
-        conn: Token,
-        slot: u64,
+        (conn, slot): (Token, u64),
         db: usize,
         proto: Proto,
+        cmd: &'static Command,
         a: Args,
     ) {
         let first = self.ranges.len();
@@ -148,6 +151,7 @@ impl Batch {
             slot,
             db,
             proto,
+            cmd,
             args,
         });
     }
@@ -180,14 +184,22 @@ mod tests {
         let src = b"GETkeySETk2v".to_vec();
         let get = [0..3, 3..6];
         let set = [6..9, 9..11, 11..12];
+        let cmd = |name: &[u8]| crate::commands::table::lookup(name).expect("in the table");
         let mut b = Batch::default();
-        b.push_cmd(0, 7, 1, 0, Proto::Resp2, args_of(&src, &get));
+        b.push_cmd(0, (7, 1), 0, Proto::Resp2, cmd(b"get"), args_of(&src, &get));
         b.push_reply(8, 2, b"$1\r\nx\r\n");
-        b.push_cmd(0, 7, 2, 3, Proto::Resp3, args_of(&src, &set));
+        b.push_cmd(0, (7, 2), 3, Proto::Resp3, cmd(b"set"), args_of(&src, &set));
         let mut seen = Vec::new();
         for m in &b.msgs {
             match m {
-                Msg::Cmd { slot, db, args, .. } => {
+                Msg::Cmd {
+                    slot,
+                    db,
+                    cmd,
+                    args,
+                    ..
+                } => {
+                    assert!(cmd.name == "get" || cmd.name == "set");
                     let a = b.args(args.clone()).expect("in range");
                     let parts: Vec<&[u8]> = a.iter().collect();
                     seen.push((*slot, *db, parts.concat()));
