@@ -7,6 +7,7 @@ use super::locks::{lock_id, LockSet};
 use super::ops::{CountMode, OpResult, OwnedArgs, ShardOp};
 use crate::protocol::{Args, Proto, Reply};
 use crate::shard::slot::key_shard;
+use smallvec::SmallVec;
 
 pub type Finish = Box<dyn FnOnce(Vec<OpResult>, &mut Reply) -> Step>;
 
@@ -180,21 +181,25 @@ pub type Locks = Vec<(usize, LockSet)>;
 
 /// Split keys (every `width`-th argument from 1, taking `width` arguments
 /// each: 1 for keys, 2 for key/value pairs) into one argument list per
-/// shard, remembering where each key went; and the locks of those keys
-/// in database `db`, grouped the same way (each key is routed once).
+/// shard, and the locks of those keys in database `db`, grouped the same
+/// way (each key is routed once). With `positions`, also where each key
+/// went (MGET's reply order); the other callers skip that allocation.
 fn group_args(
     a: Args,
     nshards: usize,
     width: usize,
     db: usize,
+    positions: bool,
 ) -> (Vec<(usize, OwnedArgs)>, KeyPositions, Locks) {
     // Two passes, so that each group is allocated once at its final size:
     // grown push by push, the groups of a 10-key MSET cost more
     // reallocations than the whole command costs on one shard.
     let n = a.len().saturating_sub(1) / width;
-    let mut pos: KeyPositions = Vec::with_capacity(n);
-    // (shard, bytes) per group, in first-seen order.
-    let mut sizes: Vec<(usize, usize)> = Vec::with_capacity(2);
+    let mut pos: KeyPositions = Vec::with_capacity(if positions { n } else { 0 });
+    // Per key: its group. Per group: (shard, bytes); both on the stack for
+    // the usual handful of keys and shards.
+    let mut group_of: SmallVec<[u32; 32]> = SmallVec::with_capacity(n);
+    let mut sizes: SmallVec<[(usize, usize); 4]> = SmallVec::new();
     let mut locks: Locks = Vec::with_capacity(2);
     for j in 0..n {
         let i = 1 + j * width;
@@ -208,26 +213,30 @@ fn group_args(
                 sizes.len() - 1
             }
         };
-        pos.push((g, locks[g].1.len()));
+        if positions {
+            pos.push((g, locks[g].1.len()));
+        }
+        group_of.push(g as u32);
         locks[g].1.push(lock_id(db, key));
-        sizes[g].1 += (i..i + width).map(|x| a.get(x).len()).sum::<usize>();
+        sizes[g].1 += key.len() + (i + 1..i + width).map(|x| a.get(x).len()).sum::<usize>();
     }
     let mut groups: Vec<(usize, OwnedArgs)> = sizes
         .iter()
         .zip(&locks)
         .map(|(&(s, bytes), (_, l))| (s, OwnedArgs::with_capacity(bytes, l.len() * width)))
         .collect();
-    for (j, &(g, _)) in pos.iter().enumerate() {
+    for (j, &g) in group_of.iter().enumerate() {
         let i = 1 + j * width;
+        let dst = &mut groups[g as usize].1;
         for w in 0..width {
-            groups[g].1.push(a.get(i + w));
+            dst.push(a.get(i + w));
         }
     }
     (groups, pos, locks)
 }
 
 pub fn mget(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
-    let (groups, pos, locks) = group_args(a, nshards, 1, db);
+    let (groups, pos, locks) = group_args(a, nshards, 1, db, true);
     let ops = groups
         .into_iter()
         .map(|(s, keys)| (s, ShardOp::MGet { db, keys }))
@@ -257,7 +266,7 @@ pub fn mget(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
 }
 
 pub fn mset(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
-    let (groups, _, locks) = group_args(a, nshards, 2, db);
+    let (groups, _, locks) = group_args(a, nshards, 2, db, false);
     let ops = groups
         .into_iter()
         .map(|(s, pairs)| (s, ShardOp::MSet { db, pairs }))
@@ -274,7 +283,7 @@ pub fn mset(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
 }
 
 pub fn msetnx(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
-    let (groups, _, locks) = group_args(a, nshards, 2, db);
+    let (groups, _, locks) = group_args(a, nshards, 2, db, false);
     let ops = groups
         .iter()
         .map(|(s, pairs)| {
@@ -311,7 +320,7 @@ pub fn msetnx(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
 
 /// DEL/UNLINK (delete) and EXISTS/TOUCH: the sum of per-shard counts.
 pub fn count(db: usize, a: Args, nshards: usize, mode: CountMode) -> (Plan, Locks) {
-    let (groups, _, locks) = group_args(a, nshards, 1, db);
+    let (groups, _, locks) = group_args(a, nshards, 1, db, false);
     let ops = groups
         .into_iter()
         .map(|(s, keys)| (s, ShardOp::Count { db, keys, mode }))
