@@ -173,6 +173,13 @@ impl Driver {
     }
 }
 
+/// How many reactors share each CPU this process may run on (1 when each
+/// has its own).
+fn reactors_per_cpu(reactors: usize) -> u32 {
+    let cpus = super::sched::allowed_cpus().unwrap_or(reactors).max(1);
+    reactors.div_ceil(cpus).max(1) as u32
+}
+
 pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
     let ring = IoUring::builder()
         .setup_single_issuer()
@@ -194,6 +201,7 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
         batch: Batcher::new(
             MAX_BATCH,
             std::time::Duration::from_micros(linger_us as u64),
+            reactors_per_cpu(r.shared.nshards),
         ),
         fixed: Vec::new(),
     };
