@@ -280,3 +280,54 @@ fn redis_crate_pipeline_10k_commands() {
         assert_eq!(int(&mut con, &["DBSIZE"]), 2500 + 50);
     }
 }
+
+/// Commands sent to another shard carry their arguments in the batch's
+/// byte buffer and their replies back the same way; batches are kept for
+/// reuse with bounded room. Large values and many-argument commands, mixed
+/// with small ones in one pipeline, must survive growing, dropping and
+/// reusing those buffers, turn after turn.
+#[test]
+fn large_arguments_and_replies_cross_shards_intact() {
+    let srv = Server::start(4);
+    let mut con = srv.conn();
+    for round in 0..3 {
+        let mut pipe = redis::pipe();
+        let big = |i: usize| {
+            let byte = b'a' + ((i + round) % 26) as u8;
+            String::from_utf8(vec![byte; 64 * 1024 * (1 + i % 4)]).unwrap_or_default()
+        };
+        for i in 0..16 {
+            pipe.cmd("SET").arg(format!("lv:{i}")).arg(big(i)).ignore();
+            pipe.cmd("DEL").arg(format!("ll:{i}")).ignore();
+            let items: Vec<String> = (0..3000).map(|j| format!("{i}-{j}")).collect();
+            pipe.cmd("RPUSH")
+                .arg(format!("ll:{i}"))
+                .arg(&items)
+                .ignore();
+            pipe.cmd("SET").arg(format!("lsmall:{i}")).arg(i).ignore();
+        }
+        for i in 0..16 {
+            pipe.cmd("GET").arg(format!("lv:{i}"));
+            pipe.cmd("LRANGE").arg(format!("ll:{i}")).arg(2990).arg(-1);
+            pipe.cmd("GET").arg(format!("lsmall:{i}"));
+        }
+        let replies: Vec<Value> = pipe.query(&mut con).expect("pipeline");
+        assert_eq!(replies.len(), 48, "round {round}");
+        for i in 0..16 {
+            let want = big(i);
+            match &replies[3 * i] {
+                Value::BulkString(b) => assert!(b == want.as_bytes(), "round {round} lv:{i}"),
+                r => panic!("round {round} lv:{i}: {r:?}"),
+            }
+            let tail: Vec<String> = (2990..3000).map(|j| format!("{i}-{j}")).collect();
+            let got: Vec<String> =
+                redis::from_redis_value(replies[3 * i + 1].clone()).expect("LRANGE reply");
+            assert_eq!(got, tail, "round {round} ll:{i}");
+            assert_eq!(
+                replies[3 * i + 2],
+                Value::BulkString(i.to_string().into_bytes()),
+                "round {round} lsmall:{i}"
+            );
+        }
+    }
+}
