@@ -322,3 +322,36 @@ fn info_used_memory_is_the_figure_maxmemory_enforces() {
         assert!(allocator > 0);
     }
 }
+
+/// A large reply produced for another reactor's client leaves no buffer
+/// behind on the reactor that produced it: after the value is deleted,
+/// used_memory (what maxmemory enforces) is back near where it started.
+#[test]
+fn large_cross_shard_replies_leave_no_memory_behind() {
+    let srv = Server::start(2);
+    let base = used_memory(&mut srv.conn());
+    // The connection's own buffers grow with what it sent and received;
+    // they go with it.
+    let mut con = srv.conn();
+    let value = "x".repeat(8 << 20);
+    // "{b}" and "{a}" hash to slots 3300 and 15495: one key per shard, so
+    // one of the two GETs runs on the other reactor, whichever this
+    // connection landed on.
+    for key in ["big:{b}", "big:{a}"] {
+        ok(&mut con, &["SET", key, &value]);
+    }
+    for key in ["big:{b}", "big:{a}"] {
+        assert_eq!(
+            bulk(&mut con, &["GET", key]).map(|v| v.len()),
+            Some(8 << 20)
+        );
+    }
+    assert_eq!(int(&mut con, &["DEL", "big:{b}", "big:{a}"]), 2);
+    drop(con);
+    std::thread::sleep(Duration::from_millis(100));
+    let after = used_memory(&mut srv.conn());
+    assert!(
+        after < base + (4 << 20),
+        "{base} -> {after}: a reply buffer of the 8 MB value was kept"
+    );
+}

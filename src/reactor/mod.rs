@@ -1292,7 +1292,12 @@ impl Reactor {
         if let Some(ob) = self.outbox.get_mut(from) {
             ob.push_reply(conn, slot, &out);
         }
-        self.remote_out = out;
+        // Kept for the next reply, unless one big reply (a GET of a large
+        // value) grew it: that room would stay allocated, and counted
+        // against maxmemory, for good.
+        if out.capacity() <= MAILBOX_KEEP_BYTES {
+            self.remote_out = out;
+        }
     }
 
     /// The reply of a `Msg::Cmd` came back.
