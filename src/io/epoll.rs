@@ -256,8 +256,7 @@ fn write_out(r: &mut Reactor, ep: &Epoll, idx: u32) {
                 sent += n as usize;
                 c.send_off += n as usize;
                 if c.send_off >= c.sending.len() {
-                    c.sending.clear();
-                    c.send_off = 0;
+                    c.sent_all();
                 }
                 continue;
             }

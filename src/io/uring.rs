@@ -427,8 +427,7 @@ fn on_send(r: &mut Reactor, d: &mut Driver, tok: u64, res: i32) {
     }
     c.send_off += res as usize;
     if c.send_off >= c.sending.len() {
-        c.sending.clear();
-        c.send_off = 0;
+        c.sent_all();
     }
     r.on_sent(res as usize);
     start_send(r, d, idx);

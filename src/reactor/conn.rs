@@ -53,6 +53,13 @@ const REPLY_RUN_CAPACITY: usize = 64;
 /// Output up to this size waits for a pending cross-shard reply behind it.
 const HOLD_LIMIT: usize = 64 * 1024;
 
+/// A connection's input and send buffers keep at most this much room once
+/// emptied. Room is kept so that a busy pipeline reuses its buffers, but
+/// one large value sent or received (an 8 MB SET or GET) must not pin its
+/// size for the rest of a pooled connection's life: Redis likewise frees
+/// its reply blocks once written and shrinks idle query buffers.
+pub const CONN_KEEP_BYTES: usize = 256 * 1024;
+
 impl Conn {
     pub fn new(fd: i32, gen: u32, client: Client) -> Conn {
         Conn {
@@ -92,6 +99,15 @@ impl Conn {
             Some(Slot::Ready(b)) => b,
             // Ensured just above.
             _ => &mut self.out,
+        }
+    }
+
+    /// The send buffer went out whole: empty it for the next one.
+    pub fn sent_all(&mut self) {
+        self.sending.clear();
+        self.send_off = 0;
+        if self.sending.capacity() > CONN_KEEP_BYTES {
+            self.sending = Vec::new();
         }
     }
 

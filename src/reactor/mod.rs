@@ -303,6 +303,11 @@ impl Reactor {
         if let Some(c) = self.conn_mut(idx) {
             let mut buf = buf;
             buf.drain(..used);
+            // Emptied after a large request (a big value arrives over many
+            // receives): not worth keeping that room.
+            if buf.is_empty() && buf.capacity() > conn::CONN_KEEP_BYTES {
+                buf = Vec::new();
+            }
             // Anything appended meanwhile cannot exist: processing is synchronous.
             c.inbuf = buf;
         }
