@@ -2016,3 +2016,53 @@ fn pipelined_cross_shard_msets_are_seen_by_every_later_command() {
         }
     });
 }
+
+/// Whole-keyspace commands see a multi-shard command entirely or not at
+/// all: writers add and remove pairs of keys on different shards (MSET,
+/// then DEL, each atomic), so DBSIZE and KEYS must always count an even
+/// number of them. Fanned out without locks, DBSIZE saw odd counts in ~40%
+/// of its calls (one shard counted after the MSET, the other before).
+#[test]
+fn whole_keyspace_commands_never_see_half_a_transaction() {
+    let srv = Server::start(NSHARDS);
+    let st = Stress::new();
+    let mut hs = Vec::new();
+    for t in 0..4 {
+        hs.push(st.spawn(&srv, t, move |t, con, st| {
+            let pair = spread_keys(&format!("wk{t}:"), 1);
+            while st.running() {
+                let mut mset = redis::cmd("MSET");
+                for k in &pair {
+                    mset.arg(k).arg("v");
+                }
+                let r: Value = mset.query(con).expect("MSET");
+                assert!(is_ok(&r), "{r:?}");
+                let n: i64 = redis::cmd("DEL").arg(&pair).query(con).expect("DEL");
+                assert_eq!(n as usize, pair.len());
+                st.op();
+            }
+        }));
+    }
+    for t in 0..2 {
+        hs.push(st.spawn(&srv, t, move |t, con, st| {
+            while st.running() {
+                let n: i64 = if t == 0 {
+                    redis::cmd("DBSIZE").query(con).expect("DBSIZE")
+                } else {
+                    let ks: Vec<String> = redis::cmd("KEYS").arg("wk*").query(con).expect("KEYS");
+                    ks.len() as i64
+                };
+                if n % NSHARDS as i64 != 0 {
+                    st.torn(format!(
+                        "{} counted {n} keys",
+                        if t == 0 { "DBSIZE" } else { "KEYS" }
+                    ));
+                }
+                st.op();
+            }
+        }));
+    }
+    st.run_for(Duration::from_secs(3));
+    join_all(hs);
+    st.assert_clean();
+}

@@ -687,7 +687,12 @@ impl Reactor {
                 return;
             }
         };
-        self.start_plan(idx, plan);
+        // Atomic with respect to multi-shard commands and transactions:
+        // every shard's whole-shard lock, taken in shard order.
+        let locks = (0..n)
+            .map(|s| (s, vec![crate::tx::locks::WHOLE_SHARD]))
+            .collect();
+        self.start_tx(idx, plan, locks);
     }
 
     fn run_conn(&mut self, idx: u32, f: table::ConnFn, args: Args) {

@@ -56,6 +56,15 @@ pub struct Waiter {
 pub type LockId = u64;
 pub type LockSet = Vec<LockId>;
 
+/// The lock of a whole shard, every key of every database: whole-keyspace
+/// commands (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL, SWAPDB) take
+/// it on every shard, so they see a multi-key command or MULTI/EXEC on
+/// those shards entirely or not at all (a DBSIZE fanned out without locks
+/// counted one key of a two-shard MSET and not the other). It conflicts
+/// with every key; a key whose hash happens to equal it merely conflicts
+/// with more than it needs to.
+pub const WHOLE_SHARD: LockId = u64::MAX;
+
 pub fn lock_id(db: usize, key: &[u8]) -> LockId {
     static SEED: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
     SEED.get_or_init(|| foldhash::fast::FixedState::with_seed(fastrand::u64(..)))
@@ -154,6 +163,15 @@ impl LockTable {
     /// (earlier waiters on a key go first: FIFO per key).
     fn conflicts(&self, keys: &[LockId], txid: Option<u64>) -> bool {
         let queued = !self.queue.is_empty();
+        if keys.contains(&WHOLE_SHARD) {
+            // Behind every waiter and every other holder.
+            return queued || self.held.values().any(|&h| Some(h) != txid);
+        }
+        if self.held_by_other(WHOLE_SHARD, txid)
+            || (queued && self.queued.contains_key(&WHOLE_SHARD))
+        {
+            return true;
+        }
         keys.iter()
             .any(|&k| self.held_by_other(k, txid) || (queued && self.queued.contains_key(&k)))
     }
@@ -262,12 +280,15 @@ impl LockTable {
         if let Some(keys) = self.by_tx.remove(&txid) {
             for k in keys {
                 self.held.remove(&k);
-                wanted |= self.queued.contains_key(&k);
+                // A whole shard freed may let anyone through.
+                wanted |= k == WHOLE_SHARD || self.queued.contains_key(&k);
             }
         }
         if self.queue.is_empty() {
             return ready;
         }
+        // A waiter for the whole shard wants every key.
+        wanted |= self.queued.contains_key(&WHOLE_SHARD);
         let own_request = |w: &Waiter| match w.what {
             Waiting::Lock { txid: t } | Waiting::LockRun { txid: t, .. } => t == txid,
             Waiting::Op(_) => false,
@@ -294,10 +315,15 @@ impl LockTable {
                 self.unqueue_keys(&w.keys);
                 continue;
             }
-            let waits = w
-                .keys
-                .iter()
-                .any(|&k| self.held_by_other(k, wtx) || ahead.contains(&k));
+            let waits = if w.keys.contains(&WHOLE_SHARD) {
+                !ahead.is_empty() || self.held.values().any(|&h| Some(h) != wtx)
+            } else {
+                self.held_by_other(WHOLE_SHARD, wtx)
+                    || ahead.contains(&WHOLE_SHARD)
+                    || w.keys
+                        .iter()
+                        .any(|&k| self.held_by_other(k, wtx) || ahead.contains(&k))
+            };
             if waits {
                 ahead.extend(w.keys.iter().copied());
                 self.queue.push_back(w);
@@ -362,6 +388,33 @@ mod tests {
         assert_eq!(ready.len(), 1);
         assert!(matches!(ready[0].what, Waiting::Op(_)));
         assert!(t.is_idle());
+    }
+
+    #[test]
+    fn the_whole_shard_lock_waits_for_everyone_and_everyone_for_it() {
+        let all = vec![WHOLE_SHARD];
+        let mut t = LockTable::default();
+        assert!(t.lock(1, keys(&["a"]), R));
+        assert!(t.blocked(&all), "a key is held");
+        assert!(!t.lock(2, all.clone(), R), "queued behind tx 1");
+        // Behind the queued whole-shard request, even an unrelated key waits.
+        assert!(t.blocked(&keys_db(3, &["zz"])));
+        assert!(!t.try_lock(3, keys(&["b"])));
+        assert!(!t.lock(4, keys(&["c"]), R));
+        let ready = t.release(1);
+        assert_eq!(ready.len(), 1, "the whole shard, not tx 4 behind it");
+        assert!(matches!(ready[0].what, Waiting::Lock { txid: 2 }));
+        assert!(t.blocked(&keys(&["b"])), "held whole");
+        assert!(!t.try_lock(5, keys(&["d"])));
+        let ready = t.release(2);
+        assert_eq!(ready.len(), 1);
+        assert!(matches!(ready[0].what, Waiting::Lock { txid: 4 }));
+        assert!(t.release(4).is_empty());
+        assert!(t.is_idle());
+        // Uncontended, it is granted at once and blocks nothing after release.
+        assert!(t.try_lock(6, all.clone()));
+        assert!(t.release(6).is_empty());
+        assert!(!t.blocked(&keys(&["a"])));
     }
 
     #[test]
