@@ -687,8 +687,17 @@ impl Reactor {
                 return;
             }
         };
-        // Atomic with respect to multi-shard commands and transactions:
-        // every shard's whole-shard lock, taken in shard order.
+        // SCAN and RANDOMKEY promise nothing about keys changed while they
+        // run (SCAN may or may not return them; Redis's own iteration
+        // spans calls), so they read without locks. The others are atomic
+        // with respect to multi-shard commands and transactions: every
+        // shard's whole-shard lock, taken in shard order. Exclusive, so
+        // concurrent DBSIZE/KEYS calls take turns: at --threads 2 on one
+        // CPU, 1 or 4 clients of DBSIZE alone ran as fast as unlocked,
+        // 50 of them at 31k req/s instead of 99k.
+        if matches!(op, AllOp::Scan | AllOp::RandomKey) {
+            return self.start_plan(idx, plan);
+        }
         let locks = (0..n)
             .map(|s| (s, vec![crate::tx::locks::WHOLE_SHARD]))
             .collect();

@@ -57,8 +57,8 @@ pub type LockId = u64;
 pub type LockSet = Vec<LockId>;
 
 /// The lock of a whole shard, every key of every database: whole-keyspace
-/// commands (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL, SWAPDB) take
-/// it on every shard, so they see a multi-key command or MULTI/EXEC on
+/// commands (DBSIZE, KEYS, FLUSHDB, FLUSHALL, SWAPDB) take it on every
+/// shard, so they see a multi-key command or MULTI/EXEC on
 /// those shards entirely or not at all (a DBSIZE fanned out without locks
 /// counted one key of a two-shard MSET and not the other). It conflicts
 /// with every key; a key whose hash happens to equal it merely conflicts
