@@ -65,6 +65,11 @@ pub type LockSet = Vec<LockId>;
 /// with more than it needs to.
 pub const WHOLE_SHARD: LockId = u64::MAX;
 
+/// The shared form of `WHOLE_SHARD`, for whole-keyspace reads (DBSIZE,
+/// KEYS): held by any number of transactions at once, it excludes every
+/// key lock and `WHOLE_SHARD`, not other readers.
+pub const WHOLE_SHARD_READ: LockId = u64::MAX - 1;
+
 pub fn lock_id(db: usize, key: &[u8]) -> LockId {
     static SEED: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
     SEED.get_or_init(|| foldhash::fast::FixedState::with_seed(fastrand::u64(..)))
@@ -134,6 +139,9 @@ pub struct LockTable {
     queued: IdMap<u32>,
     /// `release`'s scratch set, kept to reuse its allocation.
     ahead: hashbrown::HashSet<LockId, IdHash>,
+    /// Transactions holding `WHOLE_SHARD_READ` (kept out of `held`, which
+    /// has one holder per lock).
+    readers: u32,
 }
 
 /// What became of a `LockRun`.
@@ -150,7 +158,7 @@ pub enum LockRunOutcome {
 impl LockTable {
     #[inline]
     pub fn is_idle(&self) -> bool {
-        self.held.is_empty() && self.queue.is_empty()
+        self.held.is_empty() && self.queue.is_empty() && self.readers == 0
     }
 
     fn held_by_other(&self, k: LockId, txid: Option<u64>) -> bool {
@@ -165,10 +173,17 @@ impl LockTable {
         let queued = !self.queue.is_empty();
         if keys.contains(&WHOLE_SHARD) {
             // Behind every waiter and every other holder.
+            return queued || self.readers > 0 || self.held.values().any(|&h| Some(h) != txid);
+        }
+        if keys.contains(&WHOLE_SHARD_READ) {
+            // Behind every waiter and every key holder; beside readers.
             return queued || self.held.values().any(|&h| Some(h) != txid);
         }
-        if self.held_by_other(WHOLE_SHARD, txid)
-            || (queued && self.queued.contains_key(&WHOLE_SHARD))
+        if self.readers > 0
+            || self.held_by_other(WHOLE_SHARD, txid)
+            || (queued
+                && (self.queued.contains_key(&WHOLE_SHARD)
+                    || self.queued.contains_key(&WHOLE_SHARD_READ)))
         {
             return true;
         }
@@ -250,7 +265,17 @@ impl LockTable {
     fn grant(&mut self, txid: u64, mut keys: LockSet) {
         // Keys this transaction already held (or names twice) are recorded
         // once; filtered in place, so a grant allocates nothing of its own.
-        keys.retain(|&k| self.held.insert(k, txid).is_none());
+        let again = self
+            .by_tx
+            .get(&txid)
+            .is_some_and(|v| v.contains(&WHOLE_SHARD_READ));
+        keys.retain(|&k| {
+            if k == WHOLE_SHARD_READ {
+                self.readers += u32::from(!again);
+                return !again;
+            }
+            self.held.insert(k, txid).is_none()
+        });
         let mine = keys;
         match self.by_tx.entry(txid) {
             hashbrown::hash_map::Entry::Occupied(mut e) => e.get_mut().extend(mine),
@@ -279,16 +304,21 @@ impl LockTable {
         let mut wanted = false;
         if let Some(keys) = self.by_tx.remove(&txid) {
             for k in keys {
-                self.held.remove(&k);
+                if k == WHOLE_SHARD_READ {
+                    self.readers = self.readers.saturating_sub(1);
+                } else {
+                    self.held.remove(&k);
+                }
                 // A whole shard freed may let anyone through.
-                wanted |= k == WHOLE_SHARD || self.queued.contains_key(&k);
+                wanted |= k == WHOLE_SHARD || k == WHOLE_SHARD_READ || self.queued.contains_key(&k);
             }
         }
         if self.queue.is_empty() {
             return ready;
         }
         // A waiter for the whole shard wants every key.
-        wanted |= self.queued.contains_key(&WHOLE_SHARD);
+        wanted |=
+            self.queued.contains_key(&WHOLE_SHARD) || self.queued.contains_key(&WHOLE_SHARD_READ);
         let own_request = |w: &Waiter| match w.what {
             Waiting::Lock { txid: t } | Waiting::LockRun { txid: t, .. } => t == txid,
             Waiting::Op(_) => false,
@@ -316,10 +346,15 @@ impl LockTable {
                 continue;
             }
             let waits = if w.keys.contains(&WHOLE_SHARD) {
-                !ahead.is_empty() || self.held.values().any(|&h| Some(h) != wtx)
+                !ahead.is_empty() || self.readers > 0 || self.held.values().any(|&h| Some(h) != wtx)
+            } else if w.keys.contains(&WHOLE_SHARD_READ) {
+                ahead.iter().any(|&k| k != WHOLE_SHARD_READ)
+                    || self.held.values().any(|&h| Some(h) != wtx)
             } else {
-                self.held_by_other(WHOLE_SHARD, wtx)
+                self.readers > 0
+                    || self.held_by_other(WHOLE_SHARD, wtx)
                     || ahead.contains(&WHOLE_SHARD)
+                    || ahead.contains(&WHOLE_SHARD_READ)
                     || w.keys
                         .iter()
                         .any(|&k| self.held_by_other(k, wtx) || ahead.contains(&k))
@@ -415,6 +450,39 @@ mod tests {
         assert!(t.try_lock(6, all.clone()));
         assert!(t.release(6).is_empty());
         assert!(!t.blocked(&keys(&["a"])));
+    }
+
+    #[test]
+    fn whole_shard_readers_share_it_and_exclude_writers() {
+        let read = vec![WHOLE_SHARD_READ];
+        let mut t = LockTable::default();
+        assert!(t.lock(1, read.clone(), R));
+        assert!(t.lock(2, read.clone(), R), "readers share it");
+        assert!(!t.is_idle());
+        assert!(t.blocked(&keys(&["a"])), "a write waits for the readers");
+        assert!(!t.lock(3, keys(&["a"]), R));
+        // FIFO: a reader arriving behind the queued writer waits too.
+        assert!(!t.lock(4, read.clone(), R));
+        assert!(t.release(1).is_empty(), "tx 2 still reads");
+        let ready = t.release(2);
+        assert_eq!(ready.len(), 1);
+        assert!(matches!(ready[0].what, Waiting::Lock { txid: 3 }));
+        let ready = t.release(3);
+        assert_eq!(ready.len(), 1);
+        assert!(matches!(ready[0].what, Waiting::Lock { txid: 4 }));
+        // The exclusive form waits for readers.
+        assert!(!t.lock(5, vec![WHOLE_SHARD], R));
+        let ready = t.release(4);
+        assert!(matches!(
+            ready[..],
+            [Waiter {
+                what: Waiting::Lock { txid: 5 },
+                ..
+            }]
+        ));
+        assert!(!t.try_lock(6, read.clone()), "the whole shard is held");
+        assert!(t.release(5).is_empty());
+        assert!(t.is_idle());
     }
 
     #[test]
