@@ -2047,10 +2047,33 @@ fn whole_keyspace_commands_never_see_half_a_transaction() {
             }
         }));
     }
-    for t in 0..3 {
+    for t in 0..5 {
         hs.push(st.spawn(&srv, t, move |t, con, st| {
             while st.running() {
                 let (what, n) = match t {
+                    3 => {
+                        // The same inside MULTI/EXEC.
+                        let (n, ks): (i64, Vec<String>) = redis::pipe()
+                            .atomic()
+                            .cmd("DBSIZE")
+                            .cmd("KEYS")
+                            .arg("wk*")
+                            .query(con)
+                            .expect("EXEC");
+                        if ks.len() as i64 % NSHARDS as i64 != 0 {
+                            st.torn(format!("KEYS in EXEC counted {}", ks.len()));
+                        }
+                        ("DBSIZE in EXEC", n)
+                    }
+                    4 => {
+                        let _: Value = redis::pipe()
+                            .atomic()
+                            .cmd("FLUSHALL")
+                            .query(con)
+                            .expect("EXEC");
+                        std::thread::sleep(Duration::from_millis(1));
+                        ("FLUSHALL in EXEC", 0)
+                    }
                     0 => ("DBSIZE", redis::cmd("DBSIZE").query(con).expect("DBSIZE")),
                     1 => {
                         let ks: Vec<String> =
