@@ -173,7 +173,7 @@ impl MemoryLimit {
             .filter(|(i, _)| *i != me)
             .map(|(_, p)| p.net.load(Ordering::Relaxed))
             .sum();
-        (self.base + others + my_net).max(0) as u64
+        Self::used_from(self.base, others + my_net)
     }
 }
 

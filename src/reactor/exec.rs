@@ -6,7 +6,7 @@ use crate::commands::conn::{ConnAction, ConnCtx};
 use crate::commands::ctx::arg_i64;
 use crate::commands::keys;
 use crate::commands::server as server_cmds;
-use crate::commands::table::{self, AllOp, Kind, Multi, TxCmd};
+use crate::commands::table::{self, Kind, Multi, TxCmd};
 use crate::protocol::{Args, Reply};
 use crate::shard::slot::key_shard;
 use crate::tx::fanout::{self, Plan, Step};
@@ -288,9 +288,9 @@ impl Reactor {
                     if !batch.is_empty() {
                         steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
                     }
-                    // As outside MULTI (`Reactor::run_all`), every shard
+                    // As outside MULTI (`AllOp::shard_lock`), every shard
                     // whole, here exclusively: this transaction may write.
-                    if !matches!(op, AllOp::Scan | AllOp::RandomKey) {
+                    if op.shard_lock().is_some() {
                         for s in 0..n {
                             let g = crate::tx::group_index(&mut locks, s, Vec::new);
                             locks[g].1.push(crate::tx::locks::WHOLE_SHARD);

@@ -22,7 +22,9 @@ use crate::shard::Shard;
 use crate::tx::fanout::{self, Plan, TxState};
 use crate::tx::locks::{lock_id, LockRunOutcome, LockSet, ReplyTo, Waiting};
 use crate::tx::ops::{CountMode, ShardStats};
-use crate::tx::{Batch, Coord, Msg, OpResult, OwnedArgs, Request, Response, ShardOp, Token};
+use crate::tx::{
+    Batch, Coord, Msg, OpResult, OwnedArgs, RemoteCmd, Request, Response, ShardOp, Token,
+};
 use client::Client;
 use conn::{Conn, Slot};
 use std::sync::atomic::Ordering;
@@ -650,7 +652,17 @@ impl Reactor {
             if !cmd.is_blocking() {
                 let slot = c.push_remote();
                 let me = self.id;
-                return self.outbox[target].push_cmd(me, (tok, slot), db, proto, cmd, args);
+                let ob = &mut self.outbox[target];
+                let args = ob.push_args(args);
+                return ob.push(Msg::Cmd(RemoteCmd {
+                    from: me,
+                    conn: tok,
+                    slot,
+                    db,
+                    proto,
+                    cmd,
+                    args,
+                }));
             }
             // Wait first (no wake-up can be missed), then attempt.
             self.block(idx, cmd, args, db, target, None);
@@ -687,19 +699,8 @@ impl Reactor {
                 return;
             }
         };
-        // SCAN and RANDOMKEY promise nothing about keys changed while they
-        // run (SCAN may or may not return them; Redis's own iteration
-        // spans calls), so they read without locks. The others are atomic
-        // with respect to multi-shard commands and transactions: every
-        // shard's whole-shard lock, taken in shard order: shared for the
-        // reads (exclusive, 50 clients of DBSIZE alone at --threads 2 on
-        // one CPU took turns: 31k req/s instead of 99k unlocked).
-        if matches!(op, AllOp::Scan | AllOp::RandomKey) {
+        let Some(lock) = op.shard_lock() else {
             return self.start_plan(idx, plan);
-        }
-        let lock = match op {
-            AllOp::DbSize | AllOp::Keys => crate::tx::locks::WHOLE_SHARD_READ,
-            _ => crate::tx::locks::WHOLE_SHARD,
         };
         let locks = (0..n).map(|s| (s, vec![lock])).collect();
         self.start_tx(idx, plan, locks);
@@ -1270,17 +1271,19 @@ impl Reactor {
         out
     }
 
-    /// A `Msg::Cmd` from reactor `from`: run it (or park it behind a
-    /// transaction holding its keys) and queue its reply to `from`.
-    fn run_cmd_for(
-        &mut self,
-        from: usize,
-        (conn, slot): (Token, u64),
-        db: usize,
-        proto: crate::protocol::Proto,
-        cmd: &'static table::Command,
-        a: Args,
-    ) {
+    /// A `Msg::Cmd` from another reactor, with its arguments `a`: run it
+    /// (or park it behind a transaction holding its keys) and queue its
+    /// reply to that reactor.
+    fn run_cmd_for(&mut self, m: &RemoteCmd, a: Args) {
+        let RemoteCmd {
+            from,
+            conn,
+            slot,
+            db,
+            proto,
+            cmd,
+            ..
+        } = *m;
         if db >= self.shard.dbs.len() {
             // Cannot happen (SELECT checks the index), but the origin's
             // slot must be answered, never left waiting.
@@ -1634,17 +1637,9 @@ impl Reactor {
             let mut msgs = std::mem::take(&mut batch.msgs);
             for m in msgs.drain(..) {
                 match m {
-                    Msg::Cmd {
-                        from,
-                        conn,
-                        slot,
-                        db,
-                        proto,
-                        cmd,
-                        args,
-                    } => {
-                        if let Some(a) = batch.args(args) {
-                            self.run_cmd_for(from, (conn, slot), db, proto, cmd, a);
+                    Msg::Cmd(m) => {
+                        if let Some(a) = batch.args(m.args.clone()) {
+                            self.run_cmd_for(&m, a);
                         }
                     }
                     Msg::Reply { conn, slot, reply } => {

@@ -171,24 +171,38 @@ impl LockTable {
     /// (earlier waiters on a key go first: FIFO per key).
     fn conflicts(&self, keys: &[LockId], txid: Option<u64>) -> bool {
         let queued = !self.queue.is_empty();
+        self.must_wait(keys, txid, queued, |k| {
+            queued && self.queued.contains_key(&k)
+        })
+    }
+
+    /// Must a request for `keys` by `txid` wait, given the waiters ahead of
+    /// it (`any_ahead`: there is one; `ahead(k)`: one of them wants `k`)?
+    /// The one rule for new requests (`conflicts`) and for queued ones
+    /// (`release`).
+    fn must_wait(
+        &self,
+        keys: &[LockId],
+        txid: Option<u64>,
+        any_ahead: bool,
+        ahead: impl Fn(LockId) -> bool,
+    ) -> bool {
+        let keys_held = || self.held.values().any(|&h| Some(h) != txid);
         if keys.contains(&WHOLE_SHARD) {
             // Behind every waiter and every other holder.
-            return queued || self.readers > 0 || self.held.values().any(|&h| Some(h) != txid);
+            return any_ahead || self.readers > 0 || keys_held();
         }
         if keys.contains(&WHOLE_SHARD_READ) {
             // Behind every waiter and every key holder; beside readers.
-            return queued || self.held.values().any(|&h| Some(h) != txid);
+            return any_ahead || keys_held();
         }
-        if self.readers > 0
+        self.readers > 0
             || self.held_by_other(WHOLE_SHARD, txid)
-            || (queued
-                && (self.queued.contains_key(&WHOLE_SHARD)
-                    || self.queued.contains_key(&WHOLE_SHARD_READ)))
-        {
-            return true;
-        }
-        keys.iter()
-            .any(|&k| self.held_by_other(k, txid) || (queued && self.queued.contains_key(&k)))
+            || ahead(WHOLE_SHARD)
+            || ahead(WHOLE_SHARD_READ)
+            || keys
+                .iter()
+                .any(|&k| self.held_by_other(k, txid) || ahead(k))
     }
 
     fn enqueue(&mut self, w: Waiter) {
@@ -345,20 +359,7 @@ impl LockTable {
                 self.unqueue_keys(&w.keys);
                 continue;
             }
-            let waits = if w.keys.contains(&WHOLE_SHARD) {
-                !ahead.is_empty() || self.readers > 0 || self.held.values().any(|&h| Some(h) != wtx)
-            } else if w.keys.contains(&WHOLE_SHARD_READ) {
-                ahead.iter().any(|&k| k != WHOLE_SHARD_READ)
-                    || self.held.values().any(|&h| Some(h) != wtx)
-            } else {
-                self.readers > 0
-                    || self.held_by_other(WHOLE_SHARD, wtx)
-                    || ahead.contains(&WHOLE_SHARD)
-                    || ahead.contains(&WHOLE_SHARD_READ)
-                    || w.keys
-                        .iter()
-                        .any(|&k| self.held_by_other(k, wtx) || ahead.contains(&k))
-            };
+            let waits = self.must_wait(&w.keys, wtx, !ahead.is_empty(), |k| ahead.contains(&k));
             if waits {
                 ahead.extend(w.keys.iter().copied());
                 self.queue.push_back(w);

@@ -55,18 +55,7 @@ pub struct Response {
 pub enum Msg {
     Req(Request),
     Resp(Response),
-    /// A whole command whose keys all live on the receiving shard (the
-    /// common remote request): its arguments are `Batch::ranges[args]`.
-    Cmd {
-        from: usize,
-        conn: Token,
-        slot: u64,
-        db: usize,
-        proto: Proto,
-        /// Its command-table entry, looked up once by the origin.
-        cmd: &'static Command,
-        args: Range<usize>,
-    },
+    Cmd(RemoteCmd),
     /// The reply to a `Cmd`, verbatim: `Batch::bytes[reply]`.
     Reply {
         conn: Token,
@@ -96,6 +85,20 @@ pub enum Msg {
     Unlock {
         txid: u64,
     },
+}
+
+/// A whole command whose keys all live on the receiving shard (the common
+/// remote request).
+pub struct RemoteCmd {
+    pub from: usize,
+    pub conn: Token,
+    pub slot: u64,
+    pub db: usize,
+    pub proto: Proto,
+    /// Its command-table entry, looked up once by the origin.
+    pub cmd: &'static Command,
+    /// Its arguments: `Batch::ranges[args]`.
+    pub args: Range<usize>,
 }
 
 /// Everything one reactor has for another in one loop turn travels as one
@@ -129,31 +132,16 @@ impl Batch {
         self.ranges.clear();
     }
 
-    pub fn push_cmd(
-        &mut self,
-        from: usize,
-        (conn, slot): (Token, u64),
-        db: usize,
-        proto: Proto,
-        cmd: &'static Command,
-        a: Args,
-    ) {
+    /// Copy a command's arguments into the batch: the range of
+    /// `ranges` a `RemoteCmd` names them by.
+    pub fn push_args(&mut self, a: Args) -> Range<usize> {
         let first = self.ranges.len();
         for x in a.iter() {
             let s = self.bytes.len();
             self.bytes.extend_from_slice(x);
             self.ranges.push(s..self.bytes.len());
         }
-        let args = first..self.ranges.len();
-        self.msgs.push(Msg::Cmd {
-            from,
-            conn,
-            slot,
-            db,
-            proto,
-            cmd,
-            args,
-        });
+        first..self.ranges.len()
     }
 
     pub fn push_reply(&mut self, conn: Token, slot: u64, reply: &[u8]) {
@@ -186,23 +174,30 @@ mod tests {
         let set = [6..9, 9..11, 11..12];
         let cmd = |name: &[u8]| crate::commands::table::lookup(name).expect("in the table");
         let mut b = Batch::default();
-        b.push_cmd(0, (7, 1), 0, Proto::Resp2, cmd(b"get"), args_of(&src, &get));
+        let remote = |b: &mut Batch, slot, db, name: &[u8], a| {
+            let args = b.push_args(a);
+            let (from, conn, proto, cmd) = (0, 7, Proto::Resp2, cmd(name));
+            b.push(Msg::Cmd(RemoteCmd {
+                from,
+                conn,
+                slot,
+                db,
+                proto,
+                cmd,
+                args,
+            }));
+        };
+        remote(&mut b, 1, 0, b"get", args_of(&src, &get));
         b.push_reply(8, 2, b"$1\r\nx\r\n");
-        b.push_cmd(0, (7, 2), 3, Proto::Resp3, cmd(b"set"), args_of(&src, &set));
+        remote(&mut b, 2, 3, b"set", args_of(&src, &set));
         let mut seen = Vec::new();
         for m in &b.msgs {
             match m {
-                Msg::Cmd {
-                    slot,
-                    db,
-                    cmd,
-                    args,
-                    ..
-                } => {
-                    assert!(cmd.name == "get" || cmd.name == "set");
-                    let a = b.args(args.clone()).expect("in range");
+                Msg::Cmd(c) => {
+                    let a = b.args(c.args.clone()).expect("in range");
+                    assert!(c.cmd.name.as_bytes().eq_ignore_ascii_case(a.get(0)));
                     let parts: Vec<&[u8]> = a.iter().collect();
-                    seen.push((*slot, *db, parts.concat()));
+                    seen.push((c.slot, c.db, parts.concat()));
                 }
                 Msg::Reply { conn, reply, .. } => {
                     seen.push((*conn, 0, b.bytes[reply.clone()].to_vec()));

@@ -18,6 +18,9 @@
 
 use super::limits::{Limits, LIMITS};
 use super::list::Elem;
+use super::listpack::{self, decode_score, encode_score, Listpack};
+use hashbrown::HashTable;
+use std::cmp::Ordering;
 
 /// A skiplist node's member, inline up to 24 bytes: the member index
 /// compares the member of the node it finds, and a member spilled to the
@@ -25,9 +28,6 @@ use super::list::Elem;
 /// cache miss per lookup: ~4.5% of a ZADD on a 100k-member set, all of it
 /// in memcmp waiting for the heap line. A node grows by 8 bytes.
 type Member = smallvec::SmallVec<[u8; 24]>;
-use super::listpack::{self, decode_score, encode_score, Listpack};
-use hashbrown::HashTable;
-use std::cmp::Ordering;
 use std::hash::BuildHasher;
 
 /// Redis's ZSKIPLIST_MAXLEVEL and ZSKIPLIST_P.
