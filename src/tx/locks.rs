@@ -61,8 +61,8 @@ pub type LockSet = Vec<LockId>;
 /// shard, so they see a multi-key command or MULTI/EXEC on
 /// those shards entirely or not at all (a DBSIZE fanned out without locks
 /// counted one key of a two-shard MSET and not the other). It conflicts
-/// with every key; a key whose hash happens to equal it merely conflicts
-/// with more than it needs to.
+/// with every key. No key's lock id is ever this or `WHOLE_SHARD_READ`
+/// (`key_lock`).
 pub const WHOLE_SHARD: LockId = u64::MAX;
 
 /// The shared form of `WHOLE_SHARD`, for whole-keyspace reads (DBSIZE,
@@ -72,8 +72,23 @@ pub const WHOLE_SHARD_READ: LockId = u64::MAX - 1;
 
 pub fn lock_id(db: usize, key: &[u8]) -> LockId {
     static SEED: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
-    SEED.get_or_init(|| foldhash::fast::FixedState::with_seed(fastrand::u64(..)))
-        .hash_one((db as u32, key))
+    key_lock(
+        SEED.get_or_init(|| foldhash::fast::FixedState::with_seed(fastrand::u64(..)))
+            .hash_one((db as u32, key)),
+    )
+}
+
+/// A key's hash as a lock id, kept off the two reserved whole-shard ids:
+/// a key hashing to `WHOLE_SHARD_READ` would be taken for a shared lock,
+/// and two writers of that key would no longer exclude each other (an
+/// ordinary collision between two keys only makes one wait for the other).
+#[inline]
+fn key_lock(hash: u64) -> LockId {
+    if hash >= WHOLE_SHARD_READ {
+        hash - 2
+    } else {
+        hash
+    }
 }
 
 /// Add `key`'s lock to its shard's group (groups in first-seen order;
@@ -451,6 +466,16 @@ mod tests {
         assert!(t.try_lock(6, all.clone()));
         assert!(t.release(6).is_empty());
         assert!(!t.blocked(&keys(&["a"])));
+    }
+
+    #[test]
+    fn no_key_takes_a_whole_shard_lock_id() {
+        for h in [u64::MAX, u64::MAX - 1] {
+            let id = key_lock(h);
+            assert!(id != WHOLE_SHARD && id != WHOLE_SHARD_READ, "{h:#x}");
+        }
+        assert_eq!(key_lock(12345), 12345);
+        assert_eq!(key_lock(u64::MAX - 2), u64::MAX - 2);
     }
 
     #[test]
