@@ -96,13 +96,6 @@ struct PendingFold {
     locks: fanout::Locks,
 }
 
-/// A fold takes no more commands once it locks this many keys. Its own
-/// shard's keys stay locked for a round trip, and the more keys held, the
-/// more other transactions collide and wait: redis-benchmark MSET -P 16
-/// at --threads 2 on one CPU (50 clients, 100k keys), server CPU per
-/// request against no folding: 4 MSETs (40 keys) -16%, 16 MSETs +20%.
-const MAX_FOLD_KEYS: usize = 32;
-
 const PREFETCH_PER_CONN: usize = 16;
 const PREFETCH_MAX: usize = 256;
 /// A drained batch bigger than this (messages) is freed, not kept: one
@@ -383,7 +376,7 @@ impl Reactor {
             return false;
         };
         f.idx == idx
-            && f.locks.iter().map(|(_, set)| set.len()).sum::<usize>() < MAX_FOLD_KEYS
+            && f.locks.iter().map(|(_, set)| set.len()).sum::<usize>() < fanout::MAX_FOLD_KEYS
             && matches!(cmd.kind, Kind::Multi(_, m) if m.folds())
             && cmd.arity_ok(args.len())
             && c.client.authed
@@ -1735,7 +1728,7 @@ impl Reactor {
             if self.outbox[t].is_empty() {
                 continue;
             }
-            let next = self.spare.pop().unwrap_or_default();
+            let next = self.spare.pop().unwrap_or_else(Batch::with_room);
             let batch = std::mem::replace(&mut self.outbox[t], next);
             match self.shared.mailboxes[t].push(batch) {
                 Ok(()) => {}
@@ -1845,14 +1838,17 @@ impl Reactor {
     /// (their first key, at most `PREFETCH_PER_CONN` commands) before any
     /// of them runs, so the cache misses of a batch overlap instead of
     /// following one another. Call `prefetch_entries` once the whole batch
-    /// has been noted. A hint only: anything unusual is skipped.
+    /// has been noted. A hint only: anything unusual is skipped. Keys of
+    /// other shards are not filtered out: telling which they are costs a
+    /// CRC16 (~66 instructions) that routing computes again anyway, more
+    /// than the wasted lookup hint (callgrind, --threads 2, GET -P 16:
+    /// 1957 -> 1879 instructions per request).
     pub fn prefetch(&mut self, idx: u32, data: &[u8]) {
         let Some(c) = self.conn(idx) else { return };
         if !c.inbuf.is_empty() {
             return;
         }
         let db = c.client.db;
-        let n = self.shared.nshards;
         let Some(d) = self.shard.dbs.get(db) else {
             return;
         };
@@ -1862,7 +1858,7 @@ impl Reactor {
                 break;
             };
             if let Some(key) = key {
-                if key_shard(key, n) == self.id && self.prefetched.len() < PREFETCH_MAX {
+                if self.prefetched.len() < PREFETCH_MAX {
                     self.prefetched.push((db, d.prefetch_slot(key)));
                 }
             }

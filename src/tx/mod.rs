@@ -115,7 +115,21 @@ pub struct Batch {
     pub ranges: Vec<Range<usize>>,
 }
 
+/// A fresh batch's room (`Batch::with_room`): a turn's messages to one
+/// peer at -P 16 run to dozens; grown from empty, the pushes reallocated
+/// (and copied) their way up several times per new batch.
+const BATCH_MSGS: usize = 64;
+const BATCH_BYTES: usize = 2048;
+
 impl Batch {
+    pub fn with_room() -> Batch {
+        Batch {
+            msgs: Vec::with_capacity(BATCH_MSGS),
+            bytes: Vec::with_capacity(BATCH_BYTES),
+            ranges: Vec::with_capacity(2 * BATCH_MSGS),
+        }
+    }
+
     #[inline]
     pub fn push(&mut self, m: Msg) {
         self.msgs.push(m);
