@@ -200,6 +200,13 @@ impl<'a> Args<'a> {
     pub fn get(&self, i: usize) -> &'a [u8] {
         &self.buf[self.ranges[i].clone()]
     }
+    /// The receive buffer and every argument's range in it: for loops
+    /// that walk arguments in fixed strides (key/value pairs) without a
+    /// bounds check per `get`.
+    #[inline]
+    pub fn raw(&self) -> (&'a [u8], &'a [Range<usize>]) {
+        (self.buf, self.ranges)
+    }
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         self.ranges.iter().map(|r| &self.buf[r.clone()])
     }

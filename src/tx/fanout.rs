@@ -203,46 +203,54 @@ fn group_args(
 ) -> (Vec<(usize, OwnedArgs)>, KeyPositions, Locks) {
     // Two passes, so that each group is allocated once at its final size:
     // grown push by push, the groups of a 10-key MSET cost more
-    // reallocations than the whole command costs on one shard.
-    let n = a.len().saturating_sub(1) / width;
+    // reallocations than the whole command costs on one shard. The
+    // arguments are walked as tuples of ranges rather than by index:
+    // `Args::get` per argument was a fifth of this function.
+    let (buf, ranges) = a.raw();
+    let tuples = ranges
+        .get(1..)
+        .unwrap_or_default()
+        .chunks_exact(width.max(1));
+    let n = tuples.len();
     let mut pos: KeyPositions = Vec::with_capacity(if positions { n } else { 0 });
-    // Per key: its group. Per group: (shard, bytes); both on the stack for
-    // the usual handful of keys and shards.
+    // Per key: its group. Per group: its bytes; both on the stack for the
+    // usual handful of keys and shards.
     let mut group_of: SmallVec<[u32; 32]> = SmallVec::with_capacity(n);
-    let mut sizes: SmallVec<[(usize, usize); 4]> = SmallVec::new();
+    let mut bytes: SmallVec<[usize; 4]> = SmallVec::new();
     let mut locks: Locks = Vec::with_capacity(2);
-    for j in 0..n {
-        let i = 1 + j * width;
-        let key = a.get(i);
+    for t in tuples.clone() {
+        // The parser's ranges are in the buffer; an empty key otherwise
+        // keeps `group_of` in step with the tuples.
+        let key = buf.get(t[0].clone()).unwrap_or_default();
         let s = key_shard(key, nshards);
-        let g = match sizes.iter().position(|&(gs, _)| gs == s) {
+        let g = match locks.iter().position(|(gs, _)| *gs == s) {
             Some(g) => g,
             None => {
-                sizes.push((s, 0));
                 // Room for the pipeline's next commands too: a folding
                 // command's sets become the fold's (`Reactor::add_to_fold`),
                 // which grew them twice per shard per fold.
                 locks.push((s, Vec::with_capacity(n + MAX_FOLD_KEYS)));
-                sizes.len() - 1
+                bytes.push(0);
+                locks.len() - 1
             }
         };
         if positions {
             pos.push((g, locks[g].1.len()));
         }
-        group_of.push(g as u32);
         locks[g].1.push(lock_id(db, key));
-        sizes[g].1 += key.len() + (i + 1..i + width).map(|x| a.get(x).len()).sum::<usize>();
+        bytes[g] += t.iter().map(|r| r.len()).sum::<usize>();
+        group_of.push(g as u32);
     }
-    let mut groups: Vec<(usize, OwnedArgs)> = sizes
+    let mut groups: Vec<(usize, OwnedArgs)> = locks
         .iter()
-        .zip(&locks)
-        .map(|(&(s, bytes), (_, l))| (s, OwnedArgs::with_capacity(bytes, l.len() * width)))
+        .zip(&bytes)
+        .map(|((s, l), &b)| (*s, OwnedArgs::with_capacity(b, l.len() * width)))
         .collect();
-    for (j, &g) in group_of.iter().enumerate() {
-        let i = 1 + j * width;
-        let dst = &mut groups[g as usize].1;
-        for w in 0..width {
-            dst.push(a.get(i + w));
+    for (t, &g) in tuples.zip(&group_of) {
+        if let Some((_, dst)) = groups.get_mut(g as usize) {
+            for r in t {
+                dst.push(buf.get(r.clone()).unwrap_or_default());
+            }
         }
     }
     (groups, pos, locks)
