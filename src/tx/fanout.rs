@@ -776,3 +776,68 @@ pub fn gather(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arguments as the parser leaves them: one buffer, with a separator
+    /// between arguments (as RESP headers sit between them).
+    fn args_buf(argv: &[Vec<u8>]) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+        let mut buf = Vec::new();
+        let mut ranges = Vec::new();
+        for a in argv {
+            buf.extend_from_slice(b"$\r\n");
+            let s = buf.len();
+            buf.extend_from_slice(a);
+            ranges.push(s..buf.len());
+        }
+        (buf, ranges)
+    }
+
+    proptest::proptest! {
+        /// Every key/value tuple lands in its key's shard group, in request
+        /// order, with its lock beside it; MGET's positions lead back to
+        /// each key.
+        #[test]
+        fn group_args_partitions_tuples_by_shard_in_order(
+            keys in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12), 1..24),
+            nshards in 1usize..6,
+            width in 1usize..3,
+            db in 0usize..3,
+        ) {
+            let mut argv = vec![b"cmd".to_vec()];
+            for (i, k) in keys.iter().enumerate() {
+                argv.push(k.clone());
+                if width == 2 {
+                    argv.push(format!("v{i}").into_bytes());
+                }
+            }
+            let (buf, ranges) = args_buf(&argv);
+            let a = Args::from_parts(&buf, &ranges);
+            let (groups, pos, locks) = group_args(a, nshards, width, db, true);
+            proptest::prop_assert_eq!(groups.len(), locks.len());
+            proptest::prop_assert_eq!(pos.len(), keys.len());
+            let mut next = vec![0usize; groups.len()];
+            for (i, k) in keys.iter().enumerate() {
+                let (g, j) = pos[i];
+                proptest::prop_assert_eq!(j, next[g], "request order within a group");
+                next[g] += 1;
+                let (s, args) = &groups[g];
+                proptest::prop_assert_eq!(*s, key_shard(k, nshards));
+                proptest::prop_assert_eq!(locks[g].0, *s);
+                proptest::prop_assert_eq!(locks[g].1[j], lock_id(db, k));
+                let got = args.args();
+                proptest::prop_assert_eq!(got.get(j * width), &k[..]);
+                if width == 2 {
+                    let v = format!("v{i}");
+                    proptest::prop_assert_eq!(got.get(j * width + 1), v.as_bytes());
+                }
+            }
+            for (g, (_, args)) in groups.iter().enumerate() {
+                proptest::prop_assert_eq!(args.len(), next[g] * width, "nothing else in a group");
+            }
+        }
+    }
+}
