@@ -93,7 +93,18 @@ pub struct Reactor {
 struct PendingFold {
     idx: u32,
     plans: Vec<Plan>,
+    /// The MSETs read since the last plan, merged (`fanout::MsetRun`);
+    /// they become one plan when another command joins or the fold starts.
+    msets: Option<fanout::MsetRun>,
     locks: fanout::Locks,
+}
+
+impl PendingFold {
+    fn close_msets(&mut self) {
+        if let Some(run) = self.msets.take() {
+            self.plans.push(run.into_plan());
+        }
+    }
 }
 
 const PREFETCH_PER_CONN: usize = 16;
@@ -385,10 +396,39 @@ impl Reactor {
             && !self.shared.writes_need_replicas.load(Ordering::Relaxed)
     }
 
+    /// An MSET joins (or opens) this connection's fold, merged with the
+    /// MSETs right before it.
+    fn add_mset_to_fold(&mut self, idx: u32, db: usize, args: Args) {
+        let n = self.shared.nshards;
+        match self.fold.as_mut() {
+            Some(f) if f.idx == idx => {
+                self.counters.tx_folded += 1;
+                if f.msets.as_ref().is_some_and(|r| r.db() != db) {
+                    f.close_msets();
+                }
+                let run = f.msets.get_or_insert_with(|| fanout::MsetRun::new(db));
+                run.push(args, n, &mut f.locks);
+            }
+            _ => {
+                self.flush_fold();
+                let mut run = fanout::MsetRun::new(db);
+                let mut locks = Vec::with_capacity(2);
+                run.push(args, n, &mut locks);
+                self.fold = Some(PendingFold {
+                    idx,
+                    plans: Vec::with_capacity(4),
+                    msets: Some(run),
+                    locks,
+                });
+            }
+        }
+    }
+
     fn add_to_fold(&mut self, idx: u32, plan: Plan, locks: fanout::Locks) {
         match self.fold.as_mut() {
             Some(f) if f.idx == idx => {
                 self.counters.tx_folded += 1;
+                f.close_msets();
                 f.plans.push(plan);
                 for (s, set) in locks {
                     let g = crate::tx::group_index(&mut f.locks, s, Vec::new);
@@ -399,20 +439,27 @@ impl Reactor {
                 self.flush_fold();
                 let mut plans = Vec::with_capacity(4);
                 plans.push(plan);
-                self.fold = Some(PendingFold { idx, plans, locks });
+                self.fold = Some(PendingFold {
+                    idx,
+                    plans,
+                    msets: None,
+                    locks,
+                });
             }
         }
     }
 
     fn flush_fold(&mut self) {
-        let Some(PendingFold {
+        let Some(mut f) = self.fold.take() else {
+            return;
+        };
+        f.close_msets();
+        let PendingFold {
             idx,
             mut plans,
             locks,
-        }) = self.fold.take()
-        else {
-            return;
-        };
+            ..
+        } = f;
         let plan = match plans.len() {
             1 => plans.pop(),
             _ => Some(fanout::fold(plans)),
@@ -544,6 +591,9 @@ impl Reactor {
         // every folding command, spanning or not, to keep their order.
         let folding = self.fold.is_some();
         if spans || folding {
+            if multi == Some(Multi::MSet) && !args.len().is_multiple_of(2) {
+                return self.add_mset_to_fold(idx, db, args);
+            }
             if let Some(m) = multi {
                 let (plan, locks) =
                     match exec::spanning_plan(m, cmd, args, db, n, self.shard.dbs.len()) {

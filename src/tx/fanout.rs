@@ -303,6 +303,77 @@ pub fn mset(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
     (plan, locks)
 }
 
+/// Consecutive MSETs of one fold, merged as they are read: one MSet
+/// operation per shard holding every pair in request order (setting them
+/// in that order is what running the MSETs one after another does), and
+/// one +OK per MSET. A pipeline of MSETs then costs one plan per fold
+/// instead of one per command plus `fold`'s sequences: each MSET's own
+/// argument lists, lock sets, operation list and its slot in the fold's
+/// sequences were ~1.8k of a two-shard MSET's ~20k instructions at -P 16.
+pub struct MsetRun {
+    db: usize,
+    groups: Vec<(usize, OwnedArgs)>,
+    count: usize,
+}
+
+impl MsetRun {
+    pub fn new(db: usize) -> MsetRun {
+        MsetRun {
+            db,
+            groups: Vec::with_capacity(2),
+            count: 0,
+        }
+    }
+
+    pub fn db(&self) -> usize {
+        self.db
+    }
+
+    /// Add one MSET (an even number of arguments after the name: checked
+    /// by the caller) and its keys' locks.
+    pub fn push(&mut self, a: Args, nshards: usize, locks: &mut Locks) {
+        let (buf, ranges) = a.raw();
+        let pairs = ranges.get(1..).unwrap_or_default().chunks_exact(2);
+        // Room for the fold's next MSETs too (it stops at MAX_FOLD_KEYS).
+        let room = pairs.len() + MAX_FOLD_KEYS;
+        let span = match (ranges.get(1), ranges.last()) {
+            (Some(first), Some(last)) => last.end.saturating_sub(first.start),
+            _ => 0,
+        };
+        let bytes = span * (1 + MAX_FOLD_KEYS / pairs.len().max(1)) / nshards.max(1);
+        for p in pairs {
+            let key = buf.get(p[0].clone()).unwrap_or_default();
+            let value = buf.get(p[1].clone()).unwrap_or_default();
+            let s = key_shard(key, nshards);
+            let g = super::group_index(&mut self.groups, s, || {
+                OwnedArgs::with_capacity(bytes, 2 * room)
+            });
+            self.groups[g].1.push(key);
+            self.groups[g].1.push(value);
+            let l = super::group_index(locks, s, || Vec::with_capacity(room));
+            locks[l].1.push(lock_id(self.db, key));
+        }
+        self.count += 1;
+    }
+
+    pub fn into_plan(self) -> Plan {
+        let MsetRun { db, groups, count } = self;
+        Plan {
+            ops: groups
+                .into_iter()
+                .map(|(s, pairs)| (s, ShardOp::MSet { db, pairs }))
+                .collect(),
+            barrier: false,
+            finish: Box::new(move |_, r| {
+                for _ in 0..count {
+                    r.ok();
+                }
+                Step::Done
+            }),
+        }
+    }
+}
+
 pub fn msetnx(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
     let (groups, _, locks) = group_args(a, nshards, 2, db, false);
     let ops = groups
