@@ -580,6 +580,50 @@ fn pipelined_multi_key_commands_fold_and_answer_in_order() {
     assert!(folded(&mut con) > before, "no command was folded");
 }
 
+/// Consecutive MGETs (and MSETs) of a pipeline merge into one operation
+/// per shard (`fanout::FoldRun`); each command still gets its own reply:
+/// repeated keys, missing keys, a key of another type, single-shard
+/// commands, and a write between reads seen by the reads after it only.
+#[test]
+fn pipelined_mgets_merge_and_answer_each() {
+    let srv = Server::start(NSHARDS);
+    let mut con = srv.conn();
+    let k = spread_keys("run:", 2); // k[i] on shard i % 4
+    let b = |s: &str| Resp::bulk(s);
+    assert!(is_ok(&q(
+        &mut con,
+        &["MSET", &k[0], "0", &k[1], "1", &k[2], "2"]
+    )));
+    assert_eq!(q(&mut con, &["RPUSH", &k[3], "x"]), Value::Int(1));
+    let cmds: Vec<(Vec<String>, Resp)> = vec![
+        (c!["MGET", k[0], k[1]], Resp::Array(vec![b("0"), b("1")])),
+        (
+            c!["MGET", k[1], k[0], k[0], k[5]],
+            Resp::Array(vec![b("1"), b("0"), b("0"), Resp::NilBulk]),
+        ),
+        (c!["MGET", k[3]], Resp::Array(vec![Resp::NilBulk])),
+        (c!["MGET", k[2]], Resp::Array(vec![b("2")])),
+        (c!["MSET", k[0], "a", k[2], "a"], Resp::simple("OK")),
+        (c!["MSET", k[0], "b", k[1], "b"], Resp::simple("OK")),
+        (
+            c!["MGET", k[0], k[1], k[2], k[4]],
+            Resp::Array(vec![b("b"), b("b"), b("a"), Resp::NilBulk]),
+        ),
+        (
+            c!["MGET", k[4], k[0]],
+            Resp::Array(vec![Resp::NilBulk, b("b")]),
+        ),
+    ];
+    let before = folded(&mut con);
+    let mut raw = srv.raw();
+    let (sent, want): (Vec<_>, Vec<_>) = cmds.into_iter().unzip();
+    raw.send(&pipeline_bytes(&sent));
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(&raw.read(), w, "reply {i} to {:?}", sent[i]);
+    }
+    assert!(folded(&mut con) > before, "no command was folded");
+}
+
 /// Pipelines of cross-shard MSETs (folded, several per transaction) and of
 /// MGETs on the same keys: no MGET ever sees two values.
 #[test]

@@ -93,15 +93,16 @@ pub struct Reactor {
 struct PendingFold {
     idx: u32,
     plans: Vec<Plan>,
-    /// The MSETs read since the last plan, merged (`fanout::MsetRun`);
-    /// they become one plan when another command joins or the fold starts.
-    msets: Option<fanout::MsetRun>,
+    /// The MSETs or MGETs read since the last plan, merged
+    /// (`fanout::FoldRun`); they become one plan when another command
+    /// joins or the fold starts.
+    run: Option<fanout::FoldRun>,
     locks: fanout::Locks,
 }
 
 impl PendingFold {
-    fn close_msets(&mut self) {
-        if let Some(run) = self.msets.take() {
+    fn close_run(&mut self) {
+        if let Some(run) = self.run.take() {
             self.plans.push(run.into_plan());
         }
     }
@@ -396,28 +397,28 @@ impl Reactor {
             && !self.shared.writes_need_replicas.load(Ordering::Relaxed)
     }
 
-    /// An MSET joins (or opens) this connection's fold, merged with the
-    /// MSETs right before it.
-    fn add_mset_to_fold(&mut self, idx: u32, db: usize, args: Args) {
+    /// An MSET or MGET joins (or opens) this connection's fold, merged
+    /// with the commands of its kind right before it.
+    fn add_run_to_fold(&mut self, idx: u32, kind: fanout::RunKind, db: usize, args: Args) {
         let n = self.shared.nshards;
         match self.fold.as_mut() {
             Some(f) if f.idx == idx => {
                 self.counters.tx_folded += 1;
-                if f.msets.as_ref().is_some_and(|r| r.db() != db) {
-                    f.close_msets();
+                if f.run.as_ref().is_some_and(|r| !r.takes(kind, db)) {
+                    f.close_run();
                 }
-                let run = f.msets.get_or_insert_with(|| fanout::MsetRun::new(db));
+                let run = f.run.get_or_insert_with(|| fanout::FoldRun::new(kind, db));
                 run.push(args, n, &mut f.locks);
             }
             _ => {
                 self.flush_fold();
-                let mut run = fanout::MsetRun::new(db);
+                let mut run = fanout::FoldRun::new(kind, db);
                 let mut locks = Vec::with_capacity(2);
                 run.push(args, n, &mut locks);
                 self.fold = Some(PendingFold {
                     idx,
                     plans: Vec::with_capacity(4),
-                    msets: Some(run),
+                    run: Some(run),
                     locks,
                 });
             }
@@ -428,7 +429,7 @@ impl Reactor {
         match self.fold.as_mut() {
             Some(f) if f.idx == idx => {
                 self.counters.tx_folded += 1;
-                f.close_msets();
+                f.close_run();
                 f.plans.push(plan);
                 for (s, set) in locks {
                     let g = crate::tx::group_index(&mut f.locks, s, Vec::new);
@@ -442,7 +443,7 @@ impl Reactor {
                 self.fold = Some(PendingFold {
                     idx,
                     plans,
-                    msets: None,
+                    run: None,
                     locks,
                 });
             }
@@ -453,7 +454,7 @@ impl Reactor {
         let Some(mut f) = self.fold.take() else {
             return;
         };
-        f.close_msets();
+        f.close_run();
         let PendingFold {
             idx,
             mut plans,
@@ -591,8 +592,14 @@ impl Reactor {
         // every folding command, spanning or not, to keep their order.
         let folding = self.fold.is_some();
         if spans || folding {
-            if multi == Some(Multi::MSet) && !args.len().is_multiple_of(2) {
-                return self.add_mset_to_fold(idx, db, args);
+            match multi {
+                Some(Multi::MSet) if !args.len().is_multiple_of(2) => {
+                    return self.add_run_to_fold(idx, fanout::RunKind::MSet, db, args);
+                }
+                Some(Multi::MGet) => {
+                    return self.add_run_to_fold(idx, fanout::RunKind::MGet, db, args);
+                }
+                _ => {}
             }
             if let Some(m) = multi {
                 let (plan, locks) =

@@ -268,17 +268,7 @@ pub fn mget(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
         finish: Box::new(move |results, r| {
             r.array(pos.len());
             for (g, i) in pos {
-                let v = match results.get(g) {
-                    Some(OpResult::Values(buf, items)) => items
-                        .get(i)
-                        .and_then(|x| x.clone())
-                        .and_then(|rg| buf.get(rg)),
-                    _ => None,
-                };
-                match v {
-                    Some(v) => r.bulk(v),
-                    None => r.null(),
-                }
+                write_mget_value(&results, g, i, r);
             }
             Step::Done
         }),
@@ -303,74 +293,142 @@ pub fn mset(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
     (plan, locks)
 }
 
-/// Consecutive MSETs of one fold, merged as they are read: one MSet
-/// operation per shard holding every pair in request order (setting them
-/// in that order is what running the MSETs one after another does), and
-/// one +OK per MSET. A pipeline of MSETs then costs one plan per fold
-/// instead of one per command plus `fold`'s sequences: each MSET's own
-/// argument lists, lock sets, operation list and its slot in the fold's
-/// sequences were ~1.8k of a two-shard MSET's ~20k instructions at -P 16.
-pub struct MsetRun {
-    db: usize,
-    groups: Vec<(usize, OwnedArgs)>,
-    count: usize,
+/// Which commands a `FoldRun` merges.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RunKind {
+    MSet,
+    MGet,
 }
 
-impl MsetRun {
-    pub fn new(db: usize) -> MsetRun {
-        MsetRun {
+/// Consecutive MSETs, or consecutive MGETs, of one fold, merged as they
+/// are read: one operation per shard holding every key (and value) of
+/// the run in request order, and each command's reply written from it.
+/// For MSET, setting the pairs in that order is what running the MSETs
+/// one after another does; MGETs only read. A pipeline of them then costs
+/// one plan per fold instead of one per command plus `fold`'s sequences:
+/// each command's own argument lists, lock sets, operation list and slot
+/// in the fold's sequences were ~1.8k of a two-shard 10-key MSET's ~20k
+/// instructions at -P 16.
+pub struct FoldRun {
+    kind: RunKind,
+    db: usize,
+    groups: Vec<(usize, OwnedArgs)>,
+    /// MGET: for every key of every command, (group, index in the group).
+    places: Vec<(u32, u32)>,
+    /// Per command: its number of keys.
+    counts: Vec<u32>,
+}
+
+impl FoldRun {
+    pub fn new(kind: RunKind, db: usize) -> FoldRun {
+        FoldRun {
+            kind,
             db,
             groups: Vec::with_capacity(2),
-            count: 0,
+            places: Vec::new(),
+            counts: Vec::with_capacity(4),
         }
     }
 
-    pub fn db(&self) -> usize {
-        self.db
+    /// Whether a command of `kind` on database `db` extends this run.
+    pub fn takes(&self, kind: RunKind, db: usize) -> bool {
+        self.kind == kind && self.db == db
     }
 
-    /// Add one MSET (an even number of arguments after the name: checked
-    /// by the caller) and its keys' locks.
+    /// Add one command (for MSET an even number of arguments after the
+    /// name: checked by the caller) and its keys' locks.
     pub fn push(&mut self, a: Args, nshards: usize, locks: &mut Locks) {
+        let width = match self.kind {
+            RunKind::MSet => 2,
+            RunKind::MGet => 1,
+        };
         let (buf, ranges) = a.raw();
-        let pairs = ranges.get(1..).unwrap_or_default().chunks_exact(2);
-        // Room for the fold's next MSETs too (it stops at MAX_FOLD_KEYS).
-        let room = pairs.len() + MAX_FOLD_KEYS;
+        let tuples = ranges.get(1..).unwrap_or_default().chunks_exact(width);
+        let n = tuples.len();
+        // Room for the fold's next commands too (it stops at MAX_FOLD_KEYS).
+        let room = n + MAX_FOLD_KEYS;
         let span = match (ranges.get(1), ranges.last()) {
             (Some(first), Some(last)) => last.end.saturating_sub(first.start),
             _ => 0,
         };
-        let bytes = span * (1 + MAX_FOLD_KEYS / pairs.len().max(1)) / nshards.max(1);
-        for p in pairs {
-            let key = buf.get(p[0].clone()).unwrap_or_default();
-            let value = buf.get(p[1].clone()).unwrap_or_default();
+        let bytes = span * (1 + MAX_FOLD_KEYS / n.max(1)) / nshards.max(1);
+        if self.kind == RunKind::MGet && self.places.capacity() == 0 {
+            self.places.reserve(room);
+        }
+        for t in tuples {
+            let key = buf.get(t[0].clone()).unwrap_or_default();
             let s = key_shard(key, nshards);
             let g = super::group_index(&mut self.groups, s, || {
-                OwnedArgs::with_capacity(bytes, 2 * room)
+                OwnedArgs::with_capacity(bytes, width * room)
             });
-            self.groups[g].1.push(key);
-            self.groups[g].1.push(value);
+            let dst = &mut self.groups[g].1;
+            if self.kind == RunKind::MGet {
+                self.places.push((g as u32, dst.len() as u32));
+            }
+            for r in t {
+                dst.push(buf.get(r.clone()).unwrap_or_default());
+            }
             let l = super::group_index(locks, s, || Vec::with_capacity(room));
             locks[l].1.push(lock_id(self.db, key));
         }
-        self.count += 1;
+        self.counts.push(n as u32);
     }
 
     pub fn into_plan(self) -> Plan {
-        let MsetRun { db, groups, count } = self;
-        Plan {
-            ops: groups
-                .into_iter()
-                .map(|(s, pairs)| (s, ShardOp::MSet { db, pairs }))
-                .collect(),
-            barrier: false,
-            finish: Box::new(move |_, r| {
-                for _ in 0..count {
-                    r.ok();
-                }
-                Step::Done
-            }),
+        let FoldRun {
+            kind,
+            db,
+            groups,
+            places,
+            counts,
+        } = self;
+        match kind {
+            RunKind::MSet => Plan {
+                ops: groups
+                    .into_iter()
+                    .map(|(s, pairs)| (s, ShardOp::MSet { db, pairs }))
+                    .collect(),
+                barrier: false,
+                finish: Box::new(move |_, r| {
+                    for _ in &counts {
+                        r.ok();
+                    }
+                    Step::Done
+                }),
+            },
+            RunKind::MGet => Plan {
+                ops: groups
+                    .into_iter()
+                    .map(|(s, keys)| (s, ShardOp::MGet { db, keys }))
+                    .collect(),
+                barrier: false,
+                finish: Box::new(move |results, r| {
+                    let mut places = places.into_iter();
+                    for n in counts {
+                        r.array(n as usize);
+                        for (g, i) in places.by_ref().take(n as usize) {
+                            write_mget_value(&results, g as usize, i as usize, r);
+                        }
+                    }
+                    Step::Done
+                }),
+            },
         }
+    }
+}
+
+/// One MGET answer: the value at `i` of shard group `g`'s results.
+fn write_mget_value(results: &[OpResult], g: usize, i: usize, r: &mut Reply) {
+    let v = match results.get(g) {
+        Some(OpResult::Values(buf, items)) => items
+            .get(i)
+            .and_then(|x| x.clone())
+            .and_then(|rg| buf.get(rg)),
+        _ => None,
+    };
+    match v {
+        Some(v) => r.bulk(v),
+        None => r.null(),
     }
 }
 
