@@ -260,6 +260,18 @@ pub fn peek_command(buf: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
 #[inline]
 fn quick_number(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     let digits = buf.get(from..)?;
+    // One or two digits: nearly every header (counts, keys, small values)
+    // read with a fixed handful of comparisons instead of the loop's
+    // per-byte bookkeeping (~80 instructions a header before).
+    if let Some(&[d0, d1, d2, d3]) = digits.get(..4) {
+        let (a, b) = (d0.wrapping_sub(b'0'), d1.wrapping_sub(b'0'));
+        if a < 10 && d1 == b'\r' && d2 == b'\n' {
+            return Some((a as usize, from + 3));
+        }
+        if a < 10 && a != 0 && b < 10 && d2 == b'\r' && d3 == b'\n' {
+            return Some((a as usize * 10 + b as usize, from + 4));
+        }
+    }
     let mut n = 0usize;
     for (i, &b) in digits.iter().enumerate().take(19) {
         match b {
