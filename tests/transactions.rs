@@ -624,6 +624,43 @@ fn pipelined_mgets_merge_and_answer_each() {
     assert!(folded(&mut con) > before, "no command was folded");
 }
 
+/// Consecutive DEL/UNLINK, EXISTS and TOUCH of a pipeline merge per kind
+/// (`fanout::FoldRun`, one `CountEach` per shard); each command still
+/// counts its own keys: a key named twice (DEL counts it once, EXISTS and
+/// TOUCH twice), keys deleted by an earlier DEL of the same run, missing
+/// keys, and DEL and UNLINK merged together.
+#[test]
+fn pipelined_counts_merge_and_answer_each() {
+    let srv = Server::start(NSHARDS);
+    let mut con = srv.conn();
+    let k = spread_keys("cnt:", 2); // k[i] on shard i % 4
+    let mut init = c!["MSET"];
+    for key in &k {
+        init.push(key.clone());
+        init.push("v".into());
+    }
+    assert!(is_ok(&q(&mut con, &init)));
+    let cmds: Vec<(Vec<String>, Resp)> = vec![
+        (c!["EXISTS", k[0], k[0], k[1], "cnt:none"], Resp::Int(3)),
+        (c!["EXISTS", k[2], k[7]], Resp::Int(2)),
+        (c!["TOUCH", k[3], k[3], k[4]], Resp::Int(3)),
+        (c!["DEL", k[0], k[1], k[0]], Resp::Int(2)),
+        (c!["UNLINK", k[0], k[2], k[5]], Resp::Int(2)),
+        (c!["DEL", k[1], k[6]], Resp::Int(1)),
+        (c!["EXISTS", k[0], k[1], k[2], k[3], k[7]], Resp::Int(2)),
+        (c!["DEL", "cnt:none"], Resp::Int(0)),
+    ];
+    let before = folded(&mut con);
+    let mut raw = srv.raw();
+    let (sent, want): (Vec<_>, Vec<_>) = cmds.into_iter().unzip();
+    raw.send(&pipeline_bytes(&sent));
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(&raw.read(), w, "reply {i} to {:?}", sent[i]);
+    }
+    assert!(folded(&mut con) > before, "no command was folded");
+    assert_eq!(q(&mut con, &["DBSIZE"]), Value::Int(3));
+}
+
 /// Pipelines of cross-shard MSETs (folded, several per transaction) and of
 /// MGETs on the same keys: no MGET ever sees two values.
 #[test]

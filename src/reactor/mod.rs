@@ -599,6 +599,14 @@ impl Reactor {
                 Some(Multi::MGet) => {
                     return self.add_run_to_fold(idx, fanout::RunKind::MGet, db, args);
                 }
+                Some(m @ (Multi::Del | Multi::Exists | Multi::Touch)) => {
+                    let mode = match m {
+                        Multi::Del => CountMode::Delete,
+                        Multi::Exists => CountMode::Look,
+                        _ => CountMode::Touch,
+                    };
+                    return self.add_run_to_fold(idx, fanout::RunKind::Count(mode), db, args);
+                }
                 _ => {}
             }
             if let Some(m) = multi {
@@ -1499,20 +1507,16 @@ impl Reactor {
             ShardOp::Count { db, keys, mode } => {
                 let mut n = 0;
                 for k in keys.args().iter() {
-                    let d = &mut shard.dbs[db];
-                    let found = match mode {
-                        CountMode::Touch => d.get(k, now, &mut shard.stats).is_some(),
-                        CountMode::Look | CountMode::Delete => d.contains(k, now, &mut shard.stats),
-                    };
-                    if found {
-                        n += 1;
-                        if mode == CountMode::Delete {
-                            d.remove(k);
-                        }
-                    }
+                    n += i64::from(count_key(shard, db, k, mode, now));
                 }
                 OpResult::Int(n)
             }
+            ShardOp::CountEach { db, keys, mode } => OpResult::Found(
+                keys.args()
+                    .iter()
+                    .map(|k| count_key(shard, db, k, mode, now))
+                    .collect(),
+            ),
             ShardOp::Take { db, key, delete } => {
                 let d = &mut shard.dbs[db];
                 if d.get(&key, now, &mut shard.stats).is_none() {
@@ -1969,6 +1973,21 @@ const PRECISE_WRITERS: &[&str] = &[
 /// After a successful write command that may change values in place
 /// (INCR, APPEND, HSET...): WATCHers of its keys must see the change.
 #[inline]
+/// One key of DEL/UNLINK/EXISTS/TOUCH: is it there (and, deleting, gone now)?
+fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) -> bool {
+    let Some(d) = shard.dbs.get_mut(db) else {
+        return false;
+    };
+    let found = match mode {
+        CountMode::Touch => d.get(k, now, &mut shard.stats).is_some(),
+        CountMode::Look | CountMode::Delete => d.contains(k, now, &mut shard.stats),
+    };
+    if found && mode == CountMode::Delete {
+        d.remove(k);
+    }
+    found
+}
+
 fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args) {
     if cmd.is_write() && shard.dbs[db].has_watches() && !PRECISE_WRITERS.contains(&cmd.name) {
         for i in cmd.keys_of(a) {

@@ -298,11 +298,14 @@ pub fn mset(db: usize, a: Args, nshards: usize) -> (Plan, Locks) {
 pub enum RunKind {
     MSet,
     MGet,
+    /// DEL/UNLINK (`Delete`), EXISTS (`Look`), TOUCH (`Touch`).
+    Count(CountMode),
 }
 
-/// Consecutive MSETs, or consecutive MGETs, of one fold, merged as they
-/// are read: one operation per shard holding every key (and value) of
-/// the run in request order, and each command's reply written from it.
+/// Consecutive commands of one kind (MSET; MGET; DEL/UNLINK; EXISTS;
+/// TOUCH) of one fold, merged as they are read: one operation per shard
+/// holding every key (and value) of the run in request order, and each
+/// command's reply written from it.
 /// For MSET, setting the pairs in that order is what running the MSETs
 /// one after another does; MGETs only read. A pipeline of them then costs
 /// one plan per fold instead of one per command plus `fold`'s sequences:
@@ -313,7 +316,8 @@ pub struct FoldRun {
     kind: RunKind,
     db: usize,
     groups: Vec<(usize, OwnedArgs)>,
-    /// MGET: for every key of every command, (group, index in the group).
+    /// MGET and counts: for every key of every command, (group, index in
+    /// the group).
     places: Vec<(u32, u32)>,
     /// Per command: its number of keys.
     counts: Vec<u32>,
@@ -340,8 +344,9 @@ impl FoldRun {
     pub fn push(&mut self, a: Args, nshards: usize, locks: &mut Locks) {
         let width = match self.kind {
             RunKind::MSet => 2,
-            RunKind::MGet => 1,
+            RunKind::MGet | RunKind::Count(_) => 1,
         };
+        let placed = self.kind != RunKind::MSet;
         let (buf, ranges) = a.raw();
         let tuples = ranges.get(1..).unwrap_or_default().chunks_exact(width);
         let n = tuples.len();
@@ -352,7 +357,7 @@ impl FoldRun {
             _ => 0,
         };
         let bytes = span * (1 + MAX_FOLD_KEYS / n.max(1)) / nshards.max(1);
-        if self.kind == RunKind::MGet && self.places.capacity() == 0 {
+        if placed && self.places.capacity() == 0 {
             self.places.reserve(room);
         }
         for t in tuples {
@@ -362,7 +367,7 @@ impl FoldRun {
                 OwnedArgs::with_capacity(bytes, width * room)
             });
             let dst = &mut self.groups[g].1;
-            if self.kind == RunKind::MGet {
+            if placed {
                 self.places.push((g as u32, dst.len() as u32));
             }
             for r in t {
@@ -409,6 +414,24 @@ impl FoldRun {
                         for (g, i) in places.by_ref().take(n as usize) {
                             write_mget_value(&results, g as usize, i as usize, r);
                         }
+                    }
+                    Step::Done
+                }),
+            },
+            RunKind::Count(mode) => Plan {
+                ops: groups
+                    .into_iter()
+                    .map(|(s, keys)| (s, ShardOp::CountEach { db, keys, mode }))
+                    .collect(),
+                barrier: false,
+                finish: Box::new(move |results, r| {
+                    let mut places = places.into_iter();
+                    for n in counts {
+                        let found = places.by_ref().take(n as usize).filter(|&(g, i)| {
+                            matches!(results.get(g as usize),
+                                Some(OpResult::Found(f)) if f.get(i as usize) == Some(&true))
+                        });
+                        r.int(found.count() as i64);
                     }
                     Step::Done
                 }),

@@ -168,6 +168,14 @@ pub enum ShardOp {
         keys: OwnedArgs,
         mode: CountMode,
     },
+    /// `Count`, answering for each key whether it was found
+    /// (`OpResult::Found`): several folded commands' keys in one operation
+    /// (`fanout::FoldRun`), each command summing its own.
+    CountEach {
+        db: usize,
+        keys: OwnedArgs,
+        mode: CountMode,
+    },
     /// Read (and optionally remove) a value with its TTL (RENAME, COPY).
     Take {
         db: usize,
@@ -241,6 +249,8 @@ pub enum OpResult {
     /// String values (None = missing or not a string), all in one buffer.
     Values(Vec<u8>, Vec<Option<Range<usize>>>),
     Int(i64),
+    /// Per key of a `CountEach`: found (and, deleting, removed).
+    Found(Vec<bool>),
     Bool(bool),
     Keys(Vec<Vec<u8>>),
     Scan {
