@@ -316,6 +316,20 @@ impl Reactor {
         if !batch.is_empty() {
             steps.push(ExecStep::Batch(batch));
         }
+        if checks.is_empty() && flag.is_none() && steps.len() <= 1 {
+            let groups = match steps.pop() {
+                Some(ExecStep::Batch(groups)) => Some(groups),
+                Some(other) => {
+                    steps.push(other);
+                    None
+                }
+                None => Some(Vec::new()),
+            };
+            if let Some(groups) = groups {
+                let plan = multi::single_batch(groups, replies, proto);
+                return self.start_tx_min(idx, plan, locks, 1);
+            }
+        }
         let checks: Vec<(usize, ShardOp)> = checks
             .into_iter()
             .map(|(s, c)| (s, ShardOp::WatchExpired(c)))

@@ -1244,7 +1244,9 @@ impl Reactor {
             }
             _ => None,
         };
-        if let Some((txid, rest)) = rest {
+        // (A transaction on one shard has no others: the last shard's
+        // answer is the whole result.)
+        if let Some((txid, rest)) = rest.filter(|(_, r)| !r.is_empty()) {
             for (p, shard, op) in rest {
                 let op = ShardOp::RunUnlock {
                     txid,

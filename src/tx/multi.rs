@@ -95,55 +95,88 @@ pub fn chain(
     }
 }
 
+/// An EXEC with no WATCH whose commands each run on one shard (no fan-out
+/// among them): one `Batch` per shard in a single-phase plan, so the
+/// transaction takes the one-round-trip path (`TxState::fast`: the last
+/// shard locks, runs and unlocks in one message) instead of a lock round
+/// trip, a run round trip and an unlock message.
+pub fn single_batch(groups: ShardBatches, replies: Vec<Option<Vec<u8>>>, proto: Proto) -> Plan {
+    let (ops, positions) = batch_ops(groups, proto);
+    Plan {
+        ops,
+        barrier: false,
+        finish: Box::new(move |results, r| {
+            let mut all = replies;
+            fill(&mut all, results, positions);
+            write_exec_array(all, r);
+            Step::Done
+        }),
+    }
+}
+
+/// One `Batch` operation per shard, and where each command's reply goes.
+fn batch_ops(groups: ShardBatches, proto: Proto) -> (Vec<(usize, ShardOp)>, Vec<Vec<usize>>) {
+    let mut ops = Vec::with_capacity(groups.len());
+    let mut positions = Vec::with_capacity(groups.len());
+    for (shard, cmds) in groups {
+        let mut pos = Vec::with_capacity(cmds.len());
+        let mut list = Vec::with_capacity(cmds.len());
+        for (p, db, args) in cmds {
+            pos.push(p);
+            list.push((db, args));
+        }
+        positions.push(pos);
+        ops.push((
+            shard,
+            ShardOp::Batch {
+                proto,
+                cmds: list,
+                in_tx: true,
+                watch: None,
+            },
+        ));
+    }
+    (ops, positions)
+}
+
+/// The batches' replies, each into its command's place.
+fn fill(all: &mut [Option<Vec<u8>>], results: Vec<OpResult>, positions: Vec<Vec<usize>>) {
+    for (res, pos) in results.into_iter().zip(positions) {
+        if let OpResult::Replies(list) = res {
+            for (b, p) in list.into_iter().zip(pos) {
+                if let Some(slot) = all.get_mut(p) {
+                    *slot = Some(b);
+                }
+            }
+        }
+    }
+}
+
+fn write_exec_array(all: Vec<Option<Vec<u8>>>, r: &mut Reply) {
+    r.array(all.len());
+    for x in all {
+        match x {
+            Some(b) if !b.is_empty() => r.out.extend_from_slice(&b),
+            // Never a malformed array, whatever a step failed to say.
+            _ => r.null(),
+        }
+    }
+}
+
 fn next(mut steps: VecDeque<ExecStep>, replies: Replies, proto: Proto, r: &mut Reply) -> Step {
     let Some(step) = steps.pop_front() else {
         let all = std::mem::take(&mut *replies.borrow_mut());
-        r.array(all.len());
-        for x in all {
-            match x {
-                Some(b) if !b.is_empty() => r.out.extend_from_slice(&b),
-                // Never a malformed array, whatever a step failed to say.
-                _ => r.null(),
-            }
-        }
+        write_exec_array(all, r);
         return Step::Done;
     };
     match step {
         ExecStep::Batch(groups) => {
-            let mut ops = Vec::with_capacity(groups.len());
-            let mut positions = Vec::with_capacity(groups.len());
-            for (shard, cmds) in groups {
-                let mut pos = Vec::with_capacity(cmds.len());
-                let mut list = Vec::with_capacity(cmds.len());
-                for (p, db, args) in cmds {
-                    pos.push(p);
-                    list.push((db, args));
-                }
-                positions.push(pos);
-                ops.push((
-                    shard,
-                    ShardOp::Batch {
-                        proto,
-                        cmds: list,
-                        in_tx: true,
-                        watch: None,
-                    },
-                ));
-            }
+            let (ops, positions) = batch_ops(groups, proto);
             let rep = replies.clone();
             Step::Next(
                 ops,
                 Box::new(move |results, r| {
-                    for (res, pos) in results.into_iter().zip(positions) {
-                        if let OpResult::Replies(list) = res {
-                            let mut all = rep.borrow_mut();
-                            for (b, p) in list.into_iter().zip(pos) {
-                                if let Some(slot) = all.get_mut(p) {
-                                    *slot = Some(b);
-                                }
-                            }
-                        }
-                    }
+                    fill(&mut rep.borrow_mut(), results, positions);
                     next(steps, rep, proto, r)
                 }),
             )
