@@ -356,7 +356,7 @@ impl FoldRun {
             (Some(first), Some(last)) => last.end.saturating_sub(first.start),
             _ => 0,
         };
-        let bytes = span * (1 + MAX_FOLD_KEYS / n.max(1)) / nshards.max(1);
+        let bytes = run_group_bytes(span, n, nshards);
         if placed && self.places.capacity() == 0 {
             self.places.reserve(room);
         }
@@ -438,6 +438,17 @@ impl FoldRun {
             },
         }
     }
+}
+
+/// The room a run's argument list for one shard starts with: this
+/// command's share of the shards, times the commands of its size a fold
+/// may still take (so the next ones do not reallocate), but never much
+/// more than the command itself: a one-pair MSET of a 100 MB value would
+/// otherwise reserve 33 times that.
+fn run_group_bytes(span: usize, keys: usize, nshards: usize) -> usize {
+    const SLACK: usize = 16 * 1024;
+    let extrapolated = span.saturating_mul(1 + MAX_FOLD_KEYS / keys.max(1)) / nshards.max(1);
+    extrapolated.min(span.saturating_add(SLACK))
 }
 
 /// One MGET answer: the value at `i` of shard group `g`'s results.
@@ -945,6 +956,16 @@ mod tests {
             ranges.push(s..buf.len());
         }
         (buf, ranges)
+    }
+
+    #[test]
+    fn a_run_reserves_room_for_small_commands_not_for_big_values() {
+        // A 10-pair MSET of short strings: room for the fold's next ones.
+        assert_eq!(run_group_bytes(300, 10, 2), 600);
+        // One pair with a 100 MB value: about its own size, not 33 times.
+        let big = 100 << 20;
+        assert!(run_group_bytes(big, 1, 2) <= big + 16 * 1024);
+        assert!(run_group_bytes(big, 1, 1) <= big + 16 * 1024);
     }
 
     proptest::proptest! {
