@@ -661,8 +661,9 @@ fn pipelined_counts_merge_and_answer_each() {
     assert_eq!(q(&mut con, &["DBSIZE"]), Value::Int(3));
 }
 
-/// Pipelines of cross-shard MSETs (folded, several per transaction) and of
-/// MGETs on the same keys: no MGET ever sees two values.
+/// Pipelines of cross-shard MSETs (folded, several per transaction), of
+/// MGETs, and of EXISTS/DEL/UNLINK on the same keys: no MGET ever sees two
+/// values (or some keys gone), no count sees some of the keys.
 #[test]
 fn pipelined_folded_transactions_stay_atomic() {
     let srv = Server::start(NSHARDS);
@@ -710,10 +711,32 @@ fn pipelined_folded_transactions_stay_atomic() {
                 let r: Vec<Value> = p.query(con).expect("pipeline");
                 st.op();
                 for v in &r {
+                    // All equal, or all gone (the deleters below).
                     let vals = strs(v);
-                    if vals.len() != keys.len() || vals.iter().any(|x| x.is_none() || *x != vals[0])
-                    {
+                    if vals.len() != keys.len() || vals.iter().any(|x| *x != vals[0]) {
                         st.torn(format!("MGET: {vals:?}"));
+                    }
+                }
+            }
+        }));
+    }
+    // Runs of EXISTS and of DEL merged per kind within a fold
+    // (`fanout::FoldRun`): each command still sees every key or none.
+    for t in 0..2 {
+        let keys = keys.clone();
+        hs.push(st.spawn(&srv, t, move |_, con, st| {
+            let n = keys.len() as i64;
+            while st.running() {
+                let mut p = redis::pipe();
+                for name in ["EXISTS", "EXISTS", "DEL", "UNLINK", "EXISTS", "EXISTS"] {
+                    p.add_command(redis::cmd(name).arg(&keys).clone());
+                }
+                let r: Vec<Value> = p.query(con).expect("pipeline");
+                st.op();
+                for (i, v) in r.iter().enumerate() {
+                    match v {
+                        Value::Int(c) if *c == 0 || *c == n => {}
+                        other => st.torn(format!("count {i}: {other:?}")),
                     }
                 }
             }
