@@ -316,19 +316,17 @@ impl Reactor {
         if !batch.is_empty() {
             steps.push(ExecStep::Batch(batch));
         }
-        if checks.is_empty() && flag.is_none() && steps.len() <= 1 {
+        // No WATCH and nothing that fans out: one round trip.
+        if checks.is_empty()
+            && flag.is_none()
+            && matches!(steps.as_slice(), [] | [ExecStep::Batch(_)])
+        {
             let groups = match steps.pop() {
-                Some(ExecStep::Batch(groups)) => Some(groups),
-                Some(other) => {
-                    steps.push(other);
-                    None
-                }
-                None => Some(Vec::new()),
+                Some(ExecStep::Batch(groups)) => groups,
+                _ => Vec::new(),
             };
-            if let Some(groups) = groups {
-                let plan = multi::single_batch(groups, replies, proto);
-                return self.start_tx_min(idx, plan, locks, 1);
-            }
+            let plan = multi::single_batch(groups, replies, proto);
+            return self.start_tx_min(idx, plan, locks, 1);
         }
         let checks: Vec<(usize, ShardOp)> = checks
             .into_iter()
