@@ -820,7 +820,8 @@ fn differential_against_redis_server() {
 /// The same generator with keys spread over the shards, sent in pipelines
 /// of 1-24 commands, a third of them multi-key commands that fold: they
 /// span shards, and consecutive ones of a pipeline run as one transaction,
-/// merged per kind (`fanout::FoldRun`). Every reply must still be Redis's.
+/// merged per kind (`fanout::FoldRun`); a fifth of the pipelines are
+/// wrapped in MULTI/EXEC. Every reply must still be Redis's.
 fn run_pipelined(
     a: &mut redis::Connection,
     b: &mut redis::Connection,
@@ -838,7 +839,7 @@ fn run_pipelined(
     let (mut sent, mut batches) = (0, 0);
     while sent < n {
         let size = g.rng.usize(1..=24).min(n - sent);
-        let cmds: Vec<(Vec<String>, Norm)> = (0..size)
+        let mut cmds: Vec<(Vec<String>, Norm)> = (0..size)
             .map(|_| {
                 if g.chance(33) {
                     (g.fold_cmd(), Norm::None)
@@ -847,6 +848,13 @@ fn run_pipelined(
                 }
             })
             .collect();
+        // A fifth of the pipelines run as one transaction: EXEC over
+        // several shards (no WATCH) takes the one-round-trip path.
+        if size > 1 && g.chance(20) {
+            cmds.insert(0, (vec!["MULTI".to_string()], Norm::None));
+            cmds.push((vec!["EXEC".to_string()], Norm::None));
+        }
+        let size = cmds.len();
         let mut packed = Vec::new();
         for (c, _) in &cmds {
             packed.extend(cmd_of(c).get_packed_command());
@@ -857,8 +865,29 @@ fn run_pipelined(
         let want = b
             .req_packed_commands(&packed, 0, size)
             .expect("I/O error talking to redis-server");
+        // EXEC's array holds the queued commands' replies: each is
+        // normalized as that command's own reply would be.
+        let queued: Vec<Norm> = cmds
+            .get(1..size.saturating_sub(1))
+            .unwrap_or_default()
+            .iter()
+            .map(|(_, n)| *n)
+            .collect();
+        let norm_exec = |r: R| match r {
+            R::Arr(items) if items.len() == queued.len() => R::Arr(
+                items
+                    .into_iter()
+                    .zip(&queued)
+                    .map(|(r, n)| normalize(r, *n))
+                    .collect(),
+            ),
+            r => r,
+        };
         for (i, ((c, norm), (x, y))) in cmds.iter().zip(got.iter().zip(&want)).enumerate() {
-            let (x, y) = (normalize(conv(x), *norm), normalize(conv(y), *norm));
+            let (mut x, mut y) = (normalize(conv(x), *norm), normalize(conv(y), *norm));
+            if c[0] == "EXEC" {
+                (x, y) = (norm_exec(x), norm_exec(y));
+            }
             if x != y {
                 let batch: Vec<String> = cmds.iter().map(|(c, _)| c.join(" ")).collect();
                 panic!(
@@ -869,7 +898,7 @@ fn run_pipelined(
                 );
             }
         }
-        sent += size;
+        sent += size.min(n - sent);
         batches += 1;
     }
     eprintln!(
