@@ -93,9 +93,9 @@ pub struct Reactor {
 struct PendingFold {
     idx: u32,
     plans: Vec<Plan>,
-    /// The MSETs or MGETs read since the last plan, merged
-    /// (`fanout::FoldRun`); they become one plan when another command
-    /// joins or the fold starts.
+    /// The commands of one kind (MSET, MGET, DEL/UNLINK, EXISTS, TOUCH)
+    /// read since the last plan, merged (`fanout::FoldRun`); they become
+    /// one plan when another kind joins or the fold starts.
     run: Option<fanout::FoldRun>,
     locks: fanout::Locks,
 }
@@ -397,8 +397,9 @@ impl Reactor {
             && !self.shared.writes_need_replicas.load(Ordering::Relaxed)
     }
 
-    /// An MSET or MGET joins (or opens) this connection's fold, merged
-    /// with the commands of its kind right before it.
+    /// A merging command (`fanout::RunKind`) joins (or opens) this
+    /// connection's fold, merged with the commands of its kind right
+    /// before it.
     fn add_run_to_fold(&mut self, idx: u32, kind: fanout::RunKind, db: usize, args: Args) {
         let n = self.shared.nshards;
         match self.fold.as_mut() {
