@@ -226,6 +226,24 @@ fn client_info_cmd_field() {
         Some("client|info"),
         "{info}"
     );
+    // Another connection's last command, as CLIENT LIST shows it: the
+    // plain name, or container|subcommand.
+    let mut other = srv.conn();
+    let id = match q(&mut other, &["CLIENT", "ID"]) {
+        Value::Int(id) => id,
+        v => panic!("CLIENT ID: {v:?}"),
+    };
+    let cmd_of_other = |con: &mut redis::Connection| {
+        let list = as_str(&q(con, &["CLIENT", "LIST", "ID", &id.to_string()]));
+        client_field(&list, "cmd")
+    };
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("client|id"));
+    q(&mut other, &["GET", "k"]);
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("get"));
+    q(&mut other, &["CONFIG", "GET", "maxmemory"]);
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("config|get"));
+    q(&mut other, &["SET", "k", "v"]);
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("set"));
 }
 
 #[test]
