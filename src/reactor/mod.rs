@@ -696,12 +696,14 @@ impl Reactor {
             f(&mut ctx, args);
             let wrote = ctx.r.out.len() > at;
             let failed = ctx.r.out.get(at) == Some(&b'-');
-            if !failed {
+            // Tested here, not only inside: two calls that return at once
+            // were ~3% of a pipelined GET.
+            if cmd.is_write() && !failed {
                 touch_written(&mut self.shard, cmd, db, args);
-            }
-            // A blocking attempt that found nothing changed nothing.
-            if wrote && !failed {
-                self.signal_written(cmd, db, args);
+                // A blocking attempt that found nothing changed nothing.
+                if wrote {
+                    self.signal_written(cmd, db, args);
+                }
             }
             if !wrote && cmd.is_blocking() {
                 self.block(idx, cmd, args, db, self.id, None);
@@ -1419,7 +1421,9 @@ impl Reactor {
             _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
             _ => ctx.r.error("ERR internal routing error"),
         }
-        if let Some(cmd) = cmd.filter(|_| out.len() > start && out.get(start) != Some(&b'-')) {
+        if let Some(cmd) =
+            cmd.filter(|c| c.is_write() && out.len() > start && out.get(start) != Some(&b'-'))
+        {
             touch_written(&mut self.shard, cmd, db, a);
             self.signal_written(cmd, db, a);
         }
