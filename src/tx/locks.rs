@@ -70,12 +70,19 @@ pub const WHOLE_SHARD: LockId = u64::MAX;
 /// key lock and `WHOLE_SHARD`, not other readers.
 pub const WHOLE_SHARD_READ: LockId = u64::MAX - 1;
 
+#[inline(always)]
 pub fn lock_id(db: usize, key: &[u8]) -> LockId {
+    use std::hash::Hasher;
     static SEED: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
-    key_lock(
-        SEED.get_or_init(|| foldhash::fast::FixedState::with_seed(fastrand::u64(..)))
-            .hash_one((db as u32, key)),
-    )
+    // The database and the key's bytes straight into the hasher, not
+    // `hash_one((db, key))`: the generic tuple and slice impls were not
+    // inlined (~25 instructions a key more).
+    let mut h = SEED
+        .get_or_init(|| foldhash::fast::FixedState::with_seed(fastrand::u64(..)))
+        .build_hasher();
+    h.write_u32(db as u32);
+    h.write(key);
+    key_lock(h.finish())
 }
 
 /// A key's hash as a lock id, kept off the two reserved whole-shard ids:
