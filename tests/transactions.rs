@@ -580,6 +580,53 @@ fn pipelined_multi_key_commands_fold_and_answer_in_order() {
     assert!(folded(&mut con) > before, "no command was folded");
 }
 
+/// Commands parsed ahead of a transaction that stops the connection (a
+/// fold's barrier) are kept and run when it resumes, also when the rest of
+/// the pipeline arrives in pieces meanwhile: every reply, in order.
+#[test]
+fn pipelines_stopped_by_folds_resume_in_order_across_reads() {
+    let srv = Server::start(NSHARDS);
+    let k = spread_keys("pa:", 2);
+    let mut cmds: Vec<(Vec<String>, Resp)> = Vec::new();
+    for i in 0..30 {
+        let v = i.to_string();
+        // 8 keys: a fold takes four of these, then the next one waits.
+        let mut m = c!["MSET"];
+        for key in &k {
+            m.push(key.clone());
+            m.push(v.clone());
+        }
+        cmds.push((m, Resp::simple("OK")));
+        cmds.push((c!["GET", k[i % k.len()]], Resp::bulk(&v)));
+        if i % 7 == 3 {
+            cmds.push((c!["INCR", "pa:n"], Resp::Int(i as i64 / 7 + 1)));
+        }
+    }
+    let (sent, want): (Vec<_>, Vec<_>) = cmds.into_iter().unzip();
+    let bytes = pipeline_bytes(&sent);
+    for piece in [bytes.len(), 4096, 61] {
+        let mut raw = srv.raw();
+        assert_eq!(
+            q(&mut srv.conn(), &["DEL", "pa:n"]),
+            Value::Int(i64::from(piece != bytes.len()))
+        );
+        for chunk in bytes.chunks(piece) {
+            raw.send(chunk);
+            if piece < bytes.len() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(
+                &raw.read(),
+                w,
+                "pieces of {piece}: reply {i} to {:?}",
+                sent[i]
+            );
+        }
+    }
+}
+
 /// Consecutive MGETs (and MSETs) of a pipeline merge into one operation
 /// per shard (`fanout::FoldRun`); each command still gets its own reply:
 /// repeated keys, missing keys, a key of another type, single-shard

@@ -41,6 +41,9 @@ pub struct Conn {
     pub blocked: Option<Box<super::blocking::Blocked>>,
     pub closing: bool,
     pub dirty: bool,
+    /// Commands parsed ahead that a barrier stopped from running
+    /// (`Reactor::process`); offsets relative to the start of `inbuf`.
+    pub ahead: super::ParsedAhead,
 }
 
 /// A pipeline may run this many commands ahead of its oldest unfinished
@@ -79,6 +82,7 @@ impl Conn {
             blocked: None,
             closing: false,
             dirty: false,
+            ahead: Default::default(),
         }
     }
 
