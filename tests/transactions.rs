@@ -485,6 +485,23 @@ fn pipeline_bytes(cmds: &[Vec<String>]) -> Vec<u8> {
     out
 }
 
+/// Send `cmds` in one write (so they fold), check every reply in order,
+/// and that something was folded.
+fn assert_folded_pipeline(
+    srv: &Server,
+    con: &mut redis::Connection,
+    cmds: Vec<(Vec<String>, Resp)>,
+) {
+    let before = folded(con);
+    let mut raw = srv.raw();
+    let (sent, want): (Vec<_>, Vec<_>) = cmds.into_iter().unzip();
+    raw.send(&pipeline_bytes(&sent));
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(&raw.read(), w, "reply {i} to {:?}", sent[i]);
+    }
+    assert!(folded(con) > before, "no command was folded");
+}
+
 /// INFO stats tx_folded; against a reference redis-server (which has no
 /// such field) a count that always grows.
 fn folded(con: &mut redis::Connection) -> u64 {
@@ -661,14 +678,7 @@ fn pipelined_mgets_merge_and_answer_each() {
             Resp::Array(vec![Resp::NilBulk, b("b")]),
         ),
     ];
-    let before = folded(&mut con);
-    let mut raw = srv.raw();
-    let (sent, want): (Vec<_>, Vec<_>) = cmds.into_iter().unzip();
-    raw.send(&pipeline_bytes(&sent));
-    for (i, w) in want.iter().enumerate() {
-        assert_eq!(&raw.read(), w, "reply {i} to {:?}", sent[i]);
-    }
-    assert!(folded(&mut con) > before, "no command was folded");
+    assert_folded_pipeline(&srv, &mut con, cmds);
 }
 
 /// Consecutive DEL/UNLINK, EXISTS and TOUCH of a pipeline merge per kind
@@ -697,14 +707,7 @@ fn pipelined_counts_merge_and_answer_each() {
         (c!["EXISTS", k[0], k[1], k[2], k[3], k[7]], Resp::Int(2)),
         (c!["DEL", "cnt:none"], Resp::Int(0)),
     ];
-    let before = folded(&mut con);
-    let mut raw = srv.raw();
-    let (sent, want): (Vec<_>, Vec<_>) = cmds.into_iter().unzip();
-    raw.send(&pipeline_bytes(&sent));
-    for (i, w) in want.iter().enumerate() {
-        assert_eq!(&raw.read(), w, "reply {i} to {:?}", sent[i]);
-    }
-    assert!(folded(&mut con) > before, "no command was folded");
+    assert_folded_pipeline(&srv, &mut con, cmds);
     assert_eq!(q(&mut con, &["DBSIZE"]), Value::Int(3));
 }
 

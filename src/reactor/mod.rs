@@ -114,7 +114,7 @@ const AHEAD: usize = 16;
 
 /// Commands whose effect on parsing (AUTH's limits, CONFIG's bulk limit)
 /// must be seen before the next command is parsed.
-const STATEFUL_PARSE: [&[u8]; 5] = [b"auth", b"hello", b"reset", b"config", b"client"];
+const STATEFUL_PARSE: [&[u8]; 4] = [b"auth", b"hello", b"reset", b"config"];
 
 /// Commands of one batch parsed before running: (end offset, argument
 /// ranges in `ranges`), `next` the first not yet run.
@@ -509,19 +509,15 @@ impl Reactor {
         let Some(d) = self.shard.dbs.get(db) else {
             return;
         };
-        let mut hashes = [0u64; AHEAD];
-        let mut n = 0;
-        for &(_, from, to) in &ahead.cmds {
-            if to - from >= 2 {
-                if let Some(key) = data.get(ahead.ranges[from + 1].clone()) {
-                    hashes[n] = d.prefetch_slot(key);
-                    n += 1;
-                }
-            }
-        }
-        for &h in &hashes[..n] {
-            d.prefetch_entry(h);
-        }
+        // Each command's first key (its second argument), slots then entries.
+        let ranges = &ahead.ranges;
+        d.prefetch_keys(
+            ahead
+                .cmds
+                .iter()
+                .filter(|&&(_, from, to)| to - from >= 2)
+                .filter_map(|&(_, from, _)| data.get(ranges[from + 1].clone())),
+        );
     }
 
     /// Would this command join the pending fold? Exactly the commands that
