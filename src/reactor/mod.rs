@@ -402,9 +402,7 @@ impl Reactor {
             }
             if let Some(&(end, from, to)) = ahead.cmds.get(ahead.next) {
                 let args = Args::from_parts(data, &ahead.ranges[from..to]);
-                if self.fold.is_some() && !self.joins_fold(idx, args) {
-                    // As below: the fold starts, this command waits for it.
-                    self.flush_fold();
+                if !self.run_unless_barrier(idx, args) {
                     continue;
                 }
                 off = end;
@@ -412,30 +410,19 @@ impl Reactor {
                 // Parsing depends on the connection (AUTH: the limits for
                 // unauthenticated clients) and on CONFIG (the bulk limit):
                 // after such a command, what follows is parsed again.
-                let stale = ahead.next == ahead.cmds.len()
+                if ahead.next == ahead.cmds.len()
                     || args.iter().next().is_some_and(|name| {
                         STATEFUL_PARSE.iter().any(|n| name.eq_ignore_ascii_case(n))
-                    });
-                if !args.is_empty() {
-                    self.dispatch(idx, args);
-                }
-                if stale {
+                    })
+                {
                     ahead.clear();
                 }
                 continue;
             }
             match parser.parse(&data[off..]) {
                 Parsed::Command { consumed } => {
-                    let args = parser.args(&data[off..]);
-                    if self.fold.is_some() && !self.joins_fold(idx, args) {
-                        // Start the folded transaction (a barrier): this
-                        // command waits for it, parsed again later.
-                        self.flush_fold();
-                        continue;
-                    }
-                    off += consumed;
-                    if !args.is_empty() {
-                        self.dispatch(idx, args);
+                    if self.run_unless_barrier(idx, parser.args(&data[off..])) {
+                        off += consumed;
                     }
                 }
                 Parsed::Incomplete { hint } => {
@@ -468,6 +455,21 @@ impl Reactor {
         ahead.clear();
         self.ahead = ahead;
         off
+    }
+
+    /// Run a parsed command, unless this connection's pending fold cannot
+    /// take it: then the fold's transaction starts (a barrier) and the
+    /// command waits for it, to be met again (false).
+    #[inline]
+    fn run_unless_barrier(&mut self, idx: u32, args: Args) -> bool {
+        if self.fold.is_some() && !self.joins_fold(idx, args) {
+            self.flush_fold();
+            return false;
+        }
+        if !args.is_empty() {
+            self.dispatch(idx, args);
+        }
+        true
     }
 
     /// Parse up to `AHEAD` complete commands from `off` and start their
