@@ -318,11 +318,21 @@ impl Db {
         true
     }
 
+    /// Inlined to one comparison at every write: a write that neither
+    /// sets nor clears a TTL (most of them) must not pay a call; out of
+    /// line, this was ~16 instructions a key of an MSET.
+    #[inline(always)]
     fn sync_expire(&mut self, key: &[u8], had: bool, has: bool) {
-        if had && !has {
-            self.expires.swap_remove(key);
-        } else if has && !had {
+        if had != has {
+            self.change_expire(key, has);
+        }
+    }
+
+    fn change_expire(&mut self, key: &[u8], has: bool) {
+        if has {
             self.expires.insert(Key::from_slice(key));
+        } else {
+            self.expires.swap_remove(key);
         }
     }
 
