@@ -95,7 +95,7 @@ fn requests(n: usize, seq: u64) -> Batch {
                 conn: 1,
                 slot: seq + i as u64,
                 part: 0,
-                op: ShardOp::DbSize { db: 0 },
+                op: Box::new(ShardOp::DbSize { db: 0 }),
             })
         })
         .collect();
