@@ -265,4 +265,39 @@ mod tests {
         c.slots.push_back(Slot::Blocked);
         assert!(!c.hold_output(), "a blocked command may wait forever");
     }
+
+    /// Local replies queued behind remote ones, remote replies arriving in
+    /// and out of order, several rounds: reused run buffers must never
+    /// leak a byte of an earlier round, and `out` keeps request order.
+    #[test]
+    fn reply_runs_are_reused_and_replies_stay_in_order() {
+        let mut c = conn();
+        for round in 0..6u8 {
+            let tag = |i: u8| format!(":{round}{i}\r\n").into_bytes();
+            let mut want = Vec::new();
+            let r0 = c.push_remote();
+            c.reply_buf().extend_from_slice(&tag(1));
+            let r2 = c.push_remote();
+            c.reply_buf().extend_from_slice(&tag(3));
+            c.reply_buf().extend_from_slice(&tag(4));
+            for i in 0..5 {
+                want.extend_from_slice(&tag(i));
+            }
+            // The later remote reply first (into a run), then the front.
+            if round % 2 == 0 {
+                assert!(c.fill_remote(r2, &tag(2)));
+                assert!(c.fill_remote(r0, &tag(0)));
+            } else {
+                assert!(c.fill_remote(r0, &tag(0)));
+                c.drain_ready();
+                assert!(c.fill_remote(r2, &tag(2)));
+            }
+            c.drain_ready();
+            assert!(c.slots.is_empty());
+            assert_eq!(c.out, want, "round {round}");
+            c.out.clear();
+        }
+        assert!(!c.spare_runs.is_empty(), "runs are kept for reuse");
+        assert!(c.spare_runs.iter().all(|b| b.is_empty()));
+    }
 }
