@@ -47,6 +47,16 @@ pub struct Blocked {
     pub cancel: Option<Vec<u8>>,
 }
 
+/// How many of a blocking command's keys, first in order, it waits on (pops
+/// from): BLMOVE/BRPOPLPUSH's destination is written, not waited on.
+fn waited_keys(cmd: &Command) -> usize {
+    if matches!(cmd.name, "blmove" | "brpoplpush") {
+        1
+    } else {
+        usize::MAX
+    }
+}
+
 /// `Blocked::shard` of a command whose keys span shards.
 pub const SPANNING: usize = usize::MAX;
 
@@ -87,11 +97,7 @@ impl Reactor {
         // Wait on the keys popped from: BLMOVE/BRPOPLPUSH's destination
         // is written, not waited on.
         let mut waits: Vec<(usize, OwnedArgs)> = Vec::new();
-        let only_source = matches!(cmd.name, "blmove" | "brpoplpush");
-        for i in cmd
-            .keys_of(args)
-            .take(if only_source { 1 } else { usize::MAX })
-        {
+        for i in cmd.keys_of(args).take(waited_keys(cmd)) {
             group_db_key(&mut waits, nshards, db, args.get(i));
         }
         let slot = match slot {
@@ -365,6 +371,7 @@ impl Reactor {
             max_bulk: self.max_bulk,
             nshards,
             attempt: Some(attempt),
+            waited: waited_keys(cmd),
         };
         let writes = cmd.is_write();
         let plan = fanout::gather(f, writes, args, keys, env);

@@ -269,6 +269,7 @@ impl Reactor {
                             }
                             let env = fanout::GatherEnv {
                                 attempt: None,
+                                waited: 0,
                                 db,
                                 databases,
                                 now: self.now,

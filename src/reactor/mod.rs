@@ -798,6 +798,7 @@ impl Reactor {
             let locks = lock_keys(cmd, args, db, n);
             let env = fanout::GatherEnv {
                 attempt: None,
+                waited: 0,
                 db,
                 databases: self.shard.dbs.len(),
                 now: self.now,
@@ -1678,7 +1679,23 @@ impl Reactor {
                     .map(|k| count_key(shard, db, k, mode, now))
                     .collect(),
             ),
-            ShardOp::Take { db, key, delete } => {
+            ShardOp::Take {
+                db,
+                key,
+                delete,
+                behind,
+            } => {
+                if let Some(w) = behind {
+                    let lk = crate::shard::dbkey::db_key(db, &key);
+                    if shard
+                        .waiters
+                        .get(&lk)
+                        .and_then(|l| l.first())
+                        .is_some_and(|first| *first != w)
+                    {
+                        return OpResult::Taken(None);
+                    }
+                }
                 let d = &mut shard.dbs[db];
                 if d.get(&key, now, &mut shard.stats).is_none() {
                     return OpResult::Taken(None);

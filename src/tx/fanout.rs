@@ -555,6 +555,7 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
                     db,
                     key: r_src,
                     delete: true,
+                    behind: None,
                 },
             )],
             Box::new(move |res, r| {
@@ -640,6 +641,7 @@ pub fn copy(db: usize, dst_db: usize, a: Args, nshards: usize, replace: bool) ->
                 db,
                 key: src,
                 delete: false,
+                behind: None,
             },
         )],
         barrier: true,
@@ -840,6 +842,9 @@ pub struct GatherEnv {
     pub nshards: usize,
     /// A blocked client's attempt (see `reactor::blocking`).
     pub attempt: Option<crate::shard::Attempt>,
+    /// How many of the keys, first in order, the attempt waits on (the
+    /// source only for BLMOVE and BRPOPLPUSH).
+    pub waited: usize,
 }
 
 pub fn gather(
@@ -856,16 +861,24 @@ pub fn gather(
         max_bulk,
         nshards,
         attempt,
+        waited,
     } = env;
+    // The scratch shard has no waiters, so the handler's FIFO check
+    // (`Shard::waiting_ahead`) cannot see who blocked first: each shard
+    // applies it as it hands the waited keys over. Without it, a client's
+    // first try could take an element pushed for a client that blocked
+    // before it.
     let ops = keys
         .iter()
-        .map(|k| {
+        .enumerate()
+        .map(|(i, k)| {
             (
                 key_shard(k, nshards),
                 ShardOp::Take {
                     db,
                     key: k.clone(),
                     delete: false,
+                    behind: attempt.filter(|_| i < waited).map(|a| a.waiter),
                 },
             )
         })

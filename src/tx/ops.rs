@@ -181,6 +181,11 @@ pub enum ShardOp {
         db: usize,
         key: Vec<u8>,
         delete: bool,
+        /// A blocked client's attempt reading a key it waits on: the key
+        /// reads as absent while another client waits on it ahead of this
+        /// one, who gets its elements first (Redis serves blocked clients
+        /// in the order they blocked).
+        behind: Option<crate::shard::Waiter>,
     },
     /// Store a value; with `nx` only if the key is absent.
     Put {
