@@ -225,7 +225,54 @@ fn moves_and_sorted_set_pops() {
     assert!(err(&mut con, &["BLPOP", "str", "0"]).starts_with("WRONGTYPE"));
 }
 
-/// "a" and "b" hash to slots 15495 and 3300: different shards with 4.
+/// Redis serves a blocked client only from a key of its type, and passes
+/// over the others: a client blocked in BZPOPMIN on a key that becomes a
+/// list is not in the way of list poppers, whether they block behind it
+/// (woken by the push), arrive after the push (served at once), or wait on
+/// keys of several shards. Before, the BZPOPMIN client at the head of the
+/// key's queue made every later list popper wait until its own timeout.
+#[test]
+fn waiters_of_the_other_type_do_not_hold_up_a_key() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let url = srv.url(false);
+        let mut con = srv.conn();
+        let pair = |k: &str, v: &str| vec![Some(k.to_string()), Some(v.to_string())];
+
+        let z = spawn_cmd(url.clone(), s(&["BZPOPMIN", "a", "5"]));
+        wait_blocked(&srv, 1);
+        // Blocked behind it, then woken by the push.
+        let l = spawn_cmd(url.clone(), s(&["BLPOP", "a", "5"]));
+        wait_blocked(&srv, 2);
+        int(&mut con, &["RPUSH", "a", "x"]);
+        assert_eq!(
+            strs(&l.join().expect("thread")),
+            pair("a", "x"),
+            "t{threads}"
+        );
+        // Arriving once the list is there: served at once, one key or two.
+        int(&mut con, &["RPUSH", "a", "y", "z"]);
+        let t = Instant::now();
+        assert_eq!(strs(&q(&mut con, &["BLPOP", "a", "2"])), pair("a", "y"));
+        assert_eq!(
+            strs(&q(&mut con, &["BLPOP", "a", "b", "2"])),
+            pair("a", "z")
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "t{threads}: served at once"
+        );
+        // The BZPOPMIN client still waits, and gets the sorted set.
+        int(&mut con, &["ZADD", "a", "1", "m"]);
+        assert_eq!(
+            strs(&z.join().expect("thread")),
+            vec![Some("a".into()), Some("m".into()), Some("1".into())],
+            "t{threads}"
+        );
+        wait_blocked(&srv, 0);
+    }
+}
+
 /// A client whose keys span shards tries once when it blocks, through
 /// copies of its keys gathered from their shards. That first try must not
 /// take an element pushed for a client that blocked before it: here the
@@ -261,6 +308,7 @@ fn a_later_blockers_first_try_does_not_overtake_an_earlier_one() {
     }
 }
 
+/// "a" and "b" hash to slots 15495 and 3300: different shards with 4.
 #[test]
 fn keys_on_several_shards_wait_on_all_of_them() {
     let srv = Server::start(4);

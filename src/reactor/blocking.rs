@@ -15,6 +15,7 @@ use crate::commands::table::Command;
 use crate::commands::table::{self, Kind};
 use crate::protocol::{Args, Proto, Reply};
 use crate::shard::dbkey::{db_key, group_db_key, split_db_key};
+use crate::shard::Pops;
 use crate::tx::fanout::{self, GatherEnv};
 use crate::tx::{Msg, OwnedArgs, ShardOp, Token};
 
@@ -131,15 +132,17 @@ impl Reactor {
             cancel: None,
         }));
         let from = self.id;
+        let pops = Pops::of(cmd.name);
         for (s, keys) in waits {
             if s == self.id {
-                self.register_waiter(keys, from, tok, id);
+                self.register_waiter(keys, from, tok, id, pops);
             } else {
                 self.outbox[s].push(Msg::BlockOn {
                     keys,
                     from,
                     conn: tok,
                     id,
+                    pops,
                 });
             }
         }
@@ -152,13 +155,20 @@ impl Reactor {
 
     /// Shard side: record a waiter; if a key already has data (written
     /// between the attempt and this registration), wake it at once.
-    pub(super) fn register_waiter(&mut self, keys: OwnedArgs, from: usize, conn: Token, id: u64) {
+    pub(super) fn register_waiter(
+        &mut self,
+        keys: OwnedArgs,
+        from: usize,
+        conn: Token,
+        id: u64,
+        pops: Pops,
+    ) {
         for k in keys.args().iter() {
             self.shard
                 .waiters
                 .entry(k.to_vec())
                 .or_default()
-                .push((from, conn, id));
+                .push(((from, conn, id), pops));
         }
         for k in keys.args().iter() {
             self.wake_first(k);
@@ -177,7 +187,7 @@ impl Reactor {
     ) {
         for k in keys.args().iter() {
             if let Some(list) = self.shard.waiters.get_mut(k) {
-                list.retain(|&(f, c, i)| !(f == from && c == conn && i == id));
+                list.retain(|&((f, c, i), _)| !(f == from && c == conn && i == id));
                 if list.is_empty() {
                     self.shard.waiters.remove(k);
                 }
@@ -186,14 +196,15 @@ impl Reactor {
         }
     }
 
-    /// FIFO: only the longest-waiting client of a key that has data is
-    /// woken. Its pop is itself a write to the key, which wakes the next one
-    /// if data remains; if it finds nothing it keeps its place.
+    /// FIFO: only the longest-waiting client that can pop the key (one
+    /// of its kind: `Shard::first_servable`) is woken, once it has data. Its
+    /// pop is itself a write to the key, which wakes the next one if data
+    /// remains; if it finds nothing it keeps its place.
     fn wake_first(&mut self, db_key: &[u8]) {
-        let Some(&(to, conn, id)) = self.shard.waiters.get(db_key).and_then(|l| l.first()) else {
+        if !self.shard.waiters.contains_key(db_key) || !self.db_key_exists(db_key) {
             return;
-        };
-        if self.db_key_exists(db_key) {
+        }
+        if let Some((to, conn, id)) = self.shard.first_servable(db_key) {
             self.notify(to, conn, id);
         }
     }

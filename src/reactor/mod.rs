@@ -1687,12 +1687,7 @@ impl Reactor {
             } => {
                 if let Some(w) = behind {
                     let lk = crate::shard::dbkey::db_key(db, &key);
-                    if shard
-                        .waiters
-                        .get(&lk)
-                        .and_then(|l| l.first())
-                        .is_some_and(|first| *first != w)
-                    {
+                    if shard.first_servable(&lk).is_some_and(|first| first != w) {
                         return OpResult::Taken(None);
                     }
                 }
@@ -1907,7 +1902,8 @@ impl Reactor {
                         from,
                         conn,
                         id,
-                    } => self.register_waiter(keys, from, conn, id),
+                        pops,
+                    } => self.register_waiter(keys, from, conn, id, pops),
                     Msg::Unblock {
                         keys,
                         from,

@@ -15,9 +15,9 @@ pub struct Shard {
     pub dbs: Vec<Db>,
     pub stats: DbStats,
     pub locks: crate::tx::locks::LockTable,
-    /// Blocked clients per db key (`dbkey`): (reactor, connection,
-    /// block id), in arrival order.
-    pub waiters: hashbrown::HashMap<Vec<u8>, Vec<Waiter>>,
+    /// Blocked clients per db key (`dbkey`), in arrival order, with what
+    /// each pops.
+    pub waiters: hashbrown::HashMap<Vec<u8>, Vec<(Waiter, Pops)>>,
     /// The blocked client whose attempt is running, while it runs.
     pub attempt: Option<Attempt>,
 }
@@ -25,6 +25,26 @@ pub struct Shard {
 /// A blocked client as its keys' shard knows it: (reactor, connection,
 /// block id).
 pub type Waiter = (usize, crate::tx::Token, u64);
+
+/// What a blocked client pops. Redis serves a blocked client only from a
+/// key of its type: waiters of the other kind are passed over, not in the
+/// way.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Pops {
+    List,
+    ZSet,
+}
+
+impl Pops {
+    /// BZPOPMIN, BZPOPMAX and BZMPOP pop sorted sets; the others lists.
+    pub fn of(cmd_name: &str) -> Pops {
+        if cmd_name.starts_with("bz") {
+            Pops::ZSet
+        } else {
+            Pops::List
+        }
+    }
+}
 
 /// An attempt of a blocked client (see `reactor::blocking`).
 #[derive(Clone, Copy)]
@@ -92,11 +112,31 @@ impl Shard {
             return false;
         }
         let lk = dbkey::db_key(db, key);
-        match (self.waiters.get(&lk).and_then(|l| l.first()), self.attempt) {
+        match (self.first_servable(&lk), self.attempt) {
             (None, _) => false,
-            (Some(first), Some(a)) => *first != a.waiter,
+            (Some(first), Some(a)) => first != a.waiter,
             (Some(_), None) => true,
         }
+    }
+
+    /// The longest-waiting client that could pop `db_key` as it is now: the
+    /// first waiter of the key's kind (a list key passes over clients blocked
+    /// in BZPOPMIN, which Redis never serves from it). For a key of any
+    /// other type, or none, simply the first waiter.
+    pub fn first_servable(&self, db_key: &[u8]) -> Option<Waiter> {
+        let list = self.waiters.get(db_key)?;
+        let kind = dbkey::split_db_key(db_key)
+            .and_then(|(db, key)| self.dbs.get(db)?.peek(key))
+            .and_then(|e| match e.value {
+                crate::types::Value::List(_) => Some(Pops::List),
+                crate::types::Value::ZSet(_) => Some(Pops::ZSet),
+                _ => None,
+            });
+        match kind {
+            Some(kind) => list.iter().find(|(_, p)| *p == kind),
+            None => list.first(),
+        }
+        .map(|(w, _)| *w)
     }
 
     /// Active expiry, Redis's "slow cycle" in spirit: sample keys with a TTL

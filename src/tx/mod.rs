@@ -72,6 +72,7 @@ pub enum Msg {
         from: usize,
         conn: Token,
         id: u64,
+        pops: crate::shard::Pops,
     },
     /// Forget that registration.
     Unblock {
