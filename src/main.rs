@@ -41,6 +41,7 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
+    halocline::server::abort_on_panic();
     std::process::exit(match run(cfg) {
         Ok(()) => 0,
         Err(e) => {

@@ -106,3 +106,57 @@ pub fn now_us() -> u64 {
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
 }
+
+/// Make a panic on any thread end the process. A reactor that panicked
+/// used to die alone: its listener stayed bound (SO_REUSEPORT kept handing
+/// it new connections, never accepted), its clients waited for replies
+/// that never came, and the process looked alive to a supervisor. Like
+/// Redis after an assertion, log the crash (the panic message and its
+/// backtrace, then a line in the server log) and abort, so it can be
+/// restarted.
+pub fn abort_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        log::error!(
+            "halocline crashed: {info}; aborting (thread {})",
+            std::thread::current().name().unwrap_or("?")
+        );
+        std::process::abort();
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    /// Re-run this test binary on this one test with the hook installed and
+    /// a panic on a thread other than main: the process must die by SIGABRT
+    /// rather than carry on without the thread.
+    #[test]
+    fn a_panic_on_any_thread_aborts_the_process() {
+        if std::env::var_os("HALOCLINE_PANIC_CHILD").is_some() {
+            super::abort_on_panic();
+            let _ = std::thread::spawn(|| panic!("reactor bug")).join();
+            // Reached only if the panic did not end the process.
+            std::process::exit(0);
+        }
+        let exe = std::env::current_exe().expect("test binary path");
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "server::tests::a_panic_on_any_thread_aborts_the_process",
+                "--nocapture",
+            ])
+            .env("HALOCLINE_PANIC_CHILD", "1")
+            .output()
+            .expect("run child");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("reactor bug"));
+    }
+}
