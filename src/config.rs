@@ -78,7 +78,139 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("maxmemory-clients", "0"),
     ("lfu-log-factor", "10"),
     ("lfu-decay-time", "1"),
+    // The rest of what Redis 7.0's stock redis.conf sets, so that a user's
+    // existing file loads: persistence, replication, rehashing and process
+    // knobs with nothing behind them here, validated as Redis validates
+    // them and reported by CONFIG GET. (`pidfile` is honoured: see main.)
+    ("acllog-max-len", "128"),
+    ("activerehashing", "yes"),
+    ("always-show-logo", "no"),
+    ("aof-load-truncated", "yes"),
+    ("aof-rewrite-incremental-fsync", "yes"),
+    ("aof-timestamp-enabled", "no"),
+    ("aof-use-rdb-preamble", "yes"),
+    ("appenddirname", "appendonlydir"),
+    ("appendfilename", "appendonly.aof"),
+    ("auto-aof-rewrite-min-size", "67108864"),
+    ("auto-aof-rewrite-percentage", "100"),
+    (
+        "client-output-buffer-limit",
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
+    ("disable-thp", "yes"),
+    ("dynamic-hz", "yes"),
+    ("hll-sparse-max-bytes", "3000"),
+    ("jemalloc-bg-thread", "yes"),
+    ("latency-monitor-threshold", "0"),
+    ("no-appendfsync-on-rewrite", "no"),
+    ("oom-score-adj", "no"),
+    ("oom-score-adj-values", "0 200 800"),
+    ("pidfile", ""),
+    ("proc-title-template", "{title} {listen-addr} {server-mode}"),
+    ("rdb-del-sync-files", "no"),
+    ("rdb-save-incremental-fsync", "yes"),
+    ("rdbchecksum", "yes"),
+    ("rdbcompression", "yes"),
+    ("repl-disable-tcp-nodelay", "no"),
+    ("repl-diskless-load", "disabled"),
+    ("repl-diskless-sync-delay", "5"),
+    ("repl-diskless-sync-max-replicas", "0"),
+    ("replica-lazy-flush", "no"),
+    ("replica-priority", "100"),
+    ("set-proc-title", "yes"),
+    ("stream-node-max-bytes", "4096"),
+    ("stream-node-max-entries", "100"),
 ];
+
+/// Passive settings that take yes or no.
+const YES_NO: &[&str] = &[
+    "appendonly",
+    "daemonize",
+    "protected-mode",
+    "activedefrag",
+    "latency-tracking",
+    "replica-serve-stale-data",
+    "replica-read-only",
+    "stop-writes-on-bgsave-error",
+    "repl-diskless-sync",
+    "activerehashing",
+    "always-show-logo",
+    "aof-load-truncated",
+    "aof-rewrite-incremental-fsync",
+    "aof-timestamp-enabled",
+    "aof-use-rdb-preamble",
+    "disable-thp",
+    "dynamic-hz",
+    "jemalloc-bg-thread",
+    "no-appendfsync-on-rewrite",
+    "rdb-save-incremental-fsync",
+    "rdbchecksum",
+    "rdbcompression",
+    "repl-disable-tcp-nodelay",
+    "replica-lazy-flush",
+    "set-proc-title",
+];
+
+/// Passive settings that take one of a few words (Redis 7.0's enums).
+fn enum_choices(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "oom-score-adj" => &["no", "yes", "relative", "absolute"],
+        "repl-diskless-load" => &["disabled", "on-empty-db", "swapdb"],
+        "rdb-del-sync-files" => &["no", "yes"],
+        "appendfsync" => &["always", "everysec", "no"],
+        _ => return None,
+    })
+}
+
+/// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>`, one or
+/// more times, updating those classes of `current` (Redis's CONFIG GET
+/// form, classes normal, slave and pubsub; "replica" is an alias).
+fn output_buffer_limits(current: &str, args: &[String]) -> Result<String, String> {
+    const BAD: &str = "Wrong number of arguments in buffer limit configuration.";
+    let words: Vec<String> = if args.len() == 1 {
+        args[0].split_whitespace().map(str::to_string).collect()
+    } else {
+        args.to_vec()
+    };
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err(BAD.into());
+    }
+    let mut classes: Vec<(String, String)> = current
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .chunks(4)
+        .filter(|c| c.len() == 4)
+        .map(|c| (c[0].to_string(), c[1..].join(" ")))
+        .collect();
+    for w in words.chunks(4) {
+        let class = match w[0].to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "slave" | "replica" => "slave",
+            "pubsub" => "pubsub",
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let hard = parse_memory(&w[1]);
+        let soft = parse_memory(&w[2]);
+        let secs = w[3].parse::<u64>().ok();
+        let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        };
+        let v = format!("{hard} {soft} {secs}");
+        match classes.iter_mut().find(|(c, _)| c == class) {
+            Some(entry) => entry.1 = v,
+            None => classes.push((class.to_string(), v)),
+        }
+    }
+    Ok(classes
+        .iter()
+        .map(|(c, v)| format!("{c} {v}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
 
 /// Old names Redis still accepts.
 fn canonical(name: &str) -> &str {
@@ -244,25 +376,50 @@ impl Config {
                     return Err("Bad directive or wrong number of arguments".to_string());
                 }
                 let v = match name {
-                    "appendonly"
-                    | "daemonize"
-                    | "protected-mode"
-                    | "activedefrag"
-                    | "latency-tracking"
-                    | "replica-serve-stale-data"
-                    | "replica-read-only"
-                    | "stop-writes-on-bgsave-error"
-                    | "enable-debug-command"
-                    | "repl-diskless-sync" => {
-                        if name == "enable-debug-command" {
-                            let l = one()?.to_ascii_lowercase();
-                            if l != "local" {
-                                parse_yes_no(&l)?;
-                            }
-                            l
-                        } else {
-                            parse_yes_no(one()?)?.to_string()
+                    n if YES_NO.contains(&n) => parse_yes_no(one()?)?.to_string(),
+                    "enable-debug-command" => {
+                        let l = one()?.to_ascii_lowercase();
+                        if l != "local" {
+                            parse_yes_no(&l)?;
                         }
+                        l
+                    }
+                    n if enum_choices(n).is_some() => {
+                        let choices = enum_choices(n).unwrap_or_default();
+                        let l = one()?.to_ascii_lowercase();
+                        if !choices.contains(&l.as_str()) {
+                            return Err(format!(
+                                "argument(s) must be one of the following: {}",
+                                choices.join(", ")
+                            ));
+                        }
+                        l
+                    }
+                    "client-output-buffer-limit" => {
+                        let current = self.passive.get(name).cloned().unwrap_or_default();
+                        output_buffer_limits(&current, args)?
+                    }
+                    "oom-score-adj-values" => {
+                        let words: Vec<&str> = match args {
+                            [one] => one.split_whitespace().collect(),
+                            _ => args.iter().map(String::as_str).collect(),
+                        };
+                        if words.len() != 3
+                            || !words.iter().all(|w| {
+                                w.parse::<i32>().is_ok_and(|n| (-2000..=2000).contains(&n))
+                            })
+                        {
+                            return Err("Invalid oom-score-adj-values".into());
+                        }
+                        words.join(" ")
+                    }
+                    "auto-aof-rewrite-min-size"
+                    | "hll-sparse-max-bytes"
+                    | "stream-node-max-bytes" => parse_memory(one()?)
+                        .ok_or("argument must be a memory value")?
+                        .to_string(),
+                    "appenddirname" | "appendfilename" | "pidfile" | "proc-title-template" => {
+                        one()?.clone()
                     }
                     n if n.starts_with("lazyfree") => parse_yes_no(one()?)?.to_string(),
                     "save" => args.join(" "),
@@ -290,9 +447,7 @@ impl Config {
                             }
                         }
                     }
-                    "appendfsync" | "dir" | "dbfilename" | "notify-keyspace-events" => {
-                        one()?.clone()
-                    }
+                    "dir" | "dbfilename" | "notify-keyspace-events" => one()?.clone(),
                     _ => {
                         let v = one()?;
                         v.parse::<i64>().map_err(|_| {
@@ -496,6 +651,106 @@ mod tests {
         assert!(e.contains("line 1") && e.contains("Invalid port"), "{e}");
         assert!(Config::from_args(&s(&["--threads", "0"])).is_err());
         assert!(Config::from_args(&s(&["--port"])).is_err());
+    }
+
+    /// Every directive Redis 7.0's stock redis.conf sets (as Debian ships
+    /// it), with its values: a user's existing file must load. Before,
+    /// 35 of its 71 lines were refused, from `pidfile` on.
+    #[test]
+    fn a_stock_redis_7_config_loads() {
+        let text = [
+            "bind 127.0.0.1 -::1",
+            "protected-mode yes",
+            "port 6379",
+            "tcp-backlog 511",
+            "timeout 0",
+            "tcp-keepalive 300",
+            "daemonize yes",
+            "pidfile /run/redis/redis-server.pid",
+            "loglevel notice",
+            "databases 16",
+            "always-show-logo no",
+            "set-proc-title yes",
+            "proc-title-template \"{title} {listen-addr} {server-mode}\"",
+            "stop-writes-on-bgsave-error yes",
+            "rdbcompression yes",
+            "rdbchecksum yes",
+            "dbfilename dump.rdb",
+            "rdb-del-sync-files no",
+            "dir /var/lib/redis",
+            "replica-serve-stale-data yes",
+            "replica-read-only yes",
+            "repl-diskless-sync yes",
+            "repl-diskless-sync-delay 5",
+            "repl-diskless-sync-max-replicas 0",
+            "repl-diskless-load disabled",
+            "repl-disable-tcp-nodelay no",
+            "replica-priority 100",
+            "acllog-max-len 128",
+            "lazyfree-lazy-eviction no",
+            "lazyfree-lazy-expire no",
+            "lazyfree-lazy-server-del no",
+            "replica-lazy-flush no",
+            "lazyfree-lazy-user-del no",
+            "lazyfree-lazy-user-flush no",
+            "oom-score-adj no",
+            "oom-score-adj-values 0 200 800",
+            "disable-thp yes",
+            "appendonly no",
+            "appendfilename \"appendonly.aof\"",
+            "appenddirname \"appendonlydir\"",
+            "appendfsync everysec",
+            "no-appendfsync-on-rewrite no",
+            "auto-aof-rewrite-percentage 100",
+            "auto-aof-rewrite-min-size 64mb",
+            "aof-load-truncated yes",
+            "aof-use-rdb-preamble yes",
+            "aof-timestamp-enabled no",
+            "slowlog-log-slower-than 10000",
+            "slowlog-max-len 128",
+            "latency-monitor-threshold 0",
+            "notify-keyspace-events \"\"",
+            "hash-max-listpack-entries 512",
+            "hash-max-listpack-value 64",
+            "list-max-listpack-size -2",
+            "list-compress-depth 0",
+            "set-max-intset-entries 512",
+            "zset-max-listpack-entries 128",
+            "zset-max-listpack-value 64",
+            "hll-sparse-max-bytes 3000",
+            "stream-node-max-bytes 4096",
+            "stream-node-max-entries 100",
+            "activerehashing yes",
+            "client-output-buffer-limit normal 0 0 0",
+            "client-output-buffer-limit replica 256mb 64mb 60",
+            "client-output-buffer-limit pubsub 32mb 8mb 60",
+            "hz 10",
+            "dynamic-hz yes",
+            "aof-rewrite-incremental-fsync yes",
+            "rdb-save-incremental-fsync yes",
+            "jemalloc-bg-thread yes",
+        ]
+        .join("\n");
+        let mut c = Config::default();
+        c.load_str(&text, "redis.conf").unwrap();
+        assert_eq!(c.passive["pidfile"], "/run/redis/redis-server.pid");
+        assert_eq!(c.passive["auto-aof-rewrite-min-size"], "67108864");
+        assert_eq!(
+            c.passive["client-output-buffer-limit"],
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        // Values are still checked as Redis checks them.
+        for bad in [
+            "rdbcompression maybe",
+            "repl-diskless-load sometimes",
+            "appendfsync often",
+            "oom-score-adj-values 0 200",
+            "client-output-buffer-limit normal 0 0",
+            "client-output-buffer-limit other 0 0 0",
+            "auto-aof-rewrite-min-size lots",
+        ] {
+            assert!(c.load_str(bad, "x.conf").is_err(), "{bad}");
+        }
     }
 
     #[test]

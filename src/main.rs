@@ -105,6 +105,18 @@ fn run(cfg: Config) -> Result<(), String> {
         listeners.push(fds);
     }
     let port = cfg.port;
+    // Like redis-server: written once listening, removed on a clean exit,
+    // a warning (not an error) if it cannot be written.
+    let pidfile = cfg
+        .passive
+        .get("pidfile")
+        .filter(|p| !p.is_empty())
+        .cloned();
+    if let Some(p) = &pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            log::warn!("Failed to write PID file: {e}");
+        }
+    }
     let shared = Arc::new(Shared::new(cfg, backend).map_err(|e| e.to_string())?);
     let mut handles = Vec::new();
     let batch = halocline::io::sched::oversubscribed(threads);
@@ -160,6 +172,9 @@ fn run(cfg: Config) -> Result<(), String> {
     }
     for h in handles {
         let _ = h.join();
+    }
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
     }
     log::info!("halocline is now ready to exit, bye bye...");
     Ok(())

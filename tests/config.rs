@@ -122,6 +122,31 @@ fn port_in_use_exits_non_zero() {
     assert!(!stderr.contains("ready to accept connections"), "{stderr}");
 }
 
+/// `pidfile`, as in redis-server: written with the pid once listening,
+/// removed by a clean shutdown.
+#[test]
+fn pidfile_is_written_and_removed() {
+    let path = std::env::temp_dir().join(format!("halocline-test-{}.pid", free_port()));
+    let p = path.to_str().expect("utf-8 temp path").to_string();
+    let mut srv = Server::start_with(2, &["--pidfile", &p]);
+    let text = std::fs::read_to_string(&path).expect("pidfile written");
+    assert_eq!(text.trim(), srv.pid().to_string());
+    let mut con = srv.conn();
+    assert_eq!(
+        q(&mut con, &["CONFIG", "GET", "pidfile"]),
+        Value::Array(vec![
+            Value::BulkString(b"pidfile".to_vec()),
+            Value::BulkString(p.clone().into_bytes()),
+        ])
+    );
+    let mut raw = srv.raw();
+    raw.send(&encode_strs(&["SHUTDOWN", "NOSAVE"]));
+    let _ = raw.read_until_close(Duration::from_secs(5));
+    srv.wait_exit(Duration::from_secs(5))
+        .expect("still running 5 s after SHUTDOWN");
+    assert!(!path.exists(), "pidfile left behind");
+}
+
 #[test]
 fn shutdown_command_exits_zero() {
     for threads in THREADS {
