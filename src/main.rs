@@ -20,6 +20,35 @@ fn usage() {
     );
 }
 
+/// `daemonize yes`, as redis-server does it: fork, the parent exits 0 at
+/// once, the child leaves the terminal's session and its standard streams
+/// go to /dev/null (the log goes to `logfile`, or nowhere). Done before any
+/// thread exists: only the forking thread survives a fork.
+fn daemonize() -> std::io::Result<()> {
+    // SAFETY: no other thread exists yet; fork/setsid/open/dup2 on our own
+    // process, their results checked.
+    unsafe {
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        if libc::setsid() == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd != -1 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == "-v" || a == "--version") {
@@ -37,6 +66,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if cfg.passive.get("daemonize").is_some_and(|v| v == "yes") {
+        if let Err(e) = daemonize() {
+            eprintln!("daemonize: {e}");
+            std::process::exit(1);
+        }
+    }
     if let Err(e) = halocline::logging::init(&cfg.loglevel, &cfg.logfile) {
         eprintln!("{e}");
         std::process::exit(1);

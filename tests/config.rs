@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[test]
 fn config_file_then_flags_override() {
@@ -144,6 +144,57 @@ fn pidfile_is_written_and_removed() {
     let _ = raw.read_until_close(Duration::from_secs(5));
     srv.wait_exit(Duration::from_secs(5))
         .expect("still running 5 s after SHUTDOWN");
+    assert!(!path.exists(), "pidfile left behind");
+}
+
+/// `daemonize yes`: the started process exits 0 at once, the server keeps
+/// running in the background (its pid in `pidfile`), and SHUTDOWN ends it.
+#[test]
+fn daemonize_runs_in_the_background() {
+    let port = free_port();
+    let path = std::env::temp_dir().join(format!("halocline-daemon-{port}.pid"));
+    let p = path.to_str().expect("utf-8 temp path").to_string();
+    let args: Vec<String> = [
+        "--port",
+        &port.to_string(),
+        "--threads",
+        "2",
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        &p,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (st, stderr) = run_to_exit(&args, Duration::from_secs(5));
+    let st = st.expect("the started process did not return");
+    assert_eq!(st.code(), Some(0), "{stderr}");
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut con = loop {
+        match client.get_connection() {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "daemon not answering: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    assert_eq!(status(&mut con, &["PING"]), "PONG");
+    let pid: i32 = std::fs::read_to_string(&path)
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("pid");
+    // No reply: the connection closes.
+    let _ = redis::ConnectionLike::req_command(&mut con, &cmd_of(&["SHUTDOWN", "NOSAVE"]));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // SAFETY: signal 0 only checks that the process exists.
+    while unsafe { libc::kill(pid, 0) } == 0 {
+        assert!(Instant::now() < deadline, "daemon {pid} still running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(!path.exists(), "pidfile left behind");
 }
 
