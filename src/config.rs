@@ -120,6 +120,7 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("set-proc-title", "yes"),
     ("stream-node-max-bytes", "4096"),
     ("stream-node-max-entries", "100"),
+    ("supervised", "no"),
 ];
 
 /// Passive settings that take yes or no.
@@ -158,6 +159,7 @@ fn enum_choices(name: &str) -> Option<&'static [&'static str]> {
         "repl-diskless-load" => &["disabled", "on-empty-db", "swapdb"],
         "rdb-del-sync-files" => &["no", "yes"],
         "appendfsync" => &["always", "everysec", "no"],
+        "supervised" => &["no", "upstart", "systemd", "auto"],
         _ => return None,
     })
 }

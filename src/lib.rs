@@ -12,5 +12,6 @@ pub mod protocol;
 pub mod reactor;
 pub mod server;
 pub mod shard;
+pub mod supervisor;
 pub mod tx;
 pub mod types;

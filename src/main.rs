@@ -140,6 +140,9 @@ fn run(cfg: Config) -> Result<(), String> {
         listeners.push(fds);
     }
     let port = cfg.port;
+    let supervisor = halocline::supervisor::Supervisor::from_setting(
+        cfg.passive.get("supervised").map_or("no", String::as_str),
+    );
     // Like redis-server: written once listening, removed on a clean exit,
     // a warning (not an error) if it cannot be written.
     let pidfile = cfg
@@ -190,6 +193,7 @@ fn run(cfg: Config) -> Result<(), String> {
         "halocline {HALOCLINE_VERSION} (redis {REDIS_VERSION} compatible) ready to accept connections: port {port}, {threads} threads, io backend {backend}, pid {}",
         std::process::id()
     );
+    supervisor.ready();
     let mut sig: libc::c_int = 0;
     // SAFETY: sigwait on the set blocked above.
     unsafe { libc::sigwait(&set, &mut sig) };
@@ -201,6 +205,7 @@ fn run(cfg: Config) -> Result<(), String> {
             "SIGTERM"
         }
     );
+    supervisor.stopping();
     shared.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for m in &shared.mailboxes {
         m.ring();

@@ -198,6 +198,47 @@ fn daemonize_runs_in_the_background() {
     assert!(!path.exists(), "pidfile left behind");
 }
 
+/// `supervised systemd`, as Debian's redis-server unit runs it
+/// (`Type=notify`): READY=1 on NOTIFY_SOCKET once listening, STOPPING=1 on
+/// shutdown.
+#[test]
+fn supervised_systemd_notifies_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let port = free_port();
+    let sock_path = std::env::temp_dir().join(format!("halocline-notify-{port}.sock"));
+    let _ = std::fs::remove_file(&sock_path);
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--threads",
+            "2",
+            "--supervised",
+            "systemd",
+        ])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("no READY notification");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
+    // Ready means serving.
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let mut con = client.get_connection().expect("connect once READY");
+    assert_eq!(status(&mut con, &["PING"]), "PONG");
+    let _ = redis::ConnectionLike::req_command(&mut con, &cmd_of(&["SHUTDOWN", "NOSAVE"]));
+    let n = sock.recv(&mut buf).expect("no STOPPING notification");
+    assert_eq!(&buf[..n], b"STOPPING=1\n");
+    let st = wait_timeout(&mut child, Duration::from_secs(5)).expect("still running");
+    assert_eq!(st.code(), Some(0));
+    let _ = std::fs::remove_file(&sock_path);
+}
+
 #[test]
 fn shutdown_command_exits_zero() {
     for threads in THREADS {
