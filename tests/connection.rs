@@ -274,6 +274,90 @@ fn command_info_acl_categories() {
     }
 }
 
+/// CLIENT KILL's forms and filters (Redis 7.0): the old `CLIENT KILL
+/// ip:port` (+OK or "No such client", may kill the caller), ID, ADDR,
+/// LADDR, TYPE, USER and SKIPME filters answering a count; the caller, when
+/// it kills itself, gets its reply before its connection closes. Clients
+/// live on different reactors at --threads 4.
+#[test]
+fn client_kill_forms_and_filters() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut me = srv.conn();
+        for (args, want) in [
+            (vec!["ID", "-1"], "ERR client-id should be greater than 0"),
+            (vec!["ID", "x"], "ERR client-id should be greater than 0"),
+            (vec!["TYPE", "foo"], "ERR Unknown client type 'foo'"),
+            (vec!["USER", "bob"], "ERR No such user 'bob'"),
+            (vec!["SKIPME", "maybe"], "ERR syntax error"),
+            (vec!["NOSUCH", "1"], "ERR syntax error"),
+            (vec!["ID", "1", "ADDR"], "ERR syntax error"),
+            (vec!["127.0.0.1:1"], "ERR No such client"),
+        ] {
+            let mut cmd = vec!["CLIENT", "KILL"];
+            cmd.extend(args.iter().copied());
+            assert_eq!(err(&mut me, &cmd), want, "{cmd:?}");
+        }
+        assert_eq!(int(&mut me, &["CLIENT", "KILL", "TYPE", "master"]), 0);
+        assert_eq!(int(&mut me, &["CLIENT", "KILL", "ID", "999999"]), 0);
+
+        let addr_of = |c: &mut redis::Connection| {
+            let info = as_str(&q(c, &["CLIENT", "INFO"]));
+            (
+                client_field(&info, "addr").expect("addr"),
+                client_field(&info, "laddr").expect("laddr"),
+            )
+        };
+        // Old form and ADDR: exactly that client.
+        let mut a = srv.conn();
+        let mut b = srv.conn();
+        let (a_addr, laddr) = addr_of(&mut a);
+        let (b_addr, _) = addr_of(&mut b);
+        assert_eq!(status(&mut me, &["CLIENT", "KILL", &a_addr]), "OK");
+        assert!(q_io(&mut a, &["PING"]).is_err(), "t{threads}: a still open");
+        assert_eq!(
+            int(
+                &mut me,
+                &["CLIENT", "KILL", "ADDR", &b_addr, "LADDR", &laddr]
+            ),
+            1
+        );
+        assert!(q_io(&mut b, &["PING"]).is_err(), "t{threads}: b still open");
+
+        // SKIPME yes (the default): everyone else.
+        let mut others: Vec<_> = (0..3).map(|_| srv.conn()).collect();
+        for o in &mut others {
+            assert_eq!(status(o, &["PING"]), "PONG");
+        }
+        assert_eq!(
+            int(
+                &mut me,
+                &["CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal"]
+            ),
+            3
+        );
+        for o in &mut others {
+            assert!(q_io(o, &["PING"]).is_err(), "t{threads}: survivor");
+        }
+        assert_eq!(status(&mut me, &["PING"]), "PONG");
+        // SKIPME no: the caller too, after its reply.
+        let mut other = srv.conn();
+        assert_eq!(status(&mut other, &["PING"]), "PONG");
+        assert_eq!(int(&mut me, &["CLIENT", "KILL", "SKIPME", "no"]), 2);
+        assert!(q_io(&mut me, &["PING"]).is_err(), "t{threads}: caller open");
+        assert!(
+            q_io(&mut other, &["PING"]).is_err(),
+            "t{threads}: other open"
+        );
+        assert_eq!(status(&mut srv.conn(), &["PING"]), "PONG");
+    }
+}
+
+/// A command whose connection may have been closed: the I/O error, if any.
+fn q_io(con: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<Value> {
+    redis::ConnectionLike::req_command(con, &cmd_of(args))
+}
+
 #[test]
 fn client_subcommand_errors() {
     let srv = Server::start(1);

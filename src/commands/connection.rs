@@ -175,6 +175,95 @@ pub fn subcommand_error(r: &mut crate::protocol::Reply, container: &str, sub: &[
     }
 }
 
+/// Which connections CLIENT KILL closes (Redis 7.0's filters). Every
+/// client here is of type normal and user default: there are no replicas,
+/// subscribers or ACL users.
+#[derive(Clone, Debug, Default)]
+pub struct KillFilter {
+    pub id: Option<u64>,
+    pub addr: Option<String>,
+    pub laddr: Option<String>,
+    /// TYPE master, replica or pubsub: nothing here is one.
+    pub no_type_matches: bool,
+    /// The client that sent the command: spared with SKIPME yes (the
+    /// default of the filter form), else closed once it has its reply.
+    pub requester: u64,
+    pub skip_requester: bool,
+}
+
+impl KillFilter {
+    /// `CLIENT KILL <ip:port>` or `CLIENT KILL <filter> <value> ...`.
+    pub fn parse(a: Args, requester: u64) -> Result<KillFilter, String> {
+        let mut f = KillFilter {
+            requester,
+            skip_requester: true,
+            ..Default::default()
+        };
+        match a.len() {
+            // The old form, which may kill its own client.
+            3 => {
+                f.addr = Some(String::from_utf8_lossy(a.get(2)).into_owned());
+                f.skip_requester = false;
+                return Ok(f);
+            }
+            n if n < 3 => return Err(ERR_SYNTAX.into()),
+            _ => {}
+        }
+        let text = |i: usize| String::from_utf8_lossy(a.get(i)).into_owned();
+        let mut i = 2;
+        while i < a.len() {
+            if i + 1 >= a.len() {
+                return Err(ERR_SYNTAX.into());
+            }
+            let (opt, val) = (a.get(i), a.get(i + 1));
+            if eq_ic(opt, "id") {
+                match arg_i64(val) {
+                    Some(id) if id >= 1 => f.id = Some(id as u64),
+                    _ => return Err("ERR client-id should be greater than 0".into()),
+                }
+            } else if eq_ic(opt, "type") {
+                if eq_ic(val, "normal") {
+                } else if ["master", "replica", "slave", "pubsub"]
+                    .iter()
+                    .any(|t| eq_ic(val, t))
+                {
+                    f.no_type_matches = true;
+                } else {
+                    return Err(format!("ERR Unknown client type '{}'", text(i + 1)));
+                }
+            } else if eq_ic(opt, "addr") {
+                f.addr = Some(text(i + 1));
+            } else if eq_ic(opt, "laddr") {
+                f.laddr = Some(text(i + 1));
+            } else if eq_ic(opt, "user") {
+                if val != b"default" {
+                    return Err(format!("ERR No such user '{}'", text(i + 1)));
+                }
+            } else if eq_ic(opt, "skipme") {
+                if eq_ic(val, "yes") {
+                    f.skip_requester = true;
+                } else if eq_ic(val, "no") {
+                    f.skip_requester = false;
+                } else {
+                    return Err(ERR_SYNTAX.into());
+                }
+            } else {
+                return Err(ERR_SYNTAX.into());
+            }
+            i += 2;
+        }
+        Ok(f)
+    }
+
+    pub fn matches(&self, id: u64, addr: &str, laddr: &str) -> bool {
+        !self.no_type_matches
+            && self.id.is_none_or(|x| x == id)
+            && self.addr.as_deref().is_none_or(|x| x == addr)
+            && self.laddr.as_deref().is_none_or(|x| x == laddr)
+            && !(self.skip_requester && id == self.requester)
+    }
+}
+
 /// CLIENT subcommands and their Redis arities (negative = at least).
 const CLIENT_SUBS: &[(&str, i32)] = &[
     ("id", 2),
@@ -297,17 +386,26 @@ pub fn client(c: &mut ConnCtx, a: Args) {
                 Step::Done
             }),
         });
-    } else if eq_ic(sub, "kill") && argc == 4 && eq_ic(a.get(2), "id") {
-        let Some(id) = arg_i64(a.get(3)) else {
-            return c.r.error("ERR client-id should be greater than 0");
+    } else if eq_ic(sub, "kill") {
+        let filter = match KillFilter::parse(a, c.client.id) {
+            Ok(f) => f,
+            Err(e) => return c.r.error(&e),
         };
+        let old_form = argc == 3;
         let n = c.shared.nshards;
         c.action = ConnAction::Plan(Plan {
-            ops: all_shards(n, |_| ShardOp::ClientKill { id: id as u64 }),
+            ops: all_shards(n, |_| ShardOp::ClientKill {
+                filter: Box::new(filter.clone()),
+            }),
             barrier: false,
-            finish: Box::new(|results, r| {
-                // The filter form (KILL ID ...) answers a count, 0 included.
-                r.int(crate::tx::fanout::sum_ints(&results));
+            finish: Box::new(move |results, r| {
+                let killed = crate::tx::fanout::sum_ints(&results);
+                match (old_form, killed) {
+                    (true, 0) => r.error("ERR No such client"),
+                    (true, _) => r.ok(),
+                    // The filter form answers a count, 0 included.
+                    (false, n) => r.int(n),
+                }
                 Step::Done
             }),
         });

@@ -1798,20 +1798,28 @@ impl Reactor {
                 }
                 OpResult::Text(s)
             }
-            ShardOp::ClientKill { id } => {
-                let found = self
-                    .conns
-                    .iter()
-                    .enumerate()
-                    .find(|(_, c)| c.as_ref().is_some_and(|c| c.client.id == id && !c.closing))
-                    .map(|(i, _)| i as u32);
-                match found {
-                    Some(i) => {
-                        self.close(i);
-                        OpResult::Int(1)
+            ShardOp::ClientKill { filter } => {
+                let mut killed = Vec::new();
+                let mut count = 0;
+                for (i, c) in self.conns.iter_mut().enumerate() {
+                    let Some(c) = c.as_mut().filter(|c| !c.closing) else {
+                        continue;
+                    };
+                    if !filter.matches(c.client.id, &c.client.addr, &c.client.laddr) {
+                        continue;
                     }
-                    None => OpResult::Int(0),
+                    count += 1;
+                    if c.client.id == filter.requester {
+                        // Its reply first, as Redis's CLOSE_AFTER_REPLY.
+                        c.close_after_flush = true;
+                    } else {
+                        killed.push(i as u32);
+                    }
                 }
+                for i in killed {
+                    self.close(i);
+                }
+                OpResult::Int(count)
             }
             ShardOp::ClientUnblock { id, error } => {
                 OpResult::Int(self.client_unblock(id, error) as i64)

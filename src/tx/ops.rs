@@ -225,9 +225,9 @@ pub enum ShardOp {
     ClientList {
         id_filter: Option<Vec<u64>>,
     },
-    /// CLIENT KILL ID: close a connection if it lives here.
+    /// CLIENT KILL: close the connections living here that match.
     ClientKill {
-        id: u64,
+        filter: Box<crate::commands::connection::KillFilter>,
     },
     /// CLIENT UNBLOCK: end a blocking command of a connection living here,
     /// as a timeout or with an UNBLOCKED error.
