@@ -123,6 +123,22 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("supervised", "no"),
 ];
 
+/// Passive settings Redis 7.0 only takes at start-up (IMMUTABLE_CONFIG).
+const IMMUTABLE: &[&str] = &[
+    "daemonize",
+    "pidfile",
+    "supervised",
+    "appendfilename",
+    "appenddirname",
+    "always-show-logo",
+    "set-proc-title",
+    "disable-thp",
+    "io-threads",
+    "tcp-backlog",
+    "enable-debug-command",
+    "rdbchecksum",
+];
+
 /// Passive settings that take yes or no.
 const YES_NO: &[&str] = &[
     "appendonly",
@@ -215,7 +231,7 @@ fn output_buffer_limits(current: &str, args: &[String]) -> Result<String, String
 }
 
 /// Old names Redis still accepts.
-fn canonical(name: &str) -> &str {
+pub fn canonical(name: &str) -> &str {
     match name {
         "list-max-ziplist-size" => "list-max-listpack-size",
         "hash-max-ziplist-entries" => "hash-max-listpack-entries",
@@ -377,6 +393,9 @@ impl Config {
                 if !self.passive.contains_key(name) {
                     return Err("Bad directive or wrong number of arguments".to_string());
                 }
+                if IMMUTABLE.contains(&name) {
+                    immutable()?;
+                }
                 let v = match name {
                     n if YES_NO.contains(&n) => parse_yes_no(one()?)?.to_string(),
                     "enable-debug-command" => {
@@ -414,6 +433,22 @@ impl Config {
                             return Err("Invalid oom-score-adj-values".into());
                         }
                         words.join(" ")
+                    }
+                    "maxmemory-clients" => {
+                        // Bytes, or a percentage of maxmemory ("N%"), as
+                        // CONFIG GET shows it.
+                        let v = one()?;
+                        match v.strip_suffix('%').map(str::parse::<u64>) {
+                            Some(Ok(p)) if p > 100 => {
+                                return Err(
+                                    "percentage argument must be less or equal to 100".into()
+                                )
+                            }
+                            Some(Ok(p)) if v.len() > 1 => format!("{p}%"),
+                            _ => parse_memory(v)
+                                .ok_or("argument must be a memory or percent value")?
+                                .to_string(),
+                        }
                     }
                     "auto-aof-rewrite-min-size"
                     | "hll-sparse-max-bytes"

@@ -420,6 +420,47 @@ fn config_set_error_messages() {
         err(&mut con, &["CONFIG", "SET", "maxclients", "abc"]),
         "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer"
     );
+    // Start-up only, as in Redis 7.0, though a config file may set them.
+    for name in ["daemonize", "pidfile", "supervised", "appendfilename"] {
+        assert_eq!(
+            err(&mut con, &["CONFIG", "SET", name, "no"]),
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config")
+        );
+    }
+    // One parameter twice: refused, and nothing of the command applied.
+    let before = q(&mut con, &["CONFIG", "GET", "maxmemory"]);
+    assert_eq!(
+        err(
+            &mut con,
+            &[
+                "CONFIG",
+                "SET",
+                "maxmemory",
+                "10000001",
+                "maxmemory",
+                "10000002"
+            ]
+        ),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate parameter"
+    );
+    assert_eq!(q(&mut con, &["CONFIG", "GET", "maxmemory"]), before);
+    // maxmemory-clients: bytes or a percentage of maxmemory.
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "maxmemory", "10000001", "maxmemory-clients", "200%"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"
+    );
+    assert_eq!(q(&mut con, &["CONFIG", "GET", "maxmemory"]), before);
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "maxmemory-clients", "lots"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - argument must be a memory or percent value"
+    );
+    for (set, get) in [("10%", "10%"), ("1mb", "1048576"), ("0", "0")] {
+        ok(&mut con, &["CONFIG", "SET", "maxmemory-clients", set]);
+        assert_eq!(
+            strs(&q(&mut con, &["CONFIG", "GET", "maxmemory-clients"])),
+            vec![Some("maxmemory-clients".into()), Some(get.into())]
+        );
+    }
 }
 
 #[test]

@@ -306,8 +306,17 @@ pub fn config(c: &mut ConnCtx, a: Args) {
     } else if eq_ic(sub, "set") && a.len() >= 4 && a.len().is_multiple_of(2) {
         let mut cfg = c.shared.config_mut();
         let mut new = cfg.clone();
+        let mut seen: Vec<String> = Vec::new();
         for i in (2..a.len()).step_by(2) {
             let name = String::from_utf8_lossy(a.get(i)).into_owned();
+            let canonical = crate::config::canonical(&name.to_ascii_lowercase()).to_string();
+            if seen.contains(&canonical) {
+                drop(cfg);
+                return c.r.error(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+                ));
+            }
+            seen.push(canonical);
             let val = String::from_utf8_lossy(a.get(i + 1)).into_owned();
             let words = if name.eq_ignore_ascii_case("save") || name.eq_ignore_ascii_case("bind") {
                 val.split_whitespace().map(String::from).collect::<Vec<_>>()
