@@ -166,16 +166,30 @@ const YES_NO: &[&str] = &[
     "repl-disable-tcp-nodelay",
     "replica-lazy-flush",
     "set-proc-title",
+    "rdb-del-sync-files",
 ];
+
+/// Passive integer settings whose floor is 0 in Redis 7.0 (the rest of the
+/// integers take any value; these refuse negatives with Redis's message).
+fn non_negative_max(name: &str) -> Option<i64> {
+    const INT: i64 = i32::MAX as i64;
+    Some(match name {
+        "replica-priority"
+        | "auto-aof-rewrite-percentage"
+        | "repl-diskless-sync-delay"
+        | "repl-diskless-sync-max-replicas" => INT,
+        "latency-monitor-threshold" | "stream-node-max-entries" | "acllog-max-len" => i64::MAX,
+        _ => return None,
+    })
+}
 
 /// Passive settings that take one of a few words (Redis 7.0's enums).
 fn enum_choices(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "oom-score-adj" => &["no", "yes", "relative", "absolute"],
         "repl-diskless-load" => &["disabled", "on-empty-db", "swapdb"],
-        "rdb-del-sync-files" => &["no", "yes"],
         "appendfsync" => &["always", "everysec", "no"],
-        "supervised" => &["no", "upstart", "systemd", "auto"],
+        "supervised" => &["upstart", "systemd", "auto", "no"],
         _ => return None,
     })
 }
@@ -231,7 +245,7 @@ fn output_buffer_limits(current: &str, args: &[String]) -> Result<String, String
 }
 
 /// Old names Redis still accepts.
-pub fn canonical(name: &str) -> &str {
+fn canonical(name: &str) -> &str {
     match name {
         "list-max-ziplist-size" => "list-max-listpack-size",
         "hash-max-ziplist-entries" => "hash-max-listpack-entries",
@@ -425,12 +439,14 @@ impl Config {
                             [one] => one.split_whitespace().collect(),
                             _ => args.iter().map(String::as_str).collect(),
                         };
-                        if words.len() != 3
-                            || !words.iter().all(|w| {
-                                w.parse::<i32>().is_ok_and(|n| (-2000..=2000).contains(&n))
-                            })
+                        if words.len() != 3 {
+                            return Err("wrong number of arguments".into());
+                        }
+                        if !words
+                            .iter()
+                            .all(|w| w.parse::<i32>().is_ok_and(|n| (-2000..=2000).contains(&n)))
                         {
-                            return Err("Invalid oom-score-adj-values".into());
+                            return Err("Invalid oom-score-adj-values, elements must be between -2000 and 2000.".into());
                         }
                         words.join(" ")
                     }
@@ -444,6 +460,8 @@ impl Config {
                                     "percentage argument must be less or equal to 100".into()
                                 )
                             }
+                            // Stored negated by Redis: 0% reads back as 0.
+                            Some(Ok(0)) if v.len() > 1 => "0".to_string(),
                             Some(Ok(p)) if v.len() > 1 => format!("{p}%"),
                             _ => parse_memory(v)
                                 .ok_or("argument must be a memory or percent value")?
@@ -455,9 +473,22 @@ impl Config {
                     | "stream-node-max-bytes" => parse_memory(one()?)
                         .ok_or("argument must be a memory value")?
                         .to_string(),
-                    "appenddirname" | "appendfilename" | "pidfile" | "proc-title-template" => {
-                        one()?.clone()
+                    "appenddirname" | "appendfilename" => {
+                        let v = one()?;
+                        let what = if name == "appendfilename" {
+                            "filename"
+                        } else {
+                            "dirname"
+                        };
+                        if v.is_empty() {
+                            return Err(format!("{name} can't be empty"));
+                        }
+                        if v.contains('/') || v.contains('\\') {
+                            return Err(format!("{name} can't be a path, just a {what}"));
+                        }
+                        v.clone()
                     }
+                    "pidfile" | "proc-title-template" => one()?.clone(),
                     n if n.starts_with("lazyfree") => parse_yes_no(one()?)?.to_string(),
                     "save" => args.join(" "),
                     "maxmemory" | "client-query-buffer-limit" => parse_memory(one()?)
@@ -487,17 +518,33 @@ impl Config {
                     "dir" | "dbfilename" | "notify-keyspace-events" => one()?.clone(),
                     _ => {
                         let v = one()?;
-                        v.parse::<i64>().map_err(|_| {
+                        let n = v.parse::<i64>().map_err(|_| {
                             "argument couldn't be parsed into an integer".to_string()
                         })?;
+                        if let Some(max) = non_negative_max(name) {
+                            if !(0..=max).contains(&n) {
+                                return Err(format!(
+                                    "argument must be between 0 and {max} inclusive"
+                                ));
+                            }
+                        }
                         v.clone()
                     }
                 };
-                crate::types::limits::Limits::apply(name, &v);
                 self.passive.insert(name.to_string(), v);
             }
         }
         Ok(())
+    }
+
+    /// Push the encoding thresholds (listpack sizes...) to where the types
+    /// read them. Only once a whole CONFIG SET has succeeded: applied per
+    /// parameter, a command refused on a later one left the thresholds
+    /// changed while CONFIG GET still showed the old values.
+    pub fn apply_limits(&self) {
+        for (k, v) in &self.passive {
+            crate::types::limits::Limits::apply(k, v);
+        }
     }
 
     /// (maxmemory, policy, maxmemory-samples, lfu-log-factor, lfu-decay-time).
@@ -788,6 +835,56 @@ mod tests {
         ] {
             assert!(c.load_str(bad, "x.conf").is_err(), "{bad}");
         }
+        // Redis 7.0's messages for the new kinds of values.
+        for (name, value, want) in [
+            (
+                "replica-priority",
+                "-1",
+                "argument must be between 0 and 2147483647 inclusive",
+            ),
+            (
+                "latency-monitor-threshold",
+                "-5",
+                "argument must be between 0 and 9223372036854775807 inclusive",
+            ),
+            (
+                "appendfilename",
+                "a/b",
+                "appendfilename can't be a path, just a filename",
+            ),
+            ("appendfilename", "", "appendfilename can't be empty"),
+            (
+                "appenddirname",
+                "x/y",
+                "appenddirname can't be a path, just a dirname",
+            ),
+            (
+                "rdb-del-sync-files",
+                "maybe",
+                "argument must be 'yes' or 'no'",
+            ),
+            (
+                "supervised",
+                "sometimes",
+                "argument(s) must be one of the following: upstart, systemd, auto, no",
+            ),
+            (
+                "oom-score-adj-values",
+                "0 200 9000",
+                "Invalid oom-score-adj-values, elements must be between -2000 and 2000.",
+            ),
+            ("oom-score-adj-values", "0 200", "wrong number of arguments"),
+            (
+                "maxmemory-clients",
+                "101%",
+                "percentage argument must be less or equal to 100",
+            ),
+        ] {
+            let got = c.apply(name, &[value.to_string()], true).unwrap_err();
+            assert_eq!(got, want, "{name} {value}");
+        }
+        c.apply("maxmemory-clients", &["0%".into()], true).unwrap();
+        assert_eq!(c.passive["maxmemory-clients"], "0", "0% reads back as 0");
     }
 
     #[test]

@@ -49,6 +49,22 @@ fn daemonize() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The errors that mean "this host has no such address or protocol", for
+/// which an optional (`-`) bind address is skipped.
+fn unavailable_here(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENOPROTOOPT
+                | libc::EPROTONOSUPPORT
+                | libc::ESOCKTNOSUPPORT
+                | libc::EPFNOSUPPORT
+                | libc::EAFNOSUPPORT
+                | libc::EADDRNOTAVAIL
+        )
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == "-v" || a == "--version") {
@@ -66,7 +82,14 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if cfg.passive.get("daemonize").is_some_and(|v| v == "yes") {
+    // A supervised server stays in the foreground whatever `daemonize`
+    // says (as Redis): the supervisor watches this pid.
+    let (supervisor, supervisor_warning) = halocline::supervisor::Supervisor::detect(
+        cfg.passive.get("supervised").map_or("no", String::as_str),
+    );
+    if cfg.passive.get("daemonize").is_some_and(|v| v == "yes")
+        && supervisor == halocline::supervisor::Supervisor::None
+    {
         if let Err(e) = daemonize() {
             eprintln!("daemonize: {e}");
             std::process::exit(1);
@@ -76,8 +99,11 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
+    if let Some(w) = supervisor_warning {
+        log::warn!("{w}");
+    }
     halocline::server::abort_on_panic();
-    std::process::exit(match run(cfg) {
+    std::process::exit(match run(cfg, supervisor) {
         Ok(()) => 0,
         Err(e) => {
             log::error!("{e}");
@@ -86,7 +112,7 @@ fn main() {
     });
 }
 
-fn run(cfg: Config) -> Result<(), String> {
+fn run(cfg: Config, supervisor: halocline::supervisor::Supervisor) -> Result<(), String> {
     let backend = match cfg.io_backend.as_str() {
         "epoll" => "epoll",
         "uring" => match halocline::io::uring_available(cfg.debug_fail_uring) {
@@ -117,18 +143,37 @@ fn run(cfg: Config) -> Result<(), String> {
         set
     };
     let threads = cfg.threads;
+    // A `-` before an address makes it optional (Redis 7's stock config
+    // binds `127.0.0.1 -::1`): skipped with a warning where the host lacks
+    // it (no IPv6), as redis-server does.
+    let mut addrs: Vec<String> = Vec::new();
     for addr in &cfg.bind {
-        halocline::io::listener::check_free(addr, cfg.port).map_err(|e| {
-            format!(
-                "Could not create server TCP listening socket {addr}:{}: {e}",
-                cfg.port
-            )
-        })?;
+        match halocline::io::listener::check_free(addr, cfg.port) {
+            Ok(()) => addrs.push(addr.clone()),
+            Err(e) if addr.starts_with('-') && unavailable_here(&e) => {
+                log::warn!(
+                    "Could not create server TCP listening socket {addr}:{}: {e}",
+                    cfg.port
+                );
+            }
+            Err(e) => {
+                return Err(format!(
+                    "Could not create server TCP listening socket {addr}:{}: {e}",
+                    cfg.port
+                ))
+            }
+        }
+    }
+    if addrs.is_empty() {
+        return Err(format!(
+            "Failed listening on port {} (tcp), aborting.",
+            cfg.port
+        ));
     }
     let mut listeners = Vec::with_capacity(threads);
     for _ in 0..threads {
         let mut fds = Vec::new();
-        for addr in &cfg.bind {
+        for addr in &addrs {
             let fd = halocline::io::listener::listen(addr, cfg.port).map_err(|e| {
                 format!(
                     "Could not create server TCP listening socket {addr}:{}: {e}",
@@ -140,9 +185,6 @@ fn run(cfg: Config) -> Result<(), String> {
         listeners.push(fds);
     }
     let port = cfg.port;
-    let supervisor = halocline::supervisor::Supervisor::from_setting(
-        cfg.passive.get("supervised").map_or("no", String::as_str),
-    );
     // Like redis-server: written once listening, removed on a clean exit,
     // a warning (not an error) if it cannot be written.
     let pidfile = cfg
@@ -150,12 +192,12 @@ fn run(cfg: Config) -> Result<(), String> {
         .get("pidfile")
         .filter(|p| !p.is_empty())
         .cloned();
+    let shared = Arc::new(Shared::new(cfg, backend).map_err(|e| e.to_string())?);
     if let Some(p) = &pidfile {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             log::warn!("Failed to write PID file: {e}");
         }
     }
-    let shared = Arc::new(Shared::new(cfg, backend).map_err(|e| e.to_string())?);
     let mut handles = Vec::new();
     let batch = halocline::io::sched::oversubscribed(threads);
     if batch {

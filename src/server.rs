@@ -66,6 +66,7 @@ impl Shared {
     /// Settings the hot path reads without the config lock take effect
     /// (start-up, CONFIG SET): maxmemory-*, lfu-*, min-replicas-*.
     pub fn apply_settings(&self, cfg: &Config) {
+        cfg.apply_limits();
         let (max, policy, samples, log_factor, decay) = cfg.memory_settings();
         self.memory.configure(max, policy, samples);
         crate::memory::set_lfu_params(log_factor, decay);

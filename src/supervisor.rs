@@ -14,14 +14,27 @@ pub enum Supervisor {
 }
 
 impl Supervisor {
-    /// From the `supervised` setting; `auto` asks the environment.
-    pub fn from_setting(v: &str) -> Supervisor {
-        match v {
-            "systemd" => Supervisor::Systemd,
-            "upstart" => Supervisor::Upstart,
-            "auto" if std::env::var_os("NOTIFY_SOCKET").is_some() => Supervisor::Systemd,
-            "auto" if std::env::var_os("UPSTART_JOB").is_some() => Supervisor::Upstart,
-            _ => Supervisor::None,
+    /// From the `supervised` setting and the environment, as Redis
+    /// decides: a supervisor counts only if the environment shows it
+    /// (`UPSTART_JOB`, `NOTIFY_SOCKET`; `auto` tries them in that order).
+    /// Asked for but not found: no supervision, and the warning to log.
+    pub fn detect(setting: &str) -> (Supervisor, Option<&'static str>) {
+        let upstart = std::env::var_os("UPSTART_JOB").is_some();
+        let systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
+        match setting {
+            "upstart" if upstart => (Supervisor::Upstart, None),
+            "upstart" => (
+                Supervisor::None,
+                Some("upstart supervision requested, but UPSTART_JOB not found!"),
+            ),
+            "systemd" if systemd => (Supervisor::Systemd, None),
+            "systemd" => (
+                Supervisor::None,
+                Some("systemd supervision requested or auto-detected, but no socket found"),
+            ),
+            "auto" if upstart => (Supervisor::Upstart, None),
+            "auto" if systemd => (Supervisor::Systemd, None),
+            _ => (Supervisor::None, None),
         }
     }
 
@@ -34,7 +47,9 @@ impl Supervisor {
                 }
             }
             Supervisor::Upstart => {
-                // SAFETY: raising a signal at ourselves; upstart resumes us.
+                // Only when UPSTART_JOB says upstart is there to resume us
+                // (`detect`): otherwise nothing would ever continue us.
+                // SAFETY: raising a signal at ourselves.
                 unsafe { libc::raise(libc::SIGSTOP) };
             }
             Supervisor::None => {}

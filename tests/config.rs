@@ -210,6 +210,8 @@ fn supervised_systemd_notifies_ready_and_stopping() {
     let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    // daemonize yes too: a supervised server stays in the foreground (the
+    // pid systemd watches), as redis-server does.
     let mut child = std::process::Command::new(BIN)
         .args([
             "--port",
@@ -218,6 +220,8 @@ fn supervised_systemd_notifies_ready_and_stopping() {
             "2",
             "--supervised",
             "systemd",
+            "--daemonize",
+            "yes",
         ])
         .env("NOTIFY_SOCKET", &sock_path)
         .stderr(std::process::Stdio::null())
@@ -227,6 +231,10 @@ fn supervised_systemd_notifies_ready_and_stopping() {
     let n = sock.recv(&mut buf).expect("no READY notification");
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "the supervised process must not fork away"
+    );
     // Ready means serving.
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
     let mut con = client.get_connection().expect("connect once READY");
@@ -237,6 +245,129 @@ fn supervised_systemd_notifies_ready_and_stopping() {
     let st = wait_timeout(&mut child, Duration::from_secs(5)).expect("still running");
     assert_eq!(st.code(), Some(0));
     let _ = std::fs::remove_file(&sock_path);
+}
+
+/// `supervised upstart` (or auto) without UPSTART_JOB in the environment:
+/// no upstart is there to continue a stopped process, so the server must
+/// not stop itself (it used to SIGSTOP regardless and hang every client).
+#[test]
+fn supervised_upstart_without_upstart_keeps_serving() {
+    for mode in ["upstart", "auto"] {
+        let port = free_port();
+        let mut child = std::process::Command::new(BIN)
+            .args(["--port", &port.to_string(), "--supervised", mode])
+            .env_remove("UPSTART_JOB")
+            .env_remove("NOTIFY_SOCKET")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut con = loop {
+            match client.get_connection_with_timeout(Duration::from_secs(2)) {
+                Ok(c) => break c,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "{mode}: not answering: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        };
+        con.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        assert_eq!(status(&mut con, &["PING"]), "PONG", "{mode}");
+        let _ = redis::ConnectionLike::req_command(&mut con, &cmd_of(&["SHUTDOWN", "NOSAVE"]));
+        let st = wait_timeout(&mut child, Duration::from_secs(5));
+        if st.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert_eq!(st.and_then(|s| s.code()), Some(0), "{mode}");
+    }
+}
+
+/// An address prefixed with `-` is optional (Redis 7's stock config binds
+/// `127.0.0.1 -::1`): one this host does not have is skipped, not fatal.
+/// Where IPv6 loopback exists, its clients are shown as Redis shows them,
+/// `[::1]:port`.
+#[test]
+fn optional_bind_addresses_are_skipped_when_missing() {
+    let port = free_port();
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "-10.254.254.254",
+            "-::1",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut con = loop {
+        match client.get_connection() {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(
+                    matches!(child.try_wait(), Ok(None)),
+                    "exited instead of skipping the missing address"
+                );
+                assert!(Instant::now() < deadline, "not answering: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    assert_eq!(status(&mut con, &["PING"]), "PONG");
+    if let Ok(c6) = redis::Client::open(format!("redis://[::1]:{port}/")) {
+        if let Ok(mut con6) = c6.get_connection() {
+            let info = as_str(&q(&mut con6, &["CLIENT", "INFO"]));
+            assert!(info.contains(" addr=[::1]:"), "{info}");
+            assert!(info.contains(&format!(" laddr=[::1]:{port} ")), "{info}");
+        }
+    }
+    let _ = redis::ConnectionLike::req_command(&mut con, &cmd_of(&["SHUTDOWN", "NOSAVE"]));
+    let st = wait_timeout(&mut child, Duration::from_secs(5));
+    if st.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(st.and_then(|s| s.code()), Some(0));
+}
+
+/// CONFIG SET applies all of its parameters or none: refused on a later
+/// parameter, an earlier encoding threshold must not have taken effect
+/// (it did, while CONFIG GET still showed the old value).
+#[test]
+fn config_set_refused_changes_nothing() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    assert_eq!(
+        err(
+            &mut con,
+            &["CONFIG", "SET", "hash-max-listpack-entries", "1", "hash-max-listpack-entries", "2"]
+        ),
+        "ERR CONFIG SET failed (possibly related to argument 'hash-max-listpack-entries') - duplicate parameter"
+    );
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "hash-max-listpack-entries", "1", "maxclients", "x"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer"
+    );
+    int(&mut con, &["HSET", "h", "a", "1", "b", "2", "c", "3"]);
+    assert_eq!(
+        bulk(&mut con, &["OBJECT", "ENCODING", "h"]).as_deref(),
+        Some("listpack")
+    );
+    ok(
+        &mut con,
+        &["CONFIG", "SET", "hash-max-listpack-entries", "1"],
+    );
+    int(&mut con, &["HSET", "h2", "a", "1", "b", "2"]);
+    assert_eq!(
+        bulk(&mut con, &["OBJECT", "ENCODING", "h2"]).as_deref(),
+        Some("hashtable")
+    );
 }
 
 #[test]

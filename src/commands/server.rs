@@ -309,14 +309,17 @@ pub fn config(c: &mut ConnCtx, a: Args) {
         let mut seen: Vec<String> = Vec::new();
         for i in (2..a.len()).step_by(2) {
             let name = String::from_utf8_lossy(a.get(i)).into_owned();
-            let canonical = crate::config::canonical(&name.to_ascii_lowercase()).to_string();
-            if seen.contains(&canonical) {
+            // By the name as given: Redis 7.0 registers an alias (the
+            // old ziplist names) as a config of its own, so a setting and
+            // its alias in one command are not duplicates there.
+            let lower = name.to_ascii_lowercase();
+            if seen.contains(&lower) {
                 drop(cfg);
                 return c.r.error(&format!(
                     "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
                 ));
             }
-            seen.push(canonical);
+            seen.push(lower);
             let val = String::from_utf8_lossy(a.get(i + 1)).into_owned();
             let words = if name.eq_ignore_ascii_case("save") || name.eq_ignore_ascii_case("bind") {
                 val.split_whitespace().map(String::from).collect::<Vec<_>>()

@@ -2263,7 +2263,8 @@ fn sock_name(fd: i32, peer: bool) -> String {
             libc::AF_INET6 => {
                 let a = &*(p as *const libc::sockaddr_in6);
                 let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
-                format!("{}:{}", ip, u16::from_be(a.sin6_port))
+                // Redis's form (anetFormatAddr): brackets around IPv6.
+                format!("[{}]:{}", ip, u16::from_be(a.sin6_port))
             }
             _ => String::from("?:0"),
         }
