@@ -27,6 +27,10 @@ pub struct Shared {
     pub memory: crate::memory::MemoryLimit,
     /// min-replicas-to-write is in force (see `Config::writes_need_replicas`).
     pub writes_need_replicas: AtomicBool,
+    /// MONITOR clients, as (reactor, connection token). Read by every
+    /// command only once `monitor_count` says there is one.
+    pub monitors: RwLock<Vec<(usize, u64)>>,
+    pub monitor_count: AtomicUsize,
 }
 
 impl Shared {
@@ -58,6 +62,8 @@ impl Shared {
                 .unwrap_or_default(),
             memory,
             writes_need_replicas: AtomicBool::new(false),
+            monitors: RwLock::new(Vec::new()),
+            monitor_count: AtomicUsize::new(0),
         };
         shared.apply_settings(&shared.config());
         Ok(shared)
@@ -80,6 +86,18 @@ impl Shared {
 
     pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
         self.config.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add_monitor(&self, reactor: usize, conn: u64) {
+        let mut m = self.monitors.write().unwrap_or_else(|e| e.into_inner());
+        m.push((reactor, conn));
+        self.monitor_count.store(m.len(), Ordering::Release);
+    }
+
+    pub fn remove_monitor(&self, reactor: usize, conn: u64) {
+        let mut m = self.monitors.write().unwrap_or_else(|e| e.into_inner());
+        m.retain(|&x| x != (reactor, conn));
+        self.monitor_count.store(m.len(), Ordering::Release);
     }
 
     /// Ask every reactor to stop, and the main thread too.

@@ -12,6 +12,8 @@ pub enum ConnAction {
     Close,
     /// Gather from shards/reactors; the plan writes the reply.
     Plan(Plan),
+    /// Enter MONITOR mode (the reactor registers the connection).
+    Monitor,
 }
 
 pub struct ConnCtx<'a> {

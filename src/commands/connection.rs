@@ -143,6 +143,15 @@ pub fn hello(c: &mut ConnCtx, a: Args) {
     c.r.array(0);
 }
 
+/// MONITOR: from now on, every command any client runs is streamed to
+/// this connection (`Reactor::feed_monitors`).
+pub fn monitor(c: &mut ConnCtx, _a: Args) {
+    if !c.client.monitor {
+        c.action = ConnAction::Monitor;
+    }
+    c.r.ok();
+}
+
 pub fn reset(c: &mut ConnCtx, _a: Args) {
     c.client.multi = None;
     c.client.watch = None;

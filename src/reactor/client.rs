@@ -11,6 +11,8 @@ pub struct Client {
     pub name: Vec<u8>,
     pub lib_name: Vec<u8>,
     pub lib_ver: Vec<u8>,
+    /// In MONITOR mode: every command run from now on is sent to it.
+    pub monitor: bool,
     pub addr: String,
     pub laddr: String,
     pub fd: i32,
@@ -65,6 +67,7 @@ impl Client {
             name: Vec::new(),
             lib_name: Vec::new(),
             lib_ver: Vec::new(),
+            monitor: false,
             addr,
             laddr,
             fd,

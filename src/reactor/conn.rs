@@ -120,6 +120,7 @@ impl Conn {
     /// allocated each time and dropped into `out` after one use, runs were
     /// ~3% of a GET's instructions (malloc, free, and `out` regrown from
     /// the run's small capacity after taking its place).
+    #[inline(never)]
     fn new_run(&mut self) -> Vec<u8> {
         self.spare_runs
             .pop()

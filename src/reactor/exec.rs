@@ -363,7 +363,8 @@ impl Reactor {
                 c.close_after_flush = true;
                 Ok(out)
             }
-            ConnAction::None => Ok(out),
+            // Refused inside MULTI (no_multi), never queued.
+            ConnAction::None | ConnAction::Monitor => Ok(out),
         }
     }
 }

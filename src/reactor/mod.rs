@@ -300,7 +300,11 @@ impl Reactor {
         // pop, and a blocking one among them must see that nobody is left
         // to wait for (see `block`).
         if !std::mem::replace(&mut c.closing, true) {
+            let monitor = c.client.monitor.then(|| token(idx, c.gen));
             self.to_close.push(idx);
+            if let Some(tok) = monitor {
+                self.shared.remove_monitor(self.id, tok);
+            }
         }
         // A blocked client that goes away leaves no waiter behind.
         if self.conn(idx).is_some_and(|c| c.blocked.is_some()) {
@@ -677,6 +681,9 @@ impl Reactor {
                 return reject(c, cmd.name == "exec", maxmemory::OOM_ERR);
             }
         }
+        if self.shared.monitor_count.load(Ordering::Relaxed) > 0 && !cmd.flags.contains(&"admin") {
+            self.feed_monitors(idx, cmd, args);
+        }
         let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
             return;
         };
@@ -946,7 +953,47 @@ impl Reactor {
             ConnAction::None => {}
             ConnAction::Close => c.close_after_flush = true,
             ConnAction::Plan(p) => self.start_plan(idx, p),
+            ConnAction::Monitor => {
+                c.client.monitor = true;
+                let tok = token(idx, c.gen);
+                self.shared.add_monitor(self.id, tok);
+            }
         }
+    }
+
+    /// Send `args` of a command about to run to every MONITOR client, in
+    /// Redis's line format. Admin commands are not shown (as in Redis);
+    /// AUTH and HELLO's credentials are redacted.
+    fn feed_monitors(&mut self, idx: u32, cmd: &Command, args: Args) {
+        let Some(c) = self.conn(idx) else { return };
+        let line = monitor_line(c.client.db, &c.client.addr, cmd.name, args);
+        let monitors = self
+            .shared
+            .monitors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (r, tok) in monitors {
+            if r == self.id {
+                self.deliver_monitor_line(tok, &line);
+            } else if let Some(ob) = self.outbox.get_mut(r) {
+                let s = ob.bytes.len();
+                ob.bytes.extend_from_slice(&line);
+                let line = s..ob.bytes.len();
+                ob.push(Msg::Monitor { conn: tok, line });
+            }
+        }
+    }
+
+    fn deliver_monitor_line(&mut self, conn: Token, line: &[u8]) {
+        let Some((idx, c)) = self.conn_by_token(conn) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        c.reply_buf().extend_from_slice(line);
+        self.mark_dirty(idx);
     }
 
     fn start_plan(&mut self, idx: u32, plan: Plan) {
@@ -1877,6 +1924,11 @@ impl Reactor {
                             self.run_cmd_for(&m, a);
                         }
                     }
+                    Msg::Monitor { conn, line } => {
+                        if let Some(l) = batch.bytes.get(line) {
+                            self.deliver_monitor_line(conn, l);
+                        }
+                    }
                     Msg::Reply { conn, slot, reply } => {
                         if let Some(r) = batch.bytes.get(reply) {
                             self.deliver_reply(conn, slot, r);
@@ -2269,4 +2321,56 @@ fn sock_name(fd: i32, peer: bool) -> String {
             _ => String::from("?:0"),
         }
     }
+}
+
+/// One MONITOR line, as Redis writes it: a status reply with the time,
+/// the database and client address, then each argument quoted and escaped
+/// (`"set" "k" "a\x00b"`).
+fn monitor_line(db: usize, addr: &str, name: &str, args: Args) -> Vec<u8> {
+    use std::io::Write;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(64);
+    let _ = write!(
+        out,
+        "+{}.{:06} [{db} {addr}]",
+        now.as_secs(),
+        now.subsec_micros()
+    );
+    // Credentials never reach a monitor (Redis redacts them).
+    let redact_from = match name {
+        "auth" => 1,
+        "hello" => args
+            .iter()
+            .position(|a| a.eq_ignore_ascii_case(b"auth"))
+            .map_or(usize::MAX, |i| i + 1),
+        _ => usize::MAX,
+    };
+    for (i, a) in args.iter().enumerate() {
+        out.push(b' ');
+        if i >= redact_from && !(name == "hello" && i > redact_from + 1) {
+            out.extend_from_slice(b"\"(redacted)\"");
+            continue;
+        }
+        out.push(b'"');
+        for &b in a {
+            match b {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                7 => out.extend_from_slice(b"\\a"),
+                8 => out.extend_from_slice(b"\\b"),
+                b if b.is_ascii_graphic() || b == b' ' => out.push(b),
+                b => {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            }
+        }
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }

@@ -90,6 +90,12 @@ pub enum Msg {
     Unlock {
         txid: u64,
     },
+    /// A MONITOR line for a connection of the receiving reactor:
+    /// `Batch::bytes[line]`.
+    Monitor {
+        conn: Token,
+        line: Range<usize>,
+    },
 }
 
 /// A whole command whose keys all live on the receiving shard (the common
