@@ -402,6 +402,24 @@ fn monitor_streams_commands_from_every_reactor() {
         std::thread::sleep(Duration::from_millis(50));
         ok(&mut c, &["SET", "after", "1"]);
         assert_eq!(status(&mut c, &["PING"]), "PONG");
+
+        // Inside MULTI it is queued and refused by EXEC; a second MONITOR
+        // gets no reply; RESET leaves monitor mode (and is not shown to
+        // itself).
+        let mut m = srv.raw();
+        assert_eq!(m.call(&["MULTI"]), Resp::simple("OK"));
+        assert_eq!(m.call(&["MONITOR"]), Resp::simple("QUEUED"));
+        assert_eq!(
+            m.call(&["EXEC"]),
+            Resp::Array(vec![Resp::Error(
+                "ERR MONITOR isn't allowed for DENY BLOCKING client".into()
+            )])
+        );
+        assert_eq!(m.call(&["MONITOR"]), Resp::simple("OK"));
+        m.cmd(&[b"MONITOR"]);
+        assert_eq!(m.call(&["RESET"]), Resp::simple("RESET"));
+        ok(&mut c, &["SET", "unseen", "1"]);
+        assert_eq!(m.call(&["PING"]), Resp::simple("PONG"));
     }
 }
 

@@ -14,6 +14,8 @@ pub enum ConnAction {
     Plan(Plan),
     /// Enter MONITOR mode (the reactor registers the connection).
     Monitor,
+    /// Leave MONITOR mode (RESET).
+    StopMonitor,
 }
 
 pub struct ConnCtx<'a> {

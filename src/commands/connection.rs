@@ -146,13 +146,17 @@ pub fn hello(c: &mut ConnCtx, a: Args) {
 /// MONITOR: from now on, every command any client runs is streamed to
 /// this connection (`Reactor::feed_monitors`).
 pub fn monitor(c: &mut ConnCtx, _a: Args) {
+    // Already monitoring: ignored without a reply, as Redis does.
     if !c.client.monitor {
         c.action = ConnAction::Monitor;
+        c.r.ok();
     }
-    c.r.ok();
 }
 
 pub fn reset(c: &mut ConnCtx, _a: Args) {
+    if c.client.monitor {
+        c.action = ConnAction::StopMonitor;
+    }
     c.client.multi = None;
     c.client.watch = None;
     c.client.db = 0;

@@ -428,7 +428,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("select", 2, CONN, 0, 0, 0, Conn(connection::select), "connection", "1.0.0", C, "Changes the selected database."),
     cmd!("hello", -1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::hello), "connection", "6.0.0", C, "Handshakes with the Redis server."),
     cmd!("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::auth), "connection", "1.0.0", C, "Authenticates the connection."),
-    cmd!("monitor", 1, &["admin", "noscript", "loading", "stale", "no_multi"], 0, 0, 0, Conn(connection::monitor), "server", "1.0.0", SV, "Listens for all requests received by the server in real-time."),
+    cmd!("monitor", 1, &["admin", "noscript", "loading", "stale"], 0, 0, 0, Conn(connection::monitor), "server", "1.0.0", SV, "Listen for all requests received by the server in real time"),
     cmd!("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::reset), "connection", "6.2.0", C, "Resets the connection."),
     cmd!("client", -2, &["noscript", "loading", "stale"], 0, 0, 0, Conn(connection::client), "connection", "2.4.0", C, "A container for client connection commands."),
     // transactions

@@ -363,8 +363,17 @@ impl Reactor {
                 c.close_after_flush = true;
                 Ok(out)
             }
-            // Refused inside MULTI (no_multi), never queued.
-            ConnAction::None | ConnAction::Monitor => Ok(out),
+            // Inside EXEC a client must get one reply per command, as
+            // Redis's DENY_BLOCKING clients: no MONITOR.
+            ConnAction::Monitor => {
+                let mut out = Vec::new();
+                crate::protocol::Reply::new(&mut out, proto)
+                    .error("ERR MONITOR isn't allowed for DENY BLOCKING client");
+                Ok(out)
+            }
+            // RESET is never queued (it ends the transaction instead), so
+            // it cannot leave MONITOR mode from inside EXEC.
+            ConnAction::None | ConnAction::StopMonitor => Ok(out),
         }
     }
 }

@@ -958,6 +958,11 @@ impl Reactor {
                 let tok = token(idx, c.gen);
                 self.shared.add_monitor(self.id, tok);
             }
+            ConnAction::StopMonitor => {
+                c.client.monitor = false;
+                let tok = token(idx, c.gen);
+                self.shared.remove_monitor(self.id, tok);
+            }
         }
     }
 
@@ -967,6 +972,9 @@ impl Reactor {
     fn feed_monitors(&mut self, idx: u32, cmd: &Command, args: Args) {
         let Some(c) = self.conn(idx) else { return };
         let line = monitor_line(c.client.db, &c.client.addr, cmd.name, args);
+        // Redis feeds monitors after the command ran: a monitor's RESET has
+        // already taken it out of the list.
+        let skip = (cmd.name == "reset" && c.client.monitor).then(|| (self.id, token(idx, c.gen)));
         let monitors = self
             .shared
             .monitors
@@ -974,6 +982,9 @@ impl Reactor {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         for (r, tok) in monitors {
+            if skip == Some((r, tok)) {
+                continue;
+            }
             if r == self.id {
                 self.deliver_monitor_line(tok, &line);
             } else if let Some(ob) = self.outbox.get_mut(r) {
