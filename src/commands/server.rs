@@ -156,6 +156,22 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
                 Step::Done
             }),
         });
+    } else if eq_ic(sub, "digest") && a.len() == 2 {
+        // A debugging fingerprint, read without locks: a multi-shard write
+        // running meanwhile may be seen on some shards only.
+        let n = c.shared.nshards;
+        c.action = ConnAction::Plan(Plan {
+            ops: crate::tx::fanout::all_shards(n, |_| ShardOp::Digest),
+            barrier: false,
+            finish: Box::new(|results, r| {
+                let parts = results.iter().filter_map(|x| match x {
+                    OpResult::Text(t) => Some(t.as_str()),
+                    _ => None,
+                });
+                r.simple(&crate::types::digest::combine_digests(parts));
+                Step::Done
+            }),
+        });
     } else if eq_ic(sub, "digest-value") {
         let n = c.shared.nshards;
         let db = c.client.db;

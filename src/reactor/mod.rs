@@ -1778,6 +1778,9 @@ impl Reactor {
                 OpResult::Bool(true)
             }
             ShardOp::DbSize { db } => OpResult::Int(shard.dbs[db].len() as i64),
+            ShardOp::Digest => {
+                OpResult::Text(crate::types::digest::dataset_digest(&shard.dbs, now))
+            }
             ShardOp::Keys { db, pattern } => {
                 let all = pattern == b"*";
                 let keys = shard.dbs[db]

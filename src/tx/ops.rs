@@ -198,6 +198,9 @@ pub enum ShardOp {
     DbSize {
         db: usize,
     },
+    /// DEBUG DIGEST: this shard's part of the dataset's digest (hex, or
+    /// empty when it holds no key).
+    Digest,
     Keys {
         db: usize,
         pattern: Vec<u8>,

@@ -16,6 +16,43 @@ fn h(parts: &[&[u8]]) -> u64 {
     s.finish()
 }
 
+/// DEBUG DIGEST's part for some databases: every live key's database,
+/// name, value digest and expire time, combined by XOR so that neither
+/// iteration order nor the split of keys over shards matters (the shards'
+/// parts XOR into the whole). Empty when there is no key.
+pub fn dataset_digest(dbs: &[crate::shard::Db], now: u64) -> String {
+    let (mut a, mut b, mut n) = (0u64, 0u64, 0usize);
+    for (i, db) in dbs.iter().enumerate() {
+        for (k, e) in db.iter() {
+            if e.expire_at != 0 && e.expire_at <= now {
+                continue;
+            }
+            let d = e.value.digest();
+            let (db_id, ttl) = ((i as u64).to_le_bytes(), e.expire_at.to_le_bytes());
+            let key: &[u8] = k;
+            a ^= h(&[&db_id, key, d.as_bytes(), &ttl]);
+            b ^= h(&[&ttl, d.as_bytes(), key, &db_id]);
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return String::new();
+    }
+    format!("{a:016x}{b:016x}{:08x}", (a ^ b) as u32)
+}
+
+/// XOR of DEBUG DIGEST parts (`dataset_digest`), as Redis shows it: 40
+/// hex digits, all zeros for an empty dataset.
+pub fn combine_digests<'a>(parts: impl Iterator<Item = &'a str>) -> String {
+    let mut acc = [0u8; 20];
+    for p in parts.filter(|p| p.len() == 40) {
+        for (i, byte) in acc.iter_mut().enumerate() {
+            *byte ^= u8::from_str_radix(&p[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+    }
+    acc.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Value {
     /// A 160-bit digest as 40 hex digits, like Redis's.
     pub fn digest(&self) -> String {
