@@ -194,16 +194,21 @@ fn enum_choices(name: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// A list-valued setting's words: several arguments in a config line, or
+/// one space-separated string from CONFIG SET.
+fn words_of(args: &[String]) -> Vec<&str> {
+    match args {
+        [one] => one.split_whitespace().collect(),
+        _ => args.iter().map(String::as_str).collect(),
+    }
+}
+
 /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>`, one or
 /// more times, updating those classes of `current` (Redis's CONFIG GET
 /// form, classes normal, slave and pubsub; "replica" is an alias).
 fn output_buffer_limits(current: &str, args: &[String]) -> Result<String, String> {
     const BAD: &str = "Wrong number of arguments in buffer limit configuration.";
-    let words: Vec<String> = if args.len() == 1 {
-        args[0].split_whitespace().map(str::to_string).collect()
-    } else {
-        args.to_vec()
-    };
+    let words = words_of(args);
     if words.is_empty() || !words.len().is_multiple_of(4) {
         return Err(BAD.into());
     }
@@ -223,8 +228,8 @@ fn output_buffer_limits(current: &str, args: &[String]) -> Result<String, String
                 return Err("Invalid client class specified in buffer limit configuration.".into())
             }
         };
-        let hard = parse_memory(&w[1]);
-        let soft = parse_memory(&w[2]);
+        let hard = parse_memory(w[1]);
+        let soft = parse_memory(w[2]);
         let secs = w[3].parse::<u64>().ok();
         let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
             return Err(
@@ -419,8 +424,7 @@ impl Config {
                         }
                         l
                     }
-                    n if enum_choices(n).is_some() => {
-                        let choices = enum_choices(n).unwrap_or_default();
+                    n if let Some(choices) = enum_choices(n) => {
                         let l = one()?.to_ascii_lowercase();
                         if !choices.contains(&l.as_str()) {
                             return Err(format!(
@@ -435,10 +439,7 @@ impl Config {
                         output_buffer_limits(&current, args)?
                     }
                     "oom-score-adj-values" => {
-                        let words: Vec<&str> = match args {
-                            [one] => one.split_whitespace().collect(),
-                            _ => args.iter().map(String::as_str).collect(),
-                        };
+                        let words = words_of(args);
                         if words.len() != 3 {
                             return Err("wrong number of arguments".into());
                         }

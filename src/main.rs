@@ -143,6 +143,12 @@ fn run(cfg: Config, supervisor: halocline::supervisor::Supervisor) -> Result<(),
         set
     };
     let threads = cfg.threads;
+    let cannot_listen = |addr: &str, e: std::io::Error| {
+        format!(
+            "Could not create server TCP listening socket {addr}:{}: {e}",
+            cfg.port
+        )
+    };
     // A `-` before an address makes it optional (Redis 7's stock config
     // binds `127.0.0.1 -::1`): skipped with a warning where the host lacks
     // it (no IPv6), as redis-server does.
@@ -151,17 +157,9 @@ fn run(cfg: Config, supervisor: halocline::supervisor::Supervisor) -> Result<(),
         match halocline::io::listener::check_free(addr, cfg.port) {
             Ok(()) => addrs.push(addr.clone()),
             Err(e) if addr.starts_with('-') && unavailable_here(&e) => {
-                log::warn!(
-                    "Could not create server TCP listening socket {addr}:{}: {e}",
-                    cfg.port
-                );
+                log::warn!("{}", cannot_listen(addr, e));
             }
-            Err(e) => {
-                return Err(format!(
-                    "Could not create server TCP listening socket {addr}:{}: {e}",
-                    cfg.port
-                ))
-            }
+            Err(e) => return Err(cannot_listen(addr, e)),
         }
     }
     if addrs.is_empty() {
@@ -174,12 +172,8 @@ fn run(cfg: Config, supervisor: halocline::supervisor::Supervisor) -> Result<(),
     for _ in 0..threads {
         let mut fds = Vec::new();
         for addr in &addrs {
-            let fd = halocline::io::listener::listen(addr, cfg.port).map_err(|e| {
-                format!(
-                    "Could not create server TCP listening socket {addr}:{}: {e}",
-                    cfg.port
-                )
-            })?;
+            let fd = halocline::io::listener::listen(addr, cfg.port)
+                .map_err(|e| cannot_listen(addr, e))?;
             fds.push(fd);
         }
         listeners.push(fds);

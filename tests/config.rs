@@ -147,6 +147,41 @@ fn pidfile_is_written_and_removed() {
     assert!(!path.exists(), "pidfile left behind");
 }
 
+/// A connection to a server started as its own process, once it answers
+/// (within 5 s). With `child`, the process must not exit meanwhile.
+fn connect_when_up(port: u16, mut child: Option<&mut std::process::Child>) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match client.get_connection_with_timeout(Duration::from_secs(2)) {
+            Ok(con) => {
+                con.set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("read timeout");
+                return con;
+            }
+            Err(e) => {
+                if let Some(c) = child.as_mut() {
+                    assert!(matches!(c.try_wait(), Ok(None)), "exited before answering");
+                }
+                assert!(Instant::now() < deadline, "not answering: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// SHUTDOWN (no reply: the connection closes), then the process's exit
+/// code; it is killed if still running after 5 s (None).
+fn shutdown_exit_code(con: &mut redis::Connection, child: &mut std::process::Child) -> Option<i32> {
+    let _ = redis::ConnectionLike::req_command(con, &cmd_of(&["SHUTDOWN", "NOSAVE"]));
+    let st = wait_timeout(child, Duration::from_secs(5));
+    if st.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    st.and_then(|s| s.code())
+}
+
 /// `daemonize yes`: the started process exits 0 at once, the server keeps
 /// running in the background (its pid in `pidfile`), and SHUTDOWN ends it.
 #[test]
@@ -170,17 +205,7 @@ fn daemonize_runs_in_the_background() {
     let (st, stderr) = run_to_exit(&args, Duration::from_secs(5));
     let st = st.expect("the started process did not return");
     assert_eq!(st.code(), Some(0), "{stderr}");
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut con = loop {
-        match client.get_connection() {
-            Ok(c) => break c,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "daemon not answering: {e}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    };
+    let mut con = connect_when_up(port, None);
     assert_eq!(status(&mut con, &["PING"]), "PONG");
     let pid: i32 = std::fs::read_to_string(&path)
         .expect("pidfile")
@@ -239,11 +264,9 @@ fn supervised_systemd_notifies_ready_and_stopping() {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
     let mut con = client.get_connection().expect("connect once READY");
     assert_eq!(status(&mut con, &["PING"]), "PONG");
-    let _ = redis::ConnectionLike::req_command(&mut con, &cmd_of(&["SHUTDOWN", "NOSAVE"]));
+    assert_eq!(shutdown_exit_code(&mut con, &mut child), Some(0));
     let n = sock.recv(&mut buf).expect("no STOPPING notification");
     assert_eq!(&buf[..n], b"STOPPING=1\n");
-    let st = wait_timeout(&mut child, Duration::from_secs(5)).expect("still running");
-    assert_eq!(st.code(), Some(0));
     let _ = std::fs::remove_file(&sock_path);
 }
 
@@ -261,27 +284,9 @@ fn supervised_upstart_without_upstart_keeps_serving() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut con = loop {
-            match client.get_connection_with_timeout(Duration::from_secs(2)) {
-                Ok(c) => break c,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "{mode}: not answering: {e}");
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        };
-        con.set_read_timeout(Some(Duration::from_secs(2)))
-            .expect("timeout");
+        let mut con = connect_when_up(port, Some(&mut child));
         assert_eq!(status(&mut con, &["PING"]), "PONG", "{mode}");
-        let _ = redis::ConnectionLike::req_command(&mut con, &cmd_of(&["SHUTDOWN", "NOSAVE"]));
-        let st = wait_timeout(&mut child, Duration::from_secs(5));
-        if st.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        assert_eq!(st.and_then(|s| s.code()), Some(0), "{mode}");
+        assert_eq!(shutdown_exit_code(&mut con, &mut child), Some(0), "{mode}");
     }
 }
 
@@ -304,21 +309,8 @@ fn optional_bind_addresses_are_skipped_when_missing() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut con = loop {
-        match client.get_connection() {
-            Ok(c) => break c,
-            Err(e) => {
-                assert!(
-                    matches!(child.try_wait(), Ok(None)),
-                    "exited instead of skipping the missing address"
-                );
-                assert!(Instant::now() < deadline, "not answering: {e}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    };
+    // Exiting instead of skipping the missing addresses fails here.
+    let mut con = connect_when_up(port, Some(&mut child));
     assert_eq!(status(&mut con, &["PING"]), "PONG");
     if let Ok(c6) = redis::Client::open(format!("redis://[::1]:{port}/")) {
         if let Ok(mut con6) = c6.get_connection() {
@@ -327,13 +319,7 @@ fn optional_bind_addresses_are_skipped_when_missing() {
             assert!(info.contains(&format!(" laddr=[::1]:{port} ")), "{info}");
         }
     }
-    let _ = redis::ConnectionLike::req_command(&mut con, &cmd_of(&["SHUTDOWN", "NOSAVE"]));
-    let st = wait_timeout(&mut child, Duration::from_secs(5));
-    if st.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    assert_eq!(st.and_then(|s| s.code()), Some(0));
+    assert_eq!(shutdown_exit_code(&mut con, &mut child), Some(0));
 }
 
 /// CONFIG SET applies all of its parameters or none: refused on a later

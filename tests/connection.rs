@@ -423,6 +423,39 @@ fn monitor_streams_commands_from_every_reactor() {
     }
 }
 
+/// A MONITOR client that stops reading is disconnected once 256 MB of
+/// lines wait for it (Redis's default hard limit for its class), instead
+/// of growing the server's memory for ever.
+#[test]
+fn a_monitor_that_does_not_read_is_disconnected() {
+    let srv = Server::start(2);
+    let mut mon = srv.raw();
+    assert_eq!(mon.call(&["MONITOR"]), Resp::simple("OK"));
+    // Never read from `mon` again.
+    let mut c = srv.conn();
+    let clients = |c: &mut redis::Connection| {
+        let info = as_str(&q(c, &["INFO", "clients"]));
+        info.lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse::<i64>().ok())
+            .expect("connected_clients")
+    };
+    assert_eq!(clients(&mut c), 2);
+    let value = "a".repeat(1 << 20);
+    for i in 0..300 {
+        ok(&mut c, &["SET", &format!("k{i}"), &value]);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while clients(&mut c) != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "monitor still connected"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(mon);
+}
+
 /// A command whose connection may have been closed: the I/O error, if any.
 fn q_io(con: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<Value> {
     redis::ConnectionLike::req_command(con, &cmd_of(args))

@@ -165,7 +165,7 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
             barrier: false,
             finish: Box::new(|results, r| {
                 let parts = results.iter().filter_map(|x| match x {
-                    OpResult::Text(t) => Some(t.as_str()),
+                    OpResult::Reply(b) => Some(b.as_slice()),
                     _ => None,
                 });
                 r.simple(&crate::types::digest::combine_digests(parts));

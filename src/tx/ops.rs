@@ -198,8 +198,8 @@ pub enum ShardOp {
     DbSize {
         db: usize,
     },
-    /// DEBUG DIGEST: this shard's part of the dataset's digest (hex, or
-    /// empty when it holds no key).
+    /// DEBUG DIGEST: this shard's part of the dataset's digest (20 bytes,
+    /// `OpResult::Reply`).
     Digest,
     Keys {
         db: usize,

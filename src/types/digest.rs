@@ -19,9 +19,9 @@ fn h(parts: &[&[u8]]) -> u64 {
 /// DEBUG DIGEST's part for some databases: every live key's database,
 /// name, value digest and expire time, combined by XOR so that neither
 /// iteration order nor the split of keys over shards matters (the shards'
-/// parts XOR into the whole). Empty when there is no key.
-pub fn dataset_digest(dbs: &[crate::shard::Db], now: u64) -> String {
-    let (mut a, mut b, mut n) = (0u64, 0u64, 0usize);
+/// parts XOR into the whole, `combine_digests`). Zeros when there is no key.
+pub fn dataset_digest(dbs: &[crate::shard::Db], now: u64) -> [u8; 20] {
+    let (mut a, mut b) = (0u64, 0u64);
     for (i, db) in dbs.iter().enumerate() {
         for (k, e) in db.iter() {
             if e.expire_at != 0 && e.expire_at <= now {
@@ -32,22 +32,22 @@ pub fn dataset_digest(dbs: &[crate::shard::Db], now: u64) -> String {
             let key: &[u8] = k;
             a ^= h(&[&db_id, key, d.as_bytes(), &ttl]);
             b ^= h(&[&ttl, d.as_bytes(), key, &db_id]);
-            n += 1;
         }
     }
-    if n == 0 {
-        return String::new();
-    }
-    format!("{a:016x}{b:016x}{:08x}", (a ^ b) as u32)
+    let mut out = [0u8; 20];
+    out[..8].copy_from_slice(&a.to_be_bytes());
+    out[8..16].copy_from_slice(&b.to_be_bytes());
+    out[16..].copy_from_slice(&((a ^ b) as u32).to_be_bytes());
+    out
 }
 
 /// XOR of DEBUG DIGEST parts (`dataset_digest`), as Redis shows it: 40
 /// hex digits, all zeros for an empty dataset.
-pub fn combine_digests<'a>(parts: impl Iterator<Item = &'a str>) -> String {
+pub fn combine_digests<'a>(parts: impl Iterator<Item = &'a [u8]>) -> String {
     let mut acc = [0u8; 20];
-    for p in parts.filter(|p| p.len() == 40) {
-        for (i, byte) in acc.iter_mut().enumerate() {
-            *byte ^= u8::from_str_radix(&p[2 * i..2 * i + 2], 16).unwrap_or(0);
+    for p in parts {
+        for (x, y) in acc.iter_mut().zip(p) {
+            *x ^= y;
         }
     }
     acc.iter().map(|b| format!("{b:02x}")).collect()
