@@ -71,6 +71,21 @@ const HOLD_LIMIT: usize = 64 * 1024;
 /// its reply blocks once written and shrinks idle query buffers.
 pub const CONN_KEEP_BYTES: usize = 256 * 1024;
 
+/// A connection's spare reply runs, borrowed beside one of its slots.
+pub struct SpareRuns<'a>(&'a mut Vec<Vec<u8>>);
+
+impl SpareRuns<'_> {
+    pub fn take(self) -> Vec<u8> {
+        spare_run(self.0)
+    }
+}
+
+fn spare_run(spare: &mut Vec<Vec<u8>>) -> Vec<u8> {
+    spare
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(REPLY_RUN_CAPACITY))
+}
+
 impl Conn {
     pub fn new(fd: i32, gen: u32, client: Client) -> Conn {
         Conn {
@@ -122,9 +137,7 @@ impl Conn {
     /// the run's small capacity after taking its place).
     #[inline(never)]
     fn new_run(&mut self) -> Vec<u8> {
-        self.spare_runs
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(REPLY_RUN_CAPACITY))
+        spare_run(&mut self.spare_runs)
     }
 
     fn recycle_run(&mut self, mut b: Vec<u8>) {
@@ -200,6 +213,15 @@ impl Conn {
     pub fn slot_mut(&mut self, id: u64) -> Option<&mut Slot> {
         let i = id.checked_sub(self.first_slot)? as usize;
         self.slots.get_mut(i)
+    }
+
+    /// `slot_mut`, and the spare runs to take one from to write that slot's reply into (a spare one
+    /// if any) for when it completes: a coordinator's reply grew from an
+    /// empty buffer, four reallocations for a fold of 16 MSETs' `+OK`s
+    /// (~2% of a two-shard MSET pipeline).
+    pub fn slot_and_runs(&mut self, id: u64) -> Option<(&mut Slot, SpareRuns<'_>)> {
+        let i = id.checked_sub(self.first_slot)? as usize;
+        Some((self.slots.get_mut(i)?, SpareRuns(&mut self.spare_runs)))
     }
 
     /// Move finished slots at the front into the output buffer.

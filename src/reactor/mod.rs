@@ -1455,7 +1455,9 @@ impl Reactor {
             return self.acquire_next(tok, slot);
         }
         let proto = c.client.proto;
-        let Some(s) = c.slot_mut(slot) else { return };
+        let Some((s, runs)) = c.slot_and_runs(slot) else {
+            return;
+        };
         if let Slot::Blocked = s {
             let out = match r {
                 OpResult::Reply(b) => b,
@@ -1511,6 +1513,9 @@ impl Reactor {
             return;
         }
         let barrier = coord.barrier;
+        if coord.out.capacity() == 0 {
+            coord.out = runs.take();
+        }
         match coord.complete(proto) {
             Some(ops) => self.dispatch_ops(tok, slot, ops),
             None if coord.block_attempt => {
