@@ -1958,6 +1958,7 @@ impl Reactor {
             let Some(mut batch) = mb.pop() else { break };
             any = true;
             self.now = now_ms();
+            self.prefetch_batch(&batch);
             let mut msgs = std::mem::take(&mut batch.msgs);
             for m in msgs.drain(..) {
                 match m {
@@ -2027,6 +2028,39 @@ impl Reactor {
             self.recycle(batch);
         }
         any
+    }
+
+    /// Start the lookups of a batch's remote commands (their first key, as
+    /// `parse_ahead` does for a local pipeline) before running any, so
+    /// their cache misses overlap: a peer's batch holds a whole turn's
+    /// commands for this shard.
+    fn prefetch_batch(&self, batch: &Batch) {
+        let mut started = [(0usize, 0u64); 16];
+        let mut n = 0;
+        for m in &batch.msgs {
+            let Msg::Cmd(c) = m else { continue };
+            let (Some(a), Some(d)) = (batch.args(c.args.clone()), self.shard.dbs.get(c.db)) else {
+                continue;
+            };
+            if a.len() < 2 {
+                continue;
+            }
+            started[n] = (c.db, d.prefetch_slot(a.get(1)));
+            n += 1;
+            if n == started.len() {
+                self.prefetch_started(&started);
+                n = 0;
+            }
+        }
+        self.prefetch_started(&started[..n]);
+    }
+
+    fn prefetch_started(&self, started: &[(usize, u64)]) {
+        for &(db, hash) in started {
+            if let Some(d) = self.shard.dbs.get(db) {
+                d.prefetch_entry(hash);
+            }
+        }
     }
 
     /// Keep a drained batch's allocation for an outbox of ours. Traffic
