@@ -85,14 +85,15 @@ pub fn lock_id(db: usize, key: &[u8]) -> LockId {
     key_lock(h.finish())
 }
 
-/// A key's hash as a lock id, kept off the two reserved whole-shard ids:
-/// a key hashing to `WHOLE_SHARD_READ` would be taken for a shared lock,
-/// and two writers of that key would no longer exclude each other (an
-/// ordinary collision between two keys only makes one wait for the other).
+/// A key's hash as a lock id, kept off the two reserved whole-shard ids
+/// and off `idtable::EMPTY`: a key hashing to `WHOLE_SHARD_READ` would be
+/// taken for a shared lock, and two writers of that key would no longer
+/// exclude each other (an ordinary collision between two keys only makes
+/// one wait for the other).
 #[inline]
 fn key_lock(hash: u64) -> LockId {
-    if hash >= WHOLE_SHARD_READ {
-        hash - 2
+    if hash >= super::idtable::EMPTY {
+        hash - 3
     } else {
         hash
     }
@@ -148,14 +149,14 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-type IdMap<V> = hashbrown::HashMap<LockId, V, IdHash>;
+use super::idtable::IdTable;
 
 /// Buckets of `LockTable::filter` (a power of two).
 const FILTER_BUCKETS: usize = 4096;
 
 #[derive(Default)]
 pub struct LockTable {
-    held: IdMap<u64>,
+    held: IdTable<u64>,
     /// How many held locks fall in each bucket of their id's low bits: a
     /// counting filter in front of `held`. Most keys a request checks are
     /// not held even while other transactions hold hundreds (a two-shard
@@ -168,7 +169,7 @@ pub struct LockTable {
     /// How many queued waiters name each key: "does an earlier waiter want
     /// this key" in O(1) instead of a scan of the queue, which made every
     /// check quadratic once contention filled the queue.
-    queued: IdMap<u32>,
+    queued: IdTable<u32>,
     /// `release`'s scratch set, kept to reuse its allocation.
     ahead: hashbrown::HashSet<LockId, IdHash>,
     /// Transactions holding `WHOLE_SHARD_READ` (kept out of `held`, which
@@ -203,9 +204,7 @@ impl LockTable {
         if self.filter.get(Self::bucket(k)).is_none_or(|&n| n == 0) {
             return false;
         }
-        self.held
-            .get(&k)
-            .is_some_and(|&holder| Some(holder) != txid)
+        self.held.get(k).is_some_and(|holder| Some(holder) != txid)
     }
 
     /// Held by another transaction, or wanted by a waiter already queued
@@ -213,7 +212,7 @@ impl LockTable {
     fn conflicts(&self, keys: &[LockId], txid: Option<u64>) -> bool {
         let queued = !self.queue.is_empty();
         self.must_wait(keys, txid, queued, |k| {
-            queued && self.queued.contains_key(&k)
+            queued && self.queued.contains_key(k)
         })
     }
 
@@ -228,7 +227,7 @@ impl LockTable {
         any_ahead: bool,
         ahead: impl Fn(LockId) -> bool,
     ) -> bool {
-        let keys_held = || self.held.values().any(|&h| Some(h) != txid);
+        let keys_held = || self.held.values().any(|h| Some(h) != txid);
         if keys.contains(&WHOLE_SHARD) {
             // Behind every waiter and every other holder.
             return any_ahead || self.readers > 0 || keys_held();
@@ -248,17 +247,17 @@ impl LockTable {
 
     fn enqueue(&mut self, w: Waiter) {
         for &k in &w.keys {
-            *self.queued.entry(k).or_insert(0) += 1;
+            *self.queued.get_or_default(k) += 1;
         }
         self.queue.push_back(w);
     }
 
     fn unqueue_keys(&mut self, keys: &[LockId]) {
         for k in keys {
-            if let Some(n) = self.queued.get_mut(k) {
+            if let Some(n) = self.queued.get_mut(*k) {
                 *n -= 1;
                 if *n == 0 {
-                    self.queued.remove(k);
+                    self.queued.remove(*k);
                 }
             }
         }
@@ -369,14 +368,14 @@ impl LockTable {
                 if k == WHOLE_SHARD_READ {
                     self.readers = self.readers.saturating_sub(1);
                 } else {
-                    if self.held.remove(&k).is_some() {
+                    if self.held.remove(k).is_some() {
                         if let Some(n) = self.filter.get_mut(Self::bucket(k)) {
                             *n -= 1;
                         }
                     }
                 }
                 // A whole shard freed may let anyone through.
-                wanted |= k == WHOLE_SHARD || k == WHOLE_SHARD_READ || self.queued.contains_key(&k);
+                wanted |= k == WHOLE_SHARD || k == WHOLE_SHARD_READ || self.queued.contains_key(k);
             }
         }
         if self.queue.is_empty() {
@@ -384,7 +383,7 @@ impl LockTable {
         }
         // A waiter for the whole shard wants every key.
         wanted |=
-            self.queued.contains_key(&WHOLE_SHARD) || self.queued.contains_key(&WHOLE_SHARD_READ);
+            self.queued.contains_key(WHOLE_SHARD) || self.queued.contains_key(WHOLE_SHARD_READ);
         let own_request = |w: &Waiter| match w.what {
             Waiting::Lock { txid: t } | Waiting::LockRun { txid: t, .. } => t == txid,
             Waiting::Op(_) => false,
@@ -507,12 +506,16 @@ mod tests {
 
     #[test]
     fn no_key_takes_a_whole_shard_lock_id() {
-        for h in [u64::MAX, u64::MAX - 1] {
+        use crate::tx::idtable::EMPTY;
+        for h in [u64::MAX, u64::MAX - 1, u64::MAX - 2] {
             let id = key_lock(h);
-            assert!(id != WHOLE_SHARD && id != WHOLE_SHARD_READ, "{h:#x}");
+            assert!(
+                id != WHOLE_SHARD && id != WHOLE_SHARD_READ && id != EMPTY,
+                "{h:#x}"
+            );
         }
         assert_eq!(key_lock(12345), 12345);
-        assert_eq!(key_lock(u64::MAX - 2), u64::MAX - 2);
+        assert_eq!(key_lock(u64::MAX - 3), u64::MAX - 3);
     }
 
     #[test]
@@ -692,7 +695,7 @@ mod tests {
                 prop_assert_eq!(t.is_idle(), m.held.is_empty() && m.queue.is_empty());
                 // The filter counts exactly the held ids of each bucket.
                 let mut want = vec![0u32; FILTER_BUCKETS];
-                for &k in t.held.keys() {
+                for k in t.held.keys() {
                     want[LockTable::bucket(k)] += 1;
                 }
                 if !t.filter.is_empty() {

@@ -6,6 +6,7 @@
 //! (global sequence numbers, per-shard intent queues) can later be placed
 //! between `Coord` and the shards without changing either side.
 pub mod fanout;
+pub mod idtable;
 pub mod locks;
 pub mod multi;
 pub mod ops;
