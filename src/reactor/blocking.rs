@@ -264,6 +264,18 @@ impl Reactor {
         }
     }
 
+    /// Serve the local waiters a command just woke before the next
+    /// command runs, as Redis serves blocked clients right after the
+    /// command that fed them: a pipelined `RPUSH l x` + `LLEN l` must
+    /// answer 0 when a client was blocked on `l` (it answered 1: waiters
+    /// ran at the end of the loop turn, after the whole pipeline).
+    #[inline]
+    pub(super) fn serve_woken(&mut self) {
+        if !self.ready_local.is_empty() {
+            self.run_ready_waiters();
+        }
+    }
+
     /// Retry the local waiters woken during this turn.
     /// Bounded per turn: what is woken meanwhile waits for the next turn
     /// (the driver does not sleep while any is pending).

@@ -27,6 +27,7 @@ use crate::tx::{
 };
 use client::Client;
 use conn::{Conn, Slot};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -79,6 +80,14 @@ pub struct Reactor {
     next_deadline: u64,
     /// Local blocked clients woken this turn (see `blocking`).
     ready_local: Vec<(Token, u64)>,
+    /// How many `process` calls are on the stack.
+    processing: u32,
+    /// Connections whose input can run again, found while another's ran:
+    /// resumed once that one is done, one after another, never nested
+    /// (a chain of blocked clients each freeing the next would otherwise
+    /// recurse once per client).
+    resumable: VecDeque<u32>,
+    draining_resumable: bool,
     pub now: u64,
     pub max_bulk: usize,
     /// (db, key hash) of the lookups `prefetch` started this turn.
@@ -208,6 +217,9 @@ impl Reactor {
             block_seq: 0,
             next_deadline: 0,
             ready_local: Vec::new(),
+            processing: 0,
+            resumable: VecDeque::new(),
+            draining_resumable: false,
             counters: Counters {
                 cmd_calls: vec![(0, 0); table::COMMANDS.len()],
                 ..Default::default()
@@ -380,7 +392,28 @@ impl Reactor {
     }
 
     /// Parse and run as many commands as allowed; returns bytes consumed.
+    /// Then, at the outermost call, resume the connections that became
+    /// able to run meanwhile.
     fn process(&mut self, idx: u32, data: &[u8]) -> usize {
+        self.processing += 1;
+        let used = self.process_input(idx, data);
+        self.processing -= 1;
+        if self.processing == 0 && !self.draining_resumable {
+            self.draining_resumable = true;
+            while let Some(i) = self.resumable.pop_front() {
+                if self
+                    .conn(i)
+                    .is_some_and(|c| !c.inbuf.is_empty() && c.can_process())
+                {
+                    self.resume(i);
+                }
+            }
+            self.draining_resumable = false;
+        }
+        used
+    }
+
+    fn process_input(&mut self, idx: u32, data: &[u8]) -> usize {
         let mut parser = std::mem::take(&mut self.parser);
         let mut ahead = std::mem::take(&mut self.ahead);
         ahead.clear();
@@ -416,6 +449,7 @@ impl Reactor {
                 if !self.run_unless_barrier(idx, args) {
                     continue;
                 }
+                self.serve_woken();
                 off = end;
                 ahead.next += 1;
                 // Parsing depends on the connection (AUTH: the limits for
@@ -433,6 +467,7 @@ impl Reactor {
             match parser.parse(&data[off..]) {
                 Parsed::Command { consumed } => {
                     if self.run_unless_barrier(idx, parser.args(&data[off..])) {
+                        self.serve_woken();
                         off += consumed;
                     }
                 }
@@ -1556,7 +1591,11 @@ impl Reactor {
         let resume = !c.inbuf.is_empty() && c.can_process();
         self.mark_dirty(idx);
         if resume {
-            self.resume(idx);
+            if self.processing > 0 {
+                self.resumable.push_back(idx);
+            } else {
+                self.resume(idx);
+            }
         }
         // A closed connection waiting for its last command can go now.
         if let Some(c) = self.conn_mut(idx) {
@@ -2023,6 +2062,7 @@ impl Reactor {
                         self.deliver(conn, slot, part, result);
                     }
                 }
+                self.serve_woken();
             }
             batch.msgs = msgs;
             self.recycle(batch);
