@@ -672,3 +672,34 @@ fn a_waiter_is_served_before_the_next_command_runs() {
 fn vec_value(v: Value) -> Value {
     Value::Array(vec![v])
 }
+
+/// A client whose BLPOP is served while its own pipeline is still being
+/// read must go on with the rest of that pipeline. B's pipelined RPUSH
+/// feeds A's BLPOP while A's input after it (PING) is still being parsed;
+/// A once never got its PONG.
+#[test]
+fn a_client_served_mid_pipeline_runs_the_rest_of_it() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut b = srv.raw();
+        b.set_timeout(Duration::from_secs(5));
+        b.send(b"*3\r\n$5\r\nBLPOP\r\n$4\r\nk{t}\r\n$1\r\n0\r\n*3\r\n$5\r\nRPUSH\r\n$4\r\nl{t}\r\n$1\r\nx\r\n");
+        wait_blocked(&srv, 1);
+        let mut a = srv.raw();
+        a.set_timeout(Duration::from_secs(5));
+        a.send(b"*3\r\n$5\r\nRPUSH\r\n$4\r\nk{t}\r\n$1\r\nv\r\n*3\r\n$5\r\nBLPOP\r\n$4\r\nl{t}\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n");
+        assert_eq!(a.read(), Resp::Int(1), "threads {threads}");
+        assert_eq!(
+            a.read(),
+            Resp::Array(vec![Resp::bulk("l{t}"), Resp::bulk("x")]),
+            "threads {threads}"
+        );
+        assert_eq!(a.read(), Resp::simple("PONG"), "threads {threads}");
+        assert_eq!(
+            b.read(),
+            Resp::Array(vec![Resp::bulk("k{t}"), Resp::bulk("v")]),
+            "threads {threads}"
+        );
+        assert_eq!(b.read(), Resp::Int(1), "threads {threads}");
+    }
+}

@@ -82,10 +82,10 @@ pub struct Reactor {
     ready_local: Vec<(Token, u64)>,
     /// How many `process` calls are on the stack.
     processing: u32,
-    /// Connections whose input can run again, found while another's ran:
-    /// resumed once that one is done, one after another, never nested
-    /// (a chain of blocked clients each freeing the next would otherwise
-    /// recurse once per client).
+    /// Connections that may be able to run again, found while input was
+    /// being processed: resumed once it is done, one after another, never
+    /// nested (a chain of blocked clients each freeing the next would
+    /// otherwise recurse once per client).
     resumable: VecDeque<u32>,
     draining_resumable: bool,
     pub now: u64,
@@ -360,6 +360,7 @@ impl Reactor {
                     c.inbuf.extend_from_slice(&data[used..]);
                 }
             }
+            self.drain_resumable();
         } else {
             c.inbuf.extend_from_slice(data);
             self.resume(idx);
@@ -389,6 +390,7 @@ impl Reactor {
             // Anything appended meanwhile cannot exist: processing is synchronous.
             c.inbuf = buf;
         }
+        self.drain_resumable();
     }
 
     /// Parse and run as many commands as allowed; returns bytes consumed.
@@ -398,19 +400,30 @@ impl Reactor {
         self.processing += 1;
         let used = self.process_input(idx, data);
         self.processing -= 1;
-        if self.processing == 0 && !self.draining_resumable {
-            self.draining_resumable = true;
-            while let Some(i) = self.resumable.pop_front() {
-                if self
-                    .conn(i)
-                    .is_some_and(|c| !c.inbuf.is_empty() && c.can_process())
-                {
-                    self.resume(i);
-                }
-            }
-            self.draining_resumable = false;
-        }
         used
+    }
+
+    /// Resume the connections that became able to run while input was
+    /// being processed. Called by `on_recv` and `resume` once the input
+    /// they processed is back in its buffer: a connection freed while its
+    /// own unread input was out of `inbuf` (a client whose BLPOP was
+    /// served by a command another connection's resumption ran) must find
+    /// that input there. Iterative: resumptions during the drain queue up
+    /// behind it.
+    fn drain_resumable(&mut self) {
+        if self.processing > 0 || self.draining_resumable {
+            return;
+        }
+        self.draining_resumable = true;
+        while let Some(i) = self.resumable.pop_front() {
+            if self
+                .conn(i)
+                .is_some_and(|c| !c.inbuf.is_empty() && c.can_process())
+            {
+                self.resume(i);
+            }
+        }
+        self.draining_resumable = false;
     }
 
     fn process_input(&mut self, idx: u32, data: &[u8]) -> usize {
@@ -1590,12 +1603,13 @@ impl Reactor {
         c.drain_ready();
         let resume = !c.inbuf.is_empty() && c.can_process();
         self.mark_dirty(idx);
-        if resume {
-            if self.processing > 0 {
-                self.resumable.push_back(idx);
-            } else {
-                self.resume(idx);
-            }
+        if self.processing > 0 {
+            // Its unread input may be out of `inbuf` right now (it is the
+            // connection being processed, or one that freed it): decided
+            // by `drain_resumable` once that input is back.
+            self.resumable.push_back(idx);
+        } else if resume {
+            self.resume(idx);
         }
         // A closed connection waiting for its last command can go now.
         if let Some(c) = self.conn_mut(idx) {
