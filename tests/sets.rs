@@ -643,3 +643,52 @@ fn generic_key_commands_on_sets() {
         assert_eq!(found, want);
     });
 }
+
+/// SMOVE touches its destination (for WATCH) only when the member was
+/// added, as Redis signals it: a member already there leaves a WATCH of
+/// the destination intact, and a move that removes nothing touches
+/// neither key. Same slot and ("a", "b") different shards at --threads 4.
+#[test]
+fn smove_touches_only_what_it_changes() {
+    for_each_setup(|srv, con, _resp3| {
+        for (src, dst) in [("{t}src", "{t}dst"), ("a", "b")] {
+            let mut other = srv.conn();
+            let exec_after = |con: &mut redis::Connection,
+                              other: &mut redis::Connection,
+                              watched: &str,
+                              args: &[&str]|
+             -> bool {
+                ok(con, &["WATCH", watched]);
+                ok(con, &["MULTI"]);
+                q(con, &["SADD", watched, "c"]);
+                q(other, args);
+                !matches!(q(con, &["EXEC"]), Value::Nil)
+            };
+            int(con, &["DEL", src, dst]);
+            sadd(con, src, &["a", "b"]);
+            sadd(con, dst, &["a"]);
+            // Already in the destination: the source changes, not it.
+            assert!(
+                exec_after(con, &mut other, dst, &["SMOVE", src, dst, "a"]),
+                "{src} {dst}"
+            );
+            assert_eq!(int(con, &["SCARD", dst]), 2);
+            // Nothing to move: neither key changes.
+            assert!(
+                exec_after(con, &mut other, src, &["SMOVE", src, dst, "nope"]),
+                "{src}"
+            );
+            // Added: the destination changed.
+            assert!(
+                !exec_after(con, &mut other, dst, &["SMOVE", src, dst, "b"]),
+                "{dst}"
+            );
+            // Removed from the source: it changed.
+            sadd(con, src, &["x"]);
+            assert!(
+                !exec_after(con, &mut other, src, &["SMOVE", src, dst, "x"]),
+                "{src}"
+            );
+        }
+    });
+}

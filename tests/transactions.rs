@@ -2252,3 +2252,78 @@ fn whole_keyspace_commands_never_see_half_a_transaction() {
     join_all(hs);
     st.assert_clean();
 }
+
+/// A write that changes nothing does not break a WATCH of its key, as in
+/// Redis (which signals a key only when a command modified it): popping
+/// a missing list, adding a member already there, deleting an absent
+/// field, re-adding a score, a blocking pop that timed out. Writes that
+/// do change the key still do.
+#[test]
+fn writes_that_change_nothing_keep_a_watch() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        let mut other = srv.conn();
+        // (setup commands, the other client's write, whether EXEC fails)
+        type Case<'a> = (&'a [&'a [&'a str]], &'a [&'a str], bool);
+        let cases: &[Case] = &[
+            (&[], &["LPOP", "k"], false),
+            (&[], &["RPOPLPUSH", "k", "k2"], false),
+            (&[], &["ZPOPMIN", "k"], false),
+            (&[], &["LPUSHX", "k", "a"], false),
+            (&[], &["BLPOP", "k", "0.01"], false),
+            (&[&["SADD", "k", "a"]], &["SADD", "k", "a"], false),
+            (&[&["SADD", "k", "a"]], &["SREM", "k", "zz"], false),
+            (&[&["HSET", "k", "f", "v"]], &["HDEL", "k", "zz"], false),
+            (
+                &[&["HSET", "k", "f", "v"]],
+                &["HSETNX", "k", "f", "w"],
+                false,
+            ),
+            (&[&["ZADD", "k", "1", "a"]], &["ZADD", "k", "1", "a"], false),
+            (
+                &[&["ZADD", "k", "1", "a"]],
+                &["ZADD", "k", "NX", "5", "a"],
+                false,
+            ),
+            (
+                &[&["ZADD", "k", "1", "a"]],
+                &["ZINCRBY", "k", "0", "a"],
+                false,
+            ),
+            (&[&["ZADD", "k", "1", "a"]], &["ZREM", "k", "zz"], false),
+            (&[&["RPUSH", "k", "a"]], &["LREM", "k", "0", "zz"], false),
+            (
+                &[&["RPUSH", "k", "a"]],
+                &["LINSERT", "k", "BEFORE", "zz", "b"],
+                false,
+            ),
+            // Changes: the transaction must fail.
+            (&[&["SADD", "k", "a"]], &["SADD", "k", "b"], true),
+            (&[&["ZADD", "k", "1", "a"]], &["ZADD", "k", "2", "a"], true),
+            (
+                &[&["ZADD", "k", "1", "a"]],
+                &["ZINCRBY", "k", "1", "a"],
+                true,
+            ),
+            (&[&["RPUSH", "k", "a"]], &["LPOP", "k"], true),
+            (&[&["HSET", "k", "f", "v"]], &["HSET", "k", "f", "v"], true),
+        ];
+        for (setup, write, aborts) in cases {
+            ok(&mut con, &["FLUSHALL"]);
+            for s in setup.iter() {
+                q(&mut con, s);
+            }
+            ok(&mut con, &["WATCH", "k"]);
+            ok(&mut con, &["MULTI"]);
+            queued(&mut con, &["PING"]);
+            q(&mut other, write);
+            let got = q(&mut con, &["EXEC"]);
+            assert_eq!(
+                matches!(got, Value::Nil),
+                *aborts,
+                "threads {threads}: {write:?} after {setup:?}: {got:?}"
+            );
+        }
+    }
+}

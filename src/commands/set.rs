@@ -222,11 +222,22 @@ pub fn smove(c: &mut Ctx, a: Args) {
     if s.is_empty() {
         c.db().remove(src);
     }
-    let (e, r) = entry_or_insert(c, dst, || Value::Set(Box::new(SetVal::for_member(m))));
-    if let Value::Set(d) = &mut e.value {
-        d.insert(m);
-    }
+    let mut created = false;
+    let (e, r) = entry_or_insert(c, dst, || {
+        created = true;
+        Value::Set(Box::new(SetVal::for_member(m)))
+    });
+    let inserted = match &mut e.value {
+        Value::Set(d) => d.insert(m),
+        _ => false,
+    };
     r.int(1);
+    // Touched as Redis signals them: the source always, the destination
+    // only if the member was added (already there, a WATCH of it holds).
+    c.db().touch(src);
+    if created || inserted {
+        c.db().touch(dst);
+    }
 }
 
 /// First pass over the source keys of a multi-set command: lazy expiry,

@@ -325,6 +325,10 @@ fn zadd_generic(c: &mut Ctx, a: Args, incr_cmd: bool) {
         if !z.is_empty() {
             shard.dbs[*db].set(key, Value::ZSet(z), 0);
         }
+    } else if added + updated > 0 {
+        // As Redis signals it: a member re-added with its score changed
+        // nothing, and a WATCH of the key survives it.
+        shard.dbs[*db].touch(key);
     }
 }
 

@@ -916,7 +916,9 @@ impl Reactor {
             // Tested here, not only inside: two calls that return at once
             // were ~3% of a pipelined GET.
             if cmd.is_write() && !failed {
-                touch_written(&mut self.shard, cmd, db, args);
+                let unchanged =
+                    ctx.shard.dbs[db].has_watches() && changed_nothing(cmd.name, &ctx.r.out[at..]);
+                touch_written(&mut self.shard, cmd, db, args, unchanged);
                 // A blocking attempt that found nothing changed nothing.
                 if wrote {
                     self.signal_written(cmd, db, args);
@@ -1718,7 +1720,8 @@ impl Reactor {
         if let Some(cmd) =
             cmd.filter(|c| c.is_write() && out.len() > start && out.get(start) != Some(&b'-'))
         {
-            touch_written(&mut self.shard, cmd, db, a);
+            let unchanged = changed_nothing(cmd.name, &out[start..]);
+            touch_written(&mut self.shard, cmd, db, a, unchanged);
             self.signal_written(cmd, db, a);
         }
     }
@@ -2349,6 +2352,9 @@ const PRECISE_WRITERS: &[&str] = &[
     "move",
     "incrbyfloat",
     "sort",
+    "smove",
+    "zadd",
+    "zincrby",
 ];
 
 /// After a successful write command that may change values in place
@@ -2369,11 +2375,57 @@ fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) 
     found
 }
 
-fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args) {
-    if cmd.is_write() && shard.dbs[db].has_watches() && !PRECISE_WRITERS.contains(&cmd.name) {
+/// `unchanged`: its reply shows it changed nothing (`changed_nothing`).
+fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args, unchanged: bool) {
+    if cmd.is_write()
+        && !unchanged
+        && shard.dbs[db].has_watches()
+        && !PRECISE_WRITERS.contains(&cmd.name)
+    {
         for i in cmd.keys_of(a) {
             shard.dbs[db].touch(a.get(i));
         }
+    }
+}
+
+/// Whether a write command's reply shows it changed nothing, for the
+/// commands whose replies tell: Redis signals a key modified only when it
+/// was (SADD of a member already there, LPOP of a missing list, HDEL of
+/// an absent field...), and a WATCH of that key must survive them. A
+/// blocking pop's attempt that found nothing wrote no reply at all.
+fn changed_nothing(name: &str, reply: &[u8]) -> bool {
+    const ZERO_IS_NOTHING: &[&str] = &[
+        "sadd",
+        "srem",
+        "hdel",
+        "hsetnx",
+        "zrem",
+        "zremrangebyscore",
+        "zremrangebyrank",
+        "zremrangebylex",
+        "lrem",
+        "lpushx",
+        "rpushx",
+        "linsert",
+    ];
+    const NONE_IS_NOTHING: &[&str] = &[
+        "lpop",
+        "rpop",
+        "spop",
+        "zpopmin",
+        "zpopmax",
+        "lmpop",
+        "zmpop",
+        "rpoplpush",
+        "lmove",
+    ];
+    match reply {
+        [] => true,
+        b":0\r\n" => ZERO_IS_NOTHING.contains(&name),
+        // LINSERT: the pivot was not found.
+        b":-1\r\n" => name == "linsert",
+        b"$-1\r\n" | b"*-1\r\n" | b"_\r\n" | b"*0\r\n" => NONE_IS_NOTHING.contains(&name),
+        _ => false,
     }
 }
 
