@@ -2298,6 +2298,8 @@ fn writes_that_change_nothing_keep_a_watch() {
                 &["LINSERT", "k", "BEFORE", "zz", "b"],
                 false,
             ),
+            (&[&["SET", "k", "abc"]], &["SETRANGE", "k", "1", ""], false),
+            (&[], &["SETRANGE", "k", "1", ""], false),
             // Changes: the transaction must fail.
             (&[&["SADD", "k", "a"]], &["SADD", "k", "b"], true),
             (&[&["ZADD", "k", "1", "a"]], &["ZADD", "k", "2", "a"], true),
@@ -2308,6 +2310,8 @@ fn writes_that_change_nothing_keep_a_watch() {
             ),
             (&[&["RPUSH", "k", "a"]], &["LPOP", "k"], true),
             (&[&["HSET", "k", "f", "v"]], &["HSET", "k", "f", "v"], true),
+            (&[&["SET", "k", "abc"]], &["SETRANGE", "k", "1", "b"], true),
+            (&[], &["SETRANGE", "k", "1", "b"], true),
         ];
         for (setup, write, aborts) in cases {
             ok(&mut con, &["FLUSHALL"]);

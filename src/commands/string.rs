@@ -386,6 +386,9 @@ pub fn setrange(c: &mut Ctx, a: Args) {
             raw[off..off + val.len()].copy_from_slice(val);
             let n = raw.len() as i64;
             c.r.int(n);
+            // Touched here, not for every SETRANGE: an empty value changes
+            // nothing and leaves a WATCH of the key intact, as in Redis.
+            c.db().touch(key);
         }
     }
 }

@@ -2355,6 +2355,7 @@ const PRECISE_WRITERS: &[&str] = &[
     "smove",
     "zadd",
     "zincrby",
+    "setrange",
 ];
 
 /// After a successful write command that may change values in place
