@@ -2393,7 +2393,8 @@ fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args, unchanged
 /// commands whose replies tell: Redis signals a key modified only when it
 /// was (SADD of a member already there, LPOP of a missing list, HDEL of
 /// an absent field...), and a WATCH of that key must survive them. A
-/// blocking pop's attempt that found nothing wrote no reply at all.
+/// blocking pop's attempt that found nothing wrote no reply at all; an
+/// SPOP with a count of 0 answers an empty set (`~0` in RESP3).
 fn changed_nothing(name: &str, reply: &[u8]) -> bool {
     const ZERO_IS_NOTHING: &[&str] = &[
         "sadd",
@@ -2425,7 +2426,9 @@ fn changed_nothing(name: &str, reply: &[u8]) -> bool {
         b":0\r\n" => ZERO_IS_NOTHING.contains(&name),
         // LINSERT: the pivot was not found.
         b":-1\r\n" => name == "linsert",
-        b"$-1\r\n" | b"*-1\r\n" | b"_\r\n" | b"*0\r\n" => NONE_IS_NOTHING.contains(&name),
+        b"$-1\r\n" | b"*-1\r\n" | b"_\r\n" | b"*0\r\n" | b"~0\r\n" => {
+            NONE_IS_NOTHING.contains(&name)
+        }
         _ => false,
     }
 }
