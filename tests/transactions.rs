@@ -2334,3 +2334,42 @@ fn writes_that_change_nothing_keep_a_watch() {
         }
     }
 }
+
+/// The store commands signal their destination, never their sources
+/// (only read), and a destination only when they changed it: an empty
+/// result for a missing destination writes nothing. "a" and "b" are on
+/// different shards at --threads 4.
+#[test]
+fn stores_touch_their_destination_only() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        let mut other = srv.conn();
+        // (watched key, the store, whether EXEC fails)
+        let cases: &[(&str, &[&str], bool)] = &[
+            ("a", &["SINTERSTORE", "b", "a"], false),
+            ("a", &["SUNIONSTORE", "b", "a"], false),
+            ("a", &["ZUNIONSTORE", "b", "1", "z"], false),
+            ("z", &["ZRANGESTORE", "b", "z", "0", "-1"], false),
+            ("b", &["SDIFFSTORE", "b", "nosuch"], false),
+            ("b", &["ZINTERSTORE", "b", "1", "nosuch"], false),
+            ("b", &["SUNIONSTORE", "b", "a"], true),
+            ("b", &["ZUNIONSTORE", "b", "1", "z"], true),
+        ];
+        for (watched, store, aborts) in cases {
+            ok(&mut con, &["FLUSHALL"]);
+            q(&mut con, &["SADD", "a", "x"]);
+            q(&mut con, &["ZADD", "z", "1", "x"]);
+            ok(&mut con, &["WATCH", watched]);
+            ok(&mut con, &["MULTI"]);
+            queued(&mut con, &["PING"]);
+            q(&mut other, store);
+            let got = q(&mut con, &["EXEC"]);
+            assert_eq!(
+                matches!(got, Value::Nil),
+                *aborts,
+                "threads {threads}: WATCH {watched}, {store:?}: {got:?}"
+            );
+        }
+    }
+}

@@ -2356,6 +2356,15 @@ const PRECISE_WRITERS: &[&str] = &[
     "zadd",
     "zincrby",
     "setrange",
+    // The stores write their destination with Db::set / Db::remove and
+    // only read their sources.
+    "sinterstore",
+    "sunionstore",
+    "sdiffstore",
+    "zunionstore",
+    "zinterstore",
+    "zdiffstore",
+    "zrangestore",
 ];
 
 /// After a successful write command that may change values in place
