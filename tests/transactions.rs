@@ -2300,6 +2300,12 @@ fn writes_that_change_nothing_keep_a_watch() {
             ),
             (&[&["SET", "k", "abc"]], &["SETRANGE", "k", "1", ""], false),
             (&[], &["SETRANGE", "k", "1", ""], false),
+            (
+                &[&["SETBIT", "k", "3", "1"]],
+                &["SETBIT", "k", "3", "1"],
+                false,
+            ),
+            (&[], &["LTRIM", "k", "0", "1"], false),
             // Changes: the transaction must fail.
             (&[&["SADD", "k", "a"]], &["SADD", "k", "b"], true),
             (&[&["ZADD", "k", "1", "a"]], &["ZADD", "k", "2", "a"], true),
@@ -2312,6 +2318,23 @@ fn writes_that_change_nothing_keep_a_watch() {
             (&[&["HSET", "k", "f", "v"]], &["HSET", "k", "f", "v"], true),
             (&[&["SET", "k", "abc"]], &["SETRANGE", "k", "1", "b"], true),
             (&[], &["SETRANGE", "k", "1", "b"], true),
+            (
+                &[&["SETBIT", "k", "3", "1"]],
+                &["SETBIT", "k", "3", "0"],
+                true,
+            ),
+            (
+                &[&["SETBIT", "k", "3", "1"]],
+                &["SETBIT", "k", "100", "0"],
+                true,
+            ),
+            (&[], &["SETBIT", "k", "1", "0"], true),
+            (&[&["RPUSH", "k", "a"]], &["LTRIM", "k", "0", "-1"], true),
+            (
+                &[&["RPUSH", "k", "a", "b"]],
+                &["LTRIM", "k", "0", "0"],
+                true,
+            ),
         ];
         // The writer speaks RESP2 and RESP3: its replies decide.
         for (i, (setup, write, aborts)) in cases.iter().chain(cases).enumerate() {

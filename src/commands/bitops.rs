@@ -37,7 +37,8 @@ pub fn setbit(c: &mut Ctx, a: Args) {
             }
         }
     };
-    if raw.len() <= byte {
+    let grew = raw.len() <= byte;
+    if grew {
         raw.resize(byte + 1, 0);
     }
     let old = raw[byte] & mask != 0;
@@ -47,6 +48,11 @@ pub fn setbit(c: &mut Ctx, a: Args) {
         raw[byte] &= !mask;
     }
     c.r.int(old as i64);
+    // As Redis 7.0 signals it: only a grown string or a flipped bit is a
+    // change a WATCH sees (a new key was touched by Db::set).
+    if grew || old != on {
+        c.db().touch(key);
+    }
 }
 
 pub fn getbit(c: &mut Ctx, a: Args) {

@@ -348,6 +348,10 @@ pub fn ltrim(c: &mut Ctx, a: Args) {
             l.trim(left, right);
             if l.is_empty() {
                 shard.dbs[*db].remove(key);
+            } else {
+                // Even when it trimmed nothing, as Redis signals it; a
+                // missing list is not touched.
+                shard.dbs[*db].touch(key);
             }
             r.ok();
         }

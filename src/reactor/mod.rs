@@ -2356,6 +2356,8 @@ const PRECISE_WRITERS: &[&str] = &[
     "zadd",
     "zincrby",
     "setrange",
+    "setbit",
+    "ltrim",
     // The stores write their destination with Db::set / Db::remove and
     // only read their sources.
     "sinterstore",
