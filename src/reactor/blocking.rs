@@ -17,7 +17,7 @@ use crate::protocol::{Args, Proto, Reply};
 use crate::shard::dbkey::{db_key, group_db_key, split_db_key};
 use crate::shard::Pops;
 use crate::tx::fanout::{self, GatherEnv};
-use crate::tx::{Msg, OwnedArgs, ShardOp, Token};
+use crate::tx::{Msg, OpResult, OwnedArgs, ServeAt, ShardOp, Token};
 
 use super::conn::Slot;
 
@@ -46,6 +46,18 @@ pub struct Blocked {
     /// CLIENT UNBLOCK arrived during an attempt: the reply to give if that
     /// attempt finds nothing (if it pops, the element is the reply).
     pub cancel: Option<Vec<u8>>,
+    /// A `Msg::CancelWait` went to the shard serving it: its answer, not
+    /// an attempt's, decides.
+    pub cancel_sent: bool,
+}
+
+/// Shard side: a blocked client of another reactor whose keys all live on
+/// this shard, with its command (`Msg::BlockOn`'s `serve`).
+pub struct Served {
+    pub keys: OwnedArgs,
+    pub at: ServeAt,
+    /// Served here when woken (else asked to retry: see `serve_remote`).
+    pub here: bool,
 }
 
 /// How many of a blocking command's keys, first in order, it waits on (pops
@@ -130,15 +142,24 @@ impl Reactor {
             again: false,
             tried: false,
             cancel: None,
+            cancel_sent: false,
         }));
         let from = self.id;
         let pops = Pops::of(cmd.name);
+        // All its keys on one other shard: that shard tries and serves it.
+        let serves = shard != self.id && shard != SPANNING;
         for (s, keys) in waits {
             if s == self.id {
-                self.register_waiter(keys, from, tok, id, pops);
+                self.register_waiter(keys, from, tok, id, pops, None);
             } else {
+                let serve = serves.then(|| ServeAt {
+                    args: OwnedArgs::from_args(args),
+                    db,
+                    proto,
+                    slot,
+                });
                 self.outbox[s].push(Msg::BlockOn {
-                    keys,
+                    what: Box::new((keys, serve)),
                     from,
                     conn: tok,
                     id,
@@ -154,7 +175,9 @@ impl Reactor {
     }
 
     /// Shard side: record a waiter; if a key already has data (written
-    /// between the attempt and this registration), wake it at once.
+    /// between the attempt and this registration), wake it at once. A
+    /// waiter sent with its command (`serve`) gets its first try here and
+    /// now, answered to its reactor whatever it finds.
     pub(super) fn register_waiter(
         &mut self,
         keys: OwnedArgs,
@@ -162,6 +185,7 @@ impl Reactor {
         conn: Token,
         id: u64,
         pops: Pops,
+        serve: Option<ServeAt>,
     ) {
         for k in keys.args().iter() {
             self.shard
@@ -170,9 +194,153 @@ impl Reactor {
                 .or_default()
                 .push(((from, conn, id), pops));
         }
+        if let Some(at) = serve {
+            let waiter = (from, conn, id);
+            let op = ShardOp::Attempt {
+                db: at.db,
+                proto: at.proto,
+                args: at.args.clone(),
+                attempt: crate::shard::Attempt {
+                    waiter,
+                    retry: false,
+                },
+            };
+            let reply = crate::tx::locks::ReplyTo {
+                from,
+                conn,
+                slot: at.slot,
+                part: 0,
+            };
+            let locked = self.locked_for(&at);
+            self.served_here.insert(
+                waiter,
+                Served {
+                    keys: keys.clone(),
+                    at,
+                    // Behind a transaction the try waits in the lock queue
+                    // and the client retries as before (see `serve_remote`).
+                    here: !locked,
+                },
+            );
+            if locked {
+                if let Some(lock_keys) = self.attempt_lock_keys(&op) {
+                    self.shard.locks.park(lock_keys, op, reply);
+                }
+            } else if let OpResult::Reply(out) = self.exec_op(op) {
+                if !out.is_empty() {
+                    self.unregister_waiter(&keys, from, conn, id);
+                }
+                self.answer_waiter(waiter, reply.slot, out);
+                return;
+            }
+        }
         for k in keys.args().iter() {
             self.wake_first(k);
         }
+    }
+
+    /// Whether a transaction holds (or waits for) keys of `at`'s command.
+    fn locked_for(&self, at: &ServeAt) -> bool {
+        if self.shard.locks.is_idle() {
+            return false;
+        }
+        let a = at.args.args();
+        let Some(cmd) = table::lookup(a.get(0)) else {
+            return false;
+        };
+        let keys: crate::tx::locks::LockSet = cmd
+            .keys_of(a)
+            .map(|i| crate::tx::locks::lock_id(at.db, a.get(i)))
+            .collect();
+        self.shard.locks.blocked(&keys)
+    }
+
+    fn attempt_lock_keys(&self, op: &ShardOp) -> Option<crate::tx::locks::LockSet> {
+        let ShardOp::Attempt { db, args, .. } = op else {
+            return None;
+        };
+        let a = args.args();
+        let cmd = table::lookup(a.get(0))?;
+        Some(
+            cmd.keys_of(a)
+                .map(|i| crate::tx::locks::lock_id(*db, a.get(i)))
+                .collect(),
+        )
+    }
+
+    fn answer_waiter(&mut self, waiter: crate::shard::Waiter, slot: u64, out: Vec<u8>) {
+        let (to, conn, _) = waiter;
+        if let Some(ob) = self.outbox.get_mut(to) {
+            ob.push(Msg::Resp(crate::tx::Response {
+                conn,
+                slot,
+                part: 0,
+                result: OpResult::Reply(out),
+            }));
+        }
+    }
+
+    /// Serve a woken waiter of another reactor on this shard, right after
+    /// the command that fed it, as Redis does: no command can come between
+    /// the push and the pop. Its answer goes to its reactor as the reply
+    /// of its blocked slot. Behind a transaction's locks it is asked to
+    /// retry instead, as before, and from then on always is: a try of its
+    /// own may be on its way, and two must never both pop.
+    fn serve_remote(&mut self, waiter: crate::shard::Waiter) {
+        let Some(sv) = self.served_here.get_mut(&waiter) else {
+            return;
+        };
+        if !sv.here {
+            return;
+        }
+        let (db, proto, slot, args) = (sv.at.db, sv.at.proto, sv.at.slot, sv.at.args.clone());
+        let at = ServeAt {
+            args,
+            db,
+            proto,
+            slot,
+        };
+        if self.locked_for(&at) {
+            if let Some(sv) = self.served_here.get_mut(&waiter) {
+                sv.here = false;
+            }
+            let (to, conn, id) = waiter;
+            self.outbox[to].push(Msg::KeyReady { conn, id });
+            return;
+        }
+        let op = ShardOp::Attempt {
+            db,
+            proto,
+            args: at.args,
+            attempt: crate::shard::Attempt {
+                waiter,
+                retry: true,
+            },
+        };
+        let OpResult::Reply(out) = self.exec_op(op) else {
+            return;
+        };
+        if out.is_empty() {
+            return;
+        }
+        if let Some(keys) = self.served_here.get(&waiter).map(|sv| sv.keys.clone()) {
+            self.unregister_waiter(&keys, waiter.0, waiter.1, waiter.2);
+        }
+        self.answer_waiter(waiter, slot, out);
+    }
+
+    /// A waiter's reactor gave up on it (timeout, CLIENT UNBLOCK): forget
+    /// it, and answer its slot with nothing (its reactor then gives its
+    /// own answer). Served already, its element went out before this.
+    pub(super) fn cancel_wait(&mut self, from: usize, conn: Token, id: u64, slot: u64) {
+        if let Some(keys) = self
+            .served_here
+            .get(&(from, conn, id))
+            .map(|sv| sv.keys.clone())
+        {
+            self.unregister_waiter(&keys, from, conn, id);
+        }
+        self.answer_waiter((from, conn, id), slot, Vec::new());
     }
 
     /// Forget a waiter; if its key has data, the next waiter's turn.
@@ -185,6 +353,7 @@ impl Reactor {
         conn: Token,
         id: u64,
     ) {
+        self.served_here.remove(&(from, conn, id));
         for k in keys.args().iter() {
             if let Some(list) = self.shard.waiters.get_mut(k) {
                 list.retain(|&((f, c, i), _)| !(f == from && c == conn && i == id));
@@ -222,7 +391,14 @@ impl Reactor {
     }
 
     fn notify(&mut self, to: usize, conn: Token, id: u64) {
-        if to == self.id {
+        if self
+            .served_here
+            .get(&(to, conn, id))
+            .is_some_and(|sv| sv.here)
+        {
+            // Served here after the write that woke it.
+            self.ready_remote.push((to, conn, id));
+        } else if to == self.id {
             // Never retry in the middle of the write that woke it (a
             // MULTI/EXEC batch must finish first): after this turn's work.
             self.ready_local.push((conn, id));
@@ -271,7 +447,7 @@ impl Reactor {
     /// ran at the end of the loop turn, after the whole pipeline).
     #[inline]
     pub(super) fn serve_woken(&mut self) {
-        if !self.ready_local.is_empty() {
+        if !self.ready_local.is_empty() || !self.ready_remote.is_empty() {
             self.run_ready_waiters();
         }
     }
@@ -281,12 +457,16 @@ impl Reactor {
     /// (the driver does not sleep while any is pending).
     pub fn run_ready_waiters(&mut self) {
         for _ in 0..64 {
-            if self.ready_local.is_empty() {
+            if self.ready_local.is_empty() && self.ready_remote.is_empty() {
                 break;
             }
             let batch = std::mem::take(&mut self.ready_local);
             for (conn, id) in batch {
                 self.on_key_ready(conn, id);
+            }
+            let remote = std::mem::take(&mut self.ready_remote);
+            for w in remote {
+                self.serve_remote(w);
             }
         }
     }
@@ -349,11 +529,18 @@ impl Reactor {
 
     /// The result of an attempt: a reply ends the block, nothing keeps it.
     pub(super) fn attempt_done(&mut self, idx: u32, out: Vec<u8>) {
+        let me = self.id;
         let Some(c) = self.conn_mut(idx) else { return };
         let Some(b) = c.blocked.as_mut() else { return };
         b.retrying = false;
         if out.is_empty() {
             if let Some(reply) = b.cancel.take() {
+                // Given up (CLIENT UNBLOCK) while a try was in flight: the
+                // shard that serves it may pop for it from now on, so it
+                // must forget it first (`give_up`).
+                if !b.cancel_sent && b.shard != me && b.shard != SPANNING {
+                    return self.give_up(idx, reply);
+                }
                 return self.unblock(idx, reply);
             }
             if b.again {
@@ -448,15 +635,36 @@ impl Reactor {
         } else {
             timeout_reply(name, &mut Reply::new(&mut reply, proto));
         }
-        let Some(b) = self.conn_mut(idx).and_then(|c| c.blocked.as_mut()) else {
-            return false;
-        };
+        self.give_up(idx, reply);
+        true
+    }
+
+    /// End a block with `reply` (a timeout's, CLIENT UNBLOCK's). With a
+    /// try in flight, that try decides; a client whose keys' shard serves
+    /// it asks that shard to forget it first (`Msg::CancelWait`), and the
+    /// shard's answer decides: the element it may have popped for it
+    /// meanwhile comes first and is the reply.
+    fn give_up(&mut self, idx: u32, reply: Vec<u8>) {
+        let me = self.id;
+        let Some(c) = self.conn_mut(idx) else { return };
+        let tok = token(idx, c.gen);
+        let Some(b) = c.blocked.as_mut() else { return };
         if b.retrying {
             b.cancel = Some(reply);
+        } else if b.shard != me && b.shard != SPANNING {
+            b.retrying = true;
+            b.cancel_sent = true;
+            b.cancel = Some(reply);
+            let (shard, id, slot) = (b.shard, b.id, b.slot);
+            self.outbox[shard].push(Msg::CancelWait {
+                from: me,
+                conn: tok,
+                id,
+                slot,
+            });
         } else {
             self.unblock(idx, reply);
         }
-        true
     }
 
     /// How long the driver may sleep before a blocked client's timeout is
@@ -505,7 +713,7 @@ impl Reactor {
         }
         self.next_deadline = next;
         for (i, out) in due {
-            self.unblock(i, out);
+            self.give_up(i, out);
         }
     }
 }

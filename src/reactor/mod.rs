@@ -80,6 +80,10 @@ pub struct Reactor {
     next_deadline: u64,
     /// Local blocked clients woken this turn (see `blocking`).
     ready_local: Vec<(Token, u64)>,
+    /// Other reactors' blocked clients this shard serves itself
+    /// (`blocking::Served`), and those woken since the last command.
+    served_here: std::collections::HashMap<crate::shard::Waiter, blocking::Served>,
+    ready_remote: Vec<crate::shard::Waiter>,
     /// How many `process` calls are on the stack.
     processing: u32,
     /// Connections that may be able to run again, found while input was
@@ -217,6 +221,8 @@ impl Reactor {
             block_seq: 0,
             next_deadline: 0,
             ready_local: Vec::new(),
+            served_here: Default::default(),
+            ready_remote: Vec::new(),
             processing: 0,
             resumable: VecDeque::new(),
             draining_resumable: false,
@@ -944,24 +950,14 @@ impl Reactor {
                     args,
                 }));
             }
-            // Wait first (no wake-up can be missed), then attempt.
+            // Registered with its command on the key's shard, which makes
+            // the first try itself and always answers it: in flight until
+            // then.
             self.block(idx, cmd, args, db, target, None);
-            let me = self.id;
             let Some(c) = self.conn_mut(idx) else { return };
             let Some(b) = c.blocked.as_mut() else { return };
             b.retrying = true;
             b.tried = true;
-            let slot = b.slot;
-            let op = ShardOp::Attempt {
-                db,
-                proto,
-                args: OwnedArgs::from_args(args),
-                attempt: crate::shard::Attempt {
-                    waiter: (me, tok, b.id),
-                    retry: false,
-                },
-            };
-            self.send_req(target, tok, slot, 0, op);
         }
     }
 
@@ -1727,7 +1723,7 @@ impl Reactor {
     }
 
     /// Run an operation another reactor (or this one) asked of this shard.
-    fn exec_op(&mut self, op: ShardOp) -> OpResult {
+    pub(super) fn exec_op(&mut self, op: ShardOp) -> OpResult {
         let now = self.now;
         let shard = &mut self.shard;
         match op {
@@ -2057,12 +2053,21 @@ impl Reactor {
                     }
                     Msg::Unlock { txid } => self.unlock(txid),
                     Msg::BlockOn {
-                        keys,
+                        what,
                         from,
                         conn,
                         id,
                         pops,
-                    } => self.register_waiter(keys, from, conn, id, pops),
+                    } => {
+                        let (keys, serve) = *what;
+                        self.register_waiter(keys, from, conn, id, pops, serve)
+                    }
+                    Msg::CancelWait {
+                        from,
+                        conn,
+                        id,
+                        slot,
+                    } => self.cancel_wait(from, conn, id, slot),
                     Msg::Unblock {
                         keys,
                         from,
@@ -2218,7 +2223,9 @@ impl Reactor {
     }
 
     pub fn has_outbox(&self) -> bool {
-        !self.ready_local.is_empty() || self.outbox.iter().any(|o| !o.is_empty())
+        !self.ready_local.is_empty()
+            || !self.ready_remote.is_empty()
+            || self.outbox.iter().any(|o| !o.is_empty())
     }
 
     /// Periodic work (10 Hz): active expiry.

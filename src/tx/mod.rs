@@ -67,13 +67,28 @@ pub enum Msg {
         slot: u64,
         reply: Range<usize>,
     },
-    /// Register a blocked client on keys of the receiving shard.
+    /// Register a blocked client on keys of the receiving shard. With
+    /// `serve`, every key of its command lives there: the shard makes the
+    /// first try itself and serves it when a key gets data
+    /// (`Reactor::serve_remote`), instead of asking it to retry.
     BlockOn {
-        keys: OwnedArgs,
+        /// The keys waited on, and the command if the shard serves it
+        /// (boxed: registrations are rare, and messages stay small).
+        what: Box<(OwnedArgs, Option<ServeAt>)>,
         from: usize,
         conn: Token,
         id: u64,
         pops: crate::shard::Pops,
+    },
+    /// The client timed out or was unblocked: forget it on the receiving
+    /// shard, then answer its slot with an empty reply. If the shard
+    /// served it first, that reply is already on its way, ahead of this
+    /// one, so an element is never handed to a client that gave up.
+    CancelWait {
+        from: usize,
+        conn: Token,
+        id: u64,
+        slot: u64,
     },
     /// Forget that registration.
     Unblock {
@@ -97,6 +112,15 @@ pub enum Msg {
         conn: Token,
         line: Range<usize>,
     },
+}
+
+/// What a shard needs to run a blocked client's command for it: the
+/// command, and the reply slot its answer goes to.
+pub struct ServeAt {
+    pub args: OwnedArgs,
+    pub db: usize,
+    pub proto: Proto,
+    pub slot: u64,
 }
 
 /// A whole command whose keys all live on the receiving shard (the common
