@@ -51,6 +51,17 @@ pub struct Blocked {
     pub cancel_sent: bool,
 }
 
+/// The lock ids of a command's keys (as `exec_or_park` computes them).
+fn command_lock_keys(db: usize, args: &OwnedArgs) -> Option<crate::tx::locks::LockSet> {
+    let a = args.args();
+    let cmd = table::lookup(a.get(0))?;
+    Some(
+        cmd.keys_of(a)
+            .map(|i| crate::tx::locks::lock_id(db, a.get(i)))
+            .collect(),
+    )
+}
+
 /// Shard side: a blocked client of another reactor whose keys all live on
 /// this shard, with its command (`Msg::BlockOn`'s `serve`).
 pub struct Served {
@@ -212,6 +223,11 @@ impl Reactor {
                 part: 0,
             };
             let locked = self.locked_for(&at);
+            let park_keys = if locked {
+                command_lock_keys(at.db, &at.args)
+            } else {
+                None
+            };
             self.served_here.insert(
                 waiter,
                 Served {
@@ -223,7 +239,7 @@ impl Reactor {
                 },
             );
             if locked {
-                if let Some(lock_keys) = self.attempt_lock_keys(&op) {
+                if let Some(lock_keys) = park_keys {
                     self.shard.locks.park(lock_keys, op, reply);
                 }
             } else if let OpResult::Reply(out) = self.exec_op(op) {
@@ -241,31 +257,8 @@ impl Reactor {
 
     /// Whether a transaction holds (or waits for) keys of `at`'s command.
     fn locked_for(&self, at: &ServeAt) -> bool {
-        if self.shard.locks.is_idle() {
-            return false;
-        }
-        let a = at.args.args();
-        let Some(cmd) = table::lookup(a.get(0)) else {
-            return false;
-        };
-        let keys: crate::tx::locks::LockSet = cmd
-            .keys_of(a)
-            .map(|i| crate::tx::locks::lock_id(at.db, a.get(i)))
-            .collect();
-        self.shard.locks.blocked(&keys)
-    }
-
-    fn attempt_lock_keys(&self, op: &ShardOp) -> Option<crate::tx::locks::LockSet> {
-        let ShardOp::Attempt { db, args, .. } = op else {
-            return None;
-        };
-        let a = args.args();
-        let cmd = table::lookup(a.get(0))?;
-        Some(
-            cmd.keys_of(a)
-                .map(|i| crate::tx::locks::lock_id(*db, a.get(i)))
-                .collect(),
-        )
+        !self.shard.locks.is_idle()
+            && command_lock_keys(at.db, &at.args).is_some_and(|k| self.shard.locks.blocked(&k))
     }
 
     fn answer_waiter(&mut self, waiter: crate::shard::Waiter, slot: u64, out: Vec<u8>) {
