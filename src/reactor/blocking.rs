@@ -51,6 +51,14 @@ pub struct Blocked {
     pub cancel_sent: bool,
 }
 
+impl Blocked {
+    /// Its keys all live on another reactor's shard, which serves it
+    /// (`Reactor::serve_remote`) and decides its timeout.
+    fn served_by_shard(&self, me: usize) -> bool {
+        self.shard != me && self.shard != SPANNING
+    }
+}
+
 /// The lock ids of a command's keys (as `exec_or_park` computes them).
 fn command_lock_keys(db: usize, args: &OwnedArgs) -> Option<crate::tx::locks::LockSet> {
     let a = args.args();
@@ -222,12 +230,8 @@ impl Reactor {
                 slot: at.slot,
                 part: 0,
             };
-            let locked = self.locked_for(&at);
-            let park_keys = if locked {
-                command_lock_keys(at.db, &at.args)
-            } else {
-                None
-            };
+            let park_keys = self.blocking_locks(at.db, &at.args);
+            let locked = park_keys.is_some();
             self.served_here.insert(
                 waiter,
                 Served {
@@ -238,10 +242,8 @@ impl Reactor {
                     here: !locked,
                 },
             );
-            if locked {
-                if let Some(lock_keys) = park_keys {
-                    self.shard.locks.park(lock_keys, op, reply);
-                }
+            if let Some(lock_keys) = park_keys {
+                self.shard.locks.park(lock_keys, op, reply);
             } else if let OpResult::Reply(out) = self.exec_op(op) {
                 if !out.is_empty() {
                     self.unregister_waiter(&keys, from, conn, id);
@@ -255,10 +257,13 @@ impl Reactor {
         }
     }
 
-    /// Whether a transaction holds (or waits for) keys of `at`'s command.
-    fn locked_for(&self, at: &ServeAt) -> bool {
-        !self.shard.locks.is_idle()
-            && command_lock_keys(at.db, &at.args).is_some_and(|k| self.shard.locks.blocked(&k))
+    /// The lock ids of a command's keys if a transaction holds (or waits
+    /// for) any of them: the command must wait its turn.
+    fn blocking_locks(&self, db: usize, args: &OwnedArgs) -> Option<crate::tx::locks::LockSet> {
+        if self.shard.locks.is_idle() {
+            return None;
+        }
+        command_lock_keys(db, args).filter(|k| self.shard.locks.blocked(k))
     }
 
     fn answer_waiter(&mut self, waiter: crate::shard::Waiter, slot: u64, out: Vec<u8>) {
@@ -280,20 +285,11 @@ impl Reactor {
     /// retry instead, as before, and from then on always is: a try of its
     /// own may be on its way, and two must never both pop.
     fn serve_remote(&mut self, waiter: crate::shard::Waiter) {
-        let Some(sv) = self.served_here.get_mut(&waiter) else {
+        let Some(sv) = self.served_here.get(&waiter).filter(|sv| sv.here) else {
             return;
         };
-        if !sv.here {
-            return;
-        }
-        let (db, proto, slot, args) = (sv.at.db, sv.at.proto, sv.at.slot, sv.at.args.clone());
-        let at = ServeAt {
-            args,
-            db,
-            proto,
-            slot,
-        };
-        if self.locked_for(&at) {
+        let (db, proto, slot) = (sv.at.db, sv.at.proto, sv.at.slot);
+        if self.blocking_locks(db, &sv.at.args).is_some() {
             if let Some(sv) = self.served_here.get_mut(&waiter) {
                 sv.here = false;
             }
@@ -304,7 +300,7 @@ impl Reactor {
         let op = ShardOp::Attempt {
             db,
             proto,
-            args: at.args,
+            args: sv.at.args.clone(),
             attempt: crate::shard::Attempt {
                 waiter,
                 retry: true,
@@ -531,7 +527,7 @@ impl Reactor {
                 // Given up (CLIENT UNBLOCK) while a try was in flight: the
                 // shard that serves it may pop for it from now on, so it
                 // must forget it first (`give_up`).
-                if !b.cancel_sent && b.shard != me && b.shard != SPANNING {
+                if !b.cancel_sent && b.served_by_shard(me) {
                     return self.give_up(idx, reply);
                 }
                 return self.unblock(idx, reply);
@@ -644,7 +640,7 @@ impl Reactor {
         let Some(b) = c.blocked.as_mut() else { return };
         if b.retrying {
             b.cancel = Some(reply);
-        } else if b.shard != me && b.shard != SPANNING {
+        } else if b.served_by_shard(me) {
             b.retrying = true;
             b.cancel_sent = true;
             b.cancel = Some(reply);

@@ -1716,7 +1716,8 @@ impl Reactor {
         if let Some(cmd) =
             cmd.filter(|c| c.is_write() && out.len() > start && out.get(start) != Some(&b'-'))
         {
-            let unchanged = changed_nothing(cmd.name, &out[start..]);
+            let unchanged = self.shard.dbs.get(db).is_some_and(|d| d.has_watches())
+                && changed_nothing(cmd.name, &out[start..]);
             touch_written(&mut self.shard, cmd, db, a, unchanged);
             self.signal_written(cmd, db, a);
         }
