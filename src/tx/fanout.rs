@@ -1056,5 +1056,67 @@ mod tests {
                 proptest::prop_assert_eq!(args.len(), next[g] * width, "nothing else in a group");
             }
         }
+
+        /// A run's keys (and values) land in their shard's group and their
+        /// locks in their shard's set of the fold, in request order, across
+        /// several commands, whatever lock sets the fold held before the run
+        /// began and in whatever shard order.
+        #[test]
+        fn fold_run_routes_every_key_to_its_shard_group_and_lock_set(
+            cmds in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8), 1..6),
+                1..5),
+            nshards in 1usize..6,
+            before in proptest::collection::vec(0usize..6, 0..4),
+            mset in proptest::prelude::any::<bool>(),
+        ) {
+            let db = 1;
+            let mut locks: Locks = Vec::new();
+            for s in before.into_iter().filter(|&s| s < nshards) {
+                crate::tx::group_index(&mut locks, s, || vec![0]);
+            }
+            let held: Vec<(usize, usize)> = locks.iter().map(|(s, l)| (*s, l.len())).collect();
+            let kind = if mset { RunKind::MSet } else { RunKind::MGet };
+            let width = if mset { 2 } else { 1 };
+            let mut run = FoldRun::new(kind, db);
+            let mut want: Vec<(usize, Vec<u8>)> = Vec::new();
+            for (c, keys) in cmds.iter().enumerate() {
+                let mut argv = vec![b"cmd".to_vec()];
+                for (i, k) in keys.iter().enumerate() {
+                    argv.push(k.clone());
+                    want.push((key_shard(k, nshards), k.clone()));
+                    if mset {
+                        argv.push(format!("v{c}.{i}").into_bytes());
+                    }
+                }
+                let (buf, ranges) = args_buf(&argv);
+                run.push(Args::from_parts(&buf, &ranges), nshards, &mut locks);
+            }
+            for s in 0..nshards {
+                let keys: Vec<&Vec<u8>> =
+                    want.iter().filter(|(ks, _)| *ks == s).map(|(_, k)| k).collect();
+                let old = held.iter().find(|(hs, _)| *hs == s).map_or(0, |(_, n)| *n);
+                let set = locks.iter().find(|(ls, _)| *ls == s).map(|(_, l)| l.clone());
+                let group = run.groups.iter().find(|(gs, _)| *gs == s);
+                if keys.is_empty() {
+                    proptest::prop_assert!(group.is_none());
+                    proptest::prop_assert_eq!(set.map_or(0, |l| l.len()), old);
+                    continue;
+                }
+                let set = set.unwrap_or_default();
+                let ids: Vec<crate::tx::locks::LockId> = keys.iter().map(|k| lock_id(db, k)).collect();
+                proptest::prop_assert_eq!(&set[old..], &ids[..]);
+                let Some((_, args)) = group else {
+                    proptest::prop_assert!(false, "no group for shard {}", s);
+                    continue;
+                };
+                let got = args.args();
+                proptest::prop_assert_eq!(args.len(), keys.len() * width);
+                for (j, k) in keys.iter().enumerate() {
+                    proptest::prop_assert_eq!(got.get(j * width), &k[..]);
+                }
+            }
+        }
     }
 }
