@@ -325,7 +325,9 @@ pub struct FoldRun {
     /// `NO_ROUTE`. Looked up for every key: two linear searches, one
     /// through a closure that was not inlined, were ~55 of a key's
     /// instructions.
-    route: Vec<(u32, u32)>,
+    /// Inline for up to 8 shards: at -P 1 a fold is often one command, and
+    /// a heap table would be one more allocation per command.
+    route: SmallVec<[(u32, u32); 8]>,
 }
 
 const NO_ROUTE: (u32, u32) = (u32::MAX, u32::MAX);
@@ -338,7 +340,7 @@ impl FoldRun {
             groups: Vec::with_capacity(2),
             places: Vec::new(),
             counts: Vec::with_capacity(4),
-            route: Vec::new(),
+            route: SmallVec::new(),
         }
     }
 
@@ -369,7 +371,7 @@ impl FoldRun {
             self.places.reserve(room);
         }
         if self.route.len() != nshards {
-            self.route = vec![NO_ROUTE; nshards];
+            self.route = SmallVec::from_elem(NO_ROUTE, nshards);
         }
         for t in tuples {
             let key = buf.get(t[0].clone()).unwrap_or_default();
