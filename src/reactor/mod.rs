@@ -1798,7 +1798,7 @@ impl Reactor {
                         crate::types::Value::Str(crate::types::StrVal::from_bytes(a.get(i + 1)));
                     shard.dbs[db].set(a.get(i), v, 0);
                 }
-                OpResult::Unit
+                OpResult::Spent(pairs)
             }
             ShardOp::AnyExists { db, keys } => OpResult::Bool(
                 keys.args()
