@@ -197,11 +197,19 @@ def load_rows(path):
     rows = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
+            rps, cpu = num(r.get("rps")), num(r.get("cpu_us_per_req"))
             rows.append({
                 "server": r["server"], "threads": int(r["threads"]), "test": r["test"],
                 "pipeline": int(r["pipeline"]), "requests": int(r["requests"]),
-                "rps": num(r.get("rps")), "cpu": num(r.get("cpu_us_per_req")),
+                "rps": rps, "cpu": cpu,
                 "sys": num(r.get("syscalls_per_req")),
+                # Share of one CPU the server used over the run (CPU per
+                # request times requests per second): near 100% the server
+                # is the bottleneck, well below it redis-benchmark is. The
+                # two regimes cost the server differently (an idle client
+                # costs a dearer wake-up per reply), so a ratio between runs
+                # in different regimes is not only the servers' own work.
+                "busy": None if rps is None or cpu is None else cpu * rps / 1e6,
             })
     return rows
 
@@ -214,6 +222,10 @@ def ratio(a, b):
 
 def sort_tests(tests):
     return sorted(tests, key=lambda t: (TEST_ORDER.index(t) if t in TEST_ORDER else 99, t))
+
+
+def fbusy(x):
+    return "-" if x is None else f"{x * 100:.0f}%"
 
 
 def pair_table(rows, a, b, title, a_label, b_label, ratio_label):
@@ -231,8 +243,9 @@ def pair_table(rows, a, b, title, a_label, b_label, ratio_label):
         return False
     print(f"### {title}\n")
     print(f"| test | pipeline | {a_label} rps | {b_label} rps | {a_label} CPU µs/req | "
-          f"{b_label} CPU µs/req | {ratio_label} | {a_label} syscalls/req | {b_label} syscalls/req |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"{b_label} CPU µs/req | {ratio_label} | {a_label} syscalls/req | {b_label} syscalls/req | "
+          f"{a_label} busy | {b_label} busy |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     geo, nruns = {}, set()
     for p in pipelines:
         for t in tests:
@@ -246,7 +259,8 @@ def pair_table(rows, a, b, title, a_label, b_label, ratio_label):
             med = lambda lst, k: median_or_none([x[k] for x in lst])
             print(f"| {t} | {p} | {fnum(med(ra, 'rps'), 0)} | {fnum(med(rb, 'rps'), 0)} | "
                   f"{fnum(med(ra, 'cpu'), 3)} | {fnum(med(rb, 'cpu'), 3)} | {fratio(r)} | "
-                  f"{fnum(med(ra, 'sys'), 2)} | {fnum(med(rb, 'sys'), 2)} |")
+                  f"{fnum(med(ra, 'sys'), 2)} | {fnum(med(rb, 'sys'), 2)} | "
+                  f"{fbusy(med(ra, 'busy'))} | {fbusy(med(rb, 'busy'))} |")
     print()
     for p in pipelines:
         if p in geo:
