@@ -2343,11 +2343,7 @@ fn writes_that_change_nothing_keep_a_watch() {
             for s in setup.iter() {
                 q(&mut con, s);
             }
-            ok(&mut con, &["WATCH", "k"]);
-            ok(&mut con, &["MULTI"]);
-            queued(&mut con, &["PING"]);
-            q(&mut other, write);
-            let got = q(&mut con, &["EXEC"]);
+            let got = exec_after_write(&mut con, &mut other, "k", write);
             assert_eq!(
                 matches!(got, Value::Nil),
                 *aborts,
@@ -2356,6 +2352,21 @@ fn writes_that_change_nothing_keep_a_watch() {
             );
         }
     }
+}
+
+/// WATCH `watched`, MULTI, PING; `write` from `other`; then EXEC's
+/// reply (nil: the write aborted it).
+fn exec_after_write(
+    con: &mut redis::Connection,
+    other: &mut redis::Connection,
+    watched: &str,
+    write: &[&str],
+) -> Value {
+    ok(con, &["WATCH", watched]);
+    ok(con, &["MULTI"]);
+    queued(con, &["PING"]);
+    q(other, write);
+    q(con, &["EXEC"])
 }
 
 /// The store commands signal their destination, never their sources
@@ -2383,11 +2394,7 @@ fn stores_touch_their_destination_only() {
             ok(&mut con, &["FLUSHALL"]);
             q(&mut con, &["SADD", "a", "x"]);
             q(&mut con, &["ZADD", "z", "1", "x"]);
-            ok(&mut con, &["WATCH", watched]);
-            ok(&mut con, &["MULTI"]);
-            queued(&mut con, &["PING"]);
-            q(&mut other, store);
-            let got = q(&mut con, &["EXEC"]);
+            let got = exec_after_write(&mut con, &mut other, watched, store);
             assert_eq!(
                 matches!(got, Value::Nil),
                 *aborts,

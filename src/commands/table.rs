@@ -114,6 +114,27 @@ pub struct Command {
     pub denyoom: bool,
     pub no_multi: bool,
     pub write: bool,
+    /// How a successful run signals WATCHers of its keys, from its name
+    /// (`watch_rule`), at compile time.
+    pub watch: WatchTouch,
+}
+
+/// How a write command signals a change to WATCHers. Redis signals a key
+/// only when a command modified it, so a WATCH survives SADD of a member
+/// already there, LPOP of a missing list, DEL of a missing key...
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WatchTouch {
+    /// Every change goes through the keyspace's primitives (set, remove,
+    /// set_expire), which touch precisely: nothing to add after it.
+    Precise,
+    /// Touch its keys unless it answered 0 (added, removed or pushed
+    /// nothing) or, LINSERT, -1 (no pivot).
+    UnlessZero,
+    /// Touch its keys unless it answered nil or an empty array (popped
+    /// nothing).
+    UnlessNone,
+    /// Touch its keys after every successful run.
+    Keys,
 }
 
 const fn has_flag(flags: &[&str], want: &str) -> bool {
@@ -132,6 +153,90 @@ const fn has_flag(flags: &[&str], want: &str) -> bool {
         i += 1;
     }
     false
+}
+
+/// Commands whose every change goes through the keyspace's own primitives
+/// (set, remove, set_expire), which touch WATCHed keys precisely: when
+/// they change nothing (DEL of a missing key, SET NX on an existing one,
+/// PERSIST without TTL...), WATCHers must not see a change, as in Redis.
+const PRECISE_WRITERS: &[&str] = &[
+    "del",
+    "unlink",
+    "getdel",
+    "expire",
+    "pexpire",
+    "expireat",
+    "pexpireat",
+    "persist",
+    "set",
+    "setnx",
+    "setex",
+    "psetex",
+    "getset",
+    "getex",
+    "mset",
+    "msetnx",
+    "rename",
+    "renamenx",
+    "copy",
+    "move",
+    "incrbyfloat",
+    "sort",
+    "smove",
+    "zadd",
+    "zincrby",
+    "setrange",
+    "setbit",
+    "ltrim",
+    // The stores write their destination with Db::set / Db::remove and
+    // only read their sources.
+    "sinterstore",
+    "sunionstore",
+    "sdiffstore",
+    "zunionstore",
+    "zinterstore",
+    "zdiffstore",
+    "zrangestore",
+];
+
+const ZERO_IS_NOTHING: &[&str] = &[
+    "sadd",
+    "srem",
+    "hdel",
+    "hsetnx",
+    "zrem",
+    "zremrangebyscore",
+    "zremrangebyrank",
+    "zremrangebylex",
+    "lrem",
+    "lpushx",
+    "rpushx",
+    "linsert",
+];
+
+/// SPOP with a count of 0 answers an empty set (`~0` in RESP3).
+const NONE_IS_NOTHING: &[&str] = &[
+    "lpop",
+    "rpop",
+    "spop",
+    "zpopmin",
+    "zpopmax",
+    "lmpop",
+    "zmpop",
+    "rpoplpush",
+    "lmove",
+];
+
+const fn watch_rule(name: &str) -> WatchTouch {
+    if has_flag(PRECISE_WRITERS, name) {
+        WatchTouch::Precise
+    } else if has_flag(ZERO_IS_NOTHING, name) {
+        WatchTouch::UnlessZero
+    } else if has_flag(NONE_IS_NOTHING, name) {
+        WatchTouch::UnlessNone
+    } else {
+        WatchTouch::Keys
+    }
 }
 
 impl Command {
@@ -251,6 +356,7 @@ macro_rules! cmd {
             denyoom: has_flag($flags, "denyoom"),
             no_multi: has_flag($flags, "no_multi"),
             write: has_flag($flags, "write"),
+            watch: watch_rule($name),
         }
     };
 }
@@ -510,6 +616,26 @@ fn name_index() -> &'static [u16; NAME_SLOTS] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every name a WATCH rule lists is a write command of the table (a
+    /// misspelt one would silently fall back to touching every key), and
+    /// the rule reaches the table's entries.
+    #[test]
+    fn watch_rules_name_write_commands() {
+        for (list, rule) in [
+            (PRECISE_WRITERS, WatchTouch::Precise),
+            (ZERO_IS_NOTHING, WatchTouch::UnlessZero),
+            (NONE_IS_NOTHING, WatchTouch::UnlessNone),
+        ] {
+            for name in list {
+                let c = COMMANDS.iter().find(|c| c.name == *name);
+                assert!(c.is_some_and(|c| c.write), "{name}");
+                assert_eq!(c.map(|c| c.watch), Some(rule), "{name}");
+            }
+        }
+        let incr = COMMANDS.iter().find(|c| c.name == "incr");
+        assert_eq!(incr.map(|c| c.watch), Some(WatchTouch::Keys));
+    }
 
     /// Routing's single-key shortcut names exactly the key the general
     /// key-spec walk finds, for every command and argument count, and is

@@ -12,7 +12,7 @@ mod maxmemory;
 
 use crate::commands::conn::{ConnAction, ConnCtx};
 use crate::commands::ctx::Ctx;
-use crate::commands::table::{self, AllOp, Command, Kind, Multi};
+use crate::commands::table::{self, AllOp, Command, Kind, Multi, WatchTouch};
 use crate::commands::{keys, server as server_cmds};
 use crate::protocol::parser::Parsed;
 use crate::protocol::{Args, Parser, Reply};
@@ -923,7 +923,7 @@ impl Reactor {
             // were ~3% of a pipelined GET.
             if cmd.is_write() && !failed {
                 let unchanged =
-                    ctx.shard.dbs[db].has_watches() && changed_nothing(cmd.name, &ctx.r.out[at..]);
+                    ctx.shard.dbs[db].has_watches() && changed_nothing(cmd, &ctx.r.out[at..]);
                 touch_written(&mut self.shard, cmd, db, args, unchanged);
                 // A blocking attempt that found nothing changed nothing.
                 if wrote {
@@ -1717,7 +1717,7 @@ impl Reactor {
             cmd.filter(|c| c.is_write() && out.len() > start && out.get(start) != Some(&b'-'))
         {
             let unchanged = self.shard.dbs.get(db).is_some_and(|d| d.has_watches())
-                && changed_nothing(cmd.name, &out[start..]);
+                && changed_nothing(cmd, &out[start..]);
             touch_written(&mut self.shard, cmd, db, a, unchanged);
             self.signal_written(cmd, db, a);
         }
@@ -2333,53 +2333,6 @@ impl Reactor {
     }
 }
 
-/// Commands whose every change goes through the keyspace's own primitives
-/// (set, remove, set_expire), which touch WATCHed keys precisely: when
-/// they change nothing (DEL of a missing key, SET NX on an existing one,
-/// PERSIST without TTL...), WATCHers must not see a change, as in Redis.
-const PRECISE_WRITERS: &[&str] = &[
-    "del",
-    "unlink",
-    "getdel",
-    "expire",
-    "pexpire",
-    "expireat",
-    "pexpireat",
-    "persist",
-    "set",
-    "setnx",
-    "setex",
-    "psetex",
-    "getset",
-    "getex",
-    "mset",
-    "msetnx",
-    "rename",
-    "renamenx",
-    "copy",
-    "move",
-    "incrbyfloat",
-    "sort",
-    "smove",
-    "zadd",
-    "zincrby",
-    "setrange",
-    "setbit",
-    "ltrim",
-    // The stores write their destination with Db::set / Db::remove and
-    // only read their sources.
-    "sinterstore",
-    "sunionstore",
-    "sdiffstore",
-    "zunionstore",
-    "zinterstore",
-    "zdiffstore",
-    "zrangestore",
-];
-
-/// After a successful write command that may change values in place
-/// (INCR, APPEND, HSET...): WATCHers of its keys must see the change.
-#[inline]
 /// One key of DEL/UNLINK/EXISTS/TOUCH: is it there (and, deleting, gone now)?
 fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) -> bool {
     let Some(d) = shard.dbs.get_mut(db) else {
@@ -2395,12 +2348,14 @@ fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) 
     found
 }
 
+/// After a successful write command that may change values in place
+/// (INCR, APPEND, HSET...): WATCHers of its keys must see the change.
 /// `unchanged`: its reply shows it changed nothing (`changed_nothing`).
 fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args, unchanged: bool) {
     if cmd.is_write()
         && !unchanged
         && shard.dbs[db].has_watches()
-        && !PRECISE_WRITERS.contains(&cmd.name)
+        && cmd.watch != WatchTouch::Precise
     {
         for i in cmd.keys_of(a) {
             shard.dbs[db].touch(a.get(i));
@@ -2409,44 +2364,15 @@ fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args, unchanged
 }
 
 /// Whether a write command's reply shows it changed nothing, for the
-/// commands whose replies tell: Redis signals a key modified only when it
-/// was (SADD of a member already there, LPOP of a missing list, HDEL of
-/// an absent field...), and a WATCH of that key must survive them. A
-/// blocking pop's attempt that found nothing wrote no reply at all; an
-/// SPOP with a count of 0 answers an empty set (`~0` in RESP3).
-fn changed_nothing(name: &str, reply: &[u8]) -> bool {
-    const ZERO_IS_NOTHING: &[&str] = &[
-        "sadd",
-        "srem",
-        "hdel",
-        "hsetnx",
-        "zrem",
-        "zremrangebyscore",
-        "zremrangebyrank",
-        "zremrangebylex",
-        "lrem",
-        "lpushx",
-        "rpushx",
-        "linsert",
-    ];
-    const NONE_IS_NOTHING: &[&str] = &[
-        "lpop",
-        "rpop",
-        "spop",
-        "zpopmin",
-        "zpopmax",
-        "lmpop",
-        "zmpop",
-        "rpoplpush",
-        "lmove",
-    ];
+/// commands whose replies tell (`Command::watch`). A blocking pop's
+/// attempt that found nothing wrote no reply at all.
+fn changed_nothing(cmd: &Command, reply: &[u8]) -> bool {
     match reply {
         [] => true,
-        b":0\r\n" => ZERO_IS_NOTHING.contains(&name),
-        // LINSERT: the pivot was not found.
-        b":-1\r\n" => name == "linsert",
+        // LINSERT answers -1 when the pivot was not found.
+        b":0\r\n" | b":-1\r\n" => cmd.watch == WatchTouch::UnlessZero,
         b"$-1\r\n" | b"*-1\r\n" | b"_\r\n" | b"*0\r\n" | b"~0\r\n" => {
-            NONE_IS_NOTHING.contains(&name)
+            cmd.watch == WatchTouch::UnlessNone
         }
         _ => false,
     }

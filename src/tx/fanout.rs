@@ -325,6 +325,7 @@ pub struct FoldRun {
     /// `NO_ROUTE`. Looked up for every key: two linear searches, one
     /// through a closure that was not inlined, were ~55 of a key's
     /// instructions.
+    ///
     /// Inline for up to 8 shards: at -P 1 a fold is often one command, and
     /// a heap table would be one more allocation per command.
     route: SmallVec<[(u32, u32); 8]>,
