@@ -322,9 +322,9 @@ pub struct FoldRun {
     /// Per command: its number of keys.
     counts: Vec<u32>,
     /// Per shard: (index in `groups`, index in the fold's lock sets), or
-    /// `NO_ROUTE`. Looked up for every key: two linear searches, one
-    /// through a closure that was not inlined, were ~55 of a key's
-    /// instructions.
+    /// `NO_ROUTE`. Looked up for every key instead of two linear searches,
+    /// one through a closure that was not inlined: FoldRun::push went from
+    /// 3.65k to 3.36k instructions per 10-key MSET (callgrind, -P 16).
     ///
     /// Inline for up to 8 shards: at -P 1 a fold is often one command, and
     /// a heap table would be one more allocation per command.
