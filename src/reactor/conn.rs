@@ -190,11 +190,19 @@ impl Conn {
     /// peer's batch: at the front of the queue it goes straight to the
     /// output, with no buffer of its own. False if no such slot waits.
     pub fn fill_remote(&mut self, id: u64, reply: &[u8]) -> bool {
-        let Some(i) = id.checked_sub(self.first_slot).map(|i| i as usize) else {
+        let Some(mut i) = id.checked_sub(self.first_slot).map(|i| i as usize) else {
             return false;
         };
         if !matches!(self.slots.get(i), Some(Slot::Remote)) {
             return false;
+        }
+        if i > 0 && matches!(self.slots.front(), Some(Slot::Ready(_))) {
+            // The local replies between this one and the last remote
+            // reply filled (`Msg::Replies` fills a pipeline's in order):
+            // out first, so this one follows them into `out` too rather
+            // than into a run of its own, copied again later.
+            self.drain_ready();
+            i = (id - self.first_slot) as usize;
         }
         if i == 0 {
             self.slots.pop_front();
@@ -287,6 +295,27 @@ mod tests {
         c.out.extend_from_slice(b"+OK\r\n");
         c.slots.push_back(Slot::Blocked);
         assert!(!c.hold_output(), "a blocked command may wait forever");
+    }
+
+    /// A pipeline's remote replies arrive together, in order: each goes
+    /// straight to `out` behind the local replies before it, with no run
+    /// of its own to copy again.
+    #[test]
+    fn remote_replies_filled_in_order_go_straight_to_out() {
+        let mut c = conn();
+        let r0 = c.push_remote();
+        c.reply_buf().extend_from_slice(b":1\r\n");
+        let r2 = c.push_remote();
+        c.reply_buf().extend_from_slice(b":3\r\n");
+        let spare = c.spare_runs.len();
+        assert!(c.fill_remote(r0, b":0\r\n"));
+        assert!(c.fill_remote(r2, b":2\r\n"));
+        assert_eq!(c.out, b":0\r\n:1\r\n:2\r\n");
+        assert_eq!(c.slots.len(), 1, "only the last local run is left");
+        assert!(c.spare_runs.len() >= spare, "no run was taken for a reply");
+        c.drain_ready();
+        assert_eq!(c.out, b":0\r\n:1\r\n:2\r\n:3\r\n");
+        assert!(!c.fill_remote(r2, b":2\r\n"), "a slot is filled once");
     }
 
     /// Local replies queued behind remote ones, remote replies arriving in

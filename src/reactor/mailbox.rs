@@ -15,8 +15,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// In batches: a sender pushes at most one batch per loop turn.
 pub const MAILBOX_CAPACITY: usize = 1 << 10;
 
+/// Emptied batches waiting to be reused by the reactor that sent them.
+const RETURNED_CAPACITY: usize = 16;
+
 pub struct Mailbox {
     queue: ArrayQueue<Batch>,
+    /// Emptied batches this reactor sent, handed back by a peer that has
+    /// enough of its own (`Reactor::recycle`).
+    returned: ArrayQueue<Batch>,
     pub efd: RawFd,
     sleeping: AtomicBool,
     /// eventfd writes made to wake this reactor (INFO, benchmarks).
@@ -32,6 +38,7 @@ impl Mailbox {
         }
         Ok(Mailbox {
             queue: ArrayQueue::new(MAILBOX_CAPACITY),
+            returned: ArrayQueue::new(RETURNED_CAPACITY),
             efd,
             sleeping: AtomicBool::new(false),
             wakes: AtomicU64::new(0),
@@ -48,6 +55,19 @@ impl Mailbox {
     #[inline]
     pub fn pop(&self) -> Option<Batch> {
         self.queue.pop()
+    }
+
+    /// Give an emptied batch back to this mailbox's owner, which sent it;
+    /// `Err` if it already has enough.
+    #[inline]
+    pub fn give_back(&self, b: Batch) -> Result<(), Batch> {
+        self.returned.push(b)
+    }
+
+    /// One of our batches a peer gave back, if any.
+    #[inline]
+    pub fn take_back(&self) -> Option<Batch> {
+        self.returned.pop()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -44,7 +44,7 @@ pub struct Request {
     pub slot: u64,
     pub part: u32,
     /// Boxed: inline, the largest operation made every message 128 bytes,
-    /// the single-command `Cmd` and `Reply` that dominate batches too; a
+    /// the `Cmd`s and `Replies` that dominate batches too; a
     /// batch of a turn's remote GETs outgrew its room and reallocated into
     /// jemalloc's large classes (~3% of a --threads 2 pipelined GET).
     pub op: Box<ShardOp>,
@@ -61,11 +61,14 @@ pub enum Msg {
     Req(Request),
     Resp(Response),
     Cmd(RemoteCmd),
-    /// The reply to a `Cmd`, verbatim: `Batch::bytes[reply]`.
-    Reply {
+    /// The replies to consecutive `Cmd`s of one connection, verbatim:
+    /// `Batch::replies[parts]`. A pipeline's remote commands arrive
+    /// together and are answered together, so the origin looks the
+    /// connection up and settles its reply slots once per run of them
+    /// instead of once per command.
+    Replies {
         conn: Token,
-        slot: u64,
-        reply: Range<usize>,
+        parts: Range<usize>,
     },
     /// Register a blocked client on keys of the receiving shard. With
     /// `serve`, every key of its command lives there: the shard makes the
@@ -139,7 +142,7 @@ pub struct RemoteCmd {
 
 /// Everything one reactor has for another in one loop turn travels as one
 /// queue element: one queue operation per turn and target, not per
-/// request. The arguments of its `Cmd`s and the bytes of its `Reply`s
+/// request. The arguments of its `Cmd`s and the bytes of its `Replies`
 /// share the batch's own buffers, which travel back and forth with it
 /// (see `Reactor::recycle`): a remote GET and its reply allocate nothing,
 /// where an owned copy of the arguments and a reply buffer cost three
@@ -149,6 +152,15 @@ pub struct Batch {
     pub msgs: Vec<Msg>,
     pub bytes: Vec<u8>,
     pub ranges: Vec<Range<usize>>,
+    pub replies: Vec<ReplyPart>,
+    /// The reactor that sent it (`Reactor::recycle` gives it back).
+    pub origin: usize,
+}
+
+/// One reply of a `Msg::Replies`: its slot and `Batch::bytes[reply]`.
+pub struct ReplyPart {
+    pub slot: u64,
+    pub reply: Range<usize>,
 }
 
 /// A fresh batch's room (`Batch::with_room`): a turn's messages to one
@@ -163,6 +175,8 @@ impl Batch {
             msgs: Vec::with_capacity(BATCH_MSGS),
             bytes: Vec::with_capacity(BATCH_BYTES),
             ranges: Vec::with_capacity(2 * BATCH_MSGS),
+            replies: Vec::with_capacity(BATCH_MSGS),
+            origin: 0,
         }
     }
 
@@ -180,6 +194,7 @@ impl Batch {
         self.msgs.clear();
         self.bytes.clear();
         self.ranges.clear();
+        self.replies.clear();
     }
 
     /// Copy a command's arguments into the batch: the range of
@@ -194,11 +209,36 @@ impl Batch {
         first..self.ranges.len()
     }
 
+    /// Queue the reply to `conn`'s command in `slot`, joining the
+    /// `Replies` just before it if that one is for the same connection.
     pub fn push_reply(&mut self, conn: Token, slot: u64, reply: &[u8]) {
         let s = self.bytes.len();
         self.bytes.extend_from_slice(reply);
-        let reply = s..self.bytes.len();
-        self.msgs.push(Msg::Reply { conn, slot, reply });
+        let n = self.replies.len();
+        self.replies.push(ReplyPart {
+            slot,
+            reply: s..self.bytes.len(),
+        });
+        if let Some(Msg::Replies { conn: c, parts }) = self.msgs.last_mut() {
+            // Only `Replies` add parts: the last one's run ends here.
+            if *c == conn && parts.end == n {
+                parts.end = n + 1;
+                return;
+            }
+        }
+        self.msgs.push(Msg::Replies {
+            conn,
+            parts: n..n + 1,
+        });
+    }
+
+    /// The replies of a `Msg::Replies`, with their bytes.
+    pub fn replies(&self, parts: Range<usize>) -> impl Iterator<Item = (u64, &[u8])> {
+        self.replies
+            .get(parts)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| Some((p.slot, self.bytes.get(p.reply.clone())?)))
     }
 
     /// The arguments of a `Cmd` of this batch (None if out of range).
@@ -216,12 +256,47 @@ mod tests {
     #[test]
     fn messages_stay_small() {
         // Batches hold a turn's messages to a peer, often hundreds: keep
-        // the common ones (`Cmd`, `Reply`) from paying for the rare big one.
+        // the common ones (`Cmd`, `Replies`) from paying for the rare big one.
         assert!(
             std::mem::size_of::<Msg>() <= 80,
             "{}",
             std::mem::size_of::<Msg>()
         );
+    }
+
+    #[test]
+    fn consecutive_replies_to_one_connection_travel_as_one_message() {
+        let mut b = Batch::default();
+        b.push_reply(8, 1, b":1\r\n");
+        b.push_reply(8, 3, b":3\r\n");
+        b.push_reply(9, 0, b":0\r\n");
+        b.push_reply(8, 4, b":4\r\n");
+        type Run = (Token, Vec<(u64, Vec<u8>)>);
+        let got: Vec<Run> = b
+            .msgs
+            .iter()
+            .map(|m| match m {
+                Msg::Replies { conn, parts } => (
+                    *conn,
+                    b.replies(parts.clone())
+                        .map(|(s, r)| (s, r.to_vec()))
+                        .collect(),
+                ),
+                _ => unreachable!(),
+            })
+            .collect();
+        let r = |s: u64, v: &[u8]| (s, v.to_vec());
+        assert_eq!(
+            got,
+            vec![
+                (8, vec![r(1, b":1\r\n"), r(3, b":3\r\n")]),
+                (9, vec![r(0, b":0\r\n")]),
+                (8, vec![r(4, b":4\r\n")]),
+            ]
+        );
+        assert_eq!(b.replies(7..9).count(), 0, "out of range: nothing");
+        b.clear();
+        assert!(b.replies.is_empty());
     }
 
     fn args_of<'a>(buf: &'a [u8], ranges: &'a [Range<usize>]) -> Args<'a> {
@@ -260,8 +335,10 @@ mod tests {
                     let parts: Vec<&[u8]> = a.iter().collect();
                     seen.push((c.slot, c.db, parts.concat()));
                 }
-                Msg::Reply { conn, reply, .. } => {
-                    seen.push((*conn, 0, b.bytes[reply.clone()].to_vec()));
+                Msg::Replies { conn, parts } => {
+                    for (_, r) in b.replies(parts.clone()) {
+                        seen.push((*conn, 0, r.to_vec()));
+                    }
                 }
                 _ => unreachable!(),
             }
