@@ -336,7 +336,8 @@ impl Gen {
     fn string_cmd(&mut self) -> Vec<String> {
         let k = self.key('s');
         let v = self.pick(STR_VALS).to_string();
-        match self.rng.u32(..13) {
+        match self.rng.u32(..18) {
+            13..=17 => self.bit_cmd(k),
             0 | 1 => vec!["SET".into(), k, v],
             2 => vec!["GET".into(), k],
             3 => {
@@ -359,6 +360,100 @@ impl Gen {
                 vec!["MSET".into(), k, v, k2, v2]
             }
             _ => vec!["GETSET".into(), k, v],
+        }
+    }
+
+    /// The bitmap family on string key `k`: SETBIT, BITCOUNT, BITPOS,
+    /// BITOP and BITFIELD(_RO), with ranges in bytes and bits, every
+    /// overflow policy, field widths up to 64 and a few bad arguments.
+    fn bit_cmd(&mut self, k: String) -> Vec<String> {
+        let range = |g: &mut Gen, c: &mut Vec<String>, max: usize| {
+            let n = g.rng.usize(..=max);
+            if n >= 1 {
+                c.push(g.idx());
+            }
+            if n >= 2 {
+                c.push(g.idx());
+            }
+            if n >= 3 {
+                c.push(["BYTE", "BIT", "bit", "bad"][g.rng.usize(..4)].into());
+            }
+        };
+        match self.rng.u32(..6) {
+            0 => vec![
+                "SETBIT".into(),
+                k,
+                self.rng.u32(..40).to_string(),
+                ["0", "1", "1", "2"][self.rng.usize(..4)].into(),
+            ],
+            1 => {
+                let mut c = vec!["BITCOUNT".into(), k];
+                let n = [0, 2, 3][self.rng.usize(..3)];
+                if n > 0 {
+                    range(self, &mut c, n);
+                    if c.len() == 3 {
+                        c.push(self.idx());
+                    }
+                }
+                c
+            }
+            2 => {
+                let mut c = vec!["BITPOS".into(), k, ["0", "1"][self.rng.usize(..2)].into()];
+                range(self, &mut c, 3);
+                c
+            }
+            3 => {
+                let op = ["AND", "or", "XOR", "NOT", "bad"][self.rng.usize(..5)];
+                let n = if op == "NOT" && self.chance(80) {
+                    1
+                } else {
+                    self.rng.usize(1..=3)
+                };
+                let mut c = vec!["BITOP".into(), op.into(), self.key('s')];
+                c.push(k);
+                for _ in 1..n {
+                    c.push(self.key('s'));
+                }
+                c
+            }
+            _ => {
+                let ro = self.chance(20);
+                let mut c = vec![if ro { "BITFIELD_RO" } else { "BITFIELD" }.into(), k];
+                for _ in 0..self.rng.usize(1..=3) {
+                    if self.chance(25) {
+                        c.push("OVERFLOW".into());
+                        c.push(["WRAP", "sat", "FAIL", "bad"][self.rng.usize(..4)].into());
+                    }
+                    let sub = if ro && self.chance(90) {
+                        "GET"
+                    } else {
+                        ["GET", "SET", "INCRBY", "incrby"][self.rng.usize(..4)]
+                    };
+                    c.push(sub.into());
+                    let signed = self.chance(50);
+                    let bits = match self.rng.u32(..10) {
+                        0 => 64,
+                        1 => 63,
+                        2 => 0,
+                        _ => self.rng.u32(1..=16),
+                    };
+                    c.push(format!("{}{bits}", if signed { "i" } else { "u" }));
+                    c.push(if self.chance(20) {
+                        format!("#{}", self.rng.u32(..5))
+                    } else {
+                        self.rng.u32(..40).to_string()
+                    });
+                    if sub != "GET" {
+                        let v = match self.rng.u32(..4) {
+                            0 => i64::MAX.to_string(),
+                            1 => i64::MIN.to_string(),
+                            _ => self.rng.i64(-300..=300).to_string(),
+                        };
+                        c.push(v);
+                    }
+                }
+                c
+            }
         }
     }
 

@@ -187,6 +187,10 @@ const PRECISE_WRITERS: &[&str] = &[
     "zincrby",
     "setrange",
     "setbit",
+    // Writes its destination with Db::set / Db::remove, reads its sources.
+    "bitop",
+    // Touches its key itself, only when a subcommand changed a bit.
+    "bitfield",
     "ltrim",
     // The stores write their destination with Db::set / Db::remove and
     // only read their sources.
@@ -404,6 +408,10 @@ pub static COMMANDS: &[Command] = &[
     cmd!("setbit", 4, W, 1, 1, 1, Keyed(bitops::setbit), "bitmap", "2.2.0", &["@bitmap"], "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
     cmd!("getbit", 3, RF, 1, 1, 1, Keyed(bitops::getbit), "bitmap", "2.2.0", &["@bitmap"], "Returns a bit value by offset."),
     cmd!("bitcount", -2, R, 1, 1, 1, Keyed(bitops::bitcount), "bitmap", "2.6.0", &["@bitmap"], "Counts the number of set bits (population counting) in a string."),
+    cmd!("bitpos", -3, R, 1, 1, 1, Keyed(bitops::bitpos), "bitmap", "2.8.7", &["@bitmap"], "Finds the first set (1) or clear (0) bit in a string."),
+    cmd!("bitop", -4, W, 2, -1, 1, Keyed(bitops::bitop), "bitmap", "2.6.0", &["@bitmap"], "Performs bitwise operations on multiple strings, and stores the result."),
+    cmd!("bitfield", -2, W, 1, 1, 1, Keyed(bitops::bitfield), "bitmap", "3.2.0", &["@bitmap"], "Performs arbitrary bitfield integer operations on strings."),
+    cmd!("bitfield_ro", -2, RF, 1, 1, 1, Keyed(bitops::bitfield_ro), "bitmap", "6.0.0", &["@bitmap"], "Performs arbitrary read-only bitfield integer operations on strings."),
     // hashes
     cmd!("hset", -4, WF, 1, 1, 1, Keyed(hash::hset), "hash", "2.0.0", H, "Set the string value of a hash field"),
     cmd!("hsetnx", 4, WF, 1, 1, 1, Keyed(hash::hsetnx), "hash", "2.0.0", H, "Set the value of a hash field, only if the field does not exist"),

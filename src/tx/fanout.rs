@@ -8,6 +8,8 @@ use super::ops::{CountMode, OpResult, OwnedArgs, ShardOp};
 use crate::protocol::{Args, Proto, Reply};
 use crate::shard::slot::key_shard;
 use smallvec::SmallVec;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// A fold takes no more commands once it locks this many keys. Its own
 /// shard's keys stay locked for a round trip, and the more keys held, the
@@ -934,6 +936,20 @@ pub fn gather(
                     before.push(None);
                 }
             }
+            // Which keys the command itself touched: a store (BITOP, SORT
+            // STORE, ...) signals its destination even when the new value
+            // equals the old one, as Redis's setKey does, so its digest
+            // alone would hide that write from WATCHers on the key's shard.
+            let touched: Vec<Arc<AtomicBool>> = keys
+                .iter()
+                .map(|k| {
+                    let flag = Arc::new(AtomicBool::new(false));
+                    if writes {
+                        scratch.dbs[db].watch(k, Arc::downgrade(&flag), now);
+                    }
+                    flag
+                })
+                .collect();
             {
                 let mut ctx = crate::commands::ctx::Ctx {
                     shard: &mut scratch,
@@ -949,11 +965,14 @@ pub fn gather(
             }
             let mut ops = Vec::new();
             let mut stats = crate::shard::DbStats::default();
-            for (k, was) in keys.into_iter().zip(before) {
+            for ((k, was), touched) in keys.into_iter().zip(before).zip(touched) {
                 let shard = key_shard(&k, nshards);
+                let touched = touched.load(Ordering::Acquire);
                 match scratch.dbs[db].get(&k, now, &mut stats) {
                     Some(e) => {
-                        if was.is_some_and(|(d, exp)| exp == e.expire_at && d == e.value.digest()) {
+                        let same =
+                            was.is_some_and(|(d, exp)| exp == e.expire_at && d == e.value.digest());
+                        if same && !touched {
                             continue;
                         }
                         let (value, expire_at) = (e.value.deep_clone(), e.expire_at);
