@@ -103,26 +103,12 @@ pub fn bitcount(c: &mut Ctx, a: Args) {
                 if start < 0 && end < 0 && start > end {
                     return r.int(0);
                 }
-                let in_bits = a.len() == 5 && eq_ic(a.get(4), "bit");
-                if a.len() == 5 && !in_bits && !eq_ic(a.get(4), "byte") {
+                let Some(in_bits) = range_unit(a, 4) else {
                     return r.error(ERR_SYNTAX);
-                }
-                let total = if in_bits { len * 8 } else { len };
-                let from_end = |i: i64| {
-                    if i < 0 {
-                        i.saturating_add(total).max(0)
-                    } else {
-                        i
-                    }
                 };
-                let (start, end) = (from_end(start), from_end(end).min(total - 1));
-                if start > end {
-                    return r.int(0);
-                }
-                if in_bits {
-                    (start, end)
-                } else {
-                    (start * 8, end * 8 + 7)
+                match bit_range(start, Some(end), in_bits, len) {
+                    Some(range) => range,
+                    None => return r.int(0),
                 }
             }
             _ => return r.error(ERR_SYNTAX),
@@ -131,6 +117,42 @@ pub fn bitcount(c: &mut Ctx, a: Args) {
             return r.int(0);
         }
         r.int(count_bits(b, first as usize, last as usize) as i64)
+    })
+}
+
+/// The BYTE|BIT argument at `i`, if given: whether the range is in bits
+/// (None: neither word).
+fn range_unit(a: Args, i: usize) -> Option<bool> {
+    if a.len() <= i {
+        return Some(false);
+    }
+    let unit = a.get(i);
+    (eq_ic(unit, "bit") || eq_ic(unit, "byte")).then(|| eq_ic(unit, "bit"))
+}
+
+/// A BITCOUNT/BITPOS range as bits `first..=last` of a string of `len`
+/// bytes: `start` and `end` (None: to the end) in bytes or bits, negative
+/// ones from the end, clamped into the string. None if it is empty.
+fn bit_range(start: i64, end: Option<i64>, in_bits: bool, len: i64) -> Option<(i64, i64)> {
+    let total = if in_bits { len * 8 } else { len };
+    let from_end = |i: i64| {
+        if i < 0 {
+            i.saturating_add(total).max(0)
+        } else {
+            i
+        }
+    };
+    let (start, end) = (
+        from_end(start),
+        from_end(end.unwrap_or(total - 1)).min(total - 1),
+    );
+    if start > end {
+        return None;
+    }
+    Some(if in_bits {
+        (start, end)
+    } else {
+        (start * 8, end * 8 + 7)
     })
 }
 
@@ -184,34 +206,17 @@ pub fn bitpos(c: &mut Ctx, a: Args) {
             let Some(start) = arg_i64(a.get(3)) else {
                 return r.error(ERR_NOT_INT);
             };
-            let in_bits = a.len() == 6 && eq_ic(a.get(5), "bit");
-            if a.len() == 6 && !in_bits && !eq_ic(a.get(5), "byte") {
+            let Some(in_bits) = range_unit(a, 5) else {
                 return r.error(ERR_SYNTAX);
-            }
-            let total = if in_bits { len * 8 } else { len };
-            let end = if end_given {
-                let Some(e) = arg_i64(a.get(4)) else {
-                    return r.error(ERR_NOT_INT);
-                };
-                e
-            } else {
-                total - 1
             };
-            let from_end = |i: i64| {
-                if i < 0 {
-                    i.saturating_add(total).max(0)
-                } else {
-                    i
-                }
+            let end = match end_given.then(|| arg_i64(a.get(4))) {
+                Some(None) => return r.error(ERR_NOT_INT),
+                Some(e) => e,
+                None => None,
             };
-            let (start, end) = (from_end(start), from_end(end).min(total - 1));
-            if start > end {
-                return r.int(-1);
-            }
-            (first, last) = if in_bits {
-                (start, end)
-            } else {
-                (start * 8, end * 8 + 7)
+            (first, last) = match bit_range(start, end, in_bits, len) {
+                Some(range) => range,
+                None => return r.int(-1),
             };
         }
         if first > last {
