@@ -1,7 +1,7 @@
 //! SORT and SORT_RO: Redis 7.0's replies (`HALOCLINE_TEST_REDIS` runs the
 //! same tests against redis-server), with --threads 1 and 4. Keys read by
-//! BY/GET patterns share the sorted key's hash tag, so they live on its
-//! shard whatever the number of shards.
+//! BY/GET patterns share the sorted key's hash tag (read on its shard),
+//! except in `patterns_read_keys_on_every_shard` (gathered from all).
 
 mod common;
 use common::*;
@@ -204,30 +204,103 @@ fn sort_errors_and_watch() {
     });
 }
 
-/// halocline only: with several shards a pattern without a hash tag of the
-/// sorted key's shard could name keys elsewhere, and is refused.
+/// Patterns without hash tags name keys on any shard: at --threads 4 SORT
+/// reads the sorted key, then gathers every key its patterns name, all
+/// shards locked, and answers as a single-threaded Redis does (it used to
+/// refuse, as Redis Cluster does). Keys here have no hash tags, so the
+/// list, the weights, the objects and the destination are spread out.
 #[test]
-fn patterns_that_may_leave_the_shard_are_refused() {
+fn patterns_read_keys_on_every_shard() {
+    for_each_setup(|_srv, con, _resp3| {
+        q(con, &["RPUSH", "ids", "1", "2", "3", "4"]);
+        for i in 1..=4 {
+            q(con, &["SET", &format!("w_{i}"), &(10 - i).to_string()]);
+            q(con, &["SET", &format!("obj_{i}"), &format!("o{i}")]);
+            q(
+                con,
+                &["HSET", &format!("h_{i}"), "f", &format!("f{}", 5 - i)],
+            );
+        }
+        assert_eq!(
+            sorted(con, &["ids", "BY", "w_*"]),
+            some(&["4", "3", "2", "1"])
+        );
+        assert_eq!(
+            sorted(
+                con,
+                &["ids", "BY", "h_*->f", "ALPHA", "GET", "obj_*", "GET", "#"]
+            ),
+            some(&["o4", "4", "o3", "3", "o2", "2", "o1", "1"])
+        );
+        assert_eq!(
+            sorted(
+                con,
+                &["ids", "BY", "w_*", "DESC", "LIMIT", "1", "2", "GET", "obj_*"]
+            ),
+            some(&["o2", "o3"])
+        );
+        assert_eq!(
+            strs(&q(con, &["SORT_RO", "ids", "BY", "nosort", "GET", "obj_*"])),
+            some(&["o1", "o2", "o3", "o4"])
+        );
+        // A missing weight is 0; a missing GET key is nil.
+        q(con, &["DEL", "w_2", "obj_3"]);
+        assert_eq!(
+            strs(&q(con, &["SORT", "ids", "BY", "w_*", "GET", "obj_*"])),
+            vec![
+                Some("o2".into()),
+                Some("o4".into()),
+                None,
+                Some("o1".into())
+            ]
+        );
+        // STORE to a destination on yet another shard; GET values stored.
+        assert_eq!(
+            int(
+                con,
+                &["SORT", "ids", "BY", "w_*", "GET", "obj_*", "STORE", "dest"]
+            ),
+            4
+        );
+        assert_eq!(
+            strs(&q(con, &["LRANGE", "dest", "0", "-1"])),
+            some(&["o2", "o4", "", "o1"])
+        );
+        assert_eq!(
+            int(con, &["SORT", "nolist", "BY", "w_*", "STORE", "dest"]),
+            0
+        );
+        assert_eq!(int(con, &["EXISTS", "dest"]), 0);
+        q(con, &["SET", "str", "x"]);
+        assert_eq!(
+            err(con, &["SORT", "str", "BY", "w_*"]),
+            "WRONGTYPE Operation against a key holding the wrong kind of value"
+        );
+        assert_eq!(
+            err(con, &["SORT", "ids", "BY", "w_*", "GET"]),
+            "ERR syntax error"
+        );
+    });
+}
+
+/// Inside MULTI a transaction's keys are locked before it runs, so a
+/// pattern that may leave the sorted key's shard is still refused there
+/// at --threads 4 (halocline only; with one shard it runs).
+#[test]
+fn patterns_inside_multi_need_the_sorted_keys_shard() {
     if server_bin().1 {
         return;
     }
     let srv = Server::start(4);
     let mut con = srv.conn();
     q(&mut con, &["RPUSH", "{r}l", "1", "2"]);
-    assert!(
-        err(&mut con, &["SORT", "{r}l", "BY", "w_*"]).starts_with("ERR BY option of SORT denied")
-    );
-    assert!(
-        err(&mut con, &["SORT", "{r}l", "GET", "n_*"]).starts_with("ERR GET option of SORT denied")
-    );
-    // Constant BY and GET # need no other key.
-    assert_eq!(
-        strs(&q(&mut con, &["SORT", "{r}l", "BY", "nosort", "GET", "#"])),
-        some(&["1", "2"])
-    );
-    let srv1 = Server::start(1);
-    let mut con1 = srv1.conn();
-    q(&mut con1, &["RPUSH", "l", "1", "2"]);
-    q(&mut con1, &["MSET", "w_1", "9", "w_2", "1"]);
-    assert_eq!(sorted(&mut con1, &["l", "BY", "w_*"]), some(&["2", "1"]));
+    q(&mut con, &["MSET", "{r}w_1", "9", "{r}w_2", "1"]);
+    q(&mut con, &["MULTI"]);
+    q(&mut con, &["SORT", "{r}l", "BY", "w_*"]);
+    q(&mut con, &["SORT", "{r}l", "BY", "{r}w_*"]);
+    let Value::Array(replies) = q(&mut con, &["EXEC"]) else {
+        panic!("EXEC returns an array");
+    };
+    assert!(err_text(&replies[0]).is_some_and(|e| e.starts_with("ERR BY option of SORT denied")));
+    assert_eq!(strs(&replies[1]), some(&["2", "1"]));
 }

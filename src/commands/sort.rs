@@ -1,11 +1,16 @@
 //! SORT and SORT_RO (Redis's sort.c semantics).
 //!
 //! BY and GET patterns name other keys, derived from each element at run
-//! time, so no scheduler can know them in advance. They are read from the
-//! sorted key's own shard: with one shard (`--threads 1`) every pattern
-//! works as in Redis; with several, a pattern must carry a hash tag that
-//! maps to the sorted key's shard (Redis Cluster refuses such patterns
-//! outright).
+//! time, so no scheduler can know them before it has read the sorted key.
+//! A pattern whose keys provably live on the sorted key's shard (a hash
+//! tag mapping there, or one shard in all) is read in place. Any other
+//! makes SORT a two-phase transaction over every shard (`patterns_plan`):
+//! with all shards locked (shared, exclusive where it stores), it reads
+//! the sorted key, derives the keys its patterns name from the elements,
+//! gathers copies of them all and sorts there, so the result is that of a
+//! single-threaded Redis, which Redis Cluster refuses to give. Inside
+//! MULTI such a pattern is still refused: a transaction's keys are locked
+//! before it runs.
 
 use super::ctx::{arg_f64, arg_i64, eq_ic, Ctx, ERR_NOT_INT, ERR_SYNTAX};
 use crate::protocol::Args;
@@ -14,10 +19,6 @@ use crate::shard::Shard;
 use crate::types::list::{End, List};
 use crate::types::{Value, WRONGTYPE};
 use std::cmp::Ordering;
-
-/// The scratch shard a command spanning shards runs in holds only copies of
-/// its declared keys (see `tx::fanout::gather`).
-const SCRATCH: usize = usize::MAX;
 
 struct Opts<'a> {
     desc: bool,
@@ -131,15 +132,15 @@ fn lookup_pattern(c: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Whether every key `pattern` can name lives on this shard.
+/// Whether every key `pattern` can name lives on this shard. On a scratch
+/// shard (a SORT run on gathered copies) they all do: `patterns_plan`
+/// gathers every key a pattern names, and a SORT spanning shards with a
+/// pattern always goes that way.
 fn pattern_is_local(shard: &Shard, nshards: usize, key: &[u8], pattern: &[u8]) -> bool {
     if pattern == b"#" || !pattern.contains(&b'*') {
         return true;
     }
-    if shard.id == SCRATCH {
-        return false;
-    }
-    if nshards == 1 {
+    if shard.id == crate::shard::SCRATCH || nshards == 1 {
         return true;
     }
     let tag = hash_tag(pattern);
@@ -147,6 +148,115 @@ fn pattern_is_local(shard: &Shard, nshards: usize, key: &[u8], pattern: &[u8]) -
     tag.len() < pattern.len()
         && !tag.contains(&b'*')
         && key_shard(tag, nshards) == key_shard(key, nshards)
+}
+
+/// Whether SORT `a` has a BY or GET pattern that may name keys on other
+/// shards than the sorted key's: it must then run as `patterns_plan`.
+pub fn patterns_span(a: Args, nshards: usize, shard: &Shard) -> bool {
+    if nshards == 1 || a.len() < 2 {
+        return false;
+    }
+    let Ok(o) = parse(a, false) else {
+        return false;
+    };
+    let key = a.get(1);
+    o.by.filter(|_| !o.dontsort)
+        .into_iter()
+        .chain(o.gets.iter().copied())
+        .any(|p| !pattern_is_local(shard, nshards, key, p))
+}
+
+/// The keys SORT `a`'s patterns name for the elements of `value` (the
+/// sorted key's), each once.
+fn pattern_keys(a: Args, value: Option<&Value>) -> Vec<Vec<u8>> {
+    let Ok(o) = parse(a, false) else {
+        return Vec::new();
+    };
+    let elems: Vec<Vec<u8>> = match value {
+        Some(Value::List(l)) => l.iter().map(|e| e.to_vec()).collect(),
+        Some(Value::Set(s)) => s.iter().map(|m| m.to_elem().to_vec()).collect(),
+        Some(Value::ZSet(z)) => z.iter_from(0, false).map(|(m, _)| m.to_vec()).collect(),
+        _ => Vec::new(),
+    };
+    let patterns: Vec<&[u8]> =
+        o.by.filter(|_| !o.dontsort)
+            .into_iter()
+            .chain(o.gets.iter().copied())
+            .filter(|p| *p != b"#")
+            .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut keys = Vec::new();
+    for e in &elems {
+        for p in &patterns {
+            if let Some((k, _)) = substitute(p, e) {
+                if seen.insert(k.clone()) {
+                    keys.push(k);
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// SORT with patterns across shards, as a plan: read the sorted key, then
+/// gather it, the destination and every key its patterns name for its
+/// elements, and sort on those copies (`fanout::gather`). It runs under
+/// the locks of `patterns_locks`.
+pub fn patterns_plan(
+    f: crate::commands::table::KeyFn,
+    writes: bool,
+    args: crate::tx::OwnedArgs,
+    declared: Vec<Vec<u8>>,
+    env: crate::tx::fanout::GatherEnv,
+) -> crate::tx::fanout::Plan {
+    use crate::tx::fanout::{gather, Plan, Step};
+    use crate::tx::{OpResult, ShardOp};
+    let key = args.args().get(1).to_vec();
+    let read = ShardOp::Take {
+        db: env.db,
+        key: key.clone(),
+        delete: false,
+        behind: None,
+    };
+    Plan {
+        ops: vec![(key_shard(&key, env.nshards), read)],
+        barrier: true,
+        finish: Box::new(move |results, _r| {
+            let value = match results.into_iter().next() {
+                Some(OpResult::Taken(Some((v, _)))) => Some(v),
+                _ => None,
+            };
+            let mut keys = declared;
+            for k in pattern_keys(args.args(), value.as_ref()) {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+            let plan = gather(f, writes, args, keys, env);
+            Step::Next(plan.ops, plan.finish)
+        }),
+    }
+}
+
+/// The locks of `patterns_plan`: every shard, since the pattern keys are
+/// known only once the sorted key is read: shared, or exclusive on the
+/// STORE destination's shard.
+pub fn patterns_locks(
+    store: Option<&[u8]>,
+    nshards: usize,
+) -> Vec<(usize, crate::tx::locks::LockSet)> {
+    use crate::tx::locks::{WHOLE_SHARD, WHOLE_SHARD_READ};
+    let dest = store.map(|k| key_shard(k, nshards));
+    (0..nshards)
+        .map(|s| {
+            let lock = if dest == Some(s) {
+                WHOLE_SHARD
+            } else {
+                WHOLE_SHARD_READ
+            };
+            (s, vec![lock])
+        })
+        .collect()
 }
 
 /// Strings compare as Redis's strtod reads them; the empty string is 0.

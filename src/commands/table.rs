@@ -117,6 +117,9 @@ pub struct Command {
     /// How a successful run signals WATCHers of its keys, from its name
     /// (`watch_rule`), at compile time.
     pub watch: WatchTouch,
+    /// Reads keys that only its arguments' values name (SORT's BY and GET
+    /// patterns): `sort::patterns_span` decides where it runs.
+    pub pattern_keys: bool,
 }
 
 /// How a write command signals a change to WATCHers. Redis signals a key
@@ -361,6 +364,7 @@ macro_rules! cmd {
             no_multi: has_flag($flags, "no_multi"),
             write: has_flag($flags, "write"),
             watch: watch_rule($name),
+            pattern_keys: has_flag(&["sort", "sort_ro"], $name),
         }
     };
 }

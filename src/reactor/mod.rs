@@ -850,6 +850,21 @@ impl Reactor {
                 return self.start_tx(idx, plan, locks);
             }
         }
+        if cmd.pattern_keys && n > 1 && crate::commands::sort::patterns_span(args, n, &self.shard) {
+            // Keys only the sorted key's elements name: all shards locked,
+            // read it, then gather what its patterns name.
+            let store = cmd.option_key.and_then(|k| k(args)).map(|i| args.get(i));
+            let locks = crate::commands::sort::patterns_locks(store, n);
+            let env = self.gather_env(db);
+            let plan = crate::commands::sort::patterns_plan(
+                f,
+                cmd.is_write(),
+                OwnedArgs::from_args(args),
+                distinct_keys(cmd, args),
+                env,
+            );
+            return self.start_tx(idx, plan, locks);
+        }
         if spans && cmd.is_blocking() {
             // Wait on every shard first (no wake-up can be missed), then
             // attempt, as for a remote single-shard pop.
@@ -864,15 +879,7 @@ impl Reactor {
         if spans {
             // No dedicated fan-out: run it on gathered copies, under locks.
             let locks = lock_keys(cmd, args, db, n);
-            let env = fanout::GatherEnv {
-                attempt: None,
-                waited: 0,
-                db,
-                databases: self.shard.dbs.len(),
-                now: self.now,
-                max_bulk: self.max_bulk,
-                nshards: n,
-            };
+            let env = self.gather_env(db);
             let plan = fanout::gather(
                 f,
                 cmd.is_write(),
@@ -958,6 +965,19 @@ impl Reactor {
             let Some(b) = c.blocked.as_mut() else { return };
             b.retrying = true;
             b.tried = true;
+        }
+    }
+
+    /// What a command run on gathered copies needs from this reactor.
+    fn gather_env(&self, db: usize) -> fanout::GatherEnv {
+        fanout::GatherEnv {
+            attempt: None,
+            waited: 0,
+            db,
+            databases: self.shard.dbs.len(),
+            now: self.now,
+            max_bulk: self.max_bulk,
+            nshards: self.shared.nshards,
         }
     }
 

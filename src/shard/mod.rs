@@ -7,6 +7,10 @@ pub mod slot;
 
 pub use db::{Db, DbStats, Entry};
 
+/// The id of the scratch shard a command spanning shards runs in, on
+/// copies of its keys (`tx::fanout::gather`).
+pub const SCRATCH: usize = usize::MAX;
+
 pub struct Shard {
     pub id: usize,
     /// How many shards the keyspace has (for commands that must tell

@@ -923,7 +923,7 @@ pub fn gather(
         ops,
         barrier: true,
         finish: Box::new(move |results, r| {
-            let mut scratch = crate::shard::Shard::new(usize::MAX, databases);
+            let mut scratch = crate::shard::Shard::new(crate::shard::SCRATCH, databases);
             scratch.attempt = attempt;
             // Digest before the command: only keys it changed are written
             // back (an untouched source must not disturb its WATCHers).
