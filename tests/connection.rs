@@ -146,6 +146,9 @@ fn client_id_name_info_list() {
         );
         assert_eq!(client_field(&info, "db").as_deref(), Some("3"), "{info}");
         assert_eq!(client_field(&info, "resp").as_deref(), Some("2"), "{info}");
+        // The query buffer holds the running command, as in Redis:
+        // *2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n is 26 bytes.
+        assert_eq!(client_field(&info, "qbuf").as_deref(), Some("26"), "{info}");
         assert_eq!(
             client_field(&info, "laddr"),
             Some(format!("127.0.0.1:{}", srv.port)),
@@ -170,6 +173,22 @@ fn client_id_name_info_list() {
         let list = as_str(&q(&mut con, &["CLIENT", "LIST"]));
         let lines: Vec<&str> = list.lines().collect();
         assert!(list.ends_with('\n'));
+        let own = lines
+            .iter()
+            .find(|l| client_field(l, "id") == Some(id.to_string()));
+        assert_eq!(
+            own.and_then(|l| client_field(l, "qbuf")).as_deref(),
+            Some("26"),
+            "{list}"
+        );
+        // An idle client's query buffer is empty.
+        assert!(
+            lines
+                .iter()
+                .filter(|l| client_field(l, "id") != Some(id.to_string()))
+                .all(|l| client_field(l, "qbuf").as_deref() == Some("0")),
+            "{list}"
+        );
         let names: Vec<String> = lines
             .iter()
             .filter_map(|l| client_field(l, "name"))

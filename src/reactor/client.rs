@@ -26,6 +26,10 @@ pub struct Client {
     /// Commands queued since MULTI.
     pub multi: Option<crate::tx::multi::MultiState>,
     pub watch: Option<crate::tx::multi::WatchState>,
+    /// Bytes of the input being processed (CLIENT LIST's `qbuf`): Redis
+    /// reports its query buffer as read, the running command included
+    /// (26 for a client's own `CLIENT LIST`), so do we while it runs.
+    pub qbuf: usize,
 }
 
 impl Client {
@@ -77,6 +81,7 @@ impl Client {
             last_interaction_ms: now,
             multi: None,
             watch: None,
+            qbuf: 0,
         }
     }
 
@@ -92,7 +97,7 @@ impl Client {
             now.saturating_sub(self.created_ms) / 1000,
             now.saturating_sub(self.last_interaction_ms) / 1000,
             self.db,
-            qbuf,
+            qbuf.max(self.qbuf),
             obl,
             self.last_cmd_name(),
             if self.proto == Proto::Resp3 { 3 } else { 2 },

@@ -443,6 +443,7 @@ impl Reactor {
             if !c.ahead.cmds.is_empty() {
                 std::mem::swap(&mut ahead, &mut c.ahead);
             }
+            c.client.qbuf = data.len();
         }
         if ahead
             .cmds
@@ -511,6 +512,9 @@ impl Reactor {
         }
         self.flush_fold();
         self.parser = parser;
+        if let Some(c) = self.conn_mut(idx) {
+            c.client.qbuf = 0;
+        }
         if ahead.next < ahead.cmds.len() {
             ahead.keep_rest(off);
             if let Some(c) = self.conn_mut(idx) {
