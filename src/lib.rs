@@ -9,6 +9,7 @@ pub mod io;
 pub mod logging;
 pub mod memory;
 pub mod protocol;
+pub mod rdb;
 pub mod reactor;
 pub mod server;
 pub mod shard;

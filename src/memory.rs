@@ -259,6 +259,24 @@ pub fn access(prev: Option<u32>) -> u32 {
     (counter << 24) | now
 }
 
+/// The meta word RESTORE gives a key: last accessed `idle` seconds ago
+/// (IDLETIME, under an LRU policy) or with LFU counter `freq` (FREQ, under
+/// an LFU one), as Redis's objectSetLRUOrLFU does; otherwise as created.
+pub fn restored_meta(idle: Option<u64>, freq: Option<u32>) -> u32 {
+    let now = clock();
+    let fresh = access(None);
+    if lfu_mode() {
+        return freq.map_or(fresh, |f| (f.min(255) << 24) | now);
+    }
+    match idle {
+        Some(s) => {
+            let then = now.wrapping_sub(s.min(u64::from(CLOCK_MASK)) as u32) & CLOCK_MASK;
+            (fresh & !CLOCK_MASK) | then
+        }
+        None => fresh,
+    }
+}
+
 /// Seconds since the last access.
 pub fn idle_secs(meta: u32) -> u64 {
     let (now, then) = (clock(), meta & CLOCK_MASK);

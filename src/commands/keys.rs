@@ -417,3 +417,84 @@ pub fn memory(c: &mut Ctx, a: Args) {
     };
     c.r.int((56 + key.len() + value) as i64);
 }
+
+/// DUMP key: the value in Redis's serialization (`rdb::dump`), nil if
+/// the key does not exist.
+pub fn dump(c: &mut Ctx, a: Args) {
+    let payload = c.lookup(a.get(1)).map(|e| crate::rdb::dump(&e.value));
+    match payload {
+        Some(p) => c.r.bulk(&p),
+        None => c.r.null(),
+    }
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds]
+/// [FREQ frequency], its checks in Redis's order (options, an existing
+/// key, the TTL, the payload's footer, then its contents).
+pub fn restore(c: &mut Ctx, a: Args) {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq) = (None, None);
+    let mut j = 4;
+    while j < a.len() {
+        let more = j + 1 < a.len();
+        let opt = a.get(j);
+        if eq_ic(opt, "replace") {
+            replace = true;
+        } else if eq_ic(opt, "absttl") {
+            absttl = true;
+        } else if eq_ic(opt, "idletime") && more && freq.is_none() {
+            match arg_i64(a.get(j + 1)) {
+                None => return c.r.error(ERR_NOT_INT),
+                Some(v) if v < 0 => return c.r.error("ERR Invalid IDLETIME value, must be >= 0"),
+                Some(v) => idle = Some(v as u64),
+            }
+            j += 1;
+        } else if eq_ic(opt, "freq") && more && idle.is_none() {
+            match arg_i64(a.get(j + 1)) {
+                None => return c.r.error(ERR_NOT_INT),
+                Some(v) if !(0..=255).contains(&v) => {
+                    return c.r.error("ERR Invalid FREQ value, must be >= 0 and <= 255")
+                }
+                Some(v) => freq = Some(v as u32),
+            }
+            j += 1;
+        } else {
+            return c.r.error(ERR_SYNTAX);
+        }
+        j += 1;
+    }
+    let key = a.get(1);
+    if !replace && c.lookup_write(key).is_some() {
+        return c.r.error("BUSYKEY Target key name already exists.");
+    }
+    let ttl = match arg_i64(a.get(2)) {
+        None => return c.r.error(ERR_NOT_INT),
+        Some(t) if t < 0 => return c.r.error("ERR Invalid TTL value, must be >= 0"),
+        Some(t) => t as u64,
+    };
+    let value = match crate::rdb::restore(a.get(3)) {
+        Ok(v) => v,
+        Err(crate::rdb::BadPayload::Footer) => {
+            return c.r.error("ERR DUMP payload version or checksum are wrong")
+        }
+        Err(crate::rdb::BadPayload::Format) => return c.r.error("ERR Bad data format"),
+    };
+    if replace {
+        c.db().remove(key);
+    }
+    let expire_at = match ttl {
+        0 => 0,
+        t if absttl => t,
+        t => c.now.saturating_add(t),
+    };
+    // Already expired: the key is not created (an old one is still gone).
+    if expire_at != 0 && expire_at <= c.now {
+        return c.r.ok();
+    }
+    c.db().set(key, value, expire_at);
+    if idle.is_some() || freq.is_some() {
+        let meta = crate::memory::restored_meta(idle, freq);
+        c.db().set_meta(key, meta);
+    }
+    c.r.ok();
+}

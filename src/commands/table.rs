@@ -195,6 +195,8 @@ const PRECISE_WRITERS: &[&str] = &[
     // Touches its key itself, only when a subcommand changed a bit.
     "bitfield",
     "ltrim",
+    // Writes its key with Db::set / Db::remove.
+    "restore",
     // The stores write their destination with Db::set / Db::remove and
     // only read their sources.
     "sinterstore",
@@ -531,6 +533,8 @@ pub static COMMANDS: &[Command] = &[
     cmd!("copy", -3, W, 1, 2, 1, Multi(keys::copy, Multi::Copy), "generic", "6.2.0", K, "Copies the value of a key to a new key."),
     cmd!("move", 3, WDF, 1, 1, 1, Keyed(keys::move_), "generic", "1.0.0", K, "Moves a key to another database."),
     cmd!("object", -2, R, 2, 2, 1, Keyed(keys::object), "generic", "2.2.3", K, "A container for object introspection commands."),
+    cmd!("dump", 2, R, 1, 1, 1, Keyed(keys::dump), "generic", "2.6.0", K, "Returns a serialized representation of the value stored at a key."),
+    cmd!("restore", -4, W, 1, 1, 1, Keyed(keys::restore), "generic", "2.6.0", K, "Creates a key from the serialized representation of a value."),
     cmd!("memory", -2, R, 2, 2, 1, Keyed(keys::memory), "server", "4.0.0", &["@slow"], "A container for memory diagnostics commands."),
     cmd!("keys", 2, R, 0, 0, 0, All(AllOp::Keys), "generic", "1.0.0", K, "Returns all key names that match a pattern."),
     cmd!("scan", -2, R, 0, 0, 0, All(AllOp::Scan), "generic", "2.8.0", K, "Iterates over the key names in the database."),

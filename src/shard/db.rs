@@ -212,6 +212,17 @@ impl Db {
         }
     }
 
+    /// Overwrite a key's access record (RESTORE's IDLETIME and FREQ).
+    pub fn set_meta(&mut self, key: &[u8], meta: u32) {
+        if let Some(m) = self
+            .map
+            .get_index_of(key)
+            .and_then(|i| self.map.meta_mut(i))
+        {
+            *m = meta;
+        }
+    }
+
     /// Read an entry without expiring it. For commands that read several
     /// keys at once (SINTER & co): they first `get` each key (lazy expiry,
     /// type check), then hold shared references to all of them.

@@ -1,0 +1,570 @@
+//! Values in Redis's RDB serialization, as DUMP and RESTORE exchange them
+//! (Redis's rdb.c: `rdbSaveObject` / `rdbLoadObject`, and cluster.c's
+//! payload footer).
+//!
+//! A payload is `type byte, value, RDB version (2 bytes LE), CRC64 (8
+//! bytes LE)` over everything before the CRC. Written here in the plain
+//! encodings every Redis since 2.x loads (length-prefixed strings, lists,
+//! sets, hashes, binary-double sorted sets): a RESTORE on Redis 7.0 turns
+//! them into its compact forms itself. Read here in those and in the
+//! compact ones Redis 7.0 writes (integer-encoded and LZF-compressed
+//! strings, intsets, listpacks, quicklists of listpacks), so a value dumped
+//! from Redis restores here. Older forms (ziplists, zipmaps) and modules and
+//! streams are refused as bad data.
+//!
+//! Hand-written: no maintained crate reads or writes RDB values, and the
+//! formats are small. The CRC is the `crc` crate's CRC-64/REDIS.
+
+use crate::types::list::{End, List};
+use crate::types::zset::{AddFlags, ZSet};
+use crate::types::{HashVal, SetVal, StrVal, Value};
+
+/// RDB version 10: Redis 7.0's, the newest a 7.0 RESTORE accepts.
+pub const RDB_VERSION: u16 = 10;
+
+const TYPE_STRING: u8 = 0;
+const TYPE_LIST: u8 = 1;
+const TYPE_SET: u8 = 2;
+const TYPE_ZSET: u8 = 3;
+const TYPE_HASH: u8 = 4;
+const TYPE_ZSET_2: u8 = 5;
+const TYPE_SET_INTSET: u8 = 11;
+const TYPE_HASH_LISTPACK: u8 = 16;
+const TYPE_ZSET_LISTPACK: u8 = 17;
+const TYPE_LIST_QUICKLIST_2: u8 = 18;
+
+const ENC_INT8: u64 = 0;
+const ENC_INT16: u64 = 1;
+const ENC_INT32: u64 = 2;
+const ENC_LZF: u64 = 3;
+
+/// A quicklist node holding one element as is (not a listpack).
+const QUICKLIST_NODE_PLAIN: u64 = 1;
+
+const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+
+/// Why a payload was refused, as RESTORE reports it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BadPayload {
+    /// Too short, from a newer RDB version, or a wrong checksum.
+    Footer,
+    /// Framed right but not a value this server reads.
+    Format,
+}
+
+/// DUMP's payload for `v`.
+pub fn dump(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    match v {
+        Value::Str(s) => {
+            out.push(TYPE_STRING);
+            s.with_bytes(|b| put_string(&mut out, b));
+        }
+        Value::List(l) => {
+            out.push(TYPE_LIST);
+            put_len(&mut out, l.len() as u64);
+            for e in l.iter() {
+                put_string(&mut out, e);
+            }
+        }
+        Value::Set(s) => {
+            out.push(TYPE_SET);
+            put_len(&mut out, s.len() as u64);
+            for m in s.iter() {
+                m.with_bytes(|b| put_string(&mut out, b));
+            }
+        }
+        Value::Hash(h) => {
+            out.push(TYPE_HASH);
+            put_len(&mut out, h.len() as u64);
+            for (f, v) in h.iter() {
+                put_string(&mut out, f);
+                put_string(&mut out, v);
+            }
+        }
+        Value::ZSet(z) => {
+            out.push(TYPE_ZSET_2);
+            put_len(&mut out, z.len() as u64);
+            for (m, score) in z.iter() {
+                put_string(&mut out, m);
+                out.extend_from_slice(&score.to_le_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The value a RESTORE payload holds.
+pub fn restore(payload: &[u8]) -> Result<Value, BadPayload> {
+    if payload.len() < 10 {
+        return Err(BadPayload::Footer);
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    if version > RDB_VERSION {
+        return Err(BadPayload::Footer);
+    }
+    let mut crc = [0u8; 8];
+    crc.copy_from_slice(&footer[2..]);
+    if CRC64.checksum(&payload[..payload.len() - 8]) != u64::from_le_bytes(crc) {
+        return Err(BadPayload::Footer);
+    }
+    let mut r = Reader { b: body, at: 0 };
+    let v = r.value().ok_or(BadPayload::Format)?;
+    // Nothing may follow the value, and an empty collection is no value.
+    if r.at != body.len() || is_empty(&v) {
+        return Err(BadPayload::Format);
+    }
+    Ok(v)
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Str(_) => false,
+        Value::List(l) => l.len() == 0,
+        Value::Set(s) => s.is_empty(),
+        Value::Hash(h) => h.is_empty(),
+        Value::ZSet(z) => z.is_empty(),
+    }
+}
+
+/// RDB's length encoding: 6, 14, 32 or 64 bits.
+fn put_len(out: &mut Vec<u8>, n: u64) {
+    if n < 1 << 6 {
+        out.push(n as u8);
+    } else if n < 1 << 14 {
+        out.push(0x40 | (n >> 8) as u8);
+        out.push(n as u8);
+    } else if n <= u64::from(u32::MAX) {
+        out.push(0x80);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        out.push(0x81);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+    put_len(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+/// A length, or (`special`) the code of a specially encoded string.
+enum Len {
+    Plain(u64),
+    Special(u64),
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let end = self.at.checked_add(n)?;
+        let s = self.b.get(self.at..end)?;
+        self.at = end;
+        Some(s)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        self.take(1).map(|s| s[0])
+    }
+
+    fn raw_len(&mut self) -> Option<Len> {
+        let first = self.byte()?;
+        Some(match first >> 6 {
+            0 => Len::Plain(u64::from(first & 0x3F)),
+            1 => Len::Plain(u64::from(first & 0x3F) << 8 | u64::from(self.byte()?)),
+            3 => Len::Special(u64::from(first & 0x3F)),
+            _ => match first {
+                0x80 => Len::Plain(u64::from(u32::from_be_bytes(
+                    self.take(4)?.try_into().ok()?,
+                ))),
+                0x81 => Len::Plain(u64::from_be_bytes(self.take(8)?.try_into().ok()?)),
+                _ => return None,
+            },
+        })
+    }
+
+    /// A count of elements: bounded by what the payload could hold, so a
+    /// forged length cannot make a huge allocation.
+    fn count(&mut self) -> Option<usize> {
+        match self.raw_len()? {
+            Len::Plain(n) if n <= (self.b.len() - self.at) as u64 => Some(n as usize),
+            _ => None,
+        }
+    }
+
+    fn string(&mut self) -> Option<Vec<u8>> {
+        match self.raw_len()? {
+            Len::Plain(n) => Some(self.take(usize::try_from(n).ok()?)?.to_vec()),
+            Len::Special(ENC_INT8) => Some(int_bytes(i64::from(self.byte()? as i8))),
+            Len::Special(ENC_INT16) => Some(int_bytes(i64::from(i16::from_le_bytes(
+                self.take(2)?.try_into().ok()?,
+            )))),
+            Len::Special(ENC_INT32) => Some(int_bytes(i64::from(i32::from_le_bytes(
+                self.take(4)?.try_into().ok()?,
+            )))),
+            Len::Special(ENC_LZF) => {
+                let clen = self.count()?;
+                let Len::Plain(len) = self.raw_len()? else {
+                    return None;
+                };
+                lzf_decompress(self.take(clen)?, usize::try_from(len).ok()?)
+            }
+            Len::Special(_) => None,
+        }
+    }
+
+    fn double_le(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// RDB_TYPE_ZSET's scores: a length-prefixed decimal string, or 253,
+    /// 254, 255 for NaN, +inf and -inf.
+    fn double_text(&mut self) -> Option<f64> {
+        match self.byte()? {
+            253 => None,
+            254 => Some(f64::INFINITY),
+            255 => Some(f64::NEG_INFINITY),
+            n => std::str::from_utf8(self.take(usize::from(n))?)
+                .ok()?
+                .parse()
+                .ok(),
+        }
+    }
+
+    fn value(&mut self) -> Option<Value> {
+        let t = self.byte()?;
+        Some(match t {
+            TYPE_STRING => Value::Str(StrVal::from_bytes(&self.string()?)),
+            TYPE_LIST => {
+                let mut l = List::new();
+                for _ in 0..self.count()? {
+                    l.push(&self.string()?, End::Right);
+                }
+                Value::List(Box::new(l))
+            }
+            TYPE_LIST_QUICKLIST_2 => {
+                let mut l = List::new();
+                for _ in 0..self.count()? {
+                    let Len::Plain(container) = self.raw_len()? else {
+                        return None;
+                    };
+                    let node = self.string()?;
+                    if container == QUICKLIST_NODE_PLAIN {
+                        l.push(&node, End::Right);
+                    } else {
+                        for e in listpack(&node)? {
+                            l.push(&e, End::Right);
+                        }
+                    }
+                }
+                Value::List(Box::new(l))
+            }
+            TYPE_SET => {
+                let mut s = SetVal::new_intset();
+                for _ in 0..self.count()? {
+                    s.insert(&self.string()?);
+                }
+                Value::Set(Box::new(s))
+            }
+            TYPE_SET_INTSET => {
+                let mut s = SetVal::new_intset();
+                for x in intset(&self.string()?)? {
+                    s.insert(&int_bytes(x));
+                }
+                Value::Set(Box::new(s))
+            }
+            TYPE_HASH => {
+                let mut h = HashVal::new();
+                for _ in 0..self.count()? {
+                    let (f, v) = (self.string()?, self.string()?);
+                    h.set(&f, &v);
+                }
+                Value::Hash(h)
+            }
+            TYPE_HASH_LISTPACK => {
+                let mut h = HashVal::new();
+                let items = listpack(&self.string()?)?;
+                if items.len() % 2 != 0 {
+                    return None;
+                }
+                for p in items.chunks(2) {
+                    h.set(&p[0], &p[1]);
+                }
+                Value::Hash(h)
+            }
+            TYPE_ZSET | TYPE_ZSET_2 => {
+                let n = self.count()?;
+                let mut z = ZSet::with_hint(n);
+                for _ in 0..n {
+                    let m = self.string()?;
+                    let score = if t == TYPE_ZSET_2 {
+                        self.double_le()?
+                    } else {
+                        self.double_text()?
+                    };
+                    zadd(&mut z, score, &m)?;
+                }
+                z.shrink_if_small();
+                Value::ZSet(z)
+            }
+            TYPE_ZSET_LISTPACK => {
+                let items = listpack(&self.string()?)?;
+                if items.len() % 2 != 0 {
+                    return None;
+                }
+                let mut z = ZSet::with_hint(items.len() / 2);
+                for p in items.chunks(2) {
+                    let score: f64 = std::str::from_utf8(&p[1]).ok()?.parse().ok()?;
+                    zadd(&mut z, score, &p[0])?;
+                }
+                z.shrink_if_small();
+                Value::ZSet(z)
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn zadd(z: &mut ZSet, score: f64, member: &[u8]) -> Option<()> {
+    use crate::types::zset::AddOutcome;
+    match z.add(score, member, AddFlags::default()) {
+        AddOutcome::NaN => None,
+        _ => Some(()),
+    }
+}
+
+fn int_bytes(v: i64) -> Vec<u8> {
+    itoa::Buffer::new().format(v).as_bytes().to_vec()
+}
+
+/// An intset's members: encoding (2, 4 or 8 bytes), count, then the
+/// integers, all little-endian.
+fn intset(b: &[u8]) -> Option<Vec<i64>> {
+    let enc = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
+    let n = u32::from_le_bytes(b.get(4..8)?.try_into().ok()?) as usize;
+    if !matches!(enc, 2 | 4 | 8) || b.len() != 8 + n.checked_mul(enc)? {
+        return None;
+    }
+    Some(
+        b[8..]
+            .chunks_exact(enc)
+            .map(|c| match enc {
+                2 => i64::from(i16::from_le_bytes([c[0], c[1]])),
+                4 => i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                _ => i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+            })
+            .collect(),
+    )
+}
+
+/// A listpack's entries (Redis's listpack.c format: a 6-byte header, each
+/// entry an encoding byte, its data, and its own length backwards; 0xFF
+/// ends it). Integers come back as their decimal text, as Redis reads
+/// them.
+fn listpack(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let total = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
+    if total != b.len() {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = 6;
+    loop {
+        let enc = *b.get(at)?;
+        if enc == 0xFF {
+            break;
+        }
+        let start = at;
+        let int = |x: i64| Some(int_bytes(x));
+        let (item, len) = match enc {
+            0x00..=0x7F => (int(i64::from(enc))?, 1),
+            0x80..=0xBF => {
+                let n = usize::from(enc & 0x3F);
+                (b.get(at + 1..at + 1 + n)?.to_vec(), 1 + n)
+            }
+            0xC0..=0xDF => {
+                let raw = (u16::from(enc & 0x1F) << 8) | u16::from(*b.get(at + 1)?);
+                // 13-bit two's complement.
+                let v = (i64::from(raw) << 51) >> 51;
+                (int(v)?, 2)
+            }
+            0xE0..=0xEF => {
+                let n = (usize::from(enc & 0x0F) << 8) | usize::from(*b.get(at + 1)?);
+                (b.get(at + 2..at + 2 + n)?.to_vec(), 2 + n)
+            }
+            0xF0 => {
+                let n = u32::from_le_bytes(b.get(at + 1..at + 5)?.try_into().ok()?) as usize;
+                (b.get(at + 5..at.checked_add(5 + n)?)?.to_vec(), 5 + n)
+            }
+            0xF1 => (
+                int(i64::from(i16::from_le_bytes(
+                    b.get(at + 1..at + 3)?.try_into().ok()?,
+                )))?,
+                3,
+            ),
+            0xF2 => {
+                let x = b.get(at + 1..at + 4)?;
+                let v = (i64::from(i32::from_le_bytes([0, x[0], x[1], x[2]]))) >> 8;
+                (int(v)?, 4)
+            }
+            0xF3 => (
+                int(i64::from(i32::from_le_bytes(
+                    b.get(at + 1..at + 5)?.try_into().ok()?,
+                )))?,
+                5,
+            ),
+            0xF4 => (
+                int(i64::from_le_bytes(b.get(at + 1..at + 9)?.try_into().ok()?))?,
+                9,
+            ),
+            _ => return None,
+        };
+        // The back-length: 7 bits per byte, as many bytes as it takes.
+        let back = match len {
+            0..=127 => 1,
+            128..=16382 => 2,
+            16383..=2097150 => 3,
+            2097151..=268435454 => 4,
+            _ => 5,
+        };
+        at = start + len + back;
+        out.push(item);
+    }
+    (at + 1 == b.len()).then_some(out)
+}
+
+/// LZF decompression (liblzf's format, which Redis uses for long strings):
+/// literal runs of 1-32 bytes and back-references of 3-264 bytes up to 8K
+/// back. None unless it yields exactly `len` bytes.
+fn lzf_decompress(src: &[u8], len: usize) -> Option<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(len);
+    let mut i = 0;
+    while i < src.len() {
+        let ctrl = usize::from(src[i]);
+        i += 1;
+        if ctrl < 32 {
+            let run = src.get(i..i + ctrl + 1)?;
+            out.extend_from_slice(run);
+            i += ctrl + 1;
+        } else {
+            let mut n = ctrl >> 5;
+            if n == 7 {
+                n += usize::from(*src.get(i)?);
+                i += 1;
+            }
+            let back = ((ctrl & 0x1F) << 8) + usize::from(*src.get(i)?) + 1;
+            i += 1;
+            let from = out.len().checked_sub(back)?;
+            for k in 0..n + 2 {
+                let byte = out[from + k];
+                out.push(byte);
+            }
+        }
+        if out.len() > len {
+            return None;
+        }
+    }
+    (out.len() == len).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list_of(items: &[&str]) -> Value {
+        let mut l = List::new();
+        for i in items {
+            l.push(i.as_bytes(), End::Right);
+        }
+        Value::List(Box::new(l))
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let mut set = SetVal::new_intset();
+        for m in ["1", "x", "-7"] {
+            set.insert(m.as_bytes());
+        }
+        let mut h = HashVal::new();
+        h.set(b"f", b"v");
+        h.set(b"n", b"1");
+        let mut z = ZSet::with_hint(2);
+        zadd(&mut z, 1.5, b"a");
+        zadd(&mut z, f64::NEG_INFINITY, b"b");
+        let long = "y".repeat(20000);
+        for v in [
+            Value::Str(StrVal::from_bytes(b"hello")),
+            Value::Str(StrVal::from_bytes(b"-123")),
+            Value::Str(StrVal::from_bytes(long.as_bytes())),
+            list_of(&["a", "", "3", &long]),
+            Value::Set(Box::new(set)),
+            Value::Hash(h),
+            Value::ZSet(z),
+        ] {
+            let p = dump(&v);
+            let back = restore(&p).expect("restores");
+            assert_eq!(dump(&back), p);
+        }
+    }
+
+    #[test]
+    fn footer_and_format_errors() {
+        let p = dump(&list_of(&["a"]));
+        assert_eq!(restore(&p[..9]).err(), Some(BadPayload::Footer));
+        let mut bad = p.clone();
+        bad[3] ^= 1;
+        assert_eq!(restore(&bad).err(), Some(BadPayload::Footer));
+        let mut newer = p.clone();
+        let n = newer.len();
+        newer[n - 10] = 11;
+        assert_eq!(restore(&newer).err(), Some(BadPayload::Footer));
+        // Well framed, but a stream (type 15) / a truncated list.
+        for body in [&[15u8, 0][..], &[TYPE_LIST, 2, 1, b'a'][..]] {
+            let mut p = body.to_vec();
+            p.extend_from_slice(&RDB_VERSION.to_le_bytes());
+            let crc = CRC64.checksum(&p);
+            p.extend_from_slice(&crc.to_le_bytes());
+            assert_eq!(restore(&p).err(), Some(BadPayload::Format));
+        }
+    }
+
+    #[test]
+    fn redis_compact_encodings() {
+        // An intset of 1, 2, -3 (16-bit).
+        let mut is = vec![2, 0, 0, 0, 3, 0, 0, 0];
+        for x in [1i16, 2, -3] {
+            is.extend_from_slice(&x.to_le_bytes());
+        }
+        assert_eq!(intset(&is), Some(vec![1, 2, -3]));
+        // A listpack: "ab", 5, -100, 300000, then the end byte.
+        let mut lp = vec![0, 0, 0, 0, 4, 0];
+        lp.extend_from_slice(&[0x82, b'a', b'b', 3]);
+        lp.extend_from_slice(&[0x05, 1]);
+        let v13 = (-100i16 as u16) & 0x1FFF;
+        lp.extend_from_slice(&[0xC0 | (v13 >> 8) as u8, v13 as u8, 2]);
+        let v24 = 300000i32.to_le_bytes();
+        lp.extend_from_slice(&[0xF2, v24[0], v24[1], v24[2], 4]);
+        lp.push(0xFF);
+        let total = lp.len() as u32;
+        lp[..4].copy_from_slice(&total.to_le_bytes());
+        let items = listpack(&lp).expect("valid listpack");
+        assert_eq!(items, [&b"ab"[..], b"5", b"-100", b"300000"]);
+        // LZF: a literal run, then a back-reference copying it.
+        // 0b001_00000: a 3-byte reference, 0 and then 2 + 1 back.
+        let src = [2u8, b'a', b'b', b'c', 1 << 5, 2];
+        assert_eq!(lzf_decompress(&src, 6).as_deref(), Some(&b"abcabc"[..]));
+        assert_eq!(lzf_decompress(&src, 7), None);
+        assert_eq!(
+            lzf_decompress(&[1 << 5, 9], 3),
+            None,
+            "reference before the start"
+        );
+    }
+}
