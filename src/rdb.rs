@@ -444,7 +444,9 @@ fn listpack(b: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// literal runs of 1-32 bytes and back-references of 3-264 bytes up to 8K
 /// back. None unless it yields exactly `len` bytes.
 fn lzf_decompress(src: &[u8], len: usize) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(len);
+    // A back-reference turns 2-3 input bytes into at most 264: room for
+    // what `src` can yield, not for whatever length a payload claims.
+    let mut out: Vec<u8> = Vec::with_capacity(len.min(src.len().saturating_mul(132)));
     let mut i = 0;
     while i < src.len() {
         let ctrl = usize::from(src[i]);
@@ -527,12 +529,72 @@ mod tests {
         assert_eq!(restore(&newer).err(), Some(BadPayload::Footer));
         // Well framed, but a stream (type 15) / a truncated list.
         for body in [&[15u8, 0][..], &[TYPE_LIST, 2, 1, b'a'][..]] {
-            let mut p = body.to_vec();
-            p.extend_from_slice(&RDB_VERSION.to_le_bytes());
-            let crc = CRC64.checksum(&p);
-            p.extend_from_slice(&crc.to_le_bytes());
-            assert_eq!(restore(&p).err(), Some(BadPayload::Format));
+            assert_eq!(restore(&framed(body)).err(), Some(BadPayload::Format));
         }
+    }
+
+    /// `body` framed as a payload with a correct footer.
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut p = body.to_vec();
+        p.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = CRC64.checksum(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        p
+    }
+
+    proptest::proptest! {
+        /// RESTORE parses what clients send: any body, correctly framed
+        /// (so the parser, not the checksum, meets it), is a value or an
+        /// error, never a panic or a huge allocation.
+        #[test]
+        fn any_framed_body_is_a_value_or_an_error(
+            t in 0u8..20,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let mut b = vec![t];
+            b.extend_from_slice(&body);
+            let _ = restore(&framed(&b));
+        }
+
+        /// Valid payloads with bytes flipped, refreamed.
+        #[test]
+        fn mutated_payloads_are_values_or_errors(
+            which in 0usize..5,
+            flips in proptest::collection::vec((0usize..400, 1u8..=255), 1..6),
+        ) {
+            let long = "ab".repeat(100);
+            let mut h = HashVal::new();
+            h.set(b"f", long.as_bytes());
+            let mut z = ZSet::with_hint(1);
+            zadd(&mut z, 2.5, b"m");
+            let v = [
+                Value::Str(StrVal::from_bytes(long.as_bytes())),
+                list_of(&["a", "1", &long]),
+                Value::Set(Box::new(SetVal::for_member(b"7"))),
+                Value::Hash(h),
+                Value::ZSet(z),
+            ];
+            let p = dump(&v[which]);
+            let mut body = p[..p.len() - 10].to_vec();
+            for (at, x) in flips {
+                let n = body.len();
+                body[at % n] ^= x;
+            }
+            let _ = restore(&framed(&body));
+        }
+    }
+
+    #[test]
+    fn forged_lengths_do_not_allocate_what_they_claim() {
+        // An LZF string claiming 2^40 bytes from 3 input bytes.
+        let mut b = vec![TYPE_STRING, 0xC0 | ENC_LZF as u8, 3, 0x81];
+        b.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        b.extend_from_slice(&[0, b'a', 0]);
+        assert_eq!(restore(&framed(&b)).err(), Some(BadPayload::Format));
+        // A list claiming 2^60 elements.
+        let mut b = vec![TYPE_LIST, 0x81];
+        b.extend_from_slice(&(1u64 << 60).to_be_bytes());
+        assert_eq!(restore(&framed(&b)).err(), Some(BadPayload::Format));
     }
 
     #[test]
