@@ -271,6 +271,22 @@ fn patterns_read_keys_on_every_shard() {
             0
         );
         assert_eq!(int(con, &["EXISTS", "dest"]), 0);
+        // Patterns on the sorted key's shard, STORE on another: the
+        // gathered copies must include what the patterns name (they used
+        // to be read as missing, and the result stored unsorted).
+        q(con, &["RPUSH", "{t}l", "1", "2", "3"]);
+        q(con, &["MSET", "{t}w_1", "3", "{t}w_2", "2", "{t}w_3", "1"]);
+        for dest in ["elsewhere", "{t}here"] {
+            assert_eq!(
+                int(con, &["SORT", "{t}l", "BY", "{t}w_*", "STORE", dest]),
+                3
+            );
+            assert_eq!(
+                strs(&q(con, &["LRANGE", dest, "0", "-1"])),
+                some(&["3", "2", "1"]),
+                "{dest}"
+            );
+        }
         q(con, &["SET", "str", "x"]);
         assert_eq!(
             err(con, &["SORT", "str", "BY", "w_*"]),
@@ -303,4 +319,21 @@ fn patterns_inside_multi_need_the_sorted_keys_shard() {
     };
     assert!(err_text(&replies[0]).is_some_and(|e| e.starts_with("ERR BY option of SORT denied")));
     assert_eq!(strs(&replies[1]), some(&["2", "1"]));
+    // Storing on another shard runs on gathered copies inside EXEC too,
+    // which hold no pattern keys: refused, never sorted by missing weights.
+    let shard = |k: &str| halocline::shard::slot::key_shard(k.as_bytes(), 4);
+    let elsewhere = (0..)
+        .map(|i| format!("elsewhere{i}"))
+        .find(|k| shard(k) != shard("{r}l"))
+        .unwrap_or_default();
+    q(&mut con, &["MULTI"]);
+    q(
+        &mut con,
+        &["SORT", "{r}l", "BY", "{r}w_*", "STORE", &elsewhere],
+    );
+    let Value::Array(replies) = q(&mut con, &["EXEC"]) else {
+        panic!("EXEC returns an array");
+    };
+    assert!(err_text(&replies[0]).is_some_and(|e| e.starts_with("ERR BY option of SORT denied")));
+    assert_eq!(int(&mut con, &["EXISTS", &elsewhere]), 0);
 }

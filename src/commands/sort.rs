@@ -132,15 +132,18 @@ fn lookup_pattern(c: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Whether every key `pattern` can name lives on this shard. On a scratch
-/// shard (a SORT run on gathered copies) they all do: `patterns_plan`
-/// gathers every key a pattern names, and a SORT spanning shards with a
-/// pattern always goes that way.
+/// Whether every key `pattern` can name is at hand on this shard. A
+/// scratch shard (a command run on gathered copies) has them only when
+/// `patterns_plan` gathered them; any other gather holds just the
+/// command's declared keys.
 fn pattern_is_local(shard: &Shard, nshards: usize, key: &[u8], pattern: &[u8]) -> bool {
     if pattern == b"#" || !pattern.contains(&b'*') {
         return true;
     }
-    if shard.id == crate::shard::SCRATCH || nshards == 1 {
+    if shard.id == crate::shard::SCRATCH {
+        return shard.patterns_gathered;
+    }
+    if nshards == 1 {
         return true;
     }
     let tag = hash_tag(pattern);
@@ -150,8 +153,10 @@ fn pattern_is_local(shard: &Shard, nshards: usize, key: &[u8], pattern: &[u8]) -
         && key_shard(tag, nshards) == key_shard(key, nshards)
 }
 
-/// Whether SORT `a` has a BY or GET pattern that may name keys on other
-/// shards than the sorted key's: it must then run as `patterns_plan`.
+/// Whether SORT `a` must run as `patterns_plan`: a BY or GET pattern may
+/// name keys on other shards than the sorted key's, or it has any pattern
+/// and stores on another shard (then it runs on gathered copies, which
+/// must include what its patterns name).
 pub fn patterns_span(a: Args, nshards: usize, shard: &Shard) -> bool {
     if nshards == 1 || a.len() < 2 {
         return false;
@@ -160,10 +165,18 @@ pub fn patterns_span(a: Args, nshards: usize, shard: &Shard) -> bool {
         return false;
     };
     let key = a.get(1);
-    o.by.filter(|_| !o.dontsort)
-        .into_iter()
-        .chain(o.gets.iter().copied())
-        .any(|p| !pattern_is_local(shard, nshards, key, p))
+    let mut patterns =
+        o.by.filter(|_| !o.dontsort)
+            .into_iter()
+            .chain(o.gets.iter().copied())
+            .filter(|p| *p != b"#" && p.contains(&b'*'));
+    let elsewhere = o
+        .store
+        .is_some_and(|d| key_shard(d, nshards) != key_shard(key, nshards));
+    if elsewhere {
+        return patterns.next().is_some();
+    }
+    patterns.any(|p| !pattern_is_local(shard, nshards, key, p))
 }
 
 /// The keys SORT `a`'s patterns name for the elements of `value` (the
@@ -232,6 +245,10 @@ pub fn patterns_plan(
                     keys.push(k);
                 }
             }
+            let env = crate::tx::fanout::GatherEnv {
+                patterns_gathered: true,
+                ..env
+            };
             let plan = gather(f, writes, args, keys, env);
             Step::Next(plan.ops, plan.finish)
         }),

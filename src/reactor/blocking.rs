@@ -571,6 +571,7 @@ impl Reactor {
             nshards,
             attempt: Some(attempt),
             waited: waited_keys(cmd),
+            patterns_gathered: false,
         };
         let writes = cmd.is_write();
         let plan = fanout::gather(f, writes, args, keys, env);

@@ -275,6 +275,7 @@ impl Reactor {
                                 now: self.now,
                                 max_bulk: self.max_bulk,
                                 nshards: n,
+                                patterns_gathered: false,
                             };
                             let keys = super::distinct_keys(cmd, a);
                             steps.push(ExecStep::Plan(

@@ -860,9 +860,10 @@ impl Reactor {
             let store = cmd.option_key.and_then(|k| k(args)).map(|i| args.get(i));
             let locks = crate::commands::sort::patterns_locks(store, n);
             let env = self.gather_env(db);
+            // SORT without STORE writes nothing: no write-back digests.
             let plan = crate::commands::sort::patterns_plan(
                 f,
-                cmd.is_write(),
+                store.is_some(),
                 OwnedArgs::from_args(args),
                 distinct_keys(cmd, args),
                 env,
@@ -982,6 +983,7 @@ impl Reactor {
             now: self.now,
             max_bulk: self.max_bulk,
             nshards: self.shared.nshards,
+            patterns_gathered: false,
         }
     }
 

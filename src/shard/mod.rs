@@ -24,6 +24,9 @@ pub struct Shard {
     pub waiters: hashbrown::HashMap<Vec<u8>, Vec<(Waiter, Pops)>>,
     /// The blocked client whose attempt is running, while it runs.
     pub attempt: Option<Attempt>,
+    /// A scratch shard holding every key SORT's BY/GET patterns name
+    /// (`sort::patterns_plan`): its patterns may be read here.
+    pub patterns_gathered: bool,
 }
 
 /// A blocked client as its keys' shard knows it: (reactor, connection,
@@ -68,6 +71,7 @@ impl Shard {
             locks: Default::default(),
             waiters: Default::default(),
             attempt: None,
+            patterns_gathered: false,
         }
     }
 

@@ -881,6 +881,9 @@ pub struct GatherEnv {
     /// How many of the keys, first in order, the attempt waits on (the
     /// source only for BLMOVE and BRPOPLPUSH).
     pub waited: usize,
+    /// The keys include every one SORT's patterns name
+    /// (`Shard::patterns_gathered`).
+    pub patterns_gathered: bool,
 }
 
 pub fn gather(
@@ -898,6 +901,7 @@ pub fn gather(
         nshards,
         attempt,
         waited,
+        patterns_gathered,
     } = env;
     // The scratch shard has no waiters, so the handler's FIFO check
     // (`Shard::waiting_ahead`) cannot see who blocked first: each shard
@@ -925,6 +929,7 @@ pub fn gather(
         finish: Box::new(move |results, r| {
             let mut scratch = crate::shard::Shard::new(crate::shard::SCRATCH, databases);
             scratch.attempt = attempt;
+            scratch.patterns_gathered = patterns_gathered;
             // Digest before the command: only keys it changed are written
             // back (an untouched source must not disturb its WATCHers).
             let mut before: Vec<Option<(String, u64)>> = Vec::with_capacity(keys.len());
