@@ -38,8 +38,9 @@ const ENC_INT16: u64 = 1;
 const ENC_INT32: u64 = 2;
 const ENC_LZF: u64 = 3;
 
-/// A quicklist node holding one element as is (not a listpack).
+/// A quicklist node holding one element as is, or a listpack of them.
 const QUICKLIST_NODE_PLAIN: u64 = 1;
+const QUICKLIST_NODE_PACKED: u64 = 2;
 
 const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 
@@ -114,8 +115,9 @@ pub fn restore(payload: &[u8]) -> Result<Value, BadPayload> {
     }
     let mut r = Reader { b: body, at: 0 };
     let v = r.value().ok_or(BadPayload::Format)?;
-    // Nothing may follow the value, and an empty collection is no value.
-    if r.at != body.len() || is_empty(&v) {
+    // Bytes after the value are ignored, as Redis's RESTORE does; an
+    // empty collection is no value.
+    if is_empty(&v) {
         return Err(BadPayload::Format);
     }
     Ok(v)
@@ -259,6 +261,8 @@ impl Reader<'_> {
                     let node = self.string()?;
                     if container == QUICKLIST_NODE_PLAIN {
                         l.push(&node, End::Right);
+                    } else if container != QUICKLIST_NODE_PACKED {
+                        return None;
                     } else {
                         for e in listpack(&node)? {
                             l.push(&e, End::Right);
@@ -270,14 +274,19 @@ impl Reader<'_> {
             TYPE_SET => {
                 let mut s = SetVal::new_intset();
                 for _ in 0..self.count()? {
-                    s.insert(&self.string()?);
+                    // A member twice is corrupt data to Redis too.
+                    if !s.insert(&self.string()?) {
+                        return None;
+                    }
                 }
                 Value::Set(Box::new(s))
             }
             TYPE_SET_INTSET => {
                 let mut s = SetVal::new_intset();
                 for x in intset(&self.string()?)? {
-                    s.insert(&int_bytes(x));
+                    if !s.insert(&int_bytes(x)) {
+                        return None;
+                    }
                 }
                 Value::Set(Box::new(s))
             }
@@ -285,7 +294,9 @@ impl Reader<'_> {
                 let mut h = HashVal::new();
                 for _ in 0..self.count()? {
                     let (f, v) = (self.string()?, self.string()?);
-                    h.set(&f, &v);
+                    if !h.set(&f, &v) {
+                        return None;
+                    }
                 }
                 Value::Hash(h)
             }
@@ -296,7 +307,9 @@ impl Reader<'_> {
                     return None;
                 }
                 for p in items.chunks(2) {
-                    h.set(&p[0], &p[1]);
+                    if !h.set(&p[0], &p[1]) {
+                        return None;
+                    }
                 }
                 Value::Hash(h)
             }
@@ -333,11 +346,12 @@ impl Reader<'_> {
     }
 }
 
+/// Add a new member: a NaN score or a member twice is bad data.
 fn zadd(z: &mut ZSet, score: f64, member: &[u8]) -> Option<()> {
     use crate::types::zset::AddOutcome;
     match z.add(score, member, AddFlags::default()) {
-        AddOutcome::NaN => None,
-        _ => Some(()),
+        AddOutcome::Added(_) => Some(()),
+        _ => None,
     }
 }
 
@@ -444,15 +458,18 @@ fn listpack(b: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// literal runs of 1-32 bytes and back-references of 3-264 bytes up to 8K
 /// back. None unless it yields exactly `len` bytes.
 fn lzf_decompress(src: &[u8], len: usize) -> Option<Vec<u8>> {
-    // A back-reference turns 2-3 input bytes into at most 264: room for
-    // what `src` can yield, not for whatever length a payload claims.
-    let mut out: Vec<u8> = Vec::with_capacity(len.min(src.len().saturating_mul(132)));
+    // Room is reserved as output arrives, fallibly: a forged length (or a
+    // run of back-references, 264 bytes from 2-3 input bytes) must end in
+    // "Bad data format", not in an allocation failure that aborts.
+    let mut out: Vec<u8> = Vec::new();
+    out.try_reserve(len.min(1 << 20)).ok()?;
     let mut i = 0;
     while i < src.len() {
         let ctrl = usize::from(src[i]);
         i += 1;
         if ctrl < 32 {
             let run = src.get(i..i + ctrl + 1)?;
+            out.try_reserve(run.len()).ok()?;
             out.extend_from_slice(run);
             i += ctrl + 1;
         } else {
@@ -464,6 +481,7 @@ fn lzf_decompress(src: &[u8], len: usize) -> Option<Vec<u8>> {
             let back = ((ctrl & 0x1F) << 8) + usize::from(*src.get(i)?) + 1;
             i += 1;
             let from = out.len().checked_sub(back)?;
+            out.try_reserve(n + 2).ok()?;
             for k in 0..n + 2 {
                 let byte = out[from + k];
                 out.push(byte);
@@ -527,10 +545,27 @@ mod tests {
         let n = newer.len();
         newer[n - 10] = 11;
         assert_eq!(restore(&newer).err(), Some(BadPayload::Footer));
-        // Well framed, but a stream (type 15) / a truncated list.
-        for body in [&[15u8, 0][..], &[TYPE_LIST, 2, 1, b'a'][..]] {
-            assert_eq!(restore(&framed(body)).err(), Some(BadPayload::Format));
+        // Well framed, but a stream (type 15), a truncated list, a set, a
+        // hash and a sorted set naming a member twice, a quicklist node of
+        // an unknown container.
+        for body in [
+            &[15u8, 0][..],
+            &[TYPE_LIST, 2, 1, b'a'][..],
+            &[TYPE_SET, 2, 1, b'a', 1, b'a'][..],
+            &[TYPE_HASH, 2, 1, b'f', 0, 1, b'f', 0][..],
+            &[TYPE_ZSET, 2, 1, b'm', 1, b'1', 1, b'm', 1, b'2'][..],
+            &[TYPE_LIST_QUICKLIST_2, 1, 3, 1, b'x'][..],
+        ] {
+            assert_eq!(
+                restore(&framed(body)).err(),
+                Some(BadPayload::Format),
+                "{body:?}"
+            );
         }
+        // Bytes after the value are ignored (as Redis's RESTORE does).
+        let mut body = p[..p.len() - 10].to_vec();
+        body.extend_from_slice(b"junk");
+        assert!(restore(&framed(&body)).is_ok());
     }
 
     /// `body` framed as a payload with a correct footer.

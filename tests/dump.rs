@@ -43,17 +43,20 @@ fn dump_and_restore_every_type() {
             let mut orig = read.clone();
             orig[1] = k;
             let (mut a, mut b) = (q(con, &orig), q(con, &read));
+            // A set's members come in no particular order (an array in
+            // RESP2, a set in RESP3).
             for v in [&mut a, &mut b] {
-                if let Value::Array(x) = v {
-                    if k == "set" {
-                        x.sort_by_key(|e| format!("{e:?}"));
-                    }
+                if let (Value::Array(x) | Value::Set(x), "set") = (v, k) {
+                    x.sort_by_key(|e| format!("{e:?}"));
                 }
             }
             assert_eq!(a, b, "{k}");
             assert_eq!(int(con, &["TTL", &copy]), -1);
-            // The copy dumps to the same payload.
-            assert_eq!(payload(con, &copy), p, "{k}");
+            // The copy dumps to the same payload (not a set: Redis dumps a
+            // hashtable set in its dict's order, which a copy need not keep).
+            if k != "set" {
+                assert_eq!(payload(con, &copy), p, "{k}");
+            }
         }
     });
 }
