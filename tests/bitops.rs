@@ -113,6 +113,12 @@ fn bitop_across_shards() {
         assert_eq!(bytes(con, keys[3]), b"\xff\x0f");
         assert_eq!(int(con, &["BITOP", "XOR", keys[3], keys[0], keys[1]]), 2);
         assert_eq!(bytes(con, keys[3]), b"\x0f\x0f");
+        // A source named several times (folded where it lies, not copied).
+        assert_eq!(
+            int(con, &["BITOP", "XOR", keys[3], keys[0], keys[0], keys[0]]),
+            2
+        );
+        assert_eq!(bytes(con, keys[3]), b"\xf0\x0f");
         // A missing source is zeros as long as the longest source.
         assert_eq!(int(con, &["BITOP", "AND", keys[3], keys[0], keys[2]]), 2);
         assert_eq!(bytes(con, keys[3]), b"\x00\x00");
@@ -358,6 +364,36 @@ fn bitfield_get_set_incrby() {
         assert_eq!(int(con, &["STRLEN", "grow"]), 13);
         assert_eq!(int(con, &["GETBIT", "grow", "100"]), 1);
         assert_eq!(q(con, &["BITFIELD", "grow"]), Value::Array(vec![]));
+    });
+}
+
+/// A BITFIELD on a missing key whose every write fails on overflow creates
+/// the key (Redis's dbAdd) but changes nothing a WATCHer sees.
+#[test]
+fn bitfield_that_changes_nothing_keeps_a_watch() {
+    for_each_setup(|srv, con, _resp3| {
+        let mut other = srv.conn();
+        ok(con, &["WATCH", "bfw"]);
+        assert_eq!(
+            ints(&q(
+                &mut other,
+                &["BITFIELD", "bfw", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "10"]
+            )),
+            vec![None]
+        );
+        assert_eq!(int(&mut other, &["STRLEN", "bfw"]), 1);
+        ok(con, &["MULTI"]);
+        assert_eq!(status(con, &["PING"]), "QUEUED");
+        assert_eq!(strs(&q(con, &["EXEC"])), vec![Some("PONG".to_string())]);
+        // A write that changes a bit is a change.
+        ok(con, &["WATCH", "bfw"]);
+        assert_eq!(
+            ints(&q(&mut other, &["BITFIELD", "bfw", "SET", "u2", "0", "1"])),
+            vec![Some(0)]
+        );
+        ok(con, &["MULTI"]);
+        assert_eq!(status(con, &["PING"]), "QUEUED");
+        assert_eq!(q(con, &["EXEC"]), Value::Nil);
     });
 }
 

@@ -274,31 +274,47 @@ pub fn bitop(c: &mut Ctx, a: Args) {
             .r
             .error("ERR BITOP NOT must be called with a single source key.");
     }
-    let mut sources: Vec<Vec<u8>> = Vec::with_capacity(a.len() - 3);
+    // Types and lengths first (lazy expiry, WRONGTYPE before anything is
+    // computed), then each source folded into the result where it lies:
+    // no copies, so a key named many times costs no memory per mention.
+    let mut len = 0;
     for key in a.iter().skip(3) {
         match c.lookup_str(key) {
             Err(Replied) => return,
-            Ok(None) => sources.push(Vec::new()),
-            Ok(Some(s)) => sources.push(s.to_vec()),
+            Ok(None) => {}
+            Ok(Some(s)) => len = len.max(s.len()),
         }
     }
-    let len = sources.iter().map(Vec::len).max().unwrap_or(0);
     let dest = a.get(2);
     if len == 0 {
         c.db().remove(dest);
         return c.r.int(0);
     }
     let mut out = vec![0u8; len];
-    for (i, o) in out.iter_mut().enumerate() {
-        let byte = |s: &Vec<u8>| s.get(i).copied().unwrap_or(0);
-        let mut all = sources.iter().map(byte);
-        let first = all.next().unwrap_or(0);
-        *o = match op {
-            Op::And => all.fold(first, |x, y| x & y),
-            Op::Or => all.fold(first, |x, y| x | y),
-            Op::Xor => all.fold(first, |x, y| x ^ y),
-            Op::Not => !first,
+    let d = &c.shard.dbs[c.db];
+    for (n, key) in a.iter().skip(3).enumerate() {
+        let mut fold = |src: &[u8]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                // Past its end a source is zeros.
+                let b = src.get(i).copied().unwrap_or(0);
+                *o = match op {
+                    _ if n == 0 => b,
+                    Op::And => *o & b,
+                    Op::Or => *o | b,
+                    Op::Xor => *o ^ b,
+                    Op::Not => b,
+                };
+            }
         };
+        match d.peek(key).map(|e| &e.value) {
+            Some(Value::Str(s)) => s.with_bytes(&mut fold),
+            _ => fold(&[]),
+        }
+    }
+    if op == Op::Not {
+        for o in out.iter_mut() {
+            *o = !*o;
+        }
     }
     // Raw, as Redis stores a BITOP result (OBJECT ENCODING says so).
     c.db().set(dest, Value::Str(StrVal::Raw(Box::new(out))), 0);
@@ -567,8 +583,12 @@ fn bitfield_generic(c: &mut Ctx, a: Args, read_only: bool) {
     let created = match c.lookup_str(key) {
         Err(Replied) => return,
         Ok(Some(_)) => false,
+        // Created as Redis's dbAdd does, unsignalled: only a subcommand
+        // that writes makes it a change (all of them failing on overflow
+        // leaves a WATCH intact).
         Ok(None) => {
-            c.db().set(key, Value::Str(StrVal::Raw(Box::default())), 0);
+            c.db()
+                .add_quiet(key, Value::Str(StrVal::Raw(Box::default())));
             true
         }
     };

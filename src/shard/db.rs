@@ -269,6 +269,12 @@ impl Db {
         self.live_index(key, now, stats).is_some()
     }
 
+    /// Create a key without signalling WATCHers (Redis's dbAdd, for a
+    /// command that signals only if it then changes something: BITFIELD).
+    pub fn add_quiet(&mut self, key: &[u8], value: Value) {
+        self.set_inner(key, value, 0);
+    }
+
     /// Insert or overwrite, setting the TTL to `expire_at` (0 = none).
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) {
         self.set_inner(key, value, expire_at);
