@@ -8,9 +8,10 @@
 //! sets, hashes, binary-double sorted sets): a RESTORE on Redis 7.0 turns
 //! them into its compact forms itself. Read here in those and in the
 //! compact ones Redis 7.0 writes (integer-encoded and LZF-compressed
-//! strings, intsets, listpacks, quicklists of listpacks), so a value dumped
-//! from Redis restores here. Older forms (ziplists, zipmaps) and modules and
-//! streams are refused as bad data.
+//! strings, intsets, listpacks, quicklists of listpacks) and those Redis
+//! 6.x wrote (ziplists, quicklists of ziplists), so a value dumped from
+//! either restores here. Zipmaps (Redis 2.4), modules and streams are
+//! refused as bad data.
 //!
 //! Hand-written: no maintained crate reads or writes RDB values, and the
 //! formats are small. The CRC is the `crc` crate's CRC-64/REDIS.
@@ -28,7 +29,11 @@ const TYPE_SET: u8 = 2;
 const TYPE_ZSET: u8 = 3;
 const TYPE_HASH: u8 = 4;
 const TYPE_ZSET_2: u8 = 5;
+const TYPE_LIST_ZIPLIST: u8 = 10;
 const TYPE_SET_INTSET: u8 = 11;
+const TYPE_ZSET_ZIPLIST: u8 = 12;
+const TYPE_HASH_ZIPLIST: u8 = 13;
+const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
@@ -252,6 +257,22 @@ impl Reader<'_> {
                 }
                 Value::List(Box::new(l))
             }
+            TYPE_LIST_ZIPLIST => {
+                let mut l = List::new();
+                for e in ziplist(&self.string()?)? {
+                    l.push(&e, End::Right);
+                }
+                Value::List(Box::new(l))
+            }
+            TYPE_LIST_QUICKLIST => {
+                let mut l = List::new();
+                for _ in 0..self.count()? {
+                    for e in ziplist(&self.string()?)? {
+                        l.push(&e, End::Right);
+                    }
+                }
+                Value::List(Box::new(l))
+            }
             TYPE_LIST_QUICKLIST_2 => {
                 let mut l = List::new();
                 for _ in 0..self.count()? {
@@ -300,9 +321,14 @@ impl Reader<'_> {
                 }
                 Value::Hash(h)
             }
-            TYPE_HASH_LISTPACK => {
+            TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
                 let mut h = HashVal::new();
-                let items = listpack(&self.string()?)?;
+                let blob = self.string()?;
+                let items = if t == TYPE_HASH_LISTPACK {
+                    listpack(&blob)?
+                } else {
+                    ziplist(&blob)?
+                };
                 if items.len() % 2 != 0 {
                     return None;
                 }
@@ -328,8 +354,13 @@ impl Reader<'_> {
                 z.shrink_if_small();
                 Value::ZSet(z)
             }
-            TYPE_ZSET_LISTPACK => {
-                let items = listpack(&self.string()?)?;
+            TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
+                let blob = self.string()?;
+                let items = if t == TYPE_ZSET_LISTPACK {
+                    listpack(&blob)?
+                } else {
+                    ziplist(&blob)?
+                };
                 if items.len() % 2 != 0 {
                     return None;
                 }
@@ -449,6 +480,74 @@ fn listpack(b: &[u8]) -> Option<Vec<Vec<u8>>> {
             _ => 5,
         };
         at = start + len + back;
+        out.push(item);
+    }
+    (at + 1 == b.len()).then_some(out)
+}
+
+/// A ziplist's entries (Redis 6.x's compact lists, hashes and sorted sets:
+/// a 10-byte header, each entry its predecessor's length (1 or 5 bytes),
+/// an encoding and its data; 0xFF ends it). Integers come back as their
+/// decimal text.
+fn ziplist(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let total = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
+    if total != b.len() {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = 10;
+    loop {
+        if *b.get(at)? == 0xFF {
+            break;
+        }
+        at += if b[at] < 0xFE { 1 } else { 5 };
+        let enc = *b.get(at)?;
+        let int = |x: i64| Some(int_bytes(x));
+        let le = |n: usize| -> Option<[u8; 8]> {
+            let mut w = [0u8; 8];
+            w[..n].copy_from_slice(b.get(at + 1..at + 1 + n)?);
+            Some(w)
+        };
+        let (item, len) = match enc >> 6 {
+            0 => {
+                let n = usize::from(enc & 0x3F);
+                (b.get(at + 1..at + 1 + n)?.to_vec(), 1 + n)
+            }
+            1 => {
+                let n = (usize::from(enc & 0x3F) << 8) | usize::from(*b.get(at + 1)?);
+                (b.get(at + 2..at + 2 + n)?.to_vec(), 2 + n)
+            }
+            2 if enc == 0x80 => {
+                let n = u32::from_be_bytes(b.get(at + 1..at + 5)?.try_into().ok()?) as usize;
+                (b.get(at + 5..at.checked_add(5 + n)?)?.to_vec(), 5 + n)
+            }
+            3 => match enc {
+                0xC0 => (
+                    int(i64::from(i16::from_le_bytes([le(2)?[0], le(2)?[1]])))?,
+                    3,
+                ),
+                0xD0 => {
+                    let w = le(4)?;
+                    (
+                        int(i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]])))?,
+                        5,
+                    )
+                }
+                0xE0 => (int(i64::from_le_bytes(le(8)?))?, 9),
+                0xF0 => {
+                    let w = le(3)?;
+                    (
+                        int(i64::from(i32::from_le_bytes([0, w[0], w[1], w[2]]) >> 8))?,
+                        4,
+                    )
+                }
+                0xFE => (int(i64::from(le(1)?[0] as i8))?, 2),
+                0xF1..=0xFD => (int(i64::from(enc & 0x0F) - 1)?, 1),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        at += len;
         out.push(item);
     }
     (at + 1 == b.len()).then_some(out)
@@ -591,6 +690,20 @@ mod tests {
             let _ = restore(&framed(&b));
         }
 
+        /// The compact containers' parsers on arbitrary bytes behind a
+        /// consistent total-length header.
+        #[test]
+        fn containers_never_panic(
+            mut b in proptest::collection::vec(proptest::prelude::any::<u8>(), 10..200),
+        ) {
+            let total = b.len() as u32;
+            b[..4].copy_from_slice(&total.to_le_bytes());
+            let _ = ziplist(&b);
+            let _ = listpack(&b);
+            let _ = intset(&b);
+            let _ = lzf_decompress(&b, 1000);
+        }
+
         /// Valid payloads with bytes flipped, refreamed.
         #[test]
         fn mutated_payloads_are_values_or_errors(
@@ -630,6 +743,72 @@ mod tests {
         let mut b = vec![TYPE_LIST, 0x81];
         b.extend_from_slice(&(1u64 << 60).to_be_bytes());
         assert_eq!(restore(&framed(&b)).err(), Some(BadPayload::Format));
+    }
+
+    /// A ziplist as Redis 6.x writes one: every entry encoding, and a
+    /// 5-byte previous-length after a long entry.
+    #[test]
+    fn redis6_ziplists() {
+        let mut zl = vec![0u8; 10];
+        let mut prev = 0usize;
+        let mut push = |zl: &mut Vec<u8>, entry: &[u8]| {
+            if prev < 254 {
+                zl.push(prev as u8);
+            } else {
+                zl.push(0xFE);
+                zl.extend_from_slice(&(prev as u32).to_le_bytes());
+            }
+            zl.extend_from_slice(entry);
+            prev = entry.len() + if prev < 254 { 1 } else { 5 };
+        };
+        push(&mut zl, &[0x02, b'h', b'i']);
+        let long = vec![b'z'; 300];
+        let mut e = vec![0x40 | (300 >> 8) as u8, (300 & 0xFF) as u8];
+        e.extend_from_slice(&long);
+        push(&mut zl, &e);
+        push(&mut zl, &[0xC0, 0x18, 0xFC]); // int16 -1000
+        push(&mut zl, &[0xD0, 0x40, 0x42, 0x0F, 0x00]); // int32 1000000
+        push(&mut zl, &[0xE0, 0, 0, 0, 0, 0, 0, 0, 0x80]); // int64 min
+        push(&mut zl, &[0xF0, 0xFF, 0xFF, 0xFF]); // int24 -1
+        push(&mut zl, &[0xFE, 0x80]); // int8 -128
+        push(&mut zl, &[0xF1]); // immediate 0
+        push(&mut zl, &[0xFD]); // immediate 12
+        zl.push(0xFF);
+        let total = zl.len() as u32;
+        zl[..4].copy_from_slice(&total.to_le_bytes());
+        let want: Vec<Vec<u8>> = vec![
+            b"hi".to_vec(),
+            long,
+            b"-1000".to_vec(),
+            b"1000000".to_vec(),
+            i64::MIN.to_string().into_bytes(),
+            b"-1".to_vec(),
+            b"-128".to_vec(),
+            b"0".to_vec(),
+            b"12".to_vec(),
+        ];
+        assert_eq!(ziplist(&zl), Some(want.clone()));
+        // As a Redis 6 list (a quicklist of one ziplist node) and a hash.
+        let mut body = vec![TYPE_LIST_QUICKLIST, 1];
+        put_string(&mut body, &zl);
+        let Ok(Value::List(l)) = restore(&framed(&body)) else {
+            panic!("a quicklist restores as a list");
+        };
+        assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), want);
+        let mut pairs = vec![0u8; 10];
+        for e in [&[0u8, 0x01, b'f'][..], &[3, 0xF2]] {
+            pairs.extend_from_slice(e);
+        }
+        pairs.push(0xFF);
+        let total = pairs.len() as u32;
+        pairs[..4].copy_from_slice(&total.to_le_bytes());
+        let mut body = vec![TYPE_HASH_ZIPLIST];
+        put_string(&mut body, &pairs);
+        let Ok(Value::Hash(h)) = restore(&framed(&body)) else {
+            panic!("a ziplist hash restores as a hash");
+        };
+        assert_eq!(h.get(b"f"), Some(&b"1"[..]));
+        assert_eq!(ziplist(&zl[..zl.len() - 1]), None, "no end byte");
     }
 
     #[test]
