@@ -246,49 +246,54 @@ impl Reader<'_> {
         }
     }
 
-    fn value(&mut self) -> Option<Value> {
-        let t = self.byte()?;
-        Some(match t {
-            TYPE_STRING => Value::Str(StrVal::from_bytes(&self.string()?)),
-            TYPE_LIST => {
-                let mut l = List::new();
-                for _ in 0..self.count()? {
-                    l.push(&self.string()?, End::Right);
-                }
-                Value::List(Box::new(l))
-            }
-            TYPE_LIST_ZIPLIST => {
-                let mut l = List::new();
-                for e in ziplist(&self.string()?)? {
-                    l.push(&e, End::Right);
-                }
-                Value::List(Box::new(l))
-            }
-            TYPE_LIST_QUICKLIST => {
-                let mut l = List::new();
-                for _ in 0..self.count()? {
-                    for e in ziplist(&self.string()?)? {
-                        l.push(&e, End::Right);
-                    }
-                }
-                Value::List(Box::new(l))
-            }
-            TYPE_LIST_QUICKLIST_2 => {
-                let mut l = List::new();
-                for _ in 0..self.count()? {
+    /// A list's elements in order, from any of its encodings: plain,
+    /// a ziplist, a quicklist of ziplists (Redis 6), or a quicklist of
+    /// listpacks and plain nodes (Redis 7).
+    fn list_elements(&mut self, t: u8) -> Option<Vec<Vec<u8>>> {
+        if t == TYPE_LIST_ZIPLIST {
+            return ziplist(&self.string()?);
+        }
+        let mut out = Vec::new();
+        for _ in 0..self.count()? {
+            match t {
+                TYPE_LIST => out.push(self.string()?),
+                TYPE_LIST_QUICKLIST => out.extend(ziplist(&self.string()?)?),
+                _ => {
                     let Len::Plain(container) = self.raw_len()? else {
                         return None;
                     };
                     let node = self.string()?;
-                    if container == QUICKLIST_NODE_PLAIN {
-                        l.push(&node, End::Right);
-                    } else if container != QUICKLIST_NODE_PACKED {
-                        return None;
-                    } else {
-                        for e in listpack(&node)? {
-                            l.push(&e, End::Right);
-                        }
+                    match container {
+                        QUICKLIST_NODE_PLAIN => out.push(node),
+                        QUICKLIST_NODE_PACKED => out.extend(listpack(&node)?),
+                        _ => return None,
                     }
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The entries of a listpack (or, Redis 6, ziplist) of pairs: field
+    /// and value, or member and score.
+    fn packed_pairs(&mut self, is_listpack: bool) -> Option<Vec<Vec<u8>>> {
+        let blob = self.string()?;
+        let items = if is_listpack {
+            listpack(&blob)?
+        } else {
+            ziplist(&blob)?
+        };
+        (items.len() % 2 == 0).then_some(items)
+    }
+
+    fn value(&mut self) -> Option<Value> {
+        let t = self.byte()?;
+        Some(match t {
+            TYPE_STRING => Value::Str(StrVal::from_bytes(&self.string()?)),
+            TYPE_LIST | TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
+                let mut l = List::new();
+                for e in self.list_elements(t)? {
+                    l.push(&e, End::Right);
                 }
                 Value::List(Box::new(l))
             }
@@ -323,15 +328,7 @@ impl Reader<'_> {
             }
             TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
                 let mut h = HashVal::new();
-                let blob = self.string()?;
-                let items = if t == TYPE_HASH_LISTPACK {
-                    listpack(&blob)?
-                } else {
-                    ziplist(&blob)?
-                };
-                if items.len() % 2 != 0 {
-                    return None;
-                }
+                let items = self.packed_pairs(t == TYPE_HASH_LISTPACK)?;
                 for p in items.chunks(2) {
                     if !h.set(&p[0], &p[1]) {
                         return None;
@@ -355,15 +352,7 @@ impl Reader<'_> {
                 Value::ZSet(z)
             }
             TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
-                let blob = self.string()?;
-                let items = if t == TYPE_ZSET_LISTPACK {
-                    listpack(&blob)?
-                } else {
-                    ziplist(&blob)?
-                };
-                if items.len() % 2 != 0 {
-                    return None;
-                }
+                let items = self.packed_pairs(t == TYPE_ZSET_LISTPACK)?;
                 let mut z = ZSet::with_hint(items.len() / 2);
                 for p in items.chunks(2) {
                     let score: f64 = std::str::from_utf8(&p[1]).ok()?.parse().ok()?;

@@ -377,33 +377,31 @@ fn parse_fields(a: Args, max_bulk: usize) -> Result<Vec<Field>, &'static str> {
     while j < a.len() {
         let rest = a.len() - j - 1;
         let sub = a.get(j);
-        let op = if eq_ic(sub, "get") && rest >= 2 {
-            FieldOp::Get
-        } else if (eq_ic(sub, "set") || eq_ic(sub, "incrby")) && rest >= 3 {
-            FieldOp::Set(0)
-        } else if eq_ic(sub, "overflow") && rest >= 1 {
-            overflow = match a.get(j + 1) {
-                o if eq_ic(o, "wrap") => Overflow::Wrap,
-                o if eq_ic(o, "sat") => Overflow::Sat,
-                o if eq_ic(o, "fail") => Overflow::Fail,
-                _ => return Err("ERR Invalid OVERFLOW type specified"),
-            };
-            j += 2;
-            continue;
-        } else {
+        let write = (eq_ic(sub, "set") || eq_ic(sub, "incrby")) && rest >= 3;
+        let get = eq_ic(sub, "get") && rest >= 2;
+        if !(write || get) {
+            if eq_ic(sub, "overflow") && rest >= 1 {
+                overflow = match a.get(j + 1) {
+                    o if eq_ic(o, "wrap") => Overflow::Wrap,
+                    o if eq_ic(o, "sat") => Overflow::Sat,
+                    o if eq_ic(o, "fail") => Overflow::Fail,
+                    _ => return Err("ERR Invalid OVERFLOW type specified"),
+                };
+                j += 2;
+                continue;
+            }
             return Err(ERR_SYNTAX);
-        };
+        }
         let (signed, bits) = field_type(a.get(j + 1)).ok_or(ERR_FIELD_TYPE)?;
         let offset = field_offset(a.get(j + 2), bits, max_bulk).ok_or(ERR_OFFSET)?;
-        let op = match op {
-            FieldOp::Get => FieldOp::Get,
-            _ => {
-                let v = arg_i64(a.get(j + 3)).ok_or(ERR_NOT_INT)?;
-                if eq_ic(sub, "set") {
-                    FieldOp::Set(v)
-                } else {
-                    FieldOp::IncrBy(v)
-                }
+        let op = if !write {
+            FieldOp::Get
+        } else {
+            let v = arg_i64(a.get(j + 3)).ok_or(ERR_NOT_INT)?;
+            if eq_ic(sub, "set") {
+                FieldOp::Set(v)
+            } else {
+                FieldOp::IncrBy(v)
             }
         };
         fields.push(Field {

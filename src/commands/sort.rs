@@ -165,11 +165,7 @@ pub fn patterns_span(a: Args, nshards: usize, shard: &Shard) -> bool {
         return false;
     };
     let key = a.get(1);
-    let mut patterns =
-        o.by.filter(|_| !o.dontsort)
-            .into_iter()
-            .chain(o.gets.iter().copied())
-            .filter(|p| *p != b"#" && p.contains(&b'*'));
+    let mut patterns = key_patterns(&o);
     let elsewhere = o
         .store
         .is_some_and(|d| key_shard(d, nshards) != key_shard(key, nshards));
@@ -179,29 +175,37 @@ pub fn patterns_span(a: Args, nshards: usize, shard: &Shard) -> bool {
     patterns.any(|p| !pattern_is_local(shard, nshards, key, p))
 }
 
-/// The keys SORT `a`'s patterns name for the elements of `value` (the
-/// sorted key's), each once.
-fn pattern_keys(a: Args, value: Option<&Value>) -> Vec<Vec<u8>> {
-    let Ok(o) = parse(a, false) else {
-        return Vec::new();
-    };
-    let elems: Vec<Vec<u8>> = match value {
+/// The elements SORT reads from a list, set or sorted set (none from
+/// anything else).
+fn elements(value: Option<&Value>) -> Vec<Vec<u8>> {
+    match value {
         Some(Value::List(l)) => l.iter().map(|e| e.to_vec()).collect(),
         Some(Value::Set(s)) => s.iter().map(|m| m.to_elem().to_vec()).collect(),
         Some(Value::ZSet(z)) => z.iter_from(0, false).map(|(m, _)| m.to_vec()).collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The BY (unless it sorts nothing) and GET patterns that name keys.
+fn key_patterns<'a, 'o>(o: &'o Opts<'a>) -> impl Iterator<Item = &'a [u8]> + 'o {
+    o.by.filter(|_| !o.dontsort)
+        .into_iter()
+        .chain(o.gets.iter().copied())
+        .filter(|p| *p != b"#" && p.contains(&b'*'))
+}
+
+/// `keys` (the command's declared keys), then every key SORT `a`'s
+/// patterns name for the elements of `value` (the sorted key's), each
+/// once.
+fn with_pattern_keys(a: Args, value: Option<&Value>, mut keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let Ok(o) = parse(a, false) else {
+        return keys;
     };
-    let patterns: Vec<&[u8]> =
-        o.by.filter(|_| !o.dontsort)
-            .into_iter()
-            .chain(o.gets.iter().copied())
-            .filter(|p| *p != b"#")
-            .collect();
-    let mut seen = std::collections::HashSet::new();
-    let mut keys = Vec::new();
-    for e in &elems {
+    let patterns: Vec<&[u8]> = key_patterns(&o).collect();
+    let mut seen: std::collections::HashSet<Vec<u8>> = keys.iter().cloned().collect();
+    for e in elements(value) {
         for p in &patterns {
-            if let Some((k, _)) = substitute(p, e) {
+            if let Some((k, _)) = substitute(p, &e) {
                 if seen.insert(k.clone()) {
                     keys.push(k);
                 }
@@ -239,12 +243,7 @@ pub fn patterns_plan(
                 Some(OpResult::Taken(Some((v, _)))) => Some(v),
                 _ => None,
             };
-            let mut keys = declared;
-            for k in pattern_keys(args.args(), value.as_ref()) {
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
+            let keys = with_pattern_keys(args.args(), value.as_ref(), declared);
             let env = crate::tx::fanout::GatherEnv {
                 patterns_gathered: true,
                 ..env
@@ -323,16 +322,14 @@ fn sort_generic(c: &mut Ctx, a: Args, readonly: bool) {
         Set,
         ZSet,
     }
-    let (kind, mut elems): (Kind, Vec<Vec<u8>>) = match c.lookup(key).map(|e| &e.value) {
-        None => (Kind::List, Vec::new()),
-        Some(Value::List(l)) => (Kind::List, l.iter().map(|e| e.to_vec()).collect()),
-        Some(Value::Set(s)) => (Kind::Set, s.iter().map(|m| m.to_elem().to_vec()).collect()),
-        Some(Value::ZSet(z)) => (
-            Kind::ZSet,
-            z.iter_from(0, false).map(|(m, _)| m.to_vec()).collect(),
-        ),
+    let value = c.lookup(key).map(|e| &e.value);
+    let kind = match value {
+        None | Some(Value::List(_)) => Kind::List,
+        Some(Value::Set(_)) => Kind::Set,
+        Some(Value::ZSet(_)) => Kind::ZSet,
         Some(_) => return c.r.error(WRONGTYPE),
     };
+    let mut elems = elements(value);
     // A set has no order of its own: one that is stored must be sorted so
     // that the result does not depend on the set's layout.
     if o.dontsort && matches!(kind, Kind::Set) && o.store.is_some() {

@@ -2383,6 +2383,7 @@ impl Reactor {
 }
 
 /// One key of DEL/UNLINK/EXISTS/TOUCH: is it there (and, deleting, gone now)?
+#[inline]
 fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) -> bool {
     let Some(d) = shard.dbs.get_mut(db) else {
         return false;
