@@ -11,6 +11,7 @@ pub mod memory;
 pub mod protocol;
 pub mod rdb;
 pub mod reactor;
+pub mod replication;
 pub mod server;
 pub mod shard;
 pub mod supervisor;

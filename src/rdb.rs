@@ -61,46 +61,107 @@ pub enum BadPayload {
 /// DUMP's payload for `v`.
 pub fn dump(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    match v {
-        Value::Str(s) => {
-            out.push(TYPE_STRING);
-            s.with_bytes(|b| put_string(&mut out, b));
-        }
-        Value::List(l) => {
-            out.push(TYPE_LIST);
-            put_len(&mut out, l.len() as u64);
-            for e in l.iter() {
-                put_string(&mut out, e);
-            }
-        }
-        Value::Set(s) => {
-            out.push(TYPE_SET);
-            put_len(&mut out, s.len() as u64);
-            for m in s.iter() {
-                m.with_bytes(|b| put_string(&mut out, b));
-            }
-        }
-        Value::Hash(h) => {
-            out.push(TYPE_HASH);
-            put_len(&mut out, h.len() as u64);
-            for (f, v) in h.iter() {
-                put_string(&mut out, f);
-                put_string(&mut out, v);
-            }
-        }
-        Value::ZSet(z) => {
-            out.push(TYPE_ZSET_2);
-            put_len(&mut out, z.len() as u64);
-            for (m, score) in z.iter() {
-                put_string(&mut out, m);
-                out.extend_from_slice(&score.to_le_bytes());
-            }
-        }
-    }
+    put_value(&mut out, v);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// A value as RDB stores it: type byte, then the body.
+fn put_value(out: &mut Vec<u8>, v: &Value) {
+    out.push(value_type(v));
+    put_body(out, v);
+}
+
+/// The type byte of the plain encoding `put_body` writes.
+fn value_type(v: &Value) -> u8 {
+    match v {
+        Value::Str(_) => TYPE_STRING,
+        Value::List(_) => TYPE_LIST,
+        Value::Set(_) => TYPE_SET,
+        Value::Hash(_) => TYPE_HASH,
+        Value::ZSet(_) => TYPE_ZSET_2,
+    }
+}
+
+fn put_body(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Str(s) => s.with_bytes(|b| put_string(out, b)),
+        Value::List(l) => {
+            put_len(out, l.len() as u64);
+            for e in l.iter() {
+                put_string(out, e);
+            }
+        }
+        Value::Set(s) => {
+            put_len(out, s.len() as u64);
+            for m in s.iter() {
+                m.with_bytes(|b| put_string(out, b));
+            }
+        }
+        Value::Hash(h) => {
+            put_len(out, h.len() as u64);
+            for (f, v) in h.iter() {
+                put_string(out, f);
+                put_string(out, v);
+            }
+        }
+        Value::ZSet(z) => {
+            put_len(out, z.len() as u64);
+            for (m, score) in z.iter() {
+                put_string(out, m);
+                out.extend_from_slice(&score.to_le_bytes());
+            }
+        }
+    }
+}
+
+const OP_AUX: u8 = 0xFA;
+const OP_RESIZEDB: u8 = 0xFB;
+const OP_EXPIRETIME_MS: u8 = 0xFC;
+const OP_SELECTDB: u8 = 0xFE;
+const OP_EOF: u8 = 0xFF;
+
+/// An RDB file's start: magic, version, and the auxiliary fields a
+/// loading Redis reports (`redis-ver`, `redis-bits`, `ctime`...).
+pub fn put_file_header(out: &mut Vec<u8>, aux: &[(&str, &[u8])]) {
+    out.extend_from_slice(b"REDIS");
+    out.extend_from_slice(format!("{RDB_VERSION:04}").as_bytes());
+    for (k, v) in aux {
+        out.push(OP_AUX);
+        put_string(out, k.as_bytes());
+        put_string(out, v);
+    }
+}
+
+/// A database's section: its number and (a hint for the loader's hash
+/// tables) how many keys, and keys with a TTL, follow.
+pub fn put_db_header(out: &mut Vec<u8>, db: usize, keys: usize, expires: usize) {
+    out.push(OP_SELECTDB);
+    put_len(out, db as u64);
+    out.push(OP_RESIZEDB);
+    put_len(out, keys as u64);
+    put_len(out, expires as u64);
+}
+
+/// One key of the current database section; `expire_at` in unix ms, 0
+/// for none.
+pub fn put_entry(out: &mut Vec<u8>, key: &[u8], v: &Value, expire_at: u64) {
+    if expire_at != 0 {
+        out.push(OP_EXPIRETIME_MS);
+        out.extend_from_slice(&expire_at.to_le_bytes());
+    }
+    out.push(value_type(v));
+    put_string(out, key);
+    put_body(out, v);
+}
+
+/// The end of an RDB file: EOF opcode and the CRC64 of everything before.
+pub fn put_file_end(out: &mut Vec<u8>) {
+    out.push(OP_EOF);
+    let crc = CRC64.checksum(out);
+    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// The value a RESTORE payload holds.

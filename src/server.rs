@@ -31,6 +31,7 @@ pub struct Shared {
     /// command only once `monitor_count` says there is one.
     pub monitors: RwLock<Vec<(usize, u64)>>,
     pub monitor_count: AtomicUsize,
+    pub repl: crate::replication::State,
 }
 
 impl Shared {
@@ -64,6 +65,7 @@ impl Shared {
             writes_need_replicas: AtomicBool::new(false),
             monitors: RwLock::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
+            repl: crate::replication::State::default(),
         };
         shared.apply_settings(&shared.config());
         Ok(shared)
