@@ -810,3 +810,62 @@ fn client_unblock_racing_a_push_loses_no_element() {
         wait_blocked(&srv, 0);
     }
 }
+
+/// A blocking pop whose key a transaction holds waits behind it like any
+/// command; if the key is still empty then, the client must block and
+/// time out, not be left without any reply (it used to: the deferred try
+/// ran as a plain command and answered nothing).
+#[test]
+fn a_pop_deferred_behind_a_transaction_still_blocks_and_times_out() {
+    let srv = Server::start(2);
+    // "a" and "L" live on different shards at --threads 2.
+    assert_ne!(
+        halocline::shard::slot::key_shard(b"a", 2),
+        halocline::shard::slot::key_shard(b"L", 2)
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = srv.conn();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _: Value = redis::pipe()
+                        .atomic()
+                        .cmd("INCR")
+                        .arg("a")
+                        .cmd("LPUSH")
+                        .arg("L")
+                        .arg("e")
+                        .cmd("RPOP")
+                        .arg("L")
+                        .query(&mut c)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let poppers: Vec<_> = (0..6)
+        .map(|_| {
+            let mut c = srv.conn();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_secs(2);
+                let mut n = 0;
+                while Instant::now() < until {
+                    let r: redis::RedisResult<Value> =
+                        redis::cmd("BLPOP").arg("L").arg("0.01").query(&mut c);
+                    assert!(r.is_ok(), "BLPOP {n} got no reply: {r:?}");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let pops: usize = poppers.into_iter().map(|p| p.join().unwrap()).sum();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(pops > 100, "{pops}");
+}

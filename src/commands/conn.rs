@@ -16,6 +16,10 @@ pub enum ConnAction {
     Monitor,
     /// Leave MONITOR mode (RESET).
     StopMonitor,
+    /// SYNC / PSYNC: snapshot every shard, then attach as a replica.
+    Sync {
+        psync: bool,
+    },
 }
 
 pub struct ConnCtx<'a> {

@@ -4,7 +4,9 @@
 
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
-use super::{bitops, blocking, connection, hash, keys, list, server, set, sort, string, zset};
+use super::{
+    bitops, blocking, connection, hash, keys, list, replication, server, set, sort, string, zset,
+};
 use crate::protocol::Args;
 
 pub type KeyFn = fn(&mut Ctx, Args);
@@ -565,6 +567,10 @@ pub static COMMANDS: &[Command] = &[
     cmd!("command", -1, &["loading", "stale"], 0, 0, 0, Conn(server::command), "server", "2.8.13", &["@slow", "@connection"], "Returns detailed information about all commands."),
     cmd!("time", 1, &["loading", "stale", "fast"], 0, 0, 0, Conn(server::time), "server", "2.6.0", &["@fast"], "Returns the server time."),
     cmd!("lastsave", 1, &["loading", "stale", "fast"], 0, 0, 0, Conn(server::lastsave), "server", "1.0.0", SV, "Returns the Unix timestamp of the last successful save to disk."),
+    cmd!("sync", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(replication::sync), "server", "1.0.0", SV, "Internal command used for replication"),
+    cmd!("psync", -3, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(replication::psync), "server", "2.8.0", SV, "Internal command used for replication"),
+    cmd!("replconf", -1, &["admin", "noscript", "loading", "stale", "allow_busy"], 0, 0, 0, Conn(replication::replconf), "server", "3.0.0", SV, "An internal command for configuring the replication stream"),
+    cmd!("role", 1, &["noscript", "loading", "stale", "fast"], 0, 0, 0, Conn(replication::role), "server", "2.8.12", SV, "Return the role of the instance in the context of replication"),
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     cmd!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(server::save), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk."),
     cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),

@@ -532,6 +532,17 @@ impl Reactor {
                 }
                 return self.unblock(idx, reply);
             }
+            if b.deadline != 0 && b.deadline <= crate::server::now_ms() {
+                // Its time is up. Checked here, not only by the timer,
+                // which passes over a client whose try is in flight: while
+                // others keep pushing and popping its key, every try ends
+                // with another wake-up pending and the next one starts at
+                // once, so the timer never found it idle (a BLPOP of 10 ms
+                // waited as long as the traffic lasted).
+                let mut reply = Vec::new();
+                timeout_reply(b.name, &mut Reply::new(&mut reply, b.proto));
+                return self.give_up(idx, reply);
+            }
             if b.again {
                 let (tok, id) = (token(idx, c.gen), b.id);
                 self.on_key_ready(tok, id);
@@ -574,6 +585,9 @@ impl Reactor {
             patterns_gathered: false,
         };
         let writes = cmd.is_write();
+        if writes && self.shared.repl.primary.active() {
+            self.will_replicate(vec![(db, args.clone())], false);
+        }
         let plan = fanout::gather(f, writes, args, keys, env);
         self.start_tx_in(idx, plan, locks, Some(slot));
     }

@@ -91,6 +91,7 @@ impl Reactor {
 
     fn exec(&mut self, idx: u32) {
         let n = self.shared.nshards;
+        let replicating = self.shared.repl.primary.active();
         let databases = self.shard.dbs.len();
         let Some(c) = self.conn_mut(idx) else { return };
         let proto = c.client.proto;
@@ -187,6 +188,16 @@ impl Reactor {
             }
         }
 
+        // Everything queued, with the database each runs in, for the
+        // replication stream: a transaction's coordinator appends it (a
+        // single-shard batch is appended by its shard).
+        let replicate: Option<Vec<(usize, OwnedArgs)>> = (replicating && !simple).then(|| {
+            m.cmds
+                .iter()
+                .zip(&placed)
+                .map(|(a, (db, _))| (*db, a.clone()))
+                .collect()
+        });
         if simple {
             // One shard, keyed commands only: one step on that shard.
             let shard = single_shard.unwrap_or(self.id);
@@ -328,6 +339,9 @@ impl Reactor {
                 _ => Vec::new(),
             };
             let plan = multi::single_batch(groups, replies, proto);
+            if let Some(cmds) = replicate {
+                self.will_replicate(cmds, true);
+            }
             return self.start_tx_min(idx, plan, locks, 1);
         }
         let checks: Vec<(usize, ShardOp)> = checks
@@ -335,6 +349,9 @@ impl Reactor {
             .map(|(s, c)| (s, ShardOp::WatchExpired(c)))
             .collect();
         let plan = multi::chain(checks, steps, replies, flag, proto);
+        if let Some(cmds) = replicate {
+            self.will_replicate(cmds, true);
+        }
         // Even one shard is locked here: the steps run in several hops.
         self.start_tx_min(idx, plan, locks, 1);
     }
@@ -374,7 +391,7 @@ impl Reactor {
             }
             // RESET is never queued (it ends the transaction instead), so
             // it cannot leave MONITOR mode from inside EXEC.
-            ConnAction::None | ConnAction::StopMonitor => Ok(out),
+            ConnAction::None | ConnAction::StopMonitor | ConnAction::Sync { .. } => Ok(out),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod conn;
 mod exec;
 pub mod mailbox;
 mod maxmemory;
+mod replicate;
 
 use crate::commands::conn::{ConnAction, ConnCtx};
 use crate::commands::ctx::Ctx;
@@ -104,6 +105,15 @@ pub struct Reactor {
     /// connection and not started yet: they become one transaction
     /// (`fanout::fold`) when the batch ends or another command comes.
     fold: Option<PendingFold>,
+    /// Replication: where the writes running now go (`replicate`).
+    emit: replicate::Emit,
+    /// What the next coordinator started replicates when it completes.
+    tx_replicate: Option<Box<fanout::ToReplicate>>,
+    /// Stream bytes wait for a replica connected here.
+    repl_pump: bool,
+    last_repl_ping: u64,
+    /// When this shard last took part in a replica's snapshot.
+    snapshot_ms: u64,
 }
 
 struct PendingFold {
@@ -216,6 +226,11 @@ impl Reactor {
             ahead: ParsedAhead::default(),
             monitor_scratch: Vec::new(),
             fold: None,
+            emit: replicate::Emit::Direct,
+            tx_replicate: None,
+            repl_pump: false,
+            last_repl_ping: now_ms(),
+            snapshot_ms: 0,
             dirty: Vec::new(),
             to_close: Vec::new(),
             block_seq: 0,
@@ -326,9 +341,13 @@ impl Reactor {
         // to wait for (see `block`).
         if !std::mem::replace(&mut c.closing, true) {
             let monitor = c.client.monitor.then(|| token(idx, c.gen));
+            let replica = c.client.replica.then(|| token(idx, c.gen));
             self.to_close.push(idx);
             if let Some(tok) = monitor {
                 self.shared.remove_monitor(self.id, tok);
+            }
+            if let Some(tok) = replica {
+                self.replica_gone(tok);
             }
         }
         // A blocked client that goes away leaves no waiter behind.
@@ -616,6 +635,7 @@ impl Reactor {
             && c.client.multi.is_none()
             && self.shared.memory.maxmemory() == 0
             && !self.shared.writes_need_replicas.load(Ordering::Relaxed)
+            && !self.shared.repl.primary.active()
     }
 
     /// A merging command (`fanout::RunKind`) joins (or opens) this
@@ -711,6 +731,11 @@ impl Reactor {
             }
             return reject(c, false, &msg);
         };
+        if c.client.replica && cmd.name != "replconf" {
+            // A replica's connection carries the stream: its other
+            // commands get no reply (Redis answers a replica nothing).
+            return;
+        }
         c.client.set_last_cmd(cmd, args);
         c.client.last_interaction_ms = self.now;
         let stat = table::index_of(cmd);
@@ -818,7 +843,8 @@ impl Reactor {
         };
         let db = c.client.db;
         let proto = c.client.proto;
-        if spans || folding {
+        let replicating = self.shared.repl.primary.active();
+        if (spans || folding) && !replicating {
             match multi {
                 Some(Multi::MSet) if !args.len().is_multiple_of(2) => {
                     return self.add_run_to_fold(idx, fanout::RunKind::MSet, db, args);
@@ -847,10 +873,13 @@ impl Reactor {
                         }
                     };
                 let locks = locks.unwrap_or_else(|| lock_keys(cmd, args, db, n));
-                if m.folds() {
+                if m.folds() && !replicating {
                     return self.add_to_fold(idx, plan, locks);
                 }
                 self.flush_fold();
+                if replicating && cmd.is_write() {
+                    self.will_replicate(vec![(db, OwnedArgs::from_args(args))], false);
+                }
                 return self.start_tx(idx, plan, locks);
             }
         }
@@ -868,6 +897,9 @@ impl Reactor {
                 distinct_keys(cmd, args),
                 env,
             );
+            if replicating && store.is_some() {
+                self.will_replicate(vec![(db, OwnedArgs::from_args(args))], false);
+            }
             return self.start_tx(idx, plan, locks);
         }
         if spans && cmd.is_blocking() {
@@ -892,6 +924,9 @@ impl Reactor {
                 distinct_keys(cmd, args),
                 env,
             );
+            if replicating && cmd.is_write() {
+                self.will_replicate(vec![(db, OwnedArgs::from_args(args))], false);
+            }
             return self.start_tx(idx, plan, locks);
         }
         let target = target.unwrap_or(self.id);
@@ -901,6 +936,19 @@ impl Reactor {
                 .map(|i| lock_id(db, args.get(i)))
                 .collect();
             if self.shard.locks.blocked(&keys) {
+                if cmd.is_blocking() {
+                    // Its first try waits behind the transaction like any
+                    // command, as a blocked client's attempt: finding
+                    // nothing then, it blocks (run as a plain command it
+                    // answered nothing at all).
+                    self.block(idx, cmd, args, db, self.id, None);
+                    let Some(c) = self.conn(idx) else { return };
+                    let Some(id) = c.blocked.as_ref().map(|b| b.id) else {
+                        return;
+                    };
+                    let tok = token(idx, c.gen);
+                    return self.on_key_ready(tok, id);
+                }
                 // A transaction holds (or waits for) these keys: run after it.
                 let slot = c.push_remote();
                 let reply = ReplyTo {
@@ -931,11 +979,24 @@ impl Reactor {
             f(&mut ctx, args);
             let wrote = ctx.r.out.len() > at;
             let failed = ctx.r.out.get(at) == Some(&b'-');
+            let replicated = self
+                .shared
+                .repl
+                .primary
+                .active()
+                .then(|| ctx.r.out[at..].to_vec());
+            let unchanged = cmd.is_write()
+                && !failed
+                && ctx.shard.dbs[db].has_watches()
+                && changed_nothing(cmd, &ctx.r.out[at..]);
+            if let Some(reply) = replicated {
+                // Before the blocked clients it wakes pop: their pops
+                // must follow it in the stream.
+                self.replicate(cmd, db, args, &reply);
+            }
             // Tested here, not only inside: two calls that return at once
             // were ~3% of a pipelined GET.
             if cmd.is_write() && !failed {
-                let unchanged =
-                    ctx.shard.dbs[db].has_watches() && changed_nothing(cmd, &ctx.r.out[at..]);
                 touch_written(&mut self.shard, cmd, db, args, unchanged);
                 // A blocking attempt that found nothing changed nothing.
                 if wrote {
@@ -1004,8 +1065,11 @@ impl Reactor {
         let Some(lock) = op.shard_lock() else {
             return self.start_plan(idx, plan);
         };
+        if lock == crate::tx::locks::WHOLE_SHARD && self.shared.repl.primary.active() {
+            self.will_replicate(vec![(db, OwnedArgs::from_args(args))], false);
+        }
         let locks = (0..n).map(|s| (s, vec![lock])).collect();
-        self.start_tx(idx, plan, locks);
+        self.start_tx_min(idx, plan, locks, 1);
     }
 
     fn run_conn(&mut self, idx: u32, f: table::ConnFn, args: Args) {
@@ -1037,6 +1101,7 @@ impl Reactor {
                 let tok = token(idx, c.gen);
                 self.shared.add_monitor(self.id, tok);
             }
+            ConnAction::Sync { psync } => self.start_sync(idx, psync),
             ConnAction::StopMonitor => {
                 c.client.monitor = false;
                 let tok = token(idx, c.gen);
@@ -1114,9 +1179,11 @@ impl Reactor {
             finish,
             barrier,
         } = plan;
+        let replicate = self.tx_replicate.take();
         let Some(c) = self.conn_mut(idx) else { return };
         let mut coord = Coord::new(ops.len(), finish);
         coord.barrier = barrier;
+        coord.replicate = replicate;
         let Some(slot) = c.install(coord, at) else {
             return;
         };
@@ -1166,7 +1233,10 @@ impl Reactor {
         } = plan;
         // Single-phase plans (no barrier) with one op per locked shard take
         // the short path: see TxState::fast.
+        // Not while replicating: the coordinator appends to the stream
+        // while it holds every lock, which the shortcut does not wait for.
         let fast = !barrier
+            && !self.shared.repl.primary.active()
             && ops.len() == locks.len()
             && locks
                 .iter()
@@ -1186,11 +1256,13 @@ impl Reactor {
                 out_of_order = true;
             }
         }
+        let replicate = self.tx_replicate.take();
         let Some(c) = self.conn_mut(idx) else {
             return self.unlock(txid);
         };
         let mut coord = Coord::new(ops.len(), finish);
         coord.barrier = true;
+        coord.replicate = replicate;
         coord.tx = Some(Box::new(TxState {
             txid,
             shards,
@@ -1246,6 +1318,7 @@ impl Reactor {
     /// Ask the next shard for its locks; once all are held, run phase one.
     fn acquire_next(&mut self, tok: Token, slot: u64) {
         loop {
+            let replicating = self.shared.repl.primary.active();
             let Some((_, c)) = self.conn_by_token(tok) else {
                 return;
             };
@@ -1254,7 +1327,11 @@ impl Reactor {
             };
             let Some(tx) = coord.tx.as_mut() else { return };
             if tx.fast && tx.acquired + 1 == tx.shards.len() {
-                return self.lock_run_last(tok, slot);
+                if !replicating {
+                    return self.lock_run_last(tok, slot);
+                }
+                // A replica attached since it started: see `start_tx_at`.
+                tx.fast = false;
             }
             if tx.acquired == tx.shards.len() {
                 let ops = tx.first_ops.take().unwrap_or_default();
@@ -1593,7 +1670,11 @@ impl Reactor {
             None if coord.block_attempt => {
                 let out = std::mem::take(&mut coord.out);
                 let tx = coord.tx.take();
+                let replicate = coord.replicate.take();
                 *s = Slot::Blocked;
+                if let Some(what) = replicate {
+                    self.replicate_completed(*what, &out);
+                }
                 if let Some(tx) = tx.filter(|t| !t.fast) {
                     self.unlock_all(&tx);
                 }
@@ -1601,11 +1682,13 @@ impl Reactor {
             }
             None => {
                 let out = std::mem::take(&mut coord.out);
-                let mut tx = None;
-                if let Some(s) = c.slot_mut(slot) {
-                    if let Slot::Wait(coord) = s {
-                        tx = coord.tx.take();
-                    }
+                let tx = coord.tx.take();
+                let replicate = coord.replicate.take();
+                if let Some(what) = replicate {
+                    // Appended before the locks go.
+                    self.replicate_completed(*what, &out);
+                }
+                if let Some(s) = self.conn_mut(idx).and_then(|c| c.slot_mut(slot)) {
                     *s = Slot::Ready(out);
                 }
                 // The fast path's ops released their locks themselves.
@@ -1744,6 +1827,12 @@ impl Reactor {
             _ if a.len() >= 3 => keys::debug_object(&mut ctx, a.get(2)),
             _ => ctx.r.error("ERR internal routing error"),
         }
+        if self.shared.repl.primary.active() {
+            if let Some(cmd) = cmd {
+                let reply = out[start..].to_vec();
+                self.replicate(cmd, db, a, &reply);
+            }
+        }
         if let Some(cmd) =
             cmd.filter(|c| c.is_write() && out.len() > start && out.get(start) != Some(&b'-'))
         {
@@ -1756,6 +1845,14 @@ impl Reactor {
 
     /// Run an operation another reactor (or this one) asked of this shard.
     pub(super) fn exec_op(&mut self, op: ShardOp) -> OpResult {
+        let r = self.exec_op_inner(op);
+        // Deletions by expiry during it are appended now, ahead of the
+        // coordinator's append of the writes it is part of.
+        self.replicate_deletions();
+        r
+    }
+
+    fn exec_op_inner(&mut self, op: ShardOp) -> OpResult {
         let now = self.now;
         let shard = &mut self.shard;
         match op {
@@ -1775,19 +1872,24 @@ impl Reactor {
             ShardOp::WatchExpired(w) => OpResult::Bool(w.failed(&self.shard.dbs, now)),
             ShardOp::Seq(ops) => OpResult::Seq(ops.into_iter().map(|o| self.exec_op(o)).collect()),
             ShardOp::Batch {
-                proto, cmds, watch, ..
+                proto,
+                cmds,
+                watch,
+                in_tx,
             } => {
                 if watch.is_some_and(|w| w.failed(&self.shard.dbs, now)) {
                     return OpResult::Bool(false);
                 }
-                let mut replies = Vec::with_capacity(cmds.len());
-                for (db, args) in cmds {
-                    let a = args.args();
-                    let mut out = self.run_on_shard(db, proto, a);
-                    blocking::nil_if_blocked(table::lookup(a.get(0)), &mut out, proto);
-                    replies.push(out);
-                }
-                OpResult::Replies(replies)
+                self.replicate_batch(in_tx, |r| {
+                    let mut replies = Vec::with_capacity(cmds.len());
+                    for (db, args) in cmds {
+                        let a = args.args();
+                        let mut out = r.run_on_shard(db, proto, a);
+                        blocking::nil_if_blocked(table::lookup(a.get(0)), &mut out, proto);
+                        replies.push(out);
+                    }
+                    OpResult::Replies(replies)
+                })
             }
             ShardOp::Exec { db, proto, args } => {
                 OpResult::Reply(self.run_on_shard(db, proto, args.args()))
@@ -1955,6 +2057,7 @@ impl Reactor {
                 OpResult::Unit
             }
             ShardOp::Stats => OpResult::Stats(Box::new(self.stats())),
+            ShardOp::Snapshot => self.snapshot(),
             ShardOp::ClientList { id_filter } => {
                 let mut s = String::new();
                 for c in self.conns.iter().flatten() {
@@ -2046,6 +2149,7 @@ impl Reactor {
             let mut msgs = std::mem::take(&mut batch.msgs);
             for m in msgs.drain(..) {
                 match m {
+                    Msg::ReplPending => self.pump_replicas(),
                     Msg::Cmd(m) => {
                         if let Some(a) = batch.args(m.args.clone()) {
                             self.run_cmd_for(&m, a);
@@ -2211,6 +2315,9 @@ impl Reactor {
     /// one wake per target (and a wake only if it is asleep). A full mailbox
     /// leaves the batch here for the next turn: backpressure, not loss.
     pub fn flush_outboxes(&mut self) {
+        if self.repl_pump {
+            self.pump_replicas();
+        }
         self.run_ready_waiters();
         for t in 0..self.outbox.len() {
             // Ring targets whose messages have waited a whole turn unrung.
@@ -2287,6 +2394,8 @@ impl Reactor {
             self.shard
                 .active_expire(self.now, std::time::Duration::from_millis(25));
         }
+        self.replicate_deletions();
+        self.replica_keepalive();
     }
 
     /// `timeout N`: close clients idle for more than N seconds, except

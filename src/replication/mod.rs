@@ -2,6 +2,9 @@
 //! an RDB snapshot, then the stream of writes) and as a replica
 //! (REPLICAOF).
 
+pub mod primary;
+pub mod rewrite;
+
 use std::sync::atomic::AtomicBool;
 
 /// Replication state every reactor may read.
@@ -10,4 +13,5 @@ pub struct State {
     /// REPLICAOF is in force: ordinary clients' writes are refused with
     /// READONLY and nothing is propagated from here.
     pub is_replica: AtomicBool,
+    pub primary: primary::Primary,
 }

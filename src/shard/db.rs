@@ -37,6 +37,9 @@ pub struct Db {
     /// dropped) on any change to the key; empty in the common case, so a
     /// write pays one branch.
     watched: hashbrown::HashMap<Key, Vec<Watcher>>,
+    /// Keys deleted by expiry or eviction, kept while replicas must be
+    /// told (None otherwise: nothing is kept).
+    deleted: Option<Vec<Key>>,
 }
 
 /// A client watching a key. `stale`: the key was already logically expired
@@ -58,6 +61,32 @@ impl Db {
             map: KeyTable::new(),
             expires: IndexSet::with_hasher(Hasher::default()),
             watched: hashbrown::HashMap::new(),
+            deleted: None,
+        }
+    }
+
+    /// Keep (or stop keeping) the keys expiry and eviction delete, for
+    /// the replication stream.
+    pub fn log_deletions(&mut self, on: bool) {
+        match (on, self.deleted.is_some()) {
+            (true, false) => self.deleted = Some(Vec::new()),
+            (false, true) => self.deleted = None,
+            _ => {}
+        }
+    }
+
+    /// The keys expiry and eviction deleted since the last call.
+    pub fn take_deleted(&mut self) -> Vec<Key> {
+        match self.deleted.as_mut() {
+            Some(v) if !v.is_empty() => std::mem::take(v),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A key went away without a command deleting it (expiry, eviction).
+    pub fn note_deleted(&mut self, key: &[u8]) {
+        if let Some(v) = self.deleted.as_mut() {
+            v.push(Key::from_slice(key));
         }
     }
 
@@ -198,6 +227,10 @@ impl Db {
         let idx = self.map.get_index_of(key)?;
         let expire_at = self.map[idx].expire_at;
         if expire_at != 0 && expire_at <= now {
+            if self.deleted.is_some() {
+                let key = Key::from_slice(key);
+                self.note_deleted(&key);
+            }
             self.remove_at(idx);
             stats.expired_keys += 1;
             return None;
@@ -475,6 +508,7 @@ impl Db {
             };
             if due {
                 let key: Key = key.clone();
+                self.note_deleted(&key);
                 self.remove(&key);
                 self.expires.swap_remove(&key);
                 expired += 1;

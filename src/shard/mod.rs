@@ -27,6 +27,8 @@ pub struct Shard {
     /// A scratch shard holding every key SORT's BY/GET patterns name
     /// (`sort::patterns_plan`): its patterns may be read here.
     pub patterns_gathered: bool,
+    /// Expiry and eviction deletions are kept for replicas (`Db::log_deletions`).
+    pub logs_deletions: bool,
 }
 
 /// A blocked client as its keys' shard knows it: (reactor, connection,
@@ -72,6 +74,7 @@ impl Shard {
             waiters: Default::default(),
             attempt: None,
             patterns_gathered: false,
+            logs_deletions: false,
         }
     }
 
@@ -106,6 +109,7 @@ impl Shard {
         let Some((_, db, key)) = best else {
             return false;
         };
+        self.dbs[db].note_deleted(&key);
         self.dbs[db].remove(&key);
         self.stats.evicted_keys += 1;
         true

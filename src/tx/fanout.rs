@@ -40,6 +40,17 @@ pub struct Coord {
     /// An attempt of a blocked command spanning shards (see
     /// `reactor::blocking`): its reply goes back to the blocked client.
     pub block_attempt: bool,
+    /// Writes to replicate when this coordinator completes, while it still
+    /// holds its locks (see `replication::primary`).
+    pub replicate: Option<Box<ToReplicate>>,
+}
+
+/// The commands a coordinator ran, for the replication stream: their
+/// replies are its reply (`exec`: the elements of EXEC's array, else one
+/// after another).
+pub struct ToReplicate {
+    pub cmds: Vec<(usize, OwnedArgs)>,
+    pub exec: bool,
 }
 
 /// A transaction's lock acquisition: shards in increasing order, one at a
@@ -76,6 +87,7 @@ impl Coord {
             tx: None,
             out: Vec::new(),
             block_attempt: false,
+            replicate: None,
         }
     }
 

@@ -58,6 +58,9 @@ pub struct Response {
 }
 
 pub enum Msg {
+    /// Replication stream bytes wait for a replica connected here
+    /// (`replication::primary`): move them to its connection.
+    ReplPending,
     Req(Request),
     Resp(Response),
     Cmd(RemoteCmd),

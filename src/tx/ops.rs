@@ -224,6 +224,10 @@ pub enum ShardOp {
     },
     /// Statistics of this reactor and its shard (INFO).
     Stats,
+    /// Serialize this shard's keys for a replica's snapshot (RDB entries
+    /// per database), and from now on keep expiry and eviction deletions
+    /// for its stream. Run under every shard's lock.
+    Snapshot,
     /// CLIENT LIST lines of this reactor's connections.
     ClientList {
         id_filter: Option<Vec<u64>>,
@@ -269,6 +273,8 @@ pub enum OpResult {
     Taken(Option<(Value, u64)>),
     Stats(Box<ShardStats>),
     Text(String),
+    /// Per non-empty database: (db, keys, keys with a TTL, RDB entries).
+    Snapshot(Vec<(usize, usize, usize, Vec<u8>)>),
     Unit,
     /// Done; the operation's arguments, handed back so that they are freed
     /// by the reactor that allocated them. An MSET part's pairs freed on

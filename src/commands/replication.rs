@@ -1,0 +1,108 @@
+//! Replication commands, master side: SYNC, PSYNC, REPLCONF, ROLE (the
+//! snapshot and stream themselves: `reactor::replicate`).
+
+use super::conn::{ConnAction, ConnCtx};
+use super::ctx::{arg_i64, eq_ic};
+use crate::protocol::Args;
+use std::sync::atomic::Ordering;
+
+pub fn sync(c: &mut ConnCtx, _a: Args) {
+    start_sync(c, false);
+}
+
+/// PSYNC replid offset: no backlog is kept, so every request is a full
+/// resynchronization (+FULLRESYNC), which every Redis replica accepts.
+pub fn psync(c: &mut ConnCtx, _a: Args) {
+    start_sync(c, true);
+}
+
+fn start_sync(c: &mut ConnCtx, psync: bool) {
+    // A replica asking again on its stream connection is ignored, as
+    // Redis does.
+    if c.client.replica {
+        return;
+    }
+    if c.shared.repl.is_replica.load(Ordering::Relaxed) {
+        return c
+            .r
+            .error("NOMASTERLINK Can't SYNC while not connected with my master");
+    }
+    c.action = ConnAction::Sync { psync };
+}
+
+pub fn replconf(c: &mut ConnCtx, a: Args) {
+    if a.len().is_multiple_of(2) {
+        return c.r.error("ERR syntax error");
+    }
+    let mut i = 1;
+    while i + 1 < a.len() {
+        let (opt, val) = (a.get(i), a.get(i + 1));
+        if eq_ic(opt, "listening-port") {
+            match arg_i64(val).filter(|p| (0..=65535).contains(p)) {
+                Some(p) => c.client.replica_port = p as u16,
+                None => return c.r.error("ERR value is not an integer or out of range"),
+            }
+        } else if eq_ic(opt, "ack") {
+            // Only from an attached replica, and never answered: the
+            // replica does not read replies on its stream.
+            if c.client.replica {
+                if let Some(off) = arg_i64(val).filter(|v| *v >= 0) {
+                    c.shared
+                        .repl
+                        .primary
+                        .ack(c.reactor, c.client.id, off as u64, c.now);
+                }
+            }
+            return;
+        } else if eq_ic(opt, "getack") {
+            // Asked of replicas by their master; this one is not a replica.
+            return;
+        } else if !(eq_ic(opt, "ip-address")
+            || eq_ic(opt, "capa")
+            || eq_ic(opt, "rdb-only")
+            || eq_ic(opt, "rdb-filter-only"))
+        {
+            return c.r.error(&format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            ));
+        }
+        i += 2;
+    }
+    c.r.ok();
+}
+
+/// ROLE as a master: offset and each replica's address and acknowledged
+/// offset.
+pub fn role(c: &mut ConnCtx, _a: Args) {
+    let (_, offset, replicas) = c.shared.repl.primary.info(c.now);
+    c.r.array(3);
+    c.r.bulk(b"master");
+    c.r.int(offset as i64);
+    c.r.array(replicas.len());
+    for r in replicas {
+        c.r.array(3);
+        c.r.bulk(r.ip.as_bytes());
+        c.r.bulk(r.port.to_string().as_bytes());
+        c.r.bulk(r.offset.to_string().as_bytes());
+    }
+}
+
+/// INFO's replication section.
+pub fn info_section(shared: &crate::server::Shared, now: u64) -> String {
+    let (replid, offset, replicas) = shared.repl.primary.info(now);
+    let mut s = format!(
+        "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
+        replicas.len()
+    );
+    for (i, r) in replicas.iter().enumerate() {
+        s.push_str(&format!(
+            "slave{i}:ip={},port={},state=online,offset={},lag={}\r\n",
+            r.ip, r.port, r.offset, r.lag_s
+        ));
+    }
+    s.push_str(&format!(
+        "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n"
+    ));
+    s
+}

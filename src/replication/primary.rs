@@ -1,0 +1,291 @@
+//! This server as a master: the one ordered stream of writes every
+//! attached replica receives after its snapshot.
+//!
+//! Shards run writes concurrently, but a replica needs one sequence. Each
+//! write is appended here by the reactor that ran it, while it still owns
+//! the keys it wrote (a single-shard command on its shard; a transaction
+//! while it holds every lock it took), so two writes to one key enter the
+//! stream in the order they ran, and a multi-shard write enters it at a
+//! point where none of its keys can change. The append takes a mutex, but
+//! only while a replica is attached: otherwise writers pay one relaxed
+//! load (`active`).
+//!
+//! Bytes for a replica wait in its buffer here until the reactor owning
+//! its connection moves them to the socket (`take`), woken by a message
+//! when the buffer goes from empty to non-empty.
+
+use crate::tx::Token;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// A replica further behind than this is dropped, as Redis's
+/// `client-output-buffer-limit replica 256mb` does.
+const MAX_BACKLOG: usize = 256 << 20;
+
+pub struct Primary {
+    active: AtomicBool,
+    log: Mutex<Log>,
+}
+
+/// A write to propagate: the database it ran in and its arguments.
+pub type Propagated = (usize, Vec<Vec<u8>>);
+
+struct Log {
+    replid: String,
+    offset: u64,
+    /// The database the stream last selected (None: the next write
+    /// selects, as after a replica attaches).
+    db: Option<usize>,
+    replicas: Vec<Replica>,
+}
+
+pub struct Replica {
+    pub reactor: usize,
+    pub conn: Token,
+    pub id: u64,
+    pub ip: String,
+    pub listening_port: u16,
+    /// Offset the replica last acknowledged (REPLCONF ACK).
+    pub ack: u64,
+    pub ack_ms: u64,
+    out: Vec<u8>,
+}
+
+/// What INFO replication shows for one replica.
+pub struct ReplicaInfo {
+    pub ip: String,
+    pub port: u16,
+    pub offset: u64,
+    pub lag_s: u64,
+}
+
+impl Default for Primary {
+    fn default() -> Primary {
+        let replid = (0..40)
+            .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
+            .collect();
+        Primary {
+            active: AtomicBool::new(false),
+            log: Mutex::new(Log {
+                replid,
+                offset: 0,
+                db: None,
+                replicas: Vec::new(),
+            }),
+        }
+    }
+}
+
+impl Primary {
+    /// Is any replica attached? (One relaxed load: the writers' check.)
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        // A panic while holding it aborts the process (server::abort_on_panic),
+        // so a poisoned lock never outlives one.
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A replica's snapshot is taken (every shard locked): from here on it
+    /// receives every write. Returns (replication id, offset) for
+    /// +FULLRESYNC.
+    pub fn attach(
+        &self,
+        reactor: usize,
+        conn: Token,
+        id: u64,
+        ip: String,
+        listening_port: u16,
+    ) -> (String, u64) {
+        let mut log = self.log();
+        log.db = None;
+        log.replicas.push(Replica {
+            reactor,
+            conn,
+            id,
+            ip,
+            listening_port,
+            ack: 0,
+            ack_ms: 0,
+            out: Vec::new(),
+        });
+        self.active.store(true, Ordering::Relaxed);
+        (log.replid.clone(), log.offset)
+    }
+
+    /// The replica's connection is gone.
+    pub fn detach(&self, reactor: usize, conn: Token) {
+        let mut log = self.log();
+        log.replicas
+            .retain(|r| !(r.reactor == reactor && r.conn == conn));
+        if log.replicas.is_empty() {
+            self.active.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// REPLCONF ACK from the attached replica with client id `id`.
+    pub fn ack(&self, reactor: usize, id: u64, offset: u64, now_ms: u64) {
+        let mut log = self.log();
+        if let Some(r) = log
+            .replicas
+            .iter_mut()
+            .find(|r| r.reactor == reactor && r.id == id)
+        {
+            r.ack = offset;
+            r.ack_ms = now_ms;
+        }
+    }
+
+    /// Append writes that ran as one atomic step (`wrap`: more than one,
+    /// so MULTI/EXEC around them). Returns the reactors whose replicas'
+    /// buffers were empty before: they must be told to send.
+    pub fn append(&self, cmds: &[Propagated], wrap: bool) -> Vec<usize> {
+        if cmds.is_empty() {
+            return Vec::new();
+        }
+        let mut log = self.log();
+        if log.replicas.is_empty() {
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        let mut db = log.db;
+        let mut select = |bytes: &mut Vec<u8>, want: usize| {
+            if db != Some(want) {
+                encode(bytes, &[b"SELECT", want.to_string().as_bytes()]);
+                db = Some(want);
+            }
+        };
+        if wrap {
+            select(&mut bytes, cmds[0].0);
+            encode(&mut bytes, &[b"MULTI"]);
+        }
+        for (d, args) in cmds {
+            select(&mut bytes, *d);
+            let parts: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+            encode(&mut bytes, &parts);
+        }
+        if wrap {
+            encode(&mut bytes, &[b"EXEC"]);
+        }
+        log.db = db;
+        self.push(&mut log, &bytes)
+    }
+
+    /// Bytes that select no database (the keep-alive PING).
+    pub fn append_raw(&self, args: &[&[u8]]) -> Vec<usize> {
+        let mut log = self.log();
+        if log.replicas.is_empty() {
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        encode(&mut bytes, args);
+        self.push(&mut log, &bytes)
+    }
+
+    fn push(&self, log: &mut Log, bytes: &[u8]) -> Vec<usize> {
+        log.offset += bytes.len() as u64;
+        let mut wake = Vec::new();
+        for r in &mut log.replicas {
+            if r.out.len() > MAX_BACKLOG {
+                // Left for its reactor to drop (`take` hands it back empty
+                // and flagged): a replica that cannot keep up resyncs.
+                continue;
+            }
+            if r.out.is_empty() && !wake.contains(&r.reactor) {
+                wake.push(r.reactor);
+            }
+            r.out.extend_from_slice(bytes);
+        }
+        wake
+    }
+
+    /// The stream bytes waiting for this reactor's replicas, as (conn,
+    /// bytes, over the limit).
+    pub fn take(&self, reactor: usize) -> Vec<(Token, Vec<u8>, bool)> {
+        let mut log = self.log();
+        log.replicas
+            .iter_mut()
+            .filter(|r| r.reactor == reactor && !r.out.is_empty())
+            .map(|r| {
+                let over = r.out.len() > MAX_BACKLOG;
+                (r.conn, std::mem::take(&mut r.out), over)
+            })
+            .collect()
+    }
+
+    /// INFO replication: replication id, offset, and each replica.
+    pub fn info(&self, now_ms: u64) -> (String, u64, Vec<ReplicaInfo>) {
+        let log = self.log();
+        let replicas = log
+            .replicas
+            .iter()
+            .map(|r| ReplicaInfo {
+                ip: r.ip.clone(),
+                port: r.listening_port,
+                offset: r.ack,
+                lag_s: if r.ack_ms == 0 {
+                    0
+                } else {
+                    now_ms.saturating_sub(r.ack_ms) / 1000
+                },
+            })
+            .collect();
+        (log.replid.clone(), log.offset, replicas)
+    }
+
+    pub fn replica_count(&self) -> usize {
+        self.log().replicas.len()
+    }
+}
+
+/// A command as RESP, the way replicas read the stream.
+pub fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.push(b'*');
+    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        out.push(b'$');
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(db: usize, args: &[&str]) -> Propagated {
+        (db, args.iter().map(|a| a.as_bytes().to_vec()).collect())
+    }
+
+    #[test]
+    fn selects_only_when_the_database_changes_and_wraps_transactions() {
+        let p = Primary::default();
+        assert!(p.append(&[cmd(0, &["set", "a", "1"])], false).is_empty());
+        p.attach(1, 7, 1, "127.0.0.1".into(), 6380);
+        assert!(p.active());
+        assert_eq!(p.append(&[cmd(9, &["set", "a", "1"])], false), vec![1]);
+        // Not empty any more: no second wake.
+        assert!(p
+            .append(&[cmd(9, &["incr", "b"]), cmd(3, &["del", "c"])], true)
+            .is_empty());
+        let got = p.take(1);
+        assert_eq!(got.len(), 1);
+        let text = String::from_utf8(got[0].1.clone()).unwrap();
+        assert_eq!(
+            text,
+            "*2\r\n$6\r\nSELECT\r\n$1\r\n9\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n\
+             *1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nincr\r\n$1\r\nb\r\n\
+             *2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\ndel\r\n$1\r\nc\r\n*1\r\n$4\r\nEXEC\r\n"
+        );
+        let (_, offset, _) = p.info(0);
+        assert_eq!(offset, text.len() as u64);
+        p.detach(1, 7);
+        assert!(!p.active());
+    }
+}

@@ -1,0 +1,505 @@
+//! halocline as a master: SYNC/PSYNC hand out a snapshot and then the
+//! stream of writes, in Redis 7.0's form (SELECT when the database
+//! changes, MULTI/EXEC around transactions, relative times made absolute,
+//! random and blocking pops replaced by what they did). Checked by reading
+//! the stream directly, and by a real redis-server replicating from
+//! halocline --threads 4 under concurrent writes and ending with the same
+//! data (needs redis-server on PATH; with CI=true its absence fails).
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A replica's view: the connection after SYNC, its snapshot consumed.
+struct Stream {
+    r: BufReader<TcpStream>,
+    rdb: Vec<u8>,
+}
+
+impl Stream {
+    fn attach(port: u16, psync: bool) -> Stream {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        if psync {
+            s.write_all(b"PSYNC ? -1\r\n").unwrap();
+        } else {
+            s.write_all(b"SYNC\r\n").unwrap();
+        }
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        if psync {
+            r.read_line(&mut line).unwrap();
+            assert!(line.starts_with("+FULLRESYNC "), "{line:?}");
+            assert_eq!(line.split(' ').count(), 3, "{line:?}");
+            line.clear();
+        }
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with('$'), "{line:?}");
+        let len: usize = line[1..].trim_end().parse().unwrap();
+        let mut rdb = vec![0; len];
+        r.read_exact(&mut rdb).unwrap();
+        assert!(rdb.starts_with(b"REDIS0010"), "{:?}", &rdb[..9]);
+        Stream { r, rdb }
+    }
+
+    /// The next command in the stream, keep-alive PINGs skipped.
+    fn next(&mut self) -> Vec<String> {
+        loop {
+            let mut line = String::new();
+            self.r.read_line(&mut line).expect("stream read");
+            let n: usize = line
+                .strip_prefix('*')
+                .unwrap_or_else(|| panic!("not an array: {line:?}"))
+                .trim_end()
+                .parse()
+                .unwrap();
+            let mut cmd = Vec::with_capacity(n);
+            for _ in 0..n {
+                line.clear();
+                self.r.read_line(&mut line).unwrap();
+                let len: usize = line[1..].trim_end().parse().unwrap();
+                let mut b = vec![0; len + 2];
+                self.r.read_exact(&mut b).unwrap();
+                b.truncate(len);
+                cmd.push(String::from_utf8(b).unwrap());
+            }
+            // Command names in the case the client sent them: compare
+            // them upper-cased.
+            cmd[0].make_ascii_uppercase();
+            if cmd != ["PING"] {
+                return cmd;
+            }
+        }
+    }
+
+    /// Commands up to and including the one whose first key is `marker`.
+    fn until(&mut self, marker: &str) -> Vec<Vec<String>> {
+        let mut got = Vec::new();
+        loop {
+            let c = self.next();
+            let done = c.get(1).is_some_and(|k| k == marker);
+            got.push(c);
+            if done {
+                return got;
+            }
+        }
+    }
+}
+
+fn cmds(list: &[&[&str]]) -> Vec<Vec<String>> {
+    list.iter()
+        .map(|c| c.iter().map(|s| s.to_string()).collect())
+        .collect()
+}
+
+/// Replace the absolute times (PXAT/PEXPIREAT arguments) by "T" after
+/// checking they are `delta_ms` ahead of now, give or take.
+fn times_checked(mut got: Vec<Vec<String>>, now_ms: u64) -> Vec<Vec<String>> {
+    for c in &mut got {
+        let at = match c[0].to_ascii_uppercase().as_str() {
+            "SET" if c.len() == 5 && c[3].eq_ignore_ascii_case("pxat") => 4,
+            "PEXPIREAT" => 2,
+            _ => continue,
+        };
+        let t: u64 = c[at].parse().unwrap();
+        assert!(t > now_ms && t < now_ms + 200_000, "{c:?} vs now {now_ms}");
+        c[at] = "T".into();
+    }
+    got
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn the_stream_carries_writes_as_redis_replicates_them() {
+    for threads in [1, 4] {
+        let s = Server::start(threads);
+        let mut c = s.conn();
+        ok(&mut c, &["SET", "before", "1"]);
+        let mut st = Stream::attach(s.port, threads == 4);
+        let t0 = now_ms();
+        ok(&mut c, &["SET", "foo", "bar"]);
+        assert_eq!(int(&mut c, &["DEL", "missing"]), 0);
+        assert_eq!(
+            q(&mut c, &["GET", "foo"]),
+            Value::BulkString(b"bar".to_vec())
+        );
+        ok(&mut c, &["SET", "k", "v", "EX", "100"]);
+        assert_eq!(int(&mut c, &["EXPIRE", "foo", "100"]), 1);
+        assert_eq!(
+            bulk(&mut c, &["INCRBYFLOAT", "f", "1.5"]).as_deref(),
+            Some("1.5")
+        );
+        ok(&mut c, &["MULTI"]);
+        status(&mut c, &["SET", "{t}a", "1"]);
+        status(&mut c, &["GET", "{t}a"]);
+        status(&mut c, &["INCR", "{t}b"]);
+        q(&mut c, &["EXEC"]);
+        ok(&mut c, &["MULTI"]);
+        status(&mut c, &["GET", "{t}a"]);
+        q(&mut c, &["EXEC"]);
+        // Keys on different shards at --threads 4.
+        ok(&mut c, &["MSET", "a", "1", "b", "2", "c", "3", "d", "4"]);
+        assert_eq!(int(&mut c, &["DEL", "a", "b", "nope"]), 2);
+        ok(&mut c, &["MULTI"]);
+        status(&mut c, &["INCR", "c"]);
+        status(&mut c, &["INCR", "d"]);
+        q(&mut c, &["EXEC"]);
+        ok(&mut c, &["SELECT", "2"]);
+        assert_eq!(int(&mut c, &["SADD", "s", "x"]), 1);
+        assert_eq!(bulk(&mut c, &["SPOP", "s"]).as_deref(), Some("x"));
+        ok(&mut c, &["SELECT", "0"]);
+        ok(&mut c, &["FLUSHDB"]);
+        ok(&mut c, &["SET", "end", "1"]);
+        let got = times_checked(st.until("end"), t0);
+        let want = cmds(&[
+            &["SELECT", "0"],
+            &["SET", "foo", "bar"],
+            &["SET", "k", "v", "PXAT", "T"],
+            &["PEXPIREAT", "foo", "T"],
+            &["SET", "f", "1.5", "KEEPTTL"],
+            &["MULTI"],
+            &["SET", "{t}a", "1"],
+            &["INCR", "{t}b"],
+            &["EXEC"],
+            &["MSET", "a", "1", "b", "2", "c", "3", "d", "4"],
+            &["DEL", "a", "b", "nope"],
+            &["MULTI"],
+            &["INCR", "c"],
+            &["INCR", "d"],
+            &["EXEC"],
+            &["SELECT", "2"],
+            &["SADD", "s", "x"],
+            &["SREM", "s", "x"],
+            &["SELECT", "0"],
+            &["FLUSHDB"],
+            &["SET", "end", "1"],
+        ]);
+        assert_eq!(got, want, "--threads {threads}");
+        assert!(!st.rdb.is_empty());
+        let info = bulk(&mut c, &["INFO", "replication"]).unwrap();
+        assert!(info.contains("connected_slaves:1"), "{info}");
+        drop(st);
+        // The replica's connection closing detaches it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !bulk(&mut c, &["INFO", "replication"])
+            .unwrap()
+            .contains("connected_slaves:0")
+        {
+            assert!(Instant::now() < deadline, "replica not detached");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn expiry_and_served_blocking_pops_are_replicated_as_deletes_and_pops() {
+    let s = Server::start(4);
+    let mut c = s.conn();
+    let mut st = Stream::attach(s.port, false);
+    ok(&mut c, &["SET", "e", "v", "PX", "30"]);
+    // Active expiry deletes it without anyone asking.
+    std::thread::sleep(Duration::from_millis(400));
+    let mut waiter = s.conn();
+    let t = std::thread::spawn(move || q(&mut waiter, &["BLPOP", "list", "5"]));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(int(&mut c, &["RPUSH", "list", "x"]), 1);
+    let popped = t.join().unwrap();
+    assert_eq!(strs(&popped), vec![Some("list".into()), Some("x".into())]);
+    ok(&mut c, &["SET", "end", "1"]);
+    let got = st.until("end");
+    let names: Vec<String> = got.iter().map(|c| c.join(" ")).collect();
+    let pos = |s: &str| {
+        names
+            .iter()
+            .position(|n| n == s)
+            .unwrap_or_else(|| panic!("{s:?} missing from {names:?}"))
+    };
+    assert!(names[pos("DEL e")..].len() > 1);
+    assert!(pos("RPUSH list x") < pos("LPOP list"), "{names:?}");
+    assert!(
+        pos("DEL e")
+            > names
+                .iter()
+                .position(|n| n.starts_with("SET e v PXAT"))
+                .unwrap()
+    );
+}
+
+#[test]
+fn replconf_and_role() {
+    let s = Server::start(2);
+    let mut c = s.conn();
+    ok(&mut c, &["REPLCONF", "listening-port", "7777"]);
+    ok(&mut c, &["REPLCONF", "capa", "eof", "capa", "psync2"]);
+    assert_eq!(err(&mut c, &["REPLCONF", "capa"]), "ERR syntax error");
+    assert_eq!(
+        err(&mut c, &["REPLCONF", "bogus", "1"]),
+        "ERR Unrecognized REPLCONF option: bogus"
+    );
+    let role = q(&mut c, &["ROLE"]);
+    let Value::Array(items) = role else {
+        panic!("{role:?}")
+    };
+    assert_eq!(items[0], Value::BulkString(b"master".to_vec()));
+    assert_eq!(items[2], Value::Array(vec![]));
+    ok(&mut c, &["MULTI"]);
+    assert_eq!(
+        err(&mut c, &["SYNC"]),
+        "ERR Command not allowed inside a transaction"
+    );
+}
+
+// ---- a real redis-server replicating from halocline ----
+
+struct RedisReplica {
+    child: Child,
+    port: u16,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for RedisReplica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_server_available() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "redis-server is required in CI"
+        );
+        eprintln!("redis-server not on PATH: skipping the replica test");
+    }
+    found
+}
+
+fn start_replica_of(master: u16) -> RedisReplica {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("halocline-repl-{port}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            &master.to_string(),
+        ])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    RedisReplica {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+fn connect(port: u16) -> redis::Connection {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) {
+            if let Ok(con) = client.get_connection_with_timeout(Duration::from_millis(500)) {
+                con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                return con;
+            }
+        }
+        assert!(Instant::now() < deadline, "no server on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn info_field(c: &mut redis::Connection, field: &str) -> Option<String> {
+    let info = bulk(c, &["INFO", "replication"])?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.to_string()))
+}
+
+/// Every key of databases 0..3 with its type, contents (order-free where
+/// the type is) and absolute expiry.
+fn dataset(c: &mut redis::Connection) -> Vec<String> {
+    let mut out = Vec::new();
+    for db in 0..3 {
+        ok(c, &["SELECT", &db.to_string()]);
+        let keys = strs(&q(c, &["KEYS", "*"]));
+        for k in keys.into_iter().flatten() {
+            let ty = status(c, &["TYPE", &k]);
+            let mut v = match ty.as_str() {
+                "string" => vec![bulk(c, &["GET", &k]).unwrap_or_default()],
+                "list" => strs(&q(c, &["LRANGE", &k, "0", "-1"]))
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                "set" => strs(&q(c, &["SMEMBERS", &k]))
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                "hash" => strs(&q(c, &["HGETALL", &k]))
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                "zset" => strs(&q(c, &["ZRANGE", &k, "0", "-1", "WITHSCORES"]))
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                other => vec![other.to_string()],
+            };
+            if ty == "set" || ty == "hash" {
+                v.sort();
+            }
+            let exp = int(c, &["PEXPIRETIME", &k]);
+            out.push(format!("{db} {k} {ty} {exp} {v:?}"));
+        }
+    }
+    ok(c, &["SELECT", "0"]);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_redis_replica_ends_with_the_same_data() {
+    if !redis_server_available() {
+        return;
+    }
+    let s = Server::start(4);
+    let mut c = s.conn();
+    // Before the snapshot: every type, TTLs, two databases.
+    for i in 0..200 {
+        ok(&mut c, &["SET", &format!("s{i}"), &i.to_string()]);
+    }
+    int(&mut c, &["RPUSH", "list", "a", "b", "c"]);
+    int(&mut c, &["HSET", "hash", "f", "1", "g", "2"]);
+    int(&mut c, &["SADD", "set", "1", "2", "3", "x"]);
+    int(&mut c, &["ZADD", "zset", "1.5", "a", "-2", "b"]);
+    ok(&mut c, &["SET", "ttl", "v", "EX", "1000"]);
+    ok(&mut c, &["SELECT", "1"]);
+    ok(&mut c, &["SET", "db1", "x"]);
+    ok(&mut c, &["SELECT", "0"]);
+
+    let replica = start_replica_of(s.port);
+    let mut rc = connect(replica.port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut rc, "master_link_status").as_deref() != Some("up") {
+        assert!(Instant::now() < deadline, "replica never synced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Concurrent writers on every path: single-shard commands, spread
+    // MSET/DEL/RENAME/SUNIONSTORE, spread and tagged MULTI/EXEC, random
+    // pops, blocking pops served by pushes, float increments, expiry.
+    let port = s.port;
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut c = connect(port);
+                let mut rng = fastrand::Rng::with_seed(w);
+                for i in 0..600 {
+                    let k = |rng: &mut fastrand::Rng| format!("k{}", rng.u32(..40));
+                    match rng.u32(..14) {
+                        0 => drop(q(&mut c, &["SET", &k(&mut rng), &i.to_string()])),
+                        1 => drop(q(&mut c, &["INCR", &format!("n{}", rng.u32(..10))])),
+                        2 => drop(q(
+                            &mut c,
+                            &[
+                                "MSET",
+                                &k(&mut rng),
+                                "m",
+                                &k(&mut rng),
+                                "n",
+                                &k(&mut rng),
+                                "o",
+                            ],
+                        )),
+                        3 => drop(q(&mut c, &["DEL", &k(&mut rng), &k(&mut rng)])),
+                        4 => drop(q(&mut c, &["RENAME", &k(&mut rng), &k(&mut rng)])),
+                        5 => drop(q(
+                            &mut c,
+                            &["SADD", &format!("S{}", rng.u32(..5)), &i.to_string()],
+                        )),
+                        6 => drop(q(&mut c, &["SPOP", &format!("S{}", rng.u32(..5))])),
+                        7 => drop(q(
+                            &mut c,
+                            &[
+                                "SUNIONSTORE",
+                                &format!("U{}", rng.u32(..5)),
+                                "S0",
+                                "S1",
+                                "S2",
+                            ],
+                        )),
+                        8 => {
+                            q(&mut c, &["MULTI"]);
+                            q(&mut c, &["INCR", &k(&mut rng)]);
+                            q(&mut c, &["LPUSH", &format!("L{}", rng.u32(..3)), "e"]);
+                            q(&mut c, &["EXEC"]);
+                        }
+                        9 => drop(q(
+                            &mut c,
+                            &["INCRBYFLOAT", &format!("F{}", rng.u32(..5)), "0.1"],
+                        )),
+                        10 => drop(q(&mut c, &["EXPIRE", &k(&mut rng), "500"])),
+                        11 => drop(q(&mut c, &["BLPOP", &format!("L{}", rng.u32(..3)), "0.01"])),
+                        12 => drop(q(&mut c, &["RPOP", &format!("L{}", rng.u32(..3))])),
+                        _ => {
+                            q(&mut c, &["MULTI"]);
+                            q(&mut c, &["SET", "{t}x", &i.to_string()]);
+                            q(&mut c, &["INCR", "{t}y"]);
+                            q(&mut c, &["EXEC"]);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    ok(&mut c, &["SET", "done", "1"]);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let master = info_field(&mut c, "master_repl_offset");
+        let replica_at = info_field(&mut rc, "slave_repl_offset");
+        if master.is_some() && master == replica_at {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica stuck at {replica_at:?}, master at {master:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let want = dataset(&mut c);
+    let got = dataset(&mut rc);
+    assert!(want.len() > 200, "{}", want.len());
+    if want != got {
+        let missing: Vec<_> = want.iter().filter(|x| !got.contains(x)).take(10).collect();
+        let extra: Vec<_> = got.iter().filter(|x| !want.contains(x)).take(10).collect();
+        panic!("replica differs: master only {missing:?}, replica only {extra:?}");
+    }
+}
