@@ -401,14 +401,6 @@ fn a_redis_replica_ends_with_the_same_data() {
     ok(&mut c, &["SET", "db1", "x"]);
     ok(&mut c, &["SELECT", "0"]);
 
-    let replica = start_replica_of(s.port);
-    let mut rc = connect(replica.port);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut rc, "master_link_status").as_deref() != Some("up") {
-        assert!(Instant::now() < deadline, "replica never synced");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
     // Concurrent writers on every path: single-shard commands, spread
     // MSET/DEL/RENAME/SUNIONSTORE, spread and tagged MULTI/EXEC, random
     // pops, blocking pops served by pushes, float increments, expiry.
@@ -418,7 +410,7 @@ fn a_redis_replica_ends_with_the_same_data() {
             std::thread::spawn(move || {
                 let mut c = connect(port);
                 let mut rng = fastrand::Rng::with_seed(w);
-                for i in 0..600 {
+                for i in 0..1500 {
                     let k = |rng: &mut fastrand::Rng| format!("k{}", rng.u32(..40));
                     match rng.u32(..14) {
                         0 => drop(q(&mut c, &["SET", &k(&mut rng), &i.to_string()])),
@@ -476,6 +468,17 @@ fn a_redis_replica_ends_with_the_same_data() {
             })
         })
         .collect();
+    // The replica attaches while they write: whatever its snapshot
+    // misses must reach it through the stream.
+    std::thread::sleep(Duration::from_millis(30));
+    let replica = start_replica_of(s.port);
+    let mut rc = connect(replica.port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut rc, "master_link_status").as_deref() != Some("up") {
+        assert!(Instant::now() < deadline, "replica never synced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     for w in writers {
         w.join().unwrap();
     }
@@ -483,9 +486,11 @@ fn a_redis_replica_ends_with_the_same_data() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        // (A replica may have been dropped to resynchronize meanwhile.)
+        let up = info_field(&mut rc, "master_link_status").as_deref() == Some("up");
         let master = info_field(&mut c, "master_repl_offset");
         let replica_at = info_field(&mut rc, "slave_repl_offset");
-        if master.is_some() && master == replica_at {
+        if up && master.is_some() && master == replica_at {
             break;
         }
         assert!(

@@ -585,8 +585,8 @@ impl Reactor {
             patterns_gathered: false,
         };
         let writes = cmd.is_write();
-        if writes && self.shared.repl.primary.active() {
-            self.will_replicate(vec![(db, args.clone())], false);
+        if writes {
+            self.coordinated_write(|| vec![(db, args.clone())], false);
         }
         let plan = fanout::gather(f, writes, args, keys, env);
         self.start_tx_in(idx, plan, locks, Some(slot));

@@ -91,7 +91,7 @@ impl Reactor {
 
     fn exec(&mut self, idx: u32) {
         let n = self.shared.nshards;
-        let replicating = self.shared.repl.primary.active();
+        let replicating = self.shared.repl.primary.recording();
         let databases = self.shard.dbs.len();
         let Some(c) = self.conn_mut(idx) else { return };
         let proto = c.client.proto;
@@ -191,6 +191,7 @@ impl Reactor {
         // Everything queued, with the database each runs in, for the
         // replication stream: a transaction's coordinator appends it (a
         // single-shard batch is appended by its shard).
+        let writes = m.write;
         let replicate: Option<Vec<(usize, OwnedArgs)>> = (replicating && !simple).then(|| {
             m.cmds
                 .iter()
@@ -339,8 +340,8 @@ impl Reactor {
                 _ => Vec::new(),
             };
             let plan = multi::single_batch(groups, replies, proto);
-            if let Some(cmds) = replicate {
-                self.will_replicate(cmds, true);
+            if writes {
+                self.coordinated_write(|| replicate.unwrap_or_default(), true);
             }
             return self.start_tx_min(idx, plan, locks, 1);
         }
@@ -349,8 +350,8 @@ impl Reactor {
             .map(|(s, c)| (s, ShardOp::WatchExpired(c)))
             .collect();
         let plan = multi::chain(checks, steps, replies, flag, proto);
-        if let Some(cmds) = replicate {
-            self.will_replicate(cmds, true);
+        if writes {
+            self.coordinated_write(|| replicate.unwrap_or_default(), true);
         }
         // Even one shard is locked here: the steps run in several hops.
         self.start_tx_min(idx, plan, locks, 1);

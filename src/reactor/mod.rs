@@ -109,6 +109,8 @@ pub struct Reactor {
     emit: replicate::Emit,
     /// What the next coordinator started replicates when it completes.
     tx_replicate: Option<Box<fanout::ToReplicate>>,
+    /// The next coordinator started writes (see `write_missed`).
+    tx_writes: bool,
     /// Stream bytes wait for a replica connected here.
     repl_pump: bool,
     last_repl_ping: u64,
@@ -124,6 +126,8 @@ struct PendingFold {
     /// one plan when another kind joins or the fold starts.
     run: Option<fanout::FoldRun>,
     locks: fanout::Locks,
+    /// Some of its commands write (MSET, DEL...).
+    writes: bool,
 }
 
 impl PendingFold {
@@ -228,6 +232,7 @@ impl Reactor {
             fold: None,
             emit: replicate::Emit::Direct,
             tx_replicate: None,
+            tx_writes: false,
             repl_pump: false,
             last_repl_ping: now_ms(),
             snapshot_ms: 0,
@@ -635,7 +640,7 @@ impl Reactor {
             && c.client.multi.is_none()
             && self.shared.memory.maxmemory() == 0
             && !self.shared.writes_need_replicas.load(Ordering::Relaxed)
-            && !self.shared.repl.primary.active()
+            && !self.shared.repl.primary.recording()
     }
 
     /// A merging command (`fanout::RunKind`) joins (or opens) this
@@ -643,9 +648,11 @@ impl Reactor {
     /// before it.
     fn add_run_to_fold(&mut self, idx: u32, kind: fanout::RunKind, db: usize, args: Args) {
         let n = self.shared.nshards;
+        let writes = kind.writes();
         match self.fold.as_mut() {
             Some(f) if f.idx == idx => {
                 self.counters.tx_folded += 1;
+                f.writes |= writes;
                 if f.run.as_ref().is_some_and(|r| !r.takes(kind, db)) {
                     f.close_run();
                 }
@@ -662,15 +669,17 @@ impl Reactor {
                     plans: Vec::with_capacity(4),
                     run: Some(run),
                     locks,
+                    writes,
                 });
             }
         }
     }
 
-    fn add_to_fold(&mut self, idx: u32, plan: Plan, locks: fanout::Locks) {
+    fn add_to_fold(&mut self, idx: u32, plan: Plan, locks: fanout::Locks, writes: bool) {
         match self.fold.as_mut() {
             Some(f) if f.idx == idx => {
                 self.counters.tx_folded += 1;
+                f.writes |= writes;
                 f.close_run();
                 f.plans.push(plan);
                 for (s, set) in locks {
@@ -687,6 +696,7 @@ impl Reactor {
                     plans,
                     run: None,
                     locks,
+                    writes,
                 });
             }
         }
@@ -701,8 +711,13 @@ impl Reactor {
             idx,
             mut plans,
             locks,
+            writes,
             ..
         } = f;
+        // Folds are not made while replicas are attached or attaching (its
+        // commands are not kept): one running after a replica attached
+        // is noticed at its end (`write_missed`).
+        self.tx_writes = writes;
         let plan = match plans.len() {
             1 => plans.pop(),
             _ => Some(fanout::fold(plans)),
@@ -843,7 +858,7 @@ impl Reactor {
         };
         let db = c.client.db;
         let proto = c.client.proto;
-        let replicating = self.shared.repl.primary.active();
+        let replicating = self.shared.repl.primary.recording();
         if (spans || folding) && !replicating {
             match multi {
                 Some(Multi::MSet) if !args.len().is_multiple_of(2) => {
@@ -874,11 +889,11 @@ impl Reactor {
                     };
                 let locks = locks.unwrap_or_else(|| lock_keys(cmd, args, db, n));
                 if m.folds() && !replicating {
-                    return self.add_to_fold(idx, plan, locks);
+                    return self.add_to_fold(idx, plan, locks, cmd.is_write());
                 }
                 self.flush_fold();
-                if replicating && cmd.is_write() {
-                    self.will_replicate(vec![(db, OwnedArgs::from_args(args))], false);
+                if cmd.is_write() {
+                    self.coordinated_write(|| vec![(db, OwnedArgs::from_args(args))], false);
                 }
                 return self.start_tx(idx, plan, locks);
             }
@@ -897,8 +912,8 @@ impl Reactor {
                 distinct_keys(cmd, args),
                 env,
             );
-            if replicating && store.is_some() {
-                self.will_replicate(vec![(db, OwnedArgs::from_args(args))], false);
+            if store.is_some() {
+                self.coordinated_write(|| vec![(db, OwnedArgs::from_args(args))], false);
             }
             return self.start_tx(idx, plan, locks);
         }
@@ -924,8 +939,8 @@ impl Reactor {
                 distinct_keys(cmd, args),
                 env,
             );
-            if replicating && cmd.is_write() {
-                self.will_replicate(vec![(db, OwnedArgs::from_args(args))], false);
+            if cmd.is_write() {
+                self.coordinated_write(|| vec![(db, OwnedArgs::from_args(args))], false);
             }
             return self.start_tx(idx, plan, locks);
         }
@@ -1065,8 +1080,8 @@ impl Reactor {
         let Some(lock) = op.shard_lock() else {
             return self.start_plan(idx, plan);
         };
-        if lock == crate::tx::locks::WHOLE_SHARD && self.shared.repl.primary.active() {
-            self.will_replicate(vec![(db, OwnedArgs::from_args(args))], false);
+        if lock == crate::tx::locks::WHOLE_SHARD {
+            self.coordinated_write(|| vec![(db, OwnedArgs::from_args(args))], false);
         }
         let locks = (0..n).map(|s| (s, vec![lock])).collect();
         self.start_tx_min(idx, plan, locks, 1);
@@ -1180,10 +1195,12 @@ impl Reactor {
             barrier,
         } = plan;
         let replicate = self.tx_replicate.take();
+        let writes = std::mem::take(&mut self.tx_writes);
         let Some(c) = self.conn_mut(idx) else { return };
         let mut coord = Coord::new(ops.len(), finish);
         coord.barrier = barrier;
         coord.replicate = replicate;
+        coord.writes = writes;
         let Some(slot) = c.install(coord, at) else {
             return;
         };
@@ -1236,7 +1253,7 @@ impl Reactor {
         // Not while replicating: the coordinator appends to the stream
         // while it holds every lock, which the shortcut does not wait for.
         let fast = !barrier
-            && !self.shared.repl.primary.active()
+            && !self.shared.repl.primary.recording()
             && ops.len() == locks.len()
             && locks
                 .iter()
@@ -1257,12 +1274,14 @@ impl Reactor {
             }
         }
         let replicate = self.tx_replicate.take();
+        let writes = std::mem::take(&mut self.tx_writes);
         let Some(c) = self.conn_mut(idx) else {
             return self.unlock(txid);
         };
         let mut coord = Coord::new(ops.len(), finish);
         coord.barrier = true;
         coord.replicate = replicate;
+        coord.writes = writes;
         coord.tx = Some(Box::new(TxState {
             txid,
             shards,
@@ -1318,7 +1337,7 @@ impl Reactor {
     /// Ask the next shard for its locks; once all are held, run phase one.
     fn acquire_next(&mut self, tok: Token, slot: u64) {
         loop {
-            let replicating = self.shared.repl.primary.active();
+            let replicating = self.shared.repl.primary.recording();
             let Some((_, c)) = self.conn_by_token(tok) else {
                 return;
             };
@@ -1671,9 +1690,12 @@ impl Reactor {
                 let out = std::mem::take(&mut coord.out);
                 let tx = coord.tx.take();
                 let replicate = coord.replicate.take();
+                let writes = coord.writes;
                 *s = Slot::Blocked;
-                if let Some(what) = replicate {
-                    self.replicate_completed(*what, &out);
+                match replicate {
+                    Some(what) => self.replicate_completed(*what, &out),
+                    None if writes => self.write_missed(),
+                    None => {}
                 }
                 if let Some(tx) = tx.filter(|t| !t.fast) {
                     self.unlock_all(&tx);
@@ -1684,9 +1706,12 @@ impl Reactor {
                 let out = std::mem::take(&mut coord.out);
                 let tx = coord.tx.take();
                 let replicate = coord.replicate.take();
-                if let Some(what) = replicate {
-                    // Appended before the locks go.
-                    self.replicate_completed(*what, &out);
+                let writes = coord.writes;
+                // Appended before the locks go.
+                match replicate {
+                    Some(what) => self.replicate_completed(*what, &out),
+                    None if writes => self.write_missed(),
+                    None => {}
                 }
                 if let Some(s) = self.conn_mut(idx).and_then(|c| c.slot_mut(slot)) {
                     *s = Slot::Ready(out);

@@ -149,10 +149,36 @@ impl Reactor {
         self.repl_append(&unit, wrap);
     }
 
-    /// The coordinator about to start carries these commands (if a
-    /// replica is attached).
-    pub(super) fn will_replicate(&mut self, cmds: Vec<(usize, crate::tx::OwnedArgs)>, exec: bool) {
-        self.tx_replicate = Some(Box::new(ToReplicate { cmds, exec }));
+    /// The coordinator about to start writes: it carries its commands
+    /// (`cmds`, made only while replicas are attached or attaching).
+    pub(super) fn coordinated_write(
+        &mut self,
+        cmds: impl FnOnce() -> Vec<(usize, crate::tx::OwnedArgs)>,
+        exec: bool,
+    ) {
+        self.tx_writes = true;
+        if self.shared.repl.primary.recording() {
+            self.tx_replicate = Some(Box::new(ToReplicate { cmds: cmds(), exec }));
+        }
+    }
+
+    /// A coordinator that writes completed, holding its locks, without
+    /// its commands: it started before any replica was attaching, and a
+    /// replica attached before it ran (its restart in shard order queued
+    /// it behind the snapshot). Its writes are in no stream: every
+    /// replica resynchronizes.
+    pub(super) fn write_missed(&mut self) {
+        if !self.shared.repl.primary.active() {
+            return;
+        }
+        log::warn!("A transaction ran after a replica's snapshot without being streamed: replicas resynchronize");
+        for r in self.shared.repl.primary.drop_all() {
+            if r == self.id {
+                self.repl_pump = true;
+            } else if let Some(ob) = self.outbox.get_mut(r) {
+                ob.push(Msg::ReplPending);
+            }
+        }
     }
 
     /// Move the stream waiting for this reactor's replicas to their
@@ -164,10 +190,7 @@ impl Reactor {
                 continue;
             };
             if over {
-                log::warn!(
-                    "Replica {} dropped: its output buffer passed the limit",
-                    c.client.addr
-                );
+                log::warn!("Replica {} dropped: it must resynchronize", c.client.addr);
                 self.close(idx);
                 continue;
             }
@@ -203,6 +226,7 @@ impl Reactor {
             .map_or(c.client.addr.clone(), |(ip, _)| ip.to_string());
         let dbs = self.shard.dbs.len();
         log::info!("Replica {ip}:{port} asks for synchronization");
+        self.shared.repl.primary.sync_started();
         let plan = Plan {
             ops: crate::tx::fanout::all_shards(n, |_| ShardOp::Snapshot),
             barrier: true,

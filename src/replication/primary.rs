@@ -15,7 +15,7 @@
 //! when the buffer goes from empty to non-empty.
 
 use crate::tx::Token;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// A replica further behind than this is dropped, as Redis's
@@ -24,6 +24,9 @@ const MAX_BACKLOG: usize = 256 << 20;
 
 pub struct Primary {
     active: AtomicBool,
+    /// Snapshots in progress: transactions starting now must carry their
+    /// commands, since they may complete after the replica attaches.
+    syncing: AtomicUsize,
     log: Mutex<Log>,
 }
 
@@ -49,6 +52,8 @@ pub struct Replica {
     pub ack: u64,
     pub ack_ms: u64,
     out: Vec<u8>,
+    /// To be disconnected (it must resynchronize).
+    dropped: bool,
 }
 
 /// What INFO replication shows for one replica.
@@ -66,6 +71,7 @@ impl Default for Primary {
             .collect();
         Primary {
             active: AtomicBool::new(false),
+            syncing: AtomicUsize::new(0),
             log: Mutex::new(Log {
                 replid,
                 offset: 0,
@@ -81,6 +87,38 @@ impl Primary {
     #[inline]
     pub fn active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
+    }
+
+    /// Must a transaction starting now record its commands? (A replica
+    /// is attached, or is being snapshotted and may attach before it ends.)
+    #[inline]
+    pub fn recording(&self) -> bool {
+        self.active() || self.syncing.load(Ordering::Relaxed) > 0
+    }
+
+    /// A snapshot starts (`attach` or `sync_abandoned` ends it).
+    pub fn sync_started(&self) {
+        self.syncing.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sync_ended(&self) {
+        let _ = self
+            .syncing
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Drop every replica (each resynchronizes from scratch): a write
+    /// reached none of their streams. Returns the reactors to wake.
+    pub fn drop_all(&self) -> Vec<usize> {
+        let mut log = self.log();
+        let mut wake = Vec::new();
+        for r in &mut log.replicas {
+            r.dropped = true;
+            if !wake.contains(&r.reactor) {
+                wake.push(r.reactor);
+            }
+        }
+        wake
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
@@ -101,6 +139,7 @@ impl Primary {
         listening_port: u16,
     ) -> (String, u64) {
         let mut log = self.log();
+        self.sync_ended();
         log.db = None;
         log.replicas.push(Replica {
             reactor,
@@ -111,6 +150,7 @@ impl Primary {
             ack: 0,
             ack_ms: 0,
             out: Vec::new(),
+            dropped: false,
         });
         self.active.store(true, Ordering::Relaxed);
         (log.replid.clone(), log.offset)
@@ -208,9 +248,9 @@ impl Primary {
         let mut log = self.log();
         log.replicas
             .iter_mut()
-            .filter(|r| r.reactor == reactor && !r.out.is_empty())
+            .filter(|r| r.reactor == reactor && (!r.out.is_empty() || r.dropped))
             .map(|r| {
-                let over = r.out.len() > MAX_BACKLOG;
+                let over = r.out.len() > MAX_BACKLOG || r.dropped;
                 (r.conn, std::mem::take(&mut r.out), over)
             })
             .collect()

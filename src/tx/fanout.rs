@@ -43,6 +43,9 @@ pub struct Coord {
     /// Writes to replicate when this coordinator completes, while it still
     /// holds its locks (see `replication::primary`).
     pub replicate: Option<Box<ToReplicate>>,
+    /// It writes (with `replicate` None while a replica is attached: its
+    /// writes were not recorded).
+    pub writes: bool,
 }
 
 /// The commands a coordinator ran, for the replication stream: their
@@ -88,6 +91,7 @@ impl Coord {
             out: Vec::new(),
             block_attempt: false,
             replicate: None,
+            writes: false,
         }
     }
 
@@ -314,6 +318,12 @@ pub enum RunKind {
     MGet,
     /// DEL/UNLINK (`Delete`), EXISTS (`Look`), TOUCH (`Touch`).
     Count(CountMode),
+}
+
+impl RunKind {
+    pub fn writes(self) -> bool {
+        matches!(self, RunKind::MSet | RunKind::Count(CountMode::Delete))
+    }
 }
 
 /// Consecutive commands of one kind (MSET; MGET; DEL/UNLINK; EXISTS;
