@@ -508,3 +508,49 @@ fn a_redis_replica_ends_with_the_same_data() {
         panic!("replica differs: master only {missing:?}, replica only {extra:?}");
     }
 }
+
+#[test]
+fn keys_scan_and_randomkey_find_expired_are_deleted_in_the_stream() {
+    let s = Server::start(1);
+    let mut c = s.conn();
+    ok(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut c, &["SET", "foo1", "bar", "PX", "1"]);
+    ok(&mut c, &["SET", "foo2", "bar", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(10));
+    let mut st = Stream::attach(s.port, false);
+    q(&mut c, &["SCAN", "0"]);
+    assert_eq!(int(&mut c, &["DBSIZE"]), 0);
+    ok(&mut c, &["SET", "end", "1"]);
+    let mut got = st.until("end");
+    got.sort();
+    assert_eq!(
+        got,
+        cmds(&[
+            &["DEL", "foo1"],
+            &["DEL", "foo2"],
+            &["SELECT", "0"],
+            &["SET", "end", "1"]
+        ])
+    );
+}
+
+#[test]
+fn client_list_flags_show_blocked_and_multi_clients_and_replicas() {
+    let s = Server::start(2);
+    let mut c = s.conn();
+    let _st = Stream::attach(s.port, false);
+    let mut m = s.conn();
+    ok(&mut m, &["MULTI"]);
+    let mut b = s.conn();
+    let t = std::thread::spawn(move || q(&mut b, &["BLPOP", "nothing", "1"]));
+    std::thread::sleep(Duration::from_millis(200));
+    let list = bulk(&mut c, &["CLIENT", "LIST"]).unwrap();
+    let flags: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("flags=")))
+        .collect();
+    for f in ["S", "x", "b", "N"] {
+        assert!(flags.contains(&f), "{f} missing from {flags:?}");
+    }
+    t.join().unwrap();
+}

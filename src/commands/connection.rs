@@ -348,7 +348,7 @@ pub fn client(c: &mut ConnCtx, a: Args) {
         }
         c.r.ok();
     } else if eq_ic(sub, "info") && argc == 2 {
-        let line = c.client.info_line(c.now, 0, 0) + "\n";
+        let line = c.client.info_line(c.now, 0, 0, false) + "\n";
         c.r.verbatim(line.as_bytes());
     } else if eq_ic(sub, "list") {
         let mut ids = None;

@@ -367,16 +367,18 @@ impl Reactor {
         }
     }
 
+    /// Is the key there, expired or not? Expiry is left to the woken
+    /// client's try, as Redis leaves it (scanDatabaseForReadyKeys): its
+    /// DEL then follows, in the replication stream, the write that woke
+    /// it (a SWAPDB), instead of coming out of that write's middle.
     fn db_key_exists(&mut self, db_key: &[u8]) -> bool {
         let Some((db, key)) = split_db_key(db_key) else {
             return false;
         };
-        let now = self.now;
-        let shard = &mut self.shard;
-        match shard.dbs.get_mut(db) {
-            Some(d) => d.contains(key, now, &mut shard.stats),
-            None => false,
-        }
+        self.shard
+            .dbs
+            .get(db)
+            .is_some_and(|d| d.peek(key).is_some())
     }
 
     fn notify(&mut self, to: usize, conn: Token, id: u64) {

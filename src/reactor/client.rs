@@ -93,7 +93,22 @@ impl Client {
     }
 
     /// One CLIENT LIST / CLIENT INFO line, with Redis 7.0's fields.
-    pub fn info_line(&self, now: u64, qbuf: usize, obl: usize) -> String {
+    /// `blocked`: in a blocking pop (the connection knows, not the client).
+    pub fn info_line(&self, now: u64, qbuf: usize, obl: usize, blocked: bool) -> String {
+        // Redis's flags, those that apply: replica, in MULTI, blocked.
+        let mut flags = String::new();
+        if self.replica {
+            flags.push('S');
+        }
+        if self.multi.is_some() {
+            flags.push('x');
+        }
+        if blocked {
+            flags.push('b');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -103,7 +118,7 @@ impl Client {
             String::from_utf8_lossy(&self.name),
             now.saturating_sub(self.created_ms) / 1000,
             now.saturating_sub(self.last_interaction_ms) / 1000,
-            if self.replica { "S" } else { "N" },
+            flags,
             self.db,
             qbuf.max(self.qbuf),
             obl,

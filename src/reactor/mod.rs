@@ -2040,7 +2040,7 @@ impl Reactor {
                 type_,
             } => {
                 let mut keys = Vec::new();
-                let pos = shard.dbs[db].scan(pos, count, now, |k, e| {
+                let pos = shard.dbs[db].scan(pos, count, now, &mut shard.stats, |k, e| {
                     if let Some(p) = &pattern {
                         if !crate::shard::pattern::glob_match(p, k, false) {
                             return;
@@ -2094,7 +2094,12 @@ impl Reactor {
                             continue;
                         }
                     }
-                    s.push_str(&c.client.info_line(now, c.inbuf.len(), c.out.len()));
+                    s.push_str(&c.client.info_line(
+                        now,
+                        c.inbuf.len(),
+                        c.out.len(),
+                        c.blocked.is_some(),
+                    ));
                     s.push('\n');
                 }
                 OpResult::Text(s)

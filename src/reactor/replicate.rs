@@ -284,6 +284,12 @@ impl Reactor {
     /// This shard's part of a snapshot (`ShardOp::Snapshot`).
     pub(super) fn snapshot(&mut self) -> OpResult {
         let now = self.now;
+        // Deletions kept so far go to the replicas already attached; with
+        // none, they are history the snapshot already shows.
+        self.replicate_deletions();
+        for d in &mut self.shard.dbs {
+            d.take_deleted();
+        }
         self.snapshot_ms = now;
         self.shard.logs_deletions = true;
         let mut parts = Vec::new();

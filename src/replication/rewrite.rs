@@ -34,6 +34,7 @@ pub fn propagated(cmd: &Command, a: Args, reply: &[u8], now: u64) -> Vec<Vec<Vec
                     b"ex" => at = Some(now as i64 + num().saturating_mul(1000)),
                     b"px" => at = Some(now as i64 + num()),
                     b"exat" => at = Some(num().saturating_mul(1000)),
+                    b"pxat" => at = Some(num()),
                     _ => {}
                 }
                 i += 1;
@@ -59,6 +60,18 @@ pub fn propagated(cmd: &Command, a: Args, reply: &[u8], now: u64) -> Vec<Vec<Vec
             ])
         }
         "getset" => one(vec![v("SET"), arg(1), arg(2)]),
+        "restore" => {
+            // A relative TTL is made absolute (ABSTTL appended), as Redis's
+            // restoreCommand rewrites it.
+            let ttl = crate::protocol::parse_i64(a.get(2)).unwrap_or(0);
+            let absolute = a.iter().skip(4).any(|x| x.eq_ignore_ascii_case(b"absttl"));
+            let mut c: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
+            if ttl > 0 && !absolute {
+                c[2] = ms_arg(now as i64 + ttl);
+                c.push(v("ABSTTL"));
+            }
+            one(c)
+        }
         "getdel" => one(vec![v("DEL"), arg(1)]),
         "getex" => {
             if a.len() < 3 {
@@ -339,7 +352,15 @@ mod tests {
         );
         assert_eq!(
             prop(&["set", "k", "v", "PXAT", "5"], "+OK\r\n", 1000),
-            vec![s(&["set", "k", "v", "PXAT", "5"])]
+            vec![s(&["SET", "k", "v", "PXAT", "5"])]
+        );
+        assert_eq!(
+            prop(&["restore", "k", "100", "P"], "+OK\r\n", 1000),
+            vec![s(&["restore", "k", "1100", "P", "ABSTTL"])]
+        );
+        assert_eq!(
+            prop(&["restore", "k", "0", "P"], "+OK\r\n", 1000),
+            vec![s(&["restore", "k", "0", "P"])]
         );
         assert!(prop(&["set", "k", "v", "NX"], "$-1\r\n", 0).is_empty());
         assert_eq!(prop(&["set", "k", "v", "NX", "GET"], "$-1\r\n", 0).len(), 1);

@@ -475,6 +475,10 @@ impl Db {
             let idx = fastrand::usize(..self.map.len());
             let (k, e) = self.map.get_index(idx)?;
             if e.expire_at != 0 && e.expire_at <= now {
+                if self.deleted.is_some() {
+                    let k = Key::from_slice(k);
+                    self.note_deleted(&k);
+                }
                 self.remove_at(idx);
                 stats.expired_keys += 1;
                 continue;
@@ -574,6 +578,7 @@ impl Db {
         pos: u64,
         count: usize,
         now: u64,
+        stats: &mut DbStats,
         mut visit: impl FnMut(&[u8], &Entry),
     ) -> u64 {
         let len = self.map.len() as u64;
@@ -582,10 +587,21 @@ impl Db {
         while i > 0 && seen < count {
             i -= 1;
             seen += 1;
-            if let Some((k, e)) = self.map.get_index(i as usize) {
-                if e.expire_at == 0 || e.expire_at > now {
-                    visit(k, e);
+            let Some((k, e)) = self.map.get_index(i as usize) else {
+                continue;
+            };
+            if e.expire_at == 0 || e.expire_at > now {
+                visit(k, e);
+            } else {
+                // Expired: deleted as Redis's SCAN does (its DEL reaches
+                // replicas). Safe while walking down: the entry moved into
+                // this index comes from above it, already visited.
+                if self.deleted.is_some() {
+                    let k = Key::from_slice(k);
+                    self.note_deleted(&k);
                 }
+                self.remove_at(i as usize);
+                stats.expired_keys += 1;
             }
         }
         i
