@@ -554,3 +554,22 @@ fn client_list_flags_show_blocked_and_multi_clients_and_replicas() {
     }
     t.join().unwrap();
 }
+
+#[test]
+fn min_replicas_to_write_counts_attached_replicas() {
+    let s = Server::start(2);
+    let mut c = s.conn();
+    ok(&mut c, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(
+        err(&mut c, &["SET", "k", "v"]),
+        "NOREPLICAS Not enough good replicas to write."
+    );
+    let st = Stream::attach(s.port, true);
+    ok(&mut c, &["SET", "k", "v"]);
+    ok(&mut c, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    assert_eq!(
+        err(&mut c, &["SET", "k", "v"]),
+        "NOREPLICAS Not enough good replicas to write."
+    );
+    drop(st);
+}

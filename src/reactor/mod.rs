@@ -792,13 +792,16 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
             return;
         };
-        // min-replicas-to-write: halocline has no replicas, so with the
-        // guard on (to-write > 0 and max-lag > 0) every write is refused,
-        // as Redis refuses them when too few good replicas are connected.
+        // min-replicas-to-write (with min-replicas-max-lag): a write needs
+        // that many replicas whose last ACK is recent enough.
         if self.shared.writes_need_replicas.load(Ordering::Relaxed)
             && (cmd.is_write()
                 || (cmd.name == "exec" && c.client.multi.as_ref().is_some_and(|m| m.write)))
+            && !enough_replicas(&self.shared, self.now)
         {
+            let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+                return;
+            };
             self.counters.cmd_calls[stat].1 += 1;
             return reject(c, cmd.name == "exec", NOREPLICAS);
         }
@@ -2580,6 +2583,17 @@ pub(crate) fn distinct_keys(cmd: &Command, args: Args) -> Vec<Vec<u8>> {
 }
 
 const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+fn enough_replicas(shared: &Shared, now: u64) -> bool {
+    let (min, lag) = {
+        let cfg = shared.config();
+        (
+            cfg.int("min-replicas-to-write", 0).max(0) as usize,
+            cfg.int("min-replicas-max-lag", 10).max(0) as u64,
+        )
+    };
+    shared.repl.primary.good_replicas(now, lag) >= min
+}
 
 /// Refuse a command (Redis's rejectCommand): inside MULTI the transaction
 /// is doomed, and a refused EXEC (`abort_exec`) discards it with

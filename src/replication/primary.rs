@@ -148,7 +148,8 @@ impl Primary {
             ip,
             listening_port,
             ack: 0,
-            ack_ms: 0,
+            // Online from now, as Redis counts a new replica's lag.
+            ack_ms: crate::server::now_ms(),
             out: Vec::new(),
             dropped: false,
         });
@@ -276,8 +277,14 @@ impl Primary {
         (log.replid.clone(), log.offset, replicas)
     }
 
-    pub fn replica_count(&self) -> usize {
-        self.log().replicas.len()
+    /// Replicas whose last ACK is at most `max_lag_s` old
+    /// (min-replicas-to-write's "good" replicas).
+    pub fn good_replicas(&self, now_ms: u64, max_lag_s: u64) -> usize {
+        self.log()
+            .replicas
+            .iter()
+            .filter(|r| now_ms.saturating_sub(r.ack_ms) / 1000 <= max_lag_s)
+            .count()
     }
 }
 
