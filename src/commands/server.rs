@@ -663,6 +663,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
     let max = c.shared.memory.maxmemory();
     let policy = c.shared.memory.policy().name();
     let memory_base = c.shared.memory.base();
+    let repl_role = crate::replication::replica::info_role_lines(c.shared);
     c.action = ConnAction::Plan(Plan {
         ops: all_shards(n, |_| ShardOp::Stats),
         barrier: false,
@@ -716,7 +717,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:0\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
                         st.total_connections, st.total_commands, st.net_input_bytes, st.net_output_bytes, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.wakes, st.tx_restarts, st.tx_folded
                     )),
-                    "replication" => out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"),
+                    "replication" => out.push_str(&format!("# Replication\r\n{repl_role}connected_slaves:0\r\nmaster_repl_offset:0\r\n")),
                     "cpu" => {
                         let (u, s) = cpu_times();
                         out.push_str(&format!("# CPU\r\nused_cpu_sys:{s:.6}\r\nused_cpu_user:{u:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n"));

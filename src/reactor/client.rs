@@ -30,6 +30,9 @@ pub struct Client {
     /// reports its query buffer as read, the running command included
     /// (26 for a client's own `CLIENT LIST`), so do we while it runs.
     pub qbuf: usize,
+    /// The replication session whose master's commands this connection
+    /// applies (`replication::replica`); 0 for every other client.
+    pub master: u64,
 }
 
 impl Client {
@@ -82,13 +85,14 @@ impl Client {
             multi: None,
             watch: None,
             qbuf: 0,
+            master: 0,
         }
     }
 
     /// One CLIENT LIST / CLIENT INFO line, with Redis 7.0's fields.
     pub fn info_line(&self, now: u64, qbuf: usize, obl: usize) -> String {
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -96,6 +100,7 @@ impl Client {
             String::from_utf8_lossy(&self.name),
             now.saturating_sub(self.created_ms) / 1000,
             now.saturating_sub(self.last_interaction_ms) / 1000,
+            if self.master != 0 { "M" } else { "N" },
             self.db,
             qbuf.max(self.qbuf),
             obl,

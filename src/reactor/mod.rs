@@ -8,6 +8,7 @@ pub mod client;
 pub mod conn;
 mod exec;
 pub mod mailbox;
+mod master_link;
 mod maxmemory;
 
 use crate::commands::conn::{ConnAction, ConnCtx};
@@ -16,6 +17,7 @@ use crate::commands::table::{self, AllOp, Command, Kind, Multi, WatchTouch};
 use crate::commands::{keys, server as server_cmds};
 use crate::protocol::parser::Parsed;
 use crate::protocol::{Args, Parser, Reply};
+use crate::replication::replica;
 use crate::server::{now_ms, Shared};
 use crate::shard::slot::key_shard;
 use crate::shard::Shard;
@@ -104,6 +106,9 @@ pub struct Reactor {
     /// connection and not started yet: they become one transaction
     /// (`fanout::fold`) when the batch ends or another command comes.
     fold: Option<PendingFold>,
+    /// Master connections taken in this turn, for the driver to arm
+    /// (`take_adopted`).
+    adopted: Vec<u32>,
 }
 
 struct PendingFold {
@@ -216,6 +221,7 @@ impl Reactor {
             ahead: ParsedAhead::default(),
             monitor_scratch: Vec::new(),
             fold: None,
+            adopted: Vec::new(),
             dirty: Vec::new(),
             to_close: Vec::new(),
             block_seq: 0,
@@ -727,7 +733,21 @@ impl Reactor {
             self.counters.cmd_calls[stat].1 += 1;
             return reject(c, false, "ERR Command not allowed inside a transaction");
         }
-        if self.shared.memory.maxmemory() != 0 {
+        // A replica refuses what Redis's replica refuses (READONLY,
+        // MASTERDOWN, LOADING); its master connection is exempt, or
+        // dropped once its session is over.
+        let is_replica = self.shared.repl.is_replica.load(Ordering::Relaxed);
+        if is_replica || c.client.master != 0 {
+            match replica::gate(&self.shared.repl, &c.client, cmd) {
+                replica::Gate::Run => {}
+                replica::Gate::Drop => return,
+                replica::Gate::Refuse(e) => {
+                    self.counters.cmd_calls[stat].1 += 1;
+                    return reject(c, cmd.name == "exec", e);
+                }
+            }
+        }
+        if self.shared.memory.maxmemory() != 0 && c.client.master == 0 {
             // EXEC may use memory if a command it runs may; inside MULTI
             // queueing itself does, so all but EXEC/DISCARD/QUIT/RESET are
             // refused (Redis 7.0's processCommand).
@@ -755,7 +775,8 @@ impl Reactor {
         // min-replicas-to-write: halocline has no replicas, so with the
         // guard on (to-write > 0 and max-lag > 0) every write is refused,
         // as Redis refuses them when too few good replicas are connected.
-        if self.shared.writes_need_replicas.load(Ordering::Relaxed)
+        if !is_replica
+            && self.shared.writes_need_replicas.load(Ordering::Relaxed)
             && (cmd.is_write()
                 || (cmd.name == "exec" && c.client.multi.as_ref().is_some_and(|m| m.write)))
         {
@@ -766,6 +787,8 @@ impl Reactor {
             if !matches!(cmd.kind, Kind::Tx(_)) && cmd.name != "quit" && cmd.name != "reset" {
                 m.write |= cmd.is_write();
                 m.denyoom |= cmd.denyoom;
+                m.denystale |= !cmd.stale;
+                m.denyloading |= !cmd.loading;
                 m.cmds.push(OwnedArgs::from_args(args));
                 return Reply::new(c.reply_buf(), proto).simple("QUEUED");
             }
@@ -1997,6 +2020,7 @@ impl Reactor {
             ShardOp::ClientUnblock { id, error } => {
                 OpResult::Int(self.client_unblock(id, error) as i64)
             }
+            ShardOp::UnblockAll => OpResult::Int(self.unblock_all()),
         }
     }
 
@@ -2103,6 +2127,7 @@ impl Reactor {
                         id,
                     } => self.unregister_waiter(&keys, from, conn, id),
                     Msg::KeyReady { conn, id } => self.on_key_ready(conn, id),
+                    Msg::AdoptMaster(a) => self.adopt_master(*a),
                     Msg::Resp(Response {
                         conn,
                         slot,
@@ -2290,7 +2315,8 @@ impl Reactor {
     }
 
     /// `timeout N`: close clients idle for more than N seconds, except
-    /// blocked ones (their own timeout governs them), as Redis's
+    /// blocked ones (their own timeout governs them) and the master
+    /// connection (idle while the master is), as Redis's
     /// clientsCronHandleTimeout.
     fn close_idle_clients(&mut self) {
         let secs = self.shared.config().int("timeout", 0);
@@ -2304,6 +2330,7 @@ impl Reactor {
             .filter(|(_, c)| {
                 !c.closing
                     && c.blocked.is_none()
+                    && c.client.master == 0
                     && c.slots.is_empty()
                     && now.saturating_sub(c.client.last_interaction_ms) > limit
             })

@@ -2,6 +2,8 @@
 //! an RDB snapshot, then the stream of writes) and as a replica
 //! (REPLICAOF).
 
+pub mod replica;
+
 use std::sync::atomic::AtomicBool;
 
 /// Replication state every reactor may read.
@@ -10,4 +12,6 @@ pub struct State {
     /// REPLICAOF is in force: ordinary clients' writes are refused with
     /// READONLY and nothing is propagated from here.
     pub is_replica: AtomicBool,
+    /// REPLICAOF's link to the master, and what the command gate reads.
+    pub replica: replica::Replica,
 }
