@@ -125,6 +125,14 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("stream-node-max-bytes", "4096"),
     ("stream-node-max-entries", "100"),
     ("supervised", "no"),
+    // The replica side of replication (`replication::replica`): the master
+    // to follow ("host port", "" for none; the REPLICAOF command updates
+    // it), the credentials to give it, and what a replica refuses.
+    ("replicaof", ""),
+    ("masterauth", ""),
+    ("masteruser", ""),
+    ("replica-ignore-maxmemory", "yes"),
+    ("replica-announced", "yes"),
 ];
 
 /// Passive settings Redis 7.0 only takes at start-up (IMMUTABLE_CONFIG).
@@ -141,6 +149,7 @@ const IMMUTABLE: &[&str] = &[
     "tcp-backlog",
     "enable-debug-command",
     "rdbchecksum",
+    "replicaof",
 ];
 
 /// Passive settings that take yes or no.
@@ -171,6 +180,8 @@ const YES_NO: &[&str] = &[
     "replica-lazy-flush",
     "set-proc-title",
     "rdb-del-sync-files",
+    "replica-ignore-maxmemory",
+    "replica-announced",
 ];
 
 /// Passive integer settings whose floor is 0 in Redis 7.0 (the rest of the
@@ -265,6 +276,8 @@ fn canonical(name: &str) -> &str {
         "min-slaves-max-lag" => "min-replicas-max-lag",
         "slave-serve-stale-data" => "replica-serve-stale-data",
         "slave-read-only" => "replica-read-only",
+        "slaveof" => "replicaof",
+        "slave-ignore-maxmemory" => "replica-ignore-maxmemory",
         other => other,
     }
 }
@@ -520,7 +533,12 @@ impl Config {
                             }
                         }
                     }
-                    "dir" | "dbfilename" | "notify-keyspace-events" => one()?.clone(),
+                    "dir"
+                    | "dbfilename"
+                    | "notify-keyspace-events"
+                    | "masterauth"
+                    | "masteruser" => one()?.clone(),
+                    "replicaof" => replicaof_value(args)?,
                     _ => {
                         let v = one()?;
                         let n = v.parse::<i64>().map_err(|_| {
@@ -674,6 +692,24 @@ impl Config {
         }
         cfg.load_str(&lines, "command line")?;
         Ok(cfg)
+    }
+}
+
+/// `replicaof <host> <port>` (or one quoted "host port" argument, as
+/// `--replicaof "host port"` gives), `replicaof no one` for none: stored
+/// as "host port" or "", as CONFIG GET shows it.
+fn replicaof_value(args: &[String]) -> Result<String, String> {
+    let words = words_of(args);
+    let [host, port] = words[..] else {
+        return Err("wrong number of arguments".into());
+    };
+    if host.eq_ignore_ascii_case("no") && port.eq_ignore_ascii_case("one") {
+        return Ok(String::new());
+    }
+    // strtol's grammar, as Redis reads it: a sign is allowed.
+    match port.parse::<i64>() {
+        Ok(p) if (0..=65535).contains(&p) => Ok(format!("{host} {p}")),
+        _ => Err("Invalid master port".into()),
     }
 }
 
@@ -890,6 +926,35 @@ mod tests {
         }
         c.apply("maxmemory-clients", &["0%".into()], true).unwrap();
         assert_eq!(c.passive["maxmemory-clients"], "0", "0% reads back as 0");
+    }
+
+    /// `replicaof` as a file line, a quoted flag, its alias; Redis's
+    /// errors; immutable at run time.
+    #[test]
+    fn replicaof_directive() {
+        let c = Config::from_args(&s(&["--replicaof", "10.0.0.1 6380"])).unwrap();
+        assert_eq!(c.passive["replicaof"], "10.0.0.1 6380");
+        let c = Config::from_args(&s(&["--slaveof", "h", "7000"])).unwrap();
+        assert_eq!(c.passive["replicaof"], "h 7000");
+        let c = Config::from_args(&s(&["--replicaof", "h", "+1"])).unwrap();
+        assert_eq!(c.passive["replicaof"], "h 1");
+        let c = Config::from_args(&s(&["--replicaof", "no", "one"])).unwrap();
+        assert_eq!(c.passive["replicaof"], "");
+        let mut c = Config::default();
+        for (args, want) in [
+            (&["h", "70000"][..], "Invalid master port"),
+            (&["h", "-1"], "Invalid master port"),
+            (&["h", "1x"], "Invalid master port"),
+            (&["h"], "wrong number of arguments"),
+        ] {
+            assert_eq!(c.apply("replicaof", &s(args), true), Err(want.into()));
+        }
+        assert_eq!(
+            c.apply("replicaof", &s(&["h 1"]), false),
+            Err("can't set immutable config".into())
+        );
+        c.apply("masterauth", &s(&["secret word"]), false).unwrap();
+        assert_eq!(c.passive["masterauth"], "secret word");
     }
 
     #[test]

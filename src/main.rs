@@ -230,6 +230,8 @@ fn run(cfg: Config, supervisor: halocline::supervisor::Supervisor) -> Result<(),
         std::process::id()
     );
     supervisor.ready();
+    // After the reactors: the link hands its master connection to reactor 0.
+    halocline::replication::replica::start(&shared);
     let mut sig: libc::c_int = 0;
     // SAFETY: sigwait on the set blocked above.
     unsafe { libc::sigwait(&set, &mut sig) };
@@ -242,6 +244,7 @@ fn run(cfg: Config, supervisor: halocline::supervisor::Supervisor) -> Result<(),
         }
     );
     supervisor.stopping();
+    halocline::replication::replica::shutdown(&shared);
     shared.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for m in &shared.mailboxes {
         m.ring();

@@ -72,7 +72,8 @@ impl Shared {
     }
 
     /// Settings the hot path reads without the config lock take effect
-    /// (start-up, CONFIG SET): maxmemory-*, lfu-*, min-replicas-*.
+    /// (start-up, CONFIG SET): maxmemory-*, lfu-*, min-replicas-*,
+    /// replica-*.
     pub fn apply_settings(&self, cfg: &Config) {
         cfg.apply_limits();
         let (max, policy, samples, log_factor, decay) = cfg.memory_settings();
@@ -80,6 +81,7 @@ impl Shared {
         crate::memory::set_lfu_params(log_factor, decay);
         self.writes_need_replicas
             .store(cfg.writes_need_replicas(), Ordering::Relaxed);
+        self.repl.replica.configure(cfg);
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {

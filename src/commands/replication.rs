@@ -75,6 +75,15 @@ pub fn replconf(c: &mut ConnCtx, a: Args) {
 /// ROLE as a master: offset and each replica's address and acknowledged
 /// offset.
 pub fn role(c: &mut ConnCtx, _a: Args) {
+    if let Some(st) = crate::replication::replica::status(c.shared) {
+        c.r.array(5);
+        c.r.bulk(b"slave");
+        c.r.bulk(st.host.as_bytes());
+        c.r.int(i64::from(st.port));
+        c.r.bulk(st.state.name().as_bytes());
+        c.r.int(st.role_offset());
+        return;
+    }
     let (_, offset, replicas) = c.shared.repl.primary.info(c.now);
     c.r.array(3);
     c.r.bulk(b"master");
@@ -91,8 +100,9 @@ pub fn role(c: &mut ConnCtx, _a: Args) {
 /// INFO's replication section.
 pub fn info_section(shared: &crate::server::Shared, now: u64) -> String {
     let (replid, offset, replicas) = shared.repl.primary.info(now);
+    let role = crate::replication::replica::info_role_lines(shared);
     let mut s = format!(
-        "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
+        "# Replication\r\n{role}connected_slaves:{}\r\n",
         replicas.len()
     );
     for (i, r) in replicas.iter().enumerate() {

@@ -116,6 +116,11 @@ pub struct Command {
     pub denyoom: bool,
     pub no_multi: bool,
     pub write: bool,
+    /// Allowed on a replica whose link to its master is down while
+    /// replica-serve-stale-data is no (Redis's CMD_STALE).
+    pub stale: bool,
+    /// Allowed while a replica loads its master's snapshot (CMD_LOADING).
+    pub loading: bool,
     /// How a successful run signals WATCHers of its keys, from its name
     /// (`watch_rule`), at compile time.
     pub watch: WatchTouch,
@@ -347,6 +352,7 @@ const R: &[&str] = &["readonly"];
 const RF: &[&str] = &["readonly", "fast"];
 const CONN: &[&str] = &["noscript", "loading", "stale", "fast"];
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
+const REPLICAOF: &[&str] = &["admin", "noscript", "stale", "no_async_loading"];
 
 macro_rules! cmd {
     ($name:expr, $arity:expr, $flags:expr, $fk:expr, $lk:expr, $st:expr, $kind:expr, $group:expr, $since:expr, $acl:expr, $summary:expr) => {
@@ -367,6 +373,8 @@ macro_rules! cmd {
             denyoom: has_flag($flags, "denyoom"),
             no_multi: has_flag($flags, "no_multi"),
             write: has_flag($flags, "write"),
+            stale: has_flag($flags, "stale"),
+            loading: has_flag($flags, "loading"),
             watch: watch_rule($name),
             pattern_keys: has_flag(&["sort", "sort_ro"], $name),
         }
@@ -547,7 +555,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("swapdb", 3, WDF, 0, 0, 0, All(AllOp::SwapDb), "server", "4.0.0", K, "Swaps two Redis databases."),
     // connection
     cmd!("ping", -1, &["fast"], 0, 0, 0, Conn(connection::ping), "connection", "1.0.0", C, "Returns the server's liveliness response."),
-    cmd!("echo", 2, &["fast"], 0, 0, 0, Conn(connection::echo), "connection", "1.0.0", C, "Returns the given string."),
+    cmd!("echo", 2, &["loading", "stale", "fast"], 0, 0, 0, Conn(connection::echo), "connection", "1.0.0", C, "Returns the given string."),
     cmd!("quit", -1, &["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, Conn(connection::quit), "connection", "1.0.0", C, "Closes the connection."),
     cmd!("select", 2, CONN, 0, 0, 0, Conn(connection::select), "connection", "1.0.0", C, "Changes the selected database."),
     cmd!("hello", -1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::hello), "connection", "6.0.0", C, "Handshakes with the Redis server."),
@@ -574,6 +582,9 @@ pub static COMMANDS: &[Command] = &[
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     cmd!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(server::save), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk."),
     cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),
+    // replication (replica side)
+    cmd!("replicaof", 3, REPLICAOF, 0, 0, 0, Conn(crate::replication::replica::replicaof), "server", "5.0.0", SV, "Make the server a replica of another instance, or promote it as master."),
+    cmd!("slaveof", 3, REPLICAOF, 0, 0, 0, Conn(crate::replication::replica::replicaof), "server", "1.0.0", SV, "Make the server a replica of another instance, or promote it as master."),
 ];
 
 /// Case-insensitive lookup, run for every request. A general hash map cost
@@ -693,6 +704,62 @@ mod tests {
         for name in ["mset", "mget", "del", "rename", "zunionstore", "ping"] {
             let c = lookup(name.as_bytes()).expect("in the table");
             assert_eq!(c.only_key(4), None, "{name}");
+        }
+    }
+
+    /// The commands Redis 7.0 marks STALE (its src/commands/*.json), and
+    /// the containers all of whose subcommands are: a replica with a
+    /// broken link and replica-serve-stale-data no refuses the others.
+    #[test]
+    fn stale_flags_match_redis() {
+        const STALE: &[&str] = &[
+            "auth",
+            "command",
+            "debug",
+            "discard",
+            "echo",
+            "eval",
+            "eval_ro",
+            "evalsha",
+            "evalsha_ro",
+            "exec",
+            "failover",
+            "fcall",
+            "fcall_ro",
+            "hello",
+            "info",
+            "lastsave",
+            "monitor",
+            "multi",
+            "psubscribe",
+            "publish",
+            "punsubscribe",
+            "quit",
+            "readonly",
+            "readwrite",
+            "replconf",
+            "replicaof",
+            "reset",
+            "role",
+            "select",
+            "shutdown",
+            "slaveof",
+            "spublish",
+            "ssubscribe",
+            "subscribe",
+            "sunsubscribe",
+            "time",
+            "unsubscribe",
+            "unwatch",
+            "watch",
+            "client",
+            "config",
+        ];
+        for c in COMMANDS {
+            assert_eq!(c.stale, STALE.contains(&c.name), "{}", c.name);
+        }
+        for name in ["get", "ping", "set"] {
+            assert!(lookup(name.as_bytes()).is_some_and(|c| !c.stale), "{name}");
         }
     }
 

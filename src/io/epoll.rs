@@ -127,6 +127,11 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
         r.expire_due();
         r.memory_turn();
         r.drain_mailbox();
+        for idx in r.take_adopted() {
+            if let Some(fd) = r.conn(idx).map(|c| c.fd) {
+                watch(&mut r, &ep, idx, fd);
+            }
+        }
         r.flush_outboxes();
         let dirty = std::mem::take(&mut r.dirty);
         for &idx in &dirty {
@@ -176,12 +181,19 @@ fn accept_all(r: &mut Reactor, ep: &Epoll, lfd: i32) {
             return;
         }
         if let Some(idx) = r.accept(fd) {
-            let tok = r.token_of(idx);
-            let ev = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
-            if ep.ctl(libc::EPOLL_CTL_ADD, fd, ev, tok).is_err() {
-                r.close(idx);
-            }
+            watch(r, ep, idx, fd);
         }
+    }
+}
+
+/// Add a new connection (accepted, or a master connection a replication
+/// link handed over) to the epoll set. A socket that already holds data
+/// is reported at once.
+fn watch(r: &mut Reactor, ep: &Epoll, idx: u32, fd: i32) {
+    let tok = r.token_of(idx);
+    let ev = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+    if ep.ctl(libc::EPOLL_CTL_ADD, fd, ev, tok).is_err() {
+        r.close(idx);
     }
 }
 

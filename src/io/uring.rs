@@ -334,6 +334,11 @@ pub fn run(mut r: Reactor, listeners: Vec<i32>) -> std::io::Result<()> {
         r.expire_due();
         r.memory_turn();
         r.drain_mailbox();
+        for idx in r.take_adopted() {
+            if let Some(fd) = r.conn(idx).map(|c| c.fd) {
+                start_conn(&mut r, &mut d, idx, fd);
+            }
+        }
         r.flush_outboxes();
         flush_sends(&mut r, &mut d);
         flush_closes(&mut r, &mut d);
@@ -366,12 +371,7 @@ fn release_sockets(r: &Reactor, d: &Driver) {
 fn on_accept(r: &mut Reactor, d: &mut Driver, li: usize, res: i32, flags: u32) {
     if res >= 0 {
         if let Some(idx) = r.accept(res) {
-            d.register(idx, res);
-            let tok = r.token_of(idx);
-            if let Some(c) = r.conn_mut(idx) {
-                c.recv_armed = true;
-            }
-            d.arm_recv(res, tok);
+            start_conn(r, d, idx, res);
         }
     } else if res != -libc::ECANCELED {
         log::warn!("accept failed: {}", std::io::Error::from_raw_os_error(-res));
@@ -379,6 +379,17 @@ fn on_accept(r: &mut Reactor, d: &mut Driver, li: usize, res: i32, flags: u32) {
     if !cqueue::more(flags) && !r.shared.stop.load(Ordering::Relaxed) && li < d.listeners.len() {
         d.arm_accept(li);
     }
+}
+
+/// Start reading a new connection: accepted, or a master connection a
+/// replication link handed over (`Reactor::take_adopted`).
+fn start_conn(r: &mut Reactor, d: &mut Driver, idx: u32, fd: i32) {
+    d.register(idx, fd);
+    let tok = r.token_of(idx);
+    if let Some(c) = r.conn_mut(idx) {
+        c.recv_armed = true;
+    }
+    d.arm_recv(fd, tok);
 }
 
 /// Returns true if a provided buffer was handed back.

@@ -650,7 +650,7 @@ impl Reactor {
     /// it asks that shard to forget it first (`Msg::CancelWait`), and the
     /// shard's answer decides: the element it may have popped for it
     /// meanwhile comes first and is the reply.
-    fn give_up(&mut self, idx: u32, reply: Vec<u8>) {
+    pub(super) fn give_up(&mut self, idx: u32, reply: Vec<u8>) {
         let me = self.id;
         let Some(c) = self.conn_mut(idx) else { return };
         let tok = token(idx, c.gen);

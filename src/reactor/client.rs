@@ -35,6 +35,9 @@ pub struct Client {
     pub replica: bool,
     /// REPLCONF listening-port, sent before PSYNC.
     pub replica_port: u16,
+    /// The replication session whose master's commands this connection
+    /// applies (`replication::replica`); 0 for every other client.
+    pub master: u64,
 }
 
 impl Client {
@@ -89,6 +92,7 @@ impl Client {
             qbuf: 0,
             replica: false,
             replica_port: 0,
+            master: 0,
         }
     }
 
@@ -99,6 +103,9 @@ impl Client {
         let mut flags = String::new();
         if self.replica {
             flags.push('S');
+        }
+        if self.master != 0 {
+            flags.push('M');
         }
         if self.multi.is_some() {
             flags.push('x');

@@ -43,6 +43,18 @@ impl Reactor {
         if max == 0 || mem.used(self.id, self.meter.net()) <= max {
             return false;
         }
+        // replica-ignore-maxmemory (default yes): a replica is an exact
+        // copy of its master, which evicts for it (its DELs arrive in the
+        // stream); evicting here too would make the copies differ.
+        let repl = &self.shared.repl;
+        if repl.is_replica.load(std::sync::atomic::Ordering::Relaxed)
+            && repl
+                .replica
+                .ignore_maxmemory
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return false;
+        }
         let policy = mem.policy();
         if policy == Policy::NoEviction {
             return true;

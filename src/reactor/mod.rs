@@ -8,6 +8,7 @@ pub mod client;
 pub mod conn;
 mod exec;
 pub mod mailbox;
+mod master_link;
 mod maxmemory;
 mod replicate;
 
@@ -17,6 +18,7 @@ use crate::commands::table::{self, AllOp, Command, Kind, Multi, WatchTouch};
 use crate::commands::{keys, server as server_cmds};
 use crate::protocol::parser::Parsed;
 use crate::protocol::{Args, Parser, Reply};
+use crate::replication::replica;
 use crate::server::{now_ms, Shared};
 use crate::shard::slot::key_shard;
 use crate::shard::Shard;
@@ -116,6 +118,9 @@ pub struct Reactor {
     last_repl_ping: u64,
     /// When this shard last took part in a replica's snapshot.
     snapshot_ms: u64,
+    /// Master connections taken in this turn, for the driver to arm
+    /// (`take_adopted`).
+    adopted: Vec<u32>,
 }
 
 struct PendingFold {
@@ -236,6 +241,7 @@ impl Reactor {
             repl_pump: false,
             last_repl_ping: now_ms(),
             snapshot_ms: 0,
+            adopted: Vec::new(),
             dirty: Vec::new(),
             to_close: Vec::new(),
             block_seq: 0,
@@ -767,7 +773,21 @@ impl Reactor {
             self.counters.cmd_calls[stat].1 += 1;
             return reject(c, false, "ERR Command not allowed inside a transaction");
         }
-        if self.shared.memory.maxmemory() != 0 {
+        // A replica refuses what Redis's replica refuses (READONLY,
+        // MASTERDOWN, LOADING); its master connection is exempt, or
+        // dropped once its session is over.
+        let is_replica = self.shared.repl.is_replica.load(Ordering::Relaxed);
+        if is_replica || c.client.master != 0 {
+            match replica::gate(&self.shared.repl, &c.client, cmd) {
+                replica::Gate::Run => {}
+                replica::Gate::Drop => return,
+                replica::Gate::Refuse(e) => {
+                    self.counters.cmd_calls[stat].1 += 1;
+                    return reject(c, cmd.name == "exec", e);
+                }
+            }
+        }
+        if self.shared.memory.maxmemory() != 0 && c.client.master == 0 {
             // EXEC may use memory if a command it runs may; inside MULTI
             // queueing itself does, so all but EXEC/DISCARD/QUIT/RESET are
             // refused (Redis 7.0's processCommand).
@@ -794,7 +814,8 @@ impl Reactor {
         };
         // min-replicas-to-write (with min-replicas-max-lag): a write needs
         // that many replicas whose last ACK is recent enough.
-        if self.shared.writes_need_replicas.load(Ordering::Relaxed)
+        if !is_replica
+            && self.shared.writes_need_replicas.load(Ordering::Relaxed)
             && (cmd.is_write()
                 || (cmd.name == "exec" && c.client.multi.as_ref().is_some_and(|m| m.write)))
             && !enough_replicas(&self.shared, self.now)
@@ -809,6 +830,8 @@ impl Reactor {
             if !matches!(cmd.kind, Kind::Tx(_)) && cmd.name != "quit" && cmd.name != "reset" {
                 m.write |= cmd.is_write();
                 m.denyoom |= cmd.denyoom;
+                m.denystale |= !cmd.stale;
+                m.denyloading |= !cmd.loading;
                 m.cmds.push(OwnedArgs::from_args(args));
                 return Reply::new(c.reply_buf(), proto).simple("QUEUED");
             }
@@ -2133,6 +2156,7 @@ impl Reactor {
             ShardOp::ClientUnblock { id, error } => {
                 OpResult::Int(self.client_unblock(id, error) as i64)
             }
+            ShardOp::UnblockAll => OpResult::Int(self.unblock_all()),
         }
     }
 
@@ -2240,6 +2264,7 @@ impl Reactor {
                         id,
                     } => self.unregister_waiter(&keys, from, conn, id),
                     Msg::KeyReady { conn, id } => self.on_key_ready(conn, id),
+                    Msg::AdoptMaster(a) => self.adopt_master(*a),
                     Msg::Resp(Response {
                         conn,
                         slot,
@@ -2428,11 +2453,12 @@ impl Reactor {
                 .active_expire(self.now, std::time::Duration::from_millis(25));
         }
         self.replicate_deletions();
-        self.replica_keepalive();
+        self.replica_tick();
     }
 
     /// `timeout N`: close clients idle for more than N seconds, except
-    /// blocked ones (their own timeout governs them), as Redis's
+    /// blocked ones (their own timeout governs them) and the master
+    /// connection (idle while the master is), as Redis's
     /// clientsCronHandleTimeout.
     fn close_idle_clients(&mut self) {
         let secs = self.shared.config().int("timeout", 0);
@@ -2446,6 +2472,7 @@ impl Reactor {
             .filter(|(_, c)| {
                 !c.closing
                     && c.blocked.is_none()
+                    && c.client.master == 0
                     && c.slots.is_empty()
                     && now.saturating_sub(c.client.last_interaction_ms) > limit
             })

@@ -61,6 +61,16 @@ impl Reactor {
     }
 
     pub(super) fn repl_append(&mut self, unit: &[Propagated], wrap: bool) {
+        // A replica applies its master's stream and passes nothing on (no
+        // chained replication).
+        if self
+            .shared
+            .repl
+            .is_replica
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
         for r in self.shared.repl.primary.append(unit, wrap) {
             if r == self.id {
                 self.repl_pump = true;
@@ -320,6 +330,14 @@ impl Reactor {
 
     /// `repl-ping-replica-period`: a PING in the stream keeps idle
     /// replicas from timing out (reactor 0's tick).
+    /// Each tick: replicas dropped from elsewhere (REPLICAOF) are closed.
+    pub(super) fn replica_tick(&mut self) {
+        if self.shared.repl.primary.active() {
+            self.pump_replicas();
+        }
+        self.replica_keepalive();
+    }
+
     pub(super) fn replica_keepalive(&mut self) {
         if self.id != 0 || !self.shared.repl.primary.active() {
             return;

@@ -3,6 +3,7 @@
 //! (REPLICAOF).
 
 pub mod primary;
+pub mod replica;
 pub mod rewrite;
 
 use std::sync::atomic::AtomicBool;
@@ -14,4 +15,6 @@ pub struct State {
     /// READONLY and nothing is propagated from here.
     pub is_replica: AtomicBool,
     pub primary: primary::Primary,
+    /// REPLICAOF's link to the master, and what the command gate reads.
+    pub replica: replica::Replica,
 }

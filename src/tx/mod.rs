@@ -118,6 +118,9 @@ pub enum Msg {
         conn: Token,
         line: Range<usize>,
     },
+    /// From a replication link thread: take this socket in as the master
+    /// connection of its session (`replication::replica`).
+    AdoptMaster(Box<crate::replication::replica::Adopt>),
 }
 
 /// What a shard needs to run a blocked client's command for it: the

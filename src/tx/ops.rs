@@ -242,6 +242,10 @@ pub enum ShardOp {
         id: u64,
         error: bool,
     },
+    /// REPLICAOF: every client of this reactor blocked on keys gets
+    /// UNBLOCKED and is disconnected (the master's writes must not feed
+    /// them).
+    UnblockAll,
 }
 
 pub enum OpResult {
