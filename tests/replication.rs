@@ -573,3 +573,47 @@ fn min_replicas_to_write_counts_attached_replicas() {
     );
     drop(st);
 }
+
+#[test]
+fn a_halocline_replica_of_halocline_follows_it() {
+    let master = Server::start(2);
+    let replica = Server::start(3);
+    let mut m = master.conn();
+    let mut r = replica.conn();
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    int(&mut m, &["RPUSH", "list", "a", "b"]);
+    ok(&mut m, &["SET", "ttl", "v", "EX", "1000"]);
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut r, "master_link_status").as_deref() != Some("up") {
+        assert!(Instant::now() < deadline, "replica never synced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // After the sync: spread and tagged transactions, deletes, expiry.
+    ok(&mut m, &["MSET", "a", "1", "b", "2", "c", "3"]);
+    ok(&mut m, &["MULTI"]);
+    status(&mut m, &["INCR", "a"]);
+    status(&mut m, &["LPUSH", "list", "z"]);
+    q(&mut m, &["EXEC"]);
+    assert_eq!(int(&mut m, &["DEL", "k1", "k2", "k3"]), 3);
+    assert_eq!(int(&mut m, &["EXPIRE", "k4", "500"]), 1);
+    ok(&mut m, &["SET", "done", "1"]);
+    loop {
+        let mo = info_field(&mut m, "master_repl_offset");
+        if mo.is_some()
+            && mo == info_field(&mut r, "slave_repl_offset")
+            && bulk(&mut r, &["GET", "done"]).is_some()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "replica behind");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+    assert!(err(&mut r, &["SET", "x", "1"]).starts_with("READONLY"));
+}
