@@ -9,6 +9,7 @@ pub mod io;
 pub mod logging;
 pub mod memory;
 pub mod protocol;
+pub mod pubsub;
 pub mod rdb;
 pub mod reactor;
 pub mod replication;

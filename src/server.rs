@@ -32,6 +32,7 @@ pub struct Shared {
     pub monitors: RwLock<Vec<(usize, u64)>>,
     pub monitor_count: AtomicUsize,
     pub repl: crate::replication::State,
+    pub pubsub: crate::pubsub::Registry,
 }
 
 impl Shared {
@@ -66,6 +67,7 @@ impl Shared {
             monitors: RwLock::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             repl: crate::replication::State::default(),
+            pubsub: crate::pubsub::Registry::default(),
         };
         shared.apply_settings(&shared.config());
         Ok(shared)

@@ -20,6 +20,11 @@ pub enum ConnAction {
     Sync {
         psync: bool,
     },
+    /// PUBLISH: deliver to the subscribers, reply with how many.
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
 }
 
 pub struct ConnCtx<'a> {
@@ -29,4 +34,6 @@ pub struct ConnCtx<'a> {
     pub action: ConnAction,
     pub now: u64,
     pub reactor: usize,
+    /// The connection's token on `reactor` (what Pub/Sub registers).
+    pub conn: crate::tx::Token,
 }

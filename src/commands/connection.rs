@@ -8,6 +8,17 @@ use crate::tx::fanout::{all_shards, Plan, Step};
 use crate::tx::{OpResult, ShardOp};
 
 pub fn ping(c: &mut ConnCtx, a: Args) {
+    if c.client.subs.is_some() && c.r.proto == Proto::Resp2 {
+        // Subscribed (RESP2): the reply is a pong message, as Redis sends.
+        if a.len() > 2 {
+            return c
+                .r
+                .error("ERR wrong number of arguments for 'ping' command");
+        }
+        c.r.array(2);
+        c.r.bulk(b"pong");
+        return c.r.bulk(if a.len() == 2 { a.get(1) } else { b"" });
+    }
     match a.len() {
         1 => c.r.simple("PONG"),
         2 => c.r.bulk(a.get(1)),
@@ -159,6 +170,9 @@ pub fn reset(c: &mut ConnCtx, _a: Args) {
     }
     c.client.multi = None;
     c.client.watch = None;
+    if let Some(subs) = c.client.subs.take() {
+        super::pubsub::forget_all(c.shared, *subs, (c.reactor, c.conn));
+    }
     c.client.db = 0;
     c.client.proto = Proto::Resp2;
     c.r.proto = Proto::Resp2;

@@ -9,6 +9,7 @@ pub mod ctx;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod set;

@@ -5,7 +5,8 @@
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
 use super::{
-    bitops, blocking, connection, hash, keys, list, replication, server, set, sort, string, zset,
+    bitops, blocking, connection, hash, keys, list, pubsub, replication, server, set, sort, string,
+    zset,
 };
 use crate::protocol::Args;
 
@@ -387,6 +388,7 @@ const S: &[&str] = &["@string"];
 const K: &[&str] = &["@keyspace"];
 const C: &[&str] = &["@connection"];
 const SV: &[&str] = &["@admin", "@dangerous"];
+const PS: &[&str] = &["@pubsub"];
 const H: &[&str] = &["@hash"];
 const ST: &[&str] = &["@set"];
 const L: &[&str] = &["@list"];
@@ -579,6 +581,12 @@ pub static COMMANDS: &[Command] = &[
     cmd!("psync", -3, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(replication::psync), "server", "2.8.0", SV, "Internal command used for replication"),
     cmd!("replconf", -1, &["admin", "noscript", "loading", "stale", "allow_busy"], 0, 0, 0, Conn(replication::replconf), "server", "3.0.0", SV, "An internal command for configuring the replication stream"),
     cmd!("role", 1, &["noscript", "loading", "stale", "fast"], 0, 0, 0, Conn(replication::role), "server", "2.8.12", SV, "Return the role of the instance in the context of replication"),
+    cmd!("subscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::subscribe), "pubsub", "2.0.0", PS, "Listen for messages published to the given channels"),
+    cmd!("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::unsubscribe), "pubsub", "2.0.0", PS, "Stop listening for messages posted to the given channels"),
+    cmd!("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::psubscribe), "pubsub", "2.0.0", PS, "Listen for messages published to channels matching the given patterns"),
+    cmd!("punsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::punsubscribe), "pubsub", "2.0.0", PS, "Stop listening for messages posted to channels matching the given patterns"),
+    cmd!("publish", 3, &["pubsub", "loading", "stale", "fast", "may_replicate"], 0, 0, 0, Conn(pubsub::publish), "pubsub", "2.0.0", PS, "Post a message to a channel"),
+    cmd!("pubsub", -2, &["pubsub", "loading", "stale"], 0, 0, 0, Conn(pubsub::pubsub), "pubsub", "2.8.0", PS, "A container for Pub/Sub commands"),
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     cmd!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(server::save), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk."),
     cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),

@@ -35,6 +35,8 @@ pub struct Client {
     pub replica: bool,
     /// REPLCONF listening-port, sent before PSYNC.
     pub replica_port: u16,
+    /// Pub/Sub channels and patterns (None: not subscribed).
+    pub subs: Option<Box<crate::commands::pubsub::Subscriptions>>,
     /// The replication session whose master's commands this connection
     /// applies (`replication::replica`); 0 for every other client.
     pub master: u64,
@@ -92,6 +94,7 @@ impl Client {
             qbuf: 0,
             replica: false,
             replica_port: 0,
+            subs: None,
             master: 0,
         }
     }
@@ -113,11 +116,14 @@ impl Client {
         if blocked {
             flags.push('b');
         }
+        if self.subs.is_some() {
+            flags.push('P');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -127,6 +133,8 @@ impl Client {
             now.saturating_sub(self.last_interaction_ms) / 1000,
             flags,
             self.db,
+            self.subs.as_ref().map_or(0, |s| s.channels.len()),
+            self.subs.as_ref().map_or(0, |s| s.patterns.len()),
             qbuf.max(self.qbuf),
             obl,
             self.last_cmd_name(),

@@ -366,6 +366,7 @@ impl Reactor {
             return Ok(Vec::new());
         };
         let proto = c.client.proto;
+        let tok = super::token(idx, c.gen);
         let mut out = Vec::new();
         let mut ctx = ConnCtx {
             client: &mut c.client,
@@ -374,6 +375,7 @@ impl Reactor {
             action: ConnAction::None,
             now,
             reactor: id,
+            conn: tok,
         };
         f(&mut ctx, a);
         match std::mem::replace(&mut ctx.action, ConnAction::None) {
@@ -392,6 +394,13 @@ impl Reactor {
             }
             // RESET is never queued (it ends the transaction instead), so
             // it cannot leave MONITOR mode from inside EXEC.
+            ConnAction::Publish { channel, message } => {
+                let db = c.client.db;
+                let n = self.publish(db, &channel, &message);
+                let mut out = Vec::new();
+                crate::protocol::Reply::new(&mut out, proto).int(n as i64);
+                Ok(out)
+            }
             ConnAction::None | ConnAction::StopMonitor | ConnAction::Sync { .. } => Ok(out),
         }
     }

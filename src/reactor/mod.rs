@@ -10,6 +10,7 @@ mod exec;
 pub mod mailbox;
 mod master_link;
 mod maxmemory;
+mod pubsub;
 mod replicate;
 
 use crate::commands::conn::{ConnAction, ConnCtx};
@@ -346,13 +347,20 @@ impl Reactor {
     /// transaction abandoned halfway would lose data (a RENAME between its
     /// take and its put) — so the slot is released only once `idle_for_release`.
     pub fn close(&mut self, idx: u32) {
-        let Some(c) = self.conn_mut(idx) else { return };
+        let me = self.id;
+        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+            return;
+        };
         // Closing first: unblocking resumes the commands queued behind the
         // pop, and a blocking one among them must see that nobody is left
         // to wait for (see `block`).
         if !std::mem::replace(&mut c.closing, true) {
             let monitor = c.client.monitor.then(|| token(idx, c.gen));
             let replica = c.client.replica.then(|| token(idx, c.gen));
+            if let Some(subs) = c.client.subs.take() {
+                let who = (me, token(idx, c.gen));
+                crate::commands::pubsub::forget_all(&self.shared, *subs, who);
+            }
             self.to_close.push(idx);
             if let Some(tok) = monitor {
                 self.shared.remove_monitor(self.id, tok);
@@ -769,6 +777,17 @@ impl Reactor {
             self.counters.cmd_calls[stat].1 += 1;
             return reject(c, false, "NOAUTH Authentication required.");
         }
+        if c.client.subs.is_some()
+            && c.client.proto == crate::protocol::Proto::Resp2
+            && !crate::commands::pubsub::allowed_while_subscribed(cmd.name)
+        {
+            self.counters.cmd_calls[stat].1 += 1;
+            let msg = format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.name
+            );
+            return reject(c, false, &msg);
+        }
         if c.client.multi.is_some() && cmd.no_multi {
             self.counters.cmd_calls[stat].1 += 1;
             return reject(c, false, "ERR Command not allowed inside a transaction");
@@ -1121,6 +1140,7 @@ impl Reactor {
             return;
         };
         let proto = c.client.proto;
+        let tok = token(idx, c.gen);
         let mut out = std::mem::take(c.reply_buf());
         let mut ctx = ConnCtx {
             client: &mut c.client,
@@ -1129,6 +1149,7 @@ impl Reactor {
             action: ConnAction::None,
             now,
             reactor: id,
+            conn: tok,
         };
         f(&mut ctx, args);
         let action = std::mem::replace(&mut ctx.action, ConnAction::None);
@@ -1143,6 +1164,13 @@ impl Reactor {
                 self.shared.add_monitor(self.id, tok);
             }
             ConnAction::Sync { psync } => self.start_sync(idx, psync),
+            ConnAction::Publish { channel, message } => {
+                let db = c.client.db;
+                let n = self.publish(db, &channel, &message);
+                if let Some(c) = self.conn_mut(idx) {
+                    Reply::new(c.reply_buf(), proto).int(n as i64);
+                }
+            }
             ConnAction::StopMonitor => {
                 c.client.monitor = false;
                 let tok = token(idx, c.gen);
@@ -2210,6 +2238,11 @@ impl Reactor {
                     Msg::Cmd(m) => {
                         if let Some(a) = batch.args(m.args.clone()) {
                             self.run_cmd_for(&m, a);
+                        }
+                    }
+                    Msg::Message { conn, bytes } => {
+                        if let Some(b) = batch.bytes.get(bytes) {
+                            self.deliver_message(conn, b);
                         }
                     }
                     Msg::Monitor { conn, line } => {

@@ -118,6 +118,12 @@ pub enum Msg {
         conn: Token,
         line: Range<usize>,
     },
+    /// A Pub/Sub message for a subscribed connection (RESP2 framing; a
+    /// RESP3 connection gets it as a push).
+    Message {
+        conn: Token,
+        bytes: Range<usize>,
+    },
     /// From a replication link thread: take this socket in as the master
     /// connection of its session (`replication::replica`).
     AdoptMaster(Box<crate::replication::replica::Adopt>),

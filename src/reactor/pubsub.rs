@@ -1,0 +1,85 @@
+//! PUBLISH's delivery: every subscriber of the channel, and of each
+//! pattern it matches, gets the message, on whatever reactor holds its
+//! connection (`Msg::Message`, in order behind anything else this reactor
+//! sent it).
+
+use super::Reactor;
+use crate::protocol::Proto;
+use crate::tx::{Msg, Token};
+
+/// A subscriber whose output grows past this is disconnected, as Redis's
+/// `client-output-buffer-limit pubsub 32mb` does.
+const PUBSUB_OUTPUT_LIMIT: usize = 32 << 20;
+
+impl Reactor {
+    /// Deliver `message` on `channel`; how many clients it reached (the
+    /// reply of PUBLISH). Replicated, so a replica's subscribers get it too.
+    pub(super) fn publish(&mut self, db: usize, channel: &[u8], message: &[u8]) -> usize {
+        if self.shared.repl.primary.active() {
+            let cmd = vec![b"PUBLISH".to_vec(), channel.to_vec(), message.to_vec()];
+            self.repl_append(&[(db, cmd)], false);
+        }
+        let rec = self.shared.pubsub.receivers(channel);
+        let n = rec.direct.len() + rec.by_pattern.len();
+        if n == 0 {
+            return 0;
+        }
+        let mut bytes = Vec::new();
+        if !rec.direct.is_empty() {
+            frame(&mut bytes, &[b"message", channel, message]);
+            for (r, tok) in rec.direct {
+                self.send_message(r, tok, &bytes);
+            }
+        }
+        for (pattern, (r, tok)) in rec.by_pattern {
+            bytes.clear();
+            frame(&mut bytes, &[b"pmessage", &pattern, channel, message]);
+            self.send_message(r, tok, &bytes);
+        }
+        n
+    }
+
+    fn send_message(&mut self, reactor: usize, tok: Token, bytes: &[u8]) {
+        if reactor == self.id {
+            return self.deliver_message(tok, bytes);
+        }
+        if let Some(ob) = self.outbox.get_mut(reactor) {
+            let s = ob.bytes.len();
+            ob.bytes.extend_from_slice(bytes);
+            let bytes = s..ob.bytes.len();
+            ob.push(Msg::Message { conn: tok, bytes });
+        }
+    }
+
+    /// A message for a subscribed connection of this reactor: RESP2's
+    /// array, or RESP3's push (the same bytes but the first).
+    pub(super) fn deliver_message(&mut self, conn: Token, bytes: &[u8]) {
+        let Some((idx, c)) = self.conn_by_token(conn) else {
+            return;
+        };
+        if c.closing || c.client.subs.is_none() {
+            return;
+        }
+        if c.out.len() + c.sending.len() > PUBSUB_OUTPUT_LIMIT {
+            log::warn!(
+                "Client id={} addr={} closed for overcoming of output buffer limits (pubsub).",
+                c.client.id,
+                c.client.addr
+            );
+            return self.close(idx);
+        }
+        let resp3 = c.client.proto == Proto::Resp3;
+        let out = c.reply_buf();
+        let at = out.len();
+        out.extend_from_slice(bytes);
+        if resp3 {
+            out[at] = b'>';
+        }
+        self.mark_dirty(idx);
+    }
+}
+
+/// An array of bulk strings.
+fn frame(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    crate::replication::primary::encode(out, parts);
+}
