@@ -27,6 +27,16 @@ struct Inner {
     patterns: HashMap<Vec<u8>, Vec<Subscriber>>,
 }
 
+impl Inner {
+    fn of(&mut self, pattern: bool) -> &mut HashMap<Vec<u8>, Vec<Subscriber>> {
+        if pattern {
+            &mut self.patterns
+        } else {
+            &mut self.channels
+        }
+    }
+}
+
 /// Who gets a message: channel subscribers, then (pattern, subscriber).
 pub struct Receivers {
     pub direct: Vec<Subscriber>,
@@ -44,11 +54,7 @@ impl Registry {
 
     pub fn subscribe(&self, pattern: bool, name: &[u8], who: Subscriber) {
         let mut g = self.write();
-        let map = if pattern {
-            &mut g.patterns
-        } else {
-            &mut g.channels
-        };
+        let map = g.of(pattern);
         let list = map.entry(name.to_vec()).or_default();
         if !list.contains(&who) {
             list.push(who);
@@ -58,11 +64,7 @@ impl Registry {
 
     pub fn unsubscribe(&self, pattern: bool, name: &[u8], who: Subscriber) {
         let mut g = self.write();
-        let map = if pattern {
-            &mut g.patterns
-        } else {
-            &mut g.channels
-        };
+        let map = g.of(pattern);
         if let Some(list) = map.get_mut(name) {
             let before = list.len();
             list.retain(|s| *s != who);

@@ -486,10 +486,7 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             "HELP",
             "    Print this help.",
         ];
-        c.r.array(lines.len());
-        for l in lines {
-            c.r.simple(l);
-        }
+        c.r.help(&lines);
     } else {
         c.r.error(ERR_SYNTAX);
     }

@@ -352,10 +352,7 @@ fn object_help(c: &mut Ctx) {
         "HELP",
         "    Print this help.",
     ];
-    c.r.array(lines.len());
-    for l in lines {
-        c.r.simple(l);
-    }
+    c.r.help(&lines);
 }
 
 /// DEBUG DIGEST-VALUE for one key (zeros when missing, like Redis).

@@ -177,10 +177,7 @@ pub fn pubsub(c: &mut ConnCtx, a: Args) {
             "HELP",
             "    Prints this help.",
         ];
-        c.r.array(lines.len());
-        for l in lines {
-            c.r.simple(l);
-        }
+        c.r.help(&lines);
     } else {
         let known = ["channels", "numsub", "numpat", "help"]
             .iter()

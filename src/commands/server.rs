@@ -223,10 +223,7 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
         ];
-        c.r.array(lines.len());
-        for l in lines {
-            c.r.simple(l);
-        }
+        c.r.help(&lines);
     } else {
         c.r.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
@@ -379,10 +376,7 @@ pub fn config(c: &mut ConnCtx, a: Args) {
             "HELP",
             "    Print this help.",
         ];
-        c.r.array(lines.len());
-        for l in lines {
-            c.r.simple(l);
-        }
+        c.r.help(&lines);
     } else {
         c.r.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",

@@ -762,6 +762,7 @@ mod tests {
             "watch",
             "client",
             "config",
+            "pubsub",
         ];
         for c in COMMANDS {
             assert_eq!(c.stale, STALE.contains(&c.name), "{}", c.name);

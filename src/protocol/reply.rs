@@ -82,6 +82,14 @@ impl<'a> Reply<'a> {
             self.out.extend_from_slice(b"*-1\r\n");
         }
     }
+    /// A HELP subcommand's reply: one status line each.
+    pub fn help(&mut self, lines: &[&str]) {
+        self.array(lines.len());
+        for l in lines {
+            self.simple(l);
+        }
+    }
+
     pub fn array(&mut self, n: usize) {
         self.header(b'*', n);
     }
