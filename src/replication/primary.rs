@@ -40,6 +40,8 @@ struct Log {
     /// selects, as after a replica attaches).
     db: Option<usize>,
     replicas: Vec<Replica>,
+    /// Reused for encoding: a write allocates nothing here once warm.
+    scratch: Vec<u8>,
 }
 
 pub struct Replica {
@@ -77,6 +79,7 @@ impl Default for Primary {
                 offset: 0,
                 db: None,
                 replicas: Vec::new(),
+                scratch: Vec::new(),
             }),
         }
     }
@@ -191,7 +194,8 @@ impl Primary {
         if log.replicas.is_empty() {
             return Vec::new();
         }
-        let mut bytes = Vec::new();
+        let mut bytes = std::mem::take(&mut log.scratch);
+        bytes.clear();
         let mut db = log.db;
         let mut select = |bytes: &mut Vec<u8>, want: usize| {
             if db != Some(want) {
@@ -212,7 +216,9 @@ impl Primary {
             encode(&mut bytes, &[b"EXEC"]);
         }
         log.db = db;
-        self.push(&mut log, &bytes)
+        let wake = self.push(&mut log, &bytes);
+        log.scratch = bytes;
+        wake
     }
 
     /// Bytes that select no database (the keep-alive PING).
@@ -252,7 +258,10 @@ impl Primary {
             .filter(|r| r.reactor == reactor && (!r.out.is_empty() || r.dropped))
             .map(|r| {
                 let over = r.out.len() > MAX_BACKLOG || r.dropped;
-                (r.conn, std::mem::take(&mut r.out), over)
+                // The next turn's stream is about as long: start with the
+                // room this one needed instead of growing from nothing.
+                let room = r.out.capacity().min(1 << 20);
+                (r.conn, std::mem::replace(&mut r.out, Vec::with_capacity(room)), over)
             })
             .collect()
     }
