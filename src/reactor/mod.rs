@@ -119,6 +119,11 @@ pub struct Reactor {
     last_repl_ping: u64,
     /// When this shard last took part in a replica's snapshot.
     snapshot_ms: u64,
+    /// Reused to encode a replicated command.
+    repl_scratch: Vec<u8>,
+    /// Expired plus evicted keys counted when deletions were last
+    /// replicated (`replicate_deletions`).
+    deletions_seen: u64,
     /// Master connections taken in this turn, for the driver to arm
     /// (`take_adopted`).
     adopted: Vec<u32>,
@@ -242,6 +247,8 @@ impl Reactor {
             repl_pump: false,
             last_repl_ping: now_ms(),
             snapshot_ms: 0,
+            repl_scratch: Vec::new(),
+            deletions_seen: 0,
             adopted: Vec::new(),
             dirty: Vec::new(),
             to_close: Vec::new(),

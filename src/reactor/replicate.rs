@@ -46,7 +46,28 @@ impl Reactor {
         if !cmd.is_write() || matches!(self.emit, Emit::Off) {
             return;
         }
-        let cmds = rewrite::propagated(cmd, a, reply, self.now);
+        let cmds = match rewrite::replicated(cmd, a, reply, self.now) {
+            rewrite::Replicated::Nothing => return,
+            rewrite::Replicated::AsCalled if matches!(self.emit, Emit::Direct) => {
+                // The common case, without building argument vectors.
+                if self
+                    .shared
+                    .repl
+                    .is_replica
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    return;
+                }
+                let mut bytes = std::mem::take(&mut self.repl_scratch);
+                bytes.clear();
+                crate::replication::primary::encode_args(&mut bytes, a);
+                let wake = self.shared.repl.primary.append_encoded(db, &bytes);
+                self.repl_scratch = bytes;
+                return self.wake_replicas(wake);
+            }
+            rewrite::Replicated::AsCalled => vec![a.iter().map(|x| x.to_vec()).collect()],
+            rewrite::Replicated::Rewritten(cmds) => cmds,
+        };
         if cmds.is_empty() {
             return;
         }
@@ -71,7 +92,14 @@ impl Reactor {
         {
             return;
         }
-        for r in self.shared.repl.primary.append(unit, wrap) {
+        let wake = self.shared.repl.primary.append(unit, wrap);
+        self.wake_replicas(wake);
+    }
+
+    /// Tell the reactors of replicas whose buffers just stopped being
+    /// empty to send.
+    fn wake_replicas(&mut self, reactors: Vec<usize>) {
+        for r in reactors {
             if r == self.id {
                 self.repl_pump = true;
             } else if let Some(ob) = self.outbox.get_mut(r) {
@@ -98,6 +126,13 @@ impl Reactor {
             }
             return;
         }
+        // Every deletion kept is also counted in the shard's statistics:
+        // unchanged counts mean nothing to look for in the databases.
+        let seen = self.shard.stats.expired_keys + self.shard.stats.evicted_keys;
+        if seen == self.deletions_seen {
+            return;
+        }
+        self.deletions_seen = seen;
         for db in 0..self.shard.dbs.len() {
             for k in self.shard.dbs[db].take_deleted() {
                 self.repl_append(&[(db, vec![b"DEL".to_vec(), k.to_vec()])], false);

@@ -221,6 +221,26 @@ impl Primary {
         wake
     }
 
+    /// One command, already encoded, run in database `db` (the common
+    /// case: a single-shard write replicated as it was called).
+    pub fn append_encoded(&self, db: usize, cmd: &[u8]) -> Vec<usize> {
+        let mut log = self.log();
+        if log.replicas.is_empty() {
+            return Vec::new();
+        }
+        if log.db != Some(db) {
+            let mut bytes = std::mem::take(&mut log.scratch);
+            bytes.clear();
+            encode(&mut bytes, &[b"SELECT", db.to_string().as_bytes()]);
+            bytes.extend_from_slice(cmd);
+            log.db = Some(db);
+            let wake = self.push(&mut log, &bytes);
+            log.scratch = bytes;
+            return wake;
+        }
+        self.push(&mut log, cmd)
+    }
+
     /// Bytes that select no database (the keep-alive PING).
     pub fn append_raw(&self, args: &[&[u8]]) -> Vec<usize> {
         let mut log = self.log();
@@ -261,7 +281,11 @@ impl Primary {
                 // The next turn's stream is about as long: start with the
                 // room this one needed instead of growing from nothing.
                 let room = r.out.capacity().min(1 << 20);
-                (r.conn, std::mem::replace(&mut r.out, Vec::with_capacity(room)), over)
+                (
+                    r.conn,
+                    std::mem::replace(&mut r.out, Vec::with_capacity(room)),
+                    over,
+                )
             })
             .collect()
     }
@@ -299,12 +323,22 @@ impl Primary {
 
 /// A command as RESP, the way replicas read the stream.
 pub fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
+    encode_iter(out, args.len(), args.iter().copied());
+}
+
+/// `encode` for a command's arguments as they arrived (no copies).
+pub fn encode_args(out: &mut Vec<u8>, a: crate::protocol::Args) {
+    encode_iter(out, a.len(), a.iter());
+}
+
+fn encode_iter<'x>(out: &mut Vec<u8>, n: usize, args: impl Iterator<Item = &'x [u8]>) {
+    use crate::protocol::reply::push_int;
     out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
+    push_int(out, n as i64);
     out.extend_from_slice(b"\r\n");
     for a in args {
         out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
+        push_int(out, a.len() as i64);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");

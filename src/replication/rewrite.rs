@@ -13,6 +13,65 @@ use crate::protocol::Args;
 /// as Redis batches them.
 const SREM_BATCH: usize = 1024;
 
+/// What to replicate for a write.
+pub enum Replicated {
+    /// It changed nothing.
+    Nothing,
+    /// The command as it was called (most writes: nothing to copy).
+    AsCalled,
+    /// These commands instead.
+    Rewritten(Vec<Vec<Vec<u8>>>),
+}
+
+/// What to replicate for `cmd` run with `a`, given its reply (RESP2 or
+/// RESP3) and the command's clock.
+pub fn replicated(cmd: &Command, a: Args, reply: &[u8], now: u64) -> Replicated {
+    if reply.is_empty() || reply[0] == b'-' || reply[0] == b'!' || unchanged(cmd, a, reply) {
+        return Replicated::Nothing;
+    }
+    let plain_set = cmd.name == "set"
+        && !a.iter().skip(3).any(|o| {
+            ["ex", "px", "exat", "pxat"]
+                .iter()
+                .any(|x| o.eq_ignore_ascii_case(x.as_bytes()))
+        });
+    if plain_set || !rewrites(cmd.name) {
+        return Replicated::AsCalled;
+    }
+    Replicated::Rewritten(propagated(cmd, a, reply, now))
+}
+
+/// The commands Redis replicates as something else than they were called.
+fn rewrites(name: &str) -> bool {
+    matches!(
+        name,
+        "set"
+            | "setex"
+            | "psetex"
+            | "getset"
+            | "restore"
+            | "getdel"
+            | "getex"
+            | "expire"
+            | "pexpire"
+            | "expireat"
+            | "pexpireat"
+            | "incrbyfloat"
+            | "hincrbyfloat"
+            | "spop"
+            | "blpop"
+            | "brpop"
+            | "bzpopmin"
+            | "bzpopmax"
+            | "lmpop"
+            | "blmpop"
+            | "zmpop"
+            | "bzmpop"
+            | "blmove"
+            | "brpoplpush"
+    )
+}
+
 /// The commands to replicate for `cmd` run with `a`, given its reply
 /// (RESP2 or RESP3) and the command's clock. Empty: nothing changed.
 pub fn propagated(cmd: &Command, a: Args, reply: &[u8], now: u64) -> Vec<Vec<Vec<u8>>> {
