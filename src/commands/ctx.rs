@@ -104,6 +104,7 @@ pub fn reply_str(r: &mut Reply, s: &StrVal) {
 
 /// Field-level form of `Ctx::lookup_str`, so a caller can hold the value and
 /// write the reply at the same time.
+#[inline]
 pub fn lookup_str<'s>(
     shard: &'s mut Shard,
     db: usize,

@@ -784,16 +784,9 @@ impl Reactor {
             self.counters.cmd_calls[stat].1 += 1;
             return reject(c, false, "NOAUTH Authentication required.");
         }
-        if c.client.subs.is_some()
-            && c.client.proto == crate::protocol::Proto::Resp2
-            && !crate::commands::pubsub::allowed_while_subscribed(cmd.name)
-        {
+        if c.client.subs.is_some() && not_while_subscribed(c, cmd) {
             self.counters.cmd_calls[stat].1 += 1;
-            let msg = format!(
-                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                cmd.name
-            );
-            return reject(c, false, &msg);
+            return;
         }
         if c.client.multi.is_some() && cmd.no_multi {
             self.counters.cmd_calls[stat].1 += 1;
@@ -2650,6 +2643,25 @@ pub(crate) fn distinct_keys(cmd: &Command, args: Args) -> Vec<Vec<u8>> {
 }
 
 const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// A RESP2 client in subscribed mode may only send Pub/Sub commands, PING,
+/// QUIT and RESET: refuse anything else (true when refused). Out of line:
+/// every command passes this check.
+#[cold]
+#[inline(never)]
+fn not_while_subscribed(c: &mut Conn, cmd: &Command) -> bool {
+    if c.client.proto != crate::protocol::Proto::Resp2
+        || crate::commands::pubsub::allowed_while_subscribed(cmd.name)
+    {
+        return false;
+    }
+    let msg = format!(
+        "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+        cmd.name
+    );
+    reject(c, false, &msg);
+    true
+}
 
 fn enough_replicas(shared: &Shared, now: u64) -> bool {
     let (min, lag) = {
