@@ -617,3 +617,50 @@ fn a_halocline_replica_of_halocline_follows_it() {
     assert_eq!(dataset(&mut r), dataset(&mut m));
     assert!(err(&mut r, &["SET", "x", "1"]).starts_with("READONLY"));
 }
+
+#[test]
+fn wait_counts_replicas_that_acknowledged_the_clients_writes() {
+    let s = Server::start(2);
+    let mut c = s.conn();
+    // No replica: WAIT 0 answers at once, WAIT 1 at its timeout.
+    assert_eq!(int(&mut c, &["WAIT", "0", "0"]), 0);
+    let t = Instant::now();
+    assert_eq!(int(&mut c, &["WAIT", "1", "100"]), 0);
+    assert!(t.elapsed() >= Duration::from_millis(100));
+    assert_eq!(err(&mut c, &["WAIT", "1", "-1"]), "ERR timeout is negative");
+    assert_eq!(
+        err(&mut c, &["WAIT", "x", "0"]),
+        "ERR value is not an integer or out of range"
+    );
+    if !redis_server_available() {
+        return;
+    }
+    let replica = start_replica_of(s.port);
+    let mut rc = connect(replica.port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut rc, "master_link_status").as_deref() != Some("up") {
+        assert!(Instant::now() < deadline, "replica never synced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Writes on both shards, then WAIT: the replica acknowledges them.
+    for i in 0..50 {
+        ok(&mut c, &["SET", &format!("k{i}"), "v"]);
+    }
+    let t = Instant::now();
+    assert_eq!(int(&mut c, &["WAIT", "1", "5000"]), 1);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(bulk(&mut rc, &["GET", "k49"]).as_deref(), Some("v"));
+    // Two asked, one there: the timeout answers with one.
+    assert_eq!(int(&mut c, &["WAIT", "2", "200"]), 1);
+    // Inside MULTI it never blocks: it counts the replicas that have
+    // acknowledged the stream so far (0 or 1 here: the GETACK the last
+    // WAIT sent may not be acknowledged yet).
+    ok(&mut c, &["MULTI"]);
+    status(&mut c, &["WAIT", "5", "0"]);
+    let t = Instant::now();
+    let Value::Array(r) = q(&mut c, &["EXEC"]) else {
+        panic!()
+    };
+    assert!(matches!(r.as_slice(), [Value::Int(0 | 1)]), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(1));
+}

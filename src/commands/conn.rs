@@ -20,6 +20,12 @@ pub enum ConnAction {
     Sync {
         psync: bool,
     },
+    /// WAIT: answer once `replicas` acknowledged this client's writes, or
+    /// at `deadline` (unix ms; 0: never).
+    Wait {
+        replicas: usize,
+        deadline: u64,
+    },
     /// PUBLISH: deliver to the subscribers, reply with how many.
     Publish {
         channel: Vec<u8>,

@@ -30,6 +30,26 @@ fn start_sync(c: &mut ConnCtx, psync: bool) {
     c.action = ConnAction::Sync { psync };
 }
 
+/// WAIT numreplicas timeout.
+pub fn wait(c: &mut ConnCtx, a: Args) {
+    if c.shared.repl.is_replica.load(Ordering::Relaxed) {
+        return c.r.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+    }
+    let Some(replicas) = arg_i64(a.get(1)) else {
+        return c.r.error("ERR value is not an integer or out of range");
+    };
+    let timeout = match arg_i64(a.get(2)) {
+        Some(t) if t >= 0 => t as u64,
+        Some(_) => return c.r.error("ERR timeout is negative"),
+        None => return c.r.error("ERR timeout is not an integer or out of range"),
+    };
+    let deadline = if timeout == 0 { 0 } else { c.now + timeout };
+    c.action = ConnAction::Wait {
+        replicas: replicas.max(0) as usize,
+        deadline,
+    };
+}
+
 pub fn replconf(c: &mut ConnCtx, a: Args) {
     if a.len().is_multiple_of(2) {
         return c.r.error("ERR syntax error");

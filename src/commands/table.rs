@@ -581,6 +581,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("psync", -3, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(replication::psync), "server", "2.8.0", SV, "Internal command used for replication"),
     cmd!("replconf", -1, &["admin", "noscript", "loading", "stale", "allow_busy"], 0, 0, 0, Conn(replication::replconf), "server", "3.0.0", SV, "An internal command for configuring the replication stream"),
     cmd!("role", 1, &["noscript", "loading", "stale", "fast"], 0, 0, 0, Conn(replication::role), "server", "2.8.12", SV, "Return the role of the instance in the context of replication"),
+    cmd!("wait", 3, &["noscript"], 0, 0, 0, Conn(replication::wait), "generic", "3.0.0", K, "Wait for the synchronous replication of all the write commands sent in the context of the current connection"),
     cmd!("subscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::subscribe), "pubsub", "2.0.0", PS, "Listen for messages published to the given channels"),
     cmd!("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::unsubscribe), "pubsub", "2.0.0", PS, "Stop listening for messages posted to the given channels"),
     cmd!("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::psubscribe), "pubsub", "2.0.0", PS, "Listen for messages published to channels matching the given patterns"),

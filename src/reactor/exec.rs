@@ -394,6 +394,15 @@ impl Reactor {
             }
             // RESET is never queued (it ends the transaction instead), so
             // it cannot leave MONITOR mode from inside EXEC.
+            // Inside EXEC nothing blocks: how many replicas have the
+            // stream so far, as Redis answers a client that cannot block.
+            ConnAction::Wait { .. } => {
+                let primary = &self.shared.repl.primary;
+                let n = primary.acked(primary.offset());
+                let mut out = Vec::new();
+                crate::protocol::Reply::new(&mut out, proto).int(n as i64);
+                Ok(out)
+            }
             ConnAction::Publish { channel, message } => {
                 let db = c.client.db;
                 let n = self.publish(db, &channel, &message);

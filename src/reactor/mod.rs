@@ -124,6 +124,8 @@ pub struct Reactor {
     /// Expired plus evicted keys counted when deletions were last
     /// replicated (`replicate_deletions`).
     deletions_seen: u64,
+    /// Clients in WAIT (`replicate::check_waits`).
+    waits: Vec<replicate::WaitFor>,
     /// Master connections taken in this turn, for the driver to arm
     /// (`take_adopted`).
     adopted: Vec<u32>,
@@ -249,6 +251,7 @@ impl Reactor {
             snapshot_ms: 0,
             repl_scratch: Vec::new(),
             deletions_seen: 0,
+            waits: Vec::new(),
             adopted: Vec::new(),
             dirty: Vec::new(),
             to_close: Vec::new(),
@@ -1170,6 +1173,17 @@ impl Reactor {
                 if let Some(c) = self.conn_mut(idx) {
                     Reply::new(c.reply_buf(), proto).int(n as i64);
                 }
+            }
+            ConnAction::Wait { replicas, deadline } => {
+                let slot = c.push_remote();
+                self.waits.push(replicate::WaitFor {
+                    conn: tok,
+                    slot,
+                    replicas,
+                    deadline,
+                    target: None,
+                });
+                self.check_waits();
             }
             ConnAction::StopMonitor => {
                 c.client.monitor = false;
@@ -2406,6 +2420,9 @@ impl Reactor {
     /// one wake per target (and a wake only if it is asleep). A full mailbox
     /// leaves the batch here for the next turn: backpressure, not loss.
     pub fn flush_outboxes(&mut self) {
+        if !self.waits.is_empty() {
+            self.check_waits();
+        }
         if self.repl_pump {
             self.pump_replicas();
         }
@@ -2487,6 +2504,7 @@ impl Reactor {
         }
         self.replicate_deletions();
         self.replica_tick();
+        self.check_waits();
     }
 
     /// `timeout N`: close clients idle for more than N seconds, except

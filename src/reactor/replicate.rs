@@ -38,7 +38,61 @@ pub(super) enum Emit {
     Off,
 }
 
+/// A client in WAIT: its reply slot, how many replicas it waits for, until
+/// when, and the stream offset they must acknowledge (taken once every
+/// earlier command of the connection has answered, so it covers their
+/// writes).
+pub(super) struct WaitFor {
+    pub conn: Token,
+    pub slot: u64,
+    pub replicas: usize,
+    pub deadline: u64,
+    pub target: Option<u64>,
+}
+
 impl Reactor {
+    /// Answer the WAITs that are satisfied or timed out (each turn while
+    /// any waits, and each tick).
+    pub(super) fn check_waits(&mut self) {
+        let now = crate::server::now_ms();
+        let mut i = 0;
+        while i < self.waits.len() {
+            let (tok, slot) = (self.waits[i].conn, self.waits[i].slot);
+            let Some((_, c)) = self.conn_by_token(tok) else {
+                self.waits.swap_remove(i);
+                continue;
+            };
+            if c.first_slot != slot {
+                i += 1; // earlier commands still running
+                continue;
+            }
+            let target = match self.waits[i].target {
+                Some(t) => t,
+                None => {
+                    let (offset, wake) = self.shared.repl.primary.offset_with_getack();
+                    self.wake_replicas(wake);
+                    self.waits[i].target = Some(offset);
+                    offset
+                }
+            };
+            let acked = self.shared.repl.primary.acked(target);
+            let w = &self.waits[i];
+            if acked < w.replicas && (w.deadline == 0 || now < w.deadline) {
+                i += 1;
+                continue;
+            }
+            self.waits.swap_remove(i);
+            let Some((idx, c)) = self.conn_by_token(tok) else {
+                continue;
+            };
+            let mut reply = Vec::new();
+            crate::protocol::Reply::new(&mut reply, c.client.proto).int(acked as i64);
+            if c.fill_remote(slot, &reply) {
+                self.slot_done(idx, false);
+            }
+        }
+    }
+
     /// A keyed command ran on this shard (`reply`: its reply; empty for a
     /// blocking attempt that found nothing): replicate what it changed.
     pub(super) fn replicate(&mut self, cmd: &Command, db: usize, a: Args, reply: &[u8]) {

@@ -310,6 +310,34 @@ impl Primary {
         (log.replid.clone(), log.offset, replicas)
     }
 
+    /// The stream's offset: bytes appended since this server started.
+    pub fn offset(&self) -> u64 {
+        self.log().offset
+    }
+
+    /// How many replicas acknowledged `offset` of the stream (WAIT).
+    pub fn acked(&self, offset: u64) -> usize {
+        self.log()
+            .replicas
+            .iter()
+            .filter(|r| r.ack >= offset)
+            .count()
+    }
+
+    /// The stream's offset now, after asking every replica to acknowledge
+    /// it (REPLCONF GETACK in the stream, as Redis's WAIT does). Returns
+    /// the offset and the reactors to wake.
+    pub fn offset_with_getack(&self) -> (u64, Vec<usize>) {
+        let mut log = self.log();
+        let offset = log.offset;
+        if log.replicas.is_empty() {
+            return (offset, Vec::new());
+        }
+        let mut bytes = Vec::new();
+        encode(&mut bytes, &[b"REPLCONF", b"GETACK", b"*"]);
+        (offset, self.push(&mut log, &bytes))
+    }
+
     /// Replicas whose last ACK is at most `max_lag_s` old
     /// (min-replicas-to-write's "good" replicas).
     pub fn good_replicas(&self, now_ms: u64, max_lag_s: u64) -> usize {
