@@ -412,7 +412,7 @@ fn a_redis_replica_ends_with_the_same_data() {
                 let mut rng = fastrand::Rng::with_seed(w);
                 for i in 0..1500 {
                     let k = |rng: &mut fastrand::Rng| format!("k{}", rng.u32(..40));
-                    match rng.u32(..14) {
+                    match rng.u32(..15) {
                         0 => drop(q(&mut c, &["SET", &k(&mut rng), &i.to_string()])),
                         1 => drop(q(&mut c, &["INCR", &format!("n{}", rng.u32(..10))])),
                         2 => drop(q(
@@ -456,6 +456,24 @@ fn a_redis_replica_ends_with_the_same_data() {
                         )),
                         10 => drop(q(&mut c, &["EXPIRE", &k(&mut rng), "500"])),
                         11 => drop(q(&mut c, &["BLPOP", &format!("L{}", rng.u32(..3)), "0.01"])),
+                        13 => {
+                            // A pipeline of multi-key commands: folded into
+                            // one transaction by the server.
+                            let mut p = redis::pipe();
+                            for j in 0..6 {
+                                match j % 3 {
+                                    0 => p
+                                        .cmd("MSET")
+                                        .arg(k(&mut rng))
+                                        .arg(i)
+                                        .arg(k(&mut rng))
+                                        .arg(j),
+                                    1 => p.cmd("DEL").arg(k(&mut rng)).arg(k(&mut rng)),
+                                    _ => p.cmd("MGET").arg(k(&mut rng)).arg(k(&mut rng)),
+                                };
+                            }
+                            let _: redis::Value = p.query(&mut c).unwrap();
+                        }
                         12 => drop(q(&mut c, &["RPOP", &format!("L{}", rng.u32(..3))])),
                         _ => {
                             q(&mut c, &["MULTI"]);
@@ -483,6 +501,15 @@ fn a_redis_replica_ends_with_the_same_data() {
         w.join().unwrap();
     }
     ok(&mut c, &["SET", "done", "1"]);
+    // The pipelines were folded into transactions while the replica was
+    // attached (the path whose commands the fold must keep).
+    let stats = bulk(&mut c, &["INFO", "stats"]).unwrap_or_default();
+    let folded: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("tx_folded:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(folded > 0, "no fold happened: {stats}");
 
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -502,6 +529,10 @@ fn a_redis_replica_ends_with_the_same_data() {
     let want = dataset(&mut c);
     let got = dataset(&mut rc);
     assert!(want.len() > 200, "{}", want.len());
+    // One snapshot: everything after it came through the stream (a write
+    // that missed it would have made the replica resynchronize instead).
+    let syncs = s.stderr().matches("asks for synchronization").count();
+    assert_eq!(syncs, 1, "{}", s.stderr());
     if want != got {
         let missing: Vec<_> = want.iter().filter(|x| !got.contains(x)).take(10).collect();
         let extra: Vec<_> = got.iter().filter(|x| !want.contains(x)).take(10).collect();

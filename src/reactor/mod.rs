@@ -141,6 +141,10 @@ struct PendingFold {
     locks: fanout::Locks,
     /// Some of its commands write (MSET, DEL...).
     writes: bool,
+    /// Its commands in order, kept while replicas are attached or
+    /// attaching (the fold's coordinator replicates them; its reply is
+    /// theirs, one after another).
+    cmds: Option<Vec<(usize, OwnedArgs)>>,
 }
 
 impl PendingFold {
@@ -664,7 +668,6 @@ impl Reactor {
             && c.client.multi.is_none()
             && self.shared.memory.maxmemory() == 0
             && !self.shared.writes_need_replicas.load(Ordering::Relaxed)
-            && !self.shared.repl.primary.recording()
     }
 
     /// A merging command (`fanout::RunKind`) joins (or opens) this
@@ -673,10 +676,14 @@ impl Reactor {
     fn add_run_to_fold(&mut self, idx: u32, kind: fanout::RunKind, db: usize, args: Args) {
         let n = self.shared.nshards;
         let writes = kind.writes();
+        let recording = self.shared.repl.primary.recording();
         match self.fold.as_mut() {
             Some(f) if f.idx == idx => {
                 self.counters.tx_folded += 1;
                 f.writes |= writes;
+                if let Some(cmds) = f.cmds.as_mut() {
+                    cmds.push((db, OwnedArgs::from_args(args)));
+                }
                 if f.run.as_ref().is_some_and(|r| !r.takes(kind, db)) {
                     f.close_run();
                 }
@@ -694,16 +701,29 @@ impl Reactor {
                     run: Some(run),
                     locks,
                     writes,
+                    cmds: recording.then(|| vec![(db, OwnedArgs::from_args(args))]),
                 });
             }
         }
     }
 
-    fn add_to_fold(&mut self, idx: u32, plan: Plan, locks: fanout::Locks, writes: bool) {
+    fn add_to_fold(
+        &mut self,
+        idx: u32,
+        plan: Plan,
+        locks: fanout::Locks,
+        writes: bool,
+        db: usize,
+        args: Args,
+    ) {
+        let recording = self.shared.repl.primary.recording();
         match self.fold.as_mut() {
             Some(f) if f.idx == idx => {
                 self.counters.tx_folded += 1;
                 f.writes |= writes;
+                if let Some(cmds) = f.cmds.as_mut() {
+                    cmds.push((db, OwnedArgs::from_args(args)));
+                }
                 f.close_run();
                 f.plans.push(plan);
                 for (s, set) in locks {
@@ -721,6 +741,7 @@ impl Reactor {
                     run: None,
                     locks,
                     writes,
+                    cmds: recording.then(|| vec![(db, OwnedArgs::from_args(args))]),
                 });
             }
         }
@@ -736,12 +757,15 @@ impl Reactor {
             mut plans,
             locks,
             writes,
+            cmds,
             ..
         } = f;
-        // Folds are not made while replicas are attached or attaching (its
-        // commands are not kept): one running after a replica attached
-        // is noticed at its end (`write_missed`).
+        // A fold opened before any replica was attaching kept no commands:
+        // if it runs after one attached, its end notices (`write_missed`).
         self.tx_writes = writes;
+        if let Some(cmds) = cmds.filter(|_| writes) {
+            self.tx_replicate = Some(Box::new(fanout::ToReplicate { cmds, exec: false }));
+        }
         let plan = match plans.len() {
             1 => plans.pop(),
             _ => Some(fanout::fold(plans)),
@@ -906,8 +930,7 @@ impl Reactor {
         };
         let db = c.client.db;
         let proto = c.client.proto;
-        let replicating = self.shared.repl.primary.recording();
-        if (spans || folding) && !replicating {
+        if spans || folding {
             match multi {
                 Some(Multi::MSet) if !args.len().is_multiple_of(2) => {
                     return self.add_run_to_fold(idx, fanout::RunKind::MSet, db, args);
@@ -936,8 +959,8 @@ impl Reactor {
                         }
                     };
                 let locks = locks.unwrap_or_else(|| lock_keys(cmd, args, db, n));
-                if m.folds() && !replicating {
-                    return self.add_to_fold(idx, plan, locks, cmd.is_write());
+                if m.folds() {
+                    return self.add_to_fold(idx, plan, locks, cmd.is_write(), db, args);
                 }
                 self.flush_fold();
                 if cmd.is_write() {

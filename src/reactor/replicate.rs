@@ -13,8 +13,8 @@
 //!   reply is complete and before it releases the locks
 //!   (`ToReplicate`); its parts append nothing. While a replica is
 //!   attached, transactions do not take the single-phase shortcut (whose
-//!   last shard unlocks before the coordinator hears back), and pipelined
-//!   multi-key commands are not folded;
+//!   last shard unlocks before the coordinator hears back), and a fold of
+//!   pipelined multi-key commands keeps the commands for its coordinator;
 //! * keys deleted by expiry or eviction: a DEL each, by their shard,
 //!   before anything else it appends and after every operation it runs
 //!   for a coordinator (so the DEL precedes the coordinator's writes).
