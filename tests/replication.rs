@@ -11,7 +11,6 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A replica's view: the connection after SYNC, its snapshot consumed.
@@ -112,13 +111,6 @@ fn times_checked(mut got: Vec<Vec<String>>, now_ms: u64) -> Vec<Vec<String>> {
     got
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 #[test]
 fn the_stream_carries_writes_as_redis_replicates_them() {
     for threads in [1, 4] {
@@ -126,7 +118,7 @@ fn the_stream_carries_writes_as_redis_replicates_them() {
         let mut c = s.conn();
         ok(&mut c, &["SET", "before", "1"]);
         let mut st = Stream::attach(s.port, threads == 4);
-        let t0 = now_ms();
+        let t0 = now_ms() as u64;
         ok(&mut c, &["SET", "foo", "bar"]);
         assert_eq!(int(&mut c, &["DEL", "missing"]), 0);
         assert_eq!(
@@ -261,83 +253,18 @@ fn replconf_and_role() {
 
 // ---- a real redis-server replicating from halocline ----
 
-struct RedisReplica {
-    child: Child,
-    port: u16,
-    _dir: std::path::PathBuf,
+/// A redis-server replica of the halocline on `master`.
+fn start_replica_of(master: u16) -> RedisServer {
+    RedisServer::start(&["--replicaof", "127.0.0.1", &master.to_string()])
 }
 
-impl Drop for RedisReplica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "redis-server is required in CI"
-        );
-        eprintln!("redis-server not on PATH: skipping the replica test");
-    }
-    found
-}
-
-fn start_replica_of(master: u16) -> RedisReplica {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("halocline-repl-{port}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--replicaof",
-            "127.0.0.1",
-            &master.to_string(),
-        ])
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server");
-    RedisReplica {
-        child,
-        port,
-        _dir: dir,
-    }
-}
-
-fn connect(port: u16) -> redis::Connection {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) {
-            if let Ok(con) = client.get_connection_with_timeout(Duration::from_millis(500)) {
-                con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                return con;
-            }
-        }
-        assert!(Instant::now() < deadline, "no server on {port}");
+/// Wait (20 s at most) until the replica on `c` has synced.
+fn wait_link_up(c: &mut redis::Connection) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(c, "replication", "master_link_status").as_deref() != Some("up") {
+        assert!(Instant::now() < deadline, "replica never synced");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn info_field(c: &mut redis::Connection, field: &str) -> Option<String> {
-    let info = bulk(c, &["INFO", "replication"])?;
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.to_string()))
 }
 
 /// Every key of databases 0..3 with its type, contents (order-free where
@@ -383,7 +310,7 @@ fn dataset(c: &mut redis::Connection) -> Vec<String> {
 
 #[test]
 fn a_redis_replica_ends_with_the_same_data() {
-    if !redis_server_available() {
+    if !redis_server_available("the replica tests") {
         return;
     }
     let s = Server::start(4);
@@ -404,11 +331,14 @@ fn a_redis_replica_ends_with_the_same_data() {
     // Concurrent writers on every path: single-shard commands, spread
     // MSET/DEL/RENAME/SUNIONSTORE, spread and tagged MULTI/EXEC, random
     // pops, blocking pops served by pushes, float increments, expiry.
-    let port = s.port;
+    let url = s.url(false);
     let writers: Vec<_> = (0..4u64)
         .map(|w| {
+            let url = url.clone();
             std::thread::spawn(move || {
-                let mut c = connect(port);
+                let mut c = redis::Client::open(url.as_str())
+                    .and_then(|cl| cl.get_connection())
+                    .expect("connect");
                 let mut rng = fastrand::Rng::with_seed(w);
                 for i in 0..1500 {
                     let k = |rng: &mut fastrand::Rng| format!("k{}", rng.u32(..40));
@@ -490,12 +420,8 @@ fn a_redis_replica_ends_with_the_same_data() {
     // misses must reach it through the stream.
     std::thread::sleep(Duration::from_millis(30));
     let replica = start_replica_of(s.port);
-    let mut rc = connect(replica.port);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut rc, "master_link_status").as_deref() != Some("up") {
-        assert!(Instant::now() < deadline, "replica never synced");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut rc = replica.conn();
+    wait_link_up(&mut rc);
 
     for w in writers {
         w.join().unwrap();
@@ -503,20 +429,17 @@ fn a_redis_replica_ends_with_the_same_data() {
     ok(&mut c, &["SET", "done", "1"]);
     // The pipelines were folded into transactions while the replica was
     // attached (the path whose commands the fold must keep).
-    let stats = bulk(&mut c, &["INFO", "stats"]).unwrap_or_default();
-    let folded: u64 = stats
-        .lines()
-        .find_map(|l| l.strip_prefix("tx_folded:"))
-        .and_then(|v| v.trim().parse().ok())
+    let folded: u64 = info_field(&mut c, "stats", "tx_folded")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    assert!(folded > 0, "no fold happened: {stats}");
+    assert!(folded > 0, "no fold happened");
 
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         // (A replica may have been dropped to resynchronize meanwhile.)
-        let up = info_field(&mut rc, "master_link_status").as_deref() == Some("up");
-        let master = info_field(&mut c, "master_repl_offset");
-        let replica_at = info_field(&mut rc, "slave_repl_offset");
+        let up = info_field(&mut rc, "replication", "master_link_status").as_deref() == Some("up");
+        let master = info_field(&mut c, "replication", "master_repl_offset");
+        let replica_at = info_field(&mut rc, "replication", "slave_repl_offset");
         if up && master.is_some() && master == replica_at {
             break;
         }
@@ -620,11 +543,8 @@ fn a_halocline_replica_of_halocline_follows_it() {
         &mut r,
         &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
     );
+    wait_link_up(&mut r);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut r, "master_link_status").as_deref() != Some("up") {
-        assert!(Instant::now() < deadline, "replica never synced");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     // After the sync: spread and tagged transactions, deletes, expiry.
     ok(&mut m, &["MSET", "a", "1", "b", "2", "c", "3"]);
     ok(&mut m, &["MULTI"]);
@@ -635,9 +555,9 @@ fn a_halocline_replica_of_halocline_follows_it() {
     assert_eq!(int(&mut m, &["EXPIRE", "k4", "500"]), 1);
     ok(&mut m, &["SET", "done", "1"]);
     loop {
-        let mo = info_field(&mut m, "master_repl_offset");
+        let mo = info_field(&mut m, "replication", "master_repl_offset");
         if mo.is_some()
-            && mo == info_field(&mut r, "slave_repl_offset")
+            && mo == info_field(&mut r, "replication", "slave_repl_offset")
             && bulk(&mut r, &["GET", "done"]).is_some()
         {
             break;
@@ -663,16 +583,12 @@ fn wait_counts_replicas_that_acknowledged_the_clients_writes() {
         err(&mut c, &["WAIT", "x", "0"]),
         "ERR value is not an integer or out of range"
     );
-    if !redis_server_available() {
+    if !redis_server_available("the replica tests") {
         return;
     }
     let replica = start_replica_of(s.port);
-    let mut rc = connect(replica.port);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut rc, "master_link_status").as_deref() != Some("up") {
-        assert!(Instant::now() < deadline, "replica never synced");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut rc = replica.conn();
+    wait_link_up(&mut rc);
     // Writes on both shards, then WAIT: the replica acknowledges them.
     for i in 0..50 {
         ok(&mut c, &["SET", &format!("k{i}"), "v"]);

@@ -10,123 +10,13 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 fn have_redis() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("redis-server is not on PATH; the replication tests need it under CI=true");
-        }
-        eprintln!("redis-server not on PATH: skipping");
-    }
-    found
+    redis_server_available("the replication tests")
 }
 
-/// A redis-server master on a free port (or a given one), killed on drop.
-struct Master {
-    child: Child,
-    port: u16,
-    password: Option<String>,
-}
-
-impl Master {
-    fn start(extra: &[&str]) -> Master {
-        for _ in 0..3 {
-            if let Some(m) = Master::start_on(free_port(), extra) {
-                return m;
-            }
-        }
-        panic!("could not start redis-server");
-    }
-
-    fn start_on(port: u16, extra: &[&str]) -> Option<Master> {
-        let dir = temp_dir("replmaster");
-        let mut args = vec![
-            "--port".to_string(),
-            port.to_string(),
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new("redis-server")
-            .args(&args)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let password = extra
-            .iter()
-            .position(|a| *a == "--requirepass")
-            .map(|i| extra[i + 1].to_string());
-        let mut m = Master {
-            child,
-            port,
-            password,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = m.child.try_wait() {
-                return None;
-            }
-            if let Ok(mut c) = m.try_conn() {
-                if matches!(q(&mut c, &["PING"]), Value::SimpleString(ref s) if s == "PONG") {
-                    return Some(m);
-                }
-            }
-            std::thread::sleep(ms(20));
-        }
-        None
-    }
-
-    fn try_conn(&self) -> redis::RedisResult<redis::Connection> {
-        let auth = self
-            .password
-            .as_ref()
-            .map(|p| format!(":{p}@"))
-            .unwrap_or_default();
-        let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{}/", self.port))?;
-        let c = client.get_connection_with_timeout(Duration::from_secs(2))?;
-        c.set_read_timeout(Some(Duration::from_secs(10)))?;
-        Ok(c)
-    }
-
-    fn conn(&self) -> redis::Connection {
-        self.try_conn().expect("connect to redis-server")
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Master {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn info_field(con: &mut redis::Connection, field: &str) -> Option<String> {
-    let info = as_str(&q(con, &["INFO", "replication"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-}
+type Master = RedisServer;
 
 /// Poll `f` until it gives Ok, for up to `limit`; panic with its last
 /// complaint otherwise.
@@ -146,7 +36,7 @@ fn eventually(limit: Duration, mut f: impl FnMut() -> Result<(), String>) {
 fn wait_link(con: &mut redis::Connection, up: bool) {
     let want = if up { "up" } else { "down" };
     eventually(Duration::from_secs(8), || {
-        match info_field(con, "master_link_status") {
+        match info_field(con, "replication", "master_link_status") {
             Some(s) if s == want => Ok(()),
             other => Err(format!("master_link_status is {other:?}, want {want}")),
         }
@@ -318,17 +208,20 @@ fn full_sync_then_stream() {
     ok(&mut r, &["SET", "stale-local-key", "gone after the sync"]);
     replicaof(&mut r, master.port);
     wait_link(&mut r, true);
-    assert_eq!(info_field(&mut r, "role").as_deref(), Some("slave"));
     assert_eq!(
-        info_field(&mut r, "master_host").as_deref(),
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("slave")
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "master_host").as_deref(),
         Some("127.0.0.1")
     );
     assert_eq!(
-        info_field(&mut r, "master_port"),
+        info_field(&mut r, "replication", "master_port"),
         Some(master.port.to_string())
     );
     assert_eq!(
-        info_field(&mut r, "master_sync_in_progress").as_deref(),
+        info_field(&mut r, "replication", "master_sync_in_progress").as_deref(),
         Some("0")
     );
     // The link is up once the snapshot is applied: no waiting needed.
@@ -384,7 +277,7 @@ fn full_sync_then_stream() {
     // The master sees an online replica acknowledging the stream.
     eventually(Duration::from_secs(5), || {
         let lines = as_str(&q(&mut m, &["INFO", "replication"]));
-        let off = info_field(&mut m, "master_repl_offset").unwrap_or_default();
+        let off = info_field(&mut m, "replication", "master_repl_offset").unwrap_or_default();
         match lines.lines().find(|l| l.starts_with("slave0:")) {
             Some(l) if l.contains("state=online") && l.contains(&format!("offset={off},")) => {
                 Ok(())
@@ -451,7 +344,10 @@ fn replica_is_read_only() {
     // With replica-read-only no, clients may write (locally).
     ok(&mut r, &["CONFIG", "SET", "replica-read-only", "no"]);
     ok(&mut r, &["SET", "local", "1"]);
-    assert_eq!(info_field(&mut r, "slave_read_only").as_deref(), Some("0"));
+    assert_eq!(
+        info_field(&mut r, "replication", "slave_read_only").as_deref(),
+        Some("0")
+    );
 }
 
 /// REPLICAOF NO ONE keeps the data and takes writes again; the master's
@@ -498,7 +394,10 @@ fn replicaof_no_one_makes_a_master_again() {
     ok(&mut m, &["SET", "b", "2"]);
     converge(&mut m, &mut r, &[0]);
     ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
-    assert_eq!(info_field(&mut r, "role").as_deref(), Some("master"));
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("master")
+    );
     ok(&mut r, &["SET", "c", "3"]);
     assert_eq!(bulk(&mut r, &["GET", "b"]).as_deref(), Some("2"));
     assert_eq!(int(&mut r, &["LLEN", "l"]), 2);
@@ -562,15 +461,15 @@ fn stale_replica_refuses_with_masterdown() {
     let cfg = strs(&q(&mut r, &["CONFIG", "GET", "replica-serve-stale-data"]));
     assert_eq!(cfg[1].as_deref(), Some("no"));
     assert_eq!(
-        info_field(&mut r, "master_link_status").as_deref(),
+        info_field(&mut r, "replication", "master_link_status").as_deref(),
         Some("down")
     );
     assert_eq!(
-        info_field(&mut r, "master_last_io_seconds_ago").as_deref(),
+        info_field(&mut r, "replication", "master_last_io_seconds_ago").as_deref(),
         Some("-1")
     );
     assert_eq!(
-        info_field(&mut r, "master_link_down_since_seconds").as_deref(),
+        info_field(&mut r, "replication", "master_link_down_since_seconds").as_deref(),
         Some("-1")
     );
     // A write gets READONLY first, as in Redis.
@@ -613,7 +512,7 @@ fn master_restart_resyncs() {
         err(&mut r, &["GET", "old"]),
         "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
     );
-    let down: i64 = info_field(&mut r, "master_link_down_since_seconds")
+    let down: i64 = info_field(&mut r, "replication", "master_link_down_since_seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(-1);
     assert!(down >= 0, "{down}");
@@ -677,7 +576,7 @@ fn unloadable_snapshot_is_refused_then_retried() {
         v => Err(format!("DBSIZE {v:?}")),
     });
     assert_eq!(
-        info_field(&mut r, "master_link_status").as_deref(),
+        info_field(&mut r, "replication", "master_link_status").as_deref(),
         Some("down")
     );
     int(&mut m, &["DEL", "events"]);

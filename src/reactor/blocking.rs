@@ -188,6 +188,25 @@ impl Reactor {
         }
     }
 
+    /// Block the client on `shard`'s keys, then make its first try (which
+    /// waits behind any transaction holding them, like any command).
+    pub(super) fn block_and_try(
+        &mut self,
+        idx: u32,
+        cmd: &'static Command,
+        args: Args,
+        db: usize,
+        shard: usize,
+    ) {
+        self.block(idx, cmd, args, db, shard, None);
+        let Some(c) = self.conn(idx) else { return };
+        let Some(id) = c.blocked.as_ref().map(|b| b.id) else {
+            return;
+        };
+        let tok = token(idx, c.gen);
+        self.on_key_ready(tok, id);
+    }
+
     fn next_block_id(&mut self) -> u64 {
         self.block_seq += 1;
         self.block_seq

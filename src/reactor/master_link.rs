@@ -3,7 +3,6 @@
 //! REPLICAOF's release of blocked clients.
 
 use super::client::Client;
-use super::conn::Conn;
 use super::Reactor;
 use crate::protocol::Reply;
 use crate::replication::replica::{Adopt, UNBLOCKED};
@@ -19,16 +18,7 @@ impl Reactor {
         let id = self.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let mut client = Client::new(id, a.fd, a.addr, String::new(), true, self.now);
         client.master = a.session;
-        let idx = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.conns.push(None);
-                self.gens.push(0);
-                (self.conns.len() - 1) as u32
-            }
-        };
-        self.gens[idx as usize] = self.gens[idx as usize].wrapping_add(1);
-        self.conns[idx as usize] = Some(Conn::new(a.fd, self.gens[idx as usize], client));
+        let idx = self.install_conn(a.fd, client);
         self.adopted.push(idx);
     }
 

@@ -326,6 +326,12 @@ impl Reactor {
         let id = self.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let (addr, laddr) = (sock_name(fd, true), sock_name(fd, false));
         let client = Client::new(id, fd, addr, laddr, !requirepass, self.now);
+        Some(self.install_conn(fd, client))
+    }
+
+    /// Give a new connection a slot (a freed one first) with the next
+    /// generation of its token.
+    pub(super) fn install_conn(&mut self, fd: i32, client: Client) -> u32 {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -336,7 +342,7 @@ impl Reactor {
         };
         self.gens[idx as usize] = self.gens[idx as usize].wrapping_add(1);
         self.conns[idx as usize] = Some(Conn::new(fd, self.gens[idx as usize], client));
-        Some(idx)
+        idx
     }
 
     pub fn token_of(&self, idx: u32) -> Token {
@@ -964,7 +970,7 @@ impl Reactor {
                 }
                 self.flush_fold();
                 if cmd.is_write() {
-                    self.coordinated_write(|| vec![(db, OwnedArgs::from_args(args))], false);
+                    self.coordinated_command(db, args);
                 }
                 return self.start_tx(idx, plan, locks);
             }
@@ -984,20 +990,14 @@ impl Reactor {
                 env,
             );
             if store.is_some() {
-                self.coordinated_write(|| vec![(db, OwnedArgs::from_args(args))], false);
+                self.coordinated_command(db, args);
             }
             return self.start_tx(idx, plan, locks);
         }
         if spans && cmd.is_blocking() {
             // Wait on every shard first (no wake-up can be missed), then
             // attempt, as for a remote single-shard pop.
-            self.block(idx, cmd, args, db, blocking::SPANNING, None);
-            let Some(b) = self.conn(idx).and_then(|c| c.blocked.as_ref()) else {
-                return;
-            };
-            let tok = token(idx, self.conn(idx).map_or(0, |c| c.gen));
-            let id = b.id;
-            return self.on_key_ready(tok, id);
+            return self.block_and_try(idx, cmd, args, db, blocking::SPANNING);
         }
         if spans {
             // No dedicated fan-out: run it on gathered copies, under locks.
@@ -1011,7 +1011,7 @@ impl Reactor {
                 env,
             );
             if cmd.is_write() {
-                self.coordinated_write(|| vec![(db, OwnedArgs::from_args(args))], false);
+                self.coordinated_command(db, args);
             }
             return self.start_tx(idx, plan, locks);
         }
@@ -1027,13 +1027,7 @@ impl Reactor {
                     // command, as a blocked client's attempt: finding
                     // nothing then, it blocks (run as a plain command it
                     // answered nothing at all).
-                    self.block(idx, cmd, args, db, self.id, None);
-                    let Some(c) = self.conn(idx) else { return };
-                    let Some(id) = c.blocked.as_ref().map(|b| b.id) else {
-                        return;
-                    };
-                    let tok = token(idx, c.gen);
-                    return self.on_key_ready(tok, id);
+                    return self.block_and_try(idx, cmd, args, db, self.id);
                 }
                 // A transaction holds (or waits for) these keys: run after it.
                 let slot = c.push_remote();
@@ -1152,7 +1146,7 @@ impl Reactor {
             return self.start_plan(idx, plan);
         };
         if lock == crate::tx::locks::WHOLE_SHARD {
-            self.coordinated_write(|| vec![(db, OwnedArgs::from_args(args))], false);
+            self.coordinated_command(db, args);
         }
         let locks = (0..n).map(|s| (s, vec![lock])).collect();
         self.start_tx_min(idx, plan, locks, 1);
@@ -1252,24 +1246,46 @@ impl Reactor {
     }
 
     fn deliver_monitor_line(&mut self, conn: Token, line: &[u8]) {
-        let Some((idx, c)) = self.conn_by_token(conn) else {
-            return;
-        };
-        if c.closing {
-            return;
-        }
         // A monitor that does not read while the server is busy would grow
         // its output for ever: like Redis (monitors are in the replica
         // class, hard limit 256 MB by default), it is disconnected.
-        if c.out.len() + c.sending.len() > MONITOR_OUTPUT_LIMIT {
+        self.push_unasked(conn, line, MONITOR_OUTPUT_LIMIT, "monitor", false);
+    }
+
+    /// Output nobody asked for (a MONITOR line, a Pub/Sub message) for a
+    /// connection here; past `limit` bytes of unsent output the client is
+    /// disconnected instead, as Redis's client-output-buffer-limit does for
+    /// its `class`. `push`: a RESP2 array that a RESP3 client gets as a push
+    /// (only the first byte differs), and only for a subscribed client.
+    pub(super) fn push_unasked(
+        &mut self,
+        conn: Token,
+        bytes: &[u8],
+        limit: usize,
+        class: &str,
+        push: bool,
+    ) {
+        let Some((idx, c)) = self.conn_by_token(conn) else {
+            return;
+        };
+        if c.closing || (push && c.client.subs.is_none()) {
+            return;
+        }
+        if c.out.len() + c.sending.len() > limit {
             log::warn!(
-                "Client id={} addr={} closed for overcoming of output buffer limits (monitor).",
+                "Client id={} addr={} closed for overcoming of output buffer limits ({class}).",
                 c.client.id,
                 c.client.addr
             );
             return self.close(idx);
         }
-        c.reply_buf().extend_from_slice(line);
+        let resp3 = push && c.client.proto == crate::protocol::Proto::Resp3;
+        let out = c.reply_buf();
+        let at = out.len();
+        out.extend_from_slice(bytes);
+        if resp3 {
+            out[at] = b'>';
+        }
         self.mark_dirty(idx);
     }
 

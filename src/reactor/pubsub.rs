@@ -4,7 +4,6 @@
 //! sent it).
 
 use super::Reactor;
-use crate::protocol::Proto;
 use crate::tx::{Msg, Token};
 
 /// A subscriber whose output grows past this is disconnected, as Redis's
@@ -51,31 +50,9 @@ impl Reactor {
         }
     }
 
-    /// A message for a subscribed connection of this reactor: RESP2's
-    /// array, or RESP3's push (the same bytes but the first).
+    /// A message for a subscribed connection of this reactor.
     pub(super) fn deliver_message(&mut self, conn: Token, bytes: &[u8]) {
-        let Some((idx, c)) = self.conn_by_token(conn) else {
-            return;
-        };
-        if c.closing || c.client.subs.is_none() {
-            return;
-        }
-        if c.out.len() + c.sending.len() > PUBSUB_OUTPUT_LIMIT {
-            log::warn!(
-                "Client id={} addr={} closed for overcoming of output buffer limits (pubsub).",
-                c.client.id,
-                c.client.addr
-            );
-            return self.close(idx);
-        }
-        let resp3 = c.client.proto == Proto::Resp3;
-        let out = c.reply_buf();
-        let at = out.len();
-        out.extend_from_slice(bytes);
-        if resp3 {
-            out[at] = b'>';
-        }
-        self.mark_dirty(idx);
+        self.push_unasked(conn, bytes, PUBSUB_OUTPUT_LIMIT, "pubsub", true);
     }
 }
 

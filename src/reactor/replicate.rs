@@ -104,12 +104,7 @@ impl Reactor {
             rewrite::Replicated::Nothing => return,
             rewrite::Replicated::AsCalled if matches!(self.emit, Emit::Direct) => {
                 // The common case, without building argument vectors.
-                if self
-                    .shared
-                    .repl
-                    .is_replica
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
+                if self.is_replica() {
                     return;
                 }
                 let mut bytes = std::mem::take(&mut self.repl_scratch);
@@ -136,18 +131,20 @@ impl Reactor {
     }
 
     pub(super) fn repl_append(&mut self, unit: &[Propagated], wrap: bool) {
-        // A replica applies its master's stream and passes nothing on (no
-        // chained replication).
-        if self
-            .shared
-            .repl
-            .is_replica
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if self.is_replica() {
             return;
         }
         let wake = self.shared.repl.primary.append(unit, wrap);
         self.wake_replicas(wake);
+    }
+
+    /// A replica applies its master's stream and passes nothing on (no
+    /// chained replication).
+    fn is_replica(&self) -> bool {
+        self.shared
+            .repl
+            .is_replica
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Tell the reactors of replicas whose buffers just stopped being
@@ -259,6 +256,11 @@ impl Reactor {
         if self.shared.repl.primary.recording() {
             self.tx_replicate = Some(Box::new(ToReplicate { cmds: cmds(), exec }));
         }
+    }
+
+    /// `coordinated_write` of one command as it was called.
+    pub(super) fn coordinated_command(&mut self, db: usize, args: Args) {
+        self.coordinated_write(|| vec![(db, crate::tx::OwnedArgs::from_args(args))], false);
     }
 
     /// A coordinator that writes completed, holding its locks, without
@@ -439,13 +441,8 @@ impl Reactor {
             * 1000;
         if self.now.saturating_sub(self.last_repl_ping) >= period {
             self.last_repl_ping = self.now;
-            for r in self.shared.repl.primary.append_raw(&[b"PING"]) {
-                if r == self.id {
-                    self.repl_pump = true;
-                } else if let Some(ob) = self.outbox.get_mut(r) {
-                    ob.push(Msg::ReplPending);
-                }
-            }
+            let wake = self.shared.repl.primary.append_raw(&[b"PING"]);
+            self.wake_replicas(wake);
         }
     }
 }

@@ -722,3 +722,111 @@ pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Op
             .map(|v| v.trim().to_string())
     })
 }
+
+/// Is redis-server on PATH? Under CI=true its absence fails the test that
+/// needs it (`what`), never skips it.
+pub fn redis_server_available(what: &str) -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "redis-server is not on PATH; {what} need it under CI=true"
+        );
+        eprintln!("redis-server not on PATH: skipping {what}");
+    }
+    found
+}
+
+/// A redis-server child on a free port (or a given one) with extra
+/// arguments (`--replicaof`, `--requirepass`...), killed on drop.
+pub struct RedisServer {
+    pub child: Child,
+    pub port: u16,
+    password: Option<String>,
+}
+
+impl RedisServer {
+    pub fn start(extra: &[&str]) -> RedisServer {
+        for _ in 0..3 {
+            if let Some(m) = RedisServer::start_on(free_port(), extra) {
+                return m;
+            }
+        }
+        panic!("could not start redis-server");
+    }
+
+    pub fn start_on(port: u16, extra: &[&str]) -> Option<RedisServer> {
+        let dir = temp_dir("redis");
+        let mut args = vec![
+            "--port".to_string(),
+            port.to_string(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new("redis-server")
+            .args(&args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let password = extra
+            .iter()
+            .position(|a| *a == "--requirepass")
+            .map(|i| extra[i + 1].to_string());
+        let mut m = RedisServer {
+            child,
+            port,
+            password,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = m.child.try_wait() {
+                return None;
+            }
+            if let Ok(mut c) = m.try_conn() {
+                if matches!(q(&mut c, &["PING"]), Value::SimpleString(ref s) if s == "PONG") {
+                    return Some(m);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn try_conn(&self) -> redis::RedisResult<redis::Connection> {
+        let auth = self
+            .password
+            .as_ref()
+            .map(|p| format!(":{p}@"))
+            .unwrap_or_default();
+        let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{}/", self.port))?;
+        let c = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        c.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(c)
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        self.try_conn().expect("connect to redis-server")
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
