@@ -43,7 +43,14 @@ pub fn wait(c: &mut ConnCtx, a: Args) {
         Some(_) => return c.r.error("ERR timeout is negative"),
         None => return c.r.error("ERR timeout is not an integer or out of range"),
     };
-    let deadline = if timeout == 0 { 0 } else { c.now + timeout };
+    // From the clock now, not the command's cached one (up to a loop turn
+    // old), and one millisecond on: the clock counts whole milliseconds,
+    // so a deadline of now + timeout could pass up to 1 ms early.
+    let deadline = if timeout == 0 {
+        0
+    } else {
+        crate::server::now_ms() + timeout + 1
+    };
     c.action = ConnAction::Wait {
         replicas: replicas.max(0) as usize,
         deadline,
