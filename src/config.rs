@@ -554,6 +554,14 @@ impl Config {
                         v.clone()
                     }
                 };
+                // One setting under two names in Redis 7.0.
+                if let Some(twin) = match name {
+                    "lua-time-limit" => Some("busy-reply-threshold"),
+                    "busy-reply-threshold" => Some("lua-time-limit"),
+                    _ => None,
+                } {
+                    self.passive.insert(twin.to_string(), v.clone());
+                }
                 self.passive.insert(name.to_string(), v);
             }
         }

@@ -13,6 +13,7 @@ pub mod pubsub;
 pub mod rdb;
 pub mod reactor;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod supervisor;

@@ -84,6 +84,7 @@ impl Shared {
         self.writes_need_replicas
             .store(cfg.writes_need_replicas(), Ordering::Relaxed);
         self.repl.replica.configure(cfg);
+        crate::scripting::set_busy_threshold(cfg.int("busy-reply-threshold", 5000));
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {

@@ -651,3 +651,83 @@ fn pipelined_folds_reach_a_replica_through_the_stream() {
     let syncs = s.stderr().matches("asks for synchronization").count();
     assert_eq!(syncs, 1, "{}", s.stderr());
 }
+
+/// Scripts replicate as their effects (Redis 7.0): one write alone, more
+/// wrapped in MULTI/EXEC, reads nothing; a script whose keys span shards
+/// runs on copies under locks and replicates as the EVAL of its body.
+#[test]
+fn scripts_replicate_their_writes() {
+    for threads in [1, 4] {
+        let s = Server::start(threads);
+        let mut c = s.conn();
+        let mut st = Stream::attach(s.port, true);
+        ok(
+            &mut c,
+            &[
+                "EVAL",
+                "return redis.call('set', KEYS[1], 'a')",
+                "1",
+                "{s}one",
+            ],
+        );
+        let _ = q(
+            &mut c,
+            &["EVAL", "return redis.call('get', KEYS[1])", "1", "{s}one"],
+        );
+        let two = "redis.call('set', KEYS[1], 'b') redis.call('incr', KEYS[2]) return 1";
+        assert_eq!(int(&mut c, &["EVAL", two, "2", "{s}one", "{s}n"]), 1);
+        // A failed write inside is not replicated; the rest is.
+        let _ = q(
+            &mut c,
+            &[
+                "EVAL",
+                "redis.pcall('incr', KEYS[1]) return redis.call('set', KEYS[2], 'z')",
+                "2",
+                "{s}one",
+                "{s}z",
+            ],
+        );
+        ok(&mut c, &["SET", "end1", "1"]);
+        assert_eq!(
+            st.until("end1"),
+            cmds(&[
+                &["SELECT", "0"],
+                &["SET", "{s}one", "a"],
+                &["MULTI"],
+                &["SET", "{s}one", "b"],
+                &["INCR", "{s}n"],
+                &["EXEC"],
+                &["SET", "{s}z", "z"],
+                &["SET", "end1", "1"],
+            ])
+        );
+        if threads == 1 {
+            continue;
+        }
+        let sha = bulk(
+            &mut c,
+            &[
+                "SCRIPT",
+                "LOAD",
+                "return redis.call('set', KEYS[1], ARGV[1])",
+            ],
+        )
+        .unwrap();
+        ok(&mut c, &["EVALSHA", &sha, "2", "spread:a", "spread:b", "v"]);
+        ok(&mut c, &["SET", "end2", "1"]);
+        assert_eq!(
+            st.until("end2"),
+            cmds(&[
+                &[
+                    "EVAL",
+                    "return redis.call('set', KEYS[1], ARGV[1])",
+                    "2",
+                    "spread:a",
+                    "spread:b",
+                    "v"
+                ],
+                &["SET", "end2", "1"],
+            ])
+        );
+    }
+}

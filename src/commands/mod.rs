@@ -11,6 +11,7 @@ pub mod keys;
 pub mod list;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;

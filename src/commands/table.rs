@@ -5,8 +5,8 @@
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
 use super::{
-    bitops, blocking, connection, hash, keys, list, pubsub, replication, server, set, sort, string,
-    zset,
+    bitops, blocking, connection, hash, keys, list, pubsub, replication, scripting, server, set,
+    sort, string, zset,
 };
 use crate::protocol::Args;
 
@@ -128,6 +128,9 @@ pub struct Command {
     /// Reads keys that only its arguments' values name (SORT's BY and GET
     /// patterns): `sort::patterns_span` decides where it runs.
     pub pattern_keys: bool,
+    /// EVAL and its kin: a script's writes are its `redis.call`s
+    /// (`Shard::script_effects`), not the command itself.
+    pub script: bool,
 }
 
 /// How a write command signals a change to WATCHers. Redis signals a key
@@ -279,6 +282,11 @@ impl Command {
     pub fn is_write(&self) -> bool {
         self.write
     }
+    /// A write command, or a script that may write (EVAL, EVALSHA): what
+    /// a coordinator must write back and replicate.
+    pub fn may_write(&self) -> bool {
+        self.write || (self.script && !self.flags.contains(&"readonly"))
+    }
     /// Declare the keys as following a numkeys argument at `at`.
     pub const fn numkeys(mut self, at: usize) -> Command {
         self.numkeys_at = at;
@@ -378,6 +386,7 @@ macro_rules! cmd {
             loading: has_flag($flags, "loading"),
             watch: watch_rule($name),
             pattern_keys: has_flag(&["sort", "sort_ro"], $name),
+            script: has_flag(&["eval", "evalsha", "eval_ro", "evalsha_ro"], $name),
         }
     };
 }
@@ -394,6 +403,23 @@ const ST: &[&str] = &["@set"];
 const L: &[&str] = &["@list"];
 const Z: &[&str] = &["@sortedset"];
 const RM: &[&str] = &["readonly", "movablekeys"];
+const SC: &[&str] = &["@scripting"];
+const SCRIPT_RW: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "may_replicate",
+    "no_mandatory_keys",
+    "movablekeys",
+];
+const SCRIPT_RO: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+    "movablekeys",
+    "readonly",
+];
 const WM: &[&str] = &["write", "movablekeys"];
 const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
 
@@ -587,6 +613,12 @@ pub static COMMANDS: &[Command] = &[
     cmd!("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::psubscribe), "pubsub", "2.0.0", PS, "Listen for messages published to channels matching the given patterns"),
     cmd!("punsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::punsubscribe), "pubsub", "2.0.0", PS, "Stop listening for messages posted to channels matching the given patterns"),
     cmd!("publish", 3, &["pubsub", "loading", "stale", "fast", "may_replicate"], 0, 0, 0, Conn(pubsub::publish), "pubsub", "2.0.0", PS, "Post a message to a channel"),
+    // scripting
+    cmd!("eval", -3, SCRIPT_RW, 0, 0, 0, Keyed(scripting::eval), "scripting", "2.6.0", SC, "Executes a server-side Lua script.").numkeys(2),
+    cmd!("evalsha", -3, SCRIPT_RW, 0, 0, 0, Keyed(scripting::evalsha), "scripting", "2.6.0", SC, "Executes a server-side Lua script by SHA1 digest.").numkeys(2),
+    cmd!("eval_ro", -3, SCRIPT_RO, 0, 0, 0, Keyed(scripting::eval_ro), "scripting", "7.0.0", SC, "Executes a read-only server-side Lua script.").numkeys(2),
+    cmd!("evalsha_ro", -3, SCRIPT_RO, 0, 0, 0, Keyed(scripting::evalsha_ro), "scripting", "7.0.0", SC, "Executes a read-only server-side Lua script by SHA1 digest.").numkeys(2),
+    cmd!("script", -2, &["noscript"], 0, 0, 0, Conn(scripting::script), "scripting", "2.6.0", SC, "A container for Lua scripts management commands"),
     cmd!("pubsub", -2, &["pubsub", "loading", "stale"], 0, 0, 0, Conn(pubsub::pubsub), "pubsub", "2.8.0", PS, "A container for Pub/Sub commands"),
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     cmd!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(server::save), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk."),

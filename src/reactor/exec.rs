@@ -292,7 +292,7 @@ impl Reactor {
                             let keys = super::distinct_keys(cmd, a);
                             steps.push(ExecStep::Plan(
                                 pos,
-                                fanout::gather(f, cmd.is_write(), args.clone(), keys, env),
+                                fanout::gather(f, cmd.may_write(), args.clone(), keys, env),
                             ));
                         }
                         _ => {}

@@ -1005,12 +1005,12 @@ impl Reactor {
             let env = self.gather_env(db);
             let plan = fanout::gather(
                 f,
-                cmd.is_write(),
+                cmd.may_write(),
                 OwnedArgs::from_args(args),
                 distinct_keys(cmd, args),
                 env,
             );
-            if cmd.is_write() {
+            if cmd.may_write() {
                 self.coordinated_command(db, args);
             }
             return self.start_tx(idx, plan, locks);
@@ -1082,6 +1082,9 @@ impl Reactor {
                 if wrote {
                     self.signal_written(cmd, db, args);
                 }
+            }
+            if cmd.script {
+                self.script_done();
             }
             if !wrote && cmd.is_blocking() {
                 self.block(idx, cmd, args, db, self.id, None);
@@ -1965,6 +1968,9 @@ impl Reactor {
                 self.replicate(cmd, db, a, &reply);
             }
         }
+        if cmd.is_some_and(|c| c.script) {
+            self.script_done();
+        }
         if let Some(cmd) =
             cmd.filter(|c| c.is_write() && out.len() > start && out.get(start) != Some(&b'-'))
         {
@@ -2655,6 +2661,12 @@ fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) 
         d.remove(k);
     }
     found
+}
+
+/// `touch_written` for a write a script ran (`reply`: its reply).
+pub fn touch_written_by(shard: &mut Shard, cmd: &Command, db: usize, a: Args, reply: &[u8]) {
+    let unchanged = shard.dbs[db].has_watches() && changed_nothing(cmd, reply);
+    touch_written(shard, cmd, db, a, unchanged);
 }
 
 /// After a successful write command that may change values in place

@@ -50,6 +50,22 @@ pub(super) struct WaitFor {
     pub target: Option<u64>,
 }
 
+/// EVAL as called, EVALSHA as the EVAL of its body (a replica may not
+/// have the script); nothing for the read-only forms.
+fn script_as_eval(cmd: &Command, a: Args) -> Option<Vec<Vec<u8>>> {
+    match cmd.name {
+        "eval" => Some(a.to_vec()),
+        "evalsha" => {
+            let body = crate::scripting::body(&crate::scripting::parse_sha(a.get(1))?)?;
+            let mut c = a.to_vec();
+            c[0] = b"EVAL".to_vec();
+            c[1] = body.to_vec();
+            Some(c)
+        }
+        _ => None,
+    }
+}
+
 impl Reactor {
     /// Answer the WAITs that are satisfied or timed out (each turn while
     /// any waits, and each tick).
@@ -127,6 +143,34 @@ impl Reactor {
                 let wrap = unit.len() > 1;
                 self.repl_append(&unit, wrap);
             }
+        }
+    }
+
+    /// A script ran on this shard: replicate its writes as one unit (as
+    /// MULTI ... EXEC when more than one, as Redis 7.0 does), then wake
+    /// the clients blocked on what it wrote.
+    pub(super) fn script_done(&mut self) {
+        if self.shard.script_effects.is_empty() {
+            return;
+        }
+        let effects = std::mem::take(&mut self.shard.script_effects);
+        if self.shared.repl.primary.active() {
+            let own_unit = matches!(self.emit, Emit::Direct);
+            if own_unit {
+                self.emit = Emit::Collect(Vec::new());
+            }
+            for e in &effects {
+                self.replicate(e.cmd, e.db, e.args.args(), &e.reply);
+            }
+            if own_unit {
+                if let Emit::Collect(unit) = std::mem::replace(&mut self.emit, Emit::Direct) {
+                    let wrap = unit.len() > 1;
+                    self.repl_append(&unit, wrap);
+                }
+            }
+        }
+        for e in &effects {
+            self.signal_written(e.cmd, e.db, e.args.args());
         }
     }
 
@@ -230,6 +274,19 @@ impl Reactor {
             let Some(cmd) = table::lookup(a.get(0)) else {
                 continue;
             };
+            if cmd.script {
+                // A script run under locks (keys on several shards, or in
+                // a multi-shard EXEC) is replicated as the script itself:
+                // its writes happened on scratch copies.
+                if let Some(c) = script_as_eval(cmd, a) {
+                    if what.exec {
+                        unit.push((*db, c));
+                    } else {
+                        self.repl_append(&[(*db, c)], false);
+                    }
+                }
+                continue;
+            }
             if !cmd.is_write() {
                 continue;
             }

@@ -29,6 +29,17 @@ pub struct Shard {
     pub patterns_gathered: bool,
     /// Expiry and eviction deletions are kept for replicas (`Db::log_deletions`).
     pub logs_deletions: bool,
+    /// The writes a script made through `redis.call`, for its reactor to
+    /// replicate and to wake blocked clients with once it is done.
+    pub script_effects: Vec<ScriptEffect>,
+}
+
+/// One write a script made.
+pub struct ScriptEffect {
+    pub cmd: &'static crate::commands::table::Command,
+    pub db: usize,
+    pub args: crate::tx::OwnedArgs,
+    pub reply: Vec<u8>,
 }
 
 /// A blocked client as its keys' shard knows it: (reactor, connection,
@@ -75,6 +86,7 @@ impl Shard {
             attempt: None,
             patterns_gathered: false,
             logs_deletions: false,
+            script_effects: Vec::new(),
         }
     }
 

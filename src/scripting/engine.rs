@@ -1,0 +1,728 @@
+//! The Lua interpreter of one reactor and what a script can call.
+//!
+//! Each reactor thread has its own Lua 5.1 state (Redis's version of the
+//! language), created on first use and recreated after SCRIPT FLUSH. A
+//! script runs in a protected environment: reading an undefined global or
+//! writing any global is an error, as in Redis, and the libraries it sees
+//! are read-only views. `redis.call` runs a command on the shard the
+//! script runs on, through the command table, and records the writes
+//! (`Shard::script_effects`) so that the reactor can replicate them and
+//! wake blocked clients once the script is done.
+
+use super::convert::{error_of, lua_to_reply, reply_to_lua};
+use super::{Sha, BUSY};
+use crate::commands::ctx::{Ctx, ERR_NOT_INT};
+use crate::commands::table::{self, Command, Kind};
+use crate::protocol::{Args, Proto, Reply};
+use crate::shard::slot::key_shard;
+use crate::shard::{ScriptEffect, SCRATCH};
+use crate::tx::OwnedArgs;
+use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value, VmState};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// The Lua side of the sandbox: written here rather than built from Rust
+/// calls because it is Lua's own idiom (environments, metatables).
+/// `holder[1]` is the error a function of ours raises: Lua errors raised
+/// from Rust travel as userdata, and a script must see Redis's table.
+/// `redis.call`, `redis.pcall` and `redis.setresp` are set per run: they
+/// reach the shard the script runs on.
+const PRELUDE: &str = r#"
+local holder, real = ...
+local error, type, rawget, tostring = error, type, rawget, tostring
+local setmetatable = setmetatable
+
+local function readonly(t)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function() error("Attempt to modify a readonly table", 2) end,
+    __metatable = false,
+  })
+end
+
+local redis = {}
+function redis.error_reply(e)
+  if type(e) ~= "string" then
+    error({err = "ERR wrong number or type of arguments"})
+  end
+  if e:sub(1, 1) == "-" then e = e:sub(2) end
+  if not e:find(" ", 1, true) then e = "ERR " .. e end
+  return {err = e}
+end
+function redis.status_reply(s)
+  if type(s) ~= "string" then
+    error({err = "ERR wrong number or type of arguments"})
+  end
+  return {ok = s}
+end
+function redis.set_repl(flags) end
+function redis.replicate_commands() return true end
+function redis.breakpoint() return false end
+function redis.debug() end
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = "7.0.15", 0x07000f
+redis.sha1hex = real.__sha1hex
+redis.log = real.__log
+
+-- What a script sees: the base functions minus file access, output and
+-- dynamic code loading, and read-only libraries.
+local visible = {}
+for _, name in ipairs({"assert", "error", "ipairs", "next", "pairs",
+    "rawequal", "rawget", "rawset", "select", "setmetatable", "getmetatable",
+    "tonumber", "tostring", "type", "unpack", "xpcall", "gcinfo", "_VERSION"}) do
+  visible[name] = real[name]
+end
+for _, name in ipairs({"string", "table", "math"}) do
+  visible[name] = readonly(real[name])
+end
+visible.redis = readonly(redis)
+
+-- An error raised by redis.call (or another function of ours) is the
+-- table in holder[1]; mlua carries it as a userdata.
+local function raised(e)
+  if type(e) ~= "table" then
+    local t = holder[1]
+    if t then
+      holder[1] = nil
+      return t
+    end
+  end
+  return e
+end
+
+-- As Redis 7.0's pcall: an error table is caught as its message.
+local pcall, select, unpack = pcall, select, unpack
+visible.pcall = function(f, ...)
+  local r = {pcall(f, ...)}
+  if not r[1] then
+    local e = raised(r[2])
+    if type(e) == "table" and type(e.err) == "string" then e = e.err end
+    return false, e
+  end
+  return unpack(r, 1, table.maxn(r))
+end
+
+local env = setmetatable({}, {
+  __index = function(_, k)
+    local v = visible[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function() error("Attempt to modify a readonly table", 2) end,
+  __metatable = false,
+})
+visible._G = env
+
+local dbg = real.debug
+local function handler(err)
+  -- The first frame of the user's script says where it failed.
+  local where
+  for level = 2, 20 do
+    local i = dbg.getinfo(level, "Sl")
+    if not i then break end
+    if i.source == "@user_script" then where = i break end
+  end
+  err = raised(err)
+  if type(err) ~= "table" then
+    err = {err = "ERR " .. tostring(err)}
+  end
+  if where then
+    err.source = where.source
+    err.line = where.currentline
+  end
+  return err
+end
+
+local xpcall = xpcall
+local function run(f)
+  return xpcall(f, handler)
+end
+return env, visible, run, redis
+"#;
+
+struct Vm {
+    lua: Lua,
+    generation: u64,
+    funcs: HashMap<Sha, Compiled>,
+    holder: Table,
+    env: Table,
+    visible: Table,
+    run: Function,
+    redis: Table,
+}
+
+#[derive(Clone)]
+struct Compiled {
+    f: Function,
+    /// `#!lua flags=no-writes`.
+    no_writes: bool,
+}
+
+thread_local! {
+    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+}
+
+impl Vm {
+    fn new() -> mlua::Result<Vm> {
+        use mlua::StdLib;
+        // SAFETY: mlua calls the debug library unsafe because Lua code
+        // holding it can break the interpreter's invariants. Only the
+        // error handler the prelude defines keeps it (to say which line
+        // failed); scripts never see it.
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                mlua::LuaOptions::default(),
+            )
+        };
+        let globals = lua.globals();
+        globals.raw_set(
+            "__sha1hex",
+            lua.create_function(|lua, s: mlua::LuaString| {
+                lua.create_string(super::sha1hex(&s.as_bytes()))
+            })?,
+        )?;
+        globals.raw_set(
+            "__log",
+            lua.create_function(|_, args: MultiValue| {
+                let mut it = args.into_iter();
+                let level = match it.next() {
+                    Some(Value::Integer(l)) => l,
+                    Some(Value::Number(l)) => l as i64,
+                    _ => {
+                        return Err(mlua::Error::runtime(
+                            "First argument must be a number (log level).",
+                        ))
+                    }
+                };
+                let msg: Vec<String> = it
+                    .map(|v| match v {
+                        Value::String(s) => s.to_string_lossy(),
+                        Value::Integer(i) => i.to_string(),
+                        Value::Number(n) => n.to_string(),
+                        _ => String::new(),
+                    })
+                    .collect();
+                let msg = msg.join(" ");
+                match level {
+                    0 => log::debug!("{msg}"),
+                    1 => log::debug!("{msg}"),
+                    2 => log::info!("{msg}"),
+                    3 => log::warn!("{msg}"),
+                    _ => return Err(mlua::Error::runtime("Invalid debug level.")),
+                }
+                Ok(())
+            })?,
+        )?;
+        let holder = lua.create_table()?;
+        let (env, visible, run, redis): (Table, Table, Function, Table) = lua
+            .load(PRELUDE)
+            .set_name("=prelude")
+            .call((holder.clone(), globals))?;
+        // Redis checks for SCRIPT KILL every 100k instructions.
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            |_, _| {
+                RUN.with(|r| {
+                    let mut r = r.borrow_mut();
+                    let Some(run) = r.as_mut() else {
+                        return Ok(VmState::Continue);
+                    };
+                    match run.interrupted() {
+                        Some(why) => {
+                            run.stopped = Some(why.clone());
+                            Err(mlua::Error::runtime(why))
+                        }
+                        None => Ok(VmState::Continue),
+                    }
+                })
+            },
+        )?;
+        Ok(Vm {
+            lua,
+            generation: super::generation(),
+            funcs: HashMap::new(),
+            holder,
+            env,
+            visible,
+            run,
+            redis,
+        })
+    }
+
+    /// Compile a body (once per interpreter). `Err`: the error reply.
+    fn compile(&mut self, sha: Sha, body: &[u8]) -> Result<Compiled, String> {
+        if let Some(c) = self.funcs.get(&sha) {
+            return Ok(c.clone());
+        }
+        let (no_writes, code) = shebang(body)?;
+        let f = self
+            .lua
+            .load(code)
+            .set_name("@user_script")
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|e| {
+                let msg = match &e {
+                    mlua::Error::SyntaxError { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                format!("ERR Error compiling script (new function): {msg}")
+            })?;
+        let c = Compiled { f, no_writes };
+        self.funcs.insert(sha, c.clone());
+        Ok(c)
+    }
+}
+
+/// A shebang line (`#!lua flags=no-writes,allow-oom`): Redis 7.0's flags,
+/// of which halocline acts on no-writes; the others concern persistence,
+/// cluster and OOM rules it has no counterpart for. The line is blanked,
+/// not removed, so error line numbers stay the user's.
+fn shebang(body: &[u8]) -> Result<(bool, Vec<u8>), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((false, body.to_vec()));
+    }
+    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[2..end]).into_owned();
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "lua" {
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: #!{engine}"
+        ));
+    }
+    let mut no_writes = false;
+    for p in parts {
+        let Some(flags) = p.strip_prefix("flags=") else {
+            return Err(format!("ERR Unknown lua shebang option: {p}"));
+        };
+        for f in flags.split(',').filter(|f| !f.is_empty()) {
+            match f {
+                "no-writes" => no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => return Err(format!("ERR Unexpected flag in script shebang: {other}")),
+            }
+        }
+    }
+    Ok((no_writes, body[end..].to_vec()))
+}
+
+/// What the instruction hook needs to know about the running script.
+struct Running {
+    started: Instant,
+    threshold_ms: u64,
+    dirty: bool,
+    /// Why the hook stopped it.
+    stopped: Option<String>,
+}
+
+impl Running {
+    /// Why to stop it, if it must stop. Only while it has not written
+    /// (Redis's UNKILLABLE): when SCRIPT KILL asked, or when it passed
+    /// busy-reply-threshold. There Redis starts answering BUSY and waits
+    /// for a SCRIPT KILL; a busy script here holds every client of its
+    /// reactor, any of whom may be the one who would send it, so it is
+    /// stopped instead.
+    fn interrupted(&self) -> Option<String> {
+        if self.dirty {
+            return None;
+        }
+        if BUSY.kill.load(Ordering::Acquire) {
+            return Some("ERR Script killed by user with SCRIPT KILL...".into());
+        }
+        (self.threshold_ms > 0 && self.started.elapsed().as_millis() as u64 >= self.threshold_ms)
+            .then(|| {
+                format!(
+                    "ERR Script stopped after running for busy-reply-threshold ({} ms) without writing",
+                    self.threshold_ms
+                )
+            })
+    }
+}
+
+thread_local! {
+    static RUN: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// The state `redis.call` works on during one run.
+struct Bridge<'c, 'a> {
+    ctx: &'c mut Ctx<'a>,
+    db: usize,
+    resp3: bool,
+    read_only: bool,
+    /// The declared keys: all a script may touch on a scratch shard.
+    keys: Vec<Vec<u8>>,
+}
+
+/// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO.
+pub fn eval(ctx: &mut Ctx, a: Args, by_sha: bool, read_only: bool) {
+    let argc = a.len();
+    let Some(numkeys) = crate::protocol::parse_i64(a.get(2)) else {
+        return ctx.r.error(ERR_NOT_INT);
+    };
+    if numkeys > (argc - 3) as i64 {
+        return ctx
+            .r
+            .error("ERR Number of keys can't be greater than number of args");
+    }
+    if numkeys < 0 {
+        return ctx.r.error("ERR Number of keys can't be negative");
+    }
+    let numkeys = numkeys as usize;
+    let (sha, body) = if by_sha {
+        let Some(sha) = super::parse_sha(a.get(1)) else {
+            return ctx.r.error(NOSCRIPT);
+        };
+        (sha, None)
+    } else {
+        (super::sha1hex(a.get(1)), Some(a.get(1)))
+    };
+    VM.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot
+            .as_ref()
+            .is_none_or(|vm| vm.generation != super::generation())
+        {
+            match Vm::new() {
+                Ok(vm) => *slot = Some(vm),
+                Err(e) => return ctx.r.error(&format!("ERR Lua initialization failed: {e}")),
+            }
+        }
+        let Some(vm) = slot.as_mut() else { return };
+        let compiled = match vm.funcs.get(&sha) {
+            Some(c) => Ok(c.clone()),
+            None => {
+                let stored;
+                let body = match body {
+                    Some(b) => b,
+                    None => match super::body(&sha) {
+                        Some(b) => {
+                            stored = b;
+                            &stored[..]
+                        }
+                        None => return ctx.r.error(NOSCRIPT),
+                    },
+                };
+                let c = vm.compile(sha, body);
+                if c.is_ok() {
+                    super::register(sha, body);
+                }
+                c
+            }
+        };
+        match compiled {
+            Ok(c) => run(vm, &c, ctx, a, numkeys, read_only || c.no_writes, &sha),
+            Err(e) => ctx.r.error(&e),
+        }
+    })
+}
+
+/// SCRIPT LOAD: compile to check it, then cache it. `Err`: the error reply.
+pub fn load(body: &[u8]) -> Result<Sha, String> {
+    let sha = super::sha1hex(body);
+    VM.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot
+            .as_ref()
+            .is_none_or(|vm| vm.generation != super::generation())
+        {
+            *slot = Some(Vm::new().map_err(|e| format!("ERR Lua initialization failed: {e}"))?);
+        }
+        let Some(vm) = slot.as_mut() else {
+            return Err("ERR Lua initialization failed".into());
+        };
+        vm.compile(sha, body)?;
+        super::register(sha, body);
+        Ok(sha)
+    })
+}
+
+fn run(
+    vm: &mut Vm,
+    c: &Compiled,
+    ctx: &mut Ctx,
+    a: Args,
+    numkeys: usize,
+    read_only: bool,
+    sha: &Sha,
+) {
+    let lua = &vm.lua;
+    let setup = || -> mlua::Result<()> {
+        let keys = lua.create_table_with_capacity(numkeys, 0)?;
+        for i in 0..numkeys {
+            keys.raw_set(i + 1, lua.create_string(a.get(3 + i))?)?;
+        }
+        let argv = lua.create_table_with_capacity(a.len() - 3 - numkeys, 0)?;
+        for (i, x) in a.iter().skip(3 + numkeys).enumerate() {
+            argv.raw_set(i + 1, lua.create_string(x)?)?;
+        }
+        vm.visible.raw_set("KEYS", keys)?;
+        vm.visible.raw_set("ARGV", argv)?;
+        Ok(())
+    };
+    if let Err(e) = setup() {
+        return ctx.r.error(&format!("ERR {e}"));
+    }
+    let bridge = RefCell::new(Bridge {
+        db: ctx.db,
+        ctx,
+        resp3: false,
+        read_only,
+        keys: (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect(),
+    });
+    RUN.with(|r| {
+        *r.borrow_mut() = Some(Running {
+            started: Instant::now(),
+            threshold_ms: BUSY.threshold_ms.load(Ordering::Relaxed),
+            dirty: false,
+            stopped: None,
+        })
+    });
+    BUSY.running.fetch_add(1, Ordering::AcqRel);
+    let holder = &vm.holder;
+    let outcome = lua.scope(|scope| {
+        let call = scope.create_function(|lua, args: MultiValue| {
+            let (v, failed) = bridge_call(lua, &bridge, args)?;
+            if failed {
+                holder.raw_set(1, v)?;
+                return Err(mlua::Error::runtime("redis.call failed"));
+            }
+            Ok(v)
+        })?;
+        let pcall = scope
+            .create_function(|lua, args: MultiValue| Ok(bridge_call(lua, &bridge, args)?.0))?;
+        let setresp = scope.create_function(|lua, args: MultiValue| {
+            let v = match args.front() {
+                Some(Value::Integer(n)) if args.len() == 1 => Some(*n),
+                Some(Value::Number(n)) if args.len() == 1 => Some(*n as i64),
+                _ => None,
+            };
+            let err = match v {
+                Some(v @ (2 | 3)) => {
+                    bridge.borrow_mut().resp3 = v == 3;
+                    return Ok(());
+                }
+                Some(_) => "ERR RESP version must be 2 or 3.",
+                None => "ERR redis.setresp() requires one argument.",
+            };
+            holder.raw_set(1, err_value(lua, err)?.0)?;
+            Err(mlua::Error::runtime(err))
+        })?;
+        vm.redis.raw_set("call", call)?;
+        vm.redis.raw_set("pcall", pcall)?;
+        vm.redis.raw_set("setresp", setresp)?;
+        let r: (bool, Value) = vm.run.call(c.f.clone())?;
+        Ok(r)
+    });
+    let _ = vm.holder.raw_set(1, Value::Nil);
+    if BUSY.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+        BUSY.kill.store(false, Ordering::Release);
+    }
+    let killed = RUN.with(|r| r.borrow_mut().take().and_then(|r| r.stopped));
+    let Bridge { ctx, resp3, .. } = bridge.into_inner();
+    let sha = String::from_utf8_lossy(sha);
+    match outcome {
+        Ok((true, v)) => lua_to_reply(&mut ctx.r, &v, resp3, 0),
+        Ok((false, Value::Table(t))) => {
+            let msg = killed
+                .or_else(|| error_of(&t))
+                .unwrap_or_else(|| "ERR unknown error".into());
+            let source = t.raw_get::<Value>("source").ok();
+            let line = t.raw_get::<Value>("line").ok();
+            match (source, line) {
+                (Some(Value::String(s)), Some(Value::Integer(l))) => ctx.r.error(&format!(
+                    "{msg} script: {sha}, on {}:{l}.",
+                    s.to_string_lossy()
+                )),
+                (Some(Value::String(s)), Some(Value::Number(l))) => ctx.r.error(&format!(
+                    "{msg} script: {sha}, on {}:{l}.",
+                    s.to_string_lossy()
+                )),
+                _ => ctx.r.error(&msg),
+            }
+        }
+        Ok((false, other)) => ctx.r.error(&format!(
+            "ERR Error running script {sha}, {}",
+            other.to_string().unwrap_or_default()
+        )),
+        Err(e) => ctx.r.error(&format!("ERR Error running script {sha}, {e}")),
+    }
+    // Redis steps the collector every 50 scripts; per run is cheap enough
+    // at this size and keeps a script's garbage from piling up.
+    let _ = lua.gc_step();
+}
+
+/// A reply table for `redis.call` to raise or `redis.pcall` to return.
+fn err_value(lua: &Lua, msg: &str) -> mlua::Result<(Value, bool)> {
+    let t = lua.create_table()?;
+    t.raw_set("err", msg)?;
+    Ok((Value::Table(t), true))
+}
+
+/// Commands Redis refuses in scripts (its `noscript` flag).
+fn refused(cmd: &Command) -> bool {
+    match cmd.kind {
+        Kind::Tx(_) => true,
+        Kind::Conn(_) => !matches!(
+            cmd.name,
+            "ping" | "echo" | "time" | "select" | "publish" | "info" | "lastsave" | "dbsize"
+        ),
+        // The blocking commands too, but for BLMPOP and BZMPOP, which
+        // then answer as if they timed out (as inside MULTI).
+        _ => {
+            matches!(
+                cmd.name,
+                "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "script"
+            ) || (cmd.is_blocking() && !matches!(cmd.name, "blmpop" | "bzmpop"))
+        }
+    }
+}
+
+fn bridge_call(
+    lua: &Lua,
+    bridge: &RefCell<Bridge>,
+    args: MultiValue,
+) -> mlua::Result<(Value, bool)> {
+    if args.is_empty() {
+        return err_value(
+            lua,
+            "ERR Please specify at least one argument for this redis lib call",
+        );
+    }
+    let mut owned = OwnedArgs::with_capacity(64, args.len());
+    for v in args.iter() {
+        match v {
+            Value::String(s) => owned.push(&s.as_bytes()),
+            Value::Integer(i) => owned.push(itoa::Buffer::new().format(*i).as_bytes()),
+            // Lua's own number format loses precision: Redis uses %.17g.
+            Value::Number(n) => owned.push(crate::protocol::reply::format_g17(*n).as_bytes()),
+            _ => {
+                return err_value(
+                    lua,
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                )
+            }
+        }
+    }
+    let a = owned.args();
+    let Some(cmd) = table::lookup(a.get(0)) else {
+        return err_value(lua, "ERR Unknown Redis command called from script");
+    };
+    if !cmd.arity_ok(a.len()) {
+        return err_value(
+            lua,
+            "ERR Wrong number of args calling Redis command from script",
+        );
+    }
+    if refused(cmd) {
+        return err_value(lua, "ERR This Redis command is not allowed from script");
+    }
+    let mut b = bridge.borrow_mut();
+    if b.read_only && (cmd.is_write() || cmd.flags.contains(&"may_replicate")) {
+        return err_value(
+            lua,
+            "ERR Write commands are not allowed from read-only scripts.",
+        );
+    }
+    let shard_id = b.ctx.shard.id;
+    let nshards = b.ctx.shard.nshards;
+    for i in cmd.keys_of(a) {
+        let k = a.get(i);
+        if shard_id == SCRATCH {
+            if !b.keys.iter().any(|d| d == k) {
+                return err_value(
+                    lua,
+                    "ERR Script attempted to access a key not declared in KEYS while its keys span shards",
+                );
+            }
+        } else if nshards > 1 && key_shard(k, nshards) != shard_id {
+            return err_value(
+                lua,
+                "ERR Script attempted to access a key of another shard: declare it in KEYS",
+            );
+        }
+    }
+    let proto = if b.resp3 { Proto::Resp3 } else { Proto::Resp2 };
+    let mut out = Vec::new();
+    let db = b.db;
+    match cmd.kind {
+        Kind::Keyed(f) | Kind::Multi(f, _) => {
+            let ctx = &mut *b.ctx;
+            let mut inner = Ctx {
+                shard: &mut *ctx.shard,
+                db,
+                now: ctx.now,
+                r: Reply::new(&mut out, proto),
+                max_bulk: ctx.max_bulk,
+            };
+            f(&mut inner, a);
+            // A blocking command that would block answers nil, as inside
+            // MULTI.
+            if out.is_empty() {
+                Reply::new(&mut out, proto).null();
+            }
+        }
+        Kind::Conn(_) => conn_command(&mut b, cmd, a, &mut Reply::new(&mut out, proto)),
+        _ => Reply::new(&mut out, proto)
+            .error("ERR This Redis command is not allowed from script: it runs on every shard"),
+    }
+    let failed = out.first() == Some(&b'-');
+    if cmd.is_write() && !failed {
+        RUN.with(|r| {
+            if let Some(r) = r.borrow_mut().as_mut() {
+                r.dirty = true;
+            }
+        });
+        let ctx = &mut *b.ctx;
+        crate::reactor::touch_written_by(ctx.shard, cmd, db, a, &out);
+        ctx.shard.script_effects.push(ScriptEffect {
+            cmd,
+            db,
+            args: owned.clone(),
+            reply: out.clone(),
+        });
+    }
+    drop(b);
+    Ok((reply_to_lua(lua, &out)?, failed))
+}
+
+fn conn_command(b: &mut Bridge, cmd: &Command, a: Args, r: &mut Reply) {
+    match cmd.name {
+        "ping" if a.len() == 1 => r.simple("PONG"),
+        "ping" => r.bulk(a.get(1)),
+        "echo" => r.bulk(a.get(1)),
+        "time" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            r.array(2);
+            r.bulk(now.as_secs().to_string().as_bytes());
+            r.bulk(now.subsec_micros().to_string().as_bytes());
+        }
+        "select" => match crate::protocol::parse_i64(a.get(1)) {
+            None => r.error(ERR_NOT_INT),
+            Some(n) if n < 0 || n as usize >= b.ctx.shard.dbs.len() => {
+                r.error("ERR DB index is out of range")
+            }
+            Some(n) => {
+                b.db = n as usize;
+                r.ok();
+            }
+        },
+        // PUBLISH, INFO, LASTSAVE, DBSIZE need the reactor, not one
+        // shard: not available to scripts yet.
+        _ => r.error(&format!(
+            "ERR '{}' is not supported in scripts by halocline yet",
+            cmd.name
+        )),
+    }
+}

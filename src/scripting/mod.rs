@@ -1,0 +1,146 @@
+//! Lua scripting (EVAL, EVALSHA, SCRIPT): the server-wide script cache
+//! here, the per-reactor interpreter in `engine`, reply conversion in
+//! `convert`.
+//!
+//! A script runs on the shard that owns its declared keys (KEYS), as a
+//! keyed command does, inside that reactor's own Lua interpreter: nothing
+//! interleaves with it there, so it is atomic like any command. Keys on
+//! several shards take the transaction path (`fanout::gather`): locked,
+//! copied to a scratch shard, the script runs there, what it changed is
+//! written back. The cache is shared so that a script loaded through one
+//! reactor can be called through any; each interpreter compiles a body the
+//! first time it runs it.
+
+pub mod convert;
+pub mod engine;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, RwLock};
+
+/// A script's SHA1, as 40 lowercase hex digits.
+pub type Sha = [u8; 40];
+
+struct Cache {
+    bodies: RwLock<HashMap<Sha, Arc<[u8]>>>,
+    /// Bumped by SCRIPT FLUSH: interpreters then start afresh, as Redis
+    /// resets its Lua state.
+    generation: AtomicU64,
+    bytes: AtomicUsize,
+}
+
+static CACHE: LazyLock<Cache> = LazyLock::new(|| Cache {
+    bodies: RwLock::new(HashMap::new()),
+    generation: AtomicU64::new(0),
+    bytes: AtomicUsize::new(0),
+});
+
+pub fn sha1hex(body: &[u8]) -> Sha {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(body);
+    let mut out = [0u8; 40];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    out
+}
+
+/// A client-supplied SHA, lowercased; `None` when it cannot be one.
+pub fn parse_sha(s: &[u8]) -> Option<Sha> {
+    let mut out: Sha = s.try_into().ok()?;
+    out.make_ascii_lowercase();
+    Some(out)
+}
+
+/// Remember a body (its SHA is computed by the caller).
+pub fn register(sha: Sha, body: &[u8]) {
+    let Ok(mut m) = CACHE.bodies.write() else {
+        return;
+    };
+    if let std::collections::hash_map::Entry::Vacant(e) = m.entry(sha) {
+        CACHE.bytes.fetch_add(body.len() + 40, Ordering::Relaxed);
+        e.insert(Arc::from(body));
+    }
+}
+
+pub fn body(sha: &Sha) -> Option<Arc<[u8]>> {
+    CACHE.bodies.read().ok()?.get(sha).cloned()
+}
+
+pub fn exists(sha: &Sha) -> bool {
+    CACHE.bodies.read().is_ok_and(|m| m.contains_key(sha))
+}
+
+pub fn flush() {
+    if let Ok(mut m) = CACHE.bodies.write() {
+        m.clear();
+    }
+    CACHE.bytes.store(0, Ordering::Relaxed);
+    CACHE.generation.fetch_add(1, Ordering::Release);
+}
+
+pub fn generation() -> u64 {
+    CACHE.generation.load(Ordering::Acquire)
+}
+
+/// (number_of_cached_scripts, used_memory_scripts) for INFO memory.
+pub fn cache_stats() -> (usize, usize) {
+    let n = CACHE.bodies.read().map(|m| m.len()).unwrap_or(0);
+    (n, CACHE.bytes.load(Ordering::Relaxed))
+}
+
+/// Scripts running now and a pending SCRIPT KILL. A script occupies its
+/// reactor's thread, so a kill can only come through another reactor; the
+/// interpreter's instruction hook polls the flag.
+pub struct Busy {
+    pub running: AtomicUsize,
+    pub kill: AtomicBool,
+    /// busy-reply-threshold (alias lua-time-limit), ms; 0: none.
+    pub threshold_ms: AtomicU64,
+}
+
+pub static BUSY: Busy = Busy {
+    running: AtomicUsize::new(0),
+    kill: AtomicBool::new(false),
+    threshold_ms: AtomicU64::new(5000),
+};
+
+pub fn set_busy_threshold(ms: i64) {
+    BUSY.threshold_ms.store(ms.max(0) as u64, Ordering::Relaxed);
+}
+
+/// SCRIPT KILL: stop the scripts running now that have not written yet
+/// (one that has cannot be stopped without breaking its atomicity).
+pub fn kill() -> Result<(), &'static str> {
+    if BUSY.running.load(Ordering::Acquire) == 0 {
+        return Err("NOTBUSY No scripts in execution right now.");
+    }
+    BUSY.kill.store(true, Ordering::Release);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_matches_redis() {
+        // redis-cli SCRIPT LOAD "return 1"
+        assert_eq!(
+            &sha1hex(b"return 1"),
+            b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+        );
+        assert_eq!(&sha1hex(b""), b"da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    #[test]
+    fn sha_is_case_insensitive() {
+        assert_eq!(
+            parse_sha(b"E0E1F9FABFC9D4800C877A703B823AC0578FF8DB"),
+            Some(sha1hex(b"return 1"))
+        );
+        assert_eq!(parse_sha(b"abc"), None);
+    }
+}

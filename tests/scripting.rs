@@ -1,0 +1,478 @@
+//! Lua scripting: EVAL/EVALSHA/EVAL_RO and SCRIPT at --threads 1 and 4,
+//! replies checked against a real redis-server script by script (errors
+//! included), the sandbox, the script cache shared by every reactor,
+//! scripts over keys on several shards staying atomic, WATCH and blocked
+//! clients seeing a script's writes, and busy scripts being stopped.
+
+mod common;
+
+use common::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Scripts and their arguments whose replies must equal Redis 7.0's,
+/// byte for byte, over RESP2 and RESP3. Keys carry one hash tag so a
+/// script's keys share a shard (as Redis Cluster requires too).
+const CASES: &[&[&str]] = &[
+    &["return 1", "0"],
+    &["return 3.99", "0"],
+    &["return -2.5", "0"],
+    &["return 'str'", "0"],
+    &["return true", "0"],
+    &["return false", "0"],
+    &["return nil", "0"],
+    &["return {1, 2, {3, 'x'}, false, 'after'}", "0"],
+    &["return {1, nil, 3}", "0"],
+    &["return {ok='FINE'}", "0"],
+    &["return {err='MYERR custom'}", "0"],
+    &["return redis.status_reply('DONE')", "0"],
+    &["return redis.error_reply('My Error')", "0"],
+    &["return redis.error_reply('-WRONG one')", "0"],
+    &["return redis.error_reply('single')", "0"],
+    &["return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}", "2", "{t}a", "{t}b", "x", "y"],
+    &["return #ARGV", "0", "a", "b", "c"],
+    &["return redis.call('set', KEYS[1], ARGV[1])", "1", "{t}k", "v1"],
+    &["return redis.call('get', KEYS[1])", "1", "{t}k"],
+    &["return redis.call('get', KEYS[1])", "1", "{t}missing"],
+    &["return redis.call('incr', KEYS[1])", "1", "{t}k"],
+    &["return redis.pcall('incr', KEYS[1])", "1", "{t}k"],
+    &["local ok, e = pcall(redis.call, 'incr', KEYS[1]) return {tostring(ok), e}", "1", "{t}k"],
+    &["redis.call('rpush', KEYS[1], 'a', 'b', 'c') return redis.call('lrange', KEYS[1], 0, -1)", "1", "{t}l"],
+    &["return redis.call('hset', KEYS[1], 'f', 1, 'g', 2.5)", "1", "{t}h"],
+    &["return redis.call('hgetall', KEYS[1])", "1", "{t}h"],
+    &["return redis.call('zadd', KEYS[1], 1.5, 'm')", "1", "{t}z"],
+    &["return redis.call('zscore', KEYS[1], 'm')", "1", "{t}z"],
+    &["return redis.call('zrange', KEYS[1], 0, -1, 'withscores')", "1", "{t}z"],
+    &["redis.setresp(3) return redis.call('hgetall', KEYS[1])", "1", "{t}h"],
+    &["redis.setresp(3) return redis.call('zscore', KEYS[1], 'm')", "1", "{t}z"],
+    &["redis.setresp(3) return redis.call('get', KEYS[1])", "1", "{t}missing"],
+    &["return redis.call('type', KEYS[1])", "1", "{t}h"],
+    &["return redis.call('lpop', KEYS[1], 10)", "1", "{t}nolist"],
+    &["return redis.call('blpop', KEYS[1], 0)", "1", "{t}nolist"],
+    &["return redis.call('exists', KEYS[1], KEYS[2])", "2", "{t}k", "{t}l"],
+    &["redis.call('select', 3) redis.call('set', KEYS[1], 'in3') return redis.call('get', KEYS[1])", "1", "{t}s"],
+    &["return redis.call('get', KEYS[1])", "1", "{t}s"],
+    &["return redis.call('ping')", "0"],
+    &["return redis.call('echo', 'hi')", "0"],
+    &["return redis.call('nosuchcommand')", "0"],
+    &["return redis.call('get')", "0"],
+    &["return redis.call()", "0"],
+    &["return redis.call('get', {})", "0"],
+    &["return redis.call('eval', 'return 1', 0)", "0"],
+    &["return redis.call('multi')", "0"],
+    &["return x", "0"],
+    &["x = 1", "0"],
+    &["print('no')", "0"],
+    &["return loadfile", "0"],
+    &["string.foo = 1", "0"],
+    &["redis.call = nil", "0"],
+    &["return nosuch()", "0"],
+    &["error('plain')", "0"],
+    &["error({err='TABLE error'})", "0"],
+    &["retur 1", "0"],
+    &["return redis.sha1hex('abc')", "0"],
+    &["return tostring(math.floor(7.9)) .. string.upper('x') .. table.concat({1, 2}, ',')", "0"],
+    &["return redis.setresp(4)", "0"],
+    &["#!lua flags=no-writes\nreturn redis.call('set', KEYS[1], 1)", "1", "{t}k"],
+    &["#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", "1", "{t}k"],
+    &["#!lua flags=bogus\nreturn 1", "0"],
+    &["#!python\nreturn 1", "0"],
+    &["return 1", "-1"],
+    &["return 1", "2", "a"],
+    &["return 1", "x"],
+];
+
+fn eval_args(case: &[&str]) -> Vec<String> {
+    let mut v = vec!["EVAL".to_string()];
+    v.extend(case.iter().map(|s| s.to_string()));
+    v
+}
+
+#[test]
+fn scripts_answer_as_redis_does() {
+    if !redis_server_available("scripting differential test") {
+        return;
+    }
+    let redis = RedisServer::start(&[]);
+    for threads in THREADS {
+        let s = Server::start(threads);
+        for resp3 in [false, true] {
+            let mut ours = Raw::connect(s.port);
+            let mut theirs = Raw::connect(redis.port);
+            if resp3 {
+                for r in [&mut ours, &mut theirs] {
+                    assert!(!r.call(&["HELLO", "3"]).is_error());
+                }
+            }
+            for r in [&mut ours, &mut theirs] {
+                r.call(&["FLUSHALL"]);
+            }
+            for case in CASES {
+                let args = eval_args(case);
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                let want = theirs.call(&a);
+                let got = ours.call(&a);
+                assert_eq!(got, want, "threads {threads} resp3 {resp3}: {case:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_script_cache_is_shared_by_every_connection() {
+    for threads in THREADS {
+        let s = Server::start(threads);
+        let mut c = s.conn();
+        let sha = bulk(&mut c, &["SCRIPT", "LOAD", "return ARGV[1] .. '!'"]).unwrap();
+        assert_eq!(sha.len(), 40);
+        // Every reactor finds it, by any case of its digest.
+        for _ in 0..8 {
+            let mut other = s.conn();
+            assert_eq!(
+                bulk(&mut other, &["EVALSHA", &sha, "0", "hi"]).as_deref(),
+                Some("hi!")
+            );
+            assert_eq!(
+                bulk(&mut other, &["EVALSHA", &sha.to_uppercase(), "0", "yo"]).as_deref(),
+                Some("yo!")
+            );
+        }
+        // EVAL caches its body too.
+        assert_eq!(int(&mut c, &["EVAL", "return 7", "0"]), 7);
+        let by_eval = q(
+            &mut c,
+            &[
+                "SCRIPT",
+                "EXISTS",
+                &sha,
+                "0000000000000000000000000000000000000000",
+                "x",
+            ],
+        );
+        assert_eq!(
+            by_eval,
+            redis::Value::Array(vec![
+                redis::Value::Int(1),
+                redis::Value::Int(0),
+                redis::Value::Int(0)
+            ])
+        );
+        assert!(err(&mut c, &["EVALSHA", "ffff", "0"]).starts_with("NOSCRIPT"));
+        ok(&mut c, &["SCRIPT", "FLUSH"]);
+        for _ in 0..4 {
+            let mut other = s.conn();
+            assert_eq!(
+                err(&mut other, &["EVALSHA", &sha, "0", "x"]),
+                "NOSCRIPT No matching script. Please use EVAL."
+            );
+        }
+        assert!(err(&mut c, &["SCRIPT", "FLUSH", "sometimes"]).contains("SYNC|ASYNC"));
+        assert!(err(&mut c, &["SCRIPT", "LOAD", "return +"])
+            .starts_with("ERR Error compiling script (new function): user_script:1:"));
+        assert!(err(&mut c, &["SCRIPT", "NOPE"]).contains("unknown subcommand"));
+        assert_eq!(
+            err(&mut c, &["SCRIPT", "KILL"]),
+            "NOTBUSY No scripts in execution right now."
+        );
+    }
+}
+
+#[test]
+fn eval_ro_refuses_writes() {
+    for threads in THREADS {
+        let s = Server::start(threads);
+        let mut c = s.conn();
+        ok(&mut c, &["SET", "k", "1"]);
+        assert_eq!(
+            bulk(
+                &mut c,
+                &["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k"]
+            )
+            .as_deref(),
+            Some("1")
+        );
+        let e = err(
+            &mut c,
+            &["EVAL_RO", "return redis.call('set', KEYS[1], 2)", "1", "k"],
+        );
+        assert!(
+            e.starts_with("ERR Write commands are not allowed from read-only scripts."),
+            "{e}"
+        );
+        let e = err(
+            &mut c,
+            &["EVAL_RO", "return redis.call('publish', 'ch', 'm')", "0"],
+        );
+        assert!(
+            e.starts_with("ERR Write commands are not allowed from read-only scripts."),
+            "{e}"
+        );
+        assert_eq!(bulk(&mut c, &["GET", "k"]).as_deref(), Some("1"));
+    }
+}
+
+/// Keys spread over every shard: each script INCRs all of them while
+/// readers check, with MGET and with a script of their own, that they are
+/// always equal. A script is one atomic step wherever its keys live.
+#[test]
+fn scripts_over_keys_on_several_shards_are_atomic() {
+    let s = Server::start(4);
+    let keys: Vec<String> = (0..8).map(|i| format!("spread:{i}")).collect();
+    let incr_all = "for _, k in ipairs(KEYS) do redis.call('incr', k) end return #KEYS";
+    let read_all =
+        "local v = {} for i, k in ipairs(KEYS) do v[i] = redis.call('get', k) or '0' end return v";
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for _ in 0..3 {
+        let port = s.port;
+        let keys = keys.clone();
+        writers.push(std::thread::spawn(move || {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            let mut args = vec![incr_all.to_string(), keys.len().to_string()];
+            args.extend(keys.iter().cloned());
+            for _ in 0..300 {
+                let mut a = vec!["EVAL".to_string()];
+                a.extend(args.iter().cloned());
+                assert_eq!(int(&mut c, &a), 8);
+            }
+        }));
+    }
+    let mut readers = Vec::new();
+    for r in 0..2 {
+        let port = s.port;
+        let keys = keys.clone();
+        let stop = stop.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            let mut checks = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let got = if r == 0 {
+                    let mut a = vec!["MGET".to_string()];
+                    a.extend(keys.iter().cloned());
+                    strs(&q(&mut c, &a))
+                } else {
+                    let mut a = vec!["EVAL".to_string(), read_all.to_string(), "8".to_string()];
+                    a.extend(keys.iter().cloned());
+                    strs(&q(&mut c, &a))
+                };
+                let first = got[0].clone().unwrap_or_else(|| "0".into());
+                for v in &got {
+                    assert_eq!(
+                        v.clone().unwrap_or_else(|| "0".into()),
+                        first,
+                        "torn: {got:?}"
+                    );
+                }
+                checks += 1;
+            }
+            checks
+        }));
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 10);
+    }
+    let mut c = s.conn();
+    for k in &keys {
+        assert_eq!(bulk(&mut c, &["GET", k]).as_deref(), Some("900"));
+    }
+}
+
+#[test]
+fn undeclared_keys_must_share_the_scripts_shard() {
+    // One shard: any key works, declared or not.
+    let s = Server::start(1);
+    let mut c = s.conn();
+    ok(&mut c, &["SET", "anything", "v"]);
+    assert_eq!(
+        bulk(
+            &mut c,
+            &["EVAL", "return redis.call('get', 'anything')", "0"]
+        )
+        .as_deref(),
+        Some("v")
+    );
+    // Several: an undeclared key of another shard is refused, one of the
+    // same hash tag as the declared keys is fine.
+    let s = Server::start(4);
+    let mut c = s.conn();
+    ok(&mut c, &["SET", "{tag}other", "v"]);
+    assert_eq!(
+        bulk(
+            &mut c,
+            &[
+                "EVAL",
+                "return redis.call('get', '{tag}other')",
+                "1",
+                "{tag}k"
+            ]
+        )
+        .as_deref(),
+        Some("v")
+    );
+    let mut refused = 0;
+    for i in 0..20 {
+        let key = format!("undeclared:{i}");
+        match q(
+            &mut c,
+            &[
+                "EVAL",
+                "return redis.call('get', ARGV[1])",
+                "1",
+                "{tag}k",
+                &key,
+            ],
+        ) {
+            redis::Value::Nil => {}
+            v => {
+                let e = err_text(&v).unwrap_or_default();
+                assert!(e.contains("declare it in KEYS"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0);
+    // Declared keys on several shards: only those keys.
+    let e = err(
+        &mut c,
+        &["EVAL", "return redis.call('get', 'zzz')", "2", "a", "b"],
+    );
+    assert!(e.contains("not declared in KEYS"), "{e}");
+}
+
+#[test]
+fn a_scripts_writes_fail_watches_and_wake_blocked_clients() {
+    for threads in THREADS {
+        let s = Server::start(threads);
+        let mut c = s.conn();
+        let mut w = s.conn();
+        // WATCH sees a script's write.
+        ok(&mut w, &["WATCH", "wk"]);
+        ok(
+            &mut c,
+            &["EVAL", "return redis.call('set', KEYS[1], 'x')", "1", "wk"],
+        );
+        ok(&mut w, &["MULTI"]);
+        let _ = q(&mut w, &["GET", "wk"]);
+        assert_eq!(q(&mut w, &["EXEC"]), redis::Value::Nil);
+        // ... but not a script that only read it.
+        ok(&mut w, &["WATCH", "wk"]);
+        let _ = q(
+            &mut c,
+            &["EVAL", "return redis.call('get', KEYS[1])", "1", "wk"],
+        );
+        ok(&mut w, &["MULTI"]);
+        let _ = q(&mut w, &["GET", "wk"]);
+        assert_ne!(q(&mut w, &["EXEC"]), redis::Value::Nil);
+        // A client blocked on a list is served by a script's push.
+        let port = s.port;
+        let t = std::thread::spawn(move || {
+            let mut b = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            strs(&q(&mut b, &["BLPOP", "bl", "5"]))
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            int(
+                &mut c,
+                &[
+                    "EVAL",
+                    "return redis.call('rpush', KEYS[1], 'e')",
+                    "1",
+                    "bl"
+                ]
+            ),
+            1
+        );
+        assert_eq!(t.join().unwrap(), vec![Some("bl".into()), Some("e".into())]);
+        // Inside MULTI, a script is one of the queued commands.
+        ok(&mut c, &["MULTI"]);
+        let _ = q(
+            &mut c,
+            &["EVAL", "return redis.call('incr', KEYS[1])", "1", "mk"],
+        );
+        let _ = q(&mut c, &["INCR", "mk"]);
+        assert_eq!(
+            q(&mut c, &["EXEC"]),
+            redis::Value::Array(vec![redis::Value::Int(1), redis::Value::Int(2)])
+        );
+    }
+}
+
+#[test]
+fn a_busy_script_is_stopped() {
+    for threads in THREADS {
+        let s = Server::start(threads);
+        let mut c = s.conn();
+        // Past busy-reply-threshold (alias lua-time-limit) without having
+        // written: stopped, and the server serves on.
+        ok(&mut c, &["CONFIG", "SET", "lua-time-limit", "100"]);
+        assert_eq!(
+            strs(&q(&mut c, &["CONFIG", "GET", "busy-reply-threshold"])),
+            vec![
+                Some("busy-reply-threshold".to_string()),
+                Some("100".to_string())
+            ]
+        );
+        let t0 = Instant::now();
+        let e = err(&mut c, &["EVAL", "while true do end", "0"]);
+        assert!(e.contains("busy-reply-threshold (100 ms)"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(3));
+        assert_eq!(status(&mut c, &["PING"]), "PONG");
+        // A script that wrote is never stopped halfway.
+        let n = int(
+            &mut c,
+            &[
+                "EVAL",
+                "redis.call('set', KEYS[1], 1) local t = redis.call('time') local i = 0 \
+                 while true do i = i + 1 local n = redis.call('time') \
+                 if (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > 300000 then return 1 end end",
+                "1",
+                "dirty",
+            ],
+        );
+        assert_eq!(n, 1);
+        ok(&mut c, &["CONFIG", "SET", "lua-time-limit", "0"]);
+        if threads == 1 {
+            continue;
+        }
+        // SCRIPT KILL from clients of the other reactors.
+        let mut runner = s.raw();
+        runner.set_timeout(Duration::from_secs(10));
+        runner.cmd(&[b"EVAL", b"while true do end", b"0"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let mut killers: Vec<Raw> = (0..6).map(|_| s.raw()).collect();
+        for k in &mut killers {
+            k.set_timeout(Duration::from_secs(10));
+            k.cmd(&[b"SCRIPT", b"KILL"]);
+        }
+        match runner.read() {
+            Resp::Error(e) => assert!(
+                e.starts_with("ERR Script killed by user with SCRIPT KILL..."),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let mut oks = 0;
+        for k in &mut killers {
+            match k.read() {
+                Resp::Simple(s) if s == "OK" => oks += 1,
+                Resp::Error(e) => assert!(e.starts_with("NOTBUSY"), "{e}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(oks >= 1);
+    }
+}
