@@ -77,7 +77,7 @@ for _, name in ipairs({"assert", "error", "ipairs", "next", "pairs",
     "tonumber", "tostring", "type", "unpack", "xpcall", "gcinfo", "_VERSION"}) do
   visible[name] = real[name]
 end
-for _, name in ipairs({"string", "table", "math"}) do
+for _, name in ipairs({"string", "table", "math", "cjson", "bit"}) do
   visible[name] = readonly(real[name])
 end
 visible.redis = readonly(redis)
@@ -95,6 +95,15 @@ local function raised(e)
   return e
 end
 
+-- Any other error of ours (cjson, bit, redis.log...) is a userdata too:
+-- its message, as the C library would have raised it.
+local function plain(e)
+  if type(e) ~= "userdata" then return e end
+  local s = tostring(e)
+  s = s:match("^(.-)\nstack traceback:") or s
+  return (s:gsub("^runtime error: ", ""))
+end
+
 -- As Redis 7.0's pcall: an error table is caught as its message.
 local pcall, select, unpack = pcall, select, unpack
 visible.pcall = function(f, ...)
@@ -102,7 +111,7 @@ visible.pcall = function(f, ...)
   if not r[1] then
     local e = raised(r[2])
     if type(e) == "table" and type(e.err) == "string" then e = e.err end
-    return false, e
+    return false, plain(e)
   end
   return unpack(r, 1, table.maxn(r))
 end
@@ -130,7 +139,11 @@ local function handler(err)
     if i.source == "@user_script" then where = i break end
   end
   err = raised(err)
-  if type(err) ~= "table" then
+  if type(err) == "userdata" then
+    local msg = plain(err)
+    if where then msg = "user_script:" .. where.currentline .. ": " .. msg end
+    err = {err = "ERR " .. msg}
+  elseif type(err) ~= "table" then
     err = {err = "ERR " .. tostring(err)}
   end
   if where then
@@ -221,6 +234,7 @@ impl Vm {
                 Ok(())
             })?,
         )?;
+        super::libs::install(&lua, &globals)?;
         let holder = lua.create_table()?;
         let (env, visible, run, redis): (Table, Table, Function, Table) = lua
             .load(PRELUDE)

@@ -13,6 +13,7 @@
 
 pub mod convert;
 pub mod engine;
+pub mod libs;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
