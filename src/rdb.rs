@@ -157,6 +157,13 @@ pub fn put_entry(out: &mut Vec<u8>, key: &[u8], v: &Value, expire_at: u64) {
     put_body(out, v);
 }
 
+/// A function library (its code, `#!lua name=...` first), between the
+/// header and the databases, as Redis 7.0 writes them.
+pub fn put_function(out: &mut Vec<u8>, code: &[u8]) {
+    out.push(OP_FUNCTION2);
+    put_string(out, code);
+}
+
 /// The end of an RDB file: EOF opcode and the CRC64 of everything before.
 pub fn put_file_end(out: &mut Vec<u8>) {
     out.push(OP_EOF);
@@ -234,9 +241,8 @@ pub struct FileReader<'a> {
     db: usize,
     /// The auxiliary fields (`redis-ver`, `repl-id`, ...), as read so far.
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Function libraries passed over: halocline has no scripting, and a
-    /// replica without them still holds every key.
-    pub functions_skipped: usize,
+    /// Function libraries' code, for the loader to FUNCTION LOAD.
+    pub functions: Vec<Vec<u8>>,
     /// Empty collections passed over, as Redis 7.0 does when loading.
     pub empty_skipped: usize,
     done: bool,
@@ -265,7 +271,7 @@ impl<'a> FileReader<'a> {
             version,
             db: 0,
             aux: Vec::new(),
-            functions_skipped: 0,
+            functions: Vec::new(),
             empty_skipped: 0,
             done: false,
         })
@@ -315,8 +321,8 @@ impl<'a> FileReader<'a> {
                     self.aux.push((k, v));
                 }
                 OP_FUNCTION2 => {
-                    self.r.string().ok_or_else(|| bad("function library"))?;
-                    self.functions_skipped += 1;
+                    let code = self.r.string().ok_or_else(|| bad("function library"))?;
+                    self.functions.push(code);
                 }
                 OP_FUNCTION_PRE_GA => {
                     return Err(FileError::Unsupported(
@@ -1140,7 +1146,7 @@ mod tests {
         let e = r.next_entry().expect("ok").expect("an entry");
         assert_eq!((&e.key[..], e.idle, e.freq), (&b"i"[..], Some(9), None));
         assert!(r.next_entry().expect("ok").is_none());
-        assert_eq!((r.functions_skipped, r.empty_skipped), (1, 1));
+        assert_eq!((r.functions.len(), r.empty_skipped), (1, 1));
         assert_eq!(r.aux, vec![(b"redis-bits".to_vec(), b"64".to_vec())]);
         // A zero checksum is not checked; a wrong one is refused.
         no_crc.push(OP_EOF);

@@ -535,6 +535,11 @@ fn a_halocline_replica_of_halocline_follows_it() {
     }
     int(&mut m, &["RPUSH", "list", "a", "b"]);
     ok(&mut m, &["SET", "ttl", "v", "EX", "1000"]);
+    // A library in the snapshot, another in the stream.
+    let lib = |name: &str| {
+        format!("#!lua name={name}\nredis.register_function{{function_name='{name}_get', callback=function(k) return redis.call('get', k[1]) end, flags={{'no-writes'}}}}")
+    };
+    bulk(&mut m, &["FUNCTION", "LOAD", &lib("before")]);
     ok(
         &mut r,
         &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
@@ -549,6 +554,7 @@ fn a_halocline_replica_of_halocline_follows_it() {
     q(&mut m, &["EXEC"]);
     assert_eq!(int(&mut m, &["DEL", "k1", "k2", "k3"]), 3);
     assert_eq!(int(&mut m, &["EXPIRE", "k4", "500"]), 1);
+    bulk(&mut m, &["FUNCTION", "LOAD", &lib("after")]);
     ok(&mut m, &["SET", "done", "1"]);
     loop {
         let mo = info_field(&mut m, "replication", "master_repl_offset");
@@ -563,6 +569,41 @@ fn a_halocline_replica_of_halocline_follows_it() {
     }
     assert_eq!(dataset(&mut r), dataset(&mut m));
     assert!(err(&mut r, &["SET", "x", "1"]).starts_with("READONLY"));
+    for f in ["before_get", "after_get"] {
+        assert_eq!(
+            bulk(&mut r, &["FCALL_RO", f, "1", "k5"]).as_deref(),
+            Some("5")
+        );
+        assert_eq!(bulk(&mut r, &["FCALL", f, "1", "k5"]).as_deref(), Some("5"));
+    }
+    // Scripts of the replica's own clients may read, not write.
+    assert_eq!(
+        bulk(
+            &mut r,
+            &["EVAL", "return redis.call('get', KEYS[1])", "1", "k6"]
+        )
+        .as_deref(),
+        Some("6")
+    );
+    let e = err(
+        &mut r,
+        &["EVAL", "return redis.call('set', KEYS[1], 1)", "1", "k6"],
+    );
+    assert!(
+        e.starts_with("READONLY You can't write against a read only replica."),
+        "{e}"
+    );
+    bulk(&mut m, &["FUNCTION", "LOAD", "#!lua name=w\nredis.register_function('w', function(k) return redis.call('set', k[1], 1) end)"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = err(&mut r, &["FCALL", "w", "1", "k6"]);
+        if e.starts_with("READONLY Can not run script with write flag on readonly replica") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{e}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(bulk(&mut r, &["GET", "k6"]).as_deref(), Some("6"));
 }
 
 #[test]
@@ -699,6 +740,22 @@ fn scripts_replicate_their_writes() {
                 &["EXEC"],
                 &["SET", "{s}z", "z"],
                 &["SET", "end1", "1"],
+            ])
+        );
+        // FUNCTION LOAD travels as called; FCALL as its effects.
+        let lib = "#!lua name=l\nredis.register_function('f', function(k, a) return redis.call('set', k[1], a[1]) end)";
+        assert_eq!(
+            bulk(&mut c, &["FUNCTION", "LOAD", lib]).as_deref(),
+            Some("l")
+        );
+        ok(&mut c, &["FCALL", "f", "1", "{s}fk", "fv"]);
+        ok(&mut c, &["SET", "end3", "1"]);
+        assert_eq!(
+            st.until("end3"),
+            cmds(&[
+                &["FUNCTION", "LOAD", lib],
+                &["SET", "{s}fk", "fv"],
+                &["SET", "end3", "1"],
             ])
         );
         if threads == 1 {

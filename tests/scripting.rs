@@ -490,3 +490,117 @@ fn a_busy_script_is_stopped() {
         assert!(oks >= 1);
     }
 }
+
+/// FUNCTION and FCALL, command by command against redis-server 7.0.
+const FUNCTION_STEPS: &[&[&str]] = &[
+    &["FLUSHALL"],
+    &["FUNCTION", "FLUSH"],
+    &["FUNCTION", "LOAD", "#!lua name=mylib\nredis.register_function('myset', function(keys, args) return redis.call('set', keys[1], args[1]) end)\nredis.register_function{function_name='myget', callback=function(keys, args) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}"],
+    &["FCALL", "myset", "1", "{f}k", "v"],
+    &["FCALL", "MYGET", "1", "{f}k"],
+    &["FCALL_RO", "myget", "1", "{f}k"],
+    &["FCALL_RO", "myset", "1", "{f}k", "w"],
+    &["FCALL", "nosuch", "0"],
+    &["FCALL", "myset", "x"],
+    &["FCALL", "myset", "-1"],
+    &["FCALL", "myset", "3", "a"],
+    &["FUNCTION", "LOAD", "#!lua name=mylib\nredis.register_function('other', function() return 1 end)"],
+    &["FUNCTION", "LOAD", "#!lua name=MYLIB\nredis.register_function('other', function() return 1 end)"],
+    &["FCALL", "OTHER", "0"],
+    // (Redis lists libraries in hash order: keep one for LIST below.)
+    &["FUNCTION", "DELETE", "MYLIB"],
+    &["FUNCTION", "LOAD", "#!lua name=lib2\nredis.register_function('myset', function() return 1 end)"],
+    &["FUNCTION", "LOAD", "return 1"],
+    &["FUNCTION", "LOAD", "#!js name=x\nreturn 1"],
+    &["FUNCTION", "LOAD", "#!lua\nreturn 1"],
+    &["FUNCTION", "LOAD", "#!lua name=empty\nreturn 1"],
+    &["FUNCTION", "LOAD", "#!lua name=bad\nlocal x = = 1"],
+    &["FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function('a b', function() end)"],
+    &["FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function('f')"],
+    &["FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function{function_name='f', callback=function() end, flags={'bogus'}}"],
+    &["FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function('f', function() end)\nredis.register_function('f', function() end)"],
+    &["FUNCTION", "LOAD", "REPLACE", "#!lua name=mylib\nredis.register_function('myset', function(keys, args) return redis.call('incr', keys[1]) end)"],
+    &["FCALL", "myset", "1", "{f}n"],
+    &["FCALL", "myget", "1", "{f}k"],
+    &["FCALL", "myset", "1", "{f}k"],
+    &["FUNCTION", "LIST"],
+    &["FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "my*"],
+    &["FUNCTION", "LIST", "LIBRARYNAME", "zzz*"],
+    &["FUNCTION", "STATS"],
+    &["FUNCTION", "DELETE", "mylib"],
+    &["FUNCTION", "DELETE", "mylib"],
+    &["FCALL", "myset", "1", "{f}n"],
+    &["FUNCTION", "KILL"],
+    &["FUNCTION", "FLUSH", "sometimes"],
+];
+
+#[test]
+fn functions_answer_as_redis_does() {
+    if !redis_server_available("functions differential test") {
+        return;
+    }
+    let redis = RedisServer::start(&[]);
+    for threads in THREADS {
+        let s = Server::start(threads);
+        for resp3 in [false, true] {
+            let mut ours = Raw::connect(s.port);
+            let mut theirs = Raw::connect(redis.port);
+            if resp3 {
+                for r in [&mut ours, &mut theirs] {
+                    assert!(!r.call(&["HELLO", "3"]).is_error());
+                }
+            }
+            for step in FUNCTION_STEPS {
+                let want = theirs.call(step);
+                let got = ours.call(step);
+                assert_eq!(got, want, "threads {threads} resp3 {resp3}: {step:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn functions_are_callable_through_every_reactor() {
+    let s = Server::start(4);
+    let mut c = s.conn();
+    let code = "#!lua name=counter\nredis.register_function('bump', function(keys) return redis.call('incr', keys[1]) end)";
+    assert_eq!(
+        bulk(&mut c, &["FUNCTION", "LOAD", code]).as_deref(),
+        Some("counter")
+    );
+    for i in 0..16 {
+        let mut other = s.conn();
+        assert_eq!(
+            int(&mut other, &["FCALL", "bump", "1", &format!("k{}", i % 3)]),
+            (i / 3 + 1) as i64
+        );
+    }
+    // A library that never finishes loading is stopped, as in Redis.
+    let e = err(
+        &mut c,
+        &["FUNCTION", "LOAD", "#!lua name=slow\nwhile true do end"],
+    );
+    assert!(e.contains("FUNCTION LOAD timeout"), "{e}");
+    // Replacing a library reaches every reactor.
+    let code2 =
+        "#!lua name=counter\nredis.register_function('bump', function(keys) return 'replaced' end)";
+    assert_eq!(
+        bulk(&mut c, &["FUNCTION", "LOAD", "REPLACE", code2]).as_deref(),
+        Some("counter")
+    );
+    for _ in 0..8 {
+        let mut other = s.conn();
+        assert_eq!(
+            bulk(&mut other, &["FCALL", "bump", "1", "x"]).as_deref(),
+            Some("replaced")
+        );
+    }
+    ok(&mut c, &["FUNCTION", "FLUSH"]);
+    for _ in 0..8 {
+        let mut other = s.conn();
+        assert_eq!(
+            err(&mut other, &["FCALL", "bump", "1", "x"]),
+            "ERR Function not found"
+        );
+    }
+}

@@ -31,6 +31,9 @@ pub enum ConnAction {
         channel: Vec<u8>,
         message: Vec<u8>,
     },
+    /// A server-wide change (FUNCTION LOAD/DELETE/FLUSH) done and
+    /// answered: append the command to the replication stream.
+    Propagate(Vec<Vec<u8>>),
 }
 
 pub struct ConnCtx<'a> {

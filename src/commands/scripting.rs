@@ -1,7 +1,7 @@
 //! EVAL, EVALSHA, their _RO forms, and SCRIPT (`crate::scripting` runs
 //! them).
 
-use super::conn::ConnCtx;
+use super::conn::{ConnAction, ConnCtx};
 use super::ctx::{eq_ic, Ctx};
 use crate::protocol::Args;
 use crate::scripting::{self, engine};
@@ -79,5 +79,178 @@ pub fn script(c: &mut ConnCtx, a: Args) {
             .iter()
             .any(|k| eq_ic(sub, k));
         super::connection::subcommand_error(&mut c.r, "script", sub, known);
+    }
+}
+
+pub fn fcall(ctx: &mut Ctx, a: Args) {
+    engine::fcall(ctx, a, false)
+}
+
+pub fn fcall_ro(ctx: &mut Ctx, a: Args) {
+    engine::fcall(ctx, a, true)
+}
+
+pub fn function(c: &mut ConnCtx, a: Args) {
+    use crate::scripting::functions;
+    let sub = a.get(1);
+    if eq_ic(sub, "load") && a.len() >= 3 {
+        let replace = a.len() == 4 && eq_ic(a.get(2), "replace");
+        if a.len() == 4 && !replace {
+            let opt = String::from_utf8_lossy(a.get(2));
+            return c.r.error(&format!("ERR Unknown option given: {opt}"));
+        }
+        if a.len() > 4 {
+            return c.r.error("ERR Unknown option given: ");
+        }
+        match engine::function_load(a.get(a.len() - 1), replace) {
+            Ok(name) => {
+                c.r.bulk(name.as_bytes());
+                c.action = ConnAction::Propagate(a.to_vec());
+            }
+            Err(e) => c.r.error(&e),
+        }
+    } else if eq_ic(sub, "delete") && a.len() == 3 {
+        match functions::delete(&String::from_utf8_lossy(a.get(2))) {
+            Ok(()) => {
+                c.r.ok();
+                c.action = ConnAction::Propagate(a.to_vec());
+            }
+            Err(e) => c.r.error(e),
+        }
+    } else if eq_ic(sub, "flush") && a.len() <= 3 {
+        if a.len() == 3 && !eq_ic(a.get(2), "sync") && !eq_ic(a.get(2), "async") {
+            return c
+                .r
+                .error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+        }
+        functions::flush();
+        c.r.ok();
+        c.action = ConnAction::Propagate(a.to_vec());
+    } else if eq_ic(sub, "list") {
+        let mut with_code = false;
+        let mut pattern: Option<&[u8]> = None;
+        let mut i = 2;
+        while i < a.len() {
+            if eq_ic(a.get(i), "withcode") && !with_code {
+                with_code = true;
+            } else if eq_ic(a.get(i), "libraryname") && pattern.is_none() {
+                if i + 1 >= a.len() {
+                    return c.r.error("ERR library name argument was not given");
+                }
+                i += 1;
+                pattern = Some(a.get(i));
+            } else {
+                let opt = String::from_utf8_lossy(a.get(i));
+                return c.r.error(&format!("ERR Unknown argument {opt}"));
+            }
+            i += 1;
+        }
+        let libs: Vec<_> = functions::libraries()
+            .into_iter()
+            .filter(|l| {
+                pattern
+                    .is_none_or(|p| crate::shard::pattern::glob_match(p, l.name.as_bytes(), false))
+            })
+            .collect();
+        c.r.array(libs.len());
+        for l in &libs {
+            c.r.map(if with_code { 4 } else { 3 });
+            c.r.bulk(b"library_name");
+            c.r.bulk(l.name.as_bytes());
+            c.r.bulk(b"engine");
+            c.r.bulk(b"LUA");
+            c.r.bulk(b"functions");
+            c.r.array(l.functions.len());
+            for f in &l.functions {
+                c.r.map(3);
+                c.r.bulk(b"name");
+                c.r.bulk(f.name.as_bytes());
+                c.r.bulk(b"description");
+                match &f.description {
+                    Some(d) => c.r.bulk(d.as_bytes()),
+                    None => c.r.null(),
+                }
+                c.r.bulk(b"flags");
+                c.r.set(f.flags.len());
+                for fl in &f.flags {
+                    c.r.bulk(fl.as_bytes());
+                }
+            }
+            if with_code {
+                c.r.bulk(b"library_code");
+                c.r.bulk(&l.code);
+            }
+        }
+    } else if eq_ic(sub, "stats") && a.len() == 2 {
+        let libs = functions::libraries();
+        let nfuncs: usize = libs.iter().map(|l| l.functions.len()).sum();
+        c.r.map(2);
+        c.r.bulk(b"running_script");
+        c.r.null();
+        c.r.bulk(b"engines");
+        c.r.map(1);
+        c.r.bulk(b"LUA");
+        c.r.map(2);
+        c.r.bulk(b"libraries_count");
+        c.r.int(libs.len() as i64);
+        c.r.bulk(b"functions_count");
+        c.r.int(nfuncs as i64);
+    } else if eq_ic(sub, "kill") && a.len() == 2 {
+        match scripting::kill() {
+            Ok(()) => c.r.ok(),
+            Err(e) => c.r.error(e),
+        }
+    } else if (eq_ic(sub, "dump") && a.len() == 2) || (eq_ic(sub, "restore") && a.len() >= 3) {
+        c.r.error("ERR FUNCTION DUMP and RESTORE are not supported by halocline yet")
+    } else if eq_ic(sub, "help") && a.len() == 2 {
+        c.r.help(&[
+            "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library with the given library name and code.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete the given library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries:",
+            "    * Library name",
+            "    * The engine used to run the Library",
+            "    * Library description",
+            "    * Functions list",
+            "    * Library code (if WITHCODE is given)",
+            "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+            "STATS",
+            "    Return information about the current function running:",
+            "    * Function name",
+            "    * Command used to run the function",
+            "    * Duration in MS that the function is running",
+            "    If no function is running, return nil",
+            "    In addition, returns a list of available engines.",
+            "KILL",
+            "    Kill the current running function.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the libraries.",
+            "    * SYNC: Synchronously flush the libraries.",
+            "DUMP",
+            "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+            "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+            "    control how to handle existing libraries (default APPEND):",
+            "    * FLUSH: delete all existing libraries.",
+            "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+            "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+            "      libraries with the new libraries (notice that even on this case there is no way to restore",
+            "      the functions that were removed from the libraries).",
+            "HELP",
+            "    Prints this help.",
+        ]);
+    } else {
+        let known = [
+            "load", "delete", "flush", "list", "stats", "kill", "dump", "restore", "help",
+        ]
+        .iter()
+        .any(|k| eq_ic(sub, k));
+        super::connection::subcommand_error(&mut c.r, "function", sub, known);
     }
 }

@@ -386,7 +386,17 @@ macro_rules! cmd {
             loading: has_flag($flags, "loading"),
             watch: watch_rule($name),
             pattern_keys: has_flag(&["sort", "sort_ro"], $name),
-            script: has_flag(&["eval", "evalsha", "eval_ro", "evalsha_ro"], $name),
+            script: has_flag(
+                &[
+                    "eval",
+                    "evalsha",
+                    "eval_ro",
+                    "evalsha_ro",
+                    "fcall",
+                    "fcall_ro",
+                ],
+                $name,
+            ),
         }
     };
 }
@@ -618,6 +628,9 @@ pub static COMMANDS: &[Command] = &[
     cmd!("evalsha", -3, SCRIPT_RW, 0, 0, 0, Keyed(scripting::evalsha), "scripting", "2.6.0", SC, "Executes a server-side Lua script by SHA1 digest.").numkeys(2),
     cmd!("eval_ro", -3, SCRIPT_RO, 0, 0, 0, Keyed(scripting::eval_ro), "scripting", "7.0.0", SC, "Executes a read-only server-side Lua script.").numkeys(2),
     cmd!("evalsha_ro", -3, SCRIPT_RO, 0, 0, 0, Keyed(scripting::evalsha_ro), "scripting", "7.0.0", SC, "Executes a read-only server-side Lua script by SHA1 digest.").numkeys(2),
+    cmd!("fcall", -3, SCRIPT_RW, 0, 0, 0, Keyed(scripting::fcall), "scripting", "7.0.0", SC, "Invokes a function.").numkeys(2),
+    cmd!("fcall_ro", -3, SCRIPT_RO, 0, 0, 0, Keyed(scripting::fcall_ro), "scripting", "7.0.0", SC, "Invokes a read-only function.").numkeys(2),
+    cmd!("function", -2, &["noscript"], 0, 0, 0, Conn(scripting::function), "scripting", "7.0.0", SC, "A container for function commands"),
     cmd!("script", -2, &["noscript"], 0, 0, 0, Conn(scripting::script), "scripting", "2.6.0", SC, "A container for Lua scripts management commands"),
     cmd!("pubsub", -2, &["pubsub", "loading", "stale"], 0, 0, 0, Conn(pubsub::pubsub), "pubsub", "2.8.0", PS, "A container for Pub/Sub commands"),
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
@@ -649,6 +662,18 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
         }
         i = (i + 1) & (NAME_SLOTS - 1);
     }
+}
+
+/// EVAL_RO for EVAL, EVALSHA_RO for EVALSHA, FCALL_RO for FCALL (a read-
+/// only replica's clients run scripts read-only).
+pub fn read_only_variant(cmd: &'static Command) -> &'static Command {
+    let ro = match cmd.name {
+        "eval" => "eval_ro",
+        "evalsha" => "evalsha_ro",
+        "fcall" => "fcall_ro",
+        _ => return cmd,
+    };
+    lookup(ro.as_bytes()).unwrap_or(cmd)
 }
 
 /// Position of a command in the table (for per-command statistics).

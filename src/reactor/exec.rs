@@ -410,6 +410,13 @@ impl Reactor {
                 crate::protocol::Reply::new(&mut out, proto).int(n as i64);
                 Ok(out)
             }
+            ConnAction::Propagate(cmd) => {
+                let db = c.client.db;
+                if self.shared.repl.primary.active() {
+                    self.repl_append(&[(db, cmd)], false);
+                }
+                Ok(out)
+            }
             ConnAction::None | ConnAction::StopMonitor | ConnAction::Sync { .. } => Ok(out),
         }
     }

@@ -839,6 +839,21 @@ impl Reactor {
                 }
             }
         }
+        // A script of a read-only replica's client runs read-only (what it
+        // will write is unknown until it runs); its master's run as sent.
+        let cmd = if cmd.script {
+            let ro = is_replica
+                && c.client.master == 0
+                && self.shared.repl.replica.read_only.load(Ordering::Relaxed);
+            crate::scripting::set_replica_read_only(ro);
+            if ro {
+                table::read_only_variant(cmd)
+            } else {
+                cmd
+            }
+        } else {
+            cmd
+        };
         if self.shared.memory.maxmemory() != 0 && c.client.master == 0 {
             // EXEC may use memory if a command it runs may; inside MULTI
             // queueing itself does, so all but EXEC/DISCARD/QUIT/RESET are
@@ -1047,6 +1062,16 @@ impl Reactor {
             }
         }
         if target == self.id {
+            let c = if cmd.script {
+                let oom = self.shared.memory.maxmemory() != 0 && self.over_maxmemory();
+                crate::scripting::engine::set_oom(oom);
+                let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+                    return;
+                };
+                c
+            } else {
+                c
+            };
             let buf = c.reply_buf();
             let at = buf.len();
             let mut ctx = Ctx {
@@ -1192,6 +1217,12 @@ impl Reactor {
                 let n = self.publish(db, &channel, &message);
                 if let Some(c) = self.conn_mut(idx) {
                     Reply::new(c.reply_buf(), proto).int(n as i64);
+                }
+            }
+            ConnAction::Propagate(cmd) => {
+                let db = c.client.db;
+                if self.shared.repl.primary.active() {
+                    self.repl_append(&[(db, cmd)], false);
                 }
             }
             ConnAction::Wait { replicas, deadline } => {
@@ -1946,6 +1977,10 @@ impl Reactor {
         out: &mut Vec<u8>,
     ) {
         let start = out.len();
+        if cmd.is_some_and(|c| c.script) {
+            let oom = self.shared.memory.maxmemory() != 0 && self.over_maxmemory();
+            crate::scripting::engine::set_oom(oom);
+        }
         let mut ctx = Ctx {
             shard: &mut self.shard,
             db,

@@ -54,7 +54,7 @@ pub(super) struct WaitFor {
 /// have the script); nothing for the read-only forms.
 fn script_as_eval(cmd: &Command, a: Args) -> Option<Vec<Vec<u8>>> {
     match cmd.name {
-        "eval" => Some(a.to_vec()),
+        "eval" | "fcall" => Some(a.to_vec()),
         "evalsha" => {
             let body = crate::scripting::body(&crate::scripting::parse_sha(a.get(1))?)?;
             let mut c = a.to_vec();
@@ -418,6 +418,9 @@ impl Reactor {
                         ("aof-base", b"0"),
                     ],
                 );
+                for lib in crate::scripting::functions::libraries() {
+                    crate::rdb::put_function(&mut rdb, &lib.code);
+                }
                 for (db, (keys, expires, bytes)) in per_db.into_iter().enumerate() {
                     if keys > 0 {
                         crate::rdb::put_db_header(&mut rdb, db, keys, expires);

@@ -10,6 +10,7 @@
 //! wake blocked clients once the script is done.
 
 use super::convert::{error_of, lua_to_reply, reply_to_lua};
+use super::functions::{self, FunctionMeta};
 use super::{Sha, BUSY};
 use crate::commands::ctx::{Ctx, ERR_NOT_INT};
 use crate::commands::table::{self, Command, Kind};
@@ -74,7 +75,7 @@ redis.log = real.__log
 local visible = {}
 for _, name in ipairs({"assert", "error", "ipairs", "next", "pairs",
     "rawequal", "rawget", "rawset", "select", "setmetatable", "getmetatable",
-    "tonumber", "tostring", "type", "unpack", "xpcall", "gcinfo", "_VERSION"}) do
+    "tonumber", "tostring", "type", "unpack", "gcinfo", "_VERSION"}) do
   visible[name] = real[name]
 end
 for _, name in ipairs({"string", "table", "math", "cjson", "bit"}) do
@@ -104,15 +105,26 @@ local function plain(e)
   return (s:gsub("^runtime error: ", ""))
 end
 
+-- A script being stopped (SCRIPT KILL, busy-reply-threshold) cannot
+-- catch that: pcall and xpcall pass the error on.
+local stopped = real.__stopped
+local xpcall_raw = xpcall
+
 -- As Redis 7.0's pcall: an error table is caught as its message.
 local pcall, select, unpack = pcall, select, unpack
 visible.pcall = function(f, ...)
   local r = {pcall(f, ...)}
   if not r[1] then
+    if stopped() then error(r[2], 0) end
     local e = raised(r[2])
     if type(e) == "table" and type(e.err) == "string" then e = e.err end
     return false, plain(e)
   end
+  return unpack(r, 1, table.maxn(r))
+end
+visible.xpcall = function(f, h)
+  local r = {xpcall_raw(f, h)}
+  if not r[1] and stopped() then error(r[2], 0) end
   return unpack(r, 1, table.maxn(r))
 end
 
@@ -136,12 +148,12 @@ local function handler(err)
   for level = 2, 20 do
     local i = dbg.getinfo(level, "Sl")
     if not i then break end
-    if i.source == "@user_script" then where = i break end
+    if i.source == "@user_script" or i.source == "@user_function" then where = i break end
   end
   err = raised(err)
   if type(err) == "userdata" then
     local msg = plain(err)
-    if where then msg = "user_script:" .. where.currentline .. ": " .. msg end
+    if where then msg = where.source:sub(2) .. ":" .. where.currentline .. ": " .. msg end
     err = {err = "ERR " .. msg}
   elseif type(err) ~= "table" then
     err = {err = "ERR " .. tostring(err)}
@@ -154,7 +166,10 @@ local function handler(err)
 end
 
 local xpcall = xpcall
-local function run(f)
+local function run(f, keys, argv)
+  if keys then
+    return xpcall(function() return f(keys, argv) end, handler)
+  end
   return xpcall(f, handler)
 end
 return env, visible, run, redis
@@ -169,6 +184,10 @@ struct Vm {
     visible: Table,
     run: Function,
     redis: Table,
+    /// FCALL's functions loaded here, by name, and the library
+    /// generation they belong to.
+    functions: HashMap<String, (Function, bool)>,
+    fn_generation: u64,
 }
 
 #[derive(Clone)]
@@ -234,6 +253,12 @@ impl Vm {
                 Ok(())
             })?,
         )?;
+        globals.raw_set(
+            "__stopped",
+            lua.create_function(|_, ()| {
+                Ok(RUN.with(|r| r.borrow().as_ref().is_some_and(|r| r.stopped.is_some())))
+            })?,
+        )?;
         super::libs::install(&lua, &globals)?;
         let holder = lua.create_table()?;
         let (env, visible, run, redis): (Table, Table, Function, Table) = lua
@@ -268,6 +293,8 @@ impl Vm {
             visible,
             run,
             redis,
+            functions: HashMap::new(),
+            fn_generation: super::functions::generation(),
         })
     }
 
@@ -337,6 +364,8 @@ struct Running {
     dirty: bool,
     /// Why the hook stopped it.
     stopped: Option<String>,
+    /// FUNCTION LOAD running a library's code.
+    loading: bool,
 }
 
 impl Running {
@@ -349,6 +378,10 @@ impl Running {
     fn interrupted(&self) -> Option<String> {
         if self.dirty {
             return None;
+        }
+        if self.loading {
+            return (self.started.elapsed().as_millis() as u64 >= self.threshold_ms)
+                .then(|| "ERR FUNCTION LOAD timeout".to_string());
         }
         if BUSY.kill.load(Ordering::Acquire) {
             return Some("ERR Script killed by user with SCRIPT KILL...".into());
@@ -365,6 +398,15 @@ impl Running {
 
 thread_local! {
     static RUN: RefCell<Option<Running>> = const { RefCell::new(None) };
+    /// Over maxmemory when the script began (Redis's pre-command OOM
+    /// state): its commands that may grow memory are refused until it
+    /// has written.
+    static OOM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Set by the reactor before it runs a script.
+pub fn set_oom(over: bool) {
+    OOM.with(|o| o.set(over));
 }
 
 /// The state `redis.call` works on during one run.
@@ -434,10 +476,277 @@ pub fn eval(ctx: &mut Ctx, a: Args, by_sha: bool, read_only: bool) {
             }
         };
         match compiled {
-            Ok(c) => run(vm, &c, ctx, a, numkeys, read_only || c.no_writes, &sha),
+            Ok(c) => run(
+                vm,
+                Callee::Script(&c.f),
+                ctx,
+                a,
+                numkeys,
+                read_only || c.no_writes,
+                &String::from_utf8_lossy(&sha),
+            ),
             Err(e) => ctx.r.error(&e),
         }
     })
+}
+
+/// This thread's interpreter, (re)created when SCRIPT FLUSH asked.
+fn with_vm<T>(f: impl FnOnce(&mut Vm) -> Result<T, String>) -> Result<T, String> {
+    VM.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot
+            .as_ref()
+            .is_none_or(|vm| vm.generation != super::generation())
+        {
+            *slot = Some(Vm::new().map_err(|e| format!("ERR Lua initialization failed: {e}"))?);
+        }
+        match slot.as_mut() {
+            Some(vm) => f(vm),
+            None => Err("ERR Lua initialization failed".into()),
+        }
+    })
+}
+
+impl Vm {
+    /// Run a library's code, collecting what it registers.
+    fn load_library(
+        &mut self,
+        code: &[u8],
+    ) -> Result<(String, Vec<(FunctionMeta, Function)>), String> {
+        let (name, header_end) = functions::parse_header(code)?;
+        let chunk = self
+            .lua
+            .load(&code[header_end..])
+            .set_name("@user_function")
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|e| {
+                let msg = match &e {
+                    mlua::Error::SyntaxError { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                format!("ERR Error compiling function: {msg}")
+            })?;
+        let registered: RefCell<Vec<(FunctionMeta, Function)>> = RefCell::new(Vec::new());
+        // Redis gives a library's code 500 ms to register its functions.
+        RUN.with(|r| {
+            *r.borrow_mut() = Some(Running {
+                started: Instant::now(),
+                threshold_ms: 500,
+                dirty: false,
+                stopped: None,
+                loading: true,
+            })
+        });
+        let holder = &self.holder;
+        let outcome = self.lua.scope(|scope| {
+            let register =
+                scope.create_function(|lua, args: MultiValue| match read_registration(&args) {
+                    Ok((meta, f)) => {
+                        let mut r = registered.borrow_mut();
+                        if r.iter().any(|(m, _)| m.name == meta.name) {
+                            holder.raw_set(
+                                1,
+                                err_value(lua, "ERR Function already exists in the library")?.0,
+                            )?;
+                            return Err(mlua::Error::runtime(
+                                "Function already exists in the library",
+                            ));
+                        }
+                        r.push((meta, f));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        holder.raw_set(1, err_value(lua, &format!("ERR {e}"))?.0)?;
+                        Err(mlua::Error::runtime(e))
+                    }
+                })?;
+            self.redis.raw_set("register_function", register)?;
+            let r: (bool, Value) = self.run.call(chunk)?;
+            Ok(r)
+        });
+        let _ = self.redis.raw_set("register_function", Value::Nil);
+        let _ = self.holder.raw_set(1, Value::Nil);
+        if let Some(why) = RUN.with(|r| r.borrow_mut().take().and_then(|r| r.stopped)) {
+            return Err(format!("ERR Error registering functions: {why}"));
+        }
+        match outcome {
+            Ok((true, _)) => {}
+            Ok((false, Value::Table(t))) => {
+                let msg = error_of(&t).unwrap_or_else(|| "ERR unknown error".into());
+                return Err(format!("ERR Error registering functions: {msg}"));
+            }
+            Ok((false, _)) => return Err("ERR Error registering functions".into()),
+            Err(e) => return Err(format!("ERR Error registering functions: {e}")),
+        }
+        let registered = registered.into_inner();
+        if registered.is_empty() {
+            return Err("ERR No functions registered".into());
+        }
+        Ok((name, registered))
+    }
+
+    /// FCALL's function `name`, loading its library here if need be.
+    fn function(&mut self, name: &str) -> Option<(Function, bool)> {
+        if self.fn_generation != functions::generation() {
+            self.functions.clear();
+            self.fn_generation = functions::generation();
+        }
+        let key = name.to_ascii_lowercase();
+        if let Some(f) = self.functions.get(&key) {
+            return Some(f.clone());
+        }
+        let lib = functions::library_of(&key)?;
+        let (_, fns) = self.load_library(&lib.code).ok()?;
+        for (meta, f) in fns {
+            self.functions
+                .insert(meta.name.to_ascii_lowercase(), (f, meta.no_writes()));
+        }
+        self.functions.get(&key).cloned()
+    }
+}
+
+/// redis.register_function's arguments: (name, callback) or a table of
+/// function_name, callback, flags, description.
+fn read_registration(args: &MultiValue) -> Result<(FunctionMeta, Function), String> {
+    let (name, callback, flags, description) = match args.len() {
+        2 => {
+            let Value::String(n) = &args[0] else {
+                return Err("first argument to redis.register_function must be a string".into());
+            };
+            let Value::Function(f) = &args[1] else {
+                return Err("second argument to redis.register_function must be a function".into());
+            };
+            (n.to_string_lossy(), f.clone(), Vec::new(), None)
+        }
+        1 => {
+            let Value::Table(t) = &args[0] else {
+                return Err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).".into());
+            };
+            let (mut name, mut callback, mut flags, mut description) =
+                (None, None, Vec::new(), None);
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair.map_err(|e| e.to_string())?;
+                let Value::String(k) = k else {
+                    return Err(
+                        "named argument key given to redis.register_function is not a string"
+                            .into(),
+                    );
+                };
+                match k.to_string_lossy().to_ascii_lowercase().as_str() {
+                    "function_name" => match v {
+                        Value::String(s) => name = Some(s.to_string_lossy()),
+                        _ => return Err("function_name argument given to redis.register_function must be a string".into()),
+                    },
+                    "description" => match v {
+                        Value::String(s) => description = Some(s.to_string_lossy()),
+                        _ => return Err("description argument given to redis.register_function must be a string".into()),
+                    },
+                    "callback" => match v {
+                        Value::Function(f) => callback = Some(f),
+                        _ => return Err("callback argument given to redis.register_function must be a function".into()),
+                    },
+                    "flags" => {
+                        let Value::Table(ft) = v else {
+                            return Err("flags argument to redis.register_function must be a table representing function flags".into());
+                        };
+                        for f in ft.sequence_values::<Value>() {
+                            let known = match f {
+                                Ok(Value::String(s)) => {
+                                    let s = s.to_string_lossy();
+                                    functions::FLAGS.iter().find(|k| **k == s).copied()
+                                }
+                                _ => None,
+                            };
+                            match known {
+                                Some(k) => flags.push(k),
+                                None => return Err("unknown flag given".into()),
+                            }
+                        }
+                    }
+                    _ => return Err("unknown argument given to redis.register_function".into()),
+                }
+            }
+            let Some(name) = name else {
+                return Err("redis.register_function must get a function name argument".into());
+            };
+            let Some(callback) = callback else {
+                return Err("redis.register_function must get a callback argument".into());
+            };
+            (name, callback, flags, description)
+        }
+        _ => return Err("wrong number of arguments to redis.register_function".into()),
+    };
+    if !functions::valid_name(&name) {
+        return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
+    Ok((
+        FunctionMeta {
+            name,
+            description,
+            flags,
+        },
+        callback,
+    ))
+}
+
+/// FUNCTION LOAD [REPLACE]: run the library's code here to check it and
+/// learn its functions, then make it the server's.
+pub fn function_load(code: &[u8], replace: bool) -> Result<String, String> {
+    with_vm(|vm| {
+        let (name, fns) = vm.load_library(code)?;
+        let lib = functions::Library {
+            name: name.clone(),
+            code: code.into(),
+            functions: fns.into_iter().map(|(m, _)| m).collect(),
+        };
+        functions::add(lib, replace)?;
+        Ok(name)
+    })
+}
+
+/// FCALL / FCALL_RO.
+pub fn fcall(ctx: &mut Ctx, a: Args, read_only: bool) {
+    let argc = a.len();
+    let Some(numkeys) = crate::protocol::parse_i64(a.get(2)) else {
+        return ctx.r.error("ERR Bad number of keys provided");
+    };
+    if numkeys > (argc - 3) as i64 {
+        return ctx
+            .r
+            .error("ERR Number of keys can't be greater than number of args");
+    }
+    if numkeys < 0 {
+        return ctx.r.error("ERR Number of keys can't be negative");
+    }
+    let name = String::from_utf8_lossy(a.get(1)).into_owned();
+    let outcome = with_vm(|vm| {
+        let Some((f, no_writes)) = vm.function(&name) else {
+            return Err("ERR Function not found".to_string());
+        };
+        if read_only && !no_writes {
+            if super::replica_read_only() {
+                return Err(
+                    "READONLY Can not run script with write flag on readonly replica".into(),
+                );
+            }
+            return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+        }
+        run(
+            vm,
+            Callee::Function(&f),
+            ctx,
+            a,
+            numkeys as usize,
+            no_writes,
+            &name,
+        );
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        ctx.r.error(&e);
+    }
 }
 
 /// SCRIPT LOAD: compile to check it, then cache it. `Err`: the error reply.
@@ -460,17 +769,25 @@ pub fn load(body: &[u8]) -> Result<Sha, String> {
     })
 }
 
+/// What runs: an EVAL body (KEYS and ARGV as globals) or an FCALL
+/// function (KEYS and ARGV as its arguments).
+enum Callee<'f> {
+    Script(&'f Function),
+    Function(&'f Function),
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run(
     vm: &mut Vm,
-    c: &Compiled,
+    callee: Callee,
     ctx: &mut Ctx,
     a: Args,
     numkeys: usize,
     read_only: bool,
-    sha: &Sha,
+    name: &str,
 ) {
     let lua = &vm.lua;
-    let setup = || -> mlua::Result<()> {
+    let setup = || -> mlua::Result<(Table, Table)> {
         let keys = lua.create_table_with_capacity(numkeys, 0)?;
         for i in 0..numkeys {
             keys.raw_set(i + 1, lua.create_string(a.get(3 + i))?)?;
@@ -479,13 +796,16 @@ fn run(
         for (i, x) in a.iter().skip(3 + numkeys).enumerate() {
             argv.raw_set(i + 1, lua.create_string(x)?)?;
         }
-        vm.visible.raw_set("KEYS", keys)?;
-        vm.visible.raw_set("ARGV", argv)?;
-        Ok(())
+        if let Callee::Script(_) = callee {
+            vm.visible.raw_set("KEYS", keys.clone())?;
+            vm.visible.raw_set("ARGV", argv.clone())?;
+        }
+        Ok((keys, argv))
     };
-    if let Err(e) = setup() {
-        return ctx.r.error(&format!("ERR {e}"));
-    }
+    let (keys, argv) = match setup() {
+        Ok(t) => t,
+        Err(e) => return ctx.r.error(&format!("ERR {e}")),
+    };
     let bridge = RefCell::new(Bridge {
         db: ctx.db,
         ctx,
@@ -499,6 +819,7 @@ fn run(
             threshold_ms: BUSY.threshold_ms.load(Ordering::Relaxed),
             dirty: false,
             stopped: None,
+            loading: false,
         })
     });
     BUSY.running.fetch_add(1, Ordering::AcqRel);
@@ -534,16 +855,23 @@ fn run(
         vm.redis.raw_set("call", call)?;
         vm.redis.raw_set("pcall", pcall)?;
         vm.redis.raw_set("setresp", setresp)?;
-        let r: (bool, Value) = vm.run.call(c.f.clone())?;
+        let r: (bool, Value) = match callee {
+            Callee::Script(f) => vm.run.call(f.clone())?,
+            Callee::Function(f) => vm.run.call((f.clone(), keys, argv))?,
+        };
         Ok(r)
     });
     let _ = vm.holder.raw_set(1, Value::Nil);
+    // Outside a run (FUNCTION LOAD's library code) they do not exist.
+    for f in ["call", "pcall", "setresp"] {
+        let _ = vm.redis.raw_set(f, Value::Nil);
+    }
     if BUSY.running.fetch_sub(1, Ordering::AcqRel) == 1 {
         BUSY.kill.store(false, Ordering::Release);
     }
     let killed = RUN.with(|r| r.borrow_mut().take().and_then(|r| r.stopped));
     let Bridge { ctx, resp3, .. } = bridge.into_inner();
-    let sha = String::from_utf8_lossy(sha);
+    let sha = name;
     match outcome {
         Ok((true, v)) => lua_to_reply(&mut ctx.r, &v, resp3, 0),
         Ok((false, Value::Table(t))) => {
@@ -595,7 +923,14 @@ fn refused(cmd: &Command) -> bool {
         _ => {
             matches!(
                 cmd.name,
-                "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "script"
+                "eval"
+                    | "evalsha"
+                    | "eval_ro"
+                    | "evalsha_ro"
+                    | "script"
+                    | "fcall"
+                    | "fcall_ro"
+                    | "function"
             ) || (cmd.is_blocking() && !matches!(cmd.name, "blmpop" | "bzmpop"))
         }
     }
@@ -606,6 +941,10 @@ fn bridge_call(
     bridge: &RefCell<Bridge>,
     args: MultiValue,
 ) -> mlua::Result<(Value, bool)> {
+    if let Some(why) = RUN.with(|r| r.borrow().as_ref().and_then(|r| r.stopped.clone())) {
+        // Being stopped: not even redis.pcall goes on.
+        return Err(mlua::Error::runtime(why));
+    }
     if args.is_empty() {
         return err_value(
             lua,
@@ -642,9 +981,21 @@ fn bridge_call(
     }
     let mut b = bridge.borrow_mut();
     if b.read_only && (cmd.is_write() || cmd.flags.contains(&"may_replicate")) {
+        if super::replica_read_only() && cmd.is_write() {
+            return err_value(lua, "READONLY You can't write against a read only replica.");
+        }
         return err_value(
             lua,
             "ERR Write commands are not allowed from read-only scripts.",
+        );
+    }
+    if cmd.denyoom
+        && OOM.with(|o| o.get())
+        && !RUN.with(|r| r.borrow().as_ref().is_some_and(|r| r.dirty))
+    {
+        return err_value(
+            lua,
+            "OOM command not allowed when used memory > 'maxmemory'.",
         );
     }
     let shard_id = b.ctx.shard.id;

@@ -13,6 +13,7 @@
 
 pub mod convert;
 pub mod engine;
+pub mod functions;
 pub mod libs;
 
 use std::collections::HashMap;
@@ -107,6 +108,18 @@ pub static BUSY: Busy = Busy {
     kill: AtomicBool::new(false),
     threshold_ms: AtomicU64::new(5000),
 };
+
+/// This server is a read-only replica: a read-only script refused a
+/// write with Redis's replica errors, not the EVAL_RO ones.
+static REPLICA_READ_ONLY: AtomicBool = AtomicBool::new(false);
+
+pub fn set_replica_read_only(ro: bool) {
+    REPLICA_READ_ONLY.store(ro, Ordering::Relaxed);
+}
+
+pub fn replica_read_only() -> bool {
+    REPLICA_READ_ONLY.load(Ordering::Relaxed)
+}
 
 pub fn set_busy_threshold(ms: i64) {
     BUSY.threshold_ms.store(ms.max(0) as u64, Ordering::Relaxed);

@@ -595,22 +595,18 @@ fn load_into(shared: &Shared, link: &Link, feed: &mut Feed, rdb: &[u8]) -> Resul
             n = 0;
         }
     }
+    // The master's function libraries replace this server's.
+    encode(&mut out, &[b"FUNCTION", b"FLUSH"]);
+    n += 1;
+    for code in &reader.functions {
+        encode(&mut out, &[b"FUNCTION", b"LOAD", b"REPLACE", code]);
+        n += 1;
+    }
     // The master's stream starts in database 0 unless it says otherwise.
     encode(&mut out, &[b"SELECT", b"0"]);
     n += 1;
     feed.send(&out, n, shared, link)?;
     feed.wait_answered(shared, link)?;
-    if reader.functions_skipped > 0 {
-        log::warn!(
-            "the master's snapshot holds {} function librar{}: skipped, halocline has no scripting",
-            reader.functions_skipped,
-            if reader.functions_skipped == 1 {
-                "y"
-            } else {
-                "ies"
-            }
-        );
-    }
     log::info!("MASTER <-> REPLICA sync: {keys} keys loaded");
     Ok(())
 }
