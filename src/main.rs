@@ -246,8 +246,23 @@ fn run(cfg: Config, supervisor: halocline::supervisor::Supervisor) -> Result<(),
     supervisor.stopping();
     halocline::replication::replica::shutdown(&shared);
     shared.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    halocline::scripting::stop_scripts();
     for m in &shared.mailboxes {
         m.ring();
+    }
+    // A reactor inside a script that has written cannot be interrupted
+    // (its atomicity would break); Redis stops such a script only with
+    // SHUTDOWN NOSAVE, which exits at once. Do not wait on it for ever.
+    {
+        let pidfile = pidfile.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            log::warn!("A reactor is still busy (a script that wrote?): exiting without it.");
+            if let Some(p) = &pidfile {
+                let _ = std::fs::remove_file(p);
+            }
+            std::process::exit(0);
+        });
     }
     for h in handles {
         let _ = h.join();

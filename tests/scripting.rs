@@ -604,3 +604,26 @@ fn functions_are_callable_through_every_reactor() {
         );
     }
 }
+
+/// SIGTERM stops the server even while a script that wrote holds a
+/// reactor (it cannot be interrupted; Redis needs SHUTDOWN NOSAVE there).
+#[test]
+fn the_server_stops_while_a_script_runs() {
+    for dirty in [false, true] {
+        let mut s = Server::start(2);
+        let mut c = s.conn();
+        ok(&mut c, &["CONFIG", "SET", "busy-reply-threshold", "0"]);
+        let mut runner = s.raw();
+        let body = if dirty {
+            "redis.call('set', KEYS[1], 1) while true do end"
+        } else {
+            "while true do end"
+        };
+        runner.cmd(&[b"EVAL", body.as_bytes(), b"1", b"k"]);
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: signalling the child this test started.
+        unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
+        let status = s.wait_exit(Duration::from_secs(20)).expect("exited");
+        assert!(status.success(), "{status:?}");
+    }
+}

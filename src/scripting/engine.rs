@@ -383,6 +383,9 @@ impl Running {
             return (self.started.elapsed().as_millis() as u64 >= self.threshold_ms)
                 .then(|| "ERR FUNCTION LOAD timeout".to_string());
         }
+        if super::STOPPING.load(Ordering::Acquire) {
+            return Some("ERR Script stopped: the server is shutting down".into());
+        }
         if BUSY.kill.load(Ordering::Acquire) {
             return Some("ERR Script killed by user with SCRIPT KILL...".into());
         }

@@ -125,6 +125,14 @@ pub fn set_busy_threshold(ms: i64) {
     BUSY.threshold_ms.store(ms.max(0) as u64, Ordering::Relaxed);
 }
 
+/// The server is stopping: scripts that have not written stop now, and no
+/// later one runs past its first hook.
+pub fn stop_scripts() {
+    STOPPING.store(true, Ordering::Release);
+}
+
+pub static STOPPING: AtomicBool = AtomicBool::new(false);
+
 /// SCRIPT KILL: stop the scripts running now that have not written yet
 /// (one that has cannot be stopped without breaking its atomicity).
 pub fn kill() -> Result<(), &'static str> {
