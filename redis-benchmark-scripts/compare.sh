@@ -18,7 +18,8 @@ Usage: $(basename "$0") [--quick] [--mode MODES] [--tests LIST] [--pipelines LIS
                      memory   VmRSS after loading ~865k 16-byte keys
   --tests LIST     comma-separated redis-benchmark tests (default: ping,set,get,incr,mset);
                    also: lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,
-                   lrange_100,lrange_300,lrange_600 (issue 4's data-type set: --tests types)
+                   lrange_100,lrange_300,lrange_600 (issue 4's data-type set: --tests types);
+                   eval: EVAL of a script that SETs one random key
                    The pops take what the pushes before them in the list left; an
                    lrange test includes redis-benchmark's own n LPUSHes that fill its list
   --pipelines LIST comma-separated pipeline depths (default: 1,16)
@@ -76,8 +77,8 @@ for m in "${MODE_LIST[@]}"; do
     [[ $m =~ ^(compare|threads|memory)$ ]] || die "unknown mode '$m' (compare, threads, memory)"
 done
 for t in "${TEST_LIST[@]}"; do
-    [[ ,ping,set,get,incr,mset,$TYPE_TESTS, == *",$t,"* ]] ||
-        die "unknown test '$t' (ping, set, get, incr, mset, $TYPE_TESTS)"
+    [[ ,ping,set,get,incr,mset,eval,$TYPE_TESTS, == *",$t,"* ]] ||
+        die "unknown test '$t' (ping, set, get, incr, mset, eval, $TYPE_TESTS)"
 done
 has_mode() { [[ ",$MODES," == *",$1,"* ]]; }
 
@@ -265,6 +266,12 @@ run_bench() {
     local pid=${PID[$id]} port=${PORT[$id]}
     local tflag=$test
     [[ $test == ping ]] && tflag=ping_mbulk
+    # `eval`: a script that SETs its one key (random, like the set test).
+    local -a targs=(-t "$tflag")
+    if [[ $test == eval ]]; then
+        targs=(eval "return redis.call('set', KEYS[1], ARGV[1])" 1 "key:__rand_int__" xxx)
+        tflag=""
+    fi
     local tag="$id-$test-P$p-r$rep"
     local csvf=$OUT/logs/$tag.csv perff=$OUT/logs/$tag.perf
     local sys="" count="" t0 t1 rps cpu brc=0
@@ -277,7 +284,7 @@ run_bench() {
     fi
     t0=$(cpu_ns "$pid")
     timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "$port" \
-        -c "$CLIENTS" -r "$KEYSPACE" -P "$p" -n "$n" -t "$tflag" -q --csv \
+        -c "$CLIENTS" -r "$KEYSPACE" -P "$p" -n "$n" -q --csv "${targs[@]}" \
         >"$csvf" 2>"$OUT/logs/$tag.err" || brc=$?
     t1=$(cpu_ns "$pid")
     if [[ -n $PERF_PID ]]; then
@@ -289,7 +296,7 @@ run_bench() {
     fi
     alive_or_die "$id"
 
-    if [[ $brc != 0 ]] || ! rps=$("${HELPER[@]}" parse-rps "$csvf" "$tflag" 2>/dev/null); then
+    if [[ $brc != 0 ]] || ! rps=$("${HELPER[@]}" parse-rps "$csvf" ${tflag:+"$tflag"} 2>/dev/null); then
         warn "$tag: redis-benchmark failed (exit $brc); see $csvf and $OUT/logs/$tag.err"
         rps=""
     fi

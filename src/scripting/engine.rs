@@ -188,6 +188,7 @@ struct Vm {
     /// generation they belong to.
     functions: HashMap<String, (Function, bool)>,
     fn_generation: u64,
+    runs: u64,
 }
 
 #[derive(Clone)]
@@ -284,6 +285,7 @@ impl Vm {
                 })
             },
         )?;
+        bridge_functions(&lua, &redis, &holder)?;
         Ok(Vm {
             lua,
             generation: super::generation(),
@@ -295,6 +297,7 @@ impl Vm {
             redis,
             functions: HashMap::new(),
             fn_generation: super::functions::generation(),
+            runs: 0,
         })
     }
 
@@ -410,6 +413,93 @@ thread_local! {
 /// Set by the reactor before it runs a script.
 pub fn set_oom(over: bool) {
     OOM.with(|o| o.set(over));
+}
+
+thread_local! {
+    /// The running script's bridge, while `run` calls into Lua.
+    static CURRENT: std::cell::Cell<*const ()> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Publishes a bridge to `redis.call` for the length of one run. The
+/// functions behind `redis.call`, `redis.pcall` and `redis.setresp` are
+/// made once per interpreter (made per run, scoped to the run's borrow
+/// of its shard, they cost a tenth of an EVAL) and find the run's state
+/// here, as Redis's find theirs in the Lua registry.
+struct CurrentBridge;
+
+impl CurrentBridge {
+    fn set(b: &RefCell<Bridge>) -> CurrentBridge {
+        CURRENT.with(|c| c.set(b as *const RefCell<Bridge> as *const ()));
+        CurrentBridge
+    }
+}
+
+impl Drop for CurrentBridge {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+}
+
+/// Run `f` on the current bridge; `None` outside a run.
+fn with_bridge<T>(f: impl FnOnce(&RefCell<Bridge>) -> T) -> Option<T> {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `CurrentBridge` publishes a pointer to a bridge that lives
+    // on `run`'s stack for as long as the pointer is set (it is cleared
+    // on drop, before `run` takes the bridge apart), and only this thread
+    // reads it, from Lua callbacks that run inside that call. The
+    // lifetimes erased on the way in are those of `run`'s borrows, which
+    // outlive the call.
+    let b = unsafe { &*(p as *const RefCell<Bridge<'static, 'static>>) };
+    Some(f(b))
+}
+
+const OUTSIDE: &str = "ERR redis.call/pcall can only be called inside a script invocation";
+
+/// `redis.call`, `redis.pcall` and `redis.setresp`, made once per
+/// interpreter.
+fn bridge_functions(lua: &Lua, redis: &Table, holder: &Table) -> mlua::Result<()> {
+    let h = holder.clone();
+    let call = lua.create_function(move |lua, args: MultiValue| {
+        let (v, failed) = match with_bridge(|b| bridge_call(lua, b, args)) {
+            Some(r) => r?,
+            None => err_value(lua, OUTSIDE)?,
+        };
+        if failed {
+            h.raw_set(1, v)?;
+            return Err(mlua::Error::runtime("redis.call failed"));
+        }
+        Ok(v)
+    })?;
+    let pcall = lua.create_function(|lua, args: MultiValue| {
+        match with_bridge(|b| bridge_call(lua, b, args)) {
+            Some(r) => Ok(r?.0),
+            None => Ok(err_value(lua, OUTSIDE)?.0),
+        }
+    })?;
+    let h = holder.clone();
+    let setresp = lua.create_function(move |lua, args: MultiValue| {
+        let v = match args.front() {
+            Some(Value::Integer(n)) if args.len() == 1 => Some(*n),
+            Some(Value::Number(n)) if args.len() == 1 => Some(*n as i64),
+            _ => None,
+        };
+        let err = match v {
+            Some(v @ (2 | 3)) => match with_bridge(|b| b.borrow_mut().resp3 = v == 3) {
+                Some(()) => return Ok(()),
+                None => "ERR redis.setresp can only be called inside a script invocation",
+            },
+            Some(_) => "ERR RESP version must be 2 or 3.",
+            None => "ERR redis.setresp() requires one argument.",
+        };
+        h.raw_set(1, err_value(lua, err)?.0)?;
+        Err(mlua::Error::runtime(err))
+    })?;
+    redis.raw_set("call", call)?;
+    redis.raw_set("pcall", pcall)?;
+    redis.raw_set("setresp", setresp)
 }
 
 /// The state `redis.call` works on during one run.
@@ -826,49 +916,14 @@ fn run(
         })
     });
     BUSY.running.fetch_add(1, Ordering::AcqRel);
-    let holder = &vm.holder;
-    let outcome = lua.scope(|scope| {
-        let call = scope.create_function(|lua, args: MultiValue| {
-            let (v, failed) = bridge_call(lua, &bridge, args)?;
-            if failed {
-                holder.raw_set(1, v)?;
-                return Err(mlua::Error::runtime("redis.call failed"));
-            }
-            Ok(v)
-        })?;
-        let pcall = scope
-            .create_function(|lua, args: MultiValue| Ok(bridge_call(lua, &bridge, args)?.0))?;
-        let setresp = scope.create_function(|lua, args: MultiValue| {
-            let v = match args.front() {
-                Some(Value::Integer(n)) if args.len() == 1 => Some(*n),
-                Some(Value::Number(n)) if args.len() == 1 => Some(*n as i64),
-                _ => None,
-            };
-            let err = match v {
-                Some(v @ (2 | 3)) => {
-                    bridge.borrow_mut().resp3 = v == 3;
-                    return Ok(());
-                }
-                Some(_) => "ERR RESP version must be 2 or 3.",
-                None => "ERR redis.setresp() requires one argument.",
-            };
-            holder.raw_set(1, err_value(lua, err)?.0)?;
-            Err(mlua::Error::runtime(err))
-        })?;
-        vm.redis.raw_set("call", call)?;
-        vm.redis.raw_set("pcall", pcall)?;
-        vm.redis.raw_set("setresp", setresp)?;
-        let r: (bool, Value) = match callee {
-            Callee::Script(f) => vm.run.call(f.clone())?,
-            Callee::Function(f) => vm.run.call((f.clone(), keys, argv))?,
-        };
-        Ok(r)
-    });
+    let outcome = {
+        let _current = CurrentBridge::set(&bridge);
+        match callee {
+            Callee::Script(f) => vm.run.call::<(bool, Value)>(f.clone()),
+            Callee::Function(f) => vm.run.call::<(bool, Value)>((f.clone(), keys, argv)),
+        }
+    };
     let _ = vm.holder.raw_set(1, Value::Nil);
-    // Outside a run (FUNCTION LOAD's library code) they do not exist.
-    for f in ["call", "pcall", "setresp"] {
-        let _ = vm.redis.raw_set(f, Value::Nil);
-    }
     if BUSY.running.fetch_sub(1, Ordering::AcqRel) == 1 {
         BUSY.kill.store(false, Ordering::Release);
     }
@@ -901,9 +956,12 @@ fn run(
         )),
         Err(e) => ctx.r.error(&format!("ERR Error running script {sha}, {e}")),
     }
-    // Redis steps the collector every 50 scripts; per run is cheap enough
-    // at this size and keeps a script's garbage from piling up.
-    let _ = lua.gc_step();
+    // A collector step every 50 runs, as Redis does: Lua's own pacing
+    // does the rest.
+    vm.runs += 1;
+    if vm.runs.is_multiple_of(50) {
+        let _ = lua.gc_step();
+    }
 }
 
 /// A reply table for `redis.call` to raise or `redis.pcall` to return.
