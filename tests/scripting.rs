@@ -54,6 +54,7 @@ const CASES: &[&[&str]] = &[
     &["redis.call('select', 3) redis.call('set', KEYS[1], 'in3') return redis.call('get', KEYS[1])", "1", "{t}s"],
     &["return redis.call('get', KEYS[1])", "1", "{t}s"],
     &["return redis.call('ping')", "0"],
+    &["return redis.call('publish', 'nobody-listens', 'm')", "0"],
     &["return redis.call('echo', 'hi')", "0"],
     &["return redis.call('nosuchcommand')", "0"],
     &["return redis.call('get')", "0"],
@@ -625,5 +626,39 @@ fn the_server_stops_while_a_script_runs() {
         unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
         let status = s.wait_exit(Duration::from_secs(20)).expect("exited");
         assert!(status.success(), "{status:?}");
+    }
+}
+
+#[test]
+fn scripts_publish() {
+    for threads in THREADS {
+        let s = Server::start(threads);
+        let mut subs: Vec<Raw> = (0..4).map(|_| s.raw()).collect();
+        for r in &mut subs {
+            r.set_timeout(Duration::from_secs(5));
+            assert!(!r.call(&["SUBSCRIBE", "events"]).is_error());
+        }
+        let mut c = s.conn();
+        let n = int(
+            &mut c,
+            &[
+                "EVAL",
+                "redis.call('set', KEYS[1], ARGV[1]) return redis.call('publish', 'events', ARGV[1])",
+                "1",
+                "k",
+                "hello",
+            ],
+        );
+        assert_eq!(n, 4);
+        for r in &mut subs {
+            assert_eq!(
+                r.read(),
+                Resp::Array(vec![
+                    Resp::bulk("message"),
+                    Resp::bulk("events"),
+                    Resp::bulk("hello")
+                ])
+            );
+        }
     }
 }

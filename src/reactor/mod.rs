@@ -223,6 +223,7 @@ pub fn token_parts(t: Token) -> (u32, u32) {
 
 impl Reactor {
     pub fn new(id: usize, shared: Arc<Shared>) -> Reactor {
+        crate::scripting::engine::attach_server(shared.clone());
         let (databases, max_bulk) = {
             let c = shared.config();
             (c.databases, c.proto_max_bulk_len)

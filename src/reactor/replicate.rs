@@ -170,7 +170,12 @@ impl Reactor {
             }
         }
         for e in &effects {
-            self.signal_written(e.cmd, e.db, e.args.args());
+            if e.cmd.name == "publish" {
+                let a = e.args.args();
+                self.publish(e.db, a.get(1), a.get(2));
+            } else {
+                self.signal_written(e.cmd, e.db, e.args.args());
+            }
         }
     }
 

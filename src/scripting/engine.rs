@@ -502,6 +502,16 @@ fn bridge_functions(lua: &Lua, redis: &Table, holder: &Table) -> mlua::Result<()
     redis.raw_set("setresp", setresp)
 }
 
+thread_local! {
+    /// The server this reactor thread serves (PUBLISH's subscriber count).
+    static SERVER: RefCell<Option<std::sync::Arc<crate::server::Shared>>> = const { RefCell::new(None) };
+}
+
+/// Called by each reactor on its own thread.
+pub fn attach_server(shared: std::sync::Arc<crate::server::Shared>) {
+    SERVER.with(|s| *s.borrow_mut() = Some(shared));
+}
+
 /// The state `redis.call` works on during one run.
 struct Bridge<'c, 'a> {
     ctx: &'c mut Ctx<'a>,
@@ -1121,7 +1131,7 @@ fn bridge_call(
     Ok((reply_to_lua(lua, &out)?, failed))
 }
 
-fn conn_command(b: &mut Bridge, cmd: &Command, a: Args, r: &mut Reply) {
+fn conn_command(b: &mut Bridge, cmd: &'static Command, a: Args, r: &mut Reply) {
     match cmd.name {
         "ping" if a.len() == 1 => r.simple("PONG"),
         "ping" => r.bulk(a.get(1)),
@@ -1144,8 +1154,26 @@ fn conn_command(b: &mut Bridge, cmd: &Command, a: Args, r: &mut Reply) {
                 r.ok();
             }
         },
-        // PUBLISH, INFO, LASTSAVE, DBSIZE need the reactor, not one
-        // shard: not available to scripts yet.
+        // Counted now, delivered by the reactor when the script is done
+        // (`Reactor::script_done`).
+        "publish" if b.ctx.shard.id != SCRATCH => {
+            let n = SERVER.with(|s| {
+                s.borrow().as_ref().map_or(0, |s| {
+                    let rec = s.pubsub.receivers(a.get(1));
+                    rec.direct.len() + rec.by_pattern.len()
+                })
+            });
+            b.ctx.shard.script_effects.push(ScriptEffect {
+                cmd,
+                db: b.db,
+                args: OwnedArgs::from_args(a),
+                reply: Vec::new(),
+            });
+            r.int(n as i64);
+        }
+        // INFO, LASTSAVE, DBSIZE need the reactor, not one shard; PUBLISH
+        // from a script whose keys span shards runs on a scratch copy:
+        // not available to scripts yet.
         _ => r.error(&format!(
             "ERR '{}' is not supported in scripts by halocline yet",
             cmd.name
