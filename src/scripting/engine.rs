@@ -37,12 +37,13 @@ local holder, real = ...
 local error, type, rawget, tostring = error, type, rawget, tostring
 local setmetatable = setmetatable
 
+local function refuse() error("Attempt to modify a readonly table", 2) end
+
+-- A read-only view of `t`. Its metatable, as getmetatable shows it, is
+-- read-only too.
 local function readonly(t)
-  return setmetatable({}, {
-    __index = t,
-    __newindex = function() error("Attempt to modify a readonly table", 2) end,
-    __metatable = false,
-  })
+  local shown = setmetatable({}, {__index = {__index = t}, __newindex = refuse, __metatable = false})
+  return setmetatable({}, {__index = t, __newindex = refuse, __metatable = shown})
 end
 
 local redis = {}
@@ -136,10 +137,22 @@ local env = setmetatable({}, {
     end
     return v
   end,
-  __newindex = function() error("Attempt to modify a readonly table", 2) end,
-  __metatable = false,
+  __newindex = refuse,
+  __metatable = setmetatable({}, {__newindex = refuse, __metatable = false}),
 })
 visible._G = env
+-- setmetatable on a protected table is a write to a read-only table.
+local setmetatable_raw = setmetatable
+visible.setmetatable = function(t, mt)
+  local ok, r = pcall(setmetatable_raw, t, mt)
+  if not ok then
+    if tostring(r):find("protected metatable", 1, true) then
+      error("Attempt to modify a readonly table", 0)
+    end
+    error(r, 2)
+  end
+  return r
+end
 
 local dbg = real.debug
 local function handler(err)
