@@ -604,13 +604,14 @@ impl Reactor {
             attempt: Some(attempt),
             waited: waited_keys(cmd),
             patterns_gathered: false,
+            script_retry: false,
         };
         let writes = cmd.is_write();
         if writes {
             self.coordinated_write(|| vec![(db, args.clone())], false);
         }
         let plan = fanout::gather(f, writes, args, keys, env);
-        self.start_tx_in(idx, plan, locks, Some(slot));
+        self.start_tx_in(idx, plan, locks, slot);
     }
 
     /// End a block with `reply` (an element, nil on timeout, or nothing when

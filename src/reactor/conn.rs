@@ -17,6 +17,14 @@ pub enum Slot {
     Blocked,
 }
 
+/// Where a coordinator goes in a connection's reply slots.
+#[derive(Clone, Copy, Debug)]
+pub enum Place {
+    New,
+    Blocked(u64),
+    Replace(u64, bool),
+}
+
 pub struct Conn {
     pub fd: i32,
     pub gen: u32,
@@ -165,19 +173,33 @@ impl Conn {
         self.first_slot + self.slots.len() as u64 - 1
     }
 
-    /// Put a coordinator in a new slot, or (`at`) in the slot of the
-    /// blocked command it is an attempt of: that slot already holds the
-    /// connection's barrier, and `deliver` gives the result back to the
-    /// blocked command instead of sending it.
-    pub fn install(&mut self, mut c: Coord, at: Option<u64>) -> Option<u64> {
-        let Some(at) = at else {
-            return Some(self.push_wait(c));
-        };
-        c.barrier = false;
-        c.block_attempt = true;
-        let s = self.slot_mut(at)?;
-        *s = Slot::Wait(Box::new(c));
-        Some(at)
+    /// Put a coordinator in a new slot, or in an existing one (`Place`).
+    pub fn install(&mut self, mut c: Coord, at: Place) -> Option<u64> {
+        match at {
+            Place::New => Some(self.push_wait(c)),
+            // The slot of the blocked command it is an attempt of: that
+            // slot already holds the connection's barrier, and `deliver`
+            // gives the result back to the blocked command instead of
+            // sending it.
+            Place::Blocked(at) => {
+                c.barrier = false;
+                c.block_attempt = true;
+                let s = self.slot_mut(at)?;
+                *s = Slot::Wait(Box::new(c));
+                Some(at)
+            }
+            // A command whose reply was due in this slot starts over as
+            // this coordinator (a script that met an undeclared key);
+            // `counted`: the slot already holds a barrier.
+            Place::Replace(at, counted) => {
+                let s = self.slot_mut(at)?;
+                *s = Slot::Wait(Box::new(c));
+                if !counted {
+                    self.barriers += 1;
+                }
+                Some(at)
+            }
+        }
     }
 
     /// Open a slot for the verbatim reply of one remote command.

@@ -288,6 +288,7 @@ impl Reactor {
                                 max_bulk: self.max_bulk,
                                 nshards: n,
                                 patterns_gathered: false,
+                                script_retry: false,
                             };
                             let keys = super::distinct_keys(cmd, a);
                             steps.push(ExecStep::Plan(

@@ -30,7 +30,7 @@ use crate::tx::{
     Batch, Coord, Msg, OpResult, OwnedArgs, RemoteCmd, Request, Response, ShardOp, Token,
 };
 use client::Client;
-use conn::{Conn, Slot};
+use conn::{Conn, Place, Slot};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -952,6 +952,12 @@ impl Reactor {
         };
         let db = c.client.db;
         let proto = c.client.proto;
+        if cmd.script && n > 1 && crate::scripting::roams(crate::scripting::script_id(args)) {
+            // Known to touch keys it does not declare: run on copies, where
+            // meeting others costs only a restart.
+            self.flush_fold();
+            return self.script_tx(idx, Place::New, db, OwnedArgs::from_args(args), Vec::new());
+        }
         if spans || folding {
             match multi {
                 Some(Multi::MSet) if !args.len().is_multiple_of(2) => {
@@ -1066,6 +1072,7 @@ impl Reactor {
             let c = if cmd.script {
                 let oom = self.shared.memory.maxmemory() != 0 && self.over_maxmemory();
                 crate::scripting::engine::set_oom(oom);
+                crate::scripting::allow_retry(true);
                 let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
                     return;
                 };
@@ -1083,6 +1090,13 @@ impl Reactor {
                 max_bulk: self.max_bulk,
             };
             f(&mut ctx, args);
+            if cmd.script {
+                crate::scripting::allow_retry(false);
+                if crate::scripting::is_retry(&ctx.r.out[at..]) {
+                    let retry = ctx.r.out.split_off(at);
+                    return self.retry_script(idx, Place::New, &retry);
+                }
+            }
             let wrote = ctx.r.out.len() > at;
             let failed = ctx.r.out.get(at) == Some(&b'-');
             let replicated = self
@@ -1154,6 +1168,7 @@ impl Reactor {
             max_bulk: self.max_bulk,
             nshards: self.shared.nshards,
             patterns_gathered: false,
+            script_retry: true,
         }
     }
 
@@ -1325,12 +1340,12 @@ impl Reactor {
     }
 
     fn start_plan(&mut self, idx: u32, plan: Plan) {
-        self.start_plan_in(idx, plan, None)
+        self.start_plan_in(idx, plan, Place::New)
     }
 
     /// Start a plan in a new reply slot, or (`at`) as the attempt of the
     /// blocked command waiting in that slot.
-    fn start_plan_in(&mut self, idx: u32, plan: Plan, at: Option<u64>) {
+    fn start_plan_in(&mut self, idx: u32, plan: Plan, at: Place) {
         let Plan {
             ops,
             finish,
@@ -1350,6 +1365,80 @@ impl Reactor {
         self.dispatch_ops(tok, slot, ops);
     }
 
+    /// A script met a key it did not declare on another shard (its
+    /// `RETRY` answer, `scripting::retry_reply`): run it again as a
+    /// transaction with that key too, in its reply slot (`at`).
+    fn retry_script(&mut self, idx: u32, at: Place, retry: &[u8]) {
+        match crate::scripting::parse_retry(retry) {
+            Some(r) => {
+                let mut owned = OwnedArgs::new();
+                for x in &r.args {
+                    owned.push(x);
+                }
+                self.script_tx(idx, at, r.db, owned, r.extra)
+            }
+            None => self.script_refused(idx, at),
+        }
+    }
+
+    /// Run a script as a transaction over its declared keys and `extra`
+    /// (keys it met without declaring them): locked, even on one shard,
+    /// copied to a scratch shard where it runs, written back (like any
+    /// spanning command). Meeting yet another key starts it over again
+    /// with that one too (`retry_script`).
+    fn script_tx(&mut self, idx: u32, at: Place, db: usize, owned: OwnedArgs, extra: Vec<Vec<u8>>) {
+        const MAX_EXTRA_KEYS: usize = 128;
+        let a = owned.args();
+        let Some(cmd) = table::lookup(a.get(0)) else {
+            return self.script_refused(idx, at);
+        };
+        let Kind::Keyed(f) = cmd.kind else {
+            return self.script_refused(idx, at);
+        };
+        if !cmd.script || extra.len() > MAX_EXTRA_KEYS {
+            return self.script_refused(idx, at);
+        }
+        let mut keys = distinct_keys(cmd, a);
+        for k in extra {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let n = self.shared.nshards;
+        let mut locks: Vec<(usize, LockSet)> = Vec::new();
+        for k in &keys {
+            crate::tx::locks::add_lock_sized(&mut locks, n, db, k, keys.len());
+        }
+        let env = self.gather_env(db);
+        if cmd.may_write() {
+            self.coordinated_command(db, a);
+        }
+        let plan = fanout::gather(f, cmd.may_write(), owned, keys, env);
+        self.start_tx_at(idx, plan, locks, 1, at);
+    }
+
+    fn script_refused(&mut self, idx: u32, at: Place) {
+        let mut out = Vec::new();
+        Reply::new(&mut out, crate::protocol::Proto::Resp2)
+            .error("ERR Script attempted to access too many keys it did not declare in KEYS");
+        self.answer_at(idx, at, out)
+    }
+
+    /// Answer a command with `out` in its reply slot.
+    fn answer_at(&mut self, idx: u32, at: Place, out: Vec<u8>) {
+        let Some(c) = self.conn_mut(idx) else { return };
+        match at {
+            Place::New => c.reply_buf().extend_from_slice(&out),
+            Place::Blocked(slot) | Place::Replace(slot, _) => {
+                let counted = matches!(at, Place::Replace(_, true));
+                if let Some(s) = c.slot_mut(slot) {
+                    *s = Slot::Ready(out);
+                }
+                self.slot_done(idx, counted);
+            }
+        }
+    }
+
     /// Start a plan that must be atomic across shards: take its locks
     /// (one set per shard, in any order: sorted here) shard by shard in
     /// increasing order, then run it. A plan on a single
@@ -1366,12 +1455,12 @@ impl Reactor {
         locks: Vec<(usize, LockSet)>,
         min_shards: usize,
     ) {
-        self.start_tx_at(idx, plan, locks, min_shards, None)
+        self.start_tx_at(idx, plan, locks, min_shards, Place::New)
     }
 
     /// `start_tx` as the attempt of the blocked command in slot `at`.
-    fn start_tx_in(&mut self, idx: u32, plan: Plan, locks: Vec<(usize, LockSet)>, at: Option<u64>) {
-        self.start_tx_at(idx, plan, locks, 2, at)
+    fn start_tx_in(&mut self, idx: u32, plan: Plan, locks: Vec<(usize, LockSet)>, at: u64) {
+        self.start_tx_at(idx, plan, locks, 2, Place::Blocked(at))
     }
 
     fn start_tx_at(
@@ -1380,7 +1469,7 @@ impl Reactor {
         plan: Plan,
         locks: Vec<(usize, LockSet)>,
         min_shards: usize,
-        at: Option<u64>,
+        at: Place,
     ) {
         if locks.is_empty() || locks.len() < min_shards {
             return self.start_plan_in(idx, plan, at);
@@ -1776,6 +1865,11 @@ impl Reactor {
             return self.attempt_done(idx, out);
         }
         if let Slot::Remote = s {
+            if let OpResult::Reply(b) = &r {
+                if crate::scripting::is_retry(b) {
+                    return self.retry_script(idx, Place::Replace(slot, false), b);
+                }
+            }
             *s = Slot::Ready(match r {
                 OpResult::Reply(b) => b,
                 _ => b"-ERR internal: unexpected shard reply\r\n".to_vec(),
@@ -1849,6 +1943,14 @@ impl Reactor {
                 let tx = coord.tx.take();
                 let replicate = coord.replicate.take();
                 let writes = coord.writes;
+                if crate::scripting::is_retry(&out) {
+                    // A script that met a key it did not declare: its run
+                    // on copies is dropped, it starts over with that key.
+                    if let Some(tx) = tx.filter(|t| !t.fast) {
+                        self.unlock_all(&tx);
+                    }
+                    return self.retry_script(idx, Place::Replace(slot, barrier), &out);
+                }
                 // Appended before the locks go.
                 match replicate {
                     Some(what) => self.replicate_completed(*what, &out),
@@ -1942,7 +2044,11 @@ impl Reactor {
         }
         let mut out = std::mem::take(&mut self.remote_out);
         out.clear();
+        if cmd.script {
+            crate::scripting::allow_retry(true);
+        }
         self.run_on_shard_into(db, proto, Some(cmd), a, &mut out);
+        crate::scripting::allow_retry(false);
         if let Some(ob) = self.outbox.get_mut(from) {
             ob.push_reply(conn, slot, &out);
         }
@@ -1961,11 +2067,19 @@ impl Reactor {
             return;
         };
         let mut filled = false;
+        let mut retries = Vec::new();
         for (slot, reply) in batch.replies(parts) {
+            if crate::scripting::is_retry(reply) {
+                retries.push((slot, reply.to_vec()));
+                continue;
+            }
             filled |= c.fill_remote(slot, reply);
         }
         if filled {
             self.slot_done(idx, false);
+        }
+        for (slot, retry) in retries {
+            self.retry_script(idx, Place::Replace(slot, false), &retry);
         }
     }
 
@@ -2066,7 +2180,12 @@ impl Reactor {
                 })
             }
             ShardOp::Exec { db, proto, args } => {
-                OpResult::Reply(self.run_on_shard(db, proto, args.args()))
+                // A parked command's reply goes to a `Slot::Remote`, which
+                // takes a script's RETRY (see `deliver`).
+                crate::scripting::allow_retry(true);
+                let out = self.run_on_shard(db, proto, args.args());
+                crate::scripting::allow_retry(false);
+                OpResult::Reply(out)
             }
             ShardOp::Attempt {
                 db,

@@ -531,8 +531,12 @@ struct Bridge<'c, 'a> {
     db: usize,
     resp3: bool,
     read_only: bool,
-    /// The declared keys: all a script may touch on a scratch shard.
+    /// The declared keys.
     keys: Vec<Vec<u8>>,
+    /// An undeclared key of another shard it met (and stopped at).
+    retry: Option<Vec<u8>>,
+    /// `scripting::script_id`.
+    id: u64,
 }
 
 /// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO.
@@ -928,6 +932,8 @@ fn run(
         resp3: false,
         read_only,
         keys: (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect(),
+        retry: None,
+        id: super::script_id(a),
     });
     RUN.with(|r| {
         *r.borrow_mut() = Some(Running {
@@ -951,7 +957,29 @@ fn run(
         BUSY.kill.store(false, Ordering::Release);
     }
     let killed = RUN.with(|r| r.borrow_mut().take().and_then(|r| r.stopped));
-    let Bridge { ctx, resp3, .. } = bridge.into_inner();
+    let Bridge {
+        ctx,
+        resp3,
+        keys,
+        retry,
+        ..
+    } = bridge.into_inner();
+    if let Some(k) = retry {
+        // Everything taken so far that was not declared, and this key.
+        let mut extra: Vec<Vec<u8>> = ctx
+            .shard
+            .gathered_keys
+            .iter()
+            .flatten()
+            .filter(|g| !keys.contains(g))
+            .cloned()
+            .collect();
+        extra.push(k);
+        ctx.shard.script_effects.clear();
+        let out = super::retry_reply(ctx.db, a, &extra);
+        ctx.r.out.extend_from_slice(&out);
+        return;
+    }
     let sha = name;
     match outcome {
         Ok((true, v)) => lua_to_reply(&mut ctx.r, &v, resp3, 0),
@@ -1086,19 +1114,45 @@ fn bridge_call(
     let nshards = b.ctx.shard.nshards;
     for i in cmd.keys_of(a) {
         let k = a.get(i);
-        if shard_id == SCRATCH {
-            if !b.keys.iter().any(|d| d == k) {
+        let foreign = if shard_id == SCRATCH {
+            if b.db != b.ctx.db {
+                // Copies are taken from the command's database only.
                 return err_value(
                     lua,
-                    "ERR Script attempted to access a key not declared in KEYS while its keys span shards",
+                    "ERR Script attempted to access another database while its keys span shards",
                 );
             }
-        } else if nshards > 1 && key_shard(k, nshards) != shard_id {
-            return err_value(
-                lua,
-                "ERR Script attempted to access a key of another shard: declare it in KEYS",
-            );
+            // Only what was gathered is here.
+            let gathered = b.ctx.shard.gathered_keys.as_ref().unwrap_or(&b.keys);
+            !gathered.iter().any(|d| d == k)
+        } else {
+            nshards > 1 && key_shard(k, nshards) != shard_id
+        };
+        if !foreign {
+            continue;
         }
+        super::mark_roaming(b.id);
+        let dirty = RUN.with(|r| r.borrow().as_ref().is_some_and(|r| r.dirty));
+        if super::retry_allowed() && (shard_id == SCRATCH || !dirty) {
+            // Start over with this key too: stop here (the script's pcall
+            // cannot catch it), answer RETRY (see `run`).
+            b.retry = Some(k.to_vec());
+            let why = "ERR script restarts to take an undeclared key".to_string();
+            RUN.with(|r| {
+                if let Some(r) = r.borrow_mut().as_mut() {
+                    r.stopped = Some(why.clone());
+                }
+            });
+            return Err(mlua::Error::runtime(why));
+        }
+        return err_value(
+            lua,
+            if shard_id == SCRATCH {
+                "ERR Script attempted to access a key not declared in KEYS while its keys span shards"
+            } else {
+                "ERR Script attempted to access a key of another shard after writing: declare it in KEYS"
+            },
+        );
     }
     let proto = if b.resp3 { Proto::Resp3 } else { Proto::Resp2 };
     let mut out = Vec::new();

@@ -143,6 +143,122 @@ pub fn kill() -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A script that met a key it did not declare, living on another shard,
+/// stops before it has written (or on a scratch copy) and answers this
+/// instead of a reply: the path that ran it starts it over as a
+/// transaction over its declared keys and every key it met
+/// (`Reactor::retry_script`). Paths that cannot (inside EXEC, behind a
+/// transaction's locks) do not allow it: the script fails with an error.
+const RETRY: &[u8] = b"-\x00RETRY ";
+
+thread_local! {
+    static RETRY_OK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Let scripts run now answer `RETRY` (see above).
+pub fn allow_retry(ok: bool) {
+    RETRY_OK.with(|r| r.set(ok));
+}
+
+pub fn retry_allowed() -> bool {
+    RETRY_OK.with(|r| r.get())
+}
+
+fn hex(out: &mut Vec<u8>, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for x in b {
+        out.push(HEX[(x >> 4) as usize]);
+        out.push(HEX[(x & 15) as usize]);
+    }
+}
+
+fn unhex(s: &[u8]) -> Option<Vec<u8>> {
+    let v = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    s.chunks(2)
+        .map(|p| Some(v(*p.first()?)? << 4 | v(*p.get(1)?)?))
+        .collect()
+}
+
+/// The `RETRY` answer: the command's database and arguments, and the
+/// keys to take on top of its declared ones.
+pub fn retry_reply(db: usize, args: crate::protocol::Args, extra: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = RETRY.to_vec();
+    out.extend_from_slice(db.to_string().as_bytes());
+    for (list, n) in [(args.to_vec(), 0), (extra.to_vec(), 1)] {
+        out.push(b' ');
+        for (i, a) in list.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'x');
+            hex(&mut out, a);
+        }
+        let _ = n;
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Whether a reply is a `RETRY` answer (one byte test on the hot path).
+#[inline]
+pub fn is_retry(reply: &[u8]) -> bool {
+    reply.get(1) == Some(&0) && reply.starts_with(RETRY)
+}
+
+/// A `RETRY` answer: the command's database and arguments, and the keys
+/// it met.
+pub struct Retry {
+    pub db: usize,
+    pub args: Vec<Vec<u8>>,
+    pub extra: Vec<Vec<u8>>,
+}
+
+pub fn parse_retry(reply: &[u8]) -> Option<Retry> {
+    let body = reply.strip_prefix(RETRY)?.strip_suffix(b"\r\n")?;
+    let mut parts = body.split(|&b| b == b' ');
+    let db = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let list = |p: &[u8]| -> Option<Vec<Vec<u8>>> {
+        if p.is_empty() {
+            return Some(Vec::new());
+        }
+        p.split(|&b| b == b',')
+            .map(|x| unhex(x.strip_prefix(b"x")?))
+            .collect()
+    };
+    let args = list(parts.next()?)?;
+    let extra = list(parts.next()?)?;
+    Some(Retry { db, args, extra })
+}
+
+/// Scripts (by `script_id`) seen touching keys they do not declare: their
+/// later runs are transactions over copies from the start
+/// (`Reactor::script_tx`), where meeting such keys only costs a restart,
+/// even after the script has written.
+static ROAMING: LazyLock<RwLock<std::collections::HashSet<u64>>> = LazyLock::new(Default::default);
+
+/// Identifies a script across runs: EVAL by its body, EVALSHA by its
+/// digest, FCALL by its function's name (each learned separately).
+pub fn script_id(a: crate::protocol::Args) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x5c21).build_hasher();
+    h.write(&a.get(0).to_ascii_lowercase());
+    h.write_u8(0);
+    h.write(a.get(1));
+    h.finish()
+}
+
+pub fn roams(id: u64) -> bool {
+    ROAMING.read().is_ok_and(|r| r.contains(&id))
+}
+
+pub fn mark_roaming(id: u64) {
+    if !roams(id) {
+        if let Ok(mut r) = ROAMING.write() {
+            r.insert(id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +271,20 @@ mod tests {
             b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
         );
         assert_eq!(&sha1hex(b""), b"da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    #[test]
+    fn retry_answers_round_trip() {
+        let buf = b"EVALreturn 1\r\n1k\x00ey".to_vec();
+        let ranges = vec![0..4, 4..14, 14..15, 15..19];
+        let a = crate::protocol::Args::from_parts(&buf, &ranges);
+        let extra = vec![b"other".to_vec(), Vec::new()];
+        let r = retry_reply(3, a, &extra);
+        assert!(is_retry(&r));
+        assert!(!r[..r.len() - 2].contains(&b'\n'));
+        let p = parse_retry(&r).expect("parses");
+        assert_eq!((p.db, p.args, p.extra), (3, a.to_vec(), extra));
+        assert!(!is_retry(b"-ERR x\r\n"));
     }
 
     #[test]

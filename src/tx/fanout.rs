@@ -906,6 +906,10 @@ pub struct GatherEnv {
     /// The keys include every one SORT's patterns name
     /// (`Shard::patterns_gathered`).
     pub patterns_gathered: bool,
+    /// A script may answer RETRY (`scripting::retry_reply`): its
+    /// coordinator's completion takes it. Not inside EXEC, whose steps
+    /// capture replies in place.
+    pub script_retry: bool,
 }
 
 pub fn gather(
@@ -924,6 +928,7 @@ pub fn gather(
         attempt,
         waited,
         patterns_gathered,
+        script_retry,
     } = env;
     // The scratch shard has no waiters, so the handler's FIFO check
     // (`Shard::waiting_ahead`) cannot see who blocked first: each shard
@@ -977,6 +982,8 @@ pub fn gather(
                     flag
                 })
                 .collect();
+            scratch.gathered_keys = Some(keys.clone());
+            let at = r.out.len();
             {
                 let mut ctx = crate::commands::ctx::Ctx {
                     shard: &mut scratch,
@@ -985,9 +992,13 @@ pub fn gather(
                     r: Reply::new(r.out, r.proto),
                     max_bulk,
                 };
+                crate::scripting::allow_retry(script_retry);
                 f(&mut ctx, args.args());
+                crate::scripting::allow_retry(false);
             }
-            if !writes {
+            // A script that met a key it did not declare starts over
+            // (`Reactor::retry_script`): nothing of this run is kept.
+            if !writes || crate::scripting::is_retry(&r.out[at..]) {
                 return Step::Done;
             }
             let mut ops = Vec::new();
