@@ -1,5 +1,6 @@
 //! The libraries Redis gives scripts beyond Lua's own: `cjson` (lua-cjson
-//! 2.1's encode/decode and `cjson.null`) and `bit` (LuaBitOp). Written
+//! 2.1's encode/decode and `cjson.null`), `cmsgpack` (lua_cmsgpack's
+//! pack/unpack) and `bit` (LuaBitOp). Written
 //! here because they are C modules in Redis: nothing to link against from
 //! Rust, and their output (cjson's number format, escaping and sparse-
 //! array rule; LuaBitOp's 32-bit wrapping) is what scripts compare with.
@@ -10,7 +11,288 @@ use mlua::{Lua, MultiValue, Table, Value};
 pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     globals.raw_set("cjson", cjson(lua)?)?;
     globals.raw_set("bit", bit(lua)?)?;
+    globals.raw_set("cmsgpack", msgpack(lua)?)?;
     Ok(())
+}
+
+/// lua_cmsgpack encodes tables to this depth; deeper ones become nil.
+const MSGPACK_MAX_NESTING: usize = 16;
+
+fn msgpack(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set(
+        "pack",
+        lua.create_function(|lua, args: MultiValue| {
+            if args.is_empty() {
+                return Err(mlua::Error::runtime(
+                    "bad argument #0 to 'pack' (MessagePack pack needs input.)",
+                ));
+            }
+            let mut out = Vec::new();
+            for v in args.iter() {
+                mp_encode(v, 0, &mut out)?;
+            }
+            lua.create_string(&out)
+        })?,
+    )?;
+    t.raw_set(
+        "unpack",
+        lua.create_function(|lua, s: mlua::LuaString| {
+            let b = s.as_bytes();
+            let mut pos = 0;
+            let mut vals = Vec::new();
+            while pos < b.len() {
+                vals.push(mp_decode(lua, &b, &mut pos)?);
+            }
+            Ok(MultiValue::from_iter(vals))
+        })?,
+    )?;
+    let unpack_limit = |lua: &Lua, s: mlua::LuaString, limit: i64, offset: i64| {
+        let b = s.as_bytes();
+        let mut pos = usize::try_from(offset.max(0)).unwrap_or(0);
+        let mut vals = Vec::new();
+        while pos < b.len() && (limit <= 0 || (vals.len() as i64) < limit) {
+            vals.push(mp_decode(lua, &b, &mut pos)?);
+        }
+        let next = if pos >= b.len() { -1 } else { pos as i64 };
+        let mut all = vec![Value::Number(next as f64)];
+        all.extend(vals);
+        Ok(MultiValue::from_iter(all))
+    };
+    t.raw_set(
+        "unpack_one",
+        lua.create_function(move |lua, (s, offset): (mlua::LuaString, Option<i64>)| {
+            unpack_limit(lua, s, 1, offset.unwrap_or(0))
+        })?,
+    )?;
+    t.raw_set(
+        "unpack_limit",
+        lua.create_function(
+            move |lua, (s, limit, offset): (mlua::LuaString, i64, Option<i64>)| {
+                unpack_limit(lua, s, limit, offset.unwrap_or(0))
+            },
+        )?,
+    )?;
+    Ok(t)
+}
+
+fn mp_int(n: i64, out: &mut Vec<u8>) {
+    if n >= 0 {
+        let u = n as u64;
+        if u <= 127 {
+            out.push(u as u8);
+        } else if u <= 0xff {
+            out.extend_from_slice(&[0xcc, u as u8]);
+        } else if u <= 0xffff {
+            out.push(0xcd);
+            out.extend_from_slice(&(u as u16).to_be_bytes());
+        } else if u <= 0xffff_ffff {
+            out.push(0xce);
+            out.extend_from_slice(&(u as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&u.to_be_bytes());
+        }
+    } else if n >= -32 {
+        out.push(n as i8 as u8);
+    } else if n >= -128 {
+        out.extend_from_slice(&[0xd0, n as i8 as u8]);
+    } else if n >= -32768 {
+        out.push(0xd1);
+        out.extend_from_slice(&(n as i16).to_be_bytes());
+    } else if n >= -2_147_483_648 {
+        out.push(0xd2);
+        out.extend_from_slice(&(n as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn mp_number(d: f64, out: &mut Vec<u8>) {
+    // An integral value (that an int64 holds exactly) as an integer; else
+    // a float when it loses nothing, a double otherwise.
+    if d.is_finite() && (d as i64) as f64 == d {
+        return mp_int(d as i64, out);
+    }
+    let f = d as f32;
+    if f as f64 == d {
+        out.push(0xca);
+        out.extend_from_slice(&f.to_be_bytes());
+    } else {
+        out.push(0xcb);
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+}
+
+fn mp_len(out: &mut Vec<u8>, n: usize, fix: u8, fix_max: usize, w16: u8, w32: u8) {
+    if n <= fix_max {
+        out.push(fix | n as u8);
+    } else if n <= 0xffff {
+        out.push(w16);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(w32);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+/// lua_cmsgpack's array test: every key a positive integer (numeric
+/// strings count, as lua_isnumber has it) and as many keys as the largest.
+fn mp_is_array(t: &Table) -> mlua::Result<bool> {
+    let (mut count, mut max) = (0f64, 0f64);
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        let n = match k {
+            Value::Integer(i) => i as f64,
+            Value::Number(n) => n,
+            Value::String(s) => match s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+                Some(n) => n,
+                None => return Ok(false),
+            },
+            _ => return Ok(false),
+        };
+        if n <= 0.0 || n.fract() != 0.0 {
+            return Ok(false);
+        }
+        max = f64::max(max, n);
+        count += 1.0;
+    }
+    Ok(max == count)
+}
+
+fn mp_encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+    match v {
+        Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Integer(i) => mp_int(*i, out),
+        Value::Number(n) => mp_number(*n, out),
+        Value::String(s) => {
+            let b = s.as_bytes();
+            if b.len() < 32 {
+                out.push(0xa0 | b.len() as u8);
+            } else if b.len() <= 0xff {
+                out.extend_from_slice(&[0xd9, b.len() as u8]);
+            } else {
+                mp_len(out, b.len(), 0, 0, 0xda, 0xdb);
+            }
+            out.extend_from_slice(&b);
+        }
+        Value::Table(t) if level < MSGPACK_MAX_NESTING => {
+            if mp_is_array(t)? {
+                let n = t.raw_len();
+                mp_len(out, n, 0x90, 15, 0xdc, 0xdd);
+                for i in 1..=n {
+                    mp_encode(&t.raw_get::<Value>(i)?, level + 1, out)?;
+                }
+            } else {
+                let pairs: Vec<(Value, Value)> =
+                    t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
+                mp_len(out, pairs.len(), 0x80, 15, 0xde, 0xdf);
+                for (k, v) in &pairs {
+                    mp_encode(k, level + 1, out)?;
+                    mp_encode(v, level + 1, out)?;
+                }
+            }
+        }
+        _ => out.push(0xc0),
+    }
+    Ok(())
+}
+
+/// Nesting a decoded value may have (input comes from the script, so its
+/// depth must not be able to exhaust the stack).
+const MSGPACK_MAX_DECODE_DEPTH: usize = 1000;
+
+fn mp_decode(lua: &Lua, b: &[u8], pos: &mut usize) -> mlua::Result<Value> {
+    mp_decode_at(lua, b, pos, 0)
+}
+
+fn mp_decode_at(lua: &Lua, b: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Value> {
+    if depth > MSGPACK_MAX_DECODE_DEPTH {
+        return Err(mlua::Error::runtime("Bad data format in input."));
+    }
+    let missing = || mlua::Error::runtime("Missing bytes in input.");
+    let take = |pos: &mut usize, n: usize| -> mlua::Result<&[u8]> {
+        let s = b.get(*pos..*pos + n).ok_or_else(missing)?;
+        *pos += n;
+        Ok(s)
+    };
+    let be = |s: &[u8]| s.iter().fold(0u64, |a, &x| a << 8 | u64::from(x));
+    let t = *b.get(*pos).ok_or_else(missing)?;
+    *pos += 1;
+    let str_of = |pos: &mut usize, n: usize| -> mlua::Result<Value> {
+        Ok(Value::String(lua.create_string(take(pos, n)?)?))
+    };
+    let array = |pos: &mut usize, n: usize| -> mlua::Result<Value> {
+        let tbl = lua.create_table_with_capacity(n.min(1 << 16), 0)?;
+        for i in 1..=n {
+            tbl.raw_set(i, mp_decode_at(lua, b, pos, depth + 1)?)?;
+        }
+        Ok(Value::Table(tbl))
+    };
+    let map = |pos: &mut usize, n: usize| -> mlua::Result<Value> {
+        let tbl = lua.create_table_with_capacity(0, n.min(1 << 16))?;
+        for _ in 0..n {
+            let k = mp_decode_at(lua, b, pos, depth + 1)?;
+            let v = mp_decode_at(lua, b, pos, depth + 1)?;
+            if !k.is_nil() {
+                tbl.raw_set(k, v)?;
+            }
+        }
+        Ok(Value::Table(tbl))
+    };
+    Ok(match t {
+        0x00..=0x7f => Value::Number(f64::from(t)),
+        0x80..=0x8f => map(pos, usize::from(t & 0x0f))?,
+        0x90..=0x9f => array(pos, usize::from(t & 0x0f))?,
+        0xa0..=0xbf => str_of(pos, usize::from(t & 0x1f))?,
+        0xc0 => Value::Nil,
+        0xc2 => Value::Boolean(false),
+        0xc3 => Value::Boolean(true),
+        0xc4 | 0xd9 => {
+            let n = usize::from(take(pos, 1)?[0]);
+            str_of(pos, n)?
+        }
+        0xc5 | 0xda => {
+            let n = be(take(pos, 2)?) as usize;
+            str_of(pos, n)?
+        }
+        0xc6 | 0xdb => {
+            let n = be(take(pos, 4)?) as usize;
+            str_of(pos, n)?
+        }
+        0xca => {
+            let s = take(pos, 4)?;
+            Value::Number(f64::from(f32::from_be_bytes([s[0], s[1], s[2], s[3]])))
+        }
+        0xcb => Value::Number(f64::from_bits(be(take(pos, 8)?))),
+        0xcc => Value::Number(be(take(pos, 1)?) as f64),
+        0xcd => Value::Number(be(take(pos, 2)?) as f64),
+        0xce => Value::Number(be(take(pos, 4)?) as f64),
+        0xcf => Value::Number(be(take(pos, 8)?) as f64),
+        0xd0 => Value::Number(f64::from(take(pos, 1)?[0] as i8)),
+        0xd1 => Value::Number(f64::from(be(take(pos, 2)?) as u16 as i16)),
+        0xd2 => Value::Number(f64::from(be(take(pos, 4)?) as u32 as i32)),
+        0xd3 => Value::Number(be(take(pos, 8)?) as i64 as f64),
+        0xdc => {
+            let n = be(take(pos, 2)?) as usize;
+            array(pos, n)?
+        }
+        0xdd => {
+            let n = be(take(pos, 4)?) as usize;
+            array(pos, n)?
+        }
+        0xde => {
+            let n = be(take(pos, 2)?) as usize;
+            map(pos, n)?
+        }
+        0xdf => {
+            let n = be(take(pos, 4)?) as usize;
+            map(pos, n)?
+        }
+        0xe0..=0xff => Value::Number(f64::from(t as i8)),
+        _ => return Err(mlua::Error::runtime("Bad data format in input.")),
+    })
 }
 
 fn cjson(lua: &Lua) -> mlua::Result<Table> {
@@ -340,6 +622,18 @@ mod tests {
         assert_eq!(
             eval("local t = cjson.decode('{\"a\":[1,2,{\"b\":null}],\"c\":1.5}') return tostring(t.a[2]) .. tostring(t.a[3].b == cjson.null) .. t.c"),
             "2true1.5"
+        );
+    }
+
+    #[test]
+    fn msgpack_decoding_deep_input_fails_without_exhausting_the_stack() {
+        assert_eq!(
+            eval("local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 100000)) return tostring(ok)"),
+            "false"
+        );
+        assert_eq!(
+            eval("local t = cmsgpack.unpack(cmsgpack.pack({1, {2, {3}}})) return tostring(t[2][2][1])"),
+            "3"
         );
     }
 
