@@ -77,6 +77,8 @@ const CASES: &[&[&str]] = &[
     &["error({err='TABLE error'})", "0"],
     &["retur 1", "0"],
     &["return redis.sha1hex('abc')", "0"],
+    &["return redis.sha1hex()", "0"],
+    &["cjson.encode_keep_buffer(false) cjson.encode_max_depth(10) return cjson.encode({1, 'a'})", "0"],
     &["return tostring(math.floor(7.9)) .. string.upper('x') .. table.concat({1, 2}, ',')", "0"],
     &["return redis.setresp(4)", "0"],
     &["#!lua flags=no-writes\nreturn redis.call('set', KEYS[1], 1)", "1", "{t}k"],
@@ -578,6 +580,18 @@ const FUNCTION_STEPS: &[&[&str]] = &[
     &["FCALL", "myset", "1", "{f}n"],
     &["FUNCTION", "KILL"],
     &["FUNCTION", "FLUSH", "sometimes"],
+    // Over maxmemory: scripts that declare flags are refused unless
+    // allow-oom or no-writes; others are refused per command.
+    &["FUNCTION", "LOAD", "#!lua name=m\nredis.register_function('w', function(k) return redis.call('set', k[1], 1) end)\nredis.register_function{function_name='r', callback=function() return 1 end, flags={'no-writes'}}"],
+    &["CONFIG", "SET", "maxmemory", "1"],
+    &["EVAL", "#!lua\nreturn 1", "0"],
+    &["EVAL", "#!lua flags=no-writes\nreturn 1", "0"],
+    &["EVAL", "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], 1)", "1", "{f}o"],
+    &["EVAL", "return redis.call('set', KEYS[1], 1)", "1", "{f}o"],
+    &["EVAL", "return redis.call('get', KEYS[1])", "1", "{f}o"],
+    &["FCALL", "w", "1", "{f}o"],
+    &["FCALL", "r", "0"],
+    &["CONFIG", "SET", "maxmemory", "0"],
 ];
 
 #[test]

@@ -697,10 +697,14 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         // another one allocated keeps them cached): that is
                         // allocator_allocated.
                         let used = MemoryLimit::used_from(memory_base, st.memory_net);
+                        let (scripts, scripts_bytes) = crate::scripting::cache_stats();
+                        let libs = crate::scripting::functions::libraries();
+                        let libraries = libs.len();
+                        let functions: usize = libs.iter().map(|l| l.functions.len()).sum();
                         let allocator = allocated_bytes();
                         let rss = rss_bytes();
                         out.push_str(&format!(
-                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nallocator_allocated:{allocator}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
+                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nallocator_allocated:{allocator}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\nnumber_of_cached_scripts:{scripts}\r\nused_memory_scripts_eval:{scripts_bytes}\r\nnumber_of_functions:{functions}\r\nnumber_of_libraries:{libraries}\r\n",
                             used as f64 / 1048576.0,
                             rss as f64 / 1048576.0,
                             human_bytes(max),

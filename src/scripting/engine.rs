@@ -25,6 +25,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+const OOM_FLAG: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// The Lua side of the sandbox: written here rather than built from Rust
 /// calls because it is Lua's own idiom (environments, metatables).
@@ -199,7 +200,9 @@ struct Vm {
     redis: Table,
     /// FCALL's functions loaded here, by name, and the library
     /// generation they belong to.
-    functions: HashMap<String, (Function, bool)>,
+    /// (function, no-writes, refused over maxmemory: neither no-writes
+    /// nor allow-oom).
+    functions: HashMap<String, (Function, bool, bool)>,
     fn_generation: u64,
     runs: u64,
 }
@@ -209,6 +212,12 @@ struct Compiled {
     f: Function,
     /// `#!lua flags=no-writes`.
     no_writes: bool,
+    /// A shebang line declared its flags: Redis then refuses to start it
+    /// over maxmemory unless allow-oom or no-writes is among them.
+    oom_refused: bool,
+    /// It has a shebang line: its commands are not refused one by one
+    /// over maxmemory (it was, or was allowed, at its start).
+    declared: bool,
 }
 
 thread_local! {
@@ -229,24 +238,44 @@ impl Vm {
             )
         };
         let globals = lua.globals();
+        let holder = lua.create_table()?;
+        // Errors Redis raises as tables (luaPushError: no position).
+        let raise = {
+            let holder = holder.clone();
+            move |lua: &Lua, msg: &str| -> mlua::Error {
+                if let Ok((t, _)) = err_value(lua, &format!("ERR {msg}")) {
+                    let _ = holder.raw_set(1, t);
+                }
+                mlua::Error::runtime(msg.to_string())
+            }
+        };
+        let raise2 = raise.clone();
         globals.raw_set(
             "__sha1hex",
-            lua.create_function(|lua, s: mlua::LuaString| {
-                lua.create_string(super::sha1hex(&s.as_bytes()))
+            lua.create_function(move |lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return Err(raise(lua, "wrong number of arguments"));
+                }
+                let s = match &args[0] {
+                    Value::String(s) => s.as_bytes().to_vec(),
+                    Value::Integer(i) => i.to_string().into_bytes(),
+                    Value::Number(n) => n.to_string().into_bytes(),
+                    _ => Vec::new(),
+                };
+                lua.create_string(super::sha1hex(&s))
             })?,
         )?;
         globals.raw_set(
             "__log",
-            lua.create_function(|_, args: MultiValue| {
+            lua.create_function(move |lua, args: MultiValue| {
+                if args.len() < 2 {
+                    return Err(raise2(lua, "redis.log() requires two arguments or more."));
+                }
                 let mut it = args.into_iter();
                 let level = match it.next() {
                     Some(Value::Integer(l)) => l,
                     Some(Value::Number(l)) => l as i64,
-                    _ => {
-                        return Err(mlua::Error::runtime(
-                            "First argument must be a number (log level).",
-                        ))
-                    }
+                    _ => return Err(raise2(lua, "First argument must be a number (log level).")),
                 };
                 let msg: Vec<String> = it
                     .map(|v| match v {
@@ -262,7 +291,7 @@ impl Vm {
                     1 => log::debug!("{msg}"),
                     2 => log::info!("{msg}"),
                     3 => log::warn!("{msg}"),
-                    _ => return Err(mlua::Error::runtime("Invalid debug level.")),
+                    _ => return Err(raise2(lua, "Invalid debug level.")),
                 }
                 Ok(())
             })?,
@@ -274,7 +303,6 @@ impl Vm {
             })?,
         )?;
         super::libs::install(&lua, &globals)?;
-        let holder = lua.create_table()?;
         let (env, visible, run, redis): (Table, Table, Function, Table) = lua
             .load(PRELUDE)
             .set_name("=prelude")
@@ -319,7 +347,11 @@ impl Vm {
         if let Some(c) = self.funcs.get(&sha) {
             return Ok(c.clone());
         }
-        let (no_writes, code) = shebang(body)?;
+        let (flags, code) = shebang(body)?;
+        let no_writes = flags.as_ref().is_some_and(|f| f.contains(&"no-writes"));
+        let oom_refused = flags
+            .as_ref()
+            .is_some_and(|f| !f.contains(&"no-writes") && !f.contains(&"allow-oom"));
         let f = self
             .lua
             .load(code)
@@ -334,19 +366,25 @@ impl Vm {
                 };
                 format!("ERR Error compiling script (new function): {msg}")
             })?;
-        let c = Compiled { f, no_writes };
+        let c = Compiled {
+            f,
+            no_writes,
+            oom_refused,
+            declared: flags.is_some(),
+        };
         self.funcs.insert(sha, c.clone());
         Ok(c)
     }
 }
 
-/// A shebang line (`#!lua flags=no-writes,allow-oom`): Redis 7.0's flags,
-/// of which halocline acts on no-writes; the others concern persistence,
-/// cluster and OOM rules it has no counterpart for. The line is blanked,
-/// not removed, so error line numbers stay the user's.
-fn shebang(body: &[u8]) -> Result<(bool, Vec<u8>), String> {
+/// A shebang line (`#!lua flags=no-writes,allow-oom`): Redis 7.0's flags
+/// (`None`: no shebang, the compatibility mode), of which halocline acts
+/// on no-writes and allow-oom; the others concern cluster and staleness
+/// rules it has no counterpart for. The line is removed but its newline
+/// kept, so error line numbers stay the user's.
+fn shebang(body: &[u8]) -> Result<(Option<Vec<&'static str>>, Vec<u8>), String> {
     if !body.starts_with(b"#!") {
-        return Ok((false, body.to_vec()));
+        return Ok((None, body.to_vec()));
     }
     let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
     let line = String::from_utf8_lossy(&body[2..end]).into_owned();
@@ -357,20 +395,19 @@ fn shebang(body: &[u8]) -> Result<(bool, Vec<u8>), String> {
             "ERR Unexpected engine in script shebang: #!{engine}"
         ));
     }
-    let mut no_writes = false;
+    let mut flags = Vec::new();
     for p in parts {
-        let Some(flags) = p.strip_prefix("flags=") else {
+        let Some(list) = p.strip_prefix("flags=") else {
             return Err(format!("ERR Unknown lua shebang option: {p}"));
         };
-        for f in flags.split(',').filter(|f| !f.is_empty()) {
-            match f {
-                "no-writes" => no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
-                other => return Err(format!("ERR Unexpected flag in script shebang: {other}")),
+        for f in list.split(',').filter(|f| !f.is_empty()) {
+            match super::functions::FLAGS.iter().find(|k| **k == f) {
+                Some(k) => flags.push(*k),
+                None => return Err(format!("ERR Unexpected flag in script shebang: {f}")),
             }
         }
     }
-    Ok((no_writes, body[end..].to_vec()))
+    Ok((Some(flags), body[end..].to_vec()))
 }
 
 /// What the instruction hook needs to know about the running script.
@@ -541,6 +578,13 @@ struct Bridge<'c, 'a> {
 
 /// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO.
 pub fn eval(ctx: &mut Ctx, a: Args, by_sha: bool, read_only: bool) {
+    eval_inner(ctx, a, by_sha, read_only);
+    // The OOM state was this run's (`set_oom`): none for the next one,
+    // whose path may not set it (a run on copies).
+    set_oom(false);
+}
+
+fn eval_inner(ctx: &mut Ctx, a: Args, by_sha: bool, read_only: bool) {
     let argc = a.len();
     let Some(numkeys) = crate::protocol::parse_i64(a.get(2)) else {
         return ctx.r.error(ERR_NOT_INT);
@@ -596,15 +640,21 @@ pub fn eval(ctx: &mut Ctx, a: Args, by_sha: bool, read_only: bool) {
             }
         };
         match compiled {
-            Ok(c) => run(
-                vm,
-                Callee::Script(&c.f),
-                ctx,
-                a,
-                numkeys,
-                read_only || c.no_writes,
-                &String::from_utf8_lossy(&sha),
-            ),
+            Ok(c) if c.oom_refused && OOM.with(|o| o.get()) => ctx.r.error(OOM_FLAG),
+            Ok(c) => {
+                if c.declared {
+                    set_oom(false);
+                }
+                run(
+                    vm,
+                    Callee::Script(&c.f),
+                    ctx,
+                    a,
+                    numkeys,
+                    read_only || c.no_writes,
+                    &String::from_utf8_lossy(&sha),
+                );
+            }
             Err(e) => ctx.r.error(&e),
         }
     })
@@ -708,7 +758,7 @@ impl Vm {
     }
 
     /// FCALL's function `name`, loading its library here if need be.
-    fn function(&mut self, name: &str) -> Option<(Function, bool)> {
+    fn function(&mut self, name: &str) -> Option<(Function, bool, bool)> {
         if self.fn_generation != functions::generation() {
             self.functions.clear();
             self.fn_generation = functions::generation();
@@ -720,8 +770,11 @@ impl Vm {
         let lib = functions::library_of(&key)?;
         let (_, fns) = self.load_library(&lib.code).ok()?;
         for (meta, f) in fns {
-            self.functions
-                .insert(meta.name.to_ascii_lowercase(), (f, meta.no_writes()));
+            let oom_refused = !meta.no_writes() && !meta.flags.contains(&"allow-oom");
+            self.functions.insert(
+                meta.name.to_ascii_lowercase(),
+                (f, meta.no_writes(), oom_refused),
+            );
         }
         self.functions.get(&key).cloned()
     }
@@ -828,6 +881,11 @@ pub fn function_load(code: &[u8], replace: bool) -> Result<String, String> {
 
 /// FCALL / FCALL_RO.
 pub fn fcall(ctx: &mut Ctx, a: Args, read_only: bool) {
+    fcall_inner(ctx, a, read_only);
+    set_oom(false);
+}
+
+fn fcall_inner(ctx: &mut Ctx, a: Args, read_only: bool) {
     let argc = a.len();
     let Some(numkeys) = crate::protocol::parse_i64(a.get(2)) else {
         return ctx.r.error("ERR Bad number of keys provided");
@@ -842,9 +900,14 @@ pub fn fcall(ctx: &mut Ctx, a: Args, read_only: bool) {
     }
     let name = String::from_utf8_lossy(a.get(1)).into_owned();
     let outcome = with_vm(|vm| {
-        let Some((f, no_writes)) = vm.function(&name) else {
+        let Some((f, no_writes, oom_refused)) = vm.function(&name) else {
             return Err("ERR Function not found".to_string());
         };
+        if oom_refused && OOM.with(|o| o.get()) {
+            return Err(OOM_FLAG.to_string());
+        }
+        // Functions always declare their flags: checked once, at the start.
+        set_oom(false);
         if read_only && !no_writes {
             if super::replica_read_only() {
                 return Err(

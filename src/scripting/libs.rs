@@ -306,6 +306,25 @@ fn cjson(lua: &Lua) -> mlua::Result<Table> {
             lua.create_string(&out)
         })?,
     )?;
+    // lua-cjson's settings: accepted (halocline keeps its defaults, which
+    // are Redis's) and answered with what they are.
+    for (name, default) in [
+        ("encode_keep_buffer", Value::Boolean(true)),
+        ("encode_max_depth", Value::Number(1000.0)),
+        ("decode_max_depth", Value::Number(1000.0)),
+        ("encode_number_precision", Value::Number(14.0)),
+        ("encode_invalid_numbers", Value::Boolean(false)),
+        ("decode_invalid_numbers", Value::Boolean(true)),
+    ] {
+        t.raw_set(
+            name,
+            lua.create_function(move |_, _: MultiValue| Ok(default.clone()))?,
+        )?;
+    }
+    t.raw_set(
+        "encode_sparse_array",
+        lua.create_function(|_, _: MultiValue| Ok((false, 2, 10)))?,
+    )?;
     t.raw_set(
         "decode",
         lua.create_function(|lua, s: mlua::LuaString| {
