@@ -410,6 +410,50 @@ fn is_file_type(t: u8) -> bool {
     matches!(t, 0..=7 | 10..=21)
 }
 
+/// FUNCTION DUMP's payload: each library's code as a function record,
+/// then the version and checksum footer DUMP payloads end with.
+pub fn dump_functions<'a>(codes: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in codes {
+        put_function(&mut out, c);
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The libraries' code in a FUNCTION RESTORE payload. `Err`: Redis's error
+/// message (without its code).
+pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    const WRONG: &str = "DUMP payload version or checksum are wrong";
+    if payload.len() < 10 {
+        return Err(WRONG);
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let mut crc = [0u8; 8];
+    crc.copy_from_slice(&footer[2..]);
+    if version > RDB_VERSION
+        || CRC64.checksum(&payload[..payload.len() - 8]) != u64::from_le_bytes(crc)
+    {
+        return Err(WRONG);
+    }
+    let mut r = Reader { b: body, at: 0 };
+    let mut codes = Vec::new();
+    while r.at < body.len() {
+        let t = r.byte().ok_or("can not read data type")?;
+        if t != OP_FUNCTION2 {
+            return Err("given type is not a function");
+        }
+        codes.push(
+            r.string()
+                .ok_or("failed loading the given functions payload")?,
+        );
+    }
+    Ok(codes)
+}
+
 /// The value a RESTORE payload holds.
 pub fn restore(payload: &[u8]) -> Result<Value, BadPayload> {
     if payload.len() < 10 {

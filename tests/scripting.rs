@@ -580,6 +580,15 @@ const FUNCTION_STEPS: &[&[&str]] = &[
     &["FCALL", "myset", "1", "{f}n"],
     &["FUNCTION", "KILL"],
     &["FUNCTION", "FLUSH", "sometimes"],
+    &["FUNCTION", "FLUSH", "sync", "extra"],
+    &["FUNCTION", "LOAD", "#! name=x\nredis.register_function('x', function() return 1 end)"],
+    &["FUNCTION", "LOAD", "#!lua name=a name=b\nredis.register_function('x', function() return 1 end)"],
+    &["FUNCTION", "LOAD", "#!lua name=\"quoted\"\nredis.register_function('q', function() return 'q' end)"],
+    &["FCALL", "q", "0"],
+    // DUMP/RESTORE: round trip, policies, bad payloads.
+    &["FUNCTION", "RESTORE", "garbage"],
+    &["FUNCTION", "RESTORE", "garbage", "SOMETIMES"],
+    &["FUNCTION", "RESTORE", "a", "b", "c"],
     // Over maxmemory: scripts that declare flags are refused unless
     // allow-oom or no-writes; others are refused per command.
     &["FUNCTION", "LOAD", "#!lua name=m\nredis.register_function('w', function(k) return redis.call('set', k[1], 1) end)\nredis.register_function{function_name='r', callback=function() return 1 end, flags={'no-writes'}}"],
@@ -720,4 +729,88 @@ fn scripts_publish() {
             );
         }
     }
+}
+
+/// FUNCTION DUMP/RESTORE with each policy, and payloads exchanged with
+/// redis-server 7.0 both ways.
+#[test]
+fn function_dump_and_restore() {
+    let lib = |name: &str, f: &str, ret: &str| {
+        format!("#!lua name={name}\nredis.register_function('{f}', function() return '{ret}' end)")
+    };
+    // FUNCTION RESTORE payload [policy], the payload as raw bytes.
+    let restore = |c: &mut redis::Connection, payload: &[u8], policy: Option<&str>| {
+        let mut cmd = redis::cmd("FUNCTION");
+        cmd.arg("RESTORE").arg(payload);
+        if let Some(p) = policy {
+            cmd.arg(p);
+        }
+        cmd.query::<redis::Value>(c)
+            .unwrap_or_else(|e| redis::Value::SimpleString(format!("error: {e}")))
+    };
+    let is_ok = |v: &redis::Value| matches!(v, redis::Value::Okay);
+    let text = |v: redis::Value| format!("{v:?}");
+    for threads in THREADS {
+        let s = Server::start(threads);
+        let mut c = s.conn();
+        bulk(&mut c, &["FUNCTION", "LOAD", &lib("l1", "f1", "one")]);
+        bulk(&mut c, &["FUNCTION", "LOAD", &lib("l2", "f2", "two")]);
+        let dump = match q(&mut c, &["FUNCTION", "DUMP"]) {
+            redis::Value::BulkString(b) => b,
+            v => panic!("{v:?}"),
+        };
+        ok(&mut c, &["FUNCTION", "FLUSH"]);
+        assert!(is_ok(&restore(&mut c, &dump, None)));
+        assert_eq!(bulk(&mut c, &["FCALL", "f2", "0"]).as_deref(), Some("two"));
+        // APPEND refuses a name taken; REPLACE swaps; FLUSH drops the rest.
+        let e = text(restore(&mut c, &dump, None));
+        assert!(e.contains("already exists"), "{e}");
+        bulk(
+            &mut c,
+            &["FUNCTION", "LOAD", "REPLACE", &lib("l1", "f1", "changed")],
+        );
+        bulk(&mut c, &["FUNCTION", "LOAD", &lib("l3", "f3", "three")]);
+        assert!(is_ok(&restore(&mut c, &dump, Some("REPLACE"))));
+        assert_eq!(bulk(&mut c, &["FCALL", "f1", "0"]).as_deref(), Some("one"));
+        assert_eq!(
+            bulk(&mut c, &["FCALL", "f3", "0"]).as_deref(),
+            Some("three")
+        );
+        assert!(is_ok(&restore(&mut c, &dump, Some("FLUSH"))));
+        assert_eq!(err(&mut c, &["FCALL", "f3", "0"]), "ERR Function not found");
+        let mut bad = dump.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(text(restore(&mut c, &bad, None)).contains("payload version or checksum are wrong"));
+        assert_eq!(bulk(&mut c, &["FCALL", "f1", "0"]).as_deref(), Some("one"));
+    }
+    if !redis_server_available("FUNCTION DUMP/RESTORE with redis-server") {
+        return;
+    }
+    let redis = RedisServer::start(&[]);
+    let mut r = redis.conn();
+    let s = Server::start(4);
+    let mut c = s.conn();
+    // Long enough code that Redis compresses it in its payload.
+    let long = format!(
+        "#!lua name=big\n-- {}\nredis.register_function('big', function() return 'big' end)",
+        "x".repeat(200)
+    );
+    bulk(&mut r, &["FUNCTION", "LOAD", &long]);
+    let from_redis = match q(&mut r, &["FUNCTION", "DUMP"]) {
+        redis::Value::BulkString(b) => b,
+        v => panic!("{v:?}"),
+    };
+    assert!(is_ok(&restore(&mut c, &from_redis, None)));
+    assert_eq!(bulk(&mut c, &["FCALL", "big", "0"]).as_deref(), Some("big"));
+    bulk(&mut c, &["FUNCTION", "LOAD", &lib("mine", "mine", "ours")]);
+    let from_us = match q(&mut c, &["FUNCTION", "DUMP"]) {
+        redis::Value::BulkString(b) => b,
+        v => panic!("{v:?}"),
+    };
+    assert!(is_ok(&restore(&mut r, &from_us, Some("FLUSH"))));
+    assert_eq!(
+        bulk(&mut r, &["FCALL", "mine", "0"]).as_deref(),
+        Some("ours")
+    );
 }

@@ -200,8 +200,29 @@ pub fn function(c: &mut ConnCtx, a: Args) {
             Ok(()) => c.r.ok(),
             Err(e) => c.r.error(e),
         }
-    } else if (eq_ic(sub, "dump") && a.len() == 2) || (eq_ic(sub, "restore") && a.len() >= 3) {
-        c.r.error("ERR FUNCTION DUMP and RESTORE are not supported by halocline yet")
+    } else if eq_ic(sub, "dump") && a.len() == 2 {
+        let libs = functions::libraries();
+        c.r.bulk(&crate::rdb::dump_functions(
+            libs.iter().map(|l| &l.code[..]),
+        ));
+    } else if eq_ic(sub, "restore") && (a.len() == 3 || a.len() == 4) {
+        use functions::RestorePolicy;
+        let policy = match a.get(3 % a.len()) {
+            _ if a.len() == 3 => RestorePolicy::Append,
+            p if eq_ic(p, "append") => RestorePolicy::Append,
+            p if eq_ic(p, "replace") => RestorePolicy::Replace,
+            p if eq_ic(p, "flush") => RestorePolicy::Flush,
+            _ => return c.r.error(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ),
+        };
+        match engine::function_restore(a.get(2), policy) {
+            Ok(()) => {
+                c.r.ok();
+                c.action = ConnAction::Propagate(a.to_vec());
+            }
+            Err(e) => c.r.error(&e),
+        }
     } else if eq_ic(sub, "help") && a.len() == 2 {
         c.r.help(&[
             "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -245,6 +266,13 @@ pub fn function(c: &mut ConnCtx, a: Args) {
             "HELP",
             "    Prints this help.",
         ]);
+    } else if eq_ic(sub, "flush") || eq_ic(sub, "restore") {
+        // Known, with arguments their handlers refuse (Redis's
+        // addReplySubcommandSyntaxError).
+        c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+            String::from_utf8_lossy(sub)
+        ))
     } else {
         let known = [
             "load", "delete", "flush", "list", "stats", "kill", "dump", "restore", "help",

@@ -864,6 +864,24 @@ fn read_registration(args: &MultiValue) -> Result<(FunctionMeta, Function), Stri
     ))
 }
 
+/// FUNCTION RESTORE: every library of the payload checked here, then
+/// added all or none.
+pub fn function_restore(payload: &[u8], policy: functions::RestorePolicy) -> Result<(), String> {
+    let codes = crate::rdb::restore_functions(payload).map_err(|e| format!("ERR {e}"))?;
+    with_vm(|vm| {
+        let mut libs = Vec::new();
+        for code in codes {
+            let (name, fns) = vm.load_library(&code)?;
+            libs.push(functions::Library {
+                name,
+                code: code.into(),
+                functions: fns.into_iter().map(|(m, _)| m).collect(),
+            });
+        }
+        functions::restore(libs, policy)
+    })
+}
+
 /// FUNCTION LOAD [REPLACE]: run the library's code here to check it and
 /// learn its functions, then make it the server's.
 pub fn function_load(code: &[u8], replace: bool) -> Result<String, String> {

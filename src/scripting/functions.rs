@@ -68,15 +68,28 @@ pub fn parse_header(code: &[u8]) -> Result<(String, usize), String> {
     }
     let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
     let line = String::from_utf8_lossy(&code[2..end]).into_owned();
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let mut parts = line.split(' ');
     let engine = parts.next().unwrap_or("");
+    let parts = parts.filter(|p| !p.is_empty());
     if !engine.eq_ignore_ascii_case("lua") {
         return Err(format!("ERR Engine '{engine}' not found"));
     }
     let mut name = None;
     for p in parts {
         match p.split_once('=') {
-            Some(("name", v)) => name = Some(v.to_string()),
+            Some(("name", _)) if name.is_some() => {
+                return Err(
+                    "ERR Invalid metadata value, name argument was given multiple times".into(),
+                )
+            }
+            Some(("name", v)) => {
+                // Quoted, as Redis's argument splitting allows.
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                name = Some(v.to_string())
+            }
             _ => return Err(format!("ERR Invalid metadata value given: {p}")),
         }
     }
@@ -113,6 +126,52 @@ pub fn add(lib: Library, replace: bool) -> Result<(), String> {
         r.by_fn.insert(f.name.to_ascii_lowercase(), key.clone());
     }
     r.libs.insert(key, lib);
+    drop(r);
+    bump();
+    Ok(())
+}
+
+/// How FUNCTION RESTORE treats libraries already there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RestorePolicy {
+    /// Refuse if any library or function name is taken.
+    Append,
+    /// Swap in libraries of the same name; other name clashes refuse.
+    Replace,
+    /// Drop every library first.
+    Flush,
+}
+
+/// Add `libs` all or none (FUNCTION RESTORE).
+pub fn restore(libs: Vec<Library>, policy: RestorePolicy) -> Result<(), String> {
+    let mut r = REGISTRY.write().map_err(|_| "ERR internal lock error")?;
+    let mut next = match policy {
+        RestorePolicy::Flush => Registry::default(),
+        _ => Registry {
+            libs: r.libs.clone(),
+            by_fn: r.by_fn.clone(),
+        },
+    };
+    for lib in libs {
+        if let Some(old) = next.libs.get(&lib.name) {
+            if policy != RestorePolicy::Replace {
+                return Err(format!("ERR Library {} already exists", lib.name));
+            }
+            for f in old.functions.clone() {
+                next.by_fn.remove(&f.name.to_ascii_lowercase());
+            }
+            next.libs.remove(&lib.name);
+        }
+        for f in &lib.functions {
+            if next.by_fn.contains_key(&f.name.to_ascii_lowercase()) {
+                return Err(format!("ERR Function {} already exists", f.name));
+            }
+            next.by_fn
+                .insert(f.name.to_ascii_lowercase(), lib.name.clone());
+        }
+        next.libs.insert(lib.name.clone(), lib);
+    }
+    *r = next;
     drop(r);
     bump();
     Ok(())
