@@ -387,16 +387,26 @@ fn undeclared_keys_work_on_any_shard() {
         assert!(strs(&q(&mut c, &all))
             .iter()
             .all(|v| v.as_deref() == Some("300")));
-        // Writing a declared key, then meeting an undeclared one of
-        // another shard: that first run cannot start over (it wrote), so
-        // it fails; the script is then known to roam and its later runs
-        // are transactions from the start.
-        let body =
-            "redis.call('set', KEYS[1], ARGV[1]) return redis.call('incr', 'other:' .. ARGV[1])";
+        // Writing, then meeting an undeclared key of another shard: the
+        // writes are put back and the script starts over as a
+        // transaction; each runs once (the counter proves it).
+        let body = "redis.call('incr', KEYS[1]) redis.call('set', KEYS[2], ARGV[1]) return redis.call('incr', 'other:' .. ARGV[1])";
+        for i in 0..20 {
+            let arg = i.to_string();
+            assert_eq!(int(&mut c, &["EVAL", body, "2", "{w}n", "{w}k", &arg]), 1);
+        }
+        assert_eq!(bulk(&mut c, &["GET", "{w}n"]).as_deref(), Some("20"));
+        // A write to a value too big to keep a copy of, then such a key:
+        // that first run cannot start over and fails; later runs of the
+        // script are transactions from the start.
+        let mut push = vec!["RPUSH".to_string(), "{b}big".to_string()];
+        push.extend((0..1000).map(|i| i.to_string()));
+        int(&mut c, &push);
+        let body = "redis.call('rpush', KEYS[1], ARGV[1]) return redis.call('incr', 'big-other:' .. ARGV[1])";
         let mut failed = 0;
         for i in 0..20 {
             let arg = i.to_string();
-            match q(&mut c, &["EVAL", body, "1", "{w}k", &arg]) {
+            match q(&mut c, &["EVAL", body, "1", "{b}big", &arg]) {
                 redis::Value::Int(1) => {}
                 v => {
                     let e = err_text(&v).unwrap_or_default();

@@ -562,6 +562,84 @@ pub fn attach_server(shared: std::sync::Arc<crate::server::Shared>) {
     SERVER.with(|s| *s.borrow_mut() = Some(shared));
 }
 
+/// The keys a script's writes changed, as they were, so that a script
+/// stopped to start over (an undeclared key of another shard met after
+/// writing) leaves nothing behind. Only small values are kept: a write to
+/// a big one makes the run one that cannot start over (`complete` false),
+/// rather than copying it on every run.
+struct Undo {
+    saved: Vec<Saved>,
+    complete: bool,
+}
+
+/// A key as it was: (database, key, its value and expiry; `None`: absent).
+type Saved = (usize, Vec<u8>, Option<(crate::types::Value, u64)>);
+
+impl Default for Undo {
+    fn default() -> Self {
+        Undo {
+            saved: Vec::new(),
+            complete: true,
+        }
+    }
+}
+
+/// Values up to this many elements (or string bytes) are copied.
+const UNDO_MAX_ELEMENTS: usize = 128;
+const UNDO_MAX_BYTES: usize = 64 * 1024;
+
+impl Undo {
+    fn save(&mut self, ctx: &mut Ctx, cmd: &Command, db: usize, a: Args) {
+        // They change keys of another database than the one named.
+        if matches!(cmd.name, "move" | "copy") {
+            self.complete = false;
+            return;
+        }
+        for i in cmd.keys_of(a) {
+            let k = a.get(i);
+            if self.saved.iter().any(|(d, key, _)| *d == db && key == k) {
+                continue;
+            }
+            let Some(d) = ctx.shard.dbs.get(db) else {
+                continue;
+            };
+            let was = match d.peek(k) {
+                Some(e) if e.expire_at == 0 || e.expire_at > ctx.now => {
+                    let small = match &e.value {
+                        crate::types::Value::Str(s) => s.len() <= UNDO_MAX_BYTES,
+                        crate::types::Value::Hash(h) => h.len() <= UNDO_MAX_ELEMENTS,
+                        crate::types::Value::Set(x) => x.len() <= UNDO_MAX_ELEMENTS,
+                        crate::types::Value::List(l) => l.len() <= UNDO_MAX_ELEMENTS,
+                        crate::types::Value::ZSet(z) => z.len() <= UNDO_MAX_ELEMENTS,
+                    };
+                    if !small {
+                        self.complete = false;
+                        return;
+                    }
+                    Some((e.value.deep_clone(), e.expire_at))
+                }
+                _ => None,
+            };
+            self.saved.push((db, k.to_vec(), was));
+        }
+    }
+
+    /// Put every saved key back as it was, latest change first.
+    fn apply(self, ctx: &mut Ctx) {
+        for (db, key, was) in self.saved.into_iter().rev() {
+            let Some(d) = ctx.shard.dbs.get_mut(db) else {
+                continue;
+            };
+            match was {
+                Some((v, expire_at)) => d.set(&key, v, expire_at),
+                None => {
+                    d.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 /// The state `redis.call` works on during one run.
 struct Bridge<'c, 'a> {
     ctx: &'c mut Ctx<'a>,
@@ -572,6 +650,9 @@ struct Bridge<'c, 'a> {
     keys: Vec<Vec<u8>>,
     /// An undeclared key of another shard it met (and stopped at).
     retry: Option<Vec<u8>>,
+    /// What its writes replaced, to put back if it has to start over
+    /// (`Undo`).
+    undo: Undo,
     /// `scripting::script_id`.
     id: u64,
 }
@@ -1014,6 +1095,7 @@ fn run(
         read_only,
         keys: (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect(),
         retry: None,
+        undo: Undo::default(),
         id: super::script_id(a),
     });
     RUN.with(|r| {
@@ -1043,6 +1125,7 @@ fn run(
         resp3,
         keys,
         retry,
+        undo,
         ..
     } = bridge.into_inner();
     if let Some(k) = retry {
@@ -1056,6 +1139,7 @@ fn run(
             .cloned()
             .collect();
         extra.push(k);
+        undo.apply(ctx);
         ctx.shard.script_effects.clear();
         let out = super::retry_reply(ctx.db, a, &extra);
         ctx.r.out.extend_from_slice(&out);
@@ -1214,7 +1298,7 @@ fn bridge_call(
         }
         super::mark_roaming(b.id);
         let dirty = RUN.with(|r| r.borrow().as_ref().is_some_and(|r| r.dirty));
-        if super::retry_allowed() && (shard_id == SCRATCH || !dirty) {
+        if super::retry_allowed() && (shard_id == SCRATCH || !dirty || b.undo.complete) {
             // Start over with this key too: stop here (the script's pcall
             // cannot catch it), answer RETRY (see `run`).
             b.retry = Some(k.to_vec());
@@ -1238,6 +1322,10 @@ fn bridge_call(
     let proto = if b.resp3 { Proto::Resp3 } else { Proto::Resp2 };
     let mut out = Vec::new();
     let db = b.db;
+    if cmd.is_write() && shard_id != SCRATCH && super::retry_allowed() && b.undo.complete {
+        let Bridge { ctx, undo, .. } = &mut *b;
+        undo.save(ctx, cmd, db, a);
+    }
     match cmd.kind {
         Kind::Keyed(f) | Kind::Multi(f, _) => {
             let ctx = &mut *b.ctx;
