@@ -824,3 +824,37 @@ fn function_dump_and_restore() {
         Some("ours")
     );
 }
+
+/// MONITOR shows a script's commands after the script, as `[db lua]`.
+#[test]
+fn monitor_shows_what_scripts_run() {
+    for threads in THREADS {
+        let s = Server::start(threads);
+        let mut m = s.raw();
+        m.set_timeout(Duration::from_secs(5));
+        assert_eq!(m.call(&["MONITOR"]), Resp::simple("OK"));
+        let mut c = s.conn();
+        ok(
+            &mut c,
+            &[
+                "EVAL",
+                "return redis.call('set', KEYS[1], ARGV[1])",
+                "1",
+                "foo",
+                "bar",
+            ],
+        );
+        let line = |r: Resp| match r {
+            Resp::Simple(s) => s,
+            other => panic!("{other:?}"),
+        };
+        // (The client library's own set-up commands come first.)
+        let mut seen = Vec::new();
+        while !seen.last().is_some_and(|l: &String| l.contains("\"EVAL\"")) {
+            assert!(seen.len() < 10, "{seen:?}");
+            seen.push(line(m.read()));
+        }
+        let l = line(m.read());
+        assert!(l.contains("[0 lua] \"set\" \"foo\" \"bar\""), "{l}");
+    }
+}

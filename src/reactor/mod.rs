@@ -1269,6 +1269,20 @@ impl Reactor {
         // Redis feeds monitors after the command ran: a monitor's RESET has
         // already taken it out of the list.
         let skip = (cmd.name == "reset" && c.client.monitor).then(|| (self.id, token(idx, c.gen)));
+        self.send_monitor_line(&line, skip);
+    }
+
+    /// The commands a script ran, as Redis shows them (`[db lua]`).
+    pub(super) fn feed_script_monitors(&mut self) {
+        for (db, args) in std::mem::take(&mut self.shard.script_monitor) {
+            let a = args.args();
+            let name = table::lookup(a.get(0)).map_or("", |c| c.name);
+            let line = monitor_line(db, "lua", name, a);
+            self.send_monitor_line(&line, None);
+        }
+    }
+
+    fn send_monitor_line(&mut self, line: &[u8], skip: Option<(usize, Token)>) {
         // Copied out (into a reused list): delivering needs `&mut self`.
         let mut monitors = std::mem::take(&mut self.monitor_scratch);
         monitors.clear();
@@ -1284,10 +1298,10 @@ impl Reactor {
                 continue;
             }
             if r == self.id {
-                self.deliver_monitor_line(tok, &line);
+                self.deliver_monitor_line(tok, line);
             } else if let Some(ob) = self.outbox.get_mut(r) {
                 let s = ob.bytes.len();
-                ob.bytes.extend_from_slice(&line);
+                ob.bytes.extend_from_slice(line);
                 let line = s..ob.bytes.len();
                 ob.push(Msg::Monitor { conn: tok, line });
             }

@@ -150,6 +150,9 @@ impl Reactor {
     /// MULTI ... EXEC when more than one, as Redis 7.0 does), then wake
     /// the clients blocked on what it wrote.
     pub(super) fn script_done(&mut self) {
+        if !self.shard.script_monitor.is_empty() {
+            self.feed_script_monitors();
+        }
         if self.shard.script_effects.is_empty() {
             return;
         }

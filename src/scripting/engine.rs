@@ -1141,6 +1141,7 @@ fn run(
         extra.push(k);
         undo.apply(ctx);
         ctx.shard.script_effects.clear();
+        ctx.shard.script_monitor.clear();
         let out = super::retry_reply(ctx.db, a, &extra);
         ctx.r.out.extend_from_slice(&out);
         return;
@@ -1322,6 +1323,14 @@ fn bridge_call(
     let proto = if b.resp3 { Proto::Resp3 } else { Proto::Resp2 };
     let mut out = Vec::new();
     let db = b.db;
+    let monitored = SERVER.with(|s| {
+        s.borrow()
+            .as_ref()
+            .is_some_and(|s| s.monitor_count.load(Ordering::Relaxed) > 0)
+    });
+    if monitored && shard_id != SCRATCH {
+        b.ctx.shard.script_monitor.push((db, owned.clone()));
+    }
     if cmd.is_write() && shard_id != SCRATCH && super::retry_allowed() && b.undo.complete {
         let Bridge { ctx, undo, .. } = &mut *b;
         undo.save(ctx, cmd, db, a);

@@ -32,6 +32,9 @@ pub struct Shard {
     /// The writes a script made through `redis.call`, for its reactor to
     /// replicate and to wake blocked clients with once it is done.
     pub script_effects: Vec<ScriptEffect>,
+    /// The commands a script ran, for MONITOR (only while someone
+    /// monitors).
+    pub script_monitor: Vec<(usize, crate::tx::OwnedArgs)>,
     /// A scratch shard's keys, as gathered (`fanout::gather`): a script
     /// running here may touch these and no other.
     pub gathered_keys: Option<Vec<Vec<u8>>>,
@@ -90,6 +93,7 @@ impl Shard {
             patterns_gathered: false,
             logs_deletions: false,
             script_effects: Vec::new(),
+            script_monitor: Vec::new(),
             gathered_keys: None,
         }
     }
