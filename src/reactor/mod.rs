@@ -1069,17 +1069,9 @@ impl Reactor {
             }
         }
         if target == self.id {
-            let c = if cmd.script {
-                let oom = self.shared.memory.maxmemory() != 0 && self.over_maxmemory();
-                crate::scripting::engine::set_oom(oom);
-                crate::scripting::allow_retry(true);
-                let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
-                    return;
-                };
-                c
-            } else {
-                c
-            };
+            if cmd.script {
+                return self.run_script_here(idx, cmd, f, args, db, proto);
+            }
             let buf = c.reply_buf();
             let at = buf.len();
             let mut ctx = Ctx {
@@ -1090,13 +1082,6 @@ impl Reactor {
                 max_bulk: self.max_bulk,
             };
             f(&mut ctx, args);
-            if cmd.script {
-                crate::scripting::allow_retry(false);
-                if crate::scripting::is_retry(&ctx.r.out[at..]) {
-                    let retry = ctx.r.out.split_off(at);
-                    return self.retry_script(idx, Place::New, &retry);
-                }
-            }
             let wrote = ctx.r.out.len() > at;
             let failed = ctx.r.out.get(at) == Some(&b'-');
             let replicated = self
@@ -1122,9 +1107,6 @@ impl Reactor {
                 if wrote {
                     self.signal_written(cmd, db, args);
                 }
-            }
-            if cmd.script {
-                self.script_done();
             }
             if !wrote && cmd.is_blocking() {
                 self.block(idx, cmd, args, db, self.id, None);
@@ -1377,6 +1359,44 @@ impl Reactor {
         };
         let tok = token(idx, c.gen);
         self.dispatch_ops(tok, slot, ops);
+    }
+
+    /// A script whose keys live here: run it now. Apart from the plain
+    /// keyed path, which it would slow down with its checks.
+    #[inline(never)]
+    fn run_script_here(
+        &mut self,
+        idx: u32,
+        cmd: &'static Command,
+        f: table::KeyFn,
+        args: Args,
+        db: usize,
+        proto: crate::protocol::Proto,
+    ) {
+        let oom = self.shared.memory.maxmemory() != 0 && self.over_maxmemory();
+        crate::scripting::engine::set_oom(oom);
+        let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let buf = c.reply_buf();
+        let at = buf.len();
+        let mut ctx = Ctx {
+            shard: &mut self.shard,
+            db,
+            now: self.now,
+            r: Reply::new(buf, proto),
+            max_bulk: self.max_bulk,
+        };
+        crate::scripting::allow_retry(true);
+        f(&mut ctx, args);
+        crate::scripting::allow_retry(false);
+        if crate::scripting::is_retry(&ctx.r.out[at..]) {
+            let retry = ctx.r.out.split_off(at);
+            return self.retry_script(idx, Place::New, &retry);
+        }
+        // Deletions by expiry it caused; its own writes are its effects.
+        self.replicate(cmd, db, args, &[]);
+        self.script_done();
     }
 
     /// A script met a key it did not declare on another shard (its
