@@ -111,15 +111,10 @@ const CASES: &[&[&str]] = &[
     &["return 1", "x"],
 ];
 
-fn eval_args(case: &[&str]) -> Vec<String> {
-    let mut v = vec!["EVAL".to_string()];
-    v.extend(case.iter().map(|s| s.to_string()));
-    v
-}
-
-#[test]
-fn scripts_answer_as_redis_does() {
-    if !redis_server_available("scripting differential test") {
+/// Send `steps` to halocline (--threads 1 and 4) and to a redis-server
+/// 7.0, over RESP2 and then RESP3: every reply must be identical.
+fn same_as_redis(what: &str, steps: &[Vec<String>]) {
+    if !redis_server_available(what) {
         return;
     }
     let redis = RedisServer::start(&[]);
@@ -133,18 +128,25 @@ fn scripts_answer_as_redis_does() {
                     assert!(!r.call(&["HELLO", "3"]).is_error());
                 }
             }
-            for r in [&mut ours, &mut theirs] {
-                r.call(&["FLUSHALL"]);
-            }
-            for case in CASES {
-                let args = eval_args(case);
-                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            for step in steps {
+                let a: Vec<&str> = step.iter().map(String::as_str).collect();
                 let want = theirs.call(&a);
                 let got = ours.call(&a);
-                assert_eq!(got, want, "threads {threads} resp3 {resp3}: {case:?}");
+                assert_eq!(got, want, "threads {threads} resp3 {resp3}: {step:?}");
             }
         }
     }
+}
+
+#[test]
+fn scripts_answer_as_redis_does() {
+    let mut steps = vec![vec!["FLUSHALL".to_string()]];
+    for case in CASES {
+        let mut v = vec!["EVAL".to_string()];
+        v.extend(case.iter().map(|s| s.to_string()));
+        steps.push(v);
+    }
+    same_as_redis("scripting differential test", &steps);
 }
 
 #[test]
@@ -615,27 +617,11 @@ const FUNCTION_STEPS: &[&[&str]] = &[
 
 #[test]
 fn functions_answer_as_redis_does() {
-    if !redis_server_available("functions differential test") {
-        return;
-    }
-    let redis = RedisServer::start(&[]);
-    for threads in THREADS {
-        let s = Server::start(threads);
-        for resp3 in [false, true] {
-            let mut ours = Raw::connect(s.port);
-            let mut theirs = Raw::connect(redis.port);
-            if resp3 {
-                for r in [&mut ours, &mut theirs] {
-                    assert!(!r.call(&["HELLO", "3"]).is_error());
-                }
-            }
-            for step in FUNCTION_STEPS {
-                let want = theirs.call(step);
-                let got = ours.call(step);
-                assert_eq!(got, want, "threads {threads} resp3 {resp3}: {step:?}");
-            }
-        }
-    }
+    let steps: Vec<Vec<String>> = FUNCTION_STEPS
+        .iter()
+        .map(|s| s.iter().map(|x| x.to_string()).collect())
+        .collect();
+    same_as_redis("functions differential test", &steps);
 }
 
 #[test]

@@ -342,6 +342,24 @@ impl Vm {
         })
     }
 
+    /// Source text compiled in the scripts' environment (binary chunks
+    /// refused); `Err`: Redis's "Error compiling <what>: ..." reply.
+    fn chunk(&self, code: &[u8], name: &str, what: &str) -> Result<Function, String> {
+        self.lua
+            .load(code)
+            .set_name(name)
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|e| {
+                let msg = match &e {
+                    mlua::Error::SyntaxError { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                format!("ERR Error compiling {what}: {msg}")
+            })
+    }
+
     /// Compile a body (once per interpreter). `Err`: the error reply.
     fn compile(&mut self, sha: Sha, body: &[u8]) -> Result<Compiled, String> {
         if let Some(c) = self.funcs.get(&sha) {
@@ -352,20 +370,7 @@ impl Vm {
         let oom_refused = flags
             .as_ref()
             .is_some_and(|f| !f.contains(&"no-writes") && !f.contains(&"allow-oom"));
-        let f = self
-            .lua
-            .load(code)
-            .set_name("@user_script")
-            .set_mode(mlua::chunk::ChunkMode::Text)
-            .set_environment(self.env.clone())
-            .into_function()
-            .map_err(|e| {
-                let msg = match &e {
-                    mlua::Error::SyntaxError { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
-                format!("ERR Error compiling script (new function): {msg}")
-            })?;
+        let f = self.chunk(&code, "@user_script", "script (new function)")?;
         let c = Compiled {
             f,
             no_writes,
@@ -765,20 +770,7 @@ impl Vm {
         code: &[u8],
     ) -> Result<(String, Vec<(FunctionMeta, Function)>), String> {
         let (name, header_end) = functions::parse_header(code)?;
-        let chunk = self
-            .lua
-            .load(&code[header_end..])
-            .set_name("@user_function")
-            .set_mode(mlua::chunk::ChunkMode::Text)
-            .set_environment(self.env.clone())
-            .into_function()
-            .map_err(|e| {
-                let msg = match &e {
-                    mlua::Error::SyntaxError { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
-                format!("ERR Error compiling function: {msg}")
-            })?;
+        let chunk = self.chunk(&code[header_end..], "@user_function", "function")?;
         let registered: RefCell<Vec<(FunctionMeta, Function)>> = RefCell::new(Vec::new());
         // Redis gives a library's code 500 ms to register its functions.
         RUN.with(|r| {
