@@ -207,11 +207,11 @@ pub fn function(c: &mut ConnCtx, a: Args) {
         ));
     } else if eq_ic(sub, "restore") && (a.len() == 3 || a.len() == 4) {
         use functions::RestorePolicy;
-        let policy = match a.get(3 % a.len()) {
-            _ if a.len() == 3 => RestorePolicy::Append,
-            p if eq_ic(p, "append") => RestorePolicy::Append,
-            p if eq_ic(p, "replace") => RestorePolicy::Replace,
-            p if eq_ic(p, "flush") => RestorePolicy::Flush,
+        let policy = match (a.len() == 4).then(|| a.get(3)) {
+            None => RestorePolicy::Append,
+            Some(p) if eq_ic(p, "append") => RestorePolicy::Append,
+            Some(p) if eq_ic(p, "replace") => RestorePolicy::Replace,
+            Some(p) if eq_ic(p, "flush") => RestorePolicy::Flush,
             _ => return c.r.error(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             ),

@@ -342,7 +342,8 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
-fn hex_val(b: u8) -> Option<u8> {
+/// One hex digit's value (either case).
+pub fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

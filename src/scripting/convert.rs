@@ -55,7 +55,7 @@ fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<V
                 return Ok(Value::Boolean(false));
             }
             let n = n as usize;
-            let end = (*pos + n).min(buf.len());
+            let end = pos.saturating_add(n).min(buf.len());
             let body = &buf[*pos..end];
             *pos = (end + 2).min(buf.len());
             if kind == b'=' && body.len() >= 4 {
@@ -175,11 +175,10 @@ fn table_to_reply(r: &mut Reply, t: &Table, inner_resp3: bool, depth: usize) {
         let s = s.to_string_lossy();
         return r.simple(&s.replace(['\r', '\n'], " "));
     }
-    if let Ok(Value::Number(n)) = t.raw_get::<Value>("double") {
-        return r.double(n);
-    }
-    if let Ok(Value::Integer(n)) = t.raw_get::<Value>("double") {
-        return r.double(n as f64);
+    match t.raw_get::<Value>("double") {
+        Ok(Value::Number(n)) => return r.double(n),
+        Ok(Value::Integer(n)) => return r.double(n as f64),
+        _ => {}
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
         let s = s.to_string_lossy();

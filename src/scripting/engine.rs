@@ -477,9 +477,10 @@ thread_local! {
 
 /// Publishes a bridge to `redis.call` for the length of one run. The
 /// functions behind `redis.call`, `redis.pcall` and `redis.setresp` are
-/// made once per interpreter (made per run, scoped to the run's borrow
-/// of its shard, they cost a tenth of an EVAL) and find the run's state
-/// here, as Redis's find theirs in the Lua registry.
+/// made once per interpreter and find the run's state here, as Redis's
+/// find theirs in the Lua registry. (Made per run as closures scoped to
+/// the run's borrow of its shard, together with a collector step per run,
+/// an EVAL cost 4.39 us of server CPU at -P16 instead of 2.55.)
 struct CurrentBridge;
 
 impl CurrentBridge {
@@ -1147,12 +1148,13 @@ fn run(
                 .unwrap_or_else(|| "ERR unknown error".into());
             let source = t.raw_get::<Value>("source").ok();
             let line = t.raw_get::<Value>("line").ok();
+            let line = match line {
+                Some(Value::Integer(l)) => Some(l),
+                Some(Value::Number(l)) => Some(l as i64),
+                _ => None,
+            };
             match (source, line) {
-                (Some(Value::String(s)), Some(Value::Integer(l))) => ctx.r.error(&format!(
-                    "{msg} script: {sha}, on {}:{l}.",
-                    s.to_string_lossy()
-                )),
-                (Some(Value::String(s)), Some(Value::Number(l))) => ctx.r.error(&format!(
+                (Some(Value::String(s)), Some(l)) => ctx.r.error(&format!(
                     "{msg} script: {sha}, on {}:{l}.",
                     s.to_string_lossy()
                 )),

@@ -201,7 +201,7 @@ fn mp_encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
 
 /// Nesting a decoded value may have (input comes from the script, so its
 /// depth must not be able to exhaust the stack).
-const MSGPACK_MAX_DECODE_DEPTH: usize = 1000;
+const MSGPACK_MAX_DECODE_DEPTH: usize = 64;
 
 fn mp_decode(lua: &Lua, b: &[u8], pos: &mut usize) -> mlua::Result<Value> {
     mp_decode_at(lua, b, pos, 0)
@@ -573,11 +573,8 @@ fn bit(lua: &Lua) -> mlua::Result<Table> {
                 Some(v) => tobit(&v)?,
                 None => 8,
             };
-            let (upper, width) = if n < 0 {
-                (true, (-n) as usize)
-            } else {
-                (false, n as usize)
-            };
+            // (-2^31 has no positive i32: unsigned_abs.)
+            let (upper, width) = (n < 0, n.unsigned_abs() as usize);
             let width = width.min(8);
             let full = if upper {
                 format!("{x:08X}")
@@ -666,6 +663,7 @@ mod tests {
         assert_eq!(eval("return tostring(bit.tobit(4294967297))"), "1");
         assert_eq!(eval("return bit.tohex(255)"), "000000ff");
         assert_eq!(eval("return bit.tohex(-1, -4)"), "FFFF");
+        assert_eq!(eval("return bit.tohex(255, -2147483648)"), "000000FF");
         assert_eq!(eval("return tostring(bit.bxor(5, 3, 1))"), "7");
     }
 }

@@ -40,12 +40,10 @@ static CACHE: LazyLock<Cache> = LazyLock::new(|| Cache {
 pub fn sha1hex(body: &[u8]) -> Sha {
     use sha1::{Digest, Sha1};
     let digest = Sha1::digest(body);
+    let mut hexed = Vec::with_capacity(40);
+    hex(&mut hexed, &digest);
     let mut out = [0u8; 40];
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in digest.iter().enumerate() {
-        out[2 * i] = HEX[(b >> 4) as usize];
-        out[2 * i + 1] = HEX[(b & 15) as usize];
-    }
+    out.copy_from_slice(&hexed);
     out
 }
 
@@ -173,7 +171,7 @@ fn hex(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn unhex(s: &[u8]) -> Option<Vec<u8>> {
-    let v = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let v = crate::protocol::parser::hex_val;
     s.chunks(2)
         .map(|p| Some(v(*p.first()?)? << 4 | v(*p.get(1)?)?))
         .collect()
@@ -241,7 +239,9 @@ static ROAMING: LazyLock<RwLock<std::collections::HashSet<u64>>> = LazyLock::new
 pub fn script_id(a: crate::protocol::Args) -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = foldhash::fast::FixedState::with_seed(0x5c21).build_hasher();
-    h.write(&a.get(0).to_ascii_lowercase());
+    for b in a.get(0) {
+        h.write_u8(b.to_ascii_lowercase());
+    }
     h.write_u8(0);
     h.write(a.get(1));
     h.finish()

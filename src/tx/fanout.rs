@@ -982,7 +982,9 @@ pub fn gather(
                     flag
                 })
                 .collect();
-            scratch.gathered_keys = Some(keys.clone());
+            // Lent to the scratch shard for the run (a script checks the
+            // keys it touches against them), then taken back.
+            scratch.gathered_keys = Some(keys);
             let at = r.out.len();
             {
                 let mut ctx = crate::commands::ctx::Ctx {
@@ -996,6 +998,7 @@ pub fn gather(
                 f(&mut ctx, args.args());
                 crate::scripting::allow_retry(false);
             }
+            let keys = scratch.gathered_keys.take().unwrap_or_default();
             // A script that met a key it did not declare starts over
             // (`Reactor::retry_script`): nothing of this run is kept.
             if !writes || crate::scripting::is_retry(&r.out[at..]) {
