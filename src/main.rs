@@ -192,6 +192,9 @@ fn run(cfg: Config, supervisor: halocline::supervisor::Supervisor) -> Result<(),
             log::warn!("Failed to write PID file: {e}");
         }
     }
+    // Before any client can send REPLICAOF (the link itself starts after
+    // the reactors, below).
+    halocline::replication::replica::attach(&shared);
     let mut handles = Vec::new();
     let batch = halocline::io::sched::oversubscribed(threads);
     if batch {

@@ -176,10 +176,18 @@ pub struct Adopt {
     pub addr: String,
 }
 
-/// Bind the replication state to its server and, if the configuration
-/// names a master (`replicaof host port`), start replicating it.
-pub fn start(shared: &Arc<Shared>) {
+/// Bind the replication state to its server, so that REPLICAOF can start
+/// sessions: before the listeners serve anyone (a REPLICAOF that came
+/// first was refused as "not available").
+pub fn attach(shared: &Arc<Shared>) {
     let _ = shared.repl.replica.shared.set(Arc::downgrade(shared));
+}
+
+/// If the configuration names a master (`replicaof host port`), start
+/// replicating it (after the reactors: the link hands its connection to
+/// reactor 0).
+pub fn start(shared: &Arc<Shared>) {
+    attach(shared);
     let configured = shared
         .config()
         .passive
