@@ -23,6 +23,9 @@ pub struct Config {
     /// Hidden: make the io_uring probe fail (tests the epoll fallback).
     pub debug_fail_uring: bool,
     pub proto_max_bulk_len: usize,
+    /// notify-keyspace-events as flags: its shown form (`passive`) drops
+    /// `n` next to `A`, as Redis's does, so it cannot be parsed back.
+    pub notify_flags: u32,
     /// Settings kept as validated text, as CONFIG GET reports them: some
     /// only accepted and reported (save, appendonly, ...), others read
     /// where they act (`int`, `memory_settings`, `writes_need_replicas`).
@@ -298,6 +301,7 @@ impl Default for Config {
             io_backend: "auto".into(),
             debug_fail_uring: false,
             proto_max_bulk_len: 512 * 1024 * 1024,
+            notify_flags: 0,
             passive: PASSIVE_DEFAULTS
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -533,11 +537,13 @@ impl Config {
                             }
                         }
                     }
-                    "dir"
-                    | "dbfilename"
-                    | "notify-keyspace-events"
-                    | "masterauth"
-                    | "masteruser" => one()?.clone(),
+                    "notify-keyspace-events" => {
+                        let f = crate::notify::parse(one()?.as_bytes())
+                            .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+                        self.notify_flags = f;
+                        crate::notify::format(f)
+                    }
+                    "dir" | "dbfilename" | "masterauth" | "masteruser" => one()?.clone(),
                     "replicaof" => replicaof_value(args)?,
                     _ => {
                         let v = one()?;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod io;
 pub mod logging;
 pub mod memory;
+pub mod notify;
 pub mod protocol;
 pub mod pubsub;
 pub mod rdb;

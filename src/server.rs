@@ -85,6 +85,7 @@ impl Shared {
             .store(cfg.writes_need_replicas(), Ordering::Relaxed);
         self.repl.replica.configure(cfg);
         crate::scripting::set_busy_threshold(cfg.int("busy-reply-threshold", 5000));
+        crate::notify::set_flags(cfg.notify_flags);
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {

@@ -459,6 +459,31 @@ fn a_redis_replica_ends_with_the_same_data() {
     }
 }
 
+/// A write that finds its key expired (HSET, SADD... create it afresh)
+/// deletes the old one first: replicas, which never expire keys
+/// themselves, must get that DEL before the write, or they add the field
+/// to the stale hash (the stream had only the HSET).
+#[test]
+fn a_write_over_an_expired_key_replicates_its_deletion_first() {
+    let s = Server::start(1);
+    let mut c = s.conn();
+    ok(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    assert_eq!(int(&mut c, &["HSET", "h", "a", "1"]), 1);
+    assert_eq!(int(&mut c, &["PEXPIRE", "h", "1"]), 1);
+    std::thread::sleep(Duration::from_millis(10));
+    let mut st = Stream::attach(s.port, false);
+    assert_eq!(int(&mut c, &["HSET", "h", "b", "2"]), 1);
+    ok(&mut c, &["SET", "end", "1"]);
+    let got = st.until("end");
+    let names: Vec<String> = got.iter().map(|c| c.join(" ")).collect();
+    let del = names.iter().position(|n| n == "DEL h");
+    let hset = names.iter().position(|n| n == "HSET h b 2");
+    assert!(
+        matches!((del, hset), (Some(d), Some(h)) if d < h),
+        "{names:?}"
+    );
+}
+
 #[test]
 fn keys_scan_and_randomkey_find_expired_are_deleted_in_the_stream() {
     let s = Server::start(1);

@@ -8,6 +8,7 @@
 use super::ctx::{arg_f64, Ctx, Replied, ERR_SYNTAX};
 use super::list::{lmove_core, lmpop_core, lookup_list, parse_end, parse_lmpop};
 use super::zset::{lookup_zset, parse_zmpop, zmpop_core};
+use crate::notify::{notify, GENERIC, LIST, ZSET};
 use crate::protocol::{Args, Reply};
 use crate::shard::Shard;
 use crate::types::list::End;
@@ -98,8 +99,11 @@ fn bpop(c: &mut Ctx, a: Args, end: End, name: &str) {
                     r.array(2);
                     r.bulk(key);
                     r.bulk(&v);
+                    let event = if end == End::Left { "lpop" } else { "rpop" };
+                    notify(LIST, event, *db, key);
                     if empty {
                         shard.dbs[*db].remove(key);
+                        notify(GENERIC, "del", *db, key);
                     }
                     return;
                 }
@@ -181,8 +185,10 @@ fn bzpop(c: &mut Ctx, a: Args, max: bool, name: &str) {
                     r.bulk(key);
                     r.bulk(&m);
                     r.double(s);
+                    notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, *db, key);
                     if empty {
                         shard.dbs[*db].remove(key);
+                        notify(GENERIC, "del", *db, key);
                     }
                     return;
                 }

@@ -23,6 +23,12 @@ pub const ERR_SYNTAX: &str = "ERR syntax error";
 pub const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
 
 impl<'a> Ctx<'a> {
+    /// Raise a keyspace notification for `key` of the client's database.
+    #[inline]
+    pub fn notify(&self, class: u32, event: &'static str, key: &[u8]) {
+        crate::notify::notify(class, event, self.db, key);
+    }
+
     #[inline]
     pub fn db(&mut self) -> &mut Db {
         &mut self.shard.dbs[self.db]

@@ -5,6 +5,7 @@ use super::coll::{
     MAX_RANDOM_REPLY,
 };
 use super::ctx::{arg_f64, arg_i64, eq_ic, Ctx, ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX};
+use crate::notify::{notify, GENERIC, HASH};
 use crate::protocol::reply::format_double;
 use crate::protocol::{parse_i64, Args, Reply};
 use crate::types::hash::HashVal;
@@ -34,9 +35,11 @@ fn hset_generic(c: &mut Ctx, a: Args, name: &str) {
             "ERR wrong number of arguments for '{name}' command"
         ));
     }
+    let db = c.db;
     let Some((h, r)) = hash_or_create(c, a.get(1)) else {
         return;
     };
+    notify(HASH, "hset", db, a.get(1));
     h.fit_lengths(a.iter().skip(2).map(|x| x.len()));
     let mut created = 0;
     for i in (2..a.len()).step_by(2) {
@@ -60,6 +63,7 @@ pub fn hmset(c: &mut Ctx, a: Args) {
 }
 
 pub fn hsetnx(c: &mut Ctx, a: Args) {
+    let db = c.db;
     let Some((h, r)) = hash_or_create(c, a.get(1)) else {
         return;
     };
@@ -70,6 +74,7 @@ pub fn hsetnx(c: &mut Ctx, a: Args) {
     } else {
         h.fit_lengths([f.len(), v.len()]);
         h.set(f, v);
+        notify(HASH, "hset", db, a.get(1));
         r.int(1);
     }
 }
@@ -119,8 +124,12 @@ pub fn hdel(c: &mut Ctx, a: Args) {
     }
     let empty = h.is_empty();
     r.int(deleted);
+    if deleted > 0 {
+        c.notify(HASH, "hdel", key);
+    }
     if empty {
         c.db().remove(key);
+        c.notify(GENERIC, "del", key);
     }
 }
 
@@ -188,6 +197,7 @@ pub fn hincrby(c: &mut Ctx, a: Args) {
     let Some(incr) = arg_i64(a.get(3)) else {
         return c.r.error(ERR_NOT_INT);
     };
+    let db = c.db;
     let Some((h, r)) = hash_or_create(c, a.get(1)) else {
         return;
     };
@@ -205,6 +215,7 @@ pub fn hincrby(c: &mut Ctx, a: Args) {
         return r.error("ERR increment or decrement would overflow");
     };
     h.set(field, itoa::Buffer::new().format(n).as_bytes());
+    notify(HASH, "hincrby", db, a.get(1));
     r.int(n);
 }
 
@@ -215,6 +226,7 @@ pub fn hincrbyfloat(c: &mut Ctx, a: Args) {
     if incr.is_infinite() {
         return c.r.error("ERR value is NaN or Infinity");
     }
+    let db = c.db;
     let Some((h, r)) = hash_or_create(c, a.get(1)) else {
         return;
     };
@@ -232,6 +244,7 @@ pub fn hincrbyfloat(c: &mut Ctx, a: Args) {
     }
     let s = format_double(n);
     h.set(field, s.as_bytes());
+    notify(HASH, "hincrbyfloat", db, a.get(1));
     r.bulk(s.as_bytes());
 }
 

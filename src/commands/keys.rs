@@ -2,6 +2,7 @@
 //! Their cross-shard forms are in `tx::fanout`.
 
 use super::ctx::{arg_i64, eq_ic, Ctx, ERR_NOT_INT, ERR_SYNTAX};
+use crate::notify::{self, GENERIC};
 use crate::protocol::Args;
 
 /// DEL/UNLINK on keys of this shard.
@@ -10,6 +11,7 @@ pub fn del(c: &mut Ctx, a: Args) {
     for k in a.iter().skip(1) {
         if c.lookup_untouched(k).is_some() {
             c.db().remove(k);
+            c.notify(GENERIC, "del", k);
             n += 1;
         }
     }
@@ -120,8 +122,10 @@ fn expire_generic(c: &mut Ctx, a: Args, unit: Unit, absolute: bool, cmd: &str) {
     }
     if at <= now {
         c.db().remove(key);
+        c.notify(GENERIC, "del", key);
     } else {
         c.db().set_expire(key, at as u64);
+        c.notify(GENERIC, "expire", key);
     }
     c.r.int(1);
 }
@@ -179,6 +183,7 @@ pub fn persist(c: &mut Ctx, a: Args) {
     match c.lookup_write(key) {
         Some(e) if e.expire_at != 0 => {
             c.db().set_expire(key, 0);
+            c.notify(GENERIC, "persist", key);
             c.r.int(1)
         }
         _ => c.r.int(0),
@@ -199,6 +204,8 @@ fn rename_generic(c: &mut Ctx, a: Args, nx: bool) {
     }
     if let Some(e) = c.db().remove(src) {
         c.db().set(dst, e.value, e.expire_at);
+        c.notify(GENERIC, "rename_from", src);
+        c.notify(GENERIC, "rename_to", dst);
     }
     if nx {
         c.r.int(1)
@@ -263,6 +270,7 @@ pub fn copy(c: &mut Ctx, a: Args) {
         return c.r.int(0);
     }
     target.set(dst, v, exp);
+    notify::notify(GENERIC, "copy_to", dst_db, dst);
     c.r.int(1);
 }
 
@@ -288,6 +296,8 @@ pub fn move_(c: &mut Ctx, a: Args) {
     }
     if let Some(e) = shard.dbs[c.db].remove(key) {
         shard.dbs[dst_db].set(key, e.value, e.expire_at);
+        c.notify(GENERIC, "move_from", key);
+        notify::notify(GENERIC, "move_to", dst_db, key);
     }
     c.r.int(1);
 }
@@ -489,6 +499,7 @@ pub fn restore(c: &mut Ctx, a: Args) {
         return c.r.ok();
     }
     c.db().set(key, value, expire_at);
+    c.notify(GENERIC, "restore", key);
     if idle.is_some() || freq.is_some() {
         let meta = crate::memory::restored_meta(idle, freq);
         c.db().set_meta(key, meta);

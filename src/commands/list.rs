@@ -2,6 +2,7 @@
 //! lists are never stored: whatever removes the last element deletes the key.
 
 use super::ctx::{arg_i64, eq_ic, Ctx, Replied, ERR_NOT_INT, ERR_SYNTAX};
+use crate::notify::{notify, GENERIC, LIST};
 use crate::protocol::{Args, Reply};
 use crate::shard::Shard;
 use crate::types::list::{clamp_range, End};
@@ -110,6 +111,7 @@ pub fn parse_end(a: &[u8]) -> Option<End> {
 
 fn push_generic(c: &mut Ctx, a: Args, end: End, xx: bool) {
     let key = a.get(1);
+    let event = if end == End::Left { "lpush" } else { "rpush" };
     let Ctx {
         shard, db, now, r, ..
     } = c;
@@ -120,6 +122,7 @@ fn push_generic(c: &mut Ctx, a: Args, end: End, xx: bool) {
                 l.push(v, end);
             }
             r.int(l.len() as i64);
+            notify(LIST, event, *db, key);
         }
         Ok(None) if xx => r.int(0),
         Ok(None) => {
@@ -129,6 +132,7 @@ fn push_generic(c: &mut Ctx, a: Args, end: End, xx: bool) {
             }
             r.int(l.len() as i64);
             shard.dbs[*db].set(key, Value::List(Box::new(l)), 0);
+            notify(LIST, event, *db, key);
         }
     }
 }
@@ -189,20 +193,25 @@ fn pop_generic(c: &mut Ctx, a: Args, end: End) {
         }
         Ok(Some(l)) => l,
     };
+    let event = if end == End::Left { "lpop" } else { "rpop" };
     match count {
         None => {
             if let Some(v) = l.pop(end) {
                 r.bulk(&v);
             }
+            notify(LIST, event, *db, key);
             if l.is_empty() {
                 shard.dbs[*db].remove(key);
+                notify(GENERIC, "del", *db, key);
             }
         }
         Some(0) => r.array(0),
         Some(n) => {
             pop_range_reply(l, end, n, r);
+            notify(LIST, event, *db, key);
             if l.is_empty() {
                 shard.dbs[*db].remove(key);
+                notify(GENERIC, "del", *db, key);
             }
         }
     }
@@ -276,7 +285,10 @@ pub fn lset(c: &mut Ctx, a: Args) {
         Ok(Some(l)) => match arg_i64(a.get(2)) {
             None => r.error(ERR_NOT_INT),
             Some(i) => match l.index(i) {
-                Some(p) if l.set(p, a.get(3)) => r.ok(),
+                Some(p) if l.set(p, a.get(3)) => {
+                    notify(LIST, "lset", *db, a.get(1));
+                    r.ok()
+                }
                 _ => r.error("ERR index out of range"),
             },
         },
@@ -302,6 +314,7 @@ pub fn linsert(c: &mut Ctx, a: Args) {
             Some(p) => {
                 l.insert(if after { p + 1 } else { p }, a.get(4));
                 r.int(l.len() as i64);
+                notify(LIST, "linsert", *db, a.get(1));
             }
         },
     }
@@ -321,8 +334,12 @@ pub fn lrem(c: &mut Ctx, a: Args) {
         Ok(Some(l)) => {
             let removed = l.remove_matching(a.get(3), n.unsigned_abs() as usize, n < 0);
             r.int(removed as i64);
+            if removed > 0 {
+                notify(LIST, "lrem", *db, key);
+            }
             if l.is_empty() {
                 shard.dbs[*db].remove(key);
+                notify(GENERIC, "del", *db, key);
             }
         }
     }
@@ -346,8 +363,10 @@ pub fn ltrim(c: &mut Ctx, a: Args) {
                 Some((s, e)) => (s, len - e - 1),
             };
             l.trim(left, right);
+            notify(LIST, "ltrim", *db, key);
             if l.is_empty() {
                 shard.dbs[*db].remove(key);
+                notify(GENERIC, "del", *db, key);
             } else {
                 // Even when it trimmed nothing, as Redis signals it; a
                 // missing list is not touched.
@@ -482,7 +501,8 @@ pub fn lmove_core(
     };
     // With src == dst the (possibly now empty) list is pushed back onto
     // before anything is deleted: RPOPLPUSH k k rotates.
-    if l.is_empty() && src != dst {
+    let emptied = l.is_empty() && src != dst;
+    if emptied {
         shard.dbs[db].remove(src);
     }
     match lookup_list(shard, db, now, dst, false, r) {
@@ -492,6 +512,22 @@ pub fn lmove_core(
             d.push(&v, to);
             shard.dbs[db].set(dst, Value::List(Box::new(d)), 0);
         }
+    }
+    // Redis's order: the push, the pop, the source's deletion.
+    notify(
+        LIST,
+        if to == End::Left { "lpush" } else { "rpush" },
+        db,
+        dst,
+    );
+    notify(
+        LIST,
+        if from == End::Left { "lpop" } else { "rpop" },
+        db,
+        src,
+    );
+    if emptied {
+        notify(GENERIC, "del", db, src);
     }
     r.bulk(&v);
 }
@@ -586,8 +622,15 @@ pub fn lmpop_core(
                 r.array(2);
                 r.bulk(key);
                 pop_range_reply(l, p.end, p.count, r);
+                notify(
+                    LIST,
+                    if p.end == End::Left { "lpop" } else { "rpop" },
+                    db,
+                    key,
+                );
                 if l.is_empty() {
                     shard.dbs[db].remove(key);
+                    notify(GENERIC, "del", db, key);
                 }
                 return true;
             }

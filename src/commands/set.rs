@@ -7,6 +7,7 @@ use super::coll::{
     scan_reply_header, MAX_RANDOM_REPLY,
 };
 use super::ctx::{Ctx, ERR_SYNTAX};
+use crate::notify::{GENERIC, SET};
 use crate::protocol::{Args, Reply};
 use crate::shard::{Db, Entry};
 use crate::types::set::{self, sample_distinct, Member, SetVal};
@@ -50,6 +51,9 @@ pub fn sadd(c: &mut Ctx, a: Args) {
         }
     }
     r.int(added);
+    if added > 0 {
+        c.notify(SET, "sadd", a.get(1));
+    }
 }
 
 pub fn srem(c: &mut Ctx, a: Args) {
@@ -66,8 +70,12 @@ pub fn srem(c: &mut Ctx, a: Args) {
     }
     let empty = s.is_empty();
     r.int(deleted);
+    if deleted > 0 {
+        c.notify(SET, "srem", key);
+    }
     if empty {
         c.db().remove(key);
+        c.notify(GENERIC, "del", key);
     }
 }
 
@@ -117,8 +125,10 @@ pub fn spop(c: &mut Ctx, a: Args) {
         r.bulk(&m);
     }
     let empty = s.is_empty();
+    c.notify(SET, "spop", key);
     if empty {
         c.db().remove(key);
+        c.notify(GENERIC, "del", key);
     }
 }
 
@@ -139,6 +149,8 @@ fn spop_count(c: &mut Ctx, a: Args) {
             reply_member(r, m);
         }
         c.db().remove(key);
+        c.notify(SET, "spop", key);
+        c.notify(GENERIC, "del", key);
         return;
     }
     let popped = s.pop_random(count as usize);
@@ -146,6 +158,7 @@ fn spop_count(c: &mut Ctx, a: Args) {
     for m in &popped {
         r.bulk(m);
     }
+    c.notify(SET, "spop", key);
 }
 
 pub fn srandmember(c: &mut Ctx, a: Args) {
@@ -219,8 +232,11 @@ pub fn smove(c: &mut Ctx, a: Args) {
     if !s.remove(m) {
         return r.int(0);
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    c.notify(SET, "srem", src);
+    if emptied {
         c.db().remove(src);
+        c.notify(GENERIC, "del", src);
     }
     let mut created = false;
     let (e, r) = entry_or_insert(c, dst, || {
@@ -237,6 +253,7 @@ pub fn smove(c: &mut Ctx, a: Args) {
     c.db().touch(src);
     if created || inserted {
         c.db().touch(dst);
+        c.notify(SET, "sadd", dst);
     }
 }
 
@@ -269,12 +286,15 @@ fn sources<'d, 'k>(db: &'d Db, keys: impl Iterator<Item = &'k [u8]>) -> Vec<Opti
 
 /// Store a computed set at `dst` (replacing any value and TTL), or delete
 /// `dst` when the result is empty; replies with the cardinality.
-fn store(c: &mut Ctx, dst: &[u8], result: SetVal) {
+fn store(c: &mut Ctx, dst: &[u8], result: SetVal, event: &'static str) {
     let n = result.len();
     if n == 0 {
-        c.db().remove(dst);
+        if c.db().remove(dst).is_some() {
+            c.notify(GENERIC, "del", dst);
+        }
     } else {
         c.db().set(dst, Value::Set(Box::new(result)), 0);
+        c.notify(SET, event, dst);
     }
     c.r.int(n as i64);
 }
@@ -296,14 +316,14 @@ fn sinter_generic(c: &mut Ctx, a: Args, first: usize, dst: Option<&[u8]>) {
     // Any missing key makes the intersection empty.
     let Some(sets) = sets.into_iter().collect::<Option<Vec<&SetVal>>>() else {
         return match dst {
-            Some(d) => store(c, d, SetVal::new_intset()),
+            Some(d) => store(c, d, SetVal::new_intset(), "sinterstore"),
             None => r.set(0),
         };
     };
     match dst {
         Some(d) => {
             let result = set::inter(&sets);
-            store(c, d, result)
+            store(c, d, result, "sinterstore")
         }
         None => {
             let mut out = Vec::new();
@@ -332,7 +352,16 @@ fn sunion_diff_generic(c: &mut Ctx, a: Args, first: usize, dst: Option<&[u8]>, o
         Op::Diff => set::diff(&sets),
     };
     match dst {
-        Some(d) => store(c, d, result),
+        Some(d) => store(
+            c,
+            d,
+            result,
+            if op == Op::Union {
+                "sunionstore"
+            } else {
+                "sdiffstore"
+            },
+        ),
         None => {
             r.set(result.len());
             for m in result.iter() {

@@ -4,6 +4,7 @@ use super::ctx::{
     arg_f64, arg_i64, eq_ic, lookup_str, reply_str, Ctx, Replied, ERR_NOT_FLOAT, ERR_NOT_INT,
     ERR_SYNTAX,
 };
+use crate::notify;
 use crate::protocol::reply::format_double;
 use crate::protocol::Args;
 use crate::types::{StrVal, Value};
@@ -108,6 +109,10 @@ pub fn set(c: &mut Ctx, a: Args) {
         Expiry::At(at) => c.db().set(key, v, at),
         _ => c.db().set(key, v, 0),
     }
+    c.notify(notify::STRING, "set", key);
+    if matches!(exp, Expiry::At(_)) {
+        c.notify(notify::GENERIC, "expire", key);
+    }
     if !get {
         c.r.ok();
     }
@@ -119,6 +124,7 @@ pub fn setnx(c: &mut Ctx, a: Args) {
         return c.r.int(0);
     }
     c.db().set(key, Value::Str(StrVal::from_bytes(a.get(2))), 0);
+    c.notify(notify::STRING, "set", key);
     c.r.int(1);
 }
 
@@ -127,6 +133,8 @@ fn setex_generic(c: &mut Ctx, a: Args, unit: &str, cmd: &str) {
         Ok(at) => {
             c.db()
                 .set(a.get(1), Value::Str(StrVal::from_bytes(a.get(3))), at);
+            c.notify(notify::STRING, "set", a.get(1));
+            c.notify(notify::GENERIC, "expire", a.get(1));
             c.r.ok();
         }
         Err(e) => c.r.error(&e),
@@ -152,6 +160,7 @@ pub fn getset(c: &mut Ctx, a: Args) {
         Ok(None) => c.r.null(),
     }
     c.db().set(key, Value::Str(StrVal::from_bytes(a.get(2))), 0);
+    c.notify(notify::STRING, "set", key);
 }
 
 pub fn getdel(c: &mut Ctx, a: Args) {
@@ -162,6 +171,7 @@ pub fn getdel(c: &mut Ctx, a: Args) {
             let s = s.clone();
             c.reply_str(&s);
             c.db().remove(key);
+            c.notify(notify::GENERIC, "del", key);
         }
         Ok(None) => c.r.null(),
     }
@@ -198,12 +208,17 @@ pub fn getex(c: &mut Ctx, a: Args) {
             match exp {
                 Expiry::At(at) if at <= c.now => {
                     c.db().remove(key);
+                    c.notify(notify::GENERIC, "del", key);
                 }
                 Expiry::At(at) => {
                     c.db().set_expire(key, at);
+                    c.notify(notify::GENERIC, "expire", key);
                 }
                 Expiry::Persist => {
-                    c.db().set_expire(key, 0);
+                    let had_ttl = c.lookup_untouched(key).is_some_and(|e| e.expire_at != 0);
+                    if had_ttl && c.db().set_expire(key, 0) {
+                        c.notify(notify::GENERIC, "persist", key);
+                    }
                 }
                 _ => {}
             }
@@ -219,6 +234,7 @@ pub fn append(c: &mut Ctx, a: Args) {
         Ok(None) => {
             // A new key is stored like SET would (Redis: int/embstr).
             c.db().set(key, Value::Str(StrVal::from_bytes(add)), 0);
+            c.notify(notify::STRING, "append", key);
             c.r.int(add.len() as i64);
         }
         Ok(Some(s)) => {
@@ -228,6 +244,7 @@ pub fn append(c: &mut Ctx, a: Args) {
             let raw = s.make_raw();
             raw.extend_from_slice(add);
             let n = raw.len() as i64;
+            c.notify(notify::STRING, "append", key);
             c.r.int(n);
         }
     }
@@ -245,10 +262,13 @@ pub fn strlen(c: &mut Ctx, a: Args) {
 }
 
 fn incr_generic(c: &mut Ctx, key: &[u8], by: i64) {
+    // Redis raises "incrby" for all four commands.
+    let event = "incrby";
     match c.lookup_str(key) {
         Err(Replied) => {}
         Ok(None) => {
             c.db().set(key, Value::Str(StrVal::Int(by)), 0);
+            c.notify(notify::STRING, event, key);
             c.r.int(by);
         }
         Ok(Some(s)) => {
@@ -259,6 +279,7 @@ fn incr_generic(c: &mut Ctx, key: &[u8], by: i64) {
                 return c.r.error("ERR increment or decrement would overflow");
             };
             *s = StrVal::Int(n);
+            c.notify(notify::STRING, event, key);
             c.r.int(n);
         }
     }
@@ -307,6 +328,7 @@ pub fn incrbyfloat(c: &mut Ctx, a: Args) {
     let s = format_double(n);
     c.db()
         .set_keep_ttl(key, Value::Str(StrVal::from_bytes(s.as_bytes())));
+    c.notify(notify::STRING, "incrbyfloat", key);
     c.r.bulk(s.as_bytes());
 }
 
@@ -369,6 +391,7 @@ pub fn setrange(c: &mut Ctx, a: Args) {
             v[off..].copy_from_slice(val);
             let n = v.len() as i64;
             c.db().set(key, Value::Str(StrVal::Raw(Box::new(v))), 0);
+            c.notify(notify::STRING, "setrange", key);
             c.r.int(n);
         }
         Ok(Some(s)) => {
@@ -389,6 +412,7 @@ pub fn setrange(c: &mut Ctx, a: Args) {
             // Touched here, not for every SETRANGE: an empty value changes
             // nothing and leaves a WATCH of the key intact, as in Redis.
             c.db().touch(key);
+            c.notify(notify::STRING, "setrange", key);
         }
     }
 }
@@ -420,6 +444,7 @@ pub fn mset(c: &mut Ctx, a: Args) {
     for i in (1..a.len()).step_by(2) {
         c.db()
             .set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);
+        c.notify(notify::STRING, "set", a.get(i));
     }
     c.r.ok();
 }
@@ -438,6 +463,7 @@ pub fn msetnx(c: &mut Ctx, a: Args) {
     for i in (1..a.len()).step_by(2) {
         c.db()
             .set(a.get(i), Value::Str(StrVal::from_bytes(a.get(i + 1))), 0);
+        c.notify(notify::STRING, "set", a.get(i));
     }
     c.r.int(1);
 }

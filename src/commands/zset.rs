@@ -3,6 +3,7 @@
 
 use super::ctx::{arg_i64, eq_ic, Ctx, Replied, ERR_NOT_INT, ERR_SYNTAX};
 use super::list::{arg_positive, arg_range, lookup_value};
+use crate::notify::{notify, GENERIC, ZSET};
 use crate::protocol::reply::{format_d2string, format_g17};
 use crate::protocol::{Args, Reply};
 use crate::shard::Shard;
@@ -330,6 +331,9 @@ fn zadd_generic(c: &mut Ctx, a: Args, incr_cmd: bool) {
         // nothing, and a WATCH of the key survives it.
         shard.dbs[*db].touch(key);
     }
+    if !nan && added + updated > 0 {
+        notify(ZSET, if f.incr { "zincr" } else { "zadd" }, *db, key);
+    }
 }
 
 pub fn zadd(c: &mut Ctx, a: Args) {
@@ -358,8 +362,12 @@ pub fn zrem(c: &mut Ctx, a: Args) {
                 }
             }
             r.int(n);
+            if n > 0 {
+                notify(ZSET, "zrem", *db, key);
+            }
             if z.is_empty() {
                 shard.dbs[*db].remove(key);
+                notify(GENERIC, "del", *db, key);
             }
         }
     }
@@ -707,8 +715,17 @@ fn zremrange_generic(c: &mut Ctx, a: Args, rt: RangeType) {
         None => 0,
     };
     r.int(removed as i64);
+    if removed > 0 {
+        let event = match rt {
+            RangeType::Score => "zremrangebyscore",
+            RangeType::Lex => "zremrangebylex",
+            _ => "zremrangebyrank",
+        };
+        notify(ZSET, event, *db, key);
+    }
     if z.is_empty() {
         shard.dbs[*db].remove(key);
+        notify(GENERIC, "del", *db, key);
     }
 }
 
@@ -767,8 +784,12 @@ pub fn zpop_reply(
             r.double(s);
         }
     }
+    if n > 0 {
+        notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, db, key);
+    }
     if z.is_empty() {
         shard.dbs[db].remove(key);
+        notify(GENERIC, "del", db, key);
     }
 }
 

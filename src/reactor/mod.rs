@@ -2257,6 +2257,7 @@ impl Reactor {
                     let v =
                         crate::types::Value::Str(crate::types::StrVal::from_bytes(a.get(i + 1)));
                     shard.dbs[db].set(a.get(i), v, 0);
+                    crate::notify::notify(crate::notify::STRING, "set", db, a.get(i));
                 }
                 OpResult::Spent(pairs)
             }
@@ -2375,6 +2376,8 @@ impl Reactor {
                     x.touch_swapped(y, now);
                     y.touch_swapped(x, now);
                     shard.dbs.swap(a, b);
+                    shard.dbs[a].id = a;
+                    shard.dbs[b].id = b;
                     let (left, right) = shard.dbs.split_at_mut(hi);
                     left[lo].swap_watches(&mut right[0]);
                     // Clients blocked on a key of either database may now
@@ -2654,6 +2657,9 @@ impl Reactor {
     /// one wake per target (and a wake only if it is asleep). A full mailbox
     /// leaves the batch here for the next turn: backpressure, not loss.
     pub fn flush_outboxes(&mut self) {
+        if crate::notify::pending() {
+            self.publish_events();
+        }
         if !self.waits.is_empty() {
             self.check_waits();
         }
@@ -2844,10 +2850,15 @@ fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) 
     };
     let found = match mode {
         CountMode::Touch => d.get(k, now, &mut shard.stats).is_some(),
-        CountMode::Look | CountMode::Delete => d.contains(k, now, &mut shard.stats),
+        CountMode::Look | CountMode::Delete | CountMode::Drop => {
+            d.contains(k, now, &mut shard.stats)
+        }
     };
-    if found && mode == CountMode::Delete {
+    if found && matches!(mode, CountMode::Delete | CountMode::Drop) {
         d.remove(k);
+        if mode == CountMode::Delete {
+            crate::notify::notify(crate::notify::GENERIC, "del", db, k);
+        }
     }
     found
 }

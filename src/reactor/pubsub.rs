@@ -18,6 +18,31 @@ impl Reactor {
             let cmd = vec![b"PUBLISH".to_vec(), channel.to_vec(), message.to_vec()];
             self.repl_append(&[(db, cmd)], false);
         }
+        self.deliver_published(channel, message)
+    }
+
+    /// Publish the keyspace notifications raised on this thread
+    /// (`crate::notify`). Not replicated: a replica raises its own as it
+    /// applies the stream, as Redis's do.
+    pub(super) fn publish_events(&mut self) {
+        for e in crate::notify::take() {
+            let f = crate::notify::flags();
+            let mut channel = Vec::with_capacity(24 + e.key.len().max(e.event.len()));
+            if f & crate::notify::KEYSPACE != 0 {
+                channel.extend_from_slice(format!("__keyspace@{}__:", e.db).as_bytes());
+                channel.extend_from_slice(&e.key);
+                self.deliver_published(&channel, e.event.as_bytes());
+            }
+            if f & crate::notify::KEYEVENT != 0 {
+                channel.clear();
+                channel.extend_from_slice(format!("__keyevent@{}__:{}", e.db, e.event).as_bytes());
+                self.deliver_published(&channel, &e.key);
+            }
+        }
+    }
+
+    /// Hand `message` to the subscribers of `channel`; how many there were.
+    fn deliver_published(&mut self, channel: &[u8], message: &[u8]) -> usize {
         let rec = self.shared.pubsub.receivers(channel);
         let n = rec.direct.len() + rec.by_pattern.len();
         if n == 0 {

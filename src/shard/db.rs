@@ -40,6 +40,10 @@ pub struct Db {
     /// Keys deleted by expiry or eviction, kept while replicas must be
     /// told (None otherwise: nothing is kept).
     deleted: Option<Vec<Key>>,
+    /// This database's number, for the keyspace notifications raised here
+    /// (expiry, key creation); kept right across SWAPDB. `QUIET` in the
+    /// scratch shard, whose keys are copies.
+    pub id: usize,
 }
 
 /// A client watching a key. `stale`: the key was already logically expired
@@ -56,12 +60,23 @@ impl Default for Db {
 }
 
 impl Db {
+    /// The `id` of a database whose changes raise no notifications.
+    pub const QUIET: usize = usize::MAX;
+
+    #[inline]
+    fn raise(&self, class: u32, event: &'static str, key: &[u8]) {
+        if self.id != Self::QUIET {
+            crate::notify::notify(class, event, self.id, key);
+        }
+    }
+
     pub fn new() -> Db {
         Db {
             map: KeyTable::new(),
             expires: IndexSet::with_hasher(Hasher::default()),
             watched: hashbrown::HashMap::new(),
             deleted: None,
+            id: 0,
         }
     }
 
@@ -233,6 +248,7 @@ impl Db {
             }
             self.remove_at(idx);
             stats.expired_keys += 1;
+            self.raise(crate::notify::EXPIRED, "expired", key);
             return None;
         }
         Some(idx)
@@ -280,8 +296,15 @@ impl Db {
                 self.accessed(idx);
                 return &mut self.map[idx];
             }
+            // Deleted by expiry, like any other: replicas and subscribers
+            // are told.
+            if self.deleted.is_some() {
+                let key = Key::from_slice(key);
+                self.note_deleted(&key);
+            }
             self.remove_at(idx);
             stats.expired_keys += 1;
+            self.raise(crate::notify::EXPIRED, "expired", key);
         }
         let entry = Entry {
             value: make(),
@@ -292,6 +315,7 @@ impl Db {
             .map
             .push_new(hash, key, entry, crate::memory::access(None));
         self.after_insert(cap);
+        self.raise(crate::notify::NEW, "new", key);
         &mut self.map[idx]
     }
 
@@ -337,6 +361,7 @@ impl Db {
                 if expire_at != 0 {
                     self.expires.insert(Key::from_slice(key));
                 }
+                self.raise(crate::notify::NEW, "new", key);
             }
         }
     }
@@ -475,12 +500,11 @@ impl Db {
             let idx = fastrand::usize(..self.map.len());
             let (k, e) = self.map.get_index(idx)?;
             if e.expire_at != 0 && e.expire_at <= now {
-                if self.deleted.is_some() {
-                    let k = Key::from_slice(k);
-                    self.note_deleted(&k);
-                }
+                let k = Key::from_slice(k);
+                self.note_deleted(&k);
                 self.remove_at(idx);
                 stats.expired_keys += 1;
+                self.raise(crate::notify::EXPIRED, "expired", &k);
                 continue;
             }
             return Some(k.to_vec());
@@ -516,6 +540,7 @@ impl Db {
                 self.remove(&key);
                 self.expires.swap_remove(&key);
                 expired += 1;
+                self.raise(crate::notify::EXPIRED, "expired", &key);
             }
         }
         (n, expired)
@@ -596,12 +621,11 @@ impl Db {
                 // Expired: deleted as Redis's SCAN does (its DEL reaches
                 // replicas). Safe while walking down: the entry moved into
                 // this index comes from above it, already visited.
-                if self.deleted.is_some() {
-                    let k = Key::from_slice(k);
-                    self.note_deleted(&k);
-                }
+                let k = Key::from_slice(k);
+                self.note_deleted(&k);
                 self.remove_at(i as usize);
                 stats.expired_keys += 1;
+                self.raise(crate::notify::EXPIRED, "expired", &k);
             }
         }
         i

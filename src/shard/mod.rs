@@ -85,7 +85,13 @@ impl Shard {
         Shard {
             id,
             nshards: 1,
-            dbs: (0..databases).map(|_| Db::new()).collect(),
+            dbs: (0..databases)
+                .map(|n| {
+                    let mut db = Db::new();
+                    db.id = if id == SCRATCH { Db::QUIET } else { n };
+                    db
+                })
+                .collect(),
             stats: DbStats::default(),
             locks: Default::default(),
             waiters: Default::default(),
@@ -132,6 +138,7 @@ impl Shard {
         self.dbs[db].note_deleted(&key);
         self.dbs[db].remove(&key);
         self.stats.evicted_keys += 1;
+        crate::notify::notify(crate::notify::EVICTED, "evicted", db, &key);
         true
     }
 

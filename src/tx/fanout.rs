@@ -5,6 +5,7 @@
 
 use super::locks::{lock_id, LockSet};
 use super::ops::{CountMode, OpResult, OwnedArgs, ShardOp};
+use crate::notify;
 use crate::protocol::{Args, Proto, Reply};
 use crate::shard::slot::key_shard;
 use smallvec::SmallVec;
@@ -611,7 +612,7 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
                 ss,
                 ShardOp::Take {
                     db,
-                    key: r_src,
+                    key: r_src.clone(),
                     delete: true,
                     behind: None,
                 },
@@ -621,6 +622,10 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
                     r.error("ERR no such key");
                     return Step::Done;
                 };
+                // Raised here, where both names are known (the shards'
+                // Take and Put are also a gathered command's plumbing).
+                notify::notify(notify::GENERIC, "rename_from", db, &r_src);
+                notify::notify(notify::GENERIC, "rename_to", db, &dst);
                 Step::Next(
                     vec![(
                         ds,
@@ -713,14 +718,18 @@ pub fn copy(db: usize, dst_db: usize, a: Args, nshards: usize, replace: bool) ->
                     ds,
                     ShardOp::Put {
                         db: dst_db,
-                        key: dst,
+                        key: dst.clone(),
                         value,
                         expire_at,
                         nx: !replace,
                     },
                 )],
-                Box::new(|res, r| {
-                    r.int(matches!(res.first(), Some(OpResult::Bool(true))) as i64);
+                Box::new(move |res, r| {
+                    let copied = matches!(res.first(), Some(OpResult::Bool(true)));
+                    if copied {
+                        notify::notify(notify::GENERIC, "copy_to", dst_db, &dst);
+                    }
+                    r.int(copied as i64);
                     Step::Done
                 }),
             )
@@ -1033,7 +1042,7 @@ pub fn gather(
                         ShardOp::Count {
                             db,
                             keys: one_key(&k),
-                            mode: CountMode::Delete,
+                            mode: CountMode::Drop,
                         },
                     )),
                     None => {}

@@ -90,6 +90,9 @@ pub enum CountMode {
     Touch,
     /// DEL/UNLINK.
     Delete,
+    /// Delete as a gathered command's write-back: the command itself
+    /// raised its events (no "del" notification here).
+    Drop,
 }
 
 pub enum ShardOp {
