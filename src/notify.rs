@@ -147,6 +147,17 @@ pub fn pending() -> bool {
     ANY.with(|a| a.get())
 }
 
+/// How many events wait on this thread (a mark for `forget`).
+pub fn raised() -> usize {
+    PENDING.with(|p| p.borrow().len())
+}
+
+/// Drop the events raised since `raised()` answered `mark`: the writes
+/// that raised them were undone (a script that starts over).
+pub fn forget(mark: usize) {
+    PENDING.with(|p| p.borrow_mut().truncate(mark));
+}
+
 /// The events raised on this thread since the last call, in order.
 pub fn take() -> Vec<Event> {
     ANY.with(|a| a.set(false));

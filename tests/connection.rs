@@ -715,3 +715,135 @@ fn idle_clients_are_closed_after_timeout() {
         );
     }
 }
+
+/// CLIENT REPLY OFF/ON/SKIP: the bytes a pipeline gets back (sent at once,
+/// with keys on every shard and cross-shard commands among them) are
+/// those redis-server sends for it.
+#[test]
+fn client_reply_off_on_skip_as_redis() {
+    let pipeline: &[&str] = &[
+        "CLIENT REPLY OFF",
+        "FLUSHALL",
+        "SET a 1",
+        "MSET a 1 b 2 c 3 d 4 e 5 f 6",
+        "GET a",
+        "CLIENT REPLY ON",
+        "GET a",
+        "CLIENT REPLY SKIP",
+        "GET b",
+        "GET c",
+        "CLIENT REPLY SKIP",
+        "MGET a b c d e f",
+        "MGET a b c d e f",
+        "CLIENT REPLY OFF",
+        "CLIENT REPLY SKIP",
+        "DEL a",
+        "MULTI",
+        "INCR n",
+        "EXEC",
+        "CLIENT REPLY ON",
+        "EXISTS a b c d e f",
+        "CLIENT REPLY SKIP",
+        "BLPOP nolist 0.01",
+        "CLIENT REPLY BAD",
+        "CLIENT REPLY SKIP",
+        "DEL b c d e f",
+        "GET n",
+        "QUIT",
+    ];
+    let bytes: Vec<u8> = pipeline
+        .iter()
+        .flat_map(|l| format!("{l}\r\n").into_bytes())
+        .collect();
+    let run = |port: u16| {
+        let mut c = Raw::connect(port);
+        c.send(&bytes);
+        let (out, closed) = c.read_until_close(Duration::from_secs(5));
+        assert!(
+            closed,
+            "QUIT did not close: {}",
+            String::from_utf8_lossy(&out)
+        );
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let want = if redis_server_available("CLIENT REPLY differential test") {
+        run(RedisServer::start(&[]).port)
+    } else {
+        // redis-server 7.0.15's bytes for the pipeline above.
+        [
+            "+OK",
+            "$1",
+            "1",
+            "$1",
+            "3",
+            "*6",
+            "$1",
+            "1",
+            "$1",
+            "2",
+            "$1",
+            "3",
+            "$1",
+            "4",
+            "$1",
+            "5",
+            "$1",
+            "6",
+            "+OK",
+            ":5",
+            "-ERR syntax error",
+            "$1",
+            "1",
+            "+OK",
+            "",
+        ]
+        .join("\r\n")
+    };
+    for threads in [1, 4] {
+        let s = Server::start(threads);
+        // Repeated: where each reply lands (a run of local replies, a
+        // remote slot, straight out) depends on timing across reactors.
+        for round in 0..20 {
+            assert_eq!(run(s.port), want, "threads {threads} round {round}");
+        }
+    }
+}
+
+/// With replies off, (un)subscribe confirmations and messages still
+/// arrive (Redis sends them as pushes).
+#[test]
+fn client_reply_off_still_delivers_pubsub() {
+    let s = Server::start(2);
+    let mut sub = s.raw();
+    sub.cmd(&[b"CLIENT", b"REPLY", b"OFF"]);
+    sub.cmd(&[b"SUBSCRIBE", b"ch"]);
+    assert_eq!(
+        sub.read(),
+        Resp::Array(vec![
+            Resp::bulk("subscribe"),
+            Resp::bulk("ch"),
+            Resp::Int(1)
+        ])
+    );
+    let mut c = s.raw();
+    assert_eq!(c.call(&["PUBLISH", "ch", "hi"]), Resp::Int(1));
+    assert_eq!(
+        sub.read(),
+        Resp::Array(vec![
+            Resp::bulk("message"),
+            Resp::bulk("ch"),
+            Resp::bulk("hi")
+        ])
+    );
+    sub.cmd(&[b"UNSUBSCRIBE", b"ch"]);
+    assert_eq!(
+        sub.read(),
+        Resp::Array(vec![
+            Resp::bulk("unsubscribe"),
+            Resp::bulk("ch"),
+            Resp::Int(0)
+        ])
+    );
+    sub.cmd(&[b"PING"]);
+    sub.assert_silent(Duration::from_millis(100));
+}

@@ -842,5 +842,25 @@ fn monitor_shows_what_scripts_run() {
         }
         let l = line(m.read());
         assert!(l.contains("[0 lua] \"set\" \"foo\" \"bar\""), "{l}");
+        // Keys it does not declare, on every shard: with several reactors
+        // it runs as a transaction on copies, and its lines still show.
+        let keys: Vec<String> = (0..8).map(|i| format!("k{i}")).collect();
+        let script = format!(
+            "{} return 1",
+            keys.iter()
+                .map(|k| format!("redis.call('set', '{k}', 'v');"))
+                .collect::<String>()
+        );
+        assert_eq!(int(&mut c, &["EVAL", &script, "0"]), 1);
+        let l = line(m.read());
+        assert!(l.contains("\"EVAL\""), "{l}");
+        let mut lua: Vec<String> = (0..8).map(|_| line(m.read())).collect();
+        lua.sort();
+        for (k, l) in keys.iter().zip(&lua) {
+            assert!(
+                l.contains(&format!("[0 lua] \"set\" \"{k}\" \"v\"")),
+                "{lua:?}"
+            );
+        }
     }
 }

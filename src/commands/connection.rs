@@ -303,6 +303,7 @@ const CLIENT_SUBS: &[(&str, i32)] = &[
     ("unblock", -3),
     ("no-evict", 3),
     ("no-touch", 3),
+    ("reply", 3),
     ("help", 2),
 ];
 
@@ -326,6 +327,21 @@ pub fn client(c: &mut ConnCtx, a: Args) {
     }
     if eq_ic(sub, "id") && argc == 2 {
         c.r.int(c.client.id as i64);
+    } else if eq_ic(sub, "reply") {
+        use crate::reactor::client::ReplyMode;
+        let mode = a.get(2);
+        if eq_ic(mode, "on") {
+            c.client.reply = ReplyMode::On;
+            c.r.ok();
+        } else if eq_ic(mode, "off") {
+            c.client.reply = ReplyMode::Off;
+        } else if eq_ic(mode, "skip") {
+            if c.client.reply != ReplyMode::Off {
+                c.client.reply = ReplyMode::SkipNext;
+            }
+        } else {
+            c.r.error(ERR_SYNTAX);
+        }
     } else if eq_ic(sub, "setname") && argc == 3 {
         let n = a.get(2);
         if !valid_name(n) {

@@ -134,10 +134,7 @@ impl Reactor {
         }
         let slot = match slot {
             Some(s) => s,
-            None => {
-                c.slots.push_back(Slot::Blocked);
-                c.first_slot + c.slots.len() as u64 - 1
-            }
+            None => c.push_blocked(),
         };
         if let Some(s) = c.slot_mut(slot) {
             *s = Slot::Blocked;

@@ -40,6 +40,37 @@ pub struct Client {
     /// The replication session whose master's commands this connection
     /// applies (`replication::replica`); 0 for every other client.
     pub master: u64,
+    /// CLIENT REPLY: whose replies are dropped.
+    pub reply: ReplyMode,
+}
+
+/// CLIENT REPLY's state (Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplyMode {
+    On,
+    /// No replies until CLIENT REPLY ON.
+    Off,
+    /// CLIENT REPLY SKIP just ran: the next command's reply is dropped.
+    SkipNext,
+    /// This command's reply is dropped, then replies are on again.
+    Skip,
+}
+
+impl ReplyMode {
+    /// Whether the command about to run answers nothing.
+    #[inline]
+    pub fn drops(self) -> bool {
+        matches!(self, ReplyMode::Off | ReplyMode::Skip)
+    }
+
+    /// The mode for the command after this one.
+    pub fn after_command(self) -> ReplyMode {
+        match self {
+            ReplyMode::SkipNext => ReplyMode::Skip,
+            ReplyMode::Skip => ReplyMode::On,
+            m => m,
+        }
+    }
 }
 
 impl Client {
@@ -96,6 +127,7 @@ impl Client {
             replica_port: 0,
             subs: None,
             master: 0,
+            reply: ReplyMode::On,
         }
     }
 

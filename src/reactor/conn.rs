@@ -54,6 +54,19 @@ pub struct Conn {
     pub ahead: super::ParsedAhead,
     /// Emptied reply-run buffers (`Slot::Ready`), reused for the next run.
     spare_runs: Vec<Vec<u8>>,
+    /// CLIENT REPLY OFF/SKIP: the command being dispatched answers
+    /// nothing, so the slots it opens are dropped (`quiet`, ascending ids)
+    /// instead of sent when they complete.
+    pub muting: bool,
+    quiet: Vec<u64>,
+}
+
+/// Where a command's reply would start (`Conn::quiet_mark`).
+pub struct QuietMark {
+    slots: usize,
+    len: usize,
+    /// The id of the first slot the command may open.
+    next_id: u64,
 }
 
 /// A pipeline may run this many commands ahead of its oldest unfinished
@@ -115,7 +128,73 @@ impl Conn {
             dirty: false,
             ahead: Default::default(),
             spare_runs: Vec::new(),
+            muting: false,
+            quiet: Vec::new(),
         }
+    }
+
+    /// Before a command whose reply is to be dropped.
+    pub fn quiet_mark(&mut self) -> QuietMark {
+        self.muting = true;
+        let len = match self.slots.back() {
+            None => self.out.len(),
+            Some(Slot::Ready(b)) => b.len(),
+            Some(_) => 0,
+        };
+        QuietMark {
+            slots: self.slots.len(),
+            len,
+            next_id: self.first_slot + self.slots.len() as u64,
+        }
+    }
+
+    /// After it: drop what it wrote in place (its slots are in `quiet`),
+    /// unless it turned replies back on (CLIENT REPLY ON answers).
+    pub fn drop_since(&mut self, m: QuietMark) {
+        self.muting = false;
+        if self.client.reply == super::client::ReplyMode::On {
+            self.quiet.retain(|&q| q < m.next_id);
+            return;
+        }
+        if m.slots == 0 {
+            // Nothing was pending: its reply went to `out`, or its slots
+            // may have completed and drained into `out` already.
+            self.out.truncate(m.len);
+        } else if let Some(Slot::Ready(b)) = self.slots.get_mut(m.slots - 1) {
+            b.truncate(m.len);
+        }
+        // A run of local replies it opened is complete already: emptied
+        // now, and no longer dropped, since the next commands' replies
+        // are appended to it.
+        let first = self.first_slot;
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            let id = first + i as u64;
+            if let (true, Slot::Ready(b)) = (id >= m.next_id, s) {
+                b.clear();
+                self.quiet.retain(|&q| q != id);
+            }
+        }
+    }
+
+    #[inline]
+    fn opened(&mut self, id: u64) {
+        if self.muting {
+            self.quiet.push(id);
+        }
+    }
+
+    /// Whether the slot leaving the front now is a dropped one.
+    #[inline]
+    fn dropped(&mut self, id: u64) -> bool {
+        if self.quiet.is_empty() {
+            return false;
+        }
+        self.quiet.retain(|&q| q >= id);
+        if self.quiet.first() == Some(&id) {
+            self.quiet.remove(0);
+            return true;
+        }
+        false
     }
 
     /// Where a reply produced now must be written so it leaves in order.
@@ -130,6 +209,7 @@ impl Conn {
             // --threads 2 -P 16 three local GETs in four land here.
             let run = self.new_run();
             self.slots.push_back(Slot::Ready(run));
+            self.opened(self.first_slot + self.slots.len() as u64 - 1);
         }
         match self.slots.back_mut() {
             Some(Slot::Ready(b)) => b,
@@ -170,7 +250,9 @@ impl Conn {
             self.barriers += 1;
         }
         self.slots.push_back(Slot::Wait(Box::new(c)));
-        self.first_slot + self.slots.len() as u64 - 1
+        let id = self.first_slot + self.slots.len() as u64 - 1;
+        self.opened(id);
+        id
     }
 
     /// Put a coordinator in a new slot, or in an existing one (`Place`).
@@ -202,10 +284,20 @@ impl Conn {
         }
     }
 
+    /// Open a slot for a blocking command's eventual reply.
+    pub fn push_blocked(&mut self) -> u64 {
+        self.slots.push_back(Slot::Blocked);
+        let id = self.first_slot + self.slots.len() as u64 - 1;
+        self.opened(id);
+        id
+    }
+
     /// Open a slot for the verbatim reply of one remote command.
     pub fn push_remote(&mut self) -> u64 {
         self.slots.push_back(Slot::Remote);
-        self.first_slot + self.slots.len() as u64 - 1
+        let id = self.first_slot + self.slots.len() as u64 - 1;
+        self.opened(id);
+        id
     }
 
     /// The reply of a remote command (`Slot::Remote`), borrowed from the
@@ -228,8 +320,10 @@ impl Conn {
         }
         if i == 0 {
             self.slots.pop_front();
+            if !self.dropped(self.first_slot) {
+                self.out.extend_from_slice(reply);
+            }
             self.first_slot += 1;
-            self.out.extend_from_slice(reply);
         } else {
             let mut run = self.new_run();
             run.extend_from_slice(reply);
@@ -260,7 +354,9 @@ impl Conn {
             if let Some(Slot::Ready(mut b)) = self.slots.pop_front() {
                 // The larger buffer becomes `out`: a big reply moves
                 // without a copy, a short run is copied and reused.
-                if self.out.is_empty() && b.capacity() > self.out.capacity() {
+                if self.dropped(self.first_slot) {
+                    b.clear();
+                } else if self.out.is_empty() && b.capacity() > self.out.capacity() {
                     std::mem::swap(&mut self.out, &mut b);
                 } else {
                     self.out.extend_from_slice(&b);

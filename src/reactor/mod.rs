@@ -108,6 +108,9 @@ pub struct Reactor {
     /// connection and not started yet: they become one transaction
     /// (`fanout::fold`) when the batch ends or another command comes.
     fold: Option<PendingFold>,
+    /// A client of this reactor used CLIENT REPLY OFF/SKIP: commands go
+    /// through `dispatch_reply_mode` (until then, one branch each).
+    reply_modes: bool,
     /// Replication: where the writes running now go (`replicate`).
     emit: replicate::Emit,
     /// What the next coordinator started replicates when it completes.
@@ -248,6 +251,7 @@ impl Reactor {
             ahead: ParsedAhead::default(),
             monitor_scratch: Vec::new(),
             fold: None,
+            reply_modes: false,
             emit: replicate::Emit::Direct,
             tx_replicate: None,
             tx_writes: false,
@@ -595,9 +599,40 @@ impl Reactor {
             return false;
         }
         if !args.is_empty() {
-            self.dispatch(idx, args);
+            if self.reply_modes {
+                self.dispatch_reply_mode(idx, args);
+            } else {
+                self.dispatch(idx, args);
+            }
         }
         true
+    }
+
+    /// `dispatch` on a reactor where a client used CLIENT REPLY: a command
+    /// of a client whose replies are off (or skipped once) runs, and what
+    /// it answers is dropped. (Un)subscribe confirmations still go out, as
+    /// Redis sends them (pushes).
+    #[cold]
+    fn dispatch_reply_mode(&mut self, idx: u32, args: Args) {
+        let Some(c) = self.conn_mut(idx) else { return };
+        let pushes = ["subscribe", "psubscribe", "unsubscribe", "punsubscribe"]
+            .iter()
+            .any(|n| args.get(0).eq_ignore_ascii_case(n.as_bytes()));
+        if !c.client.reply.drops() || pushes {
+            self.dispatch(idx, args);
+        } else {
+            // Alone: a fold would write this reply with others' later.
+            self.flush_fold();
+            let Some(c) = self.conn_mut(idx) else { return };
+            let mark = c.quiet_mark();
+            self.dispatch(idx, args);
+            self.flush_fold();
+            let Some(c) = self.conn_mut(idx) else { return };
+            c.drop_since(mark);
+        }
+        if let Some(c) = self.conn_mut(idx) {
+            c.client.reply = c.client.reply.after_command();
+        }
     }
 
     /// Parse up to `AHEAD` complete commands from `off` and start their
@@ -1199,6 +1234,9 @@ impl Reactor {
         };
         f(&mut ctx, args);
         let action = std::mem::replace(&mut ctx.action, ConnAction::None);
+        if c.client.reply != client::ReplyMode::On {
+            self.reply_modes = true;
+        }
         *c.reply_buf() = out;
         match action {
             ConnAction::None => {}
@@ -1256,7 +1294,9 @@ impl Reactor {
 
     /// The commands a script ran, as Redis shows them (`[db lua]`).
     pub(super) fn feed_script_monitors(&mut self) {
-        for (db, args) in std::mem::take(&mut self.shard.script_monitor) {
+        let mut lines = std::mem::take(&mut self.shard.script_monitor);
+        lines.extend(crate::scripting::take_copied_monitor());
+        for (db, args) in lines {
             let a = args.args();
             let name = table::lookup(a.get(0)).map_or("", |c| c.name);
             let line = monitor_line(db, "lua", name, a);
@@ -2659,6 +2699,9 @@ impl Reactor {
     pub fn flush_outboxes(&mut self) {
         if crate::notify::pending() {
             self.publish_events();
+        }
+        if self.shared.monitor_count.load(Ordering::Relaxed) > 0 {
+            self.feed_script_monitors();
         }
         if !self.waits.is_empty() {
             self.check_waits();

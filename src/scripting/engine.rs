@@ -1081,6 +1081,8 @@ fn run(
         Ok(t) => t,
         Err(e) => return ctx.r.error(&format!("ERR {e}")),
     };
+    // Keyspace notifications its writes raise; dropped if it starts over.
+    let raised = crate::notify::raised();
     let bridge = RefCell::new(Bridge {
         db: ctx.db,
         ctx,
@@ -1135,6 +1137,7 @@ fn run(
         undo.apply(ctx);
         ctx.shard.script_effects.clear();
         ctx.shard.script_monitor.clear();
+        crate::notify::forget(raised);
         let out = super::retry_reply(ctx.db, a, &extra);
         ctx.r.out.extend_from_slice(&out);
         return;
@@ -1322,8 +1325,12 @@ fn bridge_call(
             .as_ref()
             .is_some_and(|s| s.monitor_count.load(Ordering::Relaxed) > 0)
     });
-    if monitored && shard_id != SCRATCH {
-        b.ctx.shard.script_monitor.push((db, owned.clone()));
+    if monitored {
+        if shard_id != SCRATCH {
+            b.ctx.shard.script_monitor.push((db, owned.clone()));
+        } else {
+            super::note_copied_monitor(db, owned.clone());
+        }
     }
     if cmd.is_write() && shard_id != SCRATCH && super::retry_allowed() && b.undo.complete {
         let Bridge { ctx, undo, .. } = &mut *b;

@@ -151,6 +151,30 @@ const RETRY: &[u8] = b"-\x00RETRY ";
 
 thread_local! {
     static RETRY_OK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// MONITOR lines of scripts run on copies (a transaction's scratch
+    /// shard, which the reactor never sees): fed by the reactor at the
+    /// end of its turn (`take_copied_monitor`).
+    static COPIED_MONITOR: std::cell::RefCell<Vec<(usize, crate::tx::OwnedArgs)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub fn note_copied_monitor(db: usize, args: crate::tx::OwnedArgs) {
+    COPIED_MONITOR.with(|m| m.borrow_mut().push((db, args)));
+}
+
+/// How many such lines wait (to forget a run's own with `forget_copied_monitor`).
+pub fn copied_monitor_len() -> usize {
+    COPIED_MONITOR.with(|m| m.borrow().len())
+}
+
+/// A run that starts over (RETRY) shows nothing: drop its lines.
+pub fn forget_copied_monitor(len: usize) {
+    COPIED_MONITOR.with(|m| m.borrow_mut().truncate(len));
+}
+
+/// The MONITOR lines scripts run on copies left on this thread.
+pub fn take_copied_monitor() -> Vec<(usize, crate::tx::OwnedArgs)> {
+    COPIED_MONITOR.with(|m| std::mem::take(&mut *m.borrow_mut()))
 }
 
 /// Let scripts run now answer `RETRY` (see above).

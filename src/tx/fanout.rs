@@ -1004,8 +1004,12 @@ pub fn gather(
                     max_bulk,
                 };
                 crate::scripting::allow_retry(script_retry);
+                let monitored = crate::scripting::copied_monitor_len();
                 f(&mut ctx, args.args());
                 crate::scripting::allow_retry(false);
+                if crate::scripting::is_retry(&ctx.r.out[at..]) {
+                    crate::scripting::forget_copied_monitor(monitored);
+                }
             }
             let keys = scratch.gathered_keys.take().unwrap_or_default();
             // A script that met a key it did not declare starts over
