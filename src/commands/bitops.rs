@@ -2,6 +2,7 @@
 //! BITPOS, BITOP, BITFIELD and BITFIELD_RO.
 
 use super::ctx::{arg_i64, eq_ic, lookup_str, Ctx, Replied, ERR_NOT_INT, ERR_SYNTAX};
+use crate::notify;
 use crate::protocol::Args;
 use crate::types::{StrVal, Value};
 
@@ -53,6 +54,7 @@ pub fn setbit(c: &mut Ctx, a: Args) {
     // change a WATCH sees (a new key was touched by Db::set).
     if grew || old != on {
         c.db().touch(key);
+        c.notify(notify::STRING, "setbit", key);
     }
 }
 
@@ -287,7 +289,9 @@ pub fn bitop(c: &mut Ctx, a: Args) {
     }
     let dest = a.get(2);
     if len == 0 {
-        c.db().remove(dest);
+        if c.db().remove(dest).is_some() {
+            c.notify(notify::GENERIC, "del", dest);
+        }
         return c.r.int(0);
     }
     let mut out = vec![0u8; len];
@@ -318,6 +322,7 @@ pub fn bitop(c: &mut Ctx, a: Args) {
     }
     // Raw, as Redis stores a BITOP result (OBJECT ENCODING says so).
     c.db().set(dest, Value::Str(StrVal::Raw(Box::new(out))), 0);
+    c.notify(notify::STRING, "set", dest);
     c.r.int(len as i64);
 }
 
@@ -633,5 +638,6 @@ fn bitfield_generic(c: &mut Ctx, a: Args, read_only: bool) {
     }
     if changes > 0 {
         c.db().touch(key);
+        c.notify(notify::STRING, "setbit", key);
     }
 }

@@ -449,8 +449,9 @@ fn sort_generic(c: &mut Ctx, a: Args, readonly: bool) {
             }
             if outlen > 0 {
                 c.db().set(dst, Value::List(Box::new(list)), 0);
-            } else {
-                c.db().remove(dst);
+                c.notify(crate::notify::LIST, "sortstore", dst);
+            } else if c.db().remove(dst).is_some() {
+                c.notify(crate::notify::GENERIC, "del", dst);
             }
             c.r.int(outlen as i64);
         }

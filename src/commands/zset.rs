@@ -633,7 +633,9 @@ fn zrange_generic(
     };
     if items.is_empty() {
         r.int(0);
-        shard.dbs[*db].remove(dst);
+        if shard.dbs[*db].remove(dst).is_some() {
+            notify(GENERIC, "del", *db, dst);
+        }
         return;
     }
     // Redis sizes the destination by the rank range (unknown for score
@@ -644,6 +646,7 @@ fn zrange_generic(
     }
     let n = out.len();
     shard.dbs[*db].set(dst, Value::ZSet(out), 0);
+    notify(ZSET, "zrangestore", *db, dst);
     r.int(n as i64);
 }
 
@@ -1403,13 +1406,21 @@ fn setop_generic(
     if items.is_empty() {
         drop(srcs);
         r.int(0);
-        shard.dbs[*db].remove(dst);
+        if shard.dbs[*db].remove(dst).is_some() {
+            notify(GENERIC, "del", *db, dst);
+        }
         return;
     }
     let out = zset_from_sorted(&items);
     let n = out.len();
     drop(srcs);
     shard.dbs[*db].set(dst, Value::ZSet(out), 0);
+    let event = match op {
+        SetOp::Union => "zunionstore",
+        SetOp::Inter => "zinterstore",
+        SetOp::Diff => "zdiffstore",
+    };
+    notify(ZSET, event, *db, dst);
     r.int(n as i64);
 }
 
