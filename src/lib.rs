@@ -18,5 +18,6 @@ pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod supervisor;
+pub mod tracking;
 pub mod tx;
 pub mod types;

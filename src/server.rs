@@ -33,6 +33,9 @@ pub struct Shared {
     pub monitor_count: AtomicUsize,
     pub repl: crate::replication::State,
     pub pubsub: crate::pubsub::Registry,
+    /// Every connected client by id: (reactor, connection token), for
+    /// CLIENT TRACKING REDIRECT (written once per connect and close).
+    pub client_index: RwLock<std::collections::HashMap<u64, (usize, u64)>>,
 }
 
 impl Shared {
@@ -68,6 +71,7 @@ impl Shared {
             monitor_count: AtomicUsize::new(0),
             repl: crate::replication::State::default(),
             pubsub: crate::pubsub::Registry::default(),
+            client_index: RwLock::new(std::collections::HashMap::new()),
         };
         shared.apply_settings(&shared.config());
         Ok(shared)

@@ -304,6 +304,10 @@ const CLIENT_SUBS: &[(&str, i32)] = &[
     ("no-evict", 3),
     ("no-touch", 3),
     ("reply", 3),
+    ("tracking", -3),
+    ("caching", 3),
+    ("getredir", 2),
+    ("trackinginfo", 2),
     ("help", 2),
 ];
 
@@ -313,6 +317,97 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
     } else {
         argc >= (-arity) as usize
     }
+}
+
+/// CLIENT TRACKING ON|OFF [OPTIN] [OPTOUT], with Redis's option checks.
+/// REDIRECT, BCAST/PREFIX and NOLOOP are refused: not supported yet.
+fn client_tracking(c: &mut ConnCtx, a: Args) {
+    let (mut optin, mut optout, mut bcast, mut prefixes) = (false, false, false, 0);
+    let mut redirect = 0u64;
+    let mut j = 3;
+    while j < a.len() {
+        let o = a.get(j);
+        let more = j + 1 < a.len();
+        if eq_ic(o, "optin") {
+            optin = true;
+        } else if eq_ic(o, "optout") {
+            optout = true;
+        } else if eq_ic(o, "bcast") {
+            bcast = true;
+        } else if eq_ic(o, "prefix") && more {
+            prefixes += 1;
+            j += 1;
+        } else if eq_ic(o, "redirect") && more {
+            j += 1;
+            if redirect != 0 {
+                return c
+                    .r
+                    .error("ERR A client can only redirect to a single other client");
+            }
+            let Some(id) = arg_i64(a.get(j)) else {
+                return c.r.error(ERR_NOT_INT);
+            };
+            let exists = c
+                .shared
+                .client_index
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&(id as u64));
+            if !exists {
+                return c
+                    .r
+                    .error("ERR The client ID you want redirect to does not exist");
+            }
+            redirect = id as u64;
+        } else if eq_ic(o, "noloop") {
+            return c.r.error(&format!(
+                "ERR CLIENT TRACKING {} is not supported yet",
+                String::from_utf8_lossy(o).to_ascii_uppercase()
+            ));
+        } else {
+            return c.r.error(ERR_SYNTAX);
+        }
+        j += 1;
+    }
+    let on = a.get(2);
+    if eq_ic(on, "off") {
+        c.client.tracking = None;
+        return c.r.ok();
+    }
+    if !eq_ic(on, "on") {
+        return c.r.error(ERR_SYNTAX);
+    }
+    if prefixes > 0 && !bcast {
+        return c
+            .r
+            .error("ERR PREFIX option requires BCAST mode to be enabled");
+    }
+    if bcast && (optin || optout) {
+        return c
+            .r
+            .error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+    }
+    if bcast {
+        return c.r.error("ERR CLIENT TRACKING BCAST is not supported yet");
+    }
+    if optin && optout {
+        return c
+            .r
+            .error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+    }
+    if let Some(t) = &c.client.tracking {
+        if (optin && t.optout) || (optout && t.optin) {
+            return c.r.error(
+                "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+            );
+        }
+    }
+    // Turned on again, it keeps the modes it had (Redis adds flags).
+    let t = c.client.tracking.get_or_insert_with(Default::default);
+    t.optin |= optin;
+    t.optout |= optout;
+    t.redirect = redirect;
+    c.r.ok();
 }
 
 pub fn client(c: &mut ConnCtx, a: Args) {
@@ -327,6 +422,62 @@ pub fn client(c: &mut ConnCtx, a: Args) {
     }
     if eq_ic(sub, "id") && argc == 2 {
         c.r.int(c.client.id as i64);
+    } else if eq_ic(sub, "tracking") {
+        client_tracking(c, a);
+    } else if eq_ic(sub, "caching") {
+        let Some(t) = c.client.tracking.as_mut() else {
+            return c.r.error(
+                "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+            );
+        };
+        let opt = a.get(2);
+        if eq_ic(opt, "yes") {
+            if !t.optin {
+                return c.r.error(
+                    "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+                );
+            }
+            t.caching = Some(true);
+        } else if eq_ic(opt, "no") {
+            if !t.optout {
+                return c.r.error(
+                    "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+                );
+            }
+            t.caching = Some(false);
+        } else {
+            return c.r.error(ERR_SYNTAX);
+        }
+        c.r.ok();
+    } else if eq_ic(sub, "getredir") {
+        c.r.int(c.client.tracking.as_ref().map_or(-1, |t| t.redirect as i64));
+    } else if eq_ic(sub, "trackinginfo") {
+        let t = c.client.tracking.as_deref();
+        c.r.map(3);
+        c.r.bulk(b"flags");
+        let mut flags: Vec<&str> = vec![if t.is_some() { "on" } else { "off" }];
+        if let Some(t) = t {
+            if t.optin {
+                flags.push("optin");
+                if t.caching == Some(true) {
+                    flags.push("caching-yes");
+                }
+            }
+            if t.optout {
+                flags.push("optout");
+                if t.caching == Some(false) {
+                    flags.push("caching-no");
+                }
+            }
+        }
+        c.r.set(flags.len());
+        for f in flags {
+            c.r.bulk(f.as_bytes());
+        }
+        c.r.bulk(b"redirect");
+        c.r.int(t.map_or(-1, |t| t.redirect as i64));
+        c.r.bulk(b"prefixes");
+        c.r.array(0);
     } else if eq_ic(sub, "reply") {
         use crate::reactor::client::ReplyMode;
         let mode = a.get(2);

@@ -42,6 +42,8 @@ pub struct Client {
     pub master: u64,
     /// CLIENT REPLY: whose replies are dropped.
     pub reply: ReplyMode,
+    /// CLIENT TRACKING ON: its reads are tracked (`crate::tracking`).
+    pub tracking: Option<Box<crate::tracking::Settings>>,
 }
 
 /// CLIENT REPLY's state (Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags).
@@ -128,6 +130,7 @@ impl Client {
             subs: None,
             master: 0,
             reply: ReplyMode::On,
+            tracking: None,
         }
     }
 

@@ -12,6 +12,7 @@ mod master_link;
 mod maxmemory;
 mod pubsub;
 mod replicate;
+mod tracking;
 
 use crate::commands::conn::{ConnAction, ConnCtx};
 use crate::commands::ctx::Ctx;
@@ -108,9 +109,10 @@ pub struct Reactor {
     /// connection and not started yet: they become one transaction
     /// (`fanout::fold`) when the batch ends or another command comes.
     fold: Option<PendingFold>,
-    /// A client of this reactor used CLIENT REPLY OFF/SKIP: commands go
-    /// through `dispatch_reply_mode` (until then, one branch each).
-    reply_modes: bool,
+    /// A client of this reactor used CLIENT REPLY OFF/SKIP or CLIENT
+    /// TRACKING: commands go through `dispatch_special` (until then, one
+    /// branch each).
+    special_clients: bool,
     /// Replication: where the writes running now go (`replicate`).
     emit: replicate::Emit,
     /// What the next coordinator started replicates when it completes.
@@ -251,7 +253,7 @@ impl Reactor {
             ahead: ParsedAhead::default(),
             monitor_scratch: Vec::new(),
             fold: None,
-            reply_modes: false,
+            special_clients: false,
             emit: replicate::Emit::Direct,
             tx_replicate: None,
             tx_writes: false,
@@ -346,6 +348,12 @@ impl Reactor {
             }
         };
         self.gens[idx as usize] = self.gens[idx as usize].wrapping_add(1);
+        let tok = token(idx, self.gens[idx as usize]);
+        self.shared
+            .client_index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client.id, (self.id, tok));
         self.conns[idx as usize] = Some(Conn::new(fd, self.gens[idx as usize], client));
         idx
     }
@@ -386,6 +394,12 @@ impl Reactor {
                 let who = (me, token(idx, c.gen));
                 crate::commands::pubsub::forget_all(&self.shared, *subs, who);
             }
+            let id = c.client.id;
+            self.shared
+                .client_index
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
             self.to_close.push(idx);
             if let Some(tok) = monitor {
                 self.shared.remove_monitor(self.id, tok);
@@ -599,8 +613,8 @@ impl Reactor {
             return false;
         }
         if !args.is_empty() {
-            if self.reply_modes {
-                self.dispatch_reply_mode(idx, args);
+            if self.special_clients {
+                self.dispatch_special(idx, args);
             } else {
                 self.dispatch(idx, args);
             }
@@ -608,12 +622,31 @@ impl Reactor {
         true
     }
 
-    /// `dispatch` on a reactor where a client used CLIENT REPLY: a command
-    /// of a client whose replies are off (or skipped once) runs, and what
-    /// it answers is dropped. (Un)subscribe confirmations still go out, as
-    /// Redis sends them (pushes).
+    /// `dispatch` on a reactor where a client used CLIENT REPLY or CLIENT
+    /// TRACKING. A tracking client's reads register their keys first
+    /// (`track_reads`). A command of a client whose replies are off (or
+    /// skipped once) runs, and what it answers is dropped; (un)subscribe
+    /// confirmations still go out, as Redis sends them (pushes).
     #[cold]
-    fn dispatch_reply_mode(&mut self, idx: u32, args: Args) {
+    fn dispatch_special(&mut self, idx: u32, args: Args) {
+        let Some(c) = self.conn(idx) else { return };
+        let cmd = table::lookup(args.get(0));
+        if let (Some(_), Some(cmd)) = (&c.client.tracking, cmd) {
+            self.track_reads(idx, cmd, args);
+        }
+        self.dispatch_replying(idx, args);
+        if let Some(c) = self.conn_mut(idx) {
+            let in_multi = c.client.multi.is_some();
+            if let Some(t) = c.client.tracking.as_deref_mut() {
+                // CLIENT CACHING covers the next command (a whole MULTI).
+                if !in_multi && cmd.is_some_and(|c| c.name != "client") {
+                    t.caching = None;
+                }
+            }
+        }
+    }
+
+    fn dispatch_replying(&mut self, idx: u32, args: Args) {
         let Some(c) = self.conn_mut(idx) else { return };
         let pushes = ["subscribe", "psubscribe", "unsubscribe", "punsubscribe"]
             .iter()
@@ -1234,8 +1267,8 @@ impl Reactor {
         };
         f(&mut ctx, args);
         let action = std::mem::replace(&mut ctx.action, ConnAction::None);
-        if c.client.reply != client::ReplyMode::On {
-            self.reply_modes = true;
+        if c.client.reply != client::ReplyMode::On || c.client.tracking.is_some() {
+            self.special_clients = true;
         }
         *c.reply_buf() = out;
         match action {
@@ -2406,6 +2439,7 @@ impl Reactor {
                     Some(d) => shard.dbs[d].clear(),
                     None => shard.dbs.iter_mut().for_each(|d| d.clear()),
                 }
+                self.invalidate_on_flush();
                 OpResult::Unit
             }
             ShardOp::SwapDb { a, b } => {
@@ -2534,6 +2568,23 @@ impl Reactor {
                     Msg::Message { conn, bytes } => {
                         if let Some(b) = batch.bytes.get(bytes) {
                             self.deliver_message(conn, b);
+                        }
+                    }
+                    Msg::Track { key, tracker } => {
+                        if let Some(k) = batch.bytes.get(key) {
+                            crate::tracking::remember(k, tracker);
+                        }
+                    }
+                    Msg::Invalidate {
+                        tracker,
+                        key,
+                        redirected,
+                    } => {
+                        let k = key.and_then(|k| batch.bytes.get(k));
+                        if redirected {
+                            self.write_invalidation(tracker.conn, k, true);
+                        } else {
+                            self.deliver_invalidation(tracker, k);
                         }
                     }
                     Msg::Monitor { conn, line } => {
@@ -2699,6 +2750,11 @@ impl Reactor {
     pub fn flush_outboxes(&mut self) {
         if crate::notify::pending() {
             self.publish_events();
+        }
+        if crate::tracking::pending() {
+            for (t, key) in crate::tracking::take_pending() {
+                self.send_invalidation(t, Some(&key));
+            }
         }
         if self.shared.monitor_count.load(Ordering::Relaxed) > 0 {
             self.feed_script_monitors();

@@ -132,10 +132,19 @@ impl Db {
 
     /// A key changed (called after the change): invalidate every
     /// transaction watching it, except where a stale key was merely deleted.
+    /// Also tells the clients tracking it (`crate::tracking`).
     #[inline]
     pub fn touch(&mut self, key: &[u8]) {
-        if self.watched.is_empty() {
+        if self.watched.is_empty() && !crate::tracking::any() {
             return;
+        }
+        self.touch_signal(key);
+    }
+
+    #[inline(never)]
+    fn touch_signal(&mut self, key: &[u8]) {
+        if self.id != Self::QUIET {
+            crate::tracking::modified(key);
         }
         let Some(list) = self.watched.remove(key) else {
             return;
@@ -158,8 +167,10 @@ impl Db {
     }
 
     #[inline]
+    /// Whether a change must be signalled (`touch`): a WATCH, or a key
+    /// of this shard tracked by a client (`crate::tracking`).
     pub fn has_watches(&self) -> bool {
-        !self.watched.is_empty()
+        !self.watched.is_empty() || crate::tracking::any()
     }
 
     fn watched_keys(&self) -> Vec<Key> {

@@ -118,6 +118,20 @@ pub enum Msg {
         conn: Token,
         line: Range<usize>,
     },
+    /// CLIENT TRACKING: `tracker` reads `key` of the target's shard
+    /// (sent ahead of the read itself).
+    Track {
+        key: Range<usize>,
+        tracker: crate::tracking::Tracker,
+    },
+    /// A tracked key changed (`key` None: a flush): tell the tracker.
+    /// `redirected`: `tracker` is the client another one's invalidations
+    /// are redirected to (CLIENT TRACKING REDIRECT).
+    Invalidate {
+        tracker: crate::tracking::Tracker,
+        key: Option<Range<usize>>,
+        redirected: bool,
+    },
     /// A Pub/Sub message for a subscribed connection (RESP2 framing; a
     /// RESP3 connection gets it as a push).
     Message {

@@ -1,0 +1,181 @@
+//! CLIENT TRACKING on the reactor side (`crate::tracking` has the table):
+//! a tracking client's reads register their keys on their shards before
+//! they run, and invalidations travel back to the client's reactor, which
+//! writes them to the connection as RESP3 pushes, behind any reply still
+//! due (so a client sees the reply of the read before an invalidation of
+//! what it read).
+
+use super::Reactor;
+use crate::commands::table::Command;
+use crate::protocol::{Args, Proto};
+use crate::shard::slot::key_shard;
+use crate::tracking::{self, Tracker};
+use crate::tx::{Msg, Token};
+
+impl Reactor {
+    /// Before a tracking client's command runs: if it reads keys and its
+    /// mode tracks this command (OPTIN/OPTOUT and CLIENT CACHING), its
+    /// keys are registered on their shards. EXEC registers the keys its
+    /// queued reads will read.
+    pub(super) fn track_reads(&mut self, idx: u32, cmd: &'static Command, args: Args) {
+        let Some(c) = self.conn(idx) else { return };
+        let Some(t) = c.client.tracking.as_deref() else {
+            return;
+        };
+        if !t.tracks_next() || c.client.multi.is_some() && cmd.name != "exec" {
+            return;
+        }
+        let tracker = Tracker {
+            reactor: self.id,
+            conn: super::token(idx, c.gen),
+            id: c.client.id,
+        };
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        if cmd.name == "exec" {
+            if let Some(m) = c.client.multi.as_ref() {
+                for q in &m.cmds {
+                    let qa = q.args();
+                    if let Some(qc) = crate::commands::table::lookup(qa.get(0)) {
+                        if reads_keys(qc) {
+                            keys.extend(qc.keys_of(qa).map(|i| qa.get(i).to_vec()));
+                        }
+                    }
+                }
+            }
+        } else if reads_keys(cmd) {
+            keys.extend(cmd.keys_of(args).map(|i| args.get(i).to_vec()));
+        }
+        let nshards = self.shared.nshards;
+        for k in keys {
+            let s = key_shard(&k, nshards);
+            if s == self.id {
+                tracking::remember(&k, tracker);
+            } else if let Some(ob) = self.outbox.get_mut(s) {
+                let at = ob.bytes.len();
+                ob.bytes.extend_from_slice(&k);
+                let key = at..ob.bytes.len();
+                ob.push(Msg::Track { key, tracker });
+            }
+        }
+    }
+
+    /// An invalidation for `t` raised on this shard: to its reactor.
+    pub(super) fn send_invalidation(&mut self, t: Tracker, key: Option<&[u8]>) {
+        if t.reactor == self.id {
+            return self.deliver_invalidation(t, key);
+        }
+        if let Some(ob) = self.outbox.get_mut(t.reactor) {
+            let key = key.map(|k| {
+                let at = ob.bytes.len();
+                ob.bytes.extend_from_slice(k);
+                at..ob.bytes.len()
+            });
+            ob.push(Msg::Invalidate {
+                tracker: t,
+                key,
+                redirected: false,
+            });
+        }
+    }
+
+    /// To a client of this reactor, if it still is the client that
+    /// tracked and still tracks: to it, or to the client it redirects to
+    /// (on any reactor). Over RESP2 without REDIRECT there is nowhere to
+    /// send it, as in Redis.
+    pub(super) fn deliver_invalidation(&mut self, t: Tracker, key: Option<&[u8]>) {
+        let Some((_, c)) = self.conn_by_token(t.conn) else {
+            return;
+        };
+        let (redirect, resp3) = match c.client.tracking.as_deref() {
+            Some(s) if !c.closing && c.client.id == t.id => {
+                (s.redirect, c.client.proto == Proto::Resp3)
+            }
+            _ => return,
+        };
+        if redirect == 0 {
+            return self.write_invalidation(t.conn, key, false);
+        }
+        let target = self
+            .shared
+            .client_index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&redirect)
+            .copied();
+        let Some((reactor, conn)) = target else {
+            // The client it redirects to is gone: dropped, as Redis drops
+            // it (RESP3 clients are told with a push).
+            if let (true, Some((idx, c))) = (resp3, self.conn_by_token(t.conn)) {
+                let msg = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{redirect}\r\n");
+                c.reply_buf().extend_from_slice(msg.as_bytes());
+                self.mark_dirty(idx);
+            }
+            return;
+        };
+        if reactor == self.id {
+            return self.write_invalidation(conn, key, true);
+        }
+        if let Some(ob) = self.outbox.get_mut(reactor) {
+            let key = key.map(|k| {
+                let at = ob.bytes.len();
+                ob.bytes.extend_from_slice(k);
+                at..ob.bytes.len()
+            });
+            let tracker = Tracker {
+                reactor,
+                conn,
+                id: redirect,
+            };
+            ob.push(Msg::Invalidate {
+                tracker,
+                key,
+                redirected: true,
+            });
+        }
+    }
+
+    /// Write an invalidation to a connection of this reactor: a push over
+    /// RESP3; over RESP2 only to a redirect target in Pub/Sub mode, as a
+    /// message on `__redis__:invalidate`.
+    pub(super) fn write_invalidation(&mut self, conn: Token, key: Option<&[u8]>, redirected: bool) {
+        let Some((idx, c)) = self.conn_by_token(conn) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        let msg = if c.client.proto == Proto::Resp3 {
+            tracking::message(key, false)
+        } else if redirected && c.client.subs.is_some() {
+            tracking::message(key, true)
+        } else {
+            return;
+        };
+        c.reply_buf().extend_from_slice(&msg);
+        self.mark_dirty(idx);
+    }
+
+    /// FLUSHDB/FLUSHALL ran on this shard: its table is gone, and this
+    /// reactor's tracking clients are told to drop everything.
+    pub(super) fn invalidate_on_flush(&mut self) {
+        tracking::forget_all();
+        let tracking: Vec<Tracker> = self
+            .conns_iter()
+            .filter(|(_, c)| c.client.tracking.is_some() && !c.closing)
+            .map(|(idx, c)| Tracker {
+                reactor: self.id,
+                conn: super::token(idx, c.gen),
+                id: c.client.id,
+            })
+            .collect();
+        for t in tracking {
+            self.deliver_invalidation(t, None);
+        }
+    }
+}
+
+/// Whether a command's keys are read (and so tracked): Redis tracks the
+/// keys of read-only commands.
+fn reads_keys(cmd: &Command) -> bool {
+    cmd.flags.contains(&"readonly")
+}

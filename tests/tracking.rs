@@ -1,0 +1,254 @@
+//! CLIENT TRACKING (client-side caching, default mode, RESP3): a client
+//! that read a key is told when it changes, on any shard; OPTIN/OPTOUT
+//! with CLIENT CACHING; the replies and errors of redis-server 7.0.
+
+mod common;
+
+use common::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn resp3(port: u16) -> Raw {
+    let mut c = Raw::connect(port);
+    assert!(!c.call(&["HELLO", "3"]).is_error());
+    c
+}
+
+/// The keys of an invalidation push (None: a flush's null).
+fn invalidated(m: &Resp) -> Option<Option<Vec<String>>> {
+    let Resp::Push(v) = m else { return None };
+    if v.first() != Some(&Resp::bulk("invalidate")) {
+        return None;
+    }
+    Some(match v.get(1) {
+        Some(Resp::Array(keys)) => Some(
+            keys.iter()
+                .map(|k| match k {
+                    Resp::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => format!("{other:?}"),
+                })
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// Replies and pushes a tracking client gets, compared with redis-server:
+/// the steps alternate between the tracking client and a writer.
+#[test]
+fn tracking_answers_as_redis_does() {
+    if !redis_server_available("tracking differential test") {
+        return;
+    }
+    let steps: &[(bool, &[&str])] = &[
+        (true, &["CLIENT", "TRACKINGINFO"]),
+        (true, &["CLIENT", "GETREDIR"]),
+        (true, &["CLIENT", "CACHING", "YES"]),
+        (true, &["CLIENT", "TRACKING", "MAYBE"]),
+        (true, &["CLIENT", "TRACKING", "ON", "PREFIX", "a"]),
+        (true, &["CLIENT", "TRACKING", "ON", "BCAST", "OPTIN"]),
+        (true, &["CLIENT", "TRACKING", "ON", "OPTIN", "OPTOUT"]),
+        (true, &["CLIENT", "TRACKING", "ON", "WHAT"]),
+        (true, &["CLIENT", "TRACKING", "ON"]),
+        (true, &["CLIENT", "GETREDIR"]),
+        (true, &["CLIENT", "TRACKINGINFO"]),
+        (true, &["CLIENT", "CACHING", "YES"]),
+        (false, &["SET", "a", "1"]),
+        (true, &["GET", "a"]),
+        (false, &["SET", "a", "2"]),
+        (true, &["PING"]),
+        (false, &["SET", "a", "3"]),
+        (true, &["PING"]),
+        (true, &["GET", "a"]),
+        (true, &["SET", "a", "4"]),
+        (true, &["PING"]),
+        (true, &["HSET", "h", "f", "v"]),
+        (true, &["HGET", "h", "f"]),
+        (false, &["HDEL", "h", "f"]),
+        (true, &["PING"]),
+        (true, &["CLIENT", "TRACKING", "OFF"]),
+        (true, &["CLIENT", "TRACKING", "ON", "OPTIN"]),
+        (true, &["CLIENT", "TRACKING", "ON", "OPTOUT"]),
+        (true, &["CLIENT", "TRACKINGINFO"]),
+        (true, &["CLIENT", "CACHING", "NO"]),
+        (true, &["GET", "a"]),
+        (false, &["SET", "a", "5"]),
+        (true, &["PING"]),
+        (true, &["CLIENT", "CACHING", "YES"]),
+        (true, &["CLIENT", "CACHING", "MAYBE"]),
+        (true, &["GET", "a"]),
+        (false, &["SET", "a", "6"]),
+        (true, &["PING"]),
+        (true, &["CLIENT", "TRACKING", "OFF"]),
+        (true, &["CLIENT", "TRACKING", "ON", "OPTIN"]),
+        (true, &["CLIENT", "CACHING", "YES"]),
+        (true, &["CLIENT", "TRACKINGINFO"]),
+        (true, &["GET", "a"]),
+        (true, &["GET", "b"]),
+        (false, &["SET", "b", "1"]),
+        (false, &["SET", "a", "7"]),
+        (true, &["PING"]),
+        (true, &["CLIENT", "CACHING", "YES"]),
+        (true, &["MULTI"]),
+        (true, &["GET", "a"]),
+        (true, &["GET", "b"]),
+        (true, &["EXEC"]),
+        (false, &["DEL", "a", "b"]),
+        (true, &["PING"]),
+        (true, &["CLIENT", "TRACKING", "OFF"]),
+        (true, &["CLIENT", "TRACKING", "ON"]),
+        (true, &["GET", "a"]),
+        (false, &["FLUSHALL"]),
+        (true, &["PING"]),
+    ];
+    let run = |port: u16| -> Vec<Resp> {
+        let mut t = resp3(port);
+        let mut w = Raw::connect(port);
+        let mut got = Vec::new();
+        for (tracker, step) in steps {
+            if *tracker {
+                t.cmd(&step.iter().map(|s| s.as_bytes()).collect::<Vec<_>>());
+                // A reply, after any pushes that came before it.
+                loop {
+                    let m = t.read();
+                    let push = matches!(m, Resp::Push(_));
+                    got.push(m);
+                    if !push {
+                        break;
+                    }
+                }
+            } else {
+                let _ = w.call(step);
+            }
+        }
+        got
+    };
+    let redis = RedisServer::start(&[]);
+    let want = run(redis.port);
+    let s = Server::start(1);
+    let got = run(s.port);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "message {i}");
+    }
+    assert_eq!(got.len(), want.len());
+}
+
+/// The property client-side caching rests on: once writes stop and the
+/// invalidations have arrived, nothing the client kept is stale. Readers
+/// cache what they read while writers change the same keys on every
+/// shard.
+#[test]
+fn a_cache_kept_by_invalidations_is_never_stale() {
+    let s = Server::start(4);
+    let keys: Vec<String> = (0..32).map(|i| format!("key:{i}")).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (port, keys, stop) = (s.port, keys.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(port);
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let k = &keys[(n as usize * 7 + w) % keys.len()];
+                    let v = format!("{w}-{n}");
+                    if n.is_multiple_of(5) {
+                        let k2 = &keys[(n as usize * 3 + 1) % keys.len()];
+                        c.call(&["MSET", k, &v, k2, &v]);
+                    } else if n.is_multiple_of(7) {
+                        c.call(&["DEL", k]);
+                    } else {
+                        c.call(&["SET", k, &v]);
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    let mut readers = Vec::new();
+    for r in 0..3 {
+        let (port, keys) = (s.port, keys.clone());
+        readers.push(std::thread::spawn(move || {
+            let mut c = resp3(port);
+            assert_eq!(c.call(&["CLIENT", "TRACKING", "ON"]), Resp::simple("OK"));
+            let mut cache: HashMap<String, Resp> = HashMap::new();
+            let apply = |m: Resp, cache: &mut HashMap<String, Resp>| -> Option<Resp> {
+                match invalidated(&m) {
+                    Some(Some(ks)) => {
+                        for k in ks {
+                            cache.remove(&k);
+                        }
+                        None
+                    }
+                    Some(None) => {
+                        cache.clear();
+                        None
+                    }
+                    None => Some(m),
+                }
+            };
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            let mut i = r;
+            while std::time::Instant::now() < deadline {
+                let k = &keys[i % keys.len()];
+                i += 5;
+                if cache.contains_key(k) {
+                    continue;
+                }
+                if i % 3 == 0 {
+                    let k2 = &keys[(i + 11) % keys.len()];
+                    c.cmd(&[b"MGET", k.as_bytes(), k2.as_bytes()]);
+                    let reply = loop {
+                        if let Some(m) = apply(c.read(), &mut cache) {
+                            break m;
+                        }
+                    };
+                    if let Resp::Array(v) = reply {
+                        cache.insert(k.clone(), v[0].clone());
+                        cache.insert(k2.clone(), v[1].clone());
+                    }
+                } else {
+                    c.cmd(&[b"GET", k.as_bytes()]);
+                    let reply = loop {
+                        if let Some(m) = apply(c.read(), &mut cache) {
+                            break m;
+                        }
+                    };
+                    cache.insert(k.clone(), reply);
+                }
+            }
+            (c, cache)
+        }));
+    }
+    let readers: Vec<_> = readers.into_iter().map(|h| h.join().unwrap()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let mut check = s.raw();
+    let mut kept = 0;
+    for (mut c, mut cache) in readers {
+        // Every invalidation raised by the last writes is on its way: a
+        // round trip through each shard (a read of every key) comes after.
+        std::thread::sleep(Duration::from_millis(100));
+        c.cmd(&[b"PING"]);
+        loop {
+            let m = c.read();
+            match invalidated(&m) {
+                Some(Some(ks)) => ks.iter().for_each(|k| {
+                    cache.remove(k);
+                }),
+                Some(None) => cache.clear(),
+                None => break,
+            }
+        }
+        for (k, v) in &cache {
+            let now = match check.call(&["GET", k]) {
+                Resp::NilBulk => Resp::Null,
+                other => other,
+            };
+            assert_eq!(&now, v, "{k} is stale in a client's cache");
+            kept += 1;
+        }
+    }
+    assert!(kept > 0, "nothing stayed cached: the test proves nothing");
+}
