@@ -16,21 +16,52 @@
 use crate::tx::Token;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
 
-/// A tracking client: where its invalidations go.
+/// A tracking client: where its invalidations go, and whether its own
+/// changes are left out (NOLOOP).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Tracker {
     pub reactor: usize,
     pub conn: Token,
     pub id: u64,
+    pub noloop: bool,
+    /// Registered in BCAST mode (else by a read in default mode): a client
+    /// that switched modes since is not told (as Redis skips it).
+    pub bcast: bool,
+}
+
+impl Tracker {
+    /// Whether `by` (the client whose command made a change) is this
+    /// client in NOLOOP mode: then it is not told.
+    fn skips(&self, by: Option<(usize, Token)>) -> bool {
+        self.noloop && by == Some((self.reactor, self.conn))
+    }
+}
+
+/// An invalidation waiting for the end of the reactor's turn.
+pub struct Pending {
+    pub tracker: Tracker,
+    pub key: Vec<u8>,
+    /// BCAST: the prefix it matched (a turn's keys for one client and
+    /// prefix go in one message, as Redis sends them per prefix).
+    pub prefix: Option<Vec<u8>>,
 }
 
 thread_local! {
     static TABLE: RefCell<HashMap<Vec<u8>, Vec<Tracker>>> = RefCell::new(HashMap::new());
     static ANY: Cell<bool> = const { Cell::new(false) };
-    /// Invalidations to send at the end of the reactor's turn.
-    static PENDING: RefCell<Vec<(Tracker, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    /// The client whose command runs now (reactor, connection), for NOLOOP.
+    static BY: Cell<Option<(usize, Token)>> = const { Cell::new(None) };
 }
+
+/// BCAST clients and their prefixes, of every reactor: any shard's change
+/// is matched against them. Process-wide, as the setting of who listens
+/// to every key must be; read only while `BCAST_N` is not zero.
+static BCAST: RwLock<Vec<(Vec<u8>, Tracker)>> = RwLock::new(Vec::new());
+static BCAST_N: AtomicUsize = AtomicUsize::new(0);
 
 /// Record that `t` read `key` (on the key's own shard thread).
 pub fn remember(key: &[u8], t: Tracker) {
@@ -44,18 +75,27 @@ pub fn remember(key: &[u8], t: Tracker) {
     ANY.with(|a| a.set(true));
 }
 
+/// The changes made from now on are `who`'s (None: nobody's, as expiry).
+#[inline]
+pub fn set_by(who: Option<(usize, Token)>) {
+    BY.with(|b| b.set(who));
+}
+
 /// A key of this thread's shard changed: its trackers are invalidated.
 #[inline]
 pub fn modified(key: &[u8]) {
     if ANY.with(|a| a.get()) {
         invalidate(key);
     }
+    if BCAST_N.load(Ordering::Relaxed) > 0 {
+        broadcast(key);
+    }
 }
 
-/// Whether any key of this thread's shard is tracked.
+/// Whether a change of a key of this thread's shard may have to be told.
 #[inline]
 pub fn any() -> bool {
-    ANY.with(|a| a.get())
+    ANY.with(|a| a.get()) || BCAST_N.load(Ordering::Relaxed) > 0
 }
 
 #[cold]
@@ -70,12 +110,53 @@ fn invalidate(key: &[u8]) {
     }) else {
         return;
     };
+    let by = BY.with(|b| b.get());
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        for t in list {
-            p.push((t, key.to_vec()));
+        for t in list.into_iter().filter(|t| !t.skips(by)) {
+            p.push(Pending {
+                tracker: t,
+                key: key.to_vec(),
+                prefix: None,
+            });
         }
     });
+}
+
+#[cold]
+fn broadcast(key: &[u8]) {
+    let by = BY.with(|b| b.get());
+    let all = BCAST.read().unwrap_or_else(|e| e.into_inner());
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        for (prefix, t) in all.iter() {
+            if key.starts_with(prefix) && !t.skips(by) {
+                p.push(Pending {
+                    tracker: *t,
+                    key: key.to_vec(),
+                    prefix: Some(prefix.clone()),
+                });
+            }
+        }
+    });
+}
+
+/// CLIENT TRACKING ON BCAST: `t` hears of every key under `prefixes`.
+pub fn bcast_add(t: Tracker, prefixes: &[Vec<u8>]) {
+    let mut all = BCAST.write().unwrap_or_else(|e| e.into_inner());
+    for p in prefixes {
+        if !all.iter().any(|(q, x)| q == p && x.id == t.id) {
+            all.push((p.clone(), t));
+        }
+    }
+    BCAST_N.store(all.len(), Ordering::Relaxed);
+}
+
+/// Tracking off, or the client gone.
+pub fn bcast_remove(id: u64) {
+    let mut all = BCAST.write().unwrap_or_else(|e| e.into_inner());
+    all.retain(|(_, t)| t.id != id);
+    BCAST_N.store(all.len(), Ordering::Relaxed);
 }
 
 /// FLUSHALL/FLUSHDB: forget every tracked key (their clients get a null
@@ -91,8 +172,50 @@ pub fn pending() -> bool {
     PENDING.with(|p| !p.borrow().is_empty())
 }
 
+/// The invalidations raised this turn, one entry per client: its keys as
+/// a RESP array (a BCAST client's keys of the turn together, as Redis
+/// sends them once per event loop; a key read in default mode alone).
 pub fn take_pending() -> Vec<(Tracker, Vec<u8>)> {
-    PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
+    let all = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    // (client, BCAST prefix, keys)
+    type Group = (Tracker, Option<Vec<u8>>, Vec<Vec<u8>>);
+    let mut out: Vec<Group> = Vec::new();
+    for p in all {
+        if p.prefix.is_some() {
+            if let Some((_, _, keys)) = out
+                .iter_mut()
+                .find(|(t, pre, _)| *t == p.tracker && *pre == p.prefix)
+            {
+                // A key changed twice in a turn is told once.
+                if !keys.contains(&p.key) {
+                    keys.push(p.key);
+                }
+                continue;
+            }
+        }
+        out.push((p.tracker, p.prefix, vec![p.key]));
+    }
+    out.into_iter()
+        .map(|(t, _, keys)| (t, key_array(&keys)))
+        .collect()
+}
+
+/// Keys as a RESP array.
+pub fn key_array(keys: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", keys.len()).into_bytes();
+    for k in keys {
+        out.extend_from_slice(format!("${}\r\n", k.len()).as_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Whether one of two prefixes starts the other (Redis's
+/// stringCheckPrefix: such prefixes of one client overlap).
+pub fn overlap(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().min(b.len());
+    a[..n] == b[..n]
 }
 
 /// A client's CLIENT TRACKING settings.
@@ -104,6 +227,10 @@ pub struct Settings {
     pub caching: Option<bool>,
     /// REDIRECT: the id of the client that gets the invalidations (0: none).
     pub redirect: u64,
+    pub noloop: bool,
+    /// BCAST with its prefixes (an empty one: every key).
+    pub bcast: bool,
+    pub prefixes: Vec<Vec<u8>>,
 }
 
 impl Settings {
@@ -119,25 +246,18 @@ impl Settings {
     }
 }
 
-/// The invalidation for `key` (None: everything, after a flush): a RESP3
-/// push, or (`pubsub`) the RESP2 Pub/Sub message on
+/// The invalidation of `keys` (a RESP array; None: everything, after a
+/// flush): a RESP3 push, or (`pubsub`) the RESP2 Pub/Sub message on
 /// `__redis__:invalidate` a redirected-to RESP2 subscriber gets.
-pub fn message(key: Option<&[u8]>, pubsub: bool) -> Vec<u8> {
+pub fn message(keys: Option<&[u8]>, pubsub: bool) -> Vec<u8> {
     let mut out = if pubsub {
         b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n".to_vec()
     } else {
         b">2\r\n$10\r\ninvalidate\r\n".to_vec()
     };
-    if pubsub && key.is_none() {
-        out.extend_from_slice(b"*-1\r\n");
-        return out;
-    }
-    match key {
-        Some(k) => {
-            out.extend_from_slice(format!("*1\r\n${}\r\n", k.len()).as_bytes());
-            out.extend_from_slice(k);
-            out.extend_from_slice(b"\r\n");
-        }
+    match keys {
+        Some(k) => out.extend_from_slice(k),
+        None if pubsub => out.extend_from_slice(b"*-1\r\n"),
         None => out.extend_from_slice(b"_\r\n"),
     }
     out
@@ -153,6 +273,8 @@ mod tests {
             reactor: 0,
             conn: id,
             id,
+            noloop: false,
+            bcast: false,
         };
         remember(b"k", t(1));
         remember(b"k", t(1));
@@ -161,8 +283,14 @@ mod tests {
         modified(b"nope");
         assert!(!pending());
         modified(b"k");
-        let got: Vec<u64> = take_pending().iter().map(|(t, _)| t.id).collect();
-        assert_eq!(got, vec![1, 2]);
+        let got: Vec<(u64, Vec<u8>)> = take_pending().into_iter().map(|(t, k)| (t.id, k)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, b"*1\r\n$1\r\nk\r\n".to_vec()),
+                (2, b"*1\r\n$1\r\nk\r\n".to_vec())
+            ]
+        );
         modified(b"k");
         assert!(!pending(), "read again to be tracked again");
         assert!(any());
@@ -189,9 +317,10 @@ mod tests {
     #[test]
     fn messages_are_resp3_pushes() {
         assert_eq!(
-            message(Some(b"ab"), false),
+            message(Some(&key_array(&[b"ab".to_vec()])), false),
             b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nab\r\n".to_vec()
         );
+        assert!(overlap(b"ab", b"abc") && overlap(b"", b"x") && !overlap(b"ab", b"ac"));
         assert_eq!(
             message(None, false),
             b">2\r\n$10\r\ninvalidate\r\n_\r\n".to_vec()

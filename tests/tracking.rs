@@ -100,6 +100,46 @@ fn tracking_answers_as_redis_does() {
         (true, &["GET", "a"]),
         (false, &["FLUSHALL"]),
         (true, &["PING"]),
+        (true, &["CLIENT", "TRACKING", "ON", "BCAST"]),
+        (true, &["CLIENT", "TRACKING", "OFF"]),
+        (
+            true,
+            &[
+                "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a", "PREFIX", "ab",
+            ],
+        ),
+        (
+            true,
+            &[
+                "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a:", "PREFIX", "b:",
+            ],
+        ),
+        (true, &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a"]),
+        (true, &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "c:"]),
+        (true, &["CLIENT", "TRACKINGINFO"]),
+        (
+            false,
+            &["MSET", "a:1", "1", "b:2", "2", "x", "3", "c:3", "4"],
+        ),
+        (true, &["PING"]),
+        (true, &["SET", "a:own", "1"]),
+        (true, &["PING"]),
+        (true, &["CLIENT", "TRACKING", "OFF"]),
+        (true, &["CLIENT", "TRACKING", "ON", "BCAST", "NOLOOP"]),
+        (true, &["SET", "mine", "1"]),
+        (false, &["SET", "theirs", "1"]),
+        (true, &["PING"]),
+        (true, &["CLIENT", "TRACKINGINFO"]),
+        (true, &["CLIENT", "TRACKING", "OFF"]),
+        (true, &["CLIENT", "TRACKING", "ON", "NOLOOP"]),
+        (true, &["MGET", "k1", "k2"]),
+        (true, &["SET", "k1", "x"]),
+        (false, &["SET", "k2", "y"]),
+        (true, &["PING"]),
+        (true, &["CLIENT", "TRACKING", "OFF"]),
+        (true, &["CLIENT", "TRACKINGINFO"]),
+        (false, &["SET", "a:9", "1"]),
+        (true, &["PING"]),
     ];
     let run = |port: u16| -> Vec<Resp> {
         let mut t = resp3(port);
@@ -254,4 +294,74 @@ fn a_cache_kept_by_invalidations_is_never_stale() {
         }
     }
     assert!(kept > 0, "nothing stayed cached: the test proves nothing");
+}
+
+/// REDIRECT: a RESP2 client subscribed to `__redis__:invalidate` gets the
+/// invalidations of another client's reads, from any shard; with the
+/// target gone, a RESP3 tracker is told its redirection is broken.
+#[test]
+fn invalidations_can_be_redirected() {
+    let s = Server::start(4);
+    let mut target = s.raw();
+    let Resp::Int(target_id) = target.call(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID");
+    };
+    target.cmd(&[b"SUBSCRIBE", b"__redis__:invalidate"]);
+    let _ = target.read();
+    let mut t = Raw::connect(s.port);
+    assert_eq!(
+        t.call(&["CLIENT", "TRACKING", "ON", "REDIRECT", "999999"]),
+        Resp::Error("ERR The client ID you want redirect to does not exist".into())
+    );
+    let id = target_id.to_string();
+    assert_eq!(
+        t.call(&["CLIENT", "TRACKING", "ON", "REDIRECT", &id]),
+        Resp::simple("OK")
+    );
+    assert_eq!(t.call(&["CLIENT", "GETREDIR"]), Resp::Int(target_id));
+    let keys: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
+    for k in &keys {
+        t.call(&["GET", k]);
+    }
+    let mut w = s.raw();
+    for k in &keys {
+        assert_eq!(w.call(&["SET", k, "1"]), Resp::simple("OK"));
+    }
+    target.set_timeout(Duration::from_secs(5));
+    let mut got: Vec<String> = (0..keys.len())
+        .map(|_| match target.read() {
+            Resp::Array(v) => {
+                assert_eq!(v[0], Resp::bulk("message"));
+                assert_eq!(v[1], Resp::bulk("__redis__:invalidate"));
+                match &v[2] {
+                    Resp::Array(ks) => match &ks[0] {
+                        Resp::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                        other => panic!("{other:?}"),
+                    },
+                    other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, keys);
+    // The target leaves: a RESP3 tracker hears its redirection broke.
+    let mut t3 = resp3(s.port);
+    assert_eq!(
+        t3.call(&["CLIENT", "TRACKING", "ON", "REDIRECT", &id]),
+        Resp::simple("OK")
+    );
+    t3.call(&["GET", "r0"]);
+    drop(target);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(w.call(&["SET", "r0", "2"]), Resp::simple("OK"));
+    t3.set_timeout(Duration::from_secs(5));
+    assert_eq!(
+        t3.read(),
+        Resp::Push(vec![
+            Resp::bulk("tracking-redir-broken"),
+            Resp::Int(target_id)
+        ])
+    );
 }

@@ -322,7 +322,8 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 /// CLIENT TRACKING ON|OFF [OPTIN] [OPTOUT], with Redis's option checks.
 /// REDIRECT, BCAST/PREFIX and NOLOOP are refused: not supported yet.
 fn client_tracking(c: &mut ConnCtx, a: Args) {
-    let (mut optin, mut optout, mut bcast, mut prefixes) = (false, false, false, 0);
+    let (mut optin, mut optout, mut bcast, mut noloop) = (false, false, false, false);
+    let mut prefixes: Vec<Vec<u8>> = Vec::new();
     let mut redirect = 0u64;
     let mut j = 3;
     while j < a.len() {
@@ -335,8 +336,8 @@ fn client_tracking(c: &mut ConnCtx, a: Args) {
         } else if eq_ic(o, "bcast") {
             bcast = true;
         } else if eq_ic(o, "prefix") && more {
-            prefixes += 1;
             j += 1;
+            prefixes.push(a.get(j).to_vec());
         } else if eq_ic(o, "redirect") && more {
             j += 1;
             if redirect != 0 {
@@ -360,10 +361,7 @@ fn client_tracking(c: &mut ConnCtx, a: Args) {
             }
             redirect = id as u64;
         } else if eq_ic(o, "noloop") {
-            return c.r.error(&format!(
-                "ERR CLIENT TRACKING {} is not supported yet",
-                String::from_utf8_lossy(o).to_ascii_uppercase()
-            ));
+            noloop = true;
         } else {
             return c.r.error(ERR_SYNTAX);
         }
@@ -371,13 +369,15 @@ fn client_tracking(c: &mut ConnCtx, a: Args) {
     }
     let on = a.get(2);
     if eq_ic(on, "off") {
-        c.client.tracking = None;
+        if c.client.tracking.take().is_some_and(|t| t.bcast) {
+            crate::tracking::bcast_remove(c.client.id);
+        }
         return c.r.ok();
     }
     if !eq_ic(on, "on") {
         return c.r.error(ERR_SYNTAX);
     }
-    if prefixes > 0 && !bcast {
+    if !prefixes.is_empty() && !bcast {
         return c
             .r
             .error("ERR PREFIX option requires BCAST mode to be enabled");
@@ -387,8 +387,10 @@ fn client_tracking(c: &mut ConnCtx, a: Args) {
             .r
             .error("ERR OPTIN and OPTOUT are not compatible with BCAST");
     }
-    if bcast {
-        return c.r.error("ERR CLIENT TRACKING BCAST is not supported yet");
+    if c.client.tracking.as_ref().is_some_and(|t| t.bcast != bcast) {
+        return c.r.error(
+            "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+        );
     }
     if optin && optout {
         return c
@@ -402,11 +404,54 @@ fn client_tracking(c: &mut ConnCtx, a: Args) {
             );
         }
     }
+    if bcast {
+        let old: &[Vec<u8>] = c.client.tracking.as_ref().map_or(&[], |t| &t.prefixes);
+        for (i, p) in prefixes.iter().enumerate() {
+            if let Some(q) = old.iter().find(|q| crate::tracking::overlap(q, p)) {
+                return c.r.error(&format!(
+                    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                    String::from_utf8_lossy(p),
+                    String::from_utf8_lossy(q)
+                ));
+            }
+            if let Some(q) = prefixes[i + 1..]
+                .iter()
+                .find(|q| crate::tracking::overlap(p, q))
+            {
+                return c.r.error(&format!(
+                    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                    String::from_utf8_lossy(p),
+                    String::from_utf8_lossy(q)
+                ));
+            }
+        }
+    }
     // Turned on again, it keeps the modes it had (Redis adds flags).
     let t = c.client.tracking.get_or_insert_with(Default::default);
     t.optin |= optin;
     t.optout |= optout;
+    t.noloop |= noloop;
     t.redirect = redirect;
+    if bcast {
+        t.bcast = true;
+        if prefixes.is_empty() && t.prefixes.is_empty() {
+            prefixes.push(Vec::new());
+        }
+        for p in prefixes {
+            if !t.prefixes.contains(&p) {
+                t.prefixes.push(p);
+            }
+        }
+        let tracker = crate::tracking::Tracker {
+            reactor: c.reactor,
+            conn: c.conn,
+            id: c.client.id,
+            noloop: t.noloop,
+            bcast: true,
+        };
+        crate::tracking::bcast_remove(c.client.id);
+        crate::tracking::bcast_add(tracker, &t.prefixes);
+    }
     c.r.ok();
 }
 
@@ -457,6 +502,9 @@ pub fn client(c: &mut ConnCtx, a: Args) {
         c.r.bulk(b"flags");
         let mut flags: Vec<&str> = vec![if t.is_some() { "on" } else { "off" }];
         if let Some(t) = t {
+            if t.bcast {
+                flags.push("bcast");
+            }
             if t.optin {
                 flags.push("optin");
                 if t.caching == Some(true) {
@@ -469,6 +517,9 @@ pub fn client(c: &mut ConnCtx, a: Args) {
                     flags.push("caching-no");
                 }
             }
+            if t.noloop {
+                flags.push("noloop");
+            }
         }
         c.r.set(flags.len());
         for f in flags {
@@ -477,7 +528,11 @@ pub fn client(c: &mut ConnCtx, a: Args) {
         c.r.bulk(b"redirect");
         c.r.int(t.map_or(-1, |t| t.redirect as i64));
         c.r.bulk(b"prefixes");
-        c.r.array(0);
+        let prefixes: &[Vec<u8>] = t.map_or(&[], |t| &t.prefixes);
+        c.r.array(prefixes.len());
+        for p in prefixes {
+            c.r.bulk(p);
+        }
     } else if eq_ic(sub, "reply") {
         use crate::reactor::client::ReplyMode;
         let mode = a.get(2);

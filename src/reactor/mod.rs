@@ -395,6 +395,9 @@ impl Reactor {
                 crate::commands::pubsub::forget_all(&self.shared, *subs, who);
             }
             let id = c.client.id;
+            if c.client.tracking.as_ref().is_some_and(|t| t.bcast) {
+                crate::tracking::bcast_remove(id);
+            }
             self.shared
                 .client_index
                 .write()
@@ -631,10 +634,15 @@ impl Reactor {
     fn dispatch_special(&mut self, idx: u32, args: Args) {
         let Some(c) = self.conn(idx) else { return };
         let cmd = table::lookup(args.get(0));
-        if let (Some(_), Some(cmd)) = (&c.client.tracking, cmd) {
+        let tracking = c.client.tracking.is_some();
+        let who = (self.id, token(idx, c.gen));
+        if let (true, Some(cmd)) = (tracking, cmd) {
             self.track_reads(idx, cmd, args);
         }
+        // Changes it makes here are its own (CLIENT TRACKING NOLOOP).
+        crate::tracking::set_by(Some(who));
         self.dispatch_replying(idx, args);
+        crate::tracking::set_by(None);
         if let Some(c) = self.conn_mut(idx) {
             let in_multi = c.client.multi.is_some();
             if let Some(t) = c.client.tracking.as_deref_mut() {
@@ -1806,13 +1814,18 @@ impl Reactor {
                 },
                 Waiting::LockRun { txid, op } => {
                     self.now = now_ms();
+                    crate::tracking::set_by(Some((w.reply.from, w.reply.conn)));
                     let r = self.exec_op(op);
+                    crate::tracking::set_by(None);
                     self.unlock(txid);
                     r
                 }
                 Waiting::Op(op) => {
                     self.now = now_ms();
-                    self.exec_op(op)
+                    crate::tracking::set_by(Some((w.reply.from, w.reply.conn)));
+                    let r = self.exec_op(op);
+                    crate::tracking::set_by(None);
+                    r
                 }
             };
             self.route(w.reply, r);
@@ -1836,6 +1849,17 @@ impl Reactor {
     /// Run an operation, unless it touches keys a transaction holds: then
     /// it waits in the shard's queue and its result is routed later.
     fn exec_or_park(&mut self, op: ShardOp, reply: ReplyTo) -> Option<OpResult> {
+        // Its changes are the requester's (CLIENT TRACKING NOLOOP).
+        if !crate::tracking::any() {
+            return self.exec_or_park_as(op, reply);
+        }
+        crate::tracking::set_by(Some((reply.from, reply.conn)));
+        let r = self.exec_or_park_as(op, reply);
+        crate::tracking::set_by(None);
+        r
+    }
+
+    fn exec_or_park_as(&mut self, op: ShardOp, reply: ReplyTo) -> Option<OpResult> {
         match op {
             ShardOp::LockRun {
                 txid,
@@ -2154,7 +2178,15 @@ impl Reactor {
         if cmd.script {
             crate::scripting::allow_retry(true);
         }
+        // Its changes are the requester's (CLIENT TRACKING NOLOOP).
+        let tracked = crate::tracking::any();
+        if tracked {
+            crate::tracking::set_by(Some((from, conn)));
+        }
         self.run_on_shard_into(db, proto, Some(cmd), a, &mut out);
+        if tracked {
+            crate::tracking::set_by(None);
+        }
         crate::scripting::allow_retry(false);
         if let Some(ob) = self.outbox.get_mut(from) {
             ob.push_reply(conn, slot, &out);
@@ -2752,8 +2784,8 @@ impl Reactor {
             self.publish_events();
         }
         if crate::tracking::pending() {
-            for (t, key) in crate::tracking::take_pending() {
-                self.send_invalidation(t, Some(&key));
+            for (t, keys) in crate::tracking::take_pending() {
+                self.send_invalidation(t, Some(&keys));
             }
         }
         if self.shared.monitor_count.load(Ordering::Relaxed) > 0 {

@@ -22,13 +22,15 @@ impl Reactor {
         let Some(t) = c.client.tracking.as_deref() else {
             return;
         };
-        if !t.tracks_next() || c.client.multi.is_some() && cmd.name != "exec" {
+        if t.bcast || !t.tracks_next() || c.client.multi.is_some() && cmd.name != "exec" {
             return;
         }
         let tracker = Tracker {
             reactor: self.id,
             conn: super::token(idx, c.gen),
             id: c.client.id,
+            noloop: t.noloop,
+            bcast: false,
         };
         let mut keys: Vec<Vec<u8>> = Vec::new();
         if cmd.name == "exec" {
@@ -87,7 +89,7 @@ impl Reactor {
             return;
         };
         let (redirect, resp3) = match c.client.tracking.as_deref() {
-            Some(s) if !c.closing && c.client.id == t.id => {
+            Some(s) if !c.closing && c.client.id == t.id && s.bcast == t.bcast => {
                 (s.redirect, c.client.proto == Proto::Resp3)
             }
             _ => return,
@@ -125,6 +127,8 @@ impl Reactor {
                 reactor,
                 conn,
                 id: redirect,
+                noloop: false,
+                bcast: false,
             };
             ob.push(Msg::Invalidate {
                 tracker,
@@ -166,6 +170,8 @@ impl Reactor {
                 reactor: self.id,
                 conn: super::token(idx, c.gen),
                 id: c.client.id,
+                noloop: false,
+                bcast: c.client.tracking.as_ref().is_some_and(|t| t.bcast),
             })
             .collect();
         for t in tracking {
