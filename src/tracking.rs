@@ -159,6 +159,48 @@ pub fn bcast_remove(id: u64) {
     BCAST_N.store(all.len(), Ordering::Relaxed);
 }
 
+thread_local! {
+    static SCRIPT_READ: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A script starts: has it called a read command yet?
+pub fn script_started() {
+    SCRIPT_READ.with(|r| r.set(false));
+}
+
+/// It called one: as in Redis, its declared keys stay tracked.
+pub fn script_read() {
+    SCRIPT_READ.with(|r| r.set(true));
+}
+
+/// A script (EVAL/FCALL `a`) ended on its keys' shard (`here`; a run on
+/// copies cannot reach them). A tracking client's declared keys were
+/// registered before it ran (`Reactor::track_reads`); if it read
+/// nothing, Redis would not have tracked them: forgotten again.
+pub fn script_done(here: bool, a: crate::protocol::Args) {
+    if !here || !ANY.with(|x| x.get()) || SCRIPT_READ.with(|r| r.get()) {
+        return;
+    }
+    let Some(by) = BY.with(|b| b.get()) else {
+        return;
+    };
+    let n = crate::protocol::parse_i64(a.get(2)).unwrap_or(0).max(0) as usize;
+    TABLE.with(|tab| {
+        let mut tab = tab.borrow_mut();
+        for i in 3..(3 + n).min(a.len()) {
+            if let Some(list) = tab.get_mut(a.get(i)) {
+                list.retain(|t| (t.reactor, t.conn) != by);
+                if list.is_empty() {
+                    tab.remove(a.get(i));
+                }
+            }
+        }
+        if tab.is_empty() {
+            ANY.with(|x| x.set(false));
+        }
+    });
+}
+
 /// FLUSHALL/FLUSHDB: forget every tracked key (their clients get a null
 /// invalidation from their own reactors).
 pub fn forget_all() {

@@ -181,7 +181,9 @@ impl Reactor {
 }
 
 /// Whether a command's keys are read (and so tracked): Redis tracks the
-/// keys of read-only commands.
+/// keys of read-only commands, and a script's declared keys if it reads
+/// (registered before it runs, forgotten after if it did not read:
+/// `tracking::script_done`).
 fn reads_keys(cmd: &Command) -> bool {
-    cmd.flags.contains(&"readonly")
+    cmd.script || cmd.flags.contains(&"readonly")
 }

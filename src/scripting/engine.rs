@@ -665,7 +665,9 @@ struct Bridge<'c, 'a> {
 
 /// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO.
 pub fn eval(ctx: &mut Ctx, a: Args, by_sha: bool, read_only: bool) {
+    crate::tracking::script_started();
     eval_inner(ctx, a, by_sha, read_only);
+    crate::tracking::script_done(ctx.shard.id != SCRATCH, a);
     // The OOM state was this run's (`set_oom`): none for the next one,
     // whose path may not set it (a run on copies).
     set_oom(false);
@@ -973,7 +975,9 @@ pub fn function_load(code: &[u8], replace: bool) -> Result<String, String> {
 
 /// FCALL / FCALL_RO.
 pub fn fcall(ctx: &mut Ctx, a: Args, read_only: bool) {
+    crate::tracking::script_started();
     fcall_inner(ctx, a, read_only);
+    crate::tracking::script_done(ctx.shard.id != SCRATCH, a);
     set_oom(false);
 }
 
@@ -1331,6 +1335,9 @@ fn bridge_call(
         } else {
             super::note_copied_monitor(db, owned.clone());
         }
+    }
+    if cmd.flags.contains(&"readonly") {
+        crate::tracking::script_read();
     }
     if cmd.is_write() && shard_id != SCRATCH && super::retry_allowed() && b.undo.complete {
         let Bridge { ctx, undo, .. } = &mut *b;
