@@ -142,16 +142,40 @@ fn tracking_answers_as_redis_does() {
         (true, &["PING"]),
         // Scripts: their declared keys are tracked if they read anything.
         (true, &["CLIENT", "TRACKING", "ON"]),
-        (true, &["EVAL", "redis.call('set', 'k3{t}', 'v')", "2", "k1{t}", "k2{t}"]),
+        (
+            true,
+            &[
+                "EVAL",
+                "redis.call('set', 'k3{t}', 'v')",
+                "2",
+                "k1{t}",
+                "k2{t}",
+            ],
+        ),
         (false, &["MSET", "k2{t}", "1", "k1{t}", "1"]),
         (true, &["PING"]),
-        (true, &["EVAL", "redis.call('get', 'k3{t}')", "2", "k1{t}", "k2{t}"]),
+        (
+            true,
+            &["EVAL", "redis.call('get', 'k3{t}')", "2", "k1{t}", "k2{t}"],
+        ),
         (false, &["MSET", "k2{t}", "2", "k1{t}", "2"]),
         (true, &["PING"]),
-        (true, &["EVAL_RO", "redis.call('ping')", "2", "k1{t}", "k2{t}"]),
+        (
+            true,
+            &["EVAL_RO", "redis.call('ping')", "2", "k1{t}", "k2{t}"],
+        ),
         (false, &["MSET", "k2{t}", "3", "k1{t}", "3"]),
         (true, &["PING"]),
-        (true, &["EVAL_RO", "redis.call('get', 'k1{t}')", "2", "k1{t}", "k2{t}"]),
+        (
+            true,
+            &[
+                "EVAL_RO",
+                "redis.call('get', 'k1{t}')",
+                "2",
+                "k1{t}",
+                "k2{t}",
+            ],
+        ),
         (false, &["MSET", "k2{t}", "4", "k1{t}", "4"]),
         (true, &["PING"]),
     ];
