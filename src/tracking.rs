@@ -76,9 +76,11 @@ pub fn remember(key: &[u8], t: Tracker) {
 }
 
 /// The changes made from now on are `who`'s (None: nobody's, as expiry).
+/// Returns whose they were, to put back (`set_by(previous)`) when the
+/// nested run ends: a command's own local operations run inside it.
 #[inline]
-pub fn set_by(who: Option<(usize, Token)>) {
-    BY.with(|b| b.set(who));
+pub fn set_by(who: Option<(usize, Token)>) -> Option<(usize, Token)> {
+    BY.with(|b| b.replace(who))
 }
 
 /// A key of this thread's shard changed: its trackers are invalidated.

@@ -640,9 +640,9 @@ impl Reactor {
             self.track_reads(idx, cmd, args);
         }
         // Changes it makes here are its own (CLIENT TRACKING NOLOOP).
-        crate::tracking::set_by(Some(who));
+        let before = crate::tracking::set_by(Some(who));
         self.dispatch_replying(idx, args);
-        crate::tracking::set_by(None);
+        crate::tracking::set_by(before);
         if let Some(c) = self.conn_mut(idx) {
             let in_multi = c.client.multi.is_some();
             if let Some(t) = c.client.tracking.as_deref_mut() {
@@ -1814,17 +1814,17 @@ impl Reactor {
                 },
                 Waiting::LockRun { txid, op } => {
                     self.now = now_ms();
-                    crate::tracking::set_by(Some((w.reply.from, w.reply.conn)));
+                    let before = crate::tracking::set_by(Some((w.reply.from, w.reply.conn)));
                     let r = self.exec_op(op);
-                    crate::tracking::set_by(None);
+                    crate::tracking::set_by(before);
                     self.unlock(txid);
                     r
                 }
                 Waiting::Op(op) => {
                     self.now = now_ms();
-                    crate::tracking::set_by(Some((w.reply.from, w.reply.conn)));
+                    let before = crate::tracking::set_by(Some((w.reply.from, w.reply.conn)));
                     let r = self.exec_op(op);
-                    crate::tracking::set_by(None);
+                    crate::tracking::set_by(before);
                     r
                 }
             };
@@ -1853,9 +1853,9 @@ impl Reactor {
         if !crate::tracking::any() {
             return self.exec_or_park_as(op, reply);
         }
-        crate::tracking::set_by(Some((reply.from, reply.conn)));
+        let before = crate::tracking::set_by(Some((reply.from, reply.conn)));
         let r = self.exec_or_park_as(op, reply);
-        crate::tracking::set_by(None);
+        crate::tracking::set_by(before);
         r
     }
 
@@ -2180,12 +2180,14 @@ impl Reactor {
         }
         // Its changes are the requester's (CLIENT TRACKING NOLOOP).
         let tracked = crate::tracking::any();
-        if tracked {
-            crate::tracking::set_by(Some((from, conn)));
-        }
+        let before = if tracked {
+            crate::tracking::set_by(Some((from, conn)))
+        } else {
+            None
+        };
         self.run_on_shard_into(db, proto, Some(cmd), a, &mut out);
         if tracked {
-            crate::tracking::set_by(None);
+            crate::tracking::set_by(before);
         }
         crate::scripting::allow_retry(false);
         if let Some(ob) = self.outbox.get_mut(from) {
