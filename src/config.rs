@@ -81,6 +81,7 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("repl-backlog-ttl", "3600"),
     ("lua-time-limit", "5000"),
     ("busy-reply-threshold", "5000"),
+    ("tracking-table-max-keys", "1000000"),
     ("stop-writes-on-bgsave-error", "yes"),
     ("maxmemory-clients", "0"),
     ("lfu-log-factor", "10"),
@@ -196,7 +197,10 @@ fn non_negative_max(name: &str) -> Option<i64> {
         | "auto-aof-rewrite-percentage"
         | "repl-diskless-sync-delay"
         | "repl-diskless-sync-max-replicas" => INT,
-        "latency-monitor-threshold" | "stream-node-max-entries" | "acllog-max-len" => i64::MAX,
+        "latency-monitor-threshold"
+        | "stream-node-max-entries"
+        | "acllog-max-len"
+        | "tracking-table-max-keys" => i64::MAX,
         _ => return None,
     })
 }

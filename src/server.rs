@@ -90,6 +90,10 @@ impl Shared {
         self.repl.replica.configure(cfg);
         crate::scripting::set_busy_threshold(cfg.int("busy-reply-threshold", 5000));
         crate::notify::set_flags(cfg.notify_flags);
+        crate::tracking::set_max_keys(
+            cfg.int("tracking-table-max-keys", 1_000_000).max(0) as usize,
+            self.nshards,
+        );
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {

@@ -15,7 +15,7 @@
 
 use crate::tx::Token;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 
@@ -63,16 +63,32 @@ thread_local! {
 static BCAST: RwLock<Vec<(Vec<u8>, Tracker)>> = RwLock::new(Vec::new());
 static BCAST_N: AtomicUsize = AtomicUsize::new(0);
 
+/// tracking-table-max-keys, as each shard's share (0: no limit).
+static MAX_KEYS: AtomicUsize = AtomicUsize::new(1_000_000);
+
+/// tracking-table-max-keys `max` (0: none) over `shards` tables.
+pub fn set_max_keys(max: usize, shards: usize) {
+    MAX_KEYS.store(max.div_ceil(shards.max(1)), Ordering::Relaxed);
+}
+
 /// Record that `t` read `key` (on the key's own shard thread).
 pub fn remember(key: &[u8], t: Tracker) {
     TABLE.with(|tab| {
         let mut tab = tab.borrow_mut();
-        let list = tab.entry(key.to_vec()).or_default();
-        if !list.contains(&t) {
-            list.push(t);
+        // A key already tracked (the common re-read) costs no copy of it.
+        match tab.get_mut(key) {
+            Some(list) if !list.contains(&t) => list.push(t),
+            Some(_) => {}
+            None => {
+                tab.insert(key.to_vec(), vec![t]);
+            }
         }
     });
     ANY.with(|a| a.set(true));
+    let max = MAX_KEYS.load(Ordering::Relaxed);
+    if max > 0 {
+        evict_over(max);
+    }
 }
 
 /// The changes made from now on are `who`'s (None: nobody's, as expiry).
@@ -98,6 +114,24 @@ pub fn modified(key: &[u8]) {
 #[inline]
 pub fn any() -> bool {
     ANY.with(|a| a.get()) || BCAST_N.load(Ordering::Relaxed) > 0
+}
+
+/// tracking-table-max-keys: while this shard's table is over its share,
+/// forget keys (in the table's own order, arbitrary like Redis's random
+/// pick), telling their trackers, as Redis does when it evicts.
+fn evict_over(max: usize) {
+    loop {
+        let victim = TABLE.with(|tab| {
+            let tab = tab.borrow();
+            (tab.len() > max)
+                .then(|| tab.keys().next().cloned())
+                .flatten()
+        });
+        let Some(key) = victim else { return };
+        let by = set_by(None);
+        invalidate(&key);
+        set_by(by);
+    }
 }
 
 #[cold]
@@ -221,26 +255,30 @@ pub fn pending() -> bool {
 /// sends them once per event loop; a key read in default mode alone).
 pub fn take_pending() -> Vec<(Tracker, Vec<u8>)> {
     let all = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    // (client, BCAST prefix, keys)
-    type Group = (Tracker, Option<Vec<u8>>, Vec<Vec<u8>>);
-    let mut out: Vec<Group> = Vec::new();
+    let mut out: Vec<(Tracker, Vec<Vec<u8>>)> = Vec::new();
+    // BCAST groups by (client id, prefix) -> index in `out`, and the keys
+    // each already holds: a busy turn can change thousands of keys under
+    // one prefix, so neither lookup may be a scan.
+    type Group = (usize, HashSet<Vec<u8>>);
+    let mut groups: HashMap<(u64, Vec<u8>), Group> = HashMap::new();
     for p in all {
-        if p.prefix.is_some() {
-            if let Some((_, _, keys)) = out
-                .iter_mut()
-                .find(|(t, pre, _)| *t == p.tracker && *pre == p.prefix)
-            {
-                // A key changed twice in a turn is told once.
-                if !keys.contains(&p.key) {
-                    keys.push(p.key);
-                }
-                continue;
+        let Some(prefix) = p.prefix else {
+            out.push((p.tracker, vec![p.key]));
+            continue;
+        };
+        let (at, seen) = groups.entry((p.tracker.id, prefix)).or_insert_with(|| {
+            out.push((p.tracker, Vec::new()));
+            (out.len() - 1, HashSet::new())
+        });
+        // A key changed twice in a turn is told once.
+        if seen.insert(p.key.clone()) {
+            if let Some((_, keys)) = out.get_mut(*at) {
+                keys.push(p.key);
             }
         }
-        out.push((p.tracker, p.prefix, vec![p.key]));
     }
     out.into_iter()
-        .map(|(t, _, keys)| (t, key_array(&keys)))
+        .map(|(t, keys)| (t, key_array(&keys)))
         .collect()
 }
 

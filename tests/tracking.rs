@@ -403,3 +403,44 @@ fn invalidations_can_be_redirected() {
         ])
     );
 }
+
+/// tracking-table-max-keys bounds what the server remembers: keys read
+/// past it are forgotten and their readers told (each key exactly once,
+/// whether by eviction or by its later change).
+#[test]
+fn the_tracking_table_is_bounded() {
+    let s = Server::start(1);
+    let mut c = resp3(s.port);
+    assert_eq!(
+        c.call(&["CONFIG", "SET", "tracking-table-max-keys", "4"]),
+        Resp::simple("OK")
+    );
+    assert_eq!(c.call(&["CLIENT", "TRACKING", "ON"]), Resp::simple("OK"));
+    let keys: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+    let mut told: Vec<String> = Vec::new();
+    let drain = |c: &mut Raw, told: &mut Vec<String>| loop {
+        let m = c.read();
+        match invalidated(&m) {
+            Some(Some(ks)) => told.extend(ks),
+            Some(None) => panic!("no flush here"),
+            None => return m,
+        }
+    };
+    for k in &keys {
+        c.cmd(&[b"GET", k.as_bytes()]);
+        assert_eq!(drain(&mut c, &mut told), Resp::Null);
+    }
+    c.cmd(&[b"PING"]);
+    drain(&mut c, &mut told);
+    assert_eq!(told.len(), 6, "evicted past the limit: {told:?}");
+    let mut w = s.raw();
+    for k in &keys {
+        assert_eq!(w.call(&["SET", k, "v"]), Resp::simple("OK"));
+    }
+    c.cmd(&[b"PING"]);
+    drain(&mut c, &mut told);
+    told.sort();
+    let mut want = keys.clone();
+    want.sort();
+    assert_eq!(told, want);
+}

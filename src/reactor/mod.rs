@@ -1168,7 +1168,7 @@ impl Reactor {
                 .then(|| ctx.r.out[at..].to_vec());
             let unchanged = cmd.is_write()
                 && !failed
-                && ctx.shard.dbs[db].has_watches()
+                && ctx.shard.dbs[db].signals_changes()
                 && changed_nothing(cmd, &ctx.r.out[at..]);
             if let Some(reply) = replicated {
                 // Before the blocked clients it wakes pop: their pops
@@ -2265,7 +2265,7 @@ impl Reactor {
         if let Some(cmd) =
             cmd.filter(|c| c.is_write() && out.len() > start && out.get(start) != Some(&b'-'))
         {
-            let unchanged = self.shard.dbs.get(db).is_some_and(|d| d.has_watches())
+            let unchanged = self.shard.dbs.get(db).is_some_and(|d| d.signals_changes())
                 && changed_nothing(cmd, &out[start..]);
             touch_written(&mut self.shard, cmd, db, a, unchanged);
             self.signal_written(cmd, db, a);
@@ -2998,7 +2998,7 @@ fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) 
 
 /// `touch_written` for a write a script ran (`reply`: its reply).
 pub fn touch_written_by(shard: &mut Shard, cmd: &Command, db: usize, a: Args, reply: &[u8]) {
-    let unchanged = shard.dbs[db].has_watches() && changed_nothing(cmd, reply);
+    let unchanged = shard.dbs[db].signals_changes() && changed_nothing(cmd, reply);
     touch_written(shard, cmd, db, a, unchanged);
 }
 
@@ -3008,7 +3008,7 @@ pub fn touch_written_by(shard: &mut Shard, cmd: &Command, db: usize, a: Args, re
 fn touch_written(shard: &mut Shard, cmd: &Command, db: usize, a: Args, unchanged: bool) {
     if cmd.is_write()
         && !unchanged
-        && shard.dbs[db].has_watches()
+        && shard.dbs[db].signals_changes()
         && cmd.watch != WatchTouch::Precise
     {
         for i in cmd.keys_of(a) {

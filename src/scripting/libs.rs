@@ -274,21 +274,14 @@ fn mp_decode_at(lua: &Lua, b: &[u8], pos: &mut usize, depth: usize) -> mlua::Res
         0xd1 => Value::Number(f64::from(be(take(pos, 2)?) as u16 as i16)),
         0xd2 => Value::Number(f64::from(be(take(pos, 4)?) as u32 as i32)),
         0xd3 => Value::Number(be(take(pos, 8)?) as i64 as f64),
-        0xdc => {
-            let n = be(take(pos, 2)?) as usize;
-            array(pos, n)?
-        }
-        0xdd => {
-            let n = be(take(pos, 4)?) as usize;
-            array(pos, n)?
-        }
-        0xde => {
-            let n = be(take(pos, 2)?) as usize;
-            map(pos, n)?
-        }
-        0xdf => {
-            let n = be(take(pos, 4)?) as usize;
-            map(pos, n)?
+        // array 16/32, map 16/32: the length's width is in the low bit.
+        0xdc..=0xdf => {
+            let n = be(take(pos, if t & 1 == 0 { 2 } else { 4 })?) as usize;
+            if t < 0xde {
+                array(pos, n)?
+            } else {
+                map(pos, n)?
+            }
         }
         0xe0..=0xff => Value::Number(f64::from(t as i8)),
         _ => return Err(mlua::Error::runtime("Bad data format in input.")),

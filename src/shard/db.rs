@@ -169,7 +169,7 @@ impl Db {
     #[inline]
     /// Whether a change must be signalled (`touch`): a WATCH, or a key
     /// of this shard tracked by a client (`crate::tracking`).
-    pub fn has_watches(&self) -> bool {
+    pub fn signals_changes(&self) -> bool {
         !self.watched.is_empty() || crate::tracking::any()
     }
 
