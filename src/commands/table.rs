@@ -117,6 +117,8 @@ pub struct Command {
     pub denyoom: bool,
     pub no_multi: bool,
     pub write: bool,
+    /// May block the client (BLPOP...): tested on every cross-shard dispatch.
+    pub blocking: bool,
     /// Allowed on a replica whose link to its master is down while
     /// replica-serve-stale-data is no (Redis's CMD_STALE).
     pub stale: bool,
@@ -275,8 +277,9 @@ impl Command {
             "client" | "config" | "command" | "debug" | "object" | "memory"
         )
     }
+    #[inline]
     pub fn is_blocking(&self) -> bool {
-        self.flags.contains(&"blocking")
+        self.blocking
     }
     #[inline]
     pub fn is_write(&self) -> bool {
@@ -382,6 +385,7 @@ macro_rules! cmd {
             denyoom: has_flag($flags, "denyoom"),
             no_multi: has_flag($flags, "no_multi"),
             write: has_flag($flags, "write"),
+            blocking: has_flag($flags, "blocking"),
             stale: has_flag($flags, "stale"),
             loading: has_flag($flags, "loading"),
             watch: watch_rule($name),
@@ -734,6 +738,35 @@ mod tests {
         }
         let incr = COMMANDS.iter().find(|c| c.name == "incr");
         assert_eq!(incr.map(|c| c.watch), Some(WatchTouch::Keys));
+    }
+
+    /// The flags the hot path reads as fields say what the flag list says
+    /// (the blocking pops, and nothing else, are `blocking`).
+    #[test]
+    fn derived_flags_match_the_flag_list() {
+        for c in COMMANDS {
+            assert_eq!(c.blocking, c.flags.contains(&"blocking"), "{}", c.name);
+            assert_eq!(c.write, c.flags.contains(&"write"), "{}", c.name);
+        }
+        for name in [
+            "blpop",
+            "brpop",
+            "blmove",
+            "brpoplpush",
+            "bzpopmin",
+            "blmpop",
+        ] {
+            assert!(
+                lookup(name.as_bytes()).is_some_and(|c| c.is_blocking()),
+                "{name}"
+            );
+        }
+        for name in ["get", "lpop", "lmove", "zpopmin", "eval"] {
+            assert!(
+                lookup(name.as_bytes()).is_some_and(|c| !c.is_blocking()),
+                "{name}"
+            );
+        }
     }
 
     /// Routing's single-key shortcut names exactly the key the general

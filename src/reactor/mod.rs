@@ -611,9 +611,8 @@ impl Reactor {
     /// command waits for it, to be met again (false).
     #[inline]
     fn run_unless_barrier(&mut self, idx: u32, args: Args) -> bool {
-        if self.fold.is_some() && !self.joins_fold(idx, args) {
-            self.flush_fold();
-            return false;
+        if self.fold.is_some() {
+            return self.run_in_fold(idx, args);
         }
         if !args.is_empty() {
             if self.special_clients {
@@ -621,6 +620,27 @@ impl Reactor {
             } else {
                 self.dispatch(idx, args);
             }
+        }
+        true
+    }
+
+    /// `run_unless_barrier` with a fold pending.
+    #[inline(never)]
+    fn run_in_fold(&mut self, idx: u32, args: Args) -> bool {
+        if args.is_empty() {
+            return true; // skipped without a reply
+        }
+        // Looked up once for both the fold's question and the dispatch
+        // (twice was ~1.3% of a two-shard MSET pipeline).
+        let cmd = table::lookup(args.get(0));
+        if !self.joins_fold(idx, cmd, args) {
+            self.flush_fold();
+            return false;
+        }
+        if self.special_clients {
+            self.dispatch_special(idx, args);
+        } else {
+            self.dispatch_cmd(idx, cmd, args);
         }
         true
     }
@@ -730,17 +750,14 @@ impl Reactor {
     /// `dispatch` hands to `run_keyed` as a folding fan-out with no reply
     /// written on the way: anything else must not run (nor answer) before
     /// the fold's transaction.
-    fn joins_fold(&self, idx: u32, args: Args) -> bool {
+    fn joins_fold(&self, idx: u32, cmd: Option<&'static Command>, args: Args) -> bool {
         let Some(f) = self.fold.as_ref() else {
             return false;
         };
-        if args.is_empty() {
-            return true; // skipped without a reply
-        }
         let Some(c) = self.conn(idx) else {
             return false;
         };
-        let Some(cmd) = table::lookup(args.get(0)) else {
+        let Some(cmd) = cmd else {
             return false;
         };
         f.idx == idx
@@ -858,13 +875,20 @@ impl Reactor {
         }
     }
 
+    #[inline(never)]
     fn dispatch(&mut self, idx: u32, args: Args) {
+        self.dispatch_cmd(idx, table::lookup(args.get(0)), args)
+    }
+
+    /// `dispatch` of a command whose table entry is looked up already.
+    #[inline(always)]
+    fn dispatch_cmd(&mut self, idx: u32, cmd: Option<&'static Command>, args: Args) {
         self.counters.total_commands += 1;
         let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
             return;
         };
         let proto = c.client.proto;
-        let Some(cmd) = table::lookup(args.get(0)) else {
+        let Some(cmd) = cmd else {
             let mut msg = format!(
                 "ERR unknown command '{}', with args beginning with: ",
                 String::from_utf8_lossy(&args.get(0)[..args.get(0).len().min(128)])
