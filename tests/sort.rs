@@ -337,3 +337,34 @@ fn patterns_inside_multi_need_the_sorted_keys_shard() {
     assert!(err_text(&replies[0]).is_some_and(|e| e.starts_with("ERR BY option of SORT denied")));
     assert_eq!(int(&mut con, &["EXISTS", &elsewhere]), 0);
 }
+
+/// Redis converts a sorted set SORT (or SORT_RO) reads to a skiplist for
+/// good: OBJECT ENCODING shows it (found by the differential test).
+#[test]
+fn sorting_a_sorted_set_makes_it_a_skiplist() {
+    for_each_setup(|_srv, con, _resp3| {
+        for (key, cmd) in [("zs1", "SORT"), ("zs2", "SORT_RO")] {
+            int(con, &["ZADD", key, "1", "a", "2", "b"]);
+            assert_eq!(
+                bulk(con, &["OBJECT", "ENCODING", key]).as_deref(),
+                Some("listpack")
+            );
+            assert_eq!(strs(&q(con, &[cmd, key, "ALPHA"])), some(&["a", "b"]));
+            assert_eq!(
+                bulk(con, &["OBJECT", "ENCODING", key]).as_deref(),
+                Some("skiplist")
+            );
+            assert_eq!(
+                strs(&q(con, &["ZRANGE", key, "0", "-1"])),
+                some(&["a", "b"])
+            );
+        }
+        // A list is left as it is (Redis 7.0: always a quicklist).
+        int(con, &["RPUSH", "sl", "2", "1"]);
+        assert_eq!(sorted(con, &["sl"]), some(&["1", "2"]));
+        assert_eq!(
+            bulk(con, &["OBJECT", "ENCODING", "sl"]).as_deref(),
+            Some("quicklist")
+        );
+    });
+}

@@ -548,3 +548,79 @@ fn append_to_missing_key_encodes_like_set() {
     );
     assert_eq!(bulk(&mut con, &["GET", "a2"]).as_deref(), Some("421"));
 }
+
+/// Redis checks a command's pieces in a fixed order, and its first error
+/// is the one a client sees: found by the differential test's keyspace
+/// family (each of these answered differently before).
+#[test]
+fn errors_come_in_redis_order() {
+    for_each_setup(|_srv, con, _resp3| {
+        ok(con, &["FLUSHALL"]);
+        int(con, &["SADD", "aset", "m"]);
+        ok(con, &["SET", "str", "abc"]);
+        // GETEX: syntax, then the key (missing: nil; not a string:
+        // WRONGTYPE), then the time.
+        assert!(err(con, &["GETEX", "aset", "EX", "0"]).starts_with("WRONGTYPE"));
+        assert_eq!(q(con, &["GETEX", "missing", "EX", "0"]), Value::Nil);
+        assert_eq!(
+            err(con, &["GETEX", "str", "EX", "0"]),
+            "ERR invalid expire time in 'getex' command"
+        );
+        assert_eq!(
+            err(con, &["GETEX", "str", "EX", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            err(con, &["GETEX", "str", "EX", "100", "PERSIST"]),
+            "ERR syntax error"
+        );
+        assert_eq!(err(con, &["GETEX", "aset", "EX"]), "ERR syntax error");
+        // INCRBYFLOAT: the key's type, its value, then the increment.
+        assert!(err(con, &["INCRBYFLOAT", "aset", "abc"]).starts_with("WRONGTYPE"));
+        assert_eq!(
+            err(con, &["INCRBYFLOAT", "str", "1"]),
+            "ERR value is not a valid float"
+        );
+        assert_eq!(
+            err(con, &["INCRBYFLOAT", "missing", "abc"]),
+            "ERR value is not a valid float"
+        );
+        // EXPIRE and kin: the options, then the time.
+        for name in ["EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT"] {
+            assert_eq!(
+                err(con, &[name, "str", "x", "BAD"]),
+                "ERR Unsupported option BAD"
+            );
+            assert_eq!(
+                err(con, &[name, "str", "x", "NX", "XX"]),
+                "ERR NX and XX, GT or LT options at the same time are not compatible"
+            );
+            assert_eq!(
+                err(con, &[name, "str", "x", "NX"]),
+                "ERR value is not an integer or out of range"
+            );
+        }
+    });
+}
+
+/// What INCRBYFLOAT stores is a string even when it spells an integer
+/// (Redis: embstr), unlike SET's value.
+#[test]
+fn incrbyfloat_stores_a_string() {
+    for_each_setup(|_srv, con, _resp3| {
+        assert_eq!(
+            bulk(con, &["INCRBYFLOAT", "f", "10"]).as_deref(),
+            Some("10")
+        );
+        assert_eq!(
+            bulk(con, &["OBJECT", "ENCODING", "f"]).as_deref(),
+            Some("embstr")
+        );
+        assert_eq!(int(con, &["INCR", "f"]), 11);
+        ok(con, &["SET", "g", "10"]);
+        assert_eq!(
+            bulk(con, &["OBJECT", "ENCODING", "g"]).as_deref(),
+            Some("int")
+        );
+    });
+}

@@ -59,9 +59,7 @@ enum Unit {
 }
 
 fn expire_generic(c: &mut Ctx, a: Args, unit: Unit, absolute: bool, cmd: &str) {
-    let Some(n) = arg_i64(a.get(2)) else {
-        return c.r.error(ERR_NOT_INT);
-    };
+    // The options first, then the time (Redis's order of errors).
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for o in a.iter().skip(3) {
         if eq_ic(o, "nx") {
@@ -89,6 +87,9 @@ fn expire_generic(c: &mut Ctx, a: Args, unit: Unit, absolute: bool, cmd: &str) {
             .r
             .error("ERR GT and LT options at the same time are not compatible");
     }
+    let Some(n) = arg_i64(a.get(2)) else {
+        return c.r.error(ERR_NOT_INT);
+    };
     let bad = format!("ERR invalid expire time in '{cmd}' command");
     let ms = match unit {
         Unit::Sec => match n.checked_mul(1000) {

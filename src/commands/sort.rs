@@ -322,6 +322,11 @@ fn sort_generic(c: &mut Ctx, a: Args, readonly: bool) {
         Set,
         ZSet,
     }
+    if let Some(Value::ZSet(z)) = c.lookup(key).map(|e| &mut e.value) {
+        // Redis converts a sorted set it sorts to a skiplist, for good
+        // (sortCommandGeneric): OBJECT ENCODING shows it.
+        z.make_skiplist();
+    }
     let value = c.lookup(key).map(|e| &e.value);
     let kind = match value {
         None | Some(Value::List(_)) => Kind::List,

@@ -178,21 +178,23 @@ pub fn getdel(c: &mut Ctx, a: Args) {
 }
 
 pub fn getex(c: &mut Ctx, a: Args) {
-    let mut exp = Expiry::None;
+    // Syntax first; the time's value only once the key is found to be a
+    // string (Redis's order: GETEX of a missing key with EX 0 is a nil, of
+    // a set a WRONGTYPE).
+    let mut time: Option<(&[u8], &[u8])> = None;
+    let mut persist = false;
     let mut i = 2;
     while i < a.len() {
         let o = a.get(i);
         if (eq_ic(o, "ex") || eq_ic(o, "px") || eq_ic(o, "exat") || eq_ic(o, "pxat"))
-            && matches!(exp, Expiry::None)
+            && time.is_none()
+            && !persist
             && i + 1 < a.len()
         {
-            match expire_at(c, o, a.get(i + 1), "getex") {
-                Ok(at) => exp = Expiry::At(at),
-                Err(e) => return c.r.error(&e),
-            }
+            time = Some((o, a.get(i + 1)));
             i += 1;
-        } else if eq_ic(o, "persist") && matches!(exp, Expiry::None) {
-            exp = Expiry::Persist;
+        } else if eq_ic(o, "persist") && time.is_none() && !persist {
+            persist = true;
         } else {
             return c.r.error(ERR_SYNTAX);
         }
@@ -204,6 +206,14 @@ pub fn getex(c: &mut Ctx, a: Args) {
         Ok(None) => c.r.null(),
         Ok(Some(s)) => {
             let s = s.clone();
+            let exp = match time {
+                Some((unit, v)) => match expire_at(c, unit, v, "getex") {
+                    Ok(at) => Expiry::At(at),
+                    Err(e) => return c.r.error(&e),
+                },
+                None if persist => Expiry::Persist,
+                None => Expiry::None,
+            };
             c.reply_str(&s);
             match exp {
                 Expiry::At(at) if at <= c.now => {
@@ -309,9 +319,7 @@ pub fn decrby(c: &mut Ctx, a: Args) {
 }
 
 pub fn incrbyfloat(c: &mut Ctx, a: Args) {
-    let Some(by) = arg_f64(a.get(2)) else {
-        return c.r.error(ERR_NOT_FLOAT);
-    };
+    // Redis's order: the key's type, its value, then the increment.
     let key = a.get(1);
     let cur = match c.lookup_str(key) {
         Err(Replied) => return,
@@ -321,13 +329,16 @@ pub fn incrbyfloat(c: &mut Ctx, a: Args) {
             None => return c.r.error(ERR_NOT_FLOAT),
         },
     };
+    let Some(by) = arg_f64(a.get(2)) else {
+        return c.r.error(ERR_NOT_FLOAT);
+    };
     let n = cur + by;
     if n.is_nan() || n.is_infinite() {
         return c.r.error("ERR increment would produce NaN or Infinity");
     }
     let s = format_double(n);
     c.db()
-        .set_keep_ttl(key, Value::Str(StrVal::from_bytes(s.as_bytes())));
+        .set_keep_ttl(key, Value::Str(StrVal::string(s.as_bytes())));
     c.notify(notify::STRING, "incrbyfloat", key);
     c.r.bulk(s.as_bytes());
 }

@@ -30,6 +30,12 @@ impl StrVal {
                 return StrVal::Int(v);
             }
         }
+        StrVal::string(b)
+    }
+
+    /// Store bytes as a string even if they spell an integer (Redis's
+    /// createStringObject: what INCRBYFLOAT stores is `embstr`).
+    pub fn string(b: &[u8]) -> StrVal {
         if b.len() <= INLINE_MAX {
             let mut buf = [0u8; INLINE_MAX];
             buf[..b.len()].copy_from_slice(b);

@@ -1089,6 +1089,11 @@ impl ZSet {
         }
     }
 
+    /// Leave the listpack encoding whatever the size (SORT does).
+    pub fn make_skiplist(&mut self) {
+        self.convert_to_skip()
+    }
+
     fn convert_to_skip(&mut self) {
         if let ZSet::Pack(p) = self {
             let mut s = SkipList::new();
