@@ -215,6 +215,25 @@ const LEX_BOUNDS: &[&str] = &["-", "[a", "(a", "[ab", "[b", "(b", "[c", "(c", "[
 /// reads them as zsets with score 1): how often a zset source is a set key.
 /// (Excluded until halocline answered like Redis; this test found it.)
 const SET_SOURCE_PCT: u32 = 15;
+/// Increments of INCRBYFLOAT and HINCRBYFLOAT: Redis adds in long double
+/// and prints 17 decimals, so inexact ones (0.1) show every rounding.
+const FLOATS: &[&str] = &[
+    "1.5",
+    "-0.25",
+    "10",
+    "abc",
+    "1e2",
+    "inf",
+    "0.1",
+    "0.2",
+    "-0.3",
+    "1.23456789",
+    "3.3e-5",
+    "0x1p-3",
+    "1e30",
+    " 1",
+    "",
+];
 const WEIGHTS: &[&str] = &["1", "2", "0", "-1", "0.5", "3"];
 
 impl Gen {
@@ -431,8 +450,7 @@ impl Gen {
             17 => vec![
                 "INCRBYFLOAT".into(),
                 self.key('s'),
-                self.pick(&["1.5", "-0.25", "10", "abc", "1e2", "inf"])
-                    .into(),
+                self.pick(FLOATS).into(),
             ],
             18 => vec!["DECRBY".into(), self.key('s'), self.idx()],
             _ => {
@@ -698,6 +716,7 @@ impl Gen {
             }
             6 => vec!["HLEN".into(), k],
             7 => vec!["HEXISTS".into(), k, f],
+            8 if self.chance(50) => vec!["HINCRBYFLOAT".into(), k, f, self.pick(FLOATS).into()],
             8 => vec!["HINCRBY".into(), k, f, self.rng.i64(-5..=5).to_string()],
             9 => vec!["HSTRLEN".into(), k, f],
             10 => vec!["HSETNX".into(), k, f, self.pick(HVALS).into()],

@@ -624,3 +624,45 @@ fn incrbyfloat_stores_a_string() {
         );
     });
 }
+
+/// INCRBYFLOAT and HINCRBYFLOAT add in C's long double and print 17
+/// decimals, as Redis does: 0.1 + 0.2 is 0.3 (a double made it
+/// 0.30000000000000004), and the residue shows where Redis shows it.
+#[test]
+fn float_increments_add_in_long_double() {
+    for_each_setup(|_srv, con, _resp3| {
+        let incr = |con: &mut redis::Connection, by: &str| bulk(con, &["INCRBYFLOAT", "lf", by]);
+        assert_eq!(incr(con, "0.1").as_deref(), Some("0.1"));
+        assert_eq!(incr(con, "0.2").as_deref(), Some("0.3"));
+        assert_eq!(incr(con, "3e3").as_deref(), Some("3000.30000000000000004"));
+        assert_eq!(
+            bulk(con, &["GET", "lf"]).as_deref(),
+            Some("3000.30000000000000004")
+        );
+        assert_eq!(incr(con, "-3000.3").as_deref(), Some("0"));
+        assert_eq!(incr(con, "0x10").as_deref(), Some("16"));
+        let hincr =
+            |con: &mut redis::Connection, by: &str| bulk(con, &["HINCRBYFLOAT", "lh", "f", by]);
+        assert_eq!(hincr(con, "0.1").as_deref(), Some("0.1"));
+        assert_eq!(hincr(con, "0.2").as_deref(), Some("0.3"));
+        assert_eq!(hincr(con, "1e-5").as_deref(), Some("0.30001"));
+        // The whole value must be a number: a NUL byte is not one.
+        ok(con, &["SET", "nul", "\0"]);
+        assert_eq!(
+            err(con, &["INCRBYFLOAT", "nul", "1"]),
+            "ERR value is not a valid float"
+        );
+        assert_eq!(
+            err(con, &["INCRBYFLOAT", "lf", " 1"]),
+            "ERR value is not a valid float"
+        );
+        assert_eq!(
+            err(con, &["INCRBYFLOAT", "lf", "inf"]),
+            "ERR increment would produce NaN or Infinity"
+        );
+        assert_eq!(
+            err(con, &["HINCRBYFLOAT", "lh", "f", "-inf"]),
+            "ERR value is NaN or Infinity"
+        );
+    });
+}

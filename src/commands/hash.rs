@@ -4,11 +4,11 @@ use super::coll::{
     as_hash, entry, hash_or_create, range_long, scan_cursor, scan_opts, scan_reply_header,
     MAX_RANDOM_REPLY,
 };
-use super::ctx::{arg_f64, arg_i64, eq_ic, Ctx, ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX};
+use super::ctx::{arg_i64, eq_ic, Ctx, ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX};
 use crate::notify::{notify, GENERIC, HASH};
-use crate::protocol::reply::format_double;
 use crate::protocol::{parse_i64, Args, Reply};
 use crate::types::hash::HashVal;
+use crate::types::long_double::LongDouble;
 use crate::types::set::sample_distinct;
 use crate::types::WRONGTYPE;
 
@@ -220,10 +220,11 @@ pub fn hincrby(c: &mut Ctx, a: Args) {
 }
 
 pub fn hincrbyfloat(c: &mut Ctx, a: Args) {
-    let Some(incr) = arg_f64(a.get(3)) else {
+    // In C's long double, as Redis computes it (see INCRBYFLOAT).
+    let Some(incr) = LongDouble::parse(a.get(3)) else {
         return c.r.error(ERR_NOT_FLOAT);
     };
-    if incr.is_infinite() {
+    if !incr.is_finite() {
         return c.r.error("ERR value is NaN or Infinity");
     }
     let db = c.db;
@@ -232,17 +233,17 @@ pub fn hincrbyfloat(c: &mut Ctx, a: Args) {
     };
     let field = a.get(2);
     let cur = match h.get(field) {
-        None => 0.0,
-        Some(v) => match arg_f64(v) {
+        None => LongDouble::zero(),
+        Some(v) => match LongDouble::parse(v) {
             Some(n) => n,
             None => return r.error("ERR hash value is not a float"),
         },
     };
     let n = cur + incr;
-    if n.is_nan() || n.is_infinite() {
+    if !n.is_finite() {
         return r.error("ERR increment would produce NaN or Infinity");
     }
-    let s = format_double(n);
+    let s = n.to_human();
     h.set(field, s.as_bytes());
     notify(HASH, "hincrbyfloat", db, a.get(1));
     r.bulk(s.as_bytes());

@@ -1,12 +1,11 @@
 //! String commands (Redis's t_string.c).
 
 use super::ctx::{
-    arg_f64, arg_i64, eq_ic, lookup_str, reply_str, Ctx, Replied, ERR_NOT_FLOAT, ERR_NOT_INT,
-    ERR_SYNTAX,
+    arg_i64, eq_ic, lookup_str, reply_str, Ctx, Replied, ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX,
 };
 use crate::notify;
-use crate::protocol::reply::format_double;
 use crate::protocol::Args;
+use crate::types::long_double::LongDouble;
 use crate::types::{StrVal, Value};
 
 const ERR_TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
@@ -321,22 +320,23 @@ pub fn decrby(c: &mut Ctx, a: Args) {
 pub fn incrbyfloat(c: &mut Ctx, a: Args) {
     // Redis's order: the key's type, its value, then the increment.
     let key = a.get(1);
+    // In C's long double, as Redis computes it: `0.1` then `0.2` make `0.3`.
     let cur = match c.lookup_str(key) {
         Err(Replied) => return,
-        Ok(None) => 0.0,
-        Ok(Some(s)) => match s.with_bytes(arg_f64) {
+        Ok(None) => LongDouble::zero(),
+        Ok(Some(s)) => match s.with_bytes(LongDouble::parse) {
             Some(v) => v,
             None => return c.r.error(ERR_NOT_FLOAT),
         },
     };
-    let Some(by) = arg_f64(a.get(2)) else {
+    let Some(by) = LongDouble::parse(a.get(2)) else {
         return c.r.error(ERR_NOT_FLOAT);
     };
     let n = cur + by;
-    if n.is_nan() || n.is_infinite() {
+    if !n.is_finite() {
         return c.r.error("ERR increment would produce NaN or Infinity");
     }
-    let s = format_double(n);
+    let s = n.to_human();
     c.db()
         .set_keep_ttl(key, Value::Str(StrVal::string(s.as_bytes())));
     c.notify(notify::STRING, "incrbyfloat", key);

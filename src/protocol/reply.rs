@@ -165,28 +165,6 @@ impl<'a> Reply<'a> {
     }
 }
 
-/// Format a double the way Redis replies with scores and floats:
-/// "inf"/"-inf", integers without a fraction, otherwise the shortest
-/// representation that round-trips (Redis uses %.17g; the shortest form is
-/// what clients parse back to the same f64).
-pub fn format_double(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v == v.trunc() && v.abs() < 1e17 {
-        return format!("{}", v as i64);
-    }
-    let s = format!("{v}");
-    if s.len() > 24 {
-        // Very large/small magnitudes: %.17g switches to exponent form.
-        return format!("{v:e}").replace("e", "e+").replace("e+-", "e-");
-    }
-    s
-}
-
 /// C's `%.17g` (what Redis 7.0 replies scores with): 17 significant
 /// digits, trailing zeros dropped, exponent form below 1e-4 or from 1e17.
 /// Rust's `{:e}` with a precision rounds exactly like glibc's printf.
@@ -280,14 +258,6 @@ mod tests {
         r.map(1);
         r.double(1.5);
         assert_eq!(v, b"_\r\n%1\r\n,1.5\r\n");
-    }
-
-    #[test]
-    fn doubles_like_redis() {
-        assert_eq!(format_double(3.0), "3");
-        assert_eq!(format_double(10.5), "10.5");
-        assert_eq!(format_double(f64::INFINITY), "inf");
-        assert_eq!(format_double(-0.0), "0");
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod hash;
 pub mod limits;
 pub mod list;
 pub mod listpack;
+pub mod long_double;
 pub mod set;
 pub mod string;
 pub mod zset;
