@@ -298,8 +298,12 @@ impl Gen {
             let (c, n) = self.set_cmd();
             norm = n;
             c
-        } else if family < 90 {
+        } else if family < 86 {
             self.zset_cmd()
+        } else if family < 90 {
+            let (c, n) = self.misc_cmd();
+            norm = n;
+            c
         } else if family < 96 {
             let (c, n) = self.keyspace_cmd();
             norm = n;
@@ -368,7 +372,40 @@ impl Gen {
             g.key(t)
         };
         let k = typed(self);
-        let c = match self.rng.u32(..22) {
+        let c = match self.rng.u32(..27) {
+            22 => vec!["MOVE".into(), k, self.pick(&["1", "0", "16", "x"]).into()],
+            23 => {
+                let mut c = vec!["COPY".into(), k, typed(self), "DB".into()];
+                c.push(self.pick(&["1", "0", "99"]).into());
+                if self.chance(50) {
+                    c.push("REPLACE".into());
+                }
+                c
+            }
+            24 if self.chance(20) => s(&["SWAPDB", "0", "1"]),
+            // (Not REFCOUNT: Redis's answer for a small integer depends on
+            // whether the object was shared or copied, e.g. by COPY.)
+            24 => vec!["OBJECT".into(), "FREQ".into(), k],
+            25 | 26 => {
+                // Blocking pops on what is there, or a 10 ms wait for nothing.
+                let (name, src) = match self.rng.u32(..5) {
+                    0 => ("BLPOP", 'l'),
+                    1 => ("BRPOP", 'l'),
+                    2 => ("BZPOPMIN", 'z'),
+                    3 => ("BZPOPMAX", 'z'),
+                    _ => ("BLMOVE", 'l'),
+                };
+                let mut c = vec![name.to_string(), self.key(src)];
+                if name == "BLMOVE" {
+                    c.push(self.key('l'));
+                    c.push(self.pick(&["LEFT", "RIGHT"]).into());
+                    c.push(self.pick(&["LEFT", "RIGHT"]).into());
+                } else if self.chance(30) {
+                    c.push(self.key(src));
+                }
+                c.push("0.01".into());
+                c
+            }
             0 | 1 => vec!["RENAME".into(), k, typed(self)],
             2 => vec!["RENAMENX".into(), k, typed(self)],
             3 | 4 => {
@@ -481,6 +518,112 @@ impl Gen {
                 c
             }
         };
+        (c, Norm::None)
+    }
+
+    /// Scripts (EVAL of a few fixed bodies over generated keys: replies
+    /// converted both ways, errors raised and caught), LCS, the legacy
+    /// sorted-set ranges, ZUNION/ZINTER/ZDIFF without a destination,
+    /// LPUSHX/RPUSHX, KEYS and DBSIZE.
+    fn misc_cmd(&mut self) -> (Vec<String>, Norm) {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+        let c =
+            match self.rng.u32(..16) {
+                0..=4 => {
+                    const SCRIPTS: &[(&str, usize)] = &[
+                    ("return redis.call('GET', KEYS[1])", 1),
+                    ("return redis.call('INCRBY', KEYS[1], ARGV[1])", 1),
+                    (
+                        "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[2])",
+                        2,
+                    ),
+                    ("return redis.pcall('LPUSH', KEYS[1], ARGV[1])", 1),
+                    ("return {1, 'two', 3.99, false, {4, ARGV[1]}}", 0),
+                    ("return redis.call('EXISTS', KEYS[1], KEYS[2])", 2),
+                    ("return redis.call('LRANGE', KEYS[1], 0, -1)", 1),
+                    ("return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')", 1),
+                    ("return redis.call('TYPE', KEYS[1])", 1),
+                    ("return redis.status_reply('FINE')", 0),
+                    ("return redis.error_reply('MY failure')", 0),
+                    ("return tonumber(ARGV[1]) + 1", 0),
+                    ("local v = redis.call('INCR', KEYS[1]); return {v, type(v)}", 1),
+                    ("return redis.call('DEL', KEYS[1], KEYS[2])", 2),
+                    ("return redis.call('SMISMEMBER', KEYS[1], 'a', '1')", 1),
+                    // Errors raised by redis.call, and a Lua error.
+                    ("return redis.call('INCR', KEYS[1])", 1),
+                    ("return redis.call('NOSUCH', KEYS[1])", 1),
+                    ("return redis.call('GET')", 0),
+                    ("return redis.call('SET', KEYS[1])", 1),
+                    ("local t = nil; return t.x", 0),
+                    ("return redis.pcall('INCR', KEYS[1])", 1),
+                ];
+                    let (body, nkeys) = SCRIPTS[self.rng.usize(..SCRIPTS.len())];
+                    let mut c = vec!["EVAL".to_string(), body.into(), nkeys.to_string()];
+                    for _ in 0..nkeys {
+                        let t = ['s', 'l', 'z', 'S'][self.rng.usize(..4)];
+                        c.push(self.key(t));
+                    }
+                    c.push(self.pick(&["1", "7", "x", "2.5", ""]).into());
+                    c
+                }
+                5 | 6 => {
+                    let mut c = vec!["LCS".to_string(), self.key('s'), self.key('s')];
+                    match self.rng.u32(..5) {
+                        0 => c.push("LEN".into()),
+                        1 => c.push("IDX".into()),
+                        2 => c.extend(s(&["IDX", "MINMATCHLEN", "2", "WITHMATCHLEN"])),
+                        3 => c.extend(s(&["LEN", "IDX"])),
+                        _ => {}
+                    }
+                    c
+                }
+                7 | 8 => {
+                    let name = self.pick(&[
+                        "ZRANGEBYSCORE",
+                        "ZREVRANGEBYSCORE",
+                        "ZRANGEBYLEX",
+                        "ZREVRANGEBYLEX",
+                    ]);
+                    let lex = name.ends_with("LEX");
+                    let k = if lex { self.lexkey() } else { self.key('z') };
+                    let bounds = if lex { LEX_BOUNDS } else { SCORE_BOUNDS };
+                    let (mut lo, mut hi) = (self.pick(bounds), self.pick(bounds));
+                    if name.starts_with("ZREV") {
+                        std::mem::swap(&mut lo, &mut hi);
+                    }
+                    let mut c = vec![name.to_string(), k, lo.into(), hi.into()];
+                    if !lex && self.chance(40) {
+                        c.push("WITHSCORES".into());
+                    }
+                    if self.chance(30) {
+                        c.extend(["LIMIT".into(), self.idx(), self.idx()]);
+                    }
+                    c
+                }
+                9 | 10 => {
+                    let name = self.pick(&["ZUNION", "ZINTER", "ZDIFF"]);
+                    let n = self.rng.usize(1..=3);
+                    let mut c = vec![name.to_string(), n.to_string()];
+                    for _ in 0..n {
+                        c.push(self.key('z'));
+                    }
+                    if name != "ZDIFF" && self.chance(30) {
+                        c.push("AGGREGATE".into());
+                        c.push(self.pick(&["MIN", "MAX", "SUM"]).into());
+                    }
+                    if self.chance(50) {
+                        c.push("WITHSCORES".into());
+                    }
+                    c
+                }
+                11 | 12 => {
+                    let name = self.pick(&["LPUSHX", "RPUSHX"]);
+                    vec![name.to_string(), self.key('l'), self.pick(ELEMS).into()]
+                }
+                13 => return (s(&["KEYS", "*"]), Norm::Sort),
+                14 => s(&["DBSIZE"]),
+                _ => vec!["SUBSTR".into(), self.key('s'), self.idx(), self.idx()],
+            };
         (c, Norm::None)
     }
 

@@ -666,3 +666,21 @@ fn float_increments_add_in_long_double() {
         );
     });
 }
+
+/// LCS looks at its keys before its options, with an error of its own for
+/// a key that is not a string (found by the differential test).
+#[test]
+fn lcs_checks_its_keys_first() {
+    for_each_setup(|_srv, con, _resp3| {
+        int(con, &["RPUSH", "lcs_list", "a"]);
+        ok(con, &["SET", "lcs_a", "ohmytext"]);
+        let wrong = "ERR The specified keys must contain string values";
+        assert_eq!(err(con, &["LCS", "lcs_list", "lcs_a"]), wrong);
+        assert_eq!(err(con, &["LCS", "lcs_a", "lcs_list", "LEN", "IDX"]), wrong);
+        assert_eq!(
+            err(con, &["LCS", "lcs_a", "lcs_a", "LEN", "IDX"]),
+            "ERR If you want both the length and indexes, please just use IDX."
+        );
+        assert_eq!(int(con, &["LCS", "lcs_a", "missing", "LEN"]), 0);
+    });
+}

@@ -481,6 +481,19 @@ pub fn msetnx(c: &mut Ctx, a: Args) {
 
 /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN].
 pub fn lcs(c: &mut Ctx, a: Args) {
+    // The keys first (Redis's own type error), then the options.
+    let mut vals = [Vec::new(), Vec::new()];
+    for (k, v) in vals.iter_mut().enumerate() {
+        match c.lookup(a.get(k + 1)).map(|e| &e.value) {
+            None => {}
+            Some(Value::Str(s)) => *v = s.to_vec(),
+            Some(_) => {
+                return c
+                    .r
+                    .error("ERR The specified keys must contain string values")
+            }
+        }
+    }
     let (mut len_only, mut idx, mut minlen, mut withlen) = (false, false, 0i64, false);
     let mut i = 3;
     while i < a.len() {
@@ -506,14 +519,6 @@ pub fn lcs(c: &mut Ctx, a: Args) {
         return c
             .r
             .error("ERR If you want both the length and indexes, please just use IDX.");
-    }
-    let mut vals = [Vec::new(), Vec::new()];
-    for (k, v) in vals.iter_mut().enumerate() {
-        match c.lookup_str(a.get(k + 1)) {
-            Err(Replied) => return,
-            Ok(Some(s)) => *v = s.to_vec(),
-            Ok(None) => {}
-        }
     }
     let (x, y) = (&vals[0], &vals[1]);
     // Classic O(n*m) dynamic programme, as Redis does.
