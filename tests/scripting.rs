@@ -53,6 +53,7 @@ const CASES: &[&[&str]] = &[
     &["return redis.call('exists', KEYS[1], KEYS[2])", "2", "{t}k", "{t}l"],
     &["redis.call('select', 3) redis.call('set', KEYS[1], 'in3') return redis.call('get', KEYS[1])", "1", "{t}s"],
     &["return redis.call('get', KEYS[1])", "1", "{t}s"],
+    &["redis.call('sadd', KEYS[1], 'b', 'azz', 'a', 'c', 'aa', 'z', 'y') return redis.call('sort', KEYS[1], 'by', 'nokey')", "1", "{t}set"],
     &["return redis.call('ping')", "0"],
     &["return redis.call('publish', 'nobody-listens', 'm')", "0"],
     &["return redis.call('echo', 'hi')", "0"],

@@ -335,9 +335,11 @@ fn sort_generic(c: &mut Ctx, a: Args, readonly: bool) {
         Some(_) => return c.r.error(WRONGTYPE),
     };
     let mut elems = elements(value);
-    // A set has no order of its own: one that is stored must be sorted so
-    // that the result does not depend on the set's layout.
-    if o.dontsort && matches!(kind, Kind::Set) && o.store.is_some() {
+    // A set has no order of its own: one that is stored, or returned to a
+    // script, must be sorted so that the result does not depend on the
+    // set's layout (replicas and AOF replay the effects).
+    let for_script = crate::scripting::engine::running();
+    if o.dontsort && matches!(kind, Kind::Set) && (o.store.is_some() || for_script) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

@@ -465,6 +465,12 @@ thread_local! {
     static OOM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether a script or function runs on this thread now (Redis's
+/// CLIENT_SCRIPT for the commands it calls).
+pub fn running() -> bool {
+    RUN.with(|r| r.borrow().is_some())
+}
+
 /// Set by the reactor before it runs a script.
 pub fn set_oom(over: bool) {
     OOM.with(|o| o.set(over));
