@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod commands;
 pub mod config;
+pub mod errorstats;
 pub mod io;
 pub mod logging;
 pub mod memory;

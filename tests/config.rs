@@ -621,3 +621,77 @@ fn info_server() {
         v => panic!("RESP3 INFO: {v:?}"),
     }
 }
+
+/// INFO's error counters (total_error_replies, the errorstats section,
+/// commandstats' failed_calls) count what Redis 7.0 counts for the same
+/// commands (figures taken from redis-server), from every reactor, and
+/// CONFIG RESETSTAT zeroes them (it used to answer OK and keep them).
+#[test]
+fn error_stats_count_like_redis_and_resetstat_clears_them() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        for i in 0..8 {
+            // Keys on every shard: their errors arise on other reactors.
+            int(&mut con, &["SADD", &format!("set{i}"), "a"]);
+        }
+        ok(&mut con, &["CONFIG", "RESETSTAT"]);
+        for i in 0..8 {
+            err(&mut con, &["GET", &format!("set{i}")]);
+        }
+        let scripts: &[&[&str]] = &[
+            &["return redis.call('select',99)", "0"],
+            &["local t = redis.pcall('select',99) return 1", "0"],
+            &["return redis.pcall('select',99)", "0"],
+            &["return redis.error_reply('MY_ERR_CODE custom')", "0"],
+            &["return redis.call('nosuch')", "0"],
+            &["return {err='X y'}", "0"],
+            &["local t = nil; return t.x", "0"],
+            &["return redis.call('incr', KEYS[1])", "1", "{s}set"],
+        ];
+        int(&mut con, &["SADD", "{s}set", "a"]);
+        for s in scripts {
+            let mut a = vec!["EVAL"];
+            a.extend_from_slice(s);
+            let _ = q(&mut con, &a);
+        }
+        err(&mut con, &["NOSUCHCOMMAND"]);
+        err(&mut con, &["GET"]);
+        let stats = as_str(&q(&mut con, &["INFO", "errorstats"]));
+        let lines: Vec<&str> = stats
+            .lines()
+            .filter(|l| l.starts_with("errorstat_"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "errorstat_ERR:count=7",
+                "errorstat_MY_ERR_CODE:count=1",
+                "errorstat_WRONGTYPE:count=9",
+                "errorstat_X:count=1"
+            ],
+            "--threads {threads}"
+        );
+        assert_eq!(
+            info_field(&mut con, "stats", "total_error_replies").as_deref(),
+            Some("18")
+        );
+        let cmdstat = |con: &mut redis::Connection, name: &str| {
+            info_field(con, "commandstats", &format!("cmdstat_{name}")).unwrap_or_default()
+        };
+        assert!(cmdstat(&mut con, "get").ends_with("rejected_calls=1,failed_calls=8"));
+        assert!(cmdstat(&mut con, "eval").contains("calls=8,"));
+        assert!(cmdstat(&mut con, "eval").ends_with("failed_calls=7"));
+        ok(&mut con, &["CONFIG", "RESETSTAT"]);
+        assert_eq!(
+            info_field(&mut con, "stats", "total_error_replies").as_deref(),
+            Some("0")
+        );
+        let stats = as_str(&q(&mut con, &["INFO", "errorstats"]));
+        assert!(!stats.contains("errorstat_"), "{stats}");
+        assert_eq!(cmdstat(&mut con, "get"), "");
+        // RESETSTAT itself, then three INFOs (Redis's count too).
+        let processed = info_field(&mut con, "stats", "total_commands_processed");
+        assert_eq!(processed.as_deref(), Some("4"));
+    }
+}

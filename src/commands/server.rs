@@ -361,7 +361,15 @@ pub fn config(c: &mut ConnCtx, a: Args) {
         drop(cfg);
         c.r.ok();
     } else if eq_ic(sub, "resetstat") && a.len() == 2 {
-        c.r.ok();
+        // Every reactor zeroes its own counters.
+        c.action = ConnAction::Plan(Plan {
+            ops: all_shards(c.shared.nshards, |_| ShardOp::ResetStats),
+            barrier: false,
+            finish: Box::new(|_, r| {
+                r.ok();
+                Step::Done
+            }),
+        });
     } else if eq_ic(sub, "rewrite") && a.len() == 2 {
         c.r.error("ERR The server is running without a config file");
     } else if eq_ic(sub, "help") {
@@ -714,8 +722,8 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                     }
                     "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n"),
                     "stats" => out.push_str(&format!(
-                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\ntotal_error_replies:0\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
-                        st.total_connections, st.total_commands, st.net_input_bytes, st.net_output_bytes, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.wakes, st.tx_restarts, st.tx_folded
+                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\ntotal_error_replies:{}\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
+                        st.total_connections, st.total_commands, st.net_input_bytes, st.net_output_bytes, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.errors.total, st.wakes, st.tx_restarts, st.tx_folded
                     )),
                     "replication" => out.push_str(&replication),
                     "cpu" => {
@@ -727,15 +735,19 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         out.push_str("# Commandstats\r\n");
                         for (i, cmd) in COMMANDS.iter().enumerate() {
                             let (calls, rejected) = st.cmd_calls.get(i).copied().unwrap_or((0, 0));
+                            let failed = st.cmd_failed.get(i).copied().unwrap_or(0);
                             if calls + rejected > 0 {
                                 out.push_str(&format!(
-                                    "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls=0\r\n",
+                                    "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}\r\n",
                                     cmd.name
                                 ));
                             }
                         }
                     }
-                    "errorstats" => out.push_str("# Errorstats\r\n"),
+                    "errorstats" => {
+                        out.push_str("# Errorstats\r\n");
+                        out.push_str(&st.errors.info_lines());
+                    }
                     "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
                     "keyspace" => {
                         out.push_str("# Keyspace\r\n");

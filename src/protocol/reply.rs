@@ -40,6 +40,12 @@ impl<'a> Reply<'a> {
     /// An error reply. `msg` is the full message including its code
     /// ("ERR ...", "WRONGTYPE ..."); newlines are replaced like Redis does.
     pub fn error(&mut self, msg: &str) {
+        crate::errorstats::record(msg);
+        self.error_uncounted(msg);
+    }
+    /// An error reply counted already where it arose (a script returning
+    /// the error a command it called answered).
+    pub fn error_uncounted(&mut self, msg: &str) {
         self.out.push(b'-');
         for &b in msg.as_bytes() {
             self.out

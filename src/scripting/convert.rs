@@ -47,7 +47,15 @@ fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<V
     let head = line(buf, pos);
     Ok(match kind {
         b'+' => field(lua, "ok", Value::String(lua.create_string(head)?))?,
-        b'-' => field(lua, "err", Value::String(lua.create_string(head)?))?,
+        b'-' => {
+            // Counted in INFO's error stats already, by the command that
+            // answered it: Redis marks the table so that a script passing
+            // it on does not count it twice.
+            let t = lua.create_table_with_capacity(0, 2)?;
+            t.raw_set("err", lua.create_string(head)?)?;
+            t.raw_set(COUNTED, true)?;
+            Value::Table(t)
+        }
         b':' => Value::Number(num(head) as f64),
         b'$' | b'=' => {
             let n = num(head);
@@ -124,6 +132,24 @@ fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<V
     })
 }
 
+/// Redis's name for the mark of an error table whose error a command's
+/// reply already counted (scripts can see it, as in Redis).
+pub const COUNTED: &str = "ignore_error_stats_update";
+
+/// Whether an error table's error was counted already (`COUNTED`).
+pub fn counted(t: &Table) -> bool {
+    matches!(t.raw_get::<Value>(COUNTED), Ok(Value::Boolean(true)))
+}
+
+/// Write an error table's message as the reply, counted unless it was.
+pub fn error_reply(r: &mut Reply, t: &Table, msg: &str) {
+    if counted(t) {
+        r.error_uncounted(msg)
+    } else {
+        r.error(msg)
+    }
+}
+
 /// The message of an error table (`{err=...}`), if it is one.
 pub fn error_of(t: &Table) -> Option<String> {
     match t.raw_get::<Value>("err").ok()? {
@@ -169,7 +195,7 @@ fn number_to_i64(n: f64) -> i64 {
 
 fn table_to_reply(r: &mut Reply, t: &Table, inner_resp3: bool, depth: usize) {
     if let Some(msg) = error_of(t) {
-        return r.error(&msg);
+        return error_reply(r, t, &msg);
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
         let s = s.to_string_lossy();

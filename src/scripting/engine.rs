@@ -1166,13 +1166,13 @@ fn run(
                 Some(Value::Number(l)) => Some(l as i64),
                 _ => None,
             };
-            match (source, line) {
-                (Some(Value::String(s)), Some(l)) => ctx.r.error(&format!(
-                    "{msg} script: {sha}, on {}:{l}.",
-                    s.to_string_lossy()
-                )),
-                _ => ctx.r.error(&msg),
-            }
+            let msg = match (source, line) {
+                (Some(Value::String(s)), Some(l)) => {
+                    format!("{msg} script: {sha}, on {}:{l}.", s.to_string_lossy())
+                }
+                _ => msg,
+            };
+            super::convert::error_reply(&mut ctx.r, &t, &msg);
         }
         Ok((false, other)) => ctx.r.error(&format!(
             "ERR Error running script {sha}, {}",

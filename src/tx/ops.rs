@@ -227,6 +227,8 @@ pub enum ShardOp {
     },
     /// Statistics of this reactor and its shard (INFO).
     Stats,
+    /// CONFIG RESETSTAT: zero this reactor's and its shard's counters.
+    ResetStats,
     /// Serialize this shard's keys for a replica's snapshot (RDB entries
     /// per database), and from now on keep expiry and eviction deletions
     /// for its stream. Run under every shard's lock.
@@ -317,6 +319,10 @@ pub struct ShardStats {
     pub tx_folded: u64,
     /// (calls, rejected calls) per command-table index.
     pub cmd_calls: Vec<(u64, u64)>,
+    /// Failed calls per command-table index.
+    pub cmd_failed: Vec<u64>,
+    /// Error replies this reactor's thread wrote.
+    pub errors: crate::errorstats::ErrorCounts,
     /// Bytes the reactor's thread allocated minus bytes it freed (see
     /// `memory::ThreadMeter`), read when it answered.
     pub memory_net: i64,
@@ -346,8 +352,15 @@ impl ShardStats {
         self.tx_restarts += o.tx_restarts;
         self.tx_folded += o.tx_folded;
         self.memory_net += o.memory_net;
+        self.errors.add(&o.errors);
         if self.cmd_calls.len() < o.cmd_calls.len() {
             self.cmd_calls.resize(o.cmd_calls.len(), (0, 0));
+        }
+        if self.cmd_failed.len() < o.cmd_failed.len() {
+            self.cmd_failed.resize(o.cmd_failed.len(), 0);
+        }
+        for (i, f) in o.cmd_failed.iter().enumerate() {
+            self.cmd_failed[i] += f;
         }
         for (i, (c, r)) in o.cmd_calls.iter().enumerate() {
             self.cmd_calls[i].0 += c;
