@@ -620,8 +620,42 @@ impl Gen {
                     let name = self.pick(&["LPUSHX", "RPUSHX"]);
                     vec![name.to_string(), self.key('l'), self.pick(ELEMS).into()]
                 }
+                13 if self.chance(50) => {
+                    // The multi-key pops, blocking ones with a 10 ms timeout.
+                    let n = self.rng.usize(1..=3);
+                    let (name, t, dirs): (&str, char, &[&str]) = match self.rng.u32(..4) {
+                        0 => ("ZMPOP", 'z', &["MIN", "MAX"]),
+                        1 => ("BZMPOP", 'z', &["MIN", "MAX"]),
+                        2 => ("LMPOP", 'l', &["LEFT", "RIGHT"]),
+                        _ => ("BLMPOP", 'l', &["LEFT", "RIGHT"]),
+                    };
+                    let mut c = vec![name.to_string()];
+                    if name.starts_with('B') {
+                        c.push("0.01".into());
+                    }
+                    c.push(n.to_string());
+                    for _ in 0..n {
+                        c.push(self.key(t));
+                    }
+                    c.push(self.pick(dirs).into());
+                    if self.chance(50) {
+                        c.extend([
+                            "COUNT".into(),
+                            self.pick(&["1", "2", "10", "0", "-1"]).into(),
+                        ]);
+                    }
+                    c
+                }
                 13 => return (s(&["KEYS", "*"]), Norm::Sort),
                 14 => s(&["DBSIZE"]),
+                _ if self.chance(50) => {
+                    let name = self.pick(&["ZREVRANGE", "ZRANGE"]);
+                    let mut c = vec![name.to_string(), self.key('z'), self.idx(), self.idx()];
+                    if self.chance(50) {
+                        c.push("WITHSCORES".into());
+                    }
+                    c
+                }
                 _ => vec!["SUBSTR".into(), self.key('s'), self.idx(), self.idx()],
             };
         (c, Norm::None)
