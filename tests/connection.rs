@@ -847,3 +847,83 @@ fn client_reply_off_still_delivers_pubsub() {
     sub.cmd(&[b"PING"]);
     sub.assert_silent(Duration::from_millis(100));
 }
+
+/// COMMAND GETKEYS and COMMAND LIST FILTERBY answer as Redis 7.0 does
+/// (replies taken from redis-server): GETKEYS checks its own arity, then
+/// the command, whether it has keys at all, its arity, and lets scripts
+/// declare none; LIST filters by ACL category (unknown: nothing), pattern
+/// or module (none here).
+#[test]
+fn command_getkeys_and_list_filters() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    let getkeys = |con: &mut redis::Connection, args: &[&str]| {
+        let mut a = vec!["COMMAND", "GETKEYS"];
+        a.extend_from_slice(args);
+        q(con, &a)
+    };
+    let e = |v: Value| err_text(&v).unwrap_or_default();
+    let arity = "ERR wrong number of arguments for 'command|getkeys' command";
+    assert_eq!(e(getkeys(&mut con, &["ping"])), arity);
+    assert_eq!(e(getkeys(&mut con, &["nosuch"])), arity);
+    assert_eq!(
+        e(getkeys(&mut con, &["nosuch", "x"])),
+        "ERR Invalid command specified"
+    );
+    assert_eq!(
+        e(getkeys(&mut con, &["ping", "x"])),
+        "ERR The command has no key arguments"
+    );
+    assert_eq!(
+        e(getkeys(&mut con, &["get", "a", "b"])),
+        "ERR Invalid number of arguments specified for command"
+    );
+    assert_eq!(
+        strs(&getkeys(&mut con, &["eval", "return 1", "0"])),
+        Vec::<Option<String>>::new()
+    );
+    assert_eq!(
+        strs(&getkeys(&mut con, &["eval", "return 1", "1", "k"])),
+        vec![Some("k".to_string())]
+    );
+    assert_eq!(
+        strs(&getkeys(&mut con, &["lcs", "k1", "k2"])),
+        vec![Some("k1".to_string()), Some("k2".to_string())]
+    );
+    let list = |con: &mut redis::Connection, args: &[&str]| {
+        let mut a = vec!["COMMAND", "LIST"];
+        a.extend_from_slice(args);
+        q(con, &a)
+    };
+    let names = |v: Value| -> Vec<String> {
+        let mut n: Vec<String> = strs(&v).into_iter().flatten().collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(list(&mut con, &["FILTERBY", "ACLCAT", "nosuchcategory"])),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(list(&mut con, &["FILTERBY", "MODULE", "nosuchmodule"])),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(list(&mut con, &["FILTERBY", "PATTERN", "inc*"])),
+        ["incr", "incrby", "incrbyfloat"]
+    );
+    let strings = names(list(&mut con, &["filterby", "aclcat", "String"]));
+    assert!(strings.contains(&"set".to_string()) && strings.contains(&"getex".to_string()));
+    assert!(!strings.contains(&"lpush".to_string()));
+    let scripting = names(list(&mut con, &["FILTERBY", "ACLCAT", "scripting"]));
+    assert!(scripting.contains(&"eval".to_string()), "{scripting:?}");
+    assert_eq!(e(list(&mut con, &["bad_arg"])), "ERR syntax error");
+    assert_eq!(
+        e(list(&mut con, &["FILTERBY", "NOSUCH", "x"])),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        e(list(&mut con, &["FILTERBY", "PATTERN"])),
+        "ERR syntax error"
+    );
+}

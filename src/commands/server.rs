@@ -404,27 +404,7 @@ fn command_info(r: &mut Reply, cmd: &Command) {
     r.int(cmd.first_key as i64);
     r.int(cmd.last_key as i64);
     r.int(cmd.step as i64);
-    let rw = if cmd.is_write() {
-        Some("@write")
-    } else if cmd.flags.contains(&"readonly") {
-        Some("@read")
-    } else {
-        None
-    };
-    let speed = if cmd.flags.contains(&"fast") {
-        "@fast"
-    } else {
-        "@slow"
-    };
-    let mut cats: Vec<&str> = Vec::with_capacity(cmd.acl.len() + 2);
-    cats.extend(rw);
-    cats.extend(
-        cmd.acl
-            .iter()
-            .copied()
-            .filter(|c| *c != "@slow" && *c != "@fast"),
-    );
-    cats.push(speed);
+    let cats = acl_categories(cmd);
     r.set(cats.len());
     for c in cats {
         r.simple(c);
@@ -465,6 +445,38 @@ fn command_info(r: &mut Reply, cmd: &Command) {
         r.array(0);
     }
     r.array(0); // subcommands
+}
+
+/// A command's ACL categories as COMMAND INFO lists them: @write or @read,
+/// its own, then @fast or @slow.
+fn acl_categories(cmd: &Command) -> Vec<&'static str> {
+    let rw = if cmd.is_write() {
+        Some("@write")
+    } else if cmd.flags.contains(&"readonly") {
+        Some("@read")
+    } else {
+        None
+    };
+    let speed = if cmd.flags.contains(&"fast") {
+        "@fast"
+    } else {
+        "@slow"
+    };
+    let mut cats: Vec<&str> = Vec::with_capacity(cmd.acl.len() + 2);
+    cats.extend(rw);
+    cats.extend(
+        cmd.acl
+            .iter()
+            .copied()
+            .filter(|c| *c != "@slow" && *c != "@fast"),
+    );
+    cats.push(speed);
+    cats
+}
+
+/// Whether a command can name keys at all (Redis: it has key specs).
+fn has_keys(cmd: &Command) -> bool {
+    cmd.first_key > 0 || cmd.numkeys_at > 0 || cmd.option_key.is_some() || cmd.script
 }
 
 fn command_doc(r: &mut Reply, cmd: &Command) {
@@ -521,17 +533,41 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             command_doc(&mut c.r, cmd);
         }
     } else if eq_ic(sub, "list") {
-        let mut pat = None;
-        if a.len() == 5 && eq_ic(a.get(2), "filterby") && eq_ic(a.get(3), "pattern") {
-            pat = Some(a.get(4).to_vec());
-        } else if a.len() != 2 {
-            return c.r.error(ERR_SYNTAX);
+        // FILTERBY MODULE, ACLCAT or PATTERN (Redis keeps the last one);
+        // an unknown category or module matches nothing.
+        enum Filter<'a> {
+            All,
+            Module,
+            AclCat(&'a [u8]),
+            Pattern(&'a [u8]),
+        }
+        let mut filter = Filter::All;
+        let mut i = 2;
+        while i < a.len() {
+            if !(eq_ic(a.get(i), "filterby") && a.len() - 1 - i == 2) {
+                return c.r.error(ERR_SYNTAX);
+            }
+            let (kind, arg) = (a.get(i + 1), a.get(i + 2));
+            filter = if eq_ic(kind, "module") {
+                Filter::Module
+            } else if eq_ic(kind, "aclcat") {
+                Filter::AclCat(arg)
+            } else if eq_ic(kind, "pattern") {
+                Filter::Pattern(arg)
+            } else {
+                return c.r.error(ERR_SYNTAX);
+            };
+            i += 3;
         }
         let names: Vec<&str> = COMMANDS
             .iter()
-            .filter(|cmd| {
-                pat.as_ref()
-                    .is_none_or(|p| glob_match(p, cmd.name.as_bytes(), true))
+            .filter(|cmd| match filter {
+                Filter::All => true,
+                Filter::Module => false,
+                Filter::AclCat(cat) => acl_categories(cmd)
+                    .iter()
+                    .any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(cat)),
+                Filter::Pattern(p) => glob_match(p, cmd.name.as_bytes(), true),
             })
             .map(|cmd| cmd.name)
             .collect();
@@ -539,19 +575,34 @@ pub fn command(c: &mut ConnCtx, a: Args) {
         for n in names {
             c.r.bulk(n.as_bytes());
         }
-    } else if eq_ic(sub, "getkeys") && a.len() >= 3 {
+    } else if eq_ic(sub, "getkeys") {
+        // Redis's order of checks (getKeysSubcommandImpl), arity -4.
+        if a.len() < 4 {
+            return c
+                .r
+                .error("ERR wrong number of arguments for 'command|getkeys' command");
+        }
         let Some(cmd) = super::table::lookup(a.get(2)) else {
             return c.r.error("ERR Invalid command specified");
         };
-        let argc = a.len() - 2;
-        if !cmd.arity_ok(argc) {
+        if !has_keys(cmd) {
+            return c.r.error("ERR The command has no key arguments");
+        }
+        if !cmd.arity_ok(a.len() - 2) {
             return c
                 .r
                 .error("ERR Invalid number of arguments specified for command");
         }
         let keys: Vec<usize> = cmd.keys_of(a.tail(2)).collect();
         if keys.is_empty() {
-            return c.r.error("ERR The command has no key arguments");
+            // Scripts and functions may declare no keys at all (Redis's
+            // NO_MANDATORY_KEYS).
+            if cmd.script {
+                c.r.array(0);
+            } else {
+                c.r.error("ERR Invalid arguments specified for command");
+            }
+            return;
         }
         c.r.array(keys.len());
         for i in keys {
