@@ -18,6 +18,7 @@ pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod shard;
+pub mod slowlog;
 pub mod supervisor;
 pub mod tracking;
 pub mod tx;

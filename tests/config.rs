@@ -695,3 +695,112 @@ fn error_stats_count_like_redis_and_resetstat_clears_them() {
         assert_eq!(processed.as_deref(), Some("4"));
     }
 }
+
+/// SLOWLOG keeps what Redis keeps (checked against redis-server 7.0): every
+/// command at threshold 0, from keys on every shard, newest first, with
+/// arguments cut at 32 and 128 bytes and credentials redacted; the length
+/// bound, the off switch (-1), and a slow command at the default 10 ms.
+/// LATENCY answers as Redis with its monitor off (the default).
+#[test]
+fn slowlog_and_latency() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        ok(&mut con, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        ok(&mut con, &["SLOWLOG", "RESET"]);
+        for i in 0..8 {
+            ok(&mut con, &["SET", &format!("key{i}"), "v"]);
+        }
+        let long = "x".repeat(200);
+        ok(&mut con, &["SET", "long", &long]);
+        let _ = q(&mut con, &["AUTH", "user", "secret"]);
+        // One shard: a command spanning shards is not timed (README).
+        let many: Vec<String> = (0..40).map(|i| format!("{{t}}k{i}")).collect();
+        let mut del = vec!["DEL"];
+        del.extend(many.iter().map(String::as_str));
+        let _ = q(&mut con, &del);
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "slowlog-log-slower-than", "-1"],
+        );
+        ok(&mut con, &["SET", "unlogged", "v"]);
+        // SLOWLOG RESET, 8 SETs, the long SET, AUTH, DEL (the CONFIG SET that
+        // turned it off is judged by its new threshold).
+        assert_eq!(
+            int(&mut con, &["SLOWLOG", "LEN"]),
+            12,
+            "--threads {threads}"
+        );
+        let Value::Array(entries) = q(&mut con, &["SLOWLOG", "GET", "-1"]) else {
+            panic!("SLOWLOG GET is an array");
+        };
+        assert_eq!(entries.len(), 12);
+        let fields = |e: &Value| match e {
+            Value::Array(f) => f.clone(),
+            _ => panic!("an entry is an array"),
+        };
+        let args = |e: &Value| {
+            strs(&fields(e)[3])
+                .into_iter()
+                .flatten()
+                .collect::<Vec<String>>()
+        };
+        let ids: Vec<i64> = entries
+            .iter()
+            .map(|e| match fields(e)[0] {
+                Value::Int(id) => id,
+                _ => panic!("id"),
+            })
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+        let d = args(&entries[0]);
+        assert_eq!(d.len(), 32);
+        assert_eq!(d[31], "... (10 more arguments)");
+        assert_eq!(args(&entries[1]), ["AUTH", "(redacted)", "(redacted)"]);
+        assert_eq!(
+            args(&entries[2])[2],
+            format!("{}... (72 more bytes)", "x".repeat(128))
+        );
+        assert_eq!(fields(&entries[2]).len(), 6);
+        assert_eq!(args(&entries[11]), ["SLOWLOG", "RESET"]);
+        let sets: Vec<Vec<String>> = entries[3..11].iter().map(args).collect();
+        for i in 0..8 {
+            assert!(sets.contains(&vec!["SET".into(), format!("key{i}"), "v".into()]));
+        }
+        assert!(matches!(q(&mut con, &["SLOWLOG", "GET", "2"]), Value::Array(a) if a.len() == 2));
+        assert_eq!(
+            err(&mut con, &["SLOWLOG", "GET", "-2"]),
+            "ERR count should be greater than or equal to -1"
+        );
+        ok(&mut con, &["CONFIG", "SET", "slowlog-max-len", "3"]);
+        assert_eq!(int(&mut con, &["SLOWLOG", "LEN"]), 3);
+        ok(&mut con, &["CONFIG", "SET", "slowlog-max-len", "128"]);
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
+        );
+        ok(&mut con, &["SLOWLOG", "RESET"]);
+        ok(&mut con, &["SET", "fast", "v"]);
+        ok(&mut con, &["DEBUG", "SLEEP", "0.02"]);
+        let Value::Array(entries) = q(&mut con, &["SLOWLOG", "GET"]) else {
+            panic!("SLOWLOG GET is an array");
+        };
+        assert_eq!(entries.len(), 1, "only the 20 ms command");
+        assert_eq!(args(&entries[0]), ["DEBUG", "SLEEP", "0.02"]);
+        assert!(matches!(fields(&entries[0])[2], Value::Int(us) if us >= 20_000));
+
+        assert_eq!(q(&mut con, &["LATENCY", "LATEST"]), Value::Array(vec![]));
+        assert_eq!(
+            q(&mut con, &["LATENCY", "HISTORY", "command"]),
+            Value::Array(vec![])
+        );
+        assert_eq!(int(&mut con, &["LATENCY", "RESET"]), 0);
+        assert!(
+            as_str(&q(&mut con, &["LATENCY", "DOCTOR"])).contains("Latency monitoring is disabled")
+        );
+        assert_eq!(
+            err(&mut con, &["LATENCY", "GRAPH", "command"]),
+            "ERR No samples available for event 'command'"
+        );
+    }
+}

@@ -95,6 +95,96 @@ pub fn time(c: &mut ConnCtx, _a: Args) {
     c.r.bulk_int((us % 1_000_000) as i64);
 }
 
+pub fn slowlog(c: &mut ConnCtx, a: Args) {
+    let sub = a.get(1);
+    if a.len() == 2 && eq_ic(sub, "help") {
+        c.r.help(&[
+            "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+            "HELP",
+            "    Prints this help.",
+        ]);
+    } else if a.len() == 2 && eq_ic(sub, "reset") {
+        crate::slowlog::reset();
+        c.r.ok();
+    } else if a.len() == 2 && eq_ic(sub, "len") {
+        c.r.int(crate::slowlog::len() as i64);
+    } else if (a.len() == 2 || a.len() == 3) && eq_ic(sub, "get") {
+        let mut count = Some(10);
+        if a.len() == 3 {
+            match arg_i64(a.get(2)) {
+                Some(-1) => count = None,
+                Some(n) if n >= 0 => count = Some(n as usize),
+                _ => {
+                    return c.r.error("ERR count should be greater than or equal to -1");
+                }
+            }
+        }
+        crate::slowlog::write_newest(&mut c.r, count);
+    } else {
+        c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}
+
+/// LATENCY, with the monitor off (Redis's default latency-monitor-threshold
+/// 0): no event is ever recorded. HISTOGRAM answers no command (Redis
+/// tracks per-command latencies by default: a known difference).
+pub fn latency(c: &mut ConnCtx, a: Args) {
+    let sub = a.get(1);
+    if a.len() == 3 && eq_ic(sub, "history") {
+        c.r.array(0);
+    } else if a.len() == 3 && eq_ic(sub, "graph") {
+        c.r.error(&format!(
+            "ERR No samples available for event '{}'",
+            String::from_utf8_lossy(a.get(2))
+        ));
+    } else if a.len() == 2 && eq_ic(sub, "latest") {
+        c.r.array(0);
+    } else if a.len() == 2 && eq_ic(sub, "doctor") {
+        c.r.verbatim(b"I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n");
+    } else if eq_ic(sub, "reset") {
+        c.r.int(0);
+    } else if eq_ic(sub, "histogram") {
+        c.r.map(0);
+    } else if a.len() == 2 && eq_ic(sub, "help") {
+        c.r.help(&[
+            "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
+            "HELP",
+            "    Prints this help.",
+        ]);
+    } else {
+        c.r.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try LATENCY HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}
+
 pub fn lastsave(c: &mut ConnCtx, _a: Args) {
     c.r.int((c.shared.start_unix_ms / 1000) as i64);
 }

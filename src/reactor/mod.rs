@@ -1178,6 +1178,7 @@ impl Reactor {
             if cmd.script {
                 return self.run_script_here(idx, cmd, f, args, db, proto);
             }
+            let timed = crate::slowlog::times(cmd).then(std::time::Instant::now);
             let buf = c.reply_buf();
             let at = buf.len();
             let mut ctx = Ctx {
@@ -1188,6 +1189,7 @@ impl Reactor {
                 max_bulk: self.max_bulk,
             };
             f(&mut ctx, args);
+            let slow = timed.and_then(crate::slowlog::slow_since);
             let wrote = ctx.r.out.len() > at;
             let failed = ctx.r.out.get(at) == Some(&b'-');
             let replicated = self
@@ -1207,6 +1209,11 @@ impl Reactor {
             }
             if failed {
                 self.counters.cmd_failed[table::index_of(cmd)] += 1;
+            }
+            if let Some(us) = slow {
+                if let Some(c) = self.conn(idx) {
+                    crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
+                }
             }
             // Tested here, not only inside: two calls that return at once
             // were ~3% of a pipelined GET.
@@ -1298,6 +1305,10 @@ impl Reactor {
         let tok = token(idx, c.gen);
         let mut out = std::mem::take(c.reply_buf());
         let at = out.len();
+        let cmd = args.iter().next().and_then(table::lookup);
+        let timed = cmd
+            .is_some_and(crate::slowlog::times)
+            .then(std::time::Instant::now);
         let mut ctx = ConnCtx {
             client: &mut c.client,
             shared: &shared,
@@ -1309,17 +1320,17 @@ impl Reactor {
         };
         f(&mut ctx, args);
         let action = std::mem::replace(&mut ctx.action, ConnAction::None);
+        if let Some(t0) = timed {
+            let (addr, name) = (&c.client.addr, &c.client.name);
+            crate::slowlog::done(t0, args, addr, name);
+        }
         let failed = out.get(at) == Some(&b'-');
         if c.client.reply != client::ReplyMode::On || c.client.tracking.is_some() {
             self.special_clients = true;
         }
         *c.reply_buf() = out;
-        if failed {
-            if let Some(name) = args.iter().next() {
-                if let Some(cmd) = table::lookup(name) {
-                    self.counters.cmd_failed[table::index_of(cmd)] += 1;
-                }
-            }
+        if let Some(cmd) = cmd.filter(|_| failed) {
+            self.counters.cmd_failed[table::index_of(cmd)] += 1;
         }
         match action {
             ConnAction::None => {}
@@ -1511,7 +1522,9 @@ impl Reactor {
             max_bulk: self.max_bulk,
         };
         crate::scripting::allow_retry(true);
+        let timed = crate::slowlog::times(cmd).then(std::time::Instant::now);
         f(&mut ctx, args);
+        let slow = timed.and_then(crate::slowlog::slow_since);
         crate::scripting::allow_retry(false);
         if crate::scripting::is_retry(&ctx.r.out[at..]) {
             let retry = ctx.r.out.split_off(at);
@@ -1519,6 +1532,11 @@ impl Reactor {
         }
         if ctx.r.out.get(at) == Some(&b'-') {
             self.counters.cmd_failed[table::index_of(cmd)] += 1;
+        }
+        if let Some(us) = slow {
+            if let Some(c) = self.conn(idx) {
+                crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
+            }
         }
         // Deletions by expiry it caused; its own writes are its effects.
         self.replicate(cmd, db, args, &[]);
@@ -2230,7 +2248,12 @@ impl Reactor {
         } else {
             None
         };
+        let timed = crate::slowlog::times(cmd).then(std::time::Instant::now);
         self.run_on_shard_into(db, proto, Some(cmd), a, &mut out);
+        if let Some(t0) = timed {
+            // Its client lives on another reactor: no address or name here.
+            crate::slowlog::done(t0, a, "", b"");
+        }
         if tracked {
             crate::tracking::set_by(before);
         }
