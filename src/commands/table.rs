@@ -119,6 +119,10 @@ pub struct Command {
     pub write: bool,
     /// May block the client (BLPOP...): tested on every cross-shard dispatch.
     pub blocking: bool,
+    /// A container's subcommands and their arities (Redis 7.0's, for those
+    /// halocline has): checked before the command runs, as Redis does.
+    /// Empty for any other command.
+    pub subcommands: &'static [(&'static str, i32)],
     /// Timed for SLOWLOG only at low thresholds (`slowlog`): Redis's
     /// `fast` commands (O(1)), and the string writes that are O(1) but for
     /// their value's size (SET, MSET...): two clock reads were ~9% of a
@@ -254,6 +258,122 @@ const NONE_IS_NOTHING: &[&str] = &[
     "lmove",
 ];
 
+/// The subcommands of the container commands, with Redis 7.0's arities
+/// (`CLIENT SETINFO` and `NO-TOUCH` are 7.2's, which clients send).
+const fn subcommands_of(name: &str) -> &'static [(&'static str, i32)] {
+    const CONFIG: &[(&str, i32)] = &[
+        ("get", -3),
+        ("help", 2),
+        ("resetstat", 2),
+        ("rewrite", 2),
+        ("set", -4),
+    ];
+    const CLIENT: &[(&str, i32)] = &[
+        ("caching", 3),
+        ("getname", 2),
+        ("getredir", 2),
+        ("help", 2),
+        ("id", 2),
+        ("info", 2),
+        ("kill", -3),
+        ("list", -2),
+        ("no-evict", 3),
+        ("no-touch", 3),
+        ("pause", -3),
+        ("reply", 3),
+        ("setinfo", 4),
+        ("setname", 3),
+        ("tracking", -3),
+        ("trackinginfo", 2),
+        ("unblock", -3),
+        ("unpause", 2),
+    ];
+    const COMMAND: &[(&str, i32)] = &[
+        ("count", 2),
+        ("docs", -2),
+        ("getkeys", -4),
+        ("getkeysandflags", -4),
+        ("help", 2),
+        ("info", -2),
+        ("list", -2),
+    ];
+    const OBJECT: &[(&str, i32)] = &[
+        ("encoding", 3),
+        ("freq", 3),
+        ("help", 2),
+        ("idletime", 3),
+        ("refcount", 3),
+    ];
+    const MEMORY: &[(&str, i32)] = &[
+        ("doctor", 2),
+        ("help", 2),
+        ("malloc-stats", 2),
+        ("purge", 2),
+        ("stats", 2),
+        ("usage", -3),
+    ];
+    const SCRIPT: &[(&str, i32)] = &[
+        ("debug", 3),
+        ("exists", -3),
+        ("flush", -2),
+        ("help", 2),
+        ("kill", 2),
+        ("load", 3),
+    ];
+    const FUNCTION: &[(&str, i32)] = &[
+        ("delete", 3),
+        ("dump", 2),
+        ("flush", -2),
+        ("help", 2),
+        ("kill", 2),
+        ("list", -2),
+        ("load", -3),
+        ("restore", -3),
+        ("stats", 2),
+    ];
+    const PUBSUB: &[(&str, i32)] = &[("channels", -2), ("help", 2), ("numpat", 2), ("numsub", -2)];
+    const SLOWLOG: &[(&str, i32)] = &[("get", -2), ("help", 2), ("len", 2), ("reset", 2)];
+    const LATENCY: &[(&str, i32)] = &[
+        ("doctor", 2),
+        ("graph", 3),
+        ("help", 2),
+        ("histogram", -2),
+        ("history", 3),
+        ("latest", 2),
+        ("reset", -2),
+    ];
+    const NONE: &[(&str, i32)] = &[];
+    let groups: [(&str, &[(&str, i32)]); 10] = [
+        ("config", CONFIG),
+        ("client", CLIENT),
+        ("command", COMMAND),
+        ("object", OBJECT),
+        ("memory", MEMORY),
+        ("script", SCRIPT),
+        ("function", FUNCTION),
+        ("pubsub", PUBSUB),
+        ("slowlog", SLOWLOG),
+        ("latency", LATENCY),
+    ];
+    let mut i = 0;
+    while i < groups.len() {
+        if has_flag(&[groups[i].0], name) {
+            return groups[i].1;
+        }
+        i += 1;
+    }
+    NONE
+}
+
+/// Whether `argc` arguments (the name included) satisfy Redis arity `arity`.
+pub fn arity_allows(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    }
+}
+
 const fn watch_rule(name: &str) -> WatchTouch {
     if has_flag(PRECISE_WRITERS, name) {
         WatchTouch::Precise
@@ -268,19 +388,36 @@ const fn watch_rule(name: &str) -> WatchTouch {
 
 impl Command {
     pub fn arity_ok(&self, argc: usize) -> bool {
-        let a = self.arity;
-        if a >= 0 {
-            argc == a as usize
-        } else {
-            argc >= (-a) as usize
-        }
+        arity_allows(self.arity, argc)
     }
-    /// Commands with subcommands (CLIENT INFO, CONFIG GET, ...).
+    /// Commands with subcommands (CLIENT INFO, CONFIG GET, ...): CLIENT
+    /// LIST names their last run `container|sub`.
     pub fn is_container(&self) -> bool {
-        matches!(
-            self.name,
-            "client" | "config" | "command" | "debug" | "object" | "memory"
-        )
+        !self.subcommands.is_empty() || self.name == "debug"
+    }
+    /// Redis's refusal of a container's subcommand before it runs: unknown
+    /// (named as sent), or with the wrong number of arguments.
+    pub fn subcommand_error(&self, args: Args) -> Option<String> {
+        if self.subcommands.is_empty() || args.len() < 2 {
+            return None;
+        }
+        let sub = args.get(1);
+        match self
+            .subcommands
+            .iter()
+            .find(|(n, _)| sub.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            None => Some(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+                String::from_utf8_lossy(args.get(0)).to_ascii_uppercase()
+            )),
+            Some((n, arity)) if !arity_allows(*arity, args.len()) => Some(format!(
+                "ERR wrong number of arguments for '{}|{n}' command",
+                self.name
+            )),
+            Some(_) => None,
+        }
     }
     #[inline]
     pub fn is_blocking(&self) -> bool {
@@ -391,6 +528,7 @@ macro_rules! cmd {
             no_multi: has_flag($flags, "no_multi"),
             write: has_flag($flags, "write"),
             blocking: has_flag($flags, "blocking"),
+            subcommands: subcommands_of($name),
             fast: has_flag($flags, "fast")
                 || has_flag(
                     &[
@@ -753,6 +891,44 @@ mod tests {
         }
         let incr = COMMANDS.iter().find(|c| c.name == "incr");
         assert_eq!(incr.map(|c| c.watch), Some(WatchTouch::Keys));
+    }
+
+    /// Containers refuse an unknown subcommand, or one with the wrong
+    /// number of arguments, with Redis 7.0's messages (from redis-server).
+    #[test]
+    fn subcommands_are_checked_like_redis() {
+        let check = |words: &[&str]| {
+            let mut buf = Vec::new();
+            let mut ranges = Vec::new();
+            for w in words {
+                let s = buf.len();
+                buf.extend_from_slice(w.as_bytes());
+                ranges.push(s..buf.len());
+            }
+            let cmd = lookup(words[0].as_bytes()).expect("in the table");
+            cmd.subcommand_error(Args::from_parts(&buf, &ranges))
+        };
+        assert_eq!(check(&["config", "get", "x"]), None);
+        assert_eq!(
+            check(&["config", "get"]).as_deref(),
+            Some("ERR wrong number of arguments for 'config|get' command")
+        );
+        assert_eq!(
+            check(&["CoNfIg", "foo"]).as_deref(),
+            Some("ERR unknown subcommand 'foo'. Try CONFIG HELP.")
+        );
+        assert_eq!(
+            check(&["latency", "help", "x"]).as_deref(),
+            Some("ERR wrong number of arguments for 'latency|help' command")
+        );
+        assert_eq!(
+            check(&["object", "ENCODING"]).as_deref(),
+            Some("ERR wrong number of arguments for 'object|encoding' command")
+        );
+        assert_eq!(check(&["get", "k"]), None, "not a container");
+        let long = "x".repeat(200);
+        let msg = check(&["slowlog", &long]).unwrap_or_default();
+        assert!(msg.contains(&format!("'{}'", "x".repeat(128))), "{msg}");
     }
 
     /// The flags the hot path reads as fields say what the flag list says

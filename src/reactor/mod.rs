@@ -920,6 +920,12 @@ impl Reactor {
             let msg = format!("ERR wrong number of arguments for '{}' command", cmd.name);
             return reject(c, false, &msg);
         }
+        if !cmd.subcommands.is_empty() {
+            if let Some(msg) = cmd.subcommand_error(args) {
+                self.counters.cmd_calls[stat].1 += 1;
+                return reject(c, false, &msg);
+            }
+        }
         if !c.client.authed && !cmd.flags.contains(&"no_auth") {
             self.counters.cmd_calls[stat].1 += 1;
             return reject(c, false, "NOAUTH Authentication required.");
