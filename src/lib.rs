@@ -3,6 +3,7 @@
 //! one shard of the keyspace; cross-shard work travels through mailboxes.
 //! See docs/architecture.md.
 pub mod alloc;
+pub mod callstats;
 pub mod commands;
 pub mod config;
 pub mod errorstats;

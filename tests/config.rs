@@ -682,6 +682,26 @@ fn error_stats_count_like_redis_and_resetstat_clears_them() {
         assert!(cmdstat(&mut con, "get").ends_with("rejected_calls=1,failed_calls=8"));
         assert!(cmdstat(&mut con, "eval").contains("calls=8,"));
         assert!(cmdstat(&mut con, "eval").ends_with("failed_calls=7"));
+        // Commands scripts call count as calls of their own (Redis too).
+        let select = cmdstat(&mut con, "select");
+        assert!(
+            select.starts_with("calls=3,") && select.ends_with("failed_calls=3"),
+            "{select}"
+        );
+        // ... and so do EXEC's, on whichever shards they run.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for i in 0..8 {
+            pipe.cmd("INCR").arg(format!("counter{i}"));
+        }
+        pipe.cmd("INCR").arg("set0");
+        let _: redis::RedisResult<Value> = pipe.query(&mut con);
+        let incr = cmdstat(&mut con, "incr");
+        // 9 here, 1 from the script above; the set's INCR failed there too.
+        assert!(
+            incr.starts_with("calls=10,") && incr.ends_with("failed_calls=2"),
+            "{incr}"
+        );
         ok(&mut con, &["CONFIG", "RESETSTAT"]);
         assert_eq!(
             info_field(&mut con, "stats", "total_error_replies").as_deref(),

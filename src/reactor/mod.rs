@@ -2391,7 +2391,11 @@ impl Reactor {
                     for (db, args) in cmds {
                         let a = args.args();
                         let mut out = r.run_on_shard(db, proto, a);
-                        blocking::nil_if_blocked(table::lookup(a.get(0)), &mut out, proto);
+                        let cmd = table::lookup(a.get(0));
+                        if let Some(cmd) = cmd {
+                            crate::callstats::record(cmd, out.first() == Some(&b'-'));
+                        }
+                        blocking::nil_if_blocked(cmd, &mut out, proto);
                         replies.push(out);
                     }
                     OpResult::Replies(replies)
@@ -2644,9 +2648,13 @@ impl Reactor {
         k.cmd_calls.iter_mut().for_each(|c| *c = (0, 0));
         k.cmd_failed.iter_mut().for_each(|c| *c = 0);
         crate::errorstats::reset();
+        crate::callstats::reset();
     }
 
     pub fn stats(&self) -> ShardStats {
+        let mut cmd_calls = self.counters.cmd_calls.clone();
+        let mut cmd_failed = self.counters.cmd_failed.clone();
+        crate::callstats::add_into(&mut cmd_calls, &mut cmd_failed);
         ShardStats {
             keyspace: self
                 .shard
@@ -2673,8 +2681,8 @@ impl Reactor {
             wakes: self.shared.mailboxes[self.id].wakes.load(Ordering::Relaxed),
             tx_restarts: self.counters.tx_restarts,
             tx_folded: self.counters.tx_folded,
-            cmd_calls: self.counters.cmd_calls.clone(),
-            cmd_failed: self.counters.cmd_failed.clone(),
+            cmd_calls,
+            cmd_failed,
             errors: crate::errorstats::snapshot(),
             memory_net: self.meter.net(),
         }

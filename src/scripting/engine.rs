@@ -1371,6 +1371,7 @@ fn bridge_call(
             .error("ERR This Redis command is not allowed from script: it runs on every shard"),
     }
     let failed = out.first() == Some(&b'-');
+    crate::callstats::record(cmd, failed);
     if cmd.is_write() && !failed {
         RUN.with(|r| {
             if let Some(r) = r.borrow_mut().as_mut() {
