@@ -498,8 +498,29 @@ impl Gen {
                 let t = ['l', 'S'][self.rng.usize(..2)];
                 let src = format!("{}{t}{}", self.prefix, self.rng.usize(..NKEYS));
                 let mut c = vec!["SORT".into(), src];
-                if self.chance(70) {
+                // BY a weight key or hash field (numeric only: with ALPHA,
+                // Redis leaves the order of equal weights to its qsort),
+                // or ALPHA; then GET patterns. Patterns only with every key
+                // on one shard: inside MULTI, patterns naming keys on other
+                // shards are refused (README; tests/sort.rs covers them
+                // outside).
+                let patterns = !self.prefix.is_empty();
+                if patterns && self.chance(30) {
+                    // (Not a pattern without '*': it sorts nothing, and a
+                    // set's own order is its layout's.)
+                    let by = ["s*", "h*->f1", "l*"][self.rng.usize(..3)];
+                    c.extend(["BY".into(), format!("{}{by}", self.prefix)]);
+                } else if self.chance(70) {
                     c.push("ALPHA".into());
+                }
+                for _ in 0..if patterns { self.rng.usize(0..=2) } else { 0 } {
+                    let get = ["#", "s*", "h*->f2", "S*"][self.rng.usize(..4)];
+                    let get = if get == "#" {
+                        get.to_string()
+                    } else {
+                        format!("{}{get}", self.prefix)
+                    };
+                    c.extend(["GET".into(), get]);
                 }
                 if self.chance(30) {
                     c.extend(s(&["LIMIT", "1", "3"]));

@@ -368,3 +368,28 @@ fn sorting_a_sorted_set_makes_it_a_skiplist() {
         );
     });
 }
+
+/// BY weights are read as Redis reads them, with C's strtod over a C
+/// string: binary starting with a NUL byte or an empty string weighs 0, a
+/// leading space, hex and inf are numbers, an underflow is an error (found
+/// by the differential test: a SETBIT-made weight was refused here).
+#[test]
+fn weights_are_read_like_strtod() {
+    for_each_setup(|_srv, con, _resp3| {
+        int(con, &["RPUSH", "{w}l", "a", "b", "c", "d", "e", "f"]);
+        ok(con, &["SET", "{w}w_a", "\0\x10"]);
+        ok(con, &["SET", "{w}w_b", " 3"]);
+        ok(con, &["SET", "{w}w_c", "0x10"]);
+        ok(con, &["SET", "{w}w_d", "inf"]);
+        ok(con, &["SET", "{w}w_e", ""]);
+        assert_eq!(
+            sorted(con, &["{w}l", "BY", "{w}w_*"]),
+            some(&["a", "e", "f", "b", "c", "d"])
+        );
+        ok(con, &["SET", "{w}w_f", "1e-400"]);
+        assert_eq!(
+            err(con, &["SORT", "{w}l", "BY", "{w}w_*"]),
+            "ERR One or more scores can't be converted into double"
+        );
+    });
+}

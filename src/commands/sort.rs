@@ -12,7 +12,7 @@
 //! MULTI such a pattern is still refused: a transaction's keys are locked
 //! before it runs.
 
-use super::ctx::{arg_f64, arg_i64, eq_ic, Ctx, ERR_NOT_INT, ERR_SYNTAX};
+use super::ctx::{arg_i64, eq_ic, Ctx, ERR_NOT_INT, ERR_SYNTAX};
 use crate::protocol::Args;
 use crate::shard::slot::{hash_tag, key_shard};
 use crate::shard::Shard;
@@ -276,11 +276,25 @@ pub fn patterns_locks(
 }
 
 /// Strings compare as Redis's strtod reads them; the empty string is 0.
+/// A sort weight as Redis reads one: C's `strtod` over the bytes as a C
+/// string (so up to a first NUL byte: an empty string, or binary that
+/// starts with one, weighs 0), all of it consumed, not out of range, not
+/// NaN. Leading spaces, hex and `inf` are numbers, as there.
 fn score_of(v: &[u8]) -> Option<f64> {
-    if v.is_empty() {
-        return Some(0.0);
-    }
-    arg_f64(v)
+    let mut buf = Vec::with_capacity(v.len() + 1);
+    buf.extend_from_slice(v);
+    buf.push(0);
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `buf` is NUL-terminated and outlives the call; errno is
+    // this thread's.
+    let (x, errno) = unsafe {
+        *libc::__errno_location() = 0;
+        let x = libc::strtod(buf.as_ptr().cast(), &mut end);
+        (x, *libc::__errno_location())
+    };
+    // SAFETY: strtod leaves `end` inside `buf`, at its last NUL at most.
+    let stopped_at_nul = !end.is_null() && unsafe { *end.cast::<u8>() } == 0;
+    (stopped_at_nul && errno != libc::ERANGE && !x.is_nan()).then_some(x)
 }
 
 pub fn sort(c: &mut Ctx, a: Args) {
