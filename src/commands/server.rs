@@ -246,6 +246,40 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
                 Step::Done
             }),
         });
+    } else if eq_ic(sub, "populate") && (3..=5).contains(&a.len()) {
+        // Keys prefix:0..count-1 ("key" by default) holding "value:N" (or
+        // exactly `size` bytes of it), made by the shard that owns each.
+        let count = match arg_i64(a.get(2)) {
+            Some(n) if n >= 0 => n as u64,
+            _ => return c.r.error("ERR value is out of range, must be positive"),
+        };
+        let size = match a.len() {
+            5 => match arg_i64(a.get(4)) {
+                Some(n) if n >= 0 => Some(n as usize),
+                _ => return c.r.error("ERR value is out of range, must be positive"),
+            },
+            _ => None,
+        };
+        let prefix = if a.len() >= 4 {
+            a.get(3).to_vec()
+        } else {
+            b"key".to_vec()
+        };
+        let db = c.client.db;
+        let n = c.shared.nshards;
+        c.action = ConnAction::Plan(Plan {
+            ops: crate::tx::fanout::all_shards(n, |_| ShardOp::Populate {
+                db,
+                count,
+                prefix: prefix.clone(),
+                size,
+            }),
+            barrier: false,
+            finish: Box::new(|_, r| {
+                r.ok();
+                Step::Done
+            }),
+        });
     } else if eq_ic(sub, "digest") && a.len() == 2 {
         // A debugging fingerprint, read without locks: a multi-shard write
         // running meanwhile may be seen on some shards only.

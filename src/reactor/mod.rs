@@ -2508,6 +2508,40 @@ impl Reactor {
                 OpResult::Bool(true)
             }
             ShardOp::DbSize { db } => OpResult::Int(shard.dbs[db].len() as i64),
+            ShardOp::Populate {
+                db,
+                count,
+                prefix,
+                size,
+            } => {
+                let (n, me) = (self.shared.nshards, self.id);
+                let mut key = prefix;
+                let stem = key.len();
+                key.push(b':');
+                let mut num = itoa::Buffer::new();
+                for j in 0..count {
+                    key.truncate(stem + 1);
+                    key.extend_from_slice(num.format(j).as_bytes());
+                    if key_shard(&key, n) != me {
+                        continue;
+                    }
+                    let d = &mut self.shard.dbs[db];
+                    if d.contains(&key, now, &mut self.shard.stats) {
+                        continue;
+                    }
+                    // "value:N", or exactly `size` bytes of it, zero-padded.
+                    let mut v = format!("value:{j}").into_bytes();
+                    if let Some(size) = size {
+                        v.resize(size, 0);
+                    }
+                    d.set(
+                        &key,
+                        crate::types::Value::Str(crate::types::StrVal::string(&v)),
+                        0,
+                    );
+                }
+                OpResult::Unit
+            }
             ShardOp::Digest => {
                 OpResult::Reply(crate::types::digest::dataset_digest(&shard.dbs, now).to_vec())
             }

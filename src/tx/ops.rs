@@ -204,6 +204,14 @@ pub enum ShardOp {
     /// DEBUG DIGEST: this shard's part of the dataset's digest (20 bytes,
     /// `OpResult::Reply`).
     Digest,
+    /// DEBUG POPULATE: create this shard's share of `prefix:0` ..
+    /// `prefix:count-1` (existing keys are left alone).
+    Populate {
+        db: usize,
+        count: u64,
+        prefix: Vec<u8>,
+        size: Option<usize>,
+    },
     Keys {
         db: usize,
         pattern: Vec<u8>,
