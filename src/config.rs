@@ -137,6 +137,10 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("masteruser", ""),
     ("replica-ignore-maxmemory", "yes"),
     ("replica-announced", "yes"),
+    ("replica-announce-ip", ""),
+    ("replica-announce-port", "0"),
+    ("replica-ignore-disk-write-errors", "no"),
+    ("maxmemory-eviction-tenacity", "10"),
 ];
 
 /// Passive settings Redis 7.0 only takes at start-up (IMMUTABLE_CONFIG).
@@ -159,6 +163,7 @@ const IMMUTABLE: &[&str] = &[
 /// Passive settings that take yes or no.
 const YES_NO: &[&str] = &[
     "appendonly",
+    "replica-ignore-disk-write-errors",
     "daemonize",
     "protected-mode",
     "activedefrag",
@@ -273,21 +278,32 @@ fn output_buffer_limits(current: &str, args: &[String]) -> Result<String, String
 
 /// Old names Redis still accepts.
 fn canonical(name: &str) -> &str {
-    match name {
-        "list-max-ziplist-size" => "list-max-listpack-size",
-        "hash-max-ziplist-entries" => "hash-max-listpack-entries",
-        "hash-max-ziplist-value" => "hash-max-listpack-value",
-        "zset-max-ziplist-entries" => "zset-max-listpack-entries",
-        "zset-max-ziplist-value" => "zset-max-listpack-value",
-        "min-slaves-to-write" => "min-replicas-to-write",
-        "min-slaves-max-lag" => "min-replicas-max-lag",
-        "slave-serve-stale-data" => "replica-serve-stale-data",
-        "slave-read-only" => "replica-read-only",
-        "slaveof" => "replicaof",
-        "slave-ignore-maxmemory" => "replica-ignore-maxmemory",
-        other => other,
-    }
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, canonical)| canonical)
 }
+
+/// Redis 7.0's old names of settings (alias, name): CONFIG GET answers a
+/// pattern that matches either with that name.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
+    ("slave-read-only", "replica-read-only"),
+    ("slaveof", "replicaof"),
+    ("slave-ignore-maxmemory", "replica-ignore-maxmemory"),
+    ("slave-priority", "replica-priority"),
+    ("slave-lazy-flush", "replica-lazy-flush"),
+    ("slave-announce-ip", "replica-announce-ip"),
+    ("slave-announce-port", "replica-announce-port"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
+];
 
 impl Default for Config {
     fn default() -> Self {

@@ -824,3 +824,52 @@ fn slowlog_and_latency() {
         );
     }
 }
+
+/// CONFIG GET takes several patterns and answers a setting under each of
+/// its names a pattern matches, old ones included, once each (the Redis
+/// suite's 'CONFIG GET multiple args'; names checked against redis-server).
+#[test]
+fn config_get_patterns_match_names_and_aliases() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    let names = |con: &mut redis::Connection, args: &[&str]| {
+        let mut a = vec!["CONFIG", "GET"];
+        a.extend_from_slice(args);
+        let mut n: Vec<String> = pairs(&q(con, &a)).into_iter().map(|(k, _)| k).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&mut con, &["maxmemory", "maxmemory*", "bind", "*of"]),
+        [
+            "bind",
+            "maxmemory",
+            "maxmemory-clients",
+            "maxmemory-eviction-tenacity",
+            "maxmemory-policy",
+            "maxmemory-samples",
+            "replicaof",
+            "slaveof"
+        ]
+    );
+    assert_eq!(
+        names(&mut con, &["slave*"]),
+        [
+            "slave-announce-ip",
+            "slave-announce-port",
+            "slave-ignore-maxmemory",
+            "slave-lazy-flush",
+            "slave-priority",
+            "slave-read-only",
+            "slave-serve-stale-data",
+            "slaveof"
+        ]
+    );
+    ok(&mut con, &["CONFIG", "SET", "slave-priority", "5"]);
+    assert_eq!(
+        names(&mut con, &["replica-priority", "slave-priority"]),
+        ["replica-priority", "slave-priority"]
+    );
+    let v = pairs(&q(&mut con, &["CONFIG", "GET", "replica-priority"]));
+    assert_eq!(as_str(&v[0].1), "5");
+}

@@ -419,19 +419,19 @@ pub fn config(c: &mut ConnCtx, a: Args) {
         let mut hits: Vec<(String, String)> = Vec::new();
         for p in a.iter().skip(2) {
             let p = p.to_ascii_lowercase();
-            let ps = String::from_utf8_lossy(&p).into_owned();
             for (k, v) in &all {
-                let alias_hit = ps.contains("ziplist")
-                    && glob_match(&p, k.replace("listpack", "ziplist").as_bytes(), true);
-                if (glob_match(&p, k.as_bytes(), true) || alias_hit)
-                    && !hits.iter().any(|(h, _)| h == k)
-                {
-                    let name = if alias_hit && !glob_match(&p, k.as_bytes(), true) {
-                        k.replace("listpack", "ziplist")
-                    } else {
-                        k.clone()
-                    };
-                    hits.push((name, v.clone()));
+                // The setting under its name, and under each old name the
+                // pattern matches (Redis answers both: `*of` gives
+                // replicaof and slaveof).
+                let aliases = crate::config::ALIASES
+                    .iter()
+                    .filter(|(_, name)| name == k)
+                    .map(|(alias, _)| *alias);
+                for name in std::iter::once(k.as_str()).chain(aliases) {
+                    if glob_match(&p, name.as_bytes(), true) && !hits.iter().any(|(h, _)| h == name)
+                    {
+                        hits.push((name.to_string(), v.clone()));
+                    }
                 }
             }
         }
