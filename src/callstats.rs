@@ -1,5 +1,7 @@
-//! Calls of commands run inside other commands: EXEC's queued commands
-//! (run by their shard's reactor) and the commands scripts call. Redis
+//! Calls of commands run inside other commands: EXEC's queued keyed
+//! commands (run by their shard's reactor as a batch) and the commands
+//! scripts call (again if the script starts over on copies). Queued
+//! connection and whole-keyspace commands are not counted here. Redis
 //! counts each in INFO commandstats as a call of its own (and a failure if
 //! it answered an error); they are counted here per thread, where they
 //! run, and the reactor adds them to its own counts for INFO.

@@ -10,7 +10,8 @@ use std::cell::RefCell;
 #[derive(Default, Clone, Debug, PartialEq)]
 pub struct ErrorCounts {
     pub total: u64,
-    /// Per error code, in first-seen order (a handful at most).
+    /// Per error code, in first-seen order; at most `MAX_CODES` (scripts
+    /// can reply errors with codes of their own making).
     pub by_code: Vec<(Box<str>, u64)>,
 }
 
@@ -33,12 +34,19 @@ pub fn record(msg: &str) {
     COUNTS.with(|c| {
         let mut c = c.borrow_mut();
         c.total += 1;
+        let full = c.by_code.len() >= MAX_CODES;
         match c.by_code.iter_mut().find(|(k, _)| &**k == code) {
             Some((_, n)) => *n += 1,
-            None => c.by_code.push((code.into(), 1)),
+            None if !full => c.by_code.push((code.into(), 1)),
+            // Counted in the total only (Redis 7.2 stops tracking codes
+            // past its ERROR_STATS_NUMBER too).
+            None => {}
         }
     });
 }
+
+/// How many distinct error codes are kept (per thread, and once summed).
+const MAX_CODES: usize = 128;
 
 /// This thread's counts.
 pub fn snapshot() -> ErrorCounts {
@@ -55,9 +63,11 @@ impl ErrorCounts {
     pub fn add(&mut self, o: &ErrorCounts) {
         self.total += o.total;
         for (code, n) in &o.by_code {
+            let full = self.by_code.len() >= MAX_CODES;
             match self.by_code.iter_mut().find(|(k, _)| k == code) {
                 Some((_, m)) => *m += n,
-                None => self.by_code.push((code.clone(), *n)),
+                None if !full => self.by_code.push((code.clone(), *n)),
+                None => {}
             }
         }
     }

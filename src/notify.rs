@@ -6,10 +6,10 @@
 //! Events are raised where the change happens (a command's handler, a
 //! keyspace primitive for expiry and key creation, the eviction loop), on
 //! whichever reactor owns the key, and queued in a per-thread buffer; the
-//! reactor publishes them at the end of the command that raised them. The
-//! setting is one process-wide atomic because every one of those places
-//! must test it, and with notifications off (the default) that test is the
-//! whole cost: one relaxed load, no call.
+//! reactor publishes them at the end of its loop turn (`flush_outboxes`).
+//! The setting is one process-wide atomic because every one of those
+//! places must test it; with notifications off (the default) a raise point
+//! costs a relaxed load and a branch.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -113,7 +113,6 @@ pub struct Event {
 thread_local! {
     static PENDING: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
     static ANY: Cell<bool> = const { Cell::new(false) };
-    static MUTED: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Raise `event` of `class` on `key` of database `db`, if that class is on.
@@ -128,9 +127,6 @@ pub fn notify(class: u32, event: &'static str, db: usize, key: &[u8]) {
 
 #[cold]
 fn raise(event: &'static str, db: usize, key: &[u8]) {
-    if MUTED.with(|m| m.get()) > 0 {
-        return;
-    }
     PENDING.with(|p| {
         p.borrow_mut().push(Event {
             db,
@@ -164,15 +160,6 @@ pub fn take() -> Vec<Event> {
     PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
 }
 
-/// Raise nothing while `f` runs: copies of values moved between shards
-/// (a gathered command's scratch keys) are not changes anyone made.
-pub fn muted<T>(f: impl FnOnce() -> T) -> T {
-    MUTED.with(|m| m.set(m.get() + 1));
-    let out = f();
-    MUTED.with(|m| m.set(m.get().saturating_sub(1)));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +188,6 @@ mod tests {
         set_flags(parse(b"Kl").unwrap_or(0));
         notify(STRING, "set", 0, b"a");
         notify(LIST, "lpush", 0, b"b");
-        muted(|| notify(LIST, "lpush", 0, b"c"));
         let got: Vec<_> = take().into_iter().map(|e| (e.event, e.key)).collect();
         assert_eq!(got, vec![("lpush", b"b".to_vec())]);
         assert!(!pending());

@@ -7,9 +7,11 @@
 //! request, so commands Redis flags `fast` (GET, SET, INCR...: O(1)) are
 //! timed only when the threshold is low enough for them to matter
 //! (`FAST_TIMED_BELOW_US`; the suite's 0 logs everything); every other
-//! command is timed whenever the log is on. A command is timed where it
-//! runs: on its key's reactor for a remote key (without the client's
-//! address and name there). The log is one process-wide list behind a
+//! command run by one reactor is timed whenever the log is on: keyed
+//! commands where they run (on the key's reactor for a remote key, without
+//! the client's address and name there), connection commands and scripts.
+//! Not timed: commands spanning shards, whole-keyspace commands (KEYS,
+//! SCAN, FLUSHALL...), EXEC, and the fan-outs behind connection commands. The log is one process-wide list behind a
 //! mutex: only a slow command or a SLOWLOG query ever takes it.
 
 use std::collections::VecDeque;

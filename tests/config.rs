@@ -680,7 +680,7 @@ fn error_stats_count_like_redis_and_resetstat_clears_them() {
             info_field(con, "commandstats", &format!("cmdstat_{name}")).unwrap_or_default()
         };
         assert!(cmdstat(&mut con, "get").ends_with("rejected_calls=1,failed_calls=8"));
-        assert!(cmdstat(&mut con, "eval").contains("calls=8,"));
+        assert!(cmdstat(&mut con, "eval").starts_with("calls=8,"));
         assert!(cmdstat(&mut con, "eval").ends_with("failed_calls=7"));
         // Commands scripts call count as calls of their own (Redis too).
         let select = cmdstat(&mut con, "select");

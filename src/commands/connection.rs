@@ -188,18 +188,7 @@ fn valid_name(n: &[u8]) -> bool {
 /// Redis's replies for a container command's bad subcommand: an unknown
 /// name, or a known one with the wrong number of arguments.
 pub fn subcommand_error(r: &mut crate::protocol::Reply, container: &str, sub: &[u8], known: bool) {
-    let sub = String::from_utf8_lossy(sub);
-    if known {
-        r.error(&format!(
-            "ERR wrong number of arguments for '{container}|{}' command",
-            sub.to_lowercase()
-        ));
-    } else {
-        r.error(&format!(
-            "ERR unknown subcommand '{sub}'. Try {} HELP.",
-            container.to_uppercase()
-        ));
-    }
+    r.error(&super::table::subcommand_message(container, sub, known));
 }
 
 /// Which connections CLIENT KILL closes (Redis 7.0's filters). Every
@@ -291,36 +280,8 @@ impl KillFilter {
     }
 }
 
-/// CLIENT subcommands and their Redis arities (negative = at least).
-const CLIENT_SUBS: &[(&str, i32)] = &[
-    ("id", 2),
-    ("setname", 3),
-    ("getname", 2),
-    ("setinfo", 4),
-    ("info", 2),
-    ("list", -2),
-    ("kill", -3),
-    ("unblock", -3),
-    ("no-evict", 3),
-    ("no-touch", 3),
-    ("reply", 3),
-    ("tracking", -3),
-    ("caching", 3),
-    ("getredir", 2),
-    ("trackinginfo", 2),
-    ("help", 2),
-];
-
-fn arity_ok(arity: i32, argc: usize) -> bool {
-    if arity >= 0 {
-        argc == arity as usize
-    } else {
-        argc >= (-arity) as usize
-    }
-}
-
-/// CLIENT TRACKING ON|OFF [OPTIN] [OPTOUT], with Redis's option checks.
-/// REDIRECT, BCAST/PREFIX and NOLOOP are refused: not supported yet.
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p...] [OPTIN]
+/// [OPTOUT] [NOLOOP], with Redis's option checks.
 fn client_tracking(c: &mut ConnCtx, a: Args) {
     let (mut optin, mut optout, mut bcast, mut noloop) = (false, false, false, false);
     let mut prefixes: Vec<Vec<u8>> = Vec::new();
@@ -458,13 +419,7 @@ fn client_tracking(c: &mut ConnCtx, a: Args) {
 pub fn client(c: &mut ConnCtx, a: Args) {
     let sub = a.get(1);
     let argc = a.len();
-    match CLIENT_SUBS.iter().find(|(n, _)| eq_ic(sub, n)) {
-        None => return subcommand_error(&mut c.r, "client", sub, false),
-        Some((_, ar)) if !arity_ok(*ar, argc) => {
-            return subcommand_error(&mut c.r, "client", sub, true)
-        }
-        _ => {}
-    }
+    // The subcommand and its arity were checked by dispatch (the table's).
     if eq_ic(sub, "id") && argc == 2 {
         c.r.int(c.client.id as i64);
     } else if eq_ic(sub, "tracking") {

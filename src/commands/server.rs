@@ -253,9 +253,15 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
             Some(n) if n >= 0 => n as u64,
             _ => return c.r.error("ERR value is out of range, must be positive"),
         };
+        // Size 0 means none, as in Redis. Bounded by proto-max-bulk-len (a
+        // client-chosen allocation of any size would abort the server).
         let size = match a.len() {
             5 => match arg_i64(a.get(4)) {
-                Some(n) if n >= 0 => Some(n as usize),
+                Some(0) => None,
+                Some(n) if n > 0 && n as u64 <= c.shared.config().proto_max_bulk_len as u64 => {
+                    Some(n as usize)
+                }
+                Some(n) if n > 0 => return c.r.error("ERR value size exceeds proto-max-bulk-len"),
                 _ => return c.r.error("ERR value is out of range, must be positive"),
             },
             _ => None,
@@ -657,7 +663,7 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             command_doc(&mut c.r, cmd);
         }
     } else if eq_ic(sub, "list") {
-        // FILTERBY MODULE, ACLCAT or PATTERN (Redis keeps the last one);
+        // FILTERBY MODULE, ACLCAT or PATTERN, as the last three arguments;
         // an unknown category or module matches nothing.
         enum Filter<'a> {
             All,

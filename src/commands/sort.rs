@@ -275,7 +275,6 @@ pub fn patterns_locks(
         .collect()
 }
 
-/// Strings compare as Redis's strtod reads them; the empty string is 0.
 /// A sort weight as Redis reads one: C's `strtod` over the bytes as a C
 /// string (so up to a first NUL byte: an empty string, or binary that
 /// starts with one, weighs 0), all of it consumed, not out of range, not
@@ -336,12 +335,14 @@ fn sort_generic(c: &mut Ctx, a: Args, readonly: bool) {
         Set,
         ZSet,
     }
-    if let Some(Value::ZSet(z)) = c.lookup(key).map(|e| &mut e.value) {
-        // Redis converts a sorted set it sorts to a skiplist, for good
-        // (sortCommandGeneric): OBJECT ENCODING shows it.
-        z.make_skiplist();
-    }
-    let value = c.lookup(key).map(|e| &e.value);
+    let value = c.lookup(key).map(|e| {
+        if let Value::ZSet(z) = &mut e.value {
+            // Redis converts a sorted set it sorts to a skiplist, for good
+            // (sortCommandGeneric): OBJECT ENCODING shows it.
+            z.make_skiplist();
+        }
+        &e.value
+    });
     let kind = match value {
         None | Some(Value::List(_)) => Kind::List,
         Some(Value::Set(_)) => Kind::Set,

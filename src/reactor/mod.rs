@@ -1018,7 +1018,7 @@ impl Reactor {
         }
         self.counters.cmd_calls[stat].0 += 1;
         match cmd.kind {
-            Kind::Conn(f) => self.run_conn(idx, f, args),
+            Kind::Conn(f) => self.run_conn(idx, cmd, f, args),
             Kind::Keyed(f) => self.run_keyed(idx, cmd, f, None, args),
             Kind::Multi(f, m) => self.run_keyed(idx, cmd, f, Some(m), args),
             Kind::All(op) => self.run_all(idx, op, args),
@@ -1300,7 +1300,7 @@ impl Reactor {
         self.start_tx_min(idx, plan, locks, 1);
     }
 
-    fn run_conn(&mut self, idx: u32, f: table::ConnFn, args: Args) {
+    fn run_conn(&mut self, idx: u32, cmd: &'static Command, f: table::ConnFn, args: Args) {
         let shared = self.shared.clone();
         let now = self.now;
         let id = self.id;
@@ -1311,10 +1311,7 @@ impl Reactor {
         let tok = token(idx, c.gen);
         let mut out = std::mem::take(c.reply_buf());
         let at = out.len();
-        let cmd = args.iter().next().and_then(table::lookup);
-        let timed = cmd
-            .is_some_and(crate::slowlog::times)
-            .then(std::time::Instant::now);
+        let timed = crate::slowlog::times(cmd).then(std::time::Instant::now);
         let mut ctx = ConnCtx {
             client: &mut c.client,
             shared: &shared,
@@ -1335,7 +1332,7 @@ impl Reactor {
             self.special_clients = true;
         }
         *c.reply_buf() = out;
-        if let Some(cmd) = cmd.filter(|_| failed) {
+        if failed {
             self.counters.cmd_failed[table::index_of(cmd)] += 1;
         }
         match action {
@@ -2390,8 +2387,9 @@ impl Reactor {
                     let mut replies = Vec::with_capacity(cmds.len());
                     for (db, args) in cmds {
                         let a = args.args();
-                        let mut out = r.run_on_shard(db, proto, a);
                         let cmd = table::lookup(a.get(0));
+                        let mut out = Vec::with_capacity(32);
+                        r.run_on_shard_into(db, proto, cmd, a, &mut out);
                         if let Some(cmd) = cmd {
                             crate::callstats::record(cmd, out.first() == Some(&b'-'));
                         }

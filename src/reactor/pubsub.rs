@@ -8,7 +8,7 @@ use crate::tx::{Msg, Token};
 
 /// A subscriber whose output grows past this is disconnected, as Redis's
 /// `client-output-buffer-limit pubsub 32mb` does.
-const PUBSUB_OUTPUT_LIMIT: usize = 32 << 20;
+pub(super) const PUBSUB_OUTPUT_LIMIT: usize = 32 << 20;
 
 impl Reactor {
     /// Deliver `message` on `channel`; how many clients it reached (the

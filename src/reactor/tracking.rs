@@ -5,6 +5,7 @@
 //! due (so a client sees the reply of the read before an invalidation of
 //! what it read).
 
+use super::pubsub::PUBSUB_OUTPUT_LIMIT;
 use super::Reactor;
 use crate::commands::table::Command;
 use crate::protocol::{Args, Proto};
@@ -107,10 +108,9 @@ impl Reactor {
         let Some((reactor, conn)) = target else {
             // The client it redirects to is gone: dropped, as Redis drops
             // it (RESP3 clients are told with a push).
-            if let (true, Some((idx, c))) = (resp3, self.conn_by_token(t.conn)) {
+            if resp3 {
                 let msg = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{redirect}\r\n");
-                c.reply_buf().extend_from_slice(msg.as_bytes());
-                self.mark_dirty(idx);
+                self.push_unasked(t.conn, msg.as_bytes(), PUBSUB_OUTPUT_LIMIT, "pubsub", false);
             }
             return;
         };
@@ -142,12 +142,9 @@ impl Reactor {
     /// RESP3; over RESP2 only to a redirect target in Pub/Sub mode, as a
     /// message on `__redis__:invalidate`.
     pub(super) fn write_invalidation(&mut self, conn: Token, key: Option<&[u8]>, redirected: bool) {
-        let Some((idx, c)) = self.conn_by_token(conn) else {
+        let Some((_, c)) = self.conn_by_token(conn) else {
             return;
         };
-        if c.closing {
-            return;
-        }
         let msg = if c.client.proto == Proto::Resp3 {
             tracking::message(key, false)
         } else if redirected && c.client.subs.is_some() {
@@ -155,8 +152,9 @@ impl Reactor {
         } else {
             return;
         };
-        c.reply_buf().extend_from_slice(&msg);
-        self.mark_dirty(idx);
+        // Unasked output, bounded like Pub/Sub's: a client that never reads
+        // while its tracked keys keep changing is closed, not grown into.
+        self.push_unasked(conn, &msg, PUBSUB_OUTPUT_LIMIT, "pubsub", false);
     }
 
     /// FLUSHDB/FLUSHALL ran on this shard: its table is gone, and this
