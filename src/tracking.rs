@@ -14,10 +14,11 @@
 //! invalidation.
 
 use crate::tx::Token;
+use indexmap::IndexMap;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{LazyLock, RwLock};
 
 /// A tracking client: where its invalidations go, and whether its own
 /// changes are left out (NOLOOP).
@@ -50,7 +51,10 @@ pub struct Pending {
 }
 
 thread_local! {
-    static TABLE: RefCell<HashMap<Vec<u8>, Vec<Tracker>>> = RefCell::new(HashMap::new());
+    /// An IndexMap so that tracking-table-max-keys can evict a random key
+    /// in O(1), as Redis picks one (taking a HashMap's first key rescans
+    /// the emptied buckets before it on every eviction).
+    static TABLE: RefCell<IndexMap<Vec<u8>, Vec<Tracker>>> = RefCell::new(IndexMap::new());
     static ANY: Cell<bool> = const { Cell::new(false) };
     static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
     /// The client whose command runs now (reactor, connection), for NOLOOP.
@@ -59,9 +63,66 @@ thread_local! {
 
 /// BCAST clients and their prefixes, of every reactor: any shard's change
 /// is matched against them. Process-wide, as the setting of who listens
-/// to every key must be; read only while `BCAST_N` is not zero.
-static BCAST: RwLock<Vec<(Vec<u8>, Tracker)>> = RwLock::new(Vec::new());
+/// to every key must be; read only while `BCAST_N` (its client-prefix
+/// pairs) is not zero.
+static BCAST: LazyLock<RwLock<Bcast>> = LazyLock::new(Default::default);
 static BCAST_N: AtomicUsize = AtomicUsize::new(0);
+
+/// The listeners grouped by prefix, so that a changed key costs one lookup
+/// per distinct prefix length (Redis walks a radix tree), not a test of
+/// every client's every prefix.
+#[derive(Default)]
+struct Bcast {
+    by_prefix: HashMap<Vec<u8>, Vec<Tracker>>,
+    /// How many of `by_prefix`'s prefixes have each length.
+    lengths: BTreeMap<usize, usize>,
+    pairs: usize,
+}
+
+impl Bcast {
+    fn remove(&mut self, id: u64) {
+        let lengths = &mut self.lengths;
+        let mut removed = 0;
+        self.by_prefix.retain(|p, list| {
+            let before = list.len();
+            list.retain(|t| t.id != id);
+            removed += before - list.len();
+            if !list.is_empty() {
+                return true;
+            }
+            if let Some(n) = lengths.get_mut(&p.len()) {
+                *n -= 1;
+                if *n == 0 {
+                    lengths.remove(&p.len());
+                }
+            }
+            false
+        });
+        self.pairs -= removed;
+    }
+
+    fn add(&mut self, t: Tracker, prefix: &[u8]) {
+        match self.by_prefix.get_mut(prefix) {
+            Some(list) => list.push(t),
+            None => {
+                self.by_prefix.insert(prefix.to_vec(), vec![t]);
+                *self.lengths.entry(prefix.len()).or_default() += 1;
+            }
+        }
+        self.pairs += 1;
+    }
+
+    /// Who hears of a change of `key`, with the prefix each listens on.
+    fn listeners<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = (&'a [u8], &'a Tracker)> {
+        self.lengths
+            .range(..=key.len())
+            .filter_map(move |(&len, _)| {
+                let p = &key[..len];
+                self.by_prefix.get(p).map(|list| (p, list))
+            })
+            .flat_map(|(p, list)| list.iter().map(move |t| (p, t)))
+    }
+}
 
 /// tracking-table-max-keys, as each shard's share (0: no limit).
 static MAX_KEYS: AtomicUsize = AtomicUsize::new(1_000_000);
@@ -123,8 +184,9 @@ fn evict_over(max: usize) {
     loop {
         let victim = TABLE.with(|tab| {
             let tab = tab.borrow();
-            (tab.len() > max)
-                .then(|| tab.keys().next().cloned())
+            let n = tab.len();
+            (n > max)
+                .then(|| tab.get_index(fastrand::usize(..n)).map(|(k, _)| k.clone()))
                 .flatten()
         });
         let Some(key) = victim else { return };
@@ -138,7 +200,7 @@ fn evict_over(max: usize) {
 fn invalidate(key: &[u8]) {
     let Some(list) = TABLE.with(|tab| {
         let mut tab = tab.borrow_mut();
-        let list = tab.remove(key);
+        let list = tab.swap_remove(key);
         if tab.is_empty() {
             ANY.with(|a| a.set(false));
         }
@@ -165,34 +227,34 @@ fn broadcast(key: &[u8]) {
     let all = BCAST.read().unwrap_or_else(|e| e.into_inner());
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        for (prefix, t) in all.iter() {
-            if key.starts_with(prefix) && !t.skips(by) {
-                p.push(Pending {
-                    tracker: *t,
-                    key: key.to_vec(),
-                    prefix: Some(prefix.clone()),
-                });
-            }
+        for (prefix, t) in all.listeners(key).filter(|(_, t)| !t.skips(by)) {
+            p.push(Pending {
+                tracker: *t,
+                key: key.to_vec(),
+                prefix: Some(prefix.to_vec()),
+            });
         }
     });
 }
 
-/// CLIENT TRACKING ON BCAST: `t` hears of every key under `prefixes`.
-pub fn bcast_add(t: Tracker, prefixes: &[Vec<u8>]) {
+/// CLIENT TRACKING ON BCAST: `t` hears of every key under `prefixes` (all
+/// of its prefixes, replacing what it had: in one step, so no change falls
+/// between forgetting the old registration and making the new one).
+pub fn bcast_set(t: Tracker, prefixes: &[Vec<u8>]) {
     let mut all = BCAST.write().unwrap_or_else(|e| e.into_inner());
-    for p in prefixes {
-        if !all.iter().any(|(q, x)| q == p && x.id == t.id) {
-            all.push((p.clone(), t));
-        }
+    all.remove(t.id);
+    let distinct: HashSet<&[u8]> = prefixes.iter().map(Vec::as_slice).collect();
+    for p in distinct {
+        all.add(t, p);
     }
-    BCAST_N.store(all.len(), Ordering::Relaxed);
+    BCAST_N.store(all.pairs, Ordering::Relaxed);
 }
 
 /// Tracking off, or the client gone.
 pub fn bcast_remove(id: u64) {
     let mut all = BCAST.write().unwrap_or_else(|e| e.into_inner());
-    all.retain(|(_, t)| t.id != id);
-    BCAST_N.store(all.len(), Ordering::Relaxed);
+    all.remove(id);
+    BCAST_N.store(all.pairs, Ordering::Relaxed);
 }
 
 thread_local! {
@@ -227,7 +289,7 @@ pub fn script_done(here: bool, a: crate::protocol::Args) {
             if let Some(list) = tab.get_mut(a.get(i)) {
                 list.retain(|t| (t.reactor, t.conn) != by);
                 if list.is_empty() {
-                    tab.remove(a.get(i));
+                    tab.swap_remove(a.get(i));
                 }
             }
         }
@@ -348,6 +410,52 @@ pub fn message(keys: Option<&[u8]>, pubsub: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bcast_finds_listeners_by_each_prefix_length_and_forgets_them() {
+        let t = |id| Tracker {
+            reactor: 0,
+            conn: id,
+            id,
+            noloop: false,
+            bcast: true,
+        };
+        let mut b = Bcast::default();
+        b.add(t(1), b"");
+        b.add(t(2), b"user:");
+        b.add(t(3), b"user:");
+        b.add(t(3), b"item");
+        b.add(t(4), b"user:1");
+        let heard = |b: &Bcast, key: &[u8]| {
+            let mut v: Vec<(u64, String)> = b
+                .listeners(key)
+                .map(|(p, t)| (t.id, String::from_utf8_lossy(p).into_owned()))
+                .collect();
+            v.sort();
+            v
+        };
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            heard(&b, b"user:17"),
+            vec![
+                (1, s("")),
+                (2, s("user:")),
+                (3, s("user:")),
+                (4, s("user:1"))
+            ]
+        );
+        assert_eq!(heard(&b, b"user"), vec![(1, s(""))]);
+        assert_eq!(heard(&b, b"items"), vec![(1, s("")), (3, s("item"))]);
+        assert_eq!(b.pairs, 5);
+        b.remove(3);
+        assert_eq!(b.pairs, 3);
+        assert_eq!(heard(&b, b"items"), vec![(1, s(""))]);
+        assert!(!b.lengths.contains_key(&4), "no prefix of length 4 is left");
+        b.remove(1);
+        b.remove(2);
+        b.remove(4);
+        assert_eq!((b.pairs, b.by_prefix.len(), b.lengths.len()), (0, 0, 0));
+    }
 
     #[test]
     fn a_change_invalidates_each_tracker_once_and_forgets_the_key() {

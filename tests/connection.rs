@@ -927,3 +927,76 @@ fn command_getkeys_and_list_filters() {
         "ERR syntax error"
     );
 }
+
+/// A reply mode counts from the command that sets it even when it is the
+/// first one any client of that reactor set (each pipeline runs on a fresh
+/// server): the reactor used to notice only afterwards, so the first
+/// CLIENT REPLY SKIP skipped the command after the next. RESET turns
+/// replies back on, as Redis's does, but a skip in effect still swallows
+/// RESET's own reply.
+#[test]
+fn reply_modes_count_from_the_command_that_sets_them() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["CLIENT REPLY SKIP", "PING a", "PING b", "QUIT"],
+            "$1\r\nb\r\n+OK\r\n",
+        ),
+        (
+            &["CLIENT REPLY OFF", "PING a", "RESET", "PING b", "QUIT"],
+            "+RESET\r\n$1\r\nb\r\n+OK\r\n",
+        ),
+        (
+            &["CLIENT REPLY SKIP", "RESET", "PING b", "QUIT"],
+            "$1\r\nb\r\n+OK\r\n",
+        ),
+        (
+            &[
+                "CLIENT REPLY SKIP",
+                "CLIENT REPLY OFF",
+                "PING a",
+                "CLIENT REPLY ON",
+                "QUIT",
+            ],
+            "+OK\r\n+OK\r\n",
+        ),
+    ];
+    let run = |port: u16, pipeline: &[&str]| {
+        let bytes: Vec<u8> = pipeline
+            .iter()
+            .flat_map(|l| format!("{l}\r\n").into_bytes())
+            .collect();
+        let mut c = Raw::connect(port);
+        c.send(&bytes);
+        let (out, closed) = c.read_until_close(Duration::from_secs(5));
+        assert!(closed, "QUIT did not close: {pipeline:?}");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let redis =
+        redis_server_available("reply mode differential test").then(|| RedisServer::start(&[]));
+    for (pipeline, want) in cases {
+        if let Some(r) = &redis {
+            assert_eq!(run(r.port, pipeline), *want, "redis-server: {pipeline:?}");
+        }
+        let s = Server::start(1);
+        assert_eq!(run(s.port, pipeline), *want, "{pipeline:?}");
+    }
+    // CLIENT REPLY SKIP queued in MULTI skips the command after EXEC (in
+    // Redis the EXEC array then lacks an element: here it holds a nil).
+    let s = Server::start(1);
+    let out = run(
+        s.port,
+        &[
+            "MULTI",
+            "CLIENT REPLY SKIP",
+            "PING x",
+            "EXEC",
+            "PING y",
+            "PING z",
+            "QUIT",
+        ],
+    );
+    assert_eq!(
+        out,
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$-1\r\n$1\r\nx\r\n$1\r\nz\r\n+OK\r\n"
+    );
+}

@@ -444,3 +444,32 @@ fn the_tracking_table_is_bounded() {
     want.sort();
     assert_eq!(told, want);
 }
+
+/// Tracking turned on inside MULTI tracks from the next read on, on a
+/// server where no client had tracking before (it used to be noticed only
+/// once some other command had been seen to turn it on); RESET turns it
+/// off, as in Redis.
+#[test]
+fn tracking_from_multi_and_off_after_reset() {
+    let s = Server::start(1);
+    let mut writer = s.raw();
+    let mut c = resp3(s.port);
+    for cmd in [&["MULTI"][..], &["CLIENT", "TRACKING", "ON"]] {
+        assert!(!c.call(cmd).is_error(), "{cmd:?}");
+    }
+    assert_eq!(c.call(&["EXEC"]), Resp::Array(vec![Resp::simple("OK")]));
+    assert_eq!(c.call(&["GET", "k"]), Resp::Null);
+    assert_eq!(writer.call(&["SET", "k", "1"]), Resp::simple("OK"));
+    assert_eq!(invalidated(&c.read()), Some(Some(vec!["k".to_string()])));
+
+    assert_eq!(c.call(&["RESET"]), Resp::simple("RESET"));
+    let info = c.call(&["CLIENT", "TRACKINGINFO"]);
+    let Resp::Array(fields) = info else {
+        panic!("{info:?}")
+    };
+    assert_eq!(fields[1], Resp::Array(vec![Resp::bulk("off")]));
+    assert!(!c.call(&["HELLO", "3"]).is_error());
+    assert_eq!(c.call(&["GET", "k"]), Resp::bulk("1"));
+    assert_eq!(writer.call(&["SET", "k", "2"]), Resp::simple("OK"));
+    c.assert_silent(Duration::from_millis(200));
+}

@@ -3,6 +3,7 @@
 use super::conn::{ConnAction, ConnCtx};
 use super::ctx::{arg_i64, eq_ic, ERR_NOT_INT, ERR_SYNTAX};
 use crate::protocol::{Args, Proto};
+use crate::reactor::client::ReplyMode;
 use crate::server::REDIS_VERSION;
 use crate::tx::fanout::{all_shards, Plan, Step};
 use crate::tx::{OpResult, ShardOp};
@@ -178,6 +179,14 @@ pub fn reset(c: &mut ConnCtx, _a: Args) {
     c.r.proto = Proto::Resp2;
     c.client.name.clear();
     c.client.authed = c.shared.config().requirepass.is_empty();
+    if c.client.tracking.take().is_some_and(|t| t.bcast) {
+        crate::tracking::bcast_remove(c.client.id);
+    }
+    // Redis clears OFF and a SKIP given by the command before, but the
+    // skip in effect for this very command still swallows its reply.
+    if c.client.reply != ReplyMode::Skip {
+        c.client.reply = ReplyMode::On;
+    }
     c.r.simple("RESET");
 }
 
@@ -410,8 +419,7 @@ fn client_tracking(c: &mut ConnCtx, a: Args) {
             noloop: t.noloop,
             bcast: true,
         };
-        crate::tracking::bcast_remove(c.client.id);
-        crate::tracking::bcast_add(tracker, &t.prefixes);
+        crate::tracking::bcast_set(tracker, &t.prefixes);
     }
     c.r.ok();
 }
@@ -489,7 +497,6 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             c.r.bulk(p);
         }
     } else if eq_ic(sub, "reply") {
-        use crate::reactor::client::ReplyMode;
         let mode = a.get(2);
         if eq_ic(mode, "on") {
             c.client.reply = ReplyMode::On;

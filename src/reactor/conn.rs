@@ -58,6 +58,9 @@ pub struct Conn {
     /// nothing, so the slots it opens are dropped (`quiet`, ascending ids)
     /// instead of sent when they complete.
     pub muting: bool,
+    /// Counted in the reactor's `special_clients` (replies not plainly on,
+    /// or tracking on).
+    pub special: bool,
     quiet: Vec<u64>,
 }
 
@@ -129,6 +132,7 @@ impl Conn {
             ahead: Default::default(),
             spare_runs: Vec::new(),
             muting: false,
+            special: false,
             quiet: Vec::new(),
         }
     }

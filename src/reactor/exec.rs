@@ -379,7 +379,12 @@ impl Reactor {
             conn: tok,
         };
         f(&mut ctx, a);
-        match std::mem::replace(&mut ctx.action, ConnAction::None) {
+        let action = std::mem::replace(&mut ctx.action, ConnAction::None);
+        self.recount_special(idx);
+        let Some(c) = self.conn_mut(idx) else {
+            return Ok(Vec::new());
+        };
+        match action {
             ConnAction::Plan(p) => Err(p),
             ConnAction::Close => {
                 c.close_after_flush = true;

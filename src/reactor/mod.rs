@@ -114,10 +114,10 @@ pub struct Reactor {
     /// connection and not started yet: they become one transaction
     /// (`fanout::fold`) when the batch ends or another command comes.
     fold: Option<PendingFold>,
-    /// A client of this reactor used CLIENT REPLY OFF/SKIP or CLIENT
-    /// TRACKING: commands go through `dispatch_special` (until then, one
-    /// branch each).
-    special_clients: bool,
+    /// How many clients of this reactor have replies off or skipped, or
+    /// tracking on (`Conn::special`): while any has, commands go through
+    /// `dispatch_special`; otherwise they pay one branch.
+    special_clients: u32,
     /// Replication: where the writes running now go (`replicate`).
     emit: replicate::Emit,
     /// What the next coordinator started replicates when it completes.
@@ -258,7 +258,7 @@ impl Reactor {
             ahead: ParsedAhead::default(),
             monitor_scratch: Vec::new(),
             fold: None,
-            special_clients: false,
+            special_clients: 0,
             emit: replicate::Emit::Direct,
             tx_replicate: None,
             tx_writes: false,
@@ -372,6 +372,7 @@ impl Reactor {
     pub fn release(&mut self, idx: u32) {
         if let Some(slot) = self.conns.get_mut(idx as usize) {
             if let Some(c) = slot.take() {
+                self.special_clients -= u32::from(c.special);
                 // SAFETY: the driver only releases once no operation on fd is in flight.
                 unsafe { libc::close(c.fd) };
                 self.shared.clients.fetch_sub(1, Ordering::Relaxed);
@@ -621,13 +622,25 @@ impl Reactor {
             return self.run_in_fold(idx, args);
         }
         if !args.is_empty() {
-            if self.special_clients {
-                self.dispatch_special(idx, args);
+            if self.special_clients != 0 {
+                self.dispatch_special(idx, None, args);
             } else {
                 self.dispatch(idx, args);
+                self.after_plain_dispatch(idx, args);
             }
         }
         true
+    }
+
+    /// A command dispatched the plain way may have made its client special
+    /// (CLIENT REPLY, CLIENT TRACKING, also inside EXEC): it is then the
+    /// command the new mode counts from, as `dispatch_special` would have
+    /// counted it.
+    #[inline(always)]
+    fn after_plain_dispatch(&mut self, idx: u32, args: Args) {
+        if self.special_clients != 0 {
+            self.after_special(idx, table::lookup(args.get(0)));
+        }
     }
 
     /// `run_unless_barrier` with a fold pending.
@@ -643,10 +656,11 @@ impl Reactor {
             self.flush_fold();
             return false;
         }
-        if self.special_clients {
-            self.dispatch_special(idx, args);
+        if self.special_clients != 0 {
+            self.dispatch_special(idx, Some(cmd), args);
         } else {
             self.dispatch_cmd(idx, cmd, args);
+            self.after_plain_dispatch(idx, args);
         }
         true
     }
@@ -657,9 +671,14 @@ impl Reactor {
     /// skipped once) runs, and what it answers is dropped; (un)subscribe
     /// confirmations still go out, as Redis sends them (pushes).
     #[cold]
-    fn dispatch_special(&mut self, idx: u32, args: Args) {
+    fn dispatch_special(
+        &mut self,
+        idx: u32,
+        looked_up: Option<Option<&'static Command>>,
+        args: Args,
+    ) {
         let Some(c) = self.conn(idx) else { return };
-        let cmd = table::lookup(args.get(0));
+        let cmd = looked_up.unwrap_or_else(|| table::lookup(args.get(0)));
         let tracking = c.client.tracking.is_some();
         let who = (self.id, token(idx, c.gen));
         if let (true, Some(cmd)) = (tracking, cmd) {
@@ -669,13 +688,39 @@ impl Reactor {
         let before = crate::tracking::set_by(Some(who));
         self.dispatch_replying(idx, args);
         crate::tracking::set_by(before);
+        self.after_special(idx, cmd);
+    }
+
+    /// After a client's top-level command (EXEC counts as one, as for
+    /// Redis's resetClient): a skipped reply skips only the next command,
+    /// CLIENT CACHING covers only the next one, and the client leaves the
+    /// special count when nothing special is left.
+    fn after_special(&mut self, idx: u32, cmd: Option<&'static Command>) {
         if let Some(c) = self.conn_mut(idx) {
+            c.client.reply = c.client.reply.after_command();
             let in_multi = c.client.multi.is_some();
             if let Some(t) = c.client.tracking.as_deref_mut() {
                 // CLIENT CACHING covers the next command (a whole MULTI).
                 if !in_multi && cmd.is_some_and(|c| c.name != "client") {
                     t.caching = None;
                 }
+            }
+        }
+        self.recount_special(idx);
+    }
+
+    /// Keep `special_clients` true to the client's modes now.
+    pub(super) fn recount_special(&mut self, idx: u32) {
+        let Some(c) = self.conns.get_mut(idx as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let special = c.client.reply != client::ReplyMode::On || c.client.tracking.is_some();
+        if special != c.special {
+            c.special = special;
+            if special {
+                self.special_clients += 1;
+            } else {
+                self.special_clients -= 1;
             }
         }
     }
@@ -696,9 +741,6 @@ impl Reactor {
             self.flush_fold();
             let Some(c) = self.conn_mut(idx) else { return };
             c.drop_since(mark);
-        }
-        if let Some(c) = self.conn_mut(idx) {
-            c.client.reply = c.client.reply.after_command();
         }
     }
 
@@ -1328,9 +1370,6 @@ impl Reactor {
             crate::slowlog::done(t0, args, addr, name);
         }
         let failed = out.get(at) == Some(&b'-');
-        if c.client.reply != client::ReplyMode::On || c.client.tracking.is_some() {
-            self.special_clients = true;
-        }
         *c.reply_buf() = out;
         if failed {
             self.counters.cmd_failed[table::index_of(cmd)] += 1;
@@ -1375,6 +1414,7 @@ impl Reactor {
                 self.shared.remove_monitor(self.id, tok);
             }
         }
+        self.recount_special(idx);
     }
 
     /// Send `args` of a command about to run to every MONITOR client, in
