@@ -298,8 +298,10 @@ impl Gen {
             let (c, n) = self.set_cmd();
             norm = n;
             c
-        } else if family < 86 {
+        } else if family < 82 {
             self.zset_cmd()
+        } else if family < 86 {
+            self.geo_cmd()
         } else if family < 90 {
             let (c, n) = self.misc_cmd();
             norm = n;
@@ -1024,6 +1026,192 @@ impl Gen {
                 }
             })
             .collect()
+    }
+
+    /// A coordinate pair: mostly around Sicily (where the searches look),
+    /// sometimes anywhere on the map (cells at the poles and the date
+    /// line), rarely out of range or not a number.
+    fn lon_lat(&mut self) -> [String; 2] {
+        let r = self.rng.u32(..100);
+        if r < 3 {
+            return [
+                self.pick(&["200", "abc", "15", "-181"]).into(),
+                self.pick(&["37", "86", "x", "-85.06"]).into(),
+            ];
+        }
+        let (lon, lat) = if r < 15 {
+            (
+                self.rng.f64() * 360.0 - 180.0,
+                self.rng.f64() * 170.1 - 85.05,
+            )
+        } else {
+            (12.0 + self.rng.f64() * 6.0, 36.0 + self.rng.f64() * 4.0)
+        };
+        [format!("{lon:.6}"), format!("{lat:.6}")]
+    }
+
+    /// `radius unit`, sometimes invalid.
+    fn geo_radius(&mut self) -> [String; 2] {
+        let unit = if self.chance(3) {
+            "parsec"
+        } else {
+            self.pick(&["km", "KM", "mi", "m", "ft"])
+        };
+        let r = if self.chance(3) {
+            self.pick(&["-1", "x"]).to_string()
+        } else {
+            let km = self.pick(&["0", "1", "10", "50", "100", "200", "500", "5000", "20000"]);
+            // Meters and feet get the same spans as kilometers and miles.
+            match (unit, km) {
+                ("m" | "ft", "0") => "0".into(),
+                ("m" | "ft", _) => format!("{km}000"),
+                _ => km.into(),
+            }
+        };
+        [r, unit.into()]
+    }
+
+    /// The options of the search commands, in random order.
+    fn geo_options(&mut self, with: bool) -> Vec<String> {
+        let mut o: Vec<Vec<String>> = Vec::new();
+        if with {
+            for w in ["WITHDIST", "WITHCOORD", "WITHHASH"] {
+                if self.chance(30) {
+                    o.push(vec![w.into()]);
+                }
+            }
+        }
+        if self.chance(40) {
+            o.push(vec![self.pick(&["ASC", "DESC"]).into()]);
+        }
+        if self.chance(35) {
+            let n = self.pick(&["1", "2", "3", "0", "-1", "x"]).to_string();
+            o.push(vec!["COUNT".into(), n]);
+            if self.chance(30) {
+                o.push(vec!["ANY".into()]);
+            }
+        } else if self.chance(3) {
+            o.push(vec!["ANY".into()]);
+        }
+        self.rng.shuffle(&mut o);
+        o.concat()
+    }
+
+    /// GEO commands on sorted sets of positions ('g' keys; sometimes a
+    /// plain sorted set or another type).
+    fn geo_cmd(&mut self) -> Vec<String> {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+        let k = if self.chance(5) {
+            self.key('z')
+        } else {
+            self.key('g')
+        };
+        let m = self.pick(ZMEMBERS).to_string();
+        match self.rng.u32(..20) {
+            0..=5 => {
+                let mut c = s(&["GEOADD"]);
+                c.push(k);
+                if self.chance(20) {
+                    c.push(self.pick(&["NX", "XX", "CH", "ch"]).into());
+                }
+                if self.chance(3) {
+                    c.push("NX".into());
+                    c.push("XX".into());
+                }
+                for _ in 0..self.rng.usize(1..=3) {
+                    c.extend(self.lon_lat());
+                    c.push(self.pick(ZMEMBERS).into());
+                }
+                if self.chance(2) {
+                    c.pop();
+                }
+                c
+            }
+            6 => {
+                let mut c = s(&["GEOPOS"]);
+                c.push(k);
+                for _ in 0..self.rng.usize(1..=3) {
+                    c.push(self.pick(ZMEMBERS).into());
+                }
+                c
+            }
+            7 => {
+                let mut c = s(&["GEOHASH"]);
+                c.push(k);
+                for _ in 0..self.rng.usize(0..=3) {
+                    c.push(self.pick(ZMEMBERS).into());
+                }
+                c
+            }
+            8 => {
+                let mut c = vec!["GEODIST".into(), k, m, self.pick(ZMEMBERS).into()];
+                if self.chance(60) {
+                    c.push(self.pick(&["km", "mi", "ft", "m", "yd"]).into());
+                }
+                c
+            }
+            9..=11 => {
+                let (name, store) = match self.rng.u32(..4) {
+                    0 => ("GEORADIUS", true),
+                    1 => ("GEORADIUS_RO", false),
+                    2 => ("GEORADIUSBYMEMBER", true),
+                    _ => ("GEORADIUSBYMEMBER_RO", false),
+                };
+                let mut c = vec![name.to_string(), k];
+                if name.contains("MEMBER") {
+                    c.push(m);
+                } else {
+                    c.extend(self.lon_lat());
+                }
+                c.extend(self.geo_radius());
+                let storing = store && self.chance(25);
+                let with = !storing || self.chance(5);
+                c.extend(self.geo_options(with));
+                if storing {
+                    c.push(self.pick(&["STORE", "STOREDIST"]).into());
+                    c.push(self.key('g'));
+                }
+                c
+            }
+            _ => {
+                let store = self.chance(30);
+                let mut c = if store {
+                    vec!["GEOSEARCHSTORE".to_string(), self.key('g'), k]
+                } else {
+                    vec!["GEOSEARCH".to_string(), k]
+                };
+                let mut parts: Vec<Vec<String>> = Vec::new();
+                if self.chance(50) {
+                    parts.push(vec!["FROMMEMBER".into(), m]);
+                } else {
+                    let mut p = vec!["FROMLONLAT".to_string()];
+                    p.extend(self.lon_lat());
+                    parts.push(p);
+                }
+                if self.chance(50) {
+                    let mut p = vec!["BYRADIUS".to_string()];
+                    p.extend(self.geo_radius());
+                    parts.push(p);
+                } else {
+                    let [w, unit] = self.geo_radius();
+                    let [h, _] = self.geo_radius();
+                    parts.push(vec!["BYBOX".into(), w, h, unit]);
+                }
+                if self.chance(4) {
+                    parts.pop();
+                }
+                if self.chance(10) {
+                    self.rng.shuffle(&mut parts);
+                }
+                c.extend(parts.concat());
+                let with = !store || self.chance(5);
+                c.extend(self.geo_options(with));
+                if store && self.chance(40) {
+                    c.push("STOREDIST".into());
+                }
+                c
+            }
+        }
     }
 
     fn zset_cmd(&mut self) -> Vec<String> {

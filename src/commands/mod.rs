@@ -6,6 +6,7 @@ pub mod coll;
 pub mod conn;
 pub mod connection;
 pub mod ctx;
+pub mod geo;
 pub mod hash;
 pub mod keys;
 pub mod list;

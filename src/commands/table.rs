@@ -5,8 +5,8 @@
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
 use super::{
-    bitops, blocking, connection, hash, keys, list, pubsub, replication, scripting, server, set,
-    sort, string, zset,
+    bitops, blocking, connection, geo, hash, keys, list, pubsub, replication, scripting, server,
+    set, sort, string, zset,
 };
 use crate::protocol::Args;
 
@@ -228,6 +228,11 @@ const PRECISE_WRITERS: &[&str] = &[
     "zinterstore",
     "zdiffstore",
     "zrangestore",
+    // ZADD underneath; the searches' STORE writes with Db::set / Db::remove.
+    "geoadd",
+    "georadius",
+    "georadiusbymember",
+    "geosearchstore",
 ];
 
 const ZERO_IS_NOTHING: &[&str] = &[
@@ -572,6 +577,7 @@ const H: &[&str] = &["@hash"];
 const ST: &[&str] = &["@set"];
 const L: &[&str] = &["@list"];
 const Z: &[&str] = &["@sortedset"];
+const G: &[&str] = &["@geo"];
 const RM: &[&str] = &["readonly", "movablekeys"];
 const SC: &[&str] = &["@scripting"];
 const SCRIPT_RW: &[&str] = &[
@@ -721,6 +727,17 @@ pub static COMMANDS: &[Command] = &[
     cmd!("zunionstore", -4, WDM, 1, 1, 1, Keyed(zset::zunionstore), "sorted-set", "2.0.0", Z, "Stores the union of multiple sorted sets in a key.").numkeys(2),
     cmd!("zinterstore", -4, WDM, 1, 1, 1, Keyed(zset::zinterstore), "sorted-set", "2.0.0", Z, "Stores the intersect of multiple sorted sets in a key.").numkeys(2),
     cmd!("zdiffstore", -4, WDM, 1, 1, 1, Keyed(zset::zdiffstore), "sorted-set", "6.2.0", Z, "Stores the difference of multiple sorted sets in a key.").numkeys(2),
+    // geo (sorted sets whose scores are geohashes)
+    cmd!("geoadd", -5, W, 1, 1, 1, Keyed(geo::geoadd), "geo", "3.2.0", G, "Adds one or more members to a geospatial index. The key is created if it doesn't exist."),
+    cmd!("geodist", -4, R, 1, 1, 1, Keyed(geo::geodist), "geo", "3.2.0", G, "Returns the distance between two members of a geospatial index."),
+    cmd!("geohash", -2, R, 1, 1, 1, Keyed(geo::geohash_cmd), "geo", "3.2.0", G, "Returns members from a geospatial index as geohash strings."),
+    cmd!("geopos", -2, R, 1, 1, 1, Keyed(geo::geopos), "geo", "3.2.0", G, "Returns the longitude and latitude of members from a geospatial index."),
+    cmd!("georadius", -6, WDM, 1, 1, 1, Keyed(geo::georadius), "geo", "3.2.0", G, "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.").option_key(geo::georadius_store_key),
+    cmd!("georadius_ro", -6, R, 1, 1, 1, Keyed(geo::georadius_ro), "geo", "3.2.10", G, "Returns members from a geospatial index that are within a distance from a coordinate."),
+    cmd!("georadiusbymember", -5, WDM, 1, 1, 1, Keyed(geo::georadiusbymember), "geo", "3.2.0", G, "Queries a geospatial index for members within a distance from a member, optionally stores the result.").option_key(geo::georadiusbymember_store_key),
+    cmd!("georadiusbymember_ro", -5, R, 1, 1, 1, Keyed(geo::georadiusbymember_ro), "geo", "3.2.10", G, "Returns members from a geospatial index that are within a distance from a member."),
+    cmd!("geosearch", -7, R, 1, 1, 1, Keyed(geo::geosearch), "geo", "6.2.0", G, "Queries a geospatial index for members inside an area of a box or a circle."),
+    cmd!("geosearchstore", -8, W, 1, 2, 1, Keyed(geo::geosearchstore), "geo", "6.2.0", G, "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result."),
     // keys
     cmd!("del", -2, WD, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "1.0.0", K, "Deletes one or more keys."),
     cmd!("unlink", -2, WDF, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "4.0.0", K, "Asynchronously deletes one or more keys."),

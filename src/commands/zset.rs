@@ -218,7 +218,7 @@ fn reply_items(r: &mut Reply, items: &[(&[u8], f64)], withscores: bool) {
     }
 }
 
-fn zadd_generic(c: &mut Ctx, a: Args, incr_cmd: bool) {
+pub(super) fn zadd_generic(c: &mut Ctx, a: Args, incr_cmd: bool) {
     let mut f = AddFlags {
         incr: incr_cmd,
         ..Default::default()
@@ -1184,7 +1184,7 @@ impl Src<'_> {
 }
 
 /// Sort (member, score) results into zset order.
-fn sort_items(items: &mut [(&[u8], f64)]) {
+pub(super) fn sort_items(items: &mut [(&[u8], f64)]) {
     items.sort_unstable_by(|a, b| {
         a.1.partial_cmp(&b.1)
             .unwrap_or(Ordering::Equal)
@@ -1194,7 +1194,7 @@ fn sort_items(items: &mut [(&[u8], f64)]) {
 
 /// A stored result: listpack if small enough, else skiplist (Redis builds
 /// a skiplist, then zsetConvertToListpackIfNeeded).
-fn zset_from_sorted(items: &[(&[u8], f64)]) -> ZSet {
+pub(super) fn zset_from_sorted(items: &[(&[u8], f64)]) -> ZSet {
     let mut s = SkipList::new();
     let small = {
         let me = crate::types::limits::Limits::get(

@@ -134,6 +134,17 @@ impl<'a> Reply<'a> {
             self.bulk(s.as_bytes());
         }
     }
+    /// A double already formatted (Redis's addReplyHumanLongDouble):
+    /// RESP3 `,`, RESP2 a bulk string.
+    pub fn double_text(&mut self, s: &str) {
+        if self.resp3() {
+            self.out.push(b',');
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(s.as_bytes());
+        }
+    }
     /// Verbatim text (RESP3 `=`, RESP2 bulk), used by INFO and CLIENT INFO/LIST.
     pub fn verbatim(&mut self, s: &[u8]) {
         if self.resp3() {

@@ -1,5 +1,6 @@
 //! Value types stored in the keyspace.
 pub mod digest;
+pub mod geohash;
 pub mod hash;
 pub mod limits;
 pub mod list;
