@@ -917,6 +917,23 @@ fn command_getkeys_and_list_filters() {
     assert!(!strings.contains(&"lpush".to_string()));
     let scripting = names(list(&mut con, &["FILTERBY", "ACLCAT", "scripting"]));
     assert!(scripting.contains(&"eval".to_string()), "{scripting:?}");
+    // Subcommands are listed as container|sub, filtered by their full
+    // name (Redis's unit/introspection-2 looks for these).
+    assert!(
+        scripting.contains(&"script|kill".to_string()),
+        "{scripting:?}"
+    );
+    assert!(names(list(&mut con, &[])).contains(&"client|list".to_string()));
+    let config = names(list(&mut con, &["FILTERBY", "PATTERN", "config*"]));
+    assert!(config.contains(&"config".to_string()) && config.contains(&"config|get".to_string()));
+    assert_eq!(
+        names(list(&mut con, &["FILTERBY", "PATTERN", "config|*re*"])),
+        ["config|resetstat", "config|rewrite"]
+    );
+    assert_eq!(
+        names(list(&mut con, &["FILTERBY", "PATTERN", "set"])),
+        ["set"]
+    );
     assert_eq!(e(list(&mut con, &["bad_arg"])), "ERR syntax error");
     assert_eq!(
         e(list(&mut con, &["FILTERBY", "NOSUCH", "x"])),

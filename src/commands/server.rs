@@ -689,18 +689,29 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             };
             i += 3;
         }
-        let names: Vec<&str> = COMMANDS
-            .iter()
-            .filter(|cmd| match filter {
+        // Each command, then its subcommands as `container|sub` (Redis
+        // lists both; a subcommand is filtered by its full name and, here,
+        // by its container's categories).
+        let mut names: Vec<String> = Vec::new();
+        for cmd in COMMANDS {
+            let keep = |name: &str| match filter {
                 Filter::All => true,
                 Filter::Module => false,
                 Filter::AclCat(cat) => acl_categories(cmd)
                     .iter()
                     .any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(cat)),
-                Filter::Pattern(p) => glob_match(p, cmd.name.as_bytes(), true),
-            })
-            .map(|cmd| cmd.name)
-            .collect();
+                Filter::Pattern(p) => glob_match(p, name.as_bytes(), true),
+            };
+            if keep(cmd.name) {
+                names.push(cmd.name.to_string());
+            }
+            for (sub, _) in cmd.subcommands {
+                let full = format!("{}|{sub}", cmd.name);
+                if keep(&full) {
+                    names.push(full);
+                }
+            }
+        }
         c.r.array(names.len());
         for n in names {
             c.r.bulk(n.as_bytes());
