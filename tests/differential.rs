@@ -286,8 +286,10 @@ impl Gen {
     fn command(&mut self) -> (Vec<String>, Norm) {
         let mut norm = Norm::None;
         let family = self.rng.u32(..100);
-        let c: Vec<String> = if family < 14 {
+        let c: Vec<String> = if family < 12 {
             self.string_cmd()
+        } else if family < 14 {
+            self.hll_cmd()
         } else if family < 34 {
             self.list_cmd()
         } else if family < 52 {
@@ -1211,6 +1213,66 @@ impl Gen {
                 }
                 c
             }
+        }
+    }
+
+    /// HyperLogLog commands on 'p' keys: adds that grow values from sparse
+    /// to dense, counts and merges (also across shards), the raw bytes by
+    /// GET and PFDEBUG, and now and then a corrupted value.
+    fn hll_cmd(&mut self) -> Vec<String> {
+        let k = self.key('p');
+        let elements = |g: &mut Gen, n: usize| -> Vec<String> {
+            (0..n).map(|_| format!("e{}", g.rng.u32(..20000))).collect()
+        };
+        match self.rng.u32(..24) {
+            0..=7 => {
+                let n = if self.chance(15) {
+                    self.rng.usize(100..1500)
+                } else {
+                    self.rng.usize(0..6)
+                };
+                let mut c = vec!["PFADD".to_string(), k];
+                c.extend(elements(self, n));
+                c
+            }
+            8..=11 => {
+                let mut c = vec!["PFCOUNT".to_string(), k];
+                for _ in 0..self.rng.usize(0..3) {
+                    c.push(self.key('p'));
+                }
+                c
+            }
+            12..=13 => {
+                let mut c = vec!["PFMERGE".to_string(), k];
+                for _ in 0..self.rng.usize(0..3) {
+                    c.push(self.key('p'));
+                }
+                c
+            }
+            14..=16 => vec!["GET".into(), k],
+            17..=18 => {
+                let sub = self.pick(&["ENCODING", "DECODE", "TODENSE", "GETREG", "NOSUCH"]);
+                vec!["PFDEBUG".into(), sub.into(), k]
+            }
+            19 => {
+                // A corrupted byte: header, opcodes, or past the end.
+                let off = self.pick(&["0", "4", "15", "16", "17", "20", "40", "12303", "12304"]);
+                let byte = self.pick(&["\u{0}", "x", "\u{7f}", "@", "\u{1}"]);
+                vec!["SETRANGE".into(), k, off.into(), byte.into()]
+            }
+            20 => vec!["APPEND".into(), k, self.pick(&["hello", "\u{1}"]).into()],
+            21 => vec!["SET".into(), k, self.pick(&["HYLL", "1", "x"]).into()],
+            22 => {
+                // Small limits promote to dense after a few elements.
+                let max = self.pick(&["200", "600", "3000"]);
+                vec![
+                    "CONFIG".into(),
+                    "SET".into(),
+                    "hll-sparse-max-bytes".into(),
+                    max.into(),
+                ]
+            }
+            _ => vec!["DEL".into(), k],
         }
     }
 

@@ -176,6 +176,12 @@ const STEPS: &[&[&str]] = &[
         "1",
         "km",
     ],
+    &["PFADD", "hll"],
+    &["PFADD", "hll"],
+    &["PFADD", "hll", "a", "b"],
+    &["PFADD", "hll", "a"],
+    &["PFCOUNT", "hll"],
+    &["PFMERGE", "hll2", "hll", "nohll"],
 ];
 
 /// Run `steps` on `port` while a PSUBSCRIBE * client of it listens; the

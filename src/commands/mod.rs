@@ -8,6 +8,7 @@ pub mod connection;
 pub mod ctx;
 pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod list;
 pub mod pubsub;

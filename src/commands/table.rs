@@ -5,8 +5,8 @@
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
 use super::{
-    bitops, blocking, connection, geo, hash, keys, list, pubsub, replication, scripting, server,
-    set, sort, string, zset,
+    bitops, blocking, connection, geo, hash, hll, keys, list, pubsub, replication, scripting,
+    server, set, sort, string, zset,
 };
 use crate::protocol::Args;
 
@@ -233,9 +233,13 @@ const PRECISE_WRITERS: &[&str] = &[
     "georadius",
     "georadiusbymember",
     "geosearchstore",
+    // Touches its destination itself; PFDEBUG changes only the encoding.
+    "pfmerge",
+    "pfdebug",
 ];
 
 const ZERO_IS_NOTHING: &[&str] = &[
+    "pfadd",
     "sadd",
     "srem",
     "hdel",
@@ -578,6 +582,7 @@ const ST: &[&str] = &["@set"];
 const L: &[&str] = &["@list"];
 const Z: &[&str] = &["@sortedset"];
 const G: &[&str] = &["@geo"];
+const HLL: &[&str] = &["@hyperloglog"];
 const RM: &[&str] = &["readonly", "movablekeys"];
 const SC: &[&str] = &["@scripting"];
 const SCRIPT_RW: &[&str] = &[
@@ -738,6 +743,12 @@ pub static COMMANDS: &[Command] = &[
     cmd!("georadiusbymember_ro", -5, R, 1, 1, 1, Keyed(geo::georadiusbymember_ro), "geo", "3.2.10", G, "Returns members from a geospatial index that are within a distance from a member."),
     cmd!("geosearch", -7, R, 1, 1, 1, Keyed(geo::geosearch), "geo", "6.2.0", G, "Queries a geospatial index for members inside an area of a box or a circle."),
     cmd!("geosearchstore", -8, W, 1, 2, 1, Keyed(geo::geosearchstore), "geo", "6.2.0", G, "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result."),
+    // hyperloglog (string values in Redis's HLL format)
+    cmd!("pfadd", -2, WF, 1, 1, 1, Keyed(hll::pfadd), "hyperloglog", "2.8.9", HLL, "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."),
+    cmd!("pfcount", -2, &["readonly", "may_replicate"], 1, -1, 1, Keyed(hll::pfcount), "hyperloglog", "2.8.9", HLL, "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s)."),
+    cmd!("pfmerge", -2, W, 1, -1, 1, Keyed(hll::pfmerge), "hyperloglog", "2.8.9", HLL, "Merges one or more HyperLogLog values into a single key."),
+    cmd!("pfdebug", 3, &["write", "denyoom", "admin"], 2, 2, 1, Keyed(hll::pfdebug), "hyperloglog", "2.8.9", HLL, "Internal commands for debugging HyperLogLog values."),
+    cmd!("pfselftest", 1, &["admin"], 0, 0, 0, Conn(hll::pfselftest), "hyperloglog", "2.8.9", HLL, "An internal command for testing HyperLogLog values."),
     // keys
     cmd!("del", -2, WD, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "1.0.0", K, "Deletes one or more keys."),
     cmd!("unlink", -2, WDF, 1, -1, 1, Multi(keys::del, Multi::Del), "generic", "4.0.0", K, "Asynchronously deletes one or more keys."),

@@ -11,6 +11,7 @@ pub struct Limits {
     pub set_max_intset_entries: AtomicI64,
     pub zset_max_listpack_entries: AtomicI64,
     pub zset_max_listpack_value: AtomicI64,
+    pub hll_sparse_max_bytes: AtomicI64,
 }
 
 pub static LIMITS: Limits = Limits {
@@ -20,6 +21,7 @@ pub static LIMITS: Limits = Limits {
     set_max_intset_entries: AtomicI64::new(512),
     zset_max_listpack_entries: AtomicI64::new(128),
     zset_max_listpack_value: AtomicI64::new(64),
+    hll_sparse_max_bytes: AtomicI64::new(3000),
 };
 
 impl Limits {
@@ -39,6 +41,7 @@ impl Limits {
             "set-max-intset-entries" => &LIMITS.set_max_intset_entries,
             "zset-max-listpack-entries" => &LIMITS.zset_max_listpack_entries,
             "zset-max-listpack-value" => &LIMITS.zset_max_listpack_value,
+            "hll-sparse-max-bytes" => &LIMITS.hll_sparse_max_bytes,
             _ => return,
         };
         a.store(v, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 pub mod digest;
 pub mod geohash;
 pub mod hash;
+pub mod hll;
 pub mod limits;
 pub mod list;
 pub mod listpack;

@@ -830,3 +830,15 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// After a WATCH: MULTI, PING, EXEC; whether the transaction ran (false:
+/// a watched key changed and EXEC answered nil).
+pub fn exec_runs(con: &mut redis::Connection) -> bool {
+    ok(con, &["MULTI"]);
+    q(con, &["PING"]);
+    match q(con, &["EXEC"]) {
+        Value::Nil => false,
+        Value::Array(v) if v == [Value::SimpleString("PONG".into())] => true,
+        v => panic!("EXEC answered {v:?}"),
+    }
+}
