@@ -3,19 +3,21 @@
 //! `slowlog-max-len` of them, as Redis keeps them (ids, Unix time, duration,
 //! arguments cut at 32 and 128 bytes each, client address and name).
 //!
-//! Timing every command would cost the hot path two clock reads per
-//! request, so commands Redis flags `fast` (GET, SET, INCR...: O(1)) are
-//! timed only when the threshold is low enough for them to matter
+//! The same timings feed INFO commandstats' `usec`. Timing every command
+//! would cost the hot path two clock reads per request, so commands Redis
+//! flags `fast` (GET, SET, INCR...: O(1)) are timed only when the slow
+//! log's threshold is low enough for them to matter
 //! (`FAST_TIMED_BELOW_US`; the suite's 0 logs everything); every other
-//! command run by one reactor is timed whenever the log is on: keyed
-//! commands where they run (on the key's reactor for a remote key, without
-//! the client's address and name there), connection commands and scripts.
-//! Not timed: commands spanning shards, whole-keyspace commands (KEYS,
-//! SCAN, FLUSHALL...), EXEC, and the fan-outs behind connection commands. The log is one process-wide list behind a
-//! mutex: only a slow command or a SLOWLOG query ever takes it.
+//! command run by one reactor is timed: keyed commands where they run (on
+//! the key's reactor for a remote key, without the client's address and
+//! name there), connection commands and scripts. Not timed: commands
+//! spanning shards, whole-keyspace commands (KEYS, SCAN, FLUSHALL...),
+//! EXEC, and the fan-outs behind connection commands. The log is one
+//! process-wide list behind a mutex: only a slow command or a SLOWLOG
+//! query ever takes it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::commands::table::Command;
@@ -28,8 +30,9 @@ const MAX_STRING: usize = 128;
 
 static THRESHOLD_US: AtomicI64 = AtomicI64::new(10_000);
 static MAX_LEN: AtomicUsize = AtomicUsize::new(128);
-/// 0: off, 1: all but the `fast` commands, 2: every command.
-static MODE: AtomicU8 = AtomicU8::new(1);
+/// The `fast` commands are timed too (a threshold under
+/// `FAST_TIMED_BELOW_US`).
+static TIME_FAST: AtomicBool = AtomicBool::new(false);
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 static LOG: Mutex<VecDeque<Entry>> = Mutex::new(VecDeque::new());
 
@@ -46,23 +49,17 @@ pub struct Entry {
 pub fn configure(threshold_us: i64, max_len: usize) {
     THRESHOLD_US.store(threshold_us, Ordering::Relaxed);
     MAX_LEN.store(max_len, Ordering::Relaxed);
-    let mode = match threshold_us {
-        t if t < 0 => 0,
-        t if t < FAST_TIMED_BELOW_US => 2,
-        _ => 1,
-    };
-    MODE.store(mode, Ordering::Relaxed);
+    TIME_FAST.store(
+        (0..FAST_TIMED_BELOW_US).contains(&threshold_us),
+        Ordering::Relaxed,
+    );
     trim(&mut lock());
 }
 
-/// Whether `cmd`'s run must be timed.
+/// Whether `cmd`'s run is timed (for commandstats and the slow log).
 #[inline]
 pub fn times(cmd: &Command) -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        0 => false,
-        1 => !cmd.fast,
-        _ => true,
-    }
+    !cmd.fast || TIME_FAST.load(Ordering::Relaxed)
 }
 
 fn lock() -> std::sync::MutexGuard<'static, VecDeque<Entry>> {
@@ -74,18 +71,15 @@ fn trim(log: &mut VecDeque<Entry>) {
     log.truncate(max);
 }
 
-/// The duration of a timed run begun at `started`, if slow enough to log.
-pub fn slow_since(started: std::time::Instant) -> Option<u64> {
-    let us = started.elapsed().as_micros() as u64;
-    let threshold = THRESHOLD_US.load(Ordering::Relaxed);
-    (threshold >= 0 && us as i64 >= threshold).then_some(us)
+/// A timed run's duration.
+pub fn elapsed_us(started: std::time::Instant) -> u64 {
+    started.elapsed().as_micros() as u64
 }
 
-/// A timed run of `args` took `started.elapsed()`: log it if slow enough.
-pub fn done(started: std::time::Instant, args: Args, addr: &str, name: &[u8]) {
-    if let Some(us) = slow_since(started) {
-        record(us, args, addr, name);
-    }
+/// Whether a run of `us` microseconds goes in the slow log.
+pub fn is_slow(us: u64) -> bool {
+    let threshold = THRESHOLD_US.load(Ordering::Relaxed);
+    threshold >= 0 && us as i64 >= threshold
 }
 
 /// Log a run of `args` that took `us` microseconds.

@@ -873,3 +873,70 @@ fn config_get_patterns_match_names_and_aliases() {
     let v = pairs(&q(&mut con, &["CONFIG", "GET", "replica-priority"]));
     assert_eq!(as_str(&v[0].1), "5");
 }
+
+/// INFO commandstats as Redis 7.0 writes it (lines taken from
+/// redis-server for the same commands): a container's subcommands count
+/// as commands of their own (`cmdstat_config|get`), an unknown subcommand
+/// counts nowhere, a script's refused call is a rejected call of the
+/// command it named, INFO does not count the call that is answering, and
+/// timed commands (every one but Redis's `fast` ones) report their usec.
+#[test]
+fn commandstats_per_subcommand_with_usec() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        ok(&mut con, &["CONFIG", "RESETSTAT"]);
+        let _ = q(&mut con, &["CONFIG", "GET", "maxmemory"]);
+        let _ = q(&mut con, &["CLIENT", "ID"]);
+        let _ = q(&mut con, &["CLIENT", "FOO"]);
+        let _ = q(&mut con, &["CLIENT", "SETNAME"]);
+        let _ = q(&mut con, &["CONFIG"]);
+        let _ = q(&mut con, &["GET", "a"]);
+        let script = "redis.call('config','get','port'); return redis.call('client','id')";
+        let _ = q(&mut con, &["EVAL", script, "0"]);
+        let _ = q(
+            &mut con,
+            &["EVAL", "return redis.pcall('get','a','b')", "0"],
+        );
+        let _ = q(
+            &mut con,
+            &["EVAL_RO", "return redis.pcall('set','a','b')", "0"],
+        );
+        let _ = q(&mut con, &["OBJECT", "ENCODING", "nokey"]);
+        let text = as_str(&q(&mut con, &["INFO", "commandstats"]));
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_"))
+            .map(|l| {
+                // usec=N,usec_per_call=F -> U (timings differ run to run).
+                let (head, rest) = l.split_once("usec=").unwrap_or((l, ""));
+                let tail = rest.split_once(",rejected").map_or("", |(_, t)| t);
+                format!("{head}U,rejected{tail}")
+            })
+            .collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "cmdstat_client|id:calls=1,U,rejected_calls=0,failed_calls=0",
+                "cmdstat_client|setname:calls=0,U,rejected_calls=1,failed_calls=0",
+                "cmdstat_config:calls=0,U,rejected_calls=1,failed_calls=0",
+                "cmdstat_config|get:calls=1,U,rejected_calls=1,failed_calls=0",
+                "cmdstat_config|resetstat:calls=1,U,rejected_calls=0,failed_calls=0",
+                "cmdstat_eval:calls=2,U,rejected_calls=0,failed_calls=2",
+                "cmdstat_eval_ro:calls=1,U,rejected_calls=0,failed_calls=1",
+                "cmdstat_get:calls=1,U,rejected_calls=1,failed_calls=0",
+                "cmdstat_object|encoding:calls=1,U,rejected_calls=0,failed_calls=0",
+                "cmdstat_set:calls=0,U,rejected_calls=1,failed_calls=0",
+            ],
+            "--threads {threads}"
+        );
+        let eval = info_field(&mut con, "commandstats", "cmdstat_eval").unwrap_or_default();
+        let usec: u64 = eval
+            .split(',')
+            .find_map(|f| f.strip_prefix("usec="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!(usec > 0, "EVAL is timed: {eval}");
+    }
+}

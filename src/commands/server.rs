@@ -925,13 +925,20 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                     "modules" => out.push_str("# Modules\r\n"),
                     "commandstats" => {
                         out.push_str("# Commandstats\r\n");
-                        for (i, cmd) in COMMANDS.iter().enumerate() {
+                        for i in 0..super::table::stat_slots() {
                             let (calls, rejected) = st.cmd_calls.get(i).copied().unwrap_or((0, 0));
                             let failed = st.cmd_failed.get(i).copied().unwrap_or(0);
+                            let usec = st.cmd_usec.get(i).copied().unwrap_or(0);
+                            // Redis divides in C float.
+                            let per_call = if calls == 0 {
+                                0.0
+                            } else {
+                                f64::from(usec as f32 / calls as f32)
+                            };
                             if calls + rejected > 0 {
                                 out.push_str(&format!(
-                                    "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}\r\n",
-                                    cmd.name
+                                    "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+                                    super::table::stat_name(i)
                                 ));
                             }
                         }

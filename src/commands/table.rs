@@ -866,9 +866,62 @@ pub fn read_only_variant(cmd: &'static Command) -> &'static Command {
     lookup(ro.as_bytes()).unwrap_or(cmd)
 }
 
-/// Position of a command in the table (for per-command statistics).
+/// Position of a command in the table.
 pub fn index_of(cmd: &Command) -> usize {
     (cmd as *const Command as usize - COMMANDS.as_ptr() as usize) / std::mem::size_of::<Command>()
+}
+
+/// Statistics slots (INFO commandstats): one per command, then one per
+/// subcommand of each container, which Redis 7 counts as commands of
+/// their own (`cmdstat_config|get`).
+struct StatSlots {
+    /// Per command: where its subcommands' slots start.
+    sub_base: Vec<usize>,
+    names: Vec<String>,
+}
+
+static STAT_SLOTS: std::sync::LazyLock<StatSlots> = std::sync::LazyLock::new(|| {
+    let mut names: Vec<String> = COMMANDS.iter().map(|c| c.name.to_string()).collect();
+    let mut sub_base = Vec::with_capacity(COMMANDS.len());
+    for c in COMMANDS {
+        sub_base.push(names.len());
+        names.extend(c.subcommands.iter().map(|(s, _)| format!("{}|{s}", c.name)));
+    }
+    StatSlots { sub_base, names }
+});
+
+pub fn stat_slots() -> usize {
+    STAT_SLOTS.names.len()
+}
+
+/// The name INFO commandstats shows for a slot.
+pub fn stat_name(slot: usize) -> &'static str {
+    STAT_SLOTS.names.get(slot).map_or("", String::as_str)
+}
+
+/// The statistics slot of a call: the command's, or for a container its
+/// subcommand's (the container's own when none is given). `None` for an
+/// unknown subcommand, which Redis counts under no command.
+#[inline(always)]
+pub fn stat_index(cmd: &Command, args: Args) -> Option<usize> {
+    if cmd.subcommands.is_empty() {
+        return Some(index_of(cmd));
+    }
+    subcommand_stat_index(cmd, args)
+}
+
+#[inline(never)]
+fn subcommand_stat_index(cmd: &Command, args: Args) -> Option<usize> {
+    let i = index_of(cmd);
+    if args.len() < 2 {
+        return Some(i);
+    }
+    let sub = args.get(1);
+    let at = cmd
+        .subcommands
+        .iter()
+        .position(|(name, _)| sub.eq_ignore_ascii_case(name.as_bytes()))?;
+    Some(STAT_SLOTS.sub_base[i] + at)
 }
 
 const NAME_SLOTS: usize = 1024;

@@ -49,13 +49,46 @@ pub struct Counters {
     pub net_output_bytes: u64,
     pub tx_restarts: u64,
     pub tx_folded: u64,
-    /// (calls, rejected calls) per command-table index.
+    /// (calls, rejected calls) per statistics slot (`table::stat_index`:
+    /// a command, or a container's subcommand).
     pub cmd_calls: Vec<(u64, u64)>,
-    /// Failed calls (an error reply) per command-table index. A call is
+    /// Failed calls (an error reply) per statistics slot. A call is
     /// counted where it is dispatched, a failure where the command ran,
     /// which for a remote key is the key's reactor: INFO adds them up.
     /// (Apart from `cmd_calls`: a third field there cost SET's path ~0.5%.)
     pub cmd_failed: Vec<u64>,
+    /// Microseconds spent in timed calls (`slowlog::times`), per slot.
+    pub cmd_usec: Vec<u64>,
+}
+
+impl Counters {
+    /// Both indexed by statistics slot (`table::stat_index`); `None` (an
+    /// unknown subcommand) is counted nowhere, as in Redis.
+    #[inline]
+    fn rejected(&mut self, stat: Option<usize>) {
+        if let Some(x) = stat.and_then(|s| self.cmd_calls.get_mut(s)) {
+            x.1 += 1;
+        }
+    }
+    #[inline]
+    fn called(&mut self, stat: Option<usize>) {
+        if let Some(x) = stat.and_then(|s| self.cmd_calls.get_mut(s)) {
+            x.0 += 1;
+        }
+    }
+    /// A call that ran here answered an error (`failed`) and, if it was
+    /// timed, took `usec`.
+    fn ran(&mut self, stat: Option<usize>, failed: bool, usec: Option<u64>) {
+        let Some(s) = stat else { return };
+        if failed {
+            if let Some(x) = self.cmd_failed.get_mut(s) {
+                *x += 1;
+            }
+        }
+        if let (Some(us), Some(x)) = (usec, self.cmd_usec.get_mut(s)) {
+            *x += us;
+        }
+    }
 }
 
 pub struct Reactor {
@@ -280,8 +313,9 @@ impl Reactor {
             resumable: VecDeque::new(),
             draining_resumable: false,
             counters: Counters {
-                cmd_calls: vec![(0, 0); table::COMMANDS.len()],
-                cmd_failed: vec![0; table::COMMANDS.len()],
+                cmd_calls: vec![(0, 0); table::stat_slots()],
+                cmd_failed: vec![0; table::stat_slots()],
+                cmd_usec: vec![0; table::stat_slots()],
                 ..Default::default()
             },
             now: now_ms(),
@@ -956,28 +990,28 @@ impl Reactor {
         }
         c.client.set_last_cmd(cmd, args);
         c.client.last_interaction_ms = self.now;
-        let stat = table::index_of(cmd);
+        let stat = table::stat_index(cmd, args);
         if !cmd.arity_ok(args.len()) {
-            self.counters.cmd_calls[stat].1 += 1;
+            self.counters.rejected(stat);
             let msg = format!("ERR wrong number of arguments for '{}' command", cmd.name);
             return reject(c, false, &msg);
         }
         if !cmd.subcommands.is_empty() {
             if let Some(msg) = cmd.subcommand_error(args) {
-                self.counters.cmd_calls[stat].1 += 1;
+                self.counters.rejected(stat);
                 return reject(c, false, &msg);
             }
         }
         if !c.client.authed && !cmd.flags.contains(&"no_auth") {
-            self.counters.cmd_calls[stat].1 += 1;
+            self.counters.rejected(stat);
             return reject(c, false, "NOAUTH Authentication required.");
         }
         if c.client.subs.is_some() && not_while_subscribed(c, cmd) {
-            self.counters.cmd_calls[stat].1 += 1;
+            self.counters.rejected(stat);
             return;
         }
         if c.client.multi.is_some() && cmd.no_multi {
-            self.counters.cmd_calls[stat].1 += 1;
+            self.counters.rejected(stat);
             return reject(c, false, "ERR Command not allowed inside a transaction");
         }
         // A replica refuses what Redis's replica refuses (READONLY,
@@ -989,7 +1023,7 @@ impl Reactor {
                 replica::Gate::Run => {}
                 replica::Gate::Drop => return,
                 replica::Gate::Refuse(e) => {
-                    self.counters.cmd_calls[stat].1 += 1;
+                    self.counters.rejected(stat);
                     return reject(c, cmd.name == "exec", e);
                 }
             }
@@ -1021,7 +1055,7 @@ impl Reactor {
                     _ => in_multi.is_some(),
                 };
             if self.over_maxmemory() && may_use_memory {
-                self.counters.cmd_calls[stat].1 += 1;
+                self.counters.rejected(stat);
                 let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
                     return;
                 };
@@ -1045,7 +1079,7 @@ impl Reactor {
             let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
                 return;
             };
-            self.counters.cmd_calls[stat].1 += 1;
+            self.counters.rejected(stat);
             return reject(c, cmd.name == "exec", NOREPLICAS);
         }
         if let Some(m) = c.client.multi.as_mut() {
@@ -1058,7 +1092,6 @@ impl Reactor {
                 return Reply::new(c.reply_buf(), proto).simple("QUEUED");
             }
         }
-        self.counters.cmd_calls[stat].0 += 1;
         match cmd.kind {
             Kind::Conn(f) => self.run_conn(idx, cmd, f, args),
             Kind::Keyed(f) => self.run_keyed(idx, cmd, f, None, args),
@@ -1066,6 +1099,10 @@ impl Reactor {
             Kind::All(op) => self.run_all(idx, op, args),
             Kind::Tx(t) => self.run_tx(idx, t, args),
         }
+        // Counted once it ran (or started), as Redis counts after the
+        // call: INFO does not count the call that is answering, and
+        // RESETSTAT counts itself after the reset.
+        self.counters.called(stat);
     }
 
     fn run_keyed(
@@ -1237,7 +1274,7 @@ impl Reactor {
                 max_bulk: self.max_bulk,
             };
             f(&mut ctx, args);
-            let slow = timed.and_then(crate::slowlog::slow_since);
+            let usec = timed.map(crate::slowlog::elapsed_us);
             let wrote = ctx.r.out.len() > at;
             let failed = ctx.r.out.get(at) == Some(&b'-');
             let replicated = self
@@ -1255,10 +1292,11 @@ impl Reactor {
                 // must follow it in the stream.
                 self.replicate(cmd, db, args, &reply);
             }
-            if failed {
-                self.counters.cmd_failed[table::index_of(cmd)] += 1;
+            if failed || usec.is_some() {
+                self.counters
+                    .ran(table::stat_index(cmd, args), failed, usec);
             }
-            if let Some(us) = slow {
+            if let Some(us) = usec.filter(|&us| crate::slowlog::is_slow(us)) {
                 if let Some(c) = self.conn(idx) {
                     crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
                 }
@@ -1365,15 +1403,14 @@ impl Reactor {
         };
         f(&mut ctx, args);
         let action = std::mem::replace(&mut ctx.action, ConnAction::None);
-        if let Some(t0) = timed {
-            let (addr, name) = (&c.client.addr, &c.client.name);
-            crate::slowlog::done(t0, args, addr, name);
+        let usec = timed.map(crate::slowlog::elapsed_us);
+        if let Some(us) = usec.filter(|&us| crate::slowlog::is_slow(us)) {
+            crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
         }
         let failed = out.get(at) == Some(&b'-');
         *c.reply_buf() = out;
-        if failed {
-            self.counters.cmd_failed[table::index_of(cmd)] += 1;
-        }
+        self.counters
+            .ran(table::stat_index(cmd, args), failed, usec);
         match action {
             ConnAction::None => {}
             ConnAction::Close => c.close_after_flush = true,
@@ -1567,16 +1604,16 @@ impl Reactor {
         crate::scripting::allow_retry(true);
         let timed = crate::slowlog::times(cmd).then(std::time::Instant::now);
         f(&mut ctx, args);
-        let slow = timed.and_then(crate::slowlog::slow_since);
+        let usec = timed.map(crate::slowlog::elapsed_us);
         crate::scripting::allow_retry(false);
         if crate::scripting::is_retry(&ctx.r.out[at..]) {
             let retry = ctx.r.out.split_off(at);
             return self.retry_script(idx, Place::New, &retry);
         }
-        if ctx.r.out.get(at) == Some(&b'-') {
-            self.counters.cmd_failed[table::index_of(cmd)] += 1;
-        }
-        if let Some(us) = slow {
+        let failed = ctx.r.out.get(at) == Some(&b'-');
+        self.counters
+            .ran(table::stat_index(cmd, args), failed, usec);
+        if let Some(us) = usec.filter(|&us| crate::slowlog::is_slow(us)) {
             if let Some(c) = self.conn(idx) {
                 crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
             }
@@ -2293,16 +2330,18 @@ impl Reactor {
         };
         let timed = crate::slowlog::times(cmd).then(std::time::Instant::now);
         self.run_on_shard_into(db, proto, Some(cmd), a, &mut out);
-        if let Some(t0) = timed {
+        let usec = timed.map(crate::slowlog::elapsed_us);
+        if let Some(us) = usec.filter(|&us| crate::slowlog::is_slow(us)) {
             // Its client lives on another reactor: no address or name here.
-            crate::slowlog::done(t0, a, "", b"");
+            crate::slowlog::record(us, a, "", b"");
         }
         if tracked {
             crate::tracking::set_by(before);
         }
         crate::scripting::allow_retry(false);
-        if out.first() == Some(&b'-') {
-            self.counters.cmd_failed[table::index_of(cmd)] += 1;
+        let failed = out.first() == Some(&b'-');
+        if failed || usec.is_some() {
+            self.counters.ran(table::stat_index(cmd, a), failed, usec);
         }
         if let Some(ob) = self.outbox.get_mut(from) {
             ob.push_reply(conn, slot, &out);
@@ -2431,7 +2470,7 @@ impl Reactor {
                         let mut out = Vec::with_capacity(32);
                         r.run_on_shard_into(db, proto, cmd, a, &mut out);
                         if let Some(cmd) = cmd {
-                            crate::callstats::record(cmd, out.first() == Some(&b'-'));
+                            crate::callstats::record(cmd, a, out.first() == Some(&b'-'));
                         }
                         blocking::nil_if_blocked(cmd, &mut out, proto);
                         replies.push(out);
@@ -2719,6 +2758,7 @@ impl Reactor {
         k.net_output_bytes = 0;
         k.cmd_calls.iter_mut().for_each(|c| *c = (0, 0));
         k.cmd_failed.iter_mut().for_each(|c| *c = 0);
+        k.cmd_usec.iter_mut().for_each(|c| *c = 0);
         crate::errorstats::reset();
         crate::callstats::reset();
     }
@@ -2726,6 +2766,7 @@ impl Reactor {
     pub fn stats(&self) -> ShardStats {
         let mut cmd_calls = self.counters.cmd_calls.clone();
         let mut cmd_failed = self.counters.cmd_failed.clone();
+        let cmd_usec = self.counters.cmd_usec.clone();
         crate::callstats::add_into(&mut cmd_calls, &mut cmd_failed);
         ShardStats {
             keyspace: self
@@ -2755,6 +2796,7 @@ impl Reactor {
             tx_folded: self.counters.tx_folded,
             cmd_calls,
             cmd_failed,
+            cmd_usec,
             errors: crate::errorstats::snapshot(),
             memory_net: self.meter.net(),
         }

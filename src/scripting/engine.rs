@@ -1255,33 +1255,29 @@ fn bridge_call(
     let Some(cmd) = table::lookup(a.get(0)) else {
         return err_value(lua, "ERR Unknown Redis command called from script");
     };
+    // Refusals count as rejected calls of the command, as in Redis.
+    let reject = |msg: &str| {
+        crate::callstats::rejected(cmd, a);
+        err_value(lua, msg)
+    };
     if !cmd.arity_ok(a.len()) {
-        return err_value(
-            lua,
-            "ERR Wrong number of args calling Redis command from script",
-        );
+        return reject("ERR Wrong number of args calling Redis command from script");
     }
     if refused(cmd) {
-        return err_value(lua, "ERR This Redis command is not allowed from script");
+        return reject("ERR This Redis command is not allowed from script");
     }
     let mut b = bridge.borrow_mut();
     if b.read_only && (cmd.is_write() || cmd.flags.contains(&"may_replicate")) {
         if super::replica_read_only() && cmd.is_write() {
-            return err_value(lua, "READONLY You can't write against a read only replica.");
+            return reject("READONLY You can't write against a read only replica.");
         }
-        return err_value(
-            lua,
-            "ERR Write commands are not allowed from read-only scripts.",
-        );
+        return reject("ERR Write commands are not allowed from read-only scripts.");
     }
     if cmd.denyoom
         && OOM.with(|o| o.get())
         && !RUN.with(|r| r.borrow().as_ref().is_some_and(|r| r.dirty))
     {
-        return err_value(
-            lua,
-            "OOM command not allowed when used memory > 'maxmemory'.",
-        );
+        return reject("OOM command not allowed when used memory > 'maxmemory'.");
     }
     let shard_id = b.ctx.shard.id;
     let nshards = b.ctx.shard.nshards;
@@ -1371,7 +1367,7 @@ fn bridge_call(
             .error("ERR This Redis command is not allowed from script: it runs on every shard"),
     }
     let failed = out.first() == Some(&b'-');
-    crate::callstats::record(cmd, failed);
+    crate::callstats::record(cmd, a, failed);
     if cmd.is_write() && !failed {
         RUN.with(|r| {
             if let Some(r) = r.borrow_mut().as_mut() {

@@ -325,10 +325,12 @@ pub struct ShardStats {
     /// Commands that joined a transaction of earlier commands of their
     /// pipeline instead of starting their own (`fanout::fold`).
     pub tx_folded: u64,
-    /// (calls, rejected calls) per command-table index.
+    /// (calls, rejected calls) per statistics slot (`table::stat_index`).
     pub cmd_calls: Vec<(u64, u64)>,
-    /// Failed calls per command-table index.
+    /// Failed calls per statistics slot.
     pub cmd_failed: Vec<u64>,
+    /// Microseconds of timed calls per statistics slot.
+    pub cmd_usec: Vec<u64>,
     /// Error replies this reactor's thread wrote.
     pub errors: crate::errorstats::ErrorCounts,
     /// Bytes the reactor's thread allocated minus bytes it freed (see
@@ -369,6 +371,12 @@ impl ShardStats {
         }
         for (i, f) in o.cmd_failed.iter().enumerate() {
             self.cmd_failed[i] += f;
+        }
+        if self.cmd_usec.len() < o.cmd_usec.len() {
+            self.cmd_usec.resize(o.cmd_usec.len(), 0);
+        }
+        for (i, u) in o.cmd_usec.iter().enumerate() {
+            self.cmd_usec[i] += u;
         }
         for (i, (c, r)) in o.cmd_calls.iter().enumerate() {
             self.cmd_calls[i].0 += c;
