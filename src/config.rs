@@ -63,6 +63,10 @@ const PASSIVE_DEFAULTS: &[(&str, &str)] = &[
     ("zset-max-listpack-value", "64"),
     ("latency-tracking", "yes"),
     ("enable-debug-command", "yes"),
+    // No modules can be loaded, and the protected settings are only
+    // reported: Redis 7.0's defaults.
+    ("enable-module-command", "no"),
+    ("enable-protected-configs", "no"),
     ("client-query-buffer-limit", "1073741824"),
     ("slowlog-log-slower-than", "10000"),
     ("slowlog-max-len", "128"),
@@ -156,6 +160,8 @@ const IMMUTABLE: &[&str] = &[
     "io-threads",
     "tcp-backlog",
     "enable-debug-command",
+    "enable-module-command",
+    "enable-protected-configs",
     "rdbchecksum",
     "replicaof",
 ];
@@ -458,7 +464,9 @@ impl Config {
                 }
                 let v = match name {
                     n if YES_NO.contains(&n) => parse_yes_no(one()?)?.to_string(),
-                    "enable-debug-command" => {
+                    "enable-debug-command"
+                    | "enable-module-command"
+                    | "enable-protected-configs" => {
                         let l = one()?.to_ascii_lowercase();
                         if l != "local" {
                             parse_yes_no(&l)?;

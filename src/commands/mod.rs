@@ -1,5 +1,7 @@
 //! Commands: the table (`table`), the contexts they run in, and one file per
 //! family, like Redis's t_string.c / db.c / server.c.
+pub mod absent;
+pub mod acl;
 pub mod bitops;
 pub mod blocking;
 pub mod coll;

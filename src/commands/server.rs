@@ -579,7 +579,7 @@ fn command_info(r: &mut Reply, cmd: &Command) {
 
 /// A command's ACL categories as COMMAND INFO lists them: @write or @read,
 /// its own, then @fast or @slow.
-fn acl_categories(cmd: &Command) -> Vec<&'static str> {
+pub(super) fn acl_categories(cmd: &Command) -> Vec<&'static str> {
     let rw = if cmd.is_write() {
         Some("@write")
     } else if cmd.flags.contains(&"readonly") {

@@ -5,8 +5,8 @@
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
 use super::{
-    bitops, blocking, connection, geo, hash, hll, keys, list, pubsub, replication, scripting,
-    server, set, sort, string, zset,
+    absent, acl, bitops, blocking, connection, geo, hash, hll, keys, list, pubsub, replication,
+    scripting, server, set, sort, string, zset,
 };
 use crate::protocol::Args;
 
@@ -343,8 +343,59 @@ const fn subcommands_of(name: &str) -> &'static [(&'static str, i32)] {
         ("latest", 2),
         ("reset", -2),
     ];
+    const CLUSTER: &[(&str, i32)] = &[
+        ("addslots", -3),
+        ("addslotsrange", -4),
+        ("bumpepoch", 2),
+        ("count-failure-reports", 3),
+        ("countkeysinslot", 3),
+        ("delslots", -3),
+        ("delslotsrange", -4),
+        ("failover", -2),
+        ("flushslots", 2),
+        ("forget", 3),
+        ("getkeysinslot", 4),
+        ("help", 2),
+        ("info", 2),
+        ("keyslot", 3),
+        ("links", 2),
+        ("meet", -4),
+        ("myid", 2),
+        ("nodes", 2),
+        ("replicas", 3),
+        ("replicate", 3),
+        ("reset", -2),
+        ("saveconfig", 2),
+        ("set-config-epoch", 3),
+        ("setslot", -4),
+        ("shards", 2),
+        ("slaves", 3),
+        ("slots", 2),
+    ];
+    const MODULE: &[(&str, i32)] = &[
+        ("help", 2),
+        ("list", 2),
+        ("load", -3),
+        ("loadex", -3),
+        ("unload", 3),
+    ];
+    const ACL: &[(&str, i32)] = &[
+        ("cat", -2),
+        ("deluser", -3),
+        ("dryrun", -4),
+        ("genpass", -2),
+        ("getuser", 3),
+        ("help", 2),
+        ("list", 2),
+        ("load", 2),
+        ("log", -2),
+        ("save", 2),
+        ("setuser", -3),
+        ("users", 2),
+        ("whoami", 2),
+    ];
     const NONE: &[(&str, i32)] = &[];
-    let groups: [(&str, &[(&str, i32)]); 10] = [
+    let groups: [(&str, &[(&str, i32)]); 13] = [
         ("config", CONFIG),
         ("client", CLIENT),
         ("command", COMMAND),
@@ -355,6 +406,9 @@ const fn subcommands_of(name: &str) -> &'static [(&'static str, i32)] {
         ("pubsub", PUBSUB),
         ("slowlog", SLOWLOG),
         ("latency", LATENCY),
+        ("cluster", CLUSTER),
+        ("module", MODULE),
+        ("acl", ACL),
     ];
     let mut i = 0;
     while i < groups.len() {
@@ -824,6 +878,14 @@ pub static COMMANDS: &[Command] = &[
     cmd!("script", -2, &["noscript"], 0, 0, 0, Conn(scripting::script), "scripting", "2.6.0", SC, "A container for Lua scripts management commands"),
     cmd!("pubsub", -2, &["pubsub", "loading", "stale"], 0, 0, 0, Conn(pubsub::pubsub), "pubsub", "2.8.0", PS, "A container for Pub/Sub commands"),
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    cmd!("acl", -2, &["noscript", "loading", "stale"], 0, 0, 0, Conn(acl::acl), "server", "6.0.0", &["@slow"], "A container for Access List Control commands."),
+    cmd!("bgsave", -1, &["admin", "noscript", "no_async_loading"], 0, 0, 0, Conn(absent::no_persistence), "server", "1.0.0", SV, "Asynchronously saves the database(s) to disk."),
+    cmd!("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], 0, 0, 0, Conn(absent::no_persistence), "server", "1.0.0", SV, "Asynchronously rewrites the append-only file to disk."),
+    cmd!("cluster", -2, &[], 0, 0, 0, Conn(absent::cluster_disabled), "cluster", "3.0.0", &["@slow"], "A container for Redis Cluster commands."),
+    cmd!("readonly", 1, &["fast", "loading", "stale"], 0, 0, 0, Conn(absent::cluster_disabled), "cluster", "3.0.0", C, "Enables read-only queries for a connection to a Redis Cluster replica node."),
+    cmd!("readwrite", 1, &["fast", "loading", "stale"], 0, 0, 0, Conn(absent::cluster_disabled), "cluster", "3.0.0", C, "Enables read-write queries for a connection to a Redis Cluster replica node."),
+    cmd!("asking", 1, &["fast"], 0, 0, 0, Conn(absent::cluster_disabled), "cluster", "3.0.0", C, "Signals that a cluster client is following an -ASK redirect."),
+    cmd!("module", -2, &[], 0, 0, 0, Conn(absent::module), "server", "4.0.0", &["@slow"], "A container for module commands."),
     cmd!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(server::save), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk."),
     cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),
     // replication (replica side)
