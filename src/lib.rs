@@ -11,6 +11,7 @@ pub mod io;
 pub mod logging;
 pub mod memory;
 pub mod notify;
+pub mod pause;
 pub mod protocol;
 pub mod pubsub;
 pub mod rdb;

@@ -1017,3 +1017,90 @@ fn reply_modes_count_from_the_command_that_sets_them() {
         "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$-1\r\n$1\r\nx\r\n$1\r\nz\r\n+OK\r\n"
     );
 }
+
+/// CLIENT PAUSE as Redis 7.0 holds clients (Redis's unit/pause passes
+/// too): WRITE holds writes, may-replicate commands, scripts not declared
+/// no-writes and EXECs of such, while reads go on; ALL holds everything;
+/// held clients count as blocked, run in order once UNPAUSE or the
+/// deadline comes, and keys do not expire meanwhile. Clients on every
+/// reactor (--threads 4).
+#[test]
+fn client_pause_holds_writes_or_everything() {
+    for threads in [1, 4] {
+        let s = Server::start(threads);
+        let mut admin = s.raw();
+        let mut held: Vec<Raw> = (0..4).map(|_| s.raw()).collect();
+        assert_eq!(
+            admin.call(&["CLIENT", "PAUSE", "x"]),
+            Resp::Error("ERR timeout is not an integer or out of range".into())
+        );
+        assert_eq!(
+            admin.call(&["CLIENT", "PAUSE", "-1"]),
+            Resp::Error("ERR timeout is negative".into())
+        );
+        assert_eq!(
+            admin.call(&["CLIENT", "PAUSE", "10", "SOME"]),
+            Resp::Error("ERR CLIENT PAUSE mode must be WRITE or ALL".into())
+        );
+        assert_eq!(
+            admin.call(&["SET", "ttl", "v", "PX", "50"]),
+            Resp::simple("OK")
+        );
+        assert_eq!(
+            admin.call(&["CLIENT", "PAUSE", "100000", "WRITE"]),
+            Resp::simple("OK")
+        );
+        for (i, c) in held.iter_mut().enumerate() {
+            // Reads answer at once; the write, and what follows it, waits.
+            assert_eq!(c.call(&["GET", "k"]), Resp::NilBulk);
+            c.cmd(&[b"SET", b"k", format!("{i}").as_bytes()]);
+            c.cmd(&[b"GET", b"k"]);
+            c.assert_silent(Duration::from_millis(30));
+        }
+        let mut eval_ro = s.raw();
+        assert_eq!(
+            eval_ro.call(&["EVAL", "#!lua flags=no-writes\nreturn 7", "0"]),
+            Resp::Int(7)
+        );
+        std::thread::sleep(Duration::from_millis(80));
+        // Expired by time, but kept while writes are held.
+        assert_eq!(admin.call(&["GET", "ttl"]), Resp::NilBulk);
+        assert_eq!(admin.call(&["DBSIZE"]), Resp::Int(1));
+        let info = admin.call(&["INFO", "clients"]);
+        let Resp::Bulk(info) = info else {
+            panic!("{info:?}")
+        };
+        assert!(
+            String::from_utf8_lossy(&info).contains("blocked_clients:4"),
+            "{}",
+            String::from_utf8_lossy(&info)
+        );
+        assert_eq!(admin.call(&["CLIENT", "UNPAUSE"]), Resp::simple("OK"));
+        for (i, c) in held.iter_mut().enumerate() {
+            assert_eq!(c.read(), Resp::simple("OK"));
+            // Each held client runs in its order; the last SET wins.
+            let Resp::Bulk(v) = c.read() else {
+                panic!("GET")
+            };
+            assert!(v.len() == 1, "client {i}: {v:?}");
+        }
+        assert_eq!(admin.call(&["GET", "ttl"]), Resp::NilBulk);
+        assert_eq!(
+            admin.call(&["DBSIZE"]),
+            Resp::Int(1),
+            "k stays, ttl is gone"
+        );
+        // ALL holds every command, until its deadline.
+        assert_eq!(
+            admin.call(&["CLIENT", "PAUSE", "200", "ALL"]),
+            Resp::simple("OK")
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(held[0].call(&["PING"]), Resp::simple("PONG"));
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -424,6 +424,41 @@ fn client_tracking(c: &mut ConnCtx, a: Args) {
     c.r.ok();
 }
 
+/// CLIENT PAUSE timeout [WRITE|ALL] (ALL by default).
+fn client_pause(c: &mut ConnCtx, a: Args) {
+    let Some(ms) = arg_i64(a.get(2)) else {
+        return c.r.error("ERR timeout is not an integer or out of range");
+    };
+    if ms < 0 {
+        return c.r.error("ERR timeout is negative");
+    }
+    let all =
+        match a.len() {
+            3 => true,
+            4 if eq_ic(a.get(3), "all") => true,
+            4 if eq_ic(a.get(3), "write") => false,
+            4 => return c.r.error("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+            _ => return c.r.error(
+                "ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.",
+            ),
+        };
+    let Some(until) = c.now.checked_add(ms as u64) else {
+        return c.r.error("ERR timeout is out of range");
+    };
+    crate::pause::set(until, all);
+    // Clients held by an earlier pause check again (a WRITE pause lets
+    // the reads an ALL pause held go on).
+    wake_reactors(c);
+    c.r.ok();
+}
+
+/// Ring every reactor, so that each looks at its paused clients again.
+fn wake_reactors(c: &ConnCtx) {
+    for mb in &c.shared.mailboxes {
+        mb.ring();
+    }
+}
+
 pub fn client(c: &mut ConnCtx, a: Args) {
     let sub = a.get(1);
     let argc = a.len();
@@ -496,6 +531,12 @@ pub fn client(c: &mut ConnCtx, a: Args) {
         for p in prefixes {
             c.r.bulk(p);
         }
+    } else if eq_ic(sub, "pause") {
+        client_pause(c, a);
+    } else if eq_ic(sub, "unpause") {
+        crate::pause::clear();
+        wake_reactors(c);
+        c.r.ok();
     } else if eq_ic(sub, "reply") {
         let mode = a.get(2);
         if eq_ic(mode, "on") {

@@ -290,12 +290,14 @@ const fn subcommands_of(name: &str) -> &'static [(&'static str, i32)] {
         ("list", -2),
         ("no-evict", 3),
         ("no-touch", 3),
+        ("pause", -3),
         ("reply", 3),
         ("setinfo", 4),
         ("setname", 3),
         ("tracking", -3),
         ("trackinginfo", 2),
         ("unblock", -3),
+        ("unpause", 2),
     ];
     const COMMAND: &[(&str, i32)] = &[
         ("count", 2),
@@ -878,7 +880,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("script", -2, &["noscript"], 0, 0, 0, Conn(scripting::script), "scripting", "2.6.0", SC, "A container for Lua scripts management commands"),
     cmd!("pubsub", -2, &["pubsub", "loading", "stale"], 0, 0, 0, Conn(pubsub::pubsub), "pubsub", "2.8.0", PS, "A container for Pub/Sub commands"),
     cmd!("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, Conn(server::shutdown), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
-    cmd!("acl", -2, &["noscript", "loading", "stale"], 0, 0, 0, Conn(acl::acl), "server", "6.0.0", &["@slow"], "A container for Access List Control commands."),
+    cmd!("acl", -2, &[], 0, 0, 0, Conn(acl::acl), "server", "6.0.0", &["@slow"], "A container for Access List Control commands."),
     cmd!("bgsave", -1, &["admin", "noscript", "no_async_loading"], 0, 0, 0, Conn(absent::no_persistence), "server", "1.0.0", SV, "Asynchronously saves the database(s) to disk."),
     cmd!("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], 0, 0, 0, Conn(absent::no_persistence), "server", "1.0.0", SV, "Asynchronously rewrites the append-only file to disk."),
     cmd!("cluster", -2, &[], 0, 0, 0, Conn(absent::cluster_disabled), "cluster", "3.0.0", &["@slow"], "A container for Redis Cluster commands."),

@@ -694,12 +694,20 @@ impl Reactor {
     /// due (None: no deadline here). Timeouts are answered on time, not at
     /// the next 100 ms tick: a BLPOP with 0.05 s returns after 50 ms.
     pub fn sleep_budget_ms(&self) -> Option<u64> {
-        (self.next_deadline != 0)
-            .then(|| self.next_deadline.saturating_sub(crate::server::now_ms()))
+        let deadline = match (self.next_deadline, self.pause_deadline()) {
+            (0, p) => p?,
+            (d, Some(p)) => d.min(p),
+            (d, None) => d,
+        };
+        Some(deadline.saturating_sub(crate::server::now_ms()))
     }
 
-    /// Answer the blocked clients whose timeout has passed, if any is due.
+    /// Answer the blocked clients whose timeout has passed, if any is due;
+    /// let clients held by a pause go once it ended (every loop turn).
     pub fn expire_due(&mut self) {
+        if !self.paused_conns.is_empty() {
+            self.resume_paused();
+        }
         if self.next_deadline != 0 {
             let now = crate::server::now_ms();
             if now >= self.next_deadline {

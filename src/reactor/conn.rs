@@ -61,6 +61,8 @@ pub struct Conn {
     /// Counted in the reactor's `special_clients` (replies not plainly on,
     /// or tracking on).
     pub special: bool,
+    /// Held by CLIENT PAUSE: its next command waits, unread, in `inbuf`.
+    pub paused: bool,
     quiet: Vec<u64>,
 }
 
@@ -133,6 +135,7 @@ impl Conn {
             spare_runs: Vec::new(),
             muting: false,
             special: false,
+            paused: false,
             quiet: Vec::new(),
         }
     }
@@ -384,7 +387,10 @@ impl Conn {
     }
 
     pub fn can_process(&self) -> bool {
-        !self.close_after_flush && self.barriers == 0 && self.slots.len() < MAX_SLOTS
+        !self.close_after_flush
+            && !self.paused
+            && self.barriers == 0
+            && self.slots.len() < MAX_SLOTS
     }
 }
 

@@ -415,6 +415,26 @@ fn shebang(body: &[u8]) -> Result<(Option<Vec<&'static str>>, Vec<u8>), String> 
     Ok((Some(flags), body[end..].to_vec()))
 }
 
+/// Whether a script command may write (Redis's command flags as it
+/// computes them for EVAL/EVALSHA/FCALL: a script or function declared
+/// `no-writes` may not; the _RO forms never).
+pub fn may_write(cmd: &Command, a: Args) -> bool {
+    let declared_no_writes = |body: &[u8]| {
+        shebang(body)
+            .ok()
+            .and_then(|(flags, _)| flags)
+            .is_some_and(|f| f.contains(&"no-writes"))
+    };
+    match cmd.name {
+        "eval" => !declared_no_writes(a.get(1)),
+        "evalsha" => !super::parse_sha(a.get(1))
+            .and_then(|sha| super::body(&sha))
+            .is_some_and(|body| declared_no_writes(&body)),
+        "fcall" => functions::no_writes(a.get(1)) != Some(true),
+        _ => false,
+    }
+}
+
 /// What the instruction hook needs to know about the running script.
 struct Running {
     started: Instant,

@@ -198,6 +198,18 @@ pub fn flush() {
     bump();
 }
 
+/// Whether the function FCALL names is declared `no-writes` (`None`: no
+/// such function).
+pub fn no_writes(function: &[u8]) -> Option<bool> {
+    let name = String::from_utf8_lossy(function).to_lowercase();
+    let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let lib = reg.libs.get(reg.by_fn.get(&name)?)?;
+    lib.functions
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case(&name))
+        .map(FunctionMeta::no_writes)
+}
+
 /// The library holding function `name` (names are case-insensitive).
 pub fn library_of(name: &str) -> Option<Library> {
     let r = REGISTRY.read().ok()?;

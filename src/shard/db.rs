@@ -253,6 +253,10 @@ impl Db {
         let idx = self.map.get_index_of(key)?;
         let expire_at = self.map[idx].expire_at;
         if expire_at != 0 && expire_at <= now {
+            // CLIENT PAUSE holds expiry: gone for readers, kept until then.
+            if crate::pause::writes_held(now) {
+                return None;
+            }
             if self.deleted.is_some() {
                 let key = Key::from_slice(key);
                 self.note_deleted(&key);
@@ -511,6 +515,9 @@ impl Db {
             let idx = fastrand::usize(..self.map.len());
             let (k, e) = self.map.get_index(idx)?;
             if e.expire_at != 0 && e.expire_at <= now {
+                if crate::pause::writes_held(now) {
+                    continue;
+                }
                 let k = Key::from_slice(k);
                 self.note_deleted(&k);
                 self.remove_at(idx);
@@ -628,7 +635,7 @@ impl Db {
             };
             if e.expire_at == 0 || e.expire_at > now {
                 visit(k, e);
-            } else {
+            } else if !crate::pause::writes_held(now) {
                 // Expired: deleted as Redis's SCAN does (its DEL reaches
                 // replicas). Safe while walking down: the entry moved into
                 // this index comes from above it, already visited.

@@ -182,6 +182,9 @@ impl Shard {
     /// in every database, repeating while more than a quarter of a sample was
     /// expired, within a time budget so the reactor keeps serving.
     pub fn active_expire(&mut self, now: u64, budget: std::time::Duration) {
+        if crate::pause::writes_held(now) {
+            return;
+        }
         let start = std::time::Instant::now();
         for db in &mut self.dbs {
             if db.expires_len() == 0 {

@@ -29,6 +29,9 @@ pub struct MultiState {
     /// A queued command writes (EXEC is then refused without enough
     /// replicas, see min-replicas-to-write).
     pub write: bool,
+    /// A queued command may write or replicate (CLIENT PAUSE WRITE holds
+    /// such an EXEC).
+    pub may_replicate: bool,
     /// A queued command lacks the `stale` / `loading` flag: a replica
     /// refuses EXEC while its link is down (with replica-serve-stale-data
     /// no) or while it loads its master's snapshot, as Redis checks the
