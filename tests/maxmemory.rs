@@ -353,3 +353,39 @@ fn large_values_leave_no_buffers_behind() {
         "{base} -> {after}: buffers of the 8 MB values were kept"
     );
 }
+
+/// CLIENT PAUSE keeps the dataset still: over maxmemory, nothing is
+/// evicted until the pause ends (Redis's performEvictions waits too).
+#[test]
+fn no_eviction_while_clients_are_paused() {
+    for threads in THREADS {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"],
+        );
+        fill(&mut con, "k", 20_000, 200);
+        let keys = int(&mut con, &["DBSIZE"]);
+        ok(&mut con, &["CLIENT", "PAUSE", "100000", "WRITE"]);
+        let limit = used_memory(&mut con) / 2;
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "maxmemory", &limit.to_string()],
+        );
+        for _ in 0..20 {
+            // Reads go on; every reactor's loop turns pass.
+            let _ = q(&mut con, &["GET", "k:1"]);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(evicted(&mut con), 0, "threads {threads}");
+        assert_eq!(int(&mut con, &["DBSIZE"]), keys);
+        ok(&mut con, &["CLIENT", "UNPAUSE"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while evicted(&mut con) == 0 && std::time::Instant::now() < deadline {
+            let _ = q(&mut con, &["SET", "after", "x"]);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(evicted(&mut con) > 0, "threads {threads}: eviction resumes");
+    }
+}

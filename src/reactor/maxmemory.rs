@@ -55,6 +55,11 @@ impl Reactor {
         {
             return false;
         }
+        // CLIENT PAUSE keeps the dataset still: no eviction, and nothing
+        // refused for it (Redis's performEvictions answers OK).
+        if crate::pause::writes_held(self.now) {
+            return false;
+        }
         let policy = mem.policy();
         if policy == Policy::NoEviction {
             return true;
