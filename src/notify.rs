@@ -115,6 +115,12 @@ thread_local! {
     static ANY: Cell<bool> = const { Cell::new(false) };
 }
 
+/// A read found no `key` in database `db` (Redis's `keymiss`, class `m`).
+#[inline]
+pub fn key_miss(db: usize, key: &[u8]) {
+    notify(KEY_MISS, "keymiss", db, key);
+}
+
 /// Raise `event` of `class` on `key` of database `db`, if that class is on.
 #[inline]
 pub fn notify(class: u32, event: &'static str, db: usize, key: &[u8]) {

@@ -940,3 +940,52 @@ fn commandstats_per_subcommand_with_usec() {
         assert!(usec > 0, "EVAL is timed: {eval}");
     }
 }
+
+/// keyspace_hits/misses count reads only, as Redis's lookupKeyRead does:
+/// APPEND, INCR, SETRANGE, SETBIT, BITFIELD SET... look their key up as
+/// writes (figures from redis-server 7.0.15 for the same commands).
+#[test]
+fn keyspace_hits_and_misses_count_reads_only() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        ok(&mut con, &["CONFIG", "RESETSTAT"]);
+        let steps: &[&[&str]] = &[
+            &["APPEND", "a", "x"],
+            &["INCR", "n"],
+            &["INCRBYFLOAT", "f", "1"],
+            &["SETRANGE", "r", "0", "x"],
+            &["SETBIT", "b", "1", "1"],
+            &["BITFIELD", "bf", "SET", "u8", "0", "1"],
+            &["GET", "nope"],
+            &["GET", "a"],
+            &["STRLEN", "nope"],
+            &["APPEND", "a", "y"],
+            &["INCR", "n"],
+            &["BITFIELD_RO", "bf", "GET", "u8", "0"],
+            &["SET", "s", "1", "GET"],
+            &["GETDEL", "nope"],
+            &["HSET", "h", "f", "v"],
+            &["HGET", "h", "f"],
+            &["HGET", "nope", "f"],
+            &["LPUSH", "l", "a"],
+            &["LRANGE", "l", "0", "-1"],
+            &["SADD", "s2", "a"],
+            &["SMEMBERS", "nos"],
+        ];
+        for s in steps {
+            let _ = q(&mut con, s);
+        }
+        let field = |con: &mut redis::Connection, f: &str| info_field(con, "stats", f);
+        assert_eq!(
+            field(&mut con, "keyspace_hits").as_deref(),
+            Some("4"),
+            "threads {threads}"
+        );
+        assert_eq!(
+            field(&mut con, "keyspace_misses").as_deref(),
+            Some("6"),
+            "threads {threads}"
+        );
+    }
+}

@@ -240,7 +240,9 @@ fn events_are_those_redis_sends() {
     }
     let redis = RedisServer::start(&[]);
     let s = Server::start(1);
-    for flags in ["KEA", "KA", "Eg$", "Kl", "Ks", "Kz", "Kh", "KEAn"] {
+    for flags in [
+        "KEA", "KA", "Eg$", "Kl", "Ks", "Kz", "Kh", "KEAn", "Km", "KEAm",
+    ] {
         let want = events_of(redis.port, flags, STEPS);
         let got = events_of(s.port, flags, STEPS);
         assert!(!want.is_empty() || !flags.contains('A'));

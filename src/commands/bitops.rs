@@ -1,7 +1,9 @@
 //! Bit commands on strings (Redis's bitops.c): SETBIT, GETBIT, BITCOUNT,
 //! BITPOS, BITOP, BITFIELD and BITFIELD_RO.
 
-use super::ctx::{arg_i64, eq_ic, lookup_str, Ctx, Replied, ERR_NOT_INT, ERR_SYNTAX};
+use super::ctx::{
+    arg_i64, eq_ic, lookup_str, lookup_str_as, Ctx, Replied, ERR_NOT_INT, ERR_SYNTAX,
+};
 use crate::notify;
 use crate::protocol::Args;
 use crate::types::{StrVal, Value};
@@ -28,12 +30,12 @@ pub fn setbit(c: &mut Ctx, a: Args) {
     let key = a.get(1);
     let byte = off >> 3;
     let mask = 1u8 << (7 - (off & 7));
-    let raw = match c.lookup_str(key) {
+    let raw = match c.lookup_str_write(key) {
         Err(Replied) => return,
         Ok(Some(s)) => s.make_raw(),
         Ok(None) => {
             c.db().set(key, Value::Str(StrVal::Raw(Box::default())), 0);
-            match c.lookup_str(key) {
+            match c.lookup_str_write(key) {
                 Ok(Some(s)) => s.make_raw(),
                 _ => return c.r.error("ERR internal error"),
             }
@@ -583,7 +585,7 @@ fn bitfield_generic(c: &mut Ctx, a: Args, read_only: bool) {
         .max()
         .unwrap_or(0);
     let need = (furthest >> 3) as usize + 1;
-    let created = match c.lookup_str(key) {
+    let created = match c.lookup_str_write(key) {
         Err(Replied) => return,
         Ok(Some(_)) => false,
         // Created as Redis's dbAdd does, unsignalled: only a subcommand
@@ -598,7 +600,7 @@ fn bitfield_generic(c: &mut Ctx, a: Args, read_only: bool) {
     let Ctx {
         shard, db, now, r, ..
     } = c;
-    let raw = match lookup_str(shard, *db, *now, key, r) {
+    let raw = match lookup_str_as(shard, *db, *now, key, r, false) {
         Ok(Some(s)) => s.make_raw(),
         _ => return r.error("ERR internal error"),
     };

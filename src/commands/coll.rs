@@ -25,6 +25,7 @@ pub fn entry<'c, 'a>(
             stats.keyspace_hits += 1;
         } else {
             stats.keyspace_misses += 1;
+            crate::notify::key_miss(c.db, key);
         }
     }
     (e, &mut c.r)

@@ -43,6 +43,7 @@ impl<'a> Ctx<'a> {
             stats.keyspace_hits += 1;
         } else {
             stats.keyspace_misses += 1;
+            crate::notify::key_miss(self.db, key);
         }
         found
     }
@@ -68,6 +69,13 @@ impl<'a> Ctx<'a> {
     /// wrong type.
     pub fn lookup_str(&mut self, key: &[u8]) -> Result<Option<&mut StrVal>, Replied> {
         lookup_str(self.shard, self.db, self.now, key, &mut self.r)
+    }
+
+    /// `lookup_str` for a command that writes the key (APPEND, INCR,
+    /// SETRANGE...): as Redis's lookupKeyWrite, no hit or miss is counted
+    /// and no keymiss event raised.
+    pub fn lookup_str_write(&mut self, key: &[u8]) -> Result<Option<&mut StrVal>, Replied> {
+        lookup_str_as(self.shard, self.db, self.now, key, &mut self.r, false)
     }
 
     pub fn reply_str(&mut self, s: &StrVal) {
@@ -118,14 +126,30 @@ pub fn lookup_str<'s>(
     key: &[u8],
     r: &mut Reply,
 ) -> Result<Option<&'s mut StrVal>, Replied> {
+    lookup_str_as(shard, db, now, key, r, true)
+}
+
+/// `lookup_str`, counting the lookup as a read (`read`) or not.
+#[inline]
+pub fn lookup_str_as<'s>(
+    shard: &'s mut Shard,
+    db: usize,
+    now: u64,
+    key: &[u8],
+    r: &mut Reply,
+    read: bool,
+) -> Result<Option<&'s mut StrVal>, Replied> {
     let Shard { dbs, stats, .. } = shard;
     match dbs[db].get(key, now, stats) {
         None => {
-            stats.keyspace_misses += 1;
+            if read {
+                stats.keyspace_misses += 1;
+                crate::notify::key_miss(db, key);
+            }
             Ok(None)
         }
         Some(e) => {
-            stats.keyspace_hits += 1;
+            stats.keyspace_hits += u64::from(read);
             match &mut e.value {
                 Value::Str(s) => Ok(Some(s)),
                 #[allow(unreachable_patterns)]

@@ -24,6 +24,7 @@ pub fn lookup_value<'s>(
             stats.keyspace_hits += 1;
         } else {
             stats.keyspace_misses += 1;
+            crate::notify::key_miss(db, key);
         }
     }
     found.map(|e| &mut e.value)

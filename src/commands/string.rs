@@ -238,7 +238,7 @@ pub fn getex(c: &mut Ctx, a: Args) {
 pub fn append(c: &mut Ctx, a: Args) {
     let (key, add) = (a.get(1), a.get(2));
     let max = c.max_bulk;
-    match c.lookup_str(key) {
+    match c.lookup_str_write(key) {
         Err(Replied) => {}
         Ok(None) => {
             // A new key is stored like SET would (Redis: int/embstr).
@@ -273,7 +273,7 @@ pub fn strlen(c: &mut Ctx, a: Args) {
 fn incr_generic(c: &mut Ctx, key: &[u8], by: i64) {
     // Redis raises "incrby" for all four commands.
     let event = "incrby";
-    match c.lookup_str(key) {
+    match c.lookup_str_write(key) {
         Err(Replied) => {}
         Ok(None) => {
             c.db().set(key, Value::Str(StrVal::Int(by)), 0);
@@ -321,7 +321,7 @@ pub fn incrbyfloat(c: &mut Ctx, a: Args) {
     // Redis's order: the key's type, its value, then the increment.
     let key = a.get(1);
     // In C's long double, as Redis computes it: `0.1` then `0.2` make `0.3`.
-    let cur = match c.lookup_str(key) {
+    let cur = match c.lookup_str_write(key) {
         Err(Replied) => return,
         Ok(None) => LongDouble::zero(),
         Ok(Some(s)) => match s.with_bytes(LongDouble::parse) {
@@ -389,7 +389,7 @@ pub fn setrange(c: &mut Ctx, a: Args) {
     let off = off as usize;
     let max = c.max_bulk;
     let too_big = !val.is_empty() && off.saturating_add(val.len()) > max;
-    match c.lookup_str(key) {
+    match c.lookup_str_write(key) {
         Err(Replied) => {}
         Ok(None) => {
             if val.is_empty() {
