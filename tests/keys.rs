@@ -700,3 +700,43 @@ fn debug_populate() {
         }
     }
 }
+
+/// DEBUG RELOAD (and LOADAOF) leave the dataset as a save and load would:
+/// values re-encoded as a load encodes them (a set shrunk to three
+/// integers is an intset again), TTLs kept, expired keys dropped (same
+/// encodings as redis-server 7.0.15 after its own reload).
+#[test]
+fn debug_reload_reencodes_like_a_load() {
+    for threads in [1, 4] {
+        let s = Server::start(threads);
+        let mut con = s.conn();
+        let nums: Vec<String> = (1..=600).map(|i| i.to_string()).collect();
+        let mut sadd = vec!["SADD".to_string(), "s".into()];
+        sadd.extend(nums.iter().cloned());
+        int(&mut con, &sadd);
+        let mut srem = vec!["SREM".to_string(), "s".into()];
+        srem.extend(nums[3..].iter().cloned());
+        int(&mut con, &srem);
+        ok(&mut con, &["SET", "n", "12345"]);
+        int(&mut con, &["APPEND", "n", "6"]);
+        ok(&mut con, &["SET", "t", "v", "EX", "100"]);
+        ok(&mut con, &["SET", "gone", "v", "PX", "10"]);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let enc = |con: &mut redis::Connection, k: &str| bulk(con, &["OBJECT", "ENCODING", k]);
+        assert_eq!(enc(&mut con, "s").as_deref(), Some("hashtable"));
+        assert_eq!(enc(&mut con, "n").as_deref(), Some("raw"));
+        for cmd in ["RELOAD", "LOADAOF"] {
+            ok(&mut con, &["DEBUG", cmd]);
+            assert_eq!(enc(&mut con, "s").as_deref(), Some("intset"), "{cmd}");
+            assert_eq!(enc(&mut con, "n").as_deref(), Some("int"), "{cmd}");
+            assert_eq!(bulk(&mut con, &["GET", "n"]).as_deref(), Some("123456"));
+            let ttl = int(&mut con, &["TTL", "t"]);
+            assert!((90..=100).contains(&ttl), "{cmd}: ttl {ttl}");
+            assert_eq!(
+                int(&mut con, &["DBSIZE"]),
+                3,
+                "{cmd}: the expired key is gone"
+            );
+        }
+    }
+}

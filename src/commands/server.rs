@@ -332,8 +332,19 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
         });
     } else if eq_ic(sub, "protocol") && a.len() == 3 {
         debug_protocol(c, a.get(2));
-    } else if eq_ic(sub, "reload")
-        || eq_ic(sub, "jmap")
+    } else if eq_ic(sub, "reload") || eq_ic(sub, "loadaof") {
+        // Save and load, without the file: every value serialized and
+        // loaded back on its shard.
+        let n = c.shared.nshards;
+        c.action = ConnAction::Plan(Plan {
+            ops: crate::tx::fanout::all_shards(n, |_| ShardOp::Reload),
+            barrier: true,
+            finish: Box::new(|_, r| {
+                r.ok();
+                Step::Done
+            }),
+        });
+    } else if eq_ic(sub, "jmap")
         || eq_ic(sub, "quicklist-packed-threshold")
         || eq_ic(sub, "change-repl-id")
         || eq_ic(sub, "replybuffer")
@@ -346,8 +357,8 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "OBJECT <key>",
             "    Show low level info about the key and associated value.",
-            "RELOAD",
-            "    Accepted for compatibility (no persistence): the dataset is unchanged.",
+            "RELOAD | LOADAOF",
+            "    Every value serialized and loaded back (no file: there is no persistence).",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not accessed.",
             "SLEEP <seconds>",

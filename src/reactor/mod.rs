@@ -2650,6 +2650,12 @@ impl Reactor {
             ShardOp::Digest => {
                 OpResult::Reply(crate::types::digest::dataset_digest(&shard.dbs, now).to_vec())
             }
+            ShardOp::Reload => {
+                for db in shard.dbs.iter_mut() {
+                    reload_db(db, now);
+                }
+                OpResult::Unit
+            }
             ShardOp::Keys { db, pattern } => {
                 let all = pattern == b"*";
                 let keys = shard.dbs[db]
@@ -3229,6 +3235,24 @@ impl Reactor {
 
 /// One key of DEL/UNLINK/EXISTS/TOUCH: is it there (and, deleting, gone now)?
 #[inline]
+/// DEBUG RELOAD on one database: each value through its serialized form
+/// and back (so encodings are those a load chooses), TTLs kept, keys
+/// already expired dropped (as loading a snapshot as a master does).
+fn reload_db(db: &mut crate::shard::Db, now: u64) {
+    let keys: Vec<Vec<u8>> = db.iter().map(|(k, _)| k.to_vec()).collect();
+    for k in keys {
+        let Some(e) = db.peek(&k) else { continue };
+        if e.expire_at != 0 && e.expire_at <= now {
+            db.remove(&k);
+            continue;
+        }
+        let payload = crate::rdb::dump(&e.value);
+        if let Ok(v) = crate::rdb::restore(&payload) {
+            db.set_keep_ttl(&k, v);
+        }
+    }
+}
+
 fn count_key(shard: &mut Shard, db: usize, k: &[u8], mode: CountMode, now: u64) -> bool {
     let Some(d) = shard.dbs.get_mut(db) else {
         return false;

@@ -204,6 +204,9 @@ pub enum ShardOp {
     /// DEBUG DIGEST: this shard's part of the dataset's digest (20 bytes,
     /// `OpResult::Reply`).
     Digest,
+    /// DEBUG RELOAD / LOADAOF: every value of this shard serialized and
+    /// loaded back, as a save and load would leave it.
+    Reload,
     /// DEBUG POPULATE: create this shard's share of `prefix:0` ..
     /// `prefix:count-1` (existing keys are left alone).
     Populate {
