@@ -130,3 +130,70 @@ fn subscribed_mode_rules_and_resp3_pushes() {
         Resp::Error("ERR unknown subcommand 'FOO'. Try PUBSUB HELP.".into())
     );
 }
+
+/// Sharded Pub/Sub (Redis 7.0, without cluster mode): SSUBSCRIBE's shard
+/// channels are a namespace of their own, SPUBLISH reaches only them (as
+/// `smessage`, patterns never), reply counts are the shard channels alone,
+/// and subscribers on every reactor get the message (replies as
+/// redis-server 7.0.15's).
+#[test]
+fn shard_channels_are_a_namespace_of_their_own() {
+    for threads in [1, 4] {
+        let s = Server::start(threads);
+        let mut subs: Vec<Raw> = (0..6).map(|_| s.raw()).collect();
+        for r in &mut subs {
+            r.set_timeout(Duration::from_secs(5));
+            assert_eq!(
+                r.call(&["SSUBSCRIBE", "ch1", "ch2"]),
+                confirm("ssubscribe", "ch1", 1)
+            );
+            assert_eq!(r.read(), confirm("ssubscribe", "ch2", 2));
+            assert_eq!(r.call(&["SUBSCRIBE", "x"]), confirm("subscribe", "x", 1));
+            assert_eq!(
+                r.call(&["PSUBSCRIBE", "c*"]),
+                confirm("psubscribe", "c*", 2)
+            );
+            assert_eq!(
+                r.call(&["GET", "k"]),
+                Resp::Error("ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context".into())
+            );
+        }
+        let mut p = s.raw();
+        assert_eq!(p.call(&["SPUBLISH", "ch1", "hello"]), Resp::Int(6));
+        assert_eq!(p.call(&["PUBLISH", "ch1", "hi"]), Resp::Int(6));
+        assert_eq!(p.call(&["SPUBLISH", "x", "no"]), Resp::Int(0));
+        for r in &mut subs {
+            assert_eq!(r.read(), msg("smessage", &["ch1", "hello"]));
+            assert_eq!(r.read(), msg("pmessage", &["c*", "ch1", "hi"]));
+        }
+        assert_eq!(
+            p.call(&["PUBSUB", "SHARDNUMSUB", "ch1", "nope"]),
+            Resp::Array(vec![b("ch1"), Resp::Int(6), b("nope"), Resp::Int(0)])
+        );
+        assert_eq!(
+            p.call(&["PUBSUB", "SHARDCHANNELS", "ch1*"]),
+            Resp::Array(vec![b("ch1")])
+        );
+        assert_eq!(p.call(&["PUBSUB", "CHANNELS"]), Resp::Array(vec![b("x")]));
+        let r = &mut subs[0];
+        assert_eq!(
+            r.call(&["SUNSUBSCRIBE", "ch2"]),
+            confirm("sunsubscribe", "ch2", 1)
+        );
+        assert_eq!(r.call(&["SUNSUBSCRIBE"]), confirm("sunsubscribe", "ch1", 0));
+        assert_eq!(
+            r.call(&["SUNSUBSCRIBE"]),
+            Resp::Array(vec![b("sunsubscribe"), Resp::NilBulk, Resp::Int(0)])
+        );
+        // RESET and disconnects leave no shard subscription behind.
+        assert_eq!(subs[1].call(&["RESET"]), Resp::simple("RESET"));
+        subs.truncate(4);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(p.call(&["SPUBLISH", "ch1", "again"]), Resp::Int(2));
+        let info = p.call(&["INFO", "stats"]);
+        let Resp::Bulk(info) = info else {
+            panic!("{info:?}")
+        };
+        assert!(String::from_utf8_lossy(&info).contains("pubsubshard_channels:2"));
+    }
+}

@@ -26,10 +26,12 @@ pub enum ConnAction {
         replicas: usize,
         deadline: u64,
     },
-    /// PUBLISH: deliver to the subscribers, reply with how many.
+    /// PUBLISH (SPUBLISH: `shard`): deliver to the subscribers, reply with
+    /// how many.
     Publish {
         channel: Vec<u8>,
         message: Vec<u8>,
+        shard: bool,
     },
     /// A server-wide change (FUNCTION LOAD/DELETE/FLUSH) done and
     /// answered: append the command to the replication stream.

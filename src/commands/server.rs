@@ -870,7 +870,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
     let memory_base = c.shared.memory.base();
     // Computed now: the finisher has no access to the shared state.
     let replication = super::replication::info_section(c.shared, c.now);
-    let (pubsub_channels, pubsub_patterns) = c.shared.pubsub.counts();
+    let (pubsub_channels, pubsub_patterns, pubsubshard_channels) = c.shared.pubsub.counts();
     c.action = ConnAction::Plan(Plan {
         ops: all_shards(n, |_| ShardOp::Stats),
         barrier: false,
@@ -925,7 +925,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                     }
                     "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n"),
                     "stats" => out.push_str(&format!(
-                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\ntotal_error_replies:{}\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
+                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsubshard_channels}\r\ntotal_error_replies:{}\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
                         st.total_connections, st.total_commands, st.net_input_bytes, st.net_output_bytes, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.errors.total, st.wakes, st.tx_restarts, st.tx_folded
                     )),
                     "replication" => out.push_str(&replication),

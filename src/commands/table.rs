@@ -334,7 +334,14 @@ const fn subcommands_of(name: &str) -> &'static [(&'static str, i32)] {
         ("restore", -3),
         ("stats", 2),
     ];
-    const PUBSUB: &[(&str, i32)] = &[("channels", -2), ("help", 2), ("numpat", 2), ("numsub", -2)];
+    const PUBSUB: &[(&str, i32)] = &[
+        ("channels", -2),
+        ("help", 2),
+        ("numpat", 2),
+        ("numsub", -2),
+        ("shardchannels", -2),
+        ("shardnumsub", -2),
+    ];
     const SLOWLOG: &[(&str, i32)] = &[("get", -2), ("help", 2), ("len", 2), ("reset", 2)];
     const LATENCY: &[(&str, i32)] = &[
         ("doctor", 2),
@@ -868,6 +875,9 @@ pub static COMMANDS: &[Command] = &[
     cmd!("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::unsubscribe), "pubsub", "2.0.0", PS, "Stop listening for messages posted to the given channels"),
     cmd!("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::psubscribe), "pubsub", "2.0.0", PS, "Listen for messages published to channels matching the given patterns"),
     cmd!("punsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::punsubscribe), "pubsub", "2.0.0", PS, "Stop listening for messages posted to channels matching the given patterns"),
+    cmd!("ssubscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::ssubscribe), "pubsub", "7.0.0", PS, "Listens for messages published to shard channels."),
+    cmd!("sunsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::sunsubscribe), "pubsub", "7.0.0", PS, "Stops listening to messages posted to shard channels."),
+    cmd!("spublish", 3, &["pubsub", "loading", "stale", "fast", "may_replicate"], 0, 0, 0, Conn(pubsub::spublish), "pubsub", "7.0.0", PS, "Post a message to a shard channel"),
     cmd!("publish", 3, &["pubsub", "loading", "stale", "fast", "may_replicate"], 0, 0, 0, Conn(pubsub::publish), "pubsub", "2.0.0", PS, "Post a message to a channel"),
     // scripting
     cmd!("eval", -3, SCRIPT_RW, 0, 0, 0, Keyed(scripting::eval), "scripting", "2.6.0", SC, "Executes a server-side Lua script.").numkeys(2),

@@ -409,9 +409,13 @@ impl Reactor {
                 crate::protocol::Reply::new(&mut out, proto).int(n as i64);
                 Ok(out)
             }
-            ConnAction::Publish { channel, message } => {
+            ConnAction::Publish {
+                channel,
+                message,
+                shard,
+            } => {
                 let db = c.client.db;
-                let n = self.publish(db, &channel, &message);
+                let n = self.publish(db, &channel, &message, shard);
                 let mut out = Vec::new();
                 crate::protocol::Reply::new(&mut out, proto).int(n as i64);
                 Ok(out)

@@ -1449,9 +1449,13 @@ impl Reactor {
                 self.shared.add_monitor(self.id, tok);
             }
             ConnAction::Sync { psync } => self.start_sync(idx, psync),
-            ConnAction::Publish { channel, message } => {
+            ConnAction::Publish {
+                channel,
+                message,
+                shard,
+            } => {
                 let db = c.client.db;
-                let n = self.publish(db, &channel, &message);
+                let n = self.publish(db, &channel, &message, shard);
                 if let Some(c) = self.conn_mut(idx) {
                     Reply::new(c.reply_buf(), proto).int(n as i64);
                 }

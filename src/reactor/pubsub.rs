@@ -11,14 +11,40 @@ use crate::tx::{Msg, Token};
 pub(super) const PUBSUB_OUTPUT_LIMIT: usize = 32 << 20;
 
 impl Reactor {
-    /// Deliver `message` on `channel`; how many clients it reached (the
-    /// reply of PUBLISH). Replicated, so a replica's subscribers get it too.
-    pub(super) fn publish(&mut self, db: usize, channel: &[u8], message: &[u8]) -> usize {
+    /// Deliver `message` on `channel` (a shard channel: SPUBLISH); how many
+    /// clients it reached (the reply). Replicated, so a replica's
+    /// subscribers get it too.
+    pub(super) fn publish(
+        &mut self,
+        db: usize,
+        channel: &[u8],
+        message: &[u8],
+        shard: bool,
+    ) -> usize {
         if self.shared.repl.primary.active() {
-            let cmd = vec![b"PUBLISH".to_vec(), channel.to_vec(), message.to_vec()];
+            let name: &[u8] = if shard { b"SPUBLISH" } else { b"PUBLISH" };
+            let cmd = vec![name.to_vec(), channel.to_vec(), message.to_vec()];
             self.repl_append(&[(db, cmd)], false);
         }
+        if shard {
+            return self.deliver_shard(channel, message);
+        }
         self.deliver_published(channel, message)
+    }
+
+    /// SPUBLISH's delivery: an `smessage` to each subscriber of the shard
+    /// channel.
+    fn deliver_shard(&mut self, channel: &[u8], message: &[u8]) -> usize {
+        let to = self.shared.pubsub.shard_receivers(channel);
+        if to.is_empty() {
+            return 0;
+        }
+        let mut bytes = Vec::new();
+        frame(&mut bytes, &[b"smessage", channel, message]);
+        for &(r, tok) in &to {
+            self.send_message(r, tok, &bytes);
+        }
+        to.len()
     }
 
     /// Publish the keyspace notifications raised on this thread

@@ -173,9 +173,9 @@ impl Reactor {
             }
         }
         for e in &effects {
-            if e.cmd.name == "publish" {
+            if e.cmd.name == "publish" || e.cmd.name == "spublish" {
                 let a = e.args.args();
-                self.publish(e.db, a.get(1), a.get(2));
+                self.publish(e.db, a.get(1), a.get(2), e.cmd.name == "spublish");
             } else {
                 self.signal_written(e.cmd, e.db, e.args.args());
             }

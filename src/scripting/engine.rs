@@ -1221,7 +1221,15 @@ fn refused(cmd: &Command) -> bool {
         Kind::Tx(_) => true,
         Kind::Conn(_) => !matches!(
             cmd.name,
-            "ping" | "echo" | "time" | "select" | "publish" | "info" | "lastsave" | "dbsize"
+            "ping"
+                | "echo"
+                | "time"
+                | "select"
+                | "publish"
+                | "spublish"
+                | "info"
+                | "lastsave"
+                | "dbsize"
         ),
         // The blocking commands too, but for BLMPOP and BZMPOP, which
         // then answer as if they timed out (as inside MULTI).
@@ -1432,9 +1440,12 @@ fn conn_command(b: &mut Bridge, cmd: &'static Command, a: Args, r: &mut Reply) {
         },
         // Counted now, delivered by the reactor when the script is done
         // (`Reactor::script_done`).
-        "publish" if b.ctx.shard.id != SCRATCH => {
+        "publish" | "spublish" if b.ctx.shard.id != SCRATCH => {
             let n = SERVER.with(|s| {
                 s.borrow().as_ref().map_or(0, |s| {
+                    if cmd.name == "spublish" {
+                        return s.pubsub.shard_receivers(a.get(1)).len();
+                    }
                     let rec = s.pubsub.receivers(a.get(1));
                     rec.direct.len() + rec.by_pattern.len()
                 })
