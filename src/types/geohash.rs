@@ -195,47 +195,34 @@ pub fn standard_geohash(lon: f64, lat: f64) -> [u8; 11] {
     out
 }
 
-/// Move a cell by one in longitude (`d` > 0 east, < 0 west), wrapping.
-fn move_x(cell: &mut Cell, d: i8) {
+/// Move a cell by one along one axis, wrapping: `axis` masks that axis's
+/// bits (odd bits: longitude, `d` > 0 east; even bits: latitude, `d` > 0
+/// north). The other axis's bits are filled in so a carry or borrow runs
+/// through them.
+fn move_axis(cell: &mut Cell, d: i8, axis: u64) {
     if d == 0 {
         return;
     }
     let width = 64 - u32::from(cell.step) * 2;
-    let mut x = cell.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let y = cell.bits & 0x5555_5555_5555_5555;
-    let zz = 0x5555_5555_5555_5555u64 >> width;
+    let mut mine = cell.bits & axis;
+    let other = cell.bits & !axis;
+    let zz = !axis >> width;
     if d > 0 {
-        x = x.wrapping_add(zz + 1);
+        mine = mine.wrapping_add(zz + 1);
     } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
+        mine |= zz;
+        mine = mine.wrapping_sub(zz + 1);
     }
-    x &= 0xaaaa_aaaa_aaaa_aaaa >> width;
-    cell.bits = x | y;
+    mine &= axis >> width;
+    cell.bits = mine | other;
 }
 
-/// Move a cell by one in latitude (`d` > 0 north, < 0 south), wrapping.
-fn move_y(cell: &mut Cell, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let width = 64 - u32::from(cell.step) * 2;
-    let x = cell.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let mut y = cell.bits & 0x5555_5555_5555_5555;
-    let zz = 0xaaaa_aaaa_aaaa_aaaau64 >> width;
-    if d > 0 {
-        y = y.wrapping_add(zz + 1);
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
-    }
-    y &= 0x5555_5555_5555_5555 >> width;
-    cell.bits = x | y;
-}
+const LON_BITS: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+const LAT_BITS: u64 = 0x5555_5555_5555_5555;
 
 fn moved(mut cell: Cell, dx: i8, dy: i8) -> Cell {
-    move_x(&mut cell, dx);
-    move_y(&mut cell, dy);
+    move_axis(&mut cell, dx, LON_BITS);
+    move_axis(&mut cell, dy, LAT_BITS);
     cell
 }
 
@@ -427,16 +414,9 @@ pub fn format_distance(d: f64) -> String {
 /// `ld2string`'s human form of a double (what GEOPOS and WITHCOORD show):
 /// 17 decimals, trailing zeros and a bare point removed.
 pub fn format_coordinate(v: f64) -> String {
-    let mut s = format!("{v:.17}");
-    let kept = s.trim_end_matches('0').len();
-    s.truncate(kept);
-    if s.ends_with('.') {
-        s.pop();
-    }
-    if s == "-0" {
-        s = "0".into();
-    }
-    s
+    // The double widened to long double prints the same digits: its exact
+    // value is the same.
+    super::long_double::human_form(format!("{v:.17}"))
 }
 
 #[cfg(test)]

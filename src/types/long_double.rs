@@ -45,19 +45,25 @@ impl LongDouble {
         if let Some(inf) = imp::infinity(self.0) {
             return inf.into();
         }
-        let mut s = imp::fixed17(self.0);
-        if s.contains('.') {
-            let kept = s.trim_end_matches('0').len();
-            s.truncate(kept);
-            if s.ends_with('.') {
-                s.pop();
-            }
-        }
-        if s == "-0" {
-            s = "0".into();
-        }
-        s
+        human_form(imp::fixed17(self.0))
     }
+}
+
+/// `ld2string`'s human form of a fixed-point rendering: trailing zeros
+/// after the point (and a bare point) removed, `-0` as `0`. Shared with
+/// GEO's coordinates, which Redis prints the same way.
+pub fn human_form(mut s: String) -> String {
+    if s.contains('.') {
+        let kept = s.trim_end_matches('0').len();
+        s.truncate(kept);
+        if s.ends_with('.') {
+            s.pop();
+        }
+    }
+    if s == "-0" {
+        s = "0".into();
+    }
+    s
 }
 
 impl std::ops::Add for LongDouble {
