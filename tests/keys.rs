@@ -740,3 +740,19 @@ fn debug_reload_reencodes_like_a_load() {
         }
     }
 }
+
+/// DEBUG OBJECT looks at the table as Redis's does: a key past its TTL
+/// that nothing expired yet is still described (Redis's unit/scripting
+/// relies on it), and gone once a read expired it.
+#[test]
+fn debug_object_sees_a_key_not_yet_expired() {
+    let s = Server::start(1);
+    let mut con = s.conn();
+    ok(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut con, &["SET", "k", "v", "PX", "1"]);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert!(status(&mut con, &["DEBUG", "OBJECT", "k"]).contains("encoding:embstr"));
+    assert_eq!(int(&mut con, &["EXISTS", "k"]), 0);
+    assert_eq!(err(&mut con, &["DEBUG", "OBJECT", "k"]), "ERR no such key");
+    ok(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+}

@@ -865,3 +865,61 @@ fn monitor_shows_what_scripts_run() {
         }
     }
 }
+
+/// DEBUG SET-DISABLE-DENY-SCRIPTS lets scripts call DEBUG, as Redis's own
+/// tests do: DEBUG PROTOCOL's every RESP type through Lua and back, for
+/// RESP2 and RESP3 clients and scripts (identical bytes to redis-server
+/// 7.0.15 when it is on PATH), DEBUG SLEEP with the script's clock
+/// stopped, and the refusal once deny is back on. The block in Redis's
+/// unit/scripting that starts with this DEBUG call used to be aborted
+/// whole (about 40 tests).
+#[test]
+fn scripts_may_call_debug_with_deny_disabled() {
+    let run = |port: u16| -> Vec<String> {
+        let mut c = Raw::connect(port);
+        let mut out = Vec::new();
+        let script = |t: &str, lua: &str| {
+            format!("redis.setresp({lua}); return redis.call('debug','protocol','{t}')")
+        };
+        let refused = c.call(&["EVAL", &script("map", "2"), "0"]);
+        assert!(refused.is_error(), "{refused:?}");
+        assert_eq!(
+            c.call(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]),
+            Resp::simple("OK")
+        );
+        for proto in ["2", "3"] {
+            assert!(!c.call(&["HELLO", proto]).is_error());
+            for t in [
+                "bignum", "map", "set", "double", "true", "false", "null", "verbatim",
+            ] {
+                for lua in ["2", "3"] {
+                    out.push(format!(
+                        "{proto} {lua} {t} {:?}",
+                        c.call(&["EVAL", &script(t, lua), "0"])
+                    ));
+                }
+            }
+        }
+        let frozen = "redis.call('SET','key','v','PX','1'); redis.call('DEBUG','SLEEP','0.01'); return redis.call('EXISTS','key')";
+        assert_eq!(c.call(&["EVAL", frozen, "0"]), Resp::Int(1));
+        assert_eq!(c.call(&["EXISTS", "key"]), Resp::Int(0));
+        assert_eq!(
+            c.call(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "0"]),
+            Resp::simple("OK")
+        );
+        assert!(c.call(&["EVAL", &script("map", "2"), "0"]).is_error());
+        out
+    };
+    let ours = run(Server::start(2).port);
+    assert!(
+        ours.contains(
+            &"3 3 map Map([(Int(1), Bool(true)), (Int(2), Bool(false)), (Int(0), Bool(false))])"
+                .to_string()
+        ),
+        "{ours:?}"
+    );
+    if redis_server_available("DEBUG-in-scripts differential test") {
+        let redis = RedisServer::start(&["--enable-debug-command", "yes"]);
+        assert_eq!(ours, run(redis.port));
+    }
+}

@@ -377,7 +377,9 @@ pub fn debug_digest(c: &mut Ctx, key: &[u8]) {
 
 /// DEBUG OBJECT, in Redis's format (fields a test or tool may grep for).
 pub fn debug_object(c: &mut Ctx, key: &[u8]) {
-    let Some(e) = c.lookup_write(key) else {
+    // As Redis's, a look at the table itself: a key past its TTL that
+    // nothing expired yet is still shown.
+    let Some(e) = c.shard.dbs[c.db].peek(key) else {
         return c.r.error("ERR no such key");
     };
     let enc = e.value.encoding();

@@ -331,7 +331,11 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
             }),
         });
     } else if eq_ic(sub, "protocol") && a.len() == 3 {
-        debug_protocol(c, a.get(2));
+        debug_protocol(&mut c.r, a.get(2));
+    } else if eq_ic(sub, "set-disable-deny-scripts") && a.len() == 3 {
+        let on = crate::protocol::parse_i64(a.get(2)).unwrap_or(0) != 0;
+        crate::scripting::DENY_DISABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+        c.r.ok();
     } else if eq_ic(sub, "reload") || eq_ic(sub, "loadaof") {
         // Save and load, without the file: every value serialized and
         // loaded back on its shard.
@@ -374,8 +378,8 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
 }
 
 /// DEBUG PROTOCOL <type>: one reply of each RESP type, for client tests.
-fn debug_protocol(c: &mut ConnCtx, name: &[u8]) {
-    let r = &mut c.r;
+/// DEBUG PROTOCOL: one reply of each RESP type (also from scripts).
+pub fn debug_protocol(r: &mut Reply, name: &[u8]) {
     let is = |s: &str| eq_ic(name, s);
     if is("string") {
         r.bulk(b"Hello World");

@@ -1217,6 +1217,9 @@ fn err_value(lua: &Lua, msg: &str) -> mlua::Result<(Value, bool)> {
 
 /// Commands Redis refuses in scripts (its `noscript` flag).
 fn refused(cmd: &Command) -> bool {
+    if cmd.name == "debug" {
+        return !super::DENY_DISABLED.load(std::sync::atomic::Ordering::Relaxed);
+    }
     match cmd.kind {
         Kind::Tx(_) => true,
         Kind::Conn(_) => !matches!(
@@ -1418,6 +1421,16 @@ fn bridge_call(
 fn conn_command(b: &mut Bridge, cmd: &'static Command, a: Args, r: &mut Reply) {
     match cmd.name {
         "ping" if a.len() == 1 => r.simple("PONG"),
+        // Reached only with deny-scripts disabled (`refused`).
+        "debug" if a.len() == 3 && a.get(1).eq_ignore_ascii_case(b"protocol") => {
+            crate::commands::server::debug_protocol(r, a.get(2))
+        }
+        "debug" if a.len() == 3 && a.get(1).eq_ignore_ascii_case(b"sleep") => {
+            // The script's clock stays where it started, as in Redis.
+            let secs = crate::commands::ctx::arg_f64(a.get(2)).unwrap_or(0.0);
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
+            r.ok();
+        }
         "ping" => r.bulk(a.get(1)),
         "echo" => r.bulk(a.get(1)),
         "time" => {

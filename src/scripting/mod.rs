@@ -131,6 +131,10 @@ pub fn stop_scripts() {
 
 pub static STOPPING: AtomicBool = AtomicBool::new(false);
 
+/// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call commands flagged
+/// `noscript` (Redis's tests call DEBUG PROTOCOL from Lua this way).
+pub static DENY_DISABLED: AtomicBool = AtomicBool::new(false);
+
 /// SCRIPT KILL: stop the scripts running now that have not written yet
 /// (one that has cannot be stopped without breaking its atomicity).
 pub fn kill() -> Result<(), &'static str> {
