@@ -923,3 +923,42 @@ fn scripts_may_call_debug_with_deny_disabled() {
         assert_eq!(ours, run(redis.port));
     }
 }
+
+/// cjson's depth limits and invalid-number setting act as Redis's cjson's
+/// do (they were accepted and ignored; Redis's "JSON smoke test" checks
+/// them; the expected values are redis-server 7.0.15's for this script).
+#[test]
+fn cjson_settings_take_effect() {
+    let s = Server::start(1);
+    let mut con = s.conn();
+    let script = r#"
+        local out = {}
+        local nested = {a = {b = 1}}
+        cjson.encode_max_depth(1)
+        out[1] = tostring(pcall(cjson.encode, nested))
+        cjson.encode_max_depth(1000)
+        out[2] = cjson.encode(nested)
+        cjson.decode_max_depth(1)
+        out[3] = tostring(pcall(cjson.decode, '{"obj": {"array": [1,2]}}'))
+        cjson.decode_max_depth(1000)
+        out[4] = tostring(pcall(cjson.encode, {n = 0/0}))
+        cjson.encode_invalid_numbers(true)
+        out[5] = cjson.encode({1/0, -1/0})
+        out[6] = tostring(cjson.encode_invalid_numbers('null'))
+        out[7] = cjson.encode({1/0})
+        cjson.encode_invalid_numbers(false)
+        return out
+    "#;
+    assert_eq!(
+        strs(&q(&mut con, &["EVAL", script, "0"])),
+        [
+            Some("false".to_string()),
+            Some(r#"{"a":{"b":1}}"#.to_string()),
+            Some("false".to_string()),
+            Some("false".to_string()),
+            Some("[inf,-inf]".to_string()),
+            Some("null".to_string()),
+            Some("[null]".to_string()),
+        ]
+    );
+}

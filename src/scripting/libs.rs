@@ -6,6 +6,8 @@
 //! array rule; LuaBitOp's 32-bit wrapping) is what scripts compare with.
 
 use mlua::{Lua, MultiValue, Table, Value};
+use std::cell::Cell;
+use std::rc::Rc;
 
 /// Put `cjson` and `bit` in the interpreter's globals.
 pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
@@ -291,22 +293,70 @@ fn mp_decode_at(lua: &Lua, b: &[u8], pos: &mut usize, depth: usize) -> mlua::Res
 fn cjson(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set("null", Value::NULL)?;
+    // lua-cjson's nesting limits, per interpreter as its module's are.
+    let encode_max = Rc::new(Cell::new(1000usize));
+    let decode_max = Rc::new(Cell::new(1000usize));
+    let invalid = Rc::new(Cell::new(0u8));
+    let (max, inv) = (encode_max.clone(), invalid.clone());
     t.raw_set(
         "encode",
-        lua.create_function(|lua, v: Value| {
+        lua.create_function(move |lua, v: Value| {
+            let cfg = EncodeCfg {
+                max_depth: max.get(),
+                invalid: inv.get(),
+            };
             let mut out = Vec::new();
-            encode(&v, &mut out, 0).map_err(mlua::Error::runtime)?;
+            encode(&v, &mut out, 0, cfg).map_err(mlua::Error::runtime)?;
             lua.create_string(&out)
         })?,
     )?;
-    // lua-cjson's settings: accepted (halocline keeps its defaults, which
-    // are Redis's) and answered with what they are.
+    t.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(move |lua, setting: Option<Value>| {
+            match setting {
+                None => {}
+                Some(Value::Boolean(b)) => invalid.set(u8::from(b)),
+                Some(Value::String(s)) if s.as_bytes().as_ref() == b"null" => invalid.set(2),
+                Some(Value::String(s)) if s.as_bytes().as_ref() == b"on" => invalid.set(1),
+                Some(Value::String(s)) if s.as_bytes().as_ref() == b"off" => invalid.set(0),
+                Some(_) => {
+                    return Err(mlua::Error::runtime(
+                        "bad argument #1 to '?' (invalid option)",
+                    ))
+                }
+            }
+            Ok(match invalid.get() {
+                0 => Value::Boolean(false),
+                1 => Value::Boolean(true),
+                _ => Value::String(lua.create_string("null")?),
+            })
+        })?,
+    )?;
+    for (name, limit) in [
+        ("encode_max_depth", &encode_max),
+        ("decode_max_depth", &decode_max),
+    ] {
+        let limit = limit.clone();
+        t.raw_set(
+            name,
+            lua.create_function(move |_, n: Option<i64>| {
+                if let Some(n) = n {
+                    if !(1..=i64::from(i32::MAX)).contains(&n) {
+                        return Err(mlua::Error::runtime(
+                            "bad argument #1 to '?' (expected integer between 1 and 2147483647)",
+                        ));
+                    }
+                    limit.set(n as usize);
+                }
+                Ok(limit.get() as i64)
+            })?,
+        )?;
+    }
+    // lua-cjson's other settings: accepted (halocline keeps its defaults,
+    // which are Redis's) and answered with what they are.
     for (name, default) in [
         ("encode_keep_buffer", Value::Boolean(true)),
-        ("encode_max_depth", Value::Number(1000.0)),
-        ("decode_max_depth", Value::Number(1000.0)),
         ("encode_number_precision", Value::Number(14.0)),
-        ("encode_invalid_numbers", Value::Boolean(false)),
         ("decode_invalid_numbers", Value::Boolean(true)),
     ] {
         t.raw_set(
@@ -320,10 +370,17 @@ fn cjson(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "decode",
-        lua.create_function(|lua, s: mlua::LuaString| {
+        lua.create_function(move |lua, s: mlua::LuaString| {
             let v: serde_json::Value = serde_json::from_slice(&s.as_bytes()).map_err(|e| {
                 mlua::Error::runtime(format!("Expected value but found invalid token: {e}"))
             })?;
+            let max = decode_max.get();
+            if nesting(&v) > max {
+                return Err(mlua::Error::runtime(format!(
+                    "Found too many nested data structures ({}) at character 1",
+                    max + 1
+                )));
+            }
             decode(lua, &v)
         })?,
     )?;
@@ -331,9 +388,24 @@ fn cjson(lua: &Lua) -> mlua::Result<Table> {
 }
 
 /// lua-cjson's default: 14 significant digits.
-fn number(n: f64) -> Result<String, String> {
+/// lua-cjson's encoding settings that halocline honours.
+#[derive(Clone, Copy)]
+struct EncodeCfg {
+    max_depth: usize,
+    /// encode_invalid_numbers: 0 refuse NaN/Inf, 1 write them as Redis's
+    /// cjson does (`nan`, `inf`, `-inf`), 2 write null.
+    invalid: u8,
+}
+
+fn number(n: f64, cfg: EncodeCfg) -> Result<String, String> {
     if !n.is_finite() {
-        return Err("Cannot serialise number: must not be NaN or Inf".into());
+        return match cfg.invalid {
+            0 => Err("Cannot serialise number: must not be NaN or Inf".into()),
+            1 if n.is_nan() => Ok("nan".into()),
+            1 if n < 0.0 => Ok("-inf".into()),
+            1 => Ok("inf".into()),
+            _ => Ok("null".into()),
+        };
     }
     Ok(format_g(n, 14))
 }
@@ -390,22 +462,31 @@ fn escape(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+/// How deeply arrays and objects nest in a decoded document.
+fn nesting(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(a) => 1 + a.iter().map(nesting).max().unwrap_or(0),
+        serde_json::Value::Object(o) => 1 + o.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn encode(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: EncodeCfg) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(u) if u.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Integer(i) => out.extend_from_slice(number(*i as f64)?.as_bytes()),
-        Value::Number(n) => out.extend_from_slice(number(*n)?.as_bytes()),
+        Value::Integer(i) => out.extend_from_slice(number(*i as f64, cfg)?.as_bytes()),
+        Value::Number(n) => out.extend_from_slice(number(*n, cfg)?.as_bytes()),
         Value::String(s) => escape(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth >= 1000 {
+            if depth >= cfg.max_depth {
                 return Err(format!(
                     "Cannot serialise, excessive nesting ({})",
                     depth + 1
                 ));
             }
-            encode_table(t, out, depth + 1)?
+            encode_table(t, out, depth + 1, cfg)?
         }
         other => {
             return Err(format!(
@@ -420,7 +501,7 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
 /// lua-cjson's rule: a table whose keys are all positive integers is an
 /// array (holes become null) unless excessively sparse; an empty table is
 /// an object.
-fn encode_table(t: &Table, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+fn encode_table(t: &Table, out: &mut Vec<u8>, depth: usize, cfg: EncodeCfg) -> Result<(), String> {
     let pairs: Vec<(Value, Value)> = t
         .pairs::<Value, Value>()
         .collect::<mlua::Result<_>>()
@@ -451,7 +532,7 @@ fn encode_table(t: &Table, out: &mut Vec<u8>, depth: usize) -> Result<(), String
                 out.push(b',');
             }
             let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-            encode(&v, out, depth)?;
+            encode(&v, out, depth, cfg)?;
         }
         out.push(b']');
         return Ok(());
@@ -463,12 +544,12 @@ fn encode_table(t: &Table, out: &mut Vec<u8>, depth: usize) -> Result<(), String
         }
         match k {
             Value::String(s) => escape(&s.as_bytes(), out),
-            Value::Integer(i) => escape(number(*i as f64)?.as_bytes(), out),
-            Value::Number(x) => escape(number(*x)?.as_bytes(), out),
+            Value::Integer(i) => escape(number(*i as f64, cfg)?.as_bytes(), out),
+            Value::Number(x) => escape(number(*x, cfg)?.as_bytes(), out),
             _ => return Err("Cannot serialise table: table key must be a number or string".into()),
         }
         out.push(b':');
-        encode(v, out, depth)?;
+        encode(v, out, depth, cfg)?;
     }
     out.push(b'}');
     Ok(())
