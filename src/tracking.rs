@@ -243,8 +243,8 @@ fn broadcast(key: &[u8]) {
 pub fn bcast_set(t: Tracker, prefixes: &[Vec<u8>]) {
     let mut all = BCAST.write().unwrap_or_else(|e| e.into_inner());
     all.remove(t.id);
-    let distinct: HashSet<&[u8]> = prefixes.iter().map(Vec::as_slice).collect();
-    for p in distinct {
+    // CLIENT TRACKING keeps a client's prefixes distinct.
+    for p in prefixes {
         all.add(t, p);
     }
     BCAST_N.store(all.pairs, Ordering::Relaxed);

@@ -1,8 +1,8 @@
 //! Commands of features halocline does not have, answered as a Redis
 //! without them answers, so that clients probing for them get the reply
 //! they expect: cluster mode off (CLUSTER, READONLY, READWRITE, ASKING),
-//! no modules loaded (MODULE), no persistence (BGSAVE, BGREWRITEAOF, as
-//! SAVE).
+//! no modules loaded (MODULE), no persistence (SAVE, BGSAVE,
+//! BGREWRITEAOF).
 
 use super::conn::ConnCtx;
 use super::ctx::eq_ic;
@@ -40,8 +40,7 @@ pub fn module(c: &mut ConnCtx, a: Args) {
     }
 }
 
-/// BGSAVE, BGREWRITEAOF: there is nothing to save (the same refusal as
-/// SAVE's).
+/// SAVE, BGSAVE, BGREWRITEAOF: there is nothing to save.
 pub fn no_persistence(c: &mut ConnCtx, a: Args) {
     let name = String::from_utf8_lossy(a.get(0)).to_ascii_uppercase();
     c.r.error(&format!(

@@ -21,12 +21,7 @@ pub fn entry<'c, 'a>(
     let Shard { dbs, stats, .. } = &mut *c.shard;
     let e = dbs[c.db].get(key, c.now, stats);
     if read {
-        if e.is_some() {
-            stats.keyspace_hits += 1;
-        } else {
-            stats.keyspace_misses += 1;
-            crate::notify::key_miss(c.db, key);
-        }
+        stats.count_read(e.is_some(), c.db, key);
     }
     (e, &mut c.r)
 }

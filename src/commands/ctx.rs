@@ -39,12 +39,7 @@ impl<'a> Ctx<'a> {
     pub fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let Shard { dbs, stats, .. } = &mut *self.shard;
         let found = dbs[self.db].get(key, self.now, stats);
-        if found.is_some() {
-            stats.keyspace_hits += 1;
-        } else {
-            stats.keyspace_misses += 1;
-            crate::notify::key_miss(self.db, key);
-        }
+        stats.count_read(found.is_some(), self.db, key);
         found
     }
 
@@ -140,24 +135,19 @@ pub fn lookup_str_as<'s>(
     read: bool,
 ) -> Result<Option<&'s mut StrVal>, Replied> {
     let Shard { dbs, stats, .. } = shard;
-    match dbs[db].get(key, now, stats) {
-        None => {
-            if read {
-                stats.keyspace_misses += 1;
-                crate::notify::key_miss(db, key);
+    let found = dbs[db].get(key, now, stats);
+    if read {
+        stats.count_read(found.is_some(), db, key);
+    }
+    match found {
+        None => Ok(None),
+        Some(e) => match &mut e.value {
+            Value::Str(s) => Ok(Some(s)),
+            #[allow(unreachable_patterns)]
+            _ => {
+                r.error(WRONGTYPE);
+                Err(Replied)
             }
-            Ok(None)
-        }
-        Some(e) => {
-            stats.keyspace_hits += u64::from(read);
-            match &mut e.value {
-                Value::Str(s) => Ok(Some(s)),
-                #[allow(unreachable_patterns)]
-                _ => {
-                    r.error(WRONGTYPE);
-                    Err(Replied)
-                }
-            }
-        }
+        },
     }
 }

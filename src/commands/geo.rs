@@ -421,15 +421,17 @@ fn search_generic(c: &mut Ctx, a: Args, form: Form) {
             "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
         ));
     }
-    let name = String::from_utf8_lossy(a.get(0));
+    let name = || String::from_utf8_lossy(a.get(0));
     if form.search() && !(frommember || fromlonlat) {
         return r.error(&format!(
-            "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
+            "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {}",
+            name()
         ));
     }
     if form.search() && !(byradius || bybox) {
         return r.error(&format!(
-            "ERR exactly one of BYRADIUS and BYBOX can be specified for {name}"
+            "ERR exactly one of BYRADIUS and BYBOX can be specified for {}",
+            name()
         ));
     }
     if any && count == 0 {

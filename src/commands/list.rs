@@ -20,12 +20,7 @@ pub fn lookup_value<'s>(
     let Shard { dbs, stats, .. } = shard;
     let found = dbs[db].get(key, now, stats);
     if read {
-        if found.is_some() {
-            stats.keyspace_hits += 1;
-        } else {
-            stats.keyspace_misses += 1;
-            crate::notify::key_miss(db, key);
-        }
+        stats.count_read(found.is_some(), db, key);
     }
     found.map(|e| &mut e.value)
 }

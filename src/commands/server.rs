@@ -191,10 +191,6 @@ pub fn lastsave(c: &mut ConnCtx, _a: Args) {
 
 /// halocline keeps no snapshot on disk: saying OK would tell the client its
 /// data is safe when it is not.
-pub fn save(c: &mut ConnCtx, _a: Args) {
-    c.r.error("ERR halocline does not persist data (no RDB or AOF): SAVE is not supported");
-}
-
 pub fn shutdown(c: &mut ConnCtx, a: Args) {
     for o in a.iter().skip(1) {
         if !(eq_ic(o, "nosave")

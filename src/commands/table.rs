@@ -898,7 +898,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("readwrite", 1, &["fast", "loading", "stale"], 0, 0, 0, Conn(absent::cluster_disabled), "cluster", "3.0.0", C, "Enables read-write queries for a connection to a Redis Cluster replica node."),
     cmd!("asking", 1, &["fast"], 0, 0, 0, Conn(absent::cluster_disabled), "cluster", "3.0.0", C, "Signals that a cluster client is following an -ASK redirect."),
     cmd!("module", -2, &[], 0, 0, 0, Conn(absent::module), "server", "4.0.0", &["@slow"], "A container for module commands."),
-    cmd!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(server::save), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk."),
+    cmd!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(absent::no_persistence), "server", "1.0.0", SV, "Synchronously saves the database(s) to disk."),
     cmd!("debug", -2, ADMIN, 0, 0, 0, Conn(server::debug), "server", "1.0.0", SV, "A container for debugging commands."),
     // replication (replica side)
     cmd!("replicaof", 3, REPLICAOF, 0, 0, 0, Conn(crate::replication::replica::replicaof), "server", "5.0.0", SV, "Make the server a replica of another instance, or promote it as master."),

@@ -30,6 +30,20 @@ pub struct DbStats {
     pub keyspace_misses: u64,
 }
 
+impl DbStats {
+    /// A read lookup of `key` in database `db` (Redis's lookupKeyRead):
+    /// a hit or a miss, and a miss raises `keymiss`.
+    #[inline]
+    pub fn count_read(&mut self, found: bool, db: usize, key: &[u8]) {
+        if found {
+            self.keyspace_hits += 1;
+        } else {
+            self.keyspace_misses += 1;
+            crate::notify::key_miss(db, key);
+        }
+    }
+}
+
 pub struct Db {
     map: KeyTable<Entry>,
     expires: IndexSet<Key, Hasher>,
