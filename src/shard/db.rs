@@ -267,20 +267,30 @@ impl Db {
         let idx = self.map.get_index_of(key)?;
         let expire_at = self.map[idx].expire_at;
         if expire_at != 0 && expire_at <= now {
-            // CLIENT PAUSE holds expiry: gone for readers, kept until then.
-            if crate::pause::writes_held(now) {
-                return None;
-            }
-            if self.deleted.is_some() {
-                let key = Key::from_slice(key);
-                self.note_deleted(&key);
-            }
-            self.remove_at(idx);
-            stats.expired_keys += 1;
-            self.raise(crate::notify::EXPIRED, "expired", key);
+            self.expire_on_access(idx, key, now, stats);
             return None;
         }
         Some(idx)
+    }
+
+    /// Lazy expiry of a key found past its TTL. Out of line so that the
+    /// lookup above stays small enough to be inlined into every read.
+    #[cold]
+    #[inline(never)]
+    fn expire_on_access(&mut self, idx: usize, key: &[u8], now: u64, stats: &mut DbStats) {
+        // CLIENT PAUSE holds expiry: gone for readers, kept until then.
+        if !crate::pause::writes_held(now) {
+            self.delete_expired(idx, key, stats);
+        }
+    }
+
+    /// Delete a key found past its TTL, like any other deletion: replicas
+    /// and subscribers are told.
+    fn delete_expired(&mut self, idx: usize, key: &[u8], stats: &mut DbStats) {
+        self.note_deleted(key);
+        self.remove_at(idx);
+        stats.expired_keys += 1;
+        self.raise(crate::notify::EXPIRED, "expired", key);
     }
 
     #[inline]
@@ -325,15 +335,7 @@ impl Db {
                 self.accessed(idx);
                 return &mut self.map[idx];
             }
-            // Deleted by expiry, like any other: replicas and subscribers
-            // are told.
-            if self.deleted.is_some() {
-                let key = Key::from_slice(key);
-                self.note_deleted(&key);
-            }
-            self.remove_at(idx);
-            stats.expired_keys += 1;
-            self.raise(crate::notify::EXPIRED, "expired", key);
+            self.delete_expired(idx, key, stats);
         }
         let entry = Entry {
             value: make(),
@@ -533,10 +535,7 @@ impl Db {
                     continue;
                 }
                 let k = Key::from_slice(k);
-                self.note_deleted(&k);
-                self.remove_at(idx);
-                stats.expired_keys += 1;
-                self.raise(crate::notify::EXPIRED, "expired", &k);
+                self.delete_expired(idx, &k, stats);
                 continue;
             }
             return Some(k.to_vec());
@@ -654,10 +653,7 @@ impl Db {
                 // replicas). Safe while walking down: the entry moved into
                 // this index comes from above it, already visited.
                 let k = Key::from_slice(k);
-                self.note_deleted(&k);
-                self.remove_at(i as usize);
-                stats.expired_keys += 1;
-                self.raise(crate::notify::EXPIRED, "expired", &k);
+                self.delete_expired(i as usize, &k, stats);
             }
         }
         i
