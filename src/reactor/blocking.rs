@@ -9,7 +9,8 @@
 //! sleep). A client that disconnects, or a blocked command inside EXEC
 //! (which never blocks), leaves nothing behind.
 
-use super::{distinct_keys, lock_keys, token, Reactor};
+use super::coordinate::lock_keys;
+use super::{distinct_keys, token, Reactor};
 use crate::commands::blocking::{timeout_index, timeout_ms, timeout_reply};
 use crate::commands::table::Command;
 use crate::commands::table::{self, Kind};

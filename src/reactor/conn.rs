@@ -51,7 +51,7 @@ pub struct Conn {
     pub dirty: bool,
     /// Commands parsed ahead that a barrier stopped from running
     /// (`Reactor::process`); offsets relative to the start of `inbuf`.
-    pub ahead: super::ParsedAhead,
+    pub ahead: super::input::ParsedAhead,
     /// Emptied reply-run buffers (`Slot::Ready`), reused for the next run.
     spare_runs: Vec<Vec<u8>>,
     /// CLIENT REPLY OFF/SKIP: the command being dispatched answers
