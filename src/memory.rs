@@ -105,6 +105,17 @@ pub struct MemoryLimit {
     per_reactor: Vec<Published>,
 }
 
+/// The most bytes seen in use (INFO's used_memory_peak, MEMORY STATS):
+/// sampled at 10 Hz as Redis's cron samples it, and whenever INFO or
+/// MEMORY STATS compute the figure. Process-wide, like the memory it
+/// describes.
+static PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// Record `used` bytes in use; the peak so far (at least `used`).
+pub fn note_peak(used: u64) -> u64 {
+    PEAK.fetch_max(used, Ordering::Relaxed).max(used)
+}
+
 impl MemoryLimit {
     pub fn new(reactors: usize) -> MemoryLimit {
         let _ = tikv_jemalloc_ctl::epoch::advance();

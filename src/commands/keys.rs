@@ -398,17 +398,12 @@ pub fn debug_object(c: &mut Ctx, key: &[u8]) {
     c.r.simple(&s);
 }
 
-/// MEMORY USAGE key [SAMPLES n]: an estimate of the bytes a key costs
-/// (entry, key and value allocations); MEMORY HELP otherwise.
-pub fn memory(c: &mut Ctx, a: Args) {
-    if !eq_ic(a.get(1), "usage") || a.len() < 3 {
-        return c.r.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
-            String::from_utf8_lossy(a.get(1))
-        ));
-    }
-    let key = a.get(2);
-    let Some(e) = c.lookup_write(key) else {
+/// MEMORY USAGE's part on the key's shard (`server::memory` checked the
+/// options): an estimate of the bytes the key costs (entry, key and value
+/// allocations), nil if there is none. Like Redis's, it looks at the
+/// table as it is: no lazy expiry, no hit or miss counted.
+pub fn memory_usage(c: &mut Ctx, key: &[u8]) {
+    let Some(e) = c.shard.dbs[c.db].peek(key) else {
         return c.r.null();
     };
     let value = match &e.value {

@@ -462,6 +462,13 @@ impl Reactor {
             cmd_usec,
             errors: crate::errorstats::snapshot(),
             memory_net: self.meter.net(),
+            client_buffers: self
+                .conns
+                .iter()
+                .flatten()
+                .map(|c| (c.inbuf.capacity() + c.out.capacity() + c.sending.capacity()) as u64)
+                .sum(),
+            db_overhead: self.shard.dbs.iter().map(|d| d.overhead()).collect(),
         }
     }
 
@@ -477,6 +484,10 @@ impl Reactor {
         self.replicate_deletions();
         self.replica_tick();
         self.check_waits();
+        if self.id == 0 {
+            let used = self.shared.memory.used(self.id, self.meter.net());
+            crate::memory::note_peak(used);
+        }
     }
 
     /// `timeout N`: close clients idle for more than N seconds, except

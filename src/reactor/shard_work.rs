@@ -341,6 +341,18 @@ impl Reactor {
                 }
                 OpResult::Unit
             }
+            ShardOp::MemoryUsage { db, proto, key } => {
+                let mut out = Vec::new();
+                let mut ctx = Ctx {
+                    shard,
+                    db,
+                    now,
+                    r: Reply::new(&mut out, proto),
+                    max_bulk: self.max_bulk,
+                };
+                keys::memory_usage(&mut ctx, &key);
+                OpResult::Reply(out)
+            }
             ShardOp::Digest => {
                 OpResult::Reply(crate::types::digest::dataset_digest(&shard.dbs, now).to_vec())
             }

@@ -1233,6 +1233,7 @@ fn refused(cmd: &Command) -> bool {
                 | "info"
                 | "lastsave"
                 | "dbsize"
+                | "memory"
         ),
         // The blocking commands too, but for BLMPOP and BZMPOP, which
         // then answer as if they timed out (as inside MULTI).
@@ -1293,6 +1294,21 @@ fn bridge_call(
     };
     if !cmd.arity_ok(a.len()) {
         return reject("ERR Wrong number of args calling Redis command from script");
+    }
+    // A container's subcommand is a command of its own to Redis's lookup:
+    // unknown, or called with its wrong number of arguments.
+    if !cmd.subcommands.is_empty() && a.len() >= 2 {
+        match cmd
+            .subcommands
+            .iter()
+            .find(|(n, _)| a.get(1).eq_ignore_ascii_case(n.as_bytes()))
+        {
+            None => return err_value(lua, "ERR Unknown Redis command called from script"),
+            Some(&(_, arity)) if !table::arity_allows(arity, a.len()) => {
+                return reject("ERR Wrong number of args calling Redis command from script");
+            }
+            Some(_) => {}
+        }
     }
     if refused(cmd) {
         return reject("ERR This Redis command is not allowed from script");
@@ -1471,7 +1487,30 @@ fn conn_command(b: &mut Bridge, cmd: &'static Command, a: Args, r: &mut Reply) {
             });
             r.int(n as i64);
         }
-        // INFO, LASTSAVE, DBSIZE need the reactor, not one shard; PUBLISH
+        // A declared key: on the shard (or the copy) the script runs on.
+        "memory" if a.get(1).eq_ignore_ascii_case(b"usage") => {
+            if let Err(e) = crate::commands::server::memory_usage_options(a) {
+                return r.error(e);
+            }
+            let ctx = &mut *b.ctx;
+            let mut inner = Ctx {
+                shard: &mut *ctx.shard,
+                db: b.db,
+                now: ctx.now,
+                r: Reply::new(&mut *r.out, r.proto),
+                max_bulk: ctx.max_bulk,
+            };
+            crate::commands::keys::memory_usage(&mut inner, a.get(2));
+        }
+        "memory" if a.len() == 2 && a.get(1).eq_ignore_ascii_case(b"purge") => {
+            if crate::alloc::release_freed_pages() {
+                r.ok();
+            } else {
+                r.error("ERR Error purging dirty pages");
+            }
+        }
+        // INFO, LASTSAVE, DBSIZE, MEMORY STATS and DOCTOR need every shard's
+        // figures, not one shard; PUBLISH
         // from a script whose keys span shards runs on a scratch copy:
         // not available to scripts yet.
         _ => r.error(&format!(

@@ -241,6 +241,13 @@ impl Db {
         self.expires.len()
     }
 
+    /// Bytes of the key table and of the TTL index themselves (MEMORY
+    /// STATS' overhead.hashtable.main and .expires).
+    pub fn overhead(&self) -> (u64, u64) {
+        let expires = self.expires.capacity() * (std::mem::size_of::<Key>() + 16);
+        (self.map.table_bytes() as u64, expires as u64)
+    }
+
     /// Look a key up, deleting it first if its TTL has passed (lazy expiry).
     #[inline]
     pub fn get(&mut self, key: &[u8], now: u64, stats: &mut DbStats) -> Option<&mut Entry> {
@@ -402,7 +409,7 @@ impl Db {
     fn after_insert(&self, before: usize) {
         // 16k entries of 64 bytes plus slots: about a megabyte freed.
         if before >= 1 << 14 && self.map.capacity() > before {
-            crate::alloc::release_freed_pages();
+            let _ = crate::alloc::release_freed_pages();
         }
     }
 

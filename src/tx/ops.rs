@@ -139,6 +139,14 @@ pub enum ShardOp {
         keys: OwnedArgs,
         flag: std::sync::Weak<std::sync::atomic::AtomicBool>,
     },
+    /// MEMORY USAGE of one key: a look at the table, like DEBUG OBJECT,
+    /// that waits for no lock (inside EXEC the lock is the transaction's
+    /// own).
+    MemoryUsage {
+        db: usize,
+        proto: Proto,
+        key: Vec<u8>,
+    },
     /// Run a whole command whose keys all live on the target shard.
     Exec {
         db: usize,
@@ -339,6 +347,10 @@ pub struct ShardStats {
     /// Bytes the reactor's thread allocated minus bytes it freed (see
     /// `memory::ThreadMeter`), read when it answered.
     pub memory_net: i64,
+    /// Bytes held by this reactor's connections' buffers (MEMORY STATS).
+    pub client_buffers: u64,
+    /// (main table, expires) bytes per database (MEMORY STATS).
+    pub db_overhead: Vec<(u64, u64)>,
 }
 
 impl ShardStats {
@@ -350,6 +362,14 @@ impl ShardStats {
             self.keyspace[i].0 += k;
             self.keyspace[i].1 += e;
         }
+        if self.db_overhead.len() < o.db_overhead.len() {
+            self.db_overhead.resize(o.db_overhead.len(), (0, 0));
+        }
+        for (i, (m, e)) in o.db_overhead.iter().enumerate() {
+            self.db_overhead[i].0 += m;
+            self.db_overhead[i].1 += e;
+        }
+        self.client_buffers += o.client_buffers;
         self.expired_keys += o.expired_keys;
         self.evicted_keys += o.evicted_keys;
         self.keyspace_hits += o.keyspace_hits;
