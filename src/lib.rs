@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod errorstats;
 pub mod io;
+pub mod latency;
 pub mod logging;
 pub mod memory;
 pub mod notify;

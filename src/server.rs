@@ -90,9 +90,12 @@ impl Shared {
         self.repl.replica.configure(cfg);
         crate::scripting::set_busy_threshold(cfg.int("busy-reply-threshold", 5000));
         crate::notify::set_flags(cfg.notify_flags);
+        let latency_ms = cfg.int("latency-monitor-threshold", 0);
+        crate::latency::set_threshold(latency_ms);
         crate::slowlog::configure(
             cfg.int("slowlog-log-slower-than", 10_000),
             cfg.int("slowlog-max-len", 128).max(0) as usize,
+            latency_ms > 0,
         );
         crate::tracking::set_max_keys(
             cfg.int("tracking-table-max-keys", 1_000_000).max(0) as usize,

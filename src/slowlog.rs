@@ -46,11 +46,13 @@ pub struct Entry {
 }
 
 /// CONFIG: slowlog-log-slower-than (negative: off) and slowlog-max-len.
-pub fn configure(threshold_us: i64, max_len: usize) {
+/// `monitored`: the latency monitor is on, which samples every command
+/// class, the fast ones included.
+pub fn configure(threshold_us: i64, max_len: usize, monitored: bool) {
     THRESHOLD_US.store(threshold_us, Ordering::Relaxed);
     MAX_LEN.store(max_len, Ordering::Relaxed);
     TIME_FAST.store(
-        (0..FAST_TIMED_BELOW_US).contains(&threshold_us),
+        monitored || (0..FAST_TIMED_BELOW_US).contains(&threshold_us),
         Ordering::Relaxed,
     );
     trim(&mut lock());
@@ -74,6 +76,13 @@ fn trim(log: &mut VecDeque<Entry>) {
 /// A timed run's duration.
 pub fn elapsed_us(started: std::time::Instant) -> u64 {
     started.elapsed().as_micros() as u64
+}
+
+/// A timed run of `cmd` took `us` microseconds: a latency monitor sample
+/// if slow enough for it; whether it goes in the slow log.
+pub fn took(cmd: &Command, us: u64) -> bool {
+    crate::latency::command(cmd.fast, us);
+    is_slow(us)
 }
 
 /// Whether a run of `us` microseconds goes in the slow log.

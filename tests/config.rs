@@ -825,6 +825,79 @@ fn slowlog_and_latency() {
     }
 }
 
+/// With latency-monitor-threshold set, commands at least that slow are
+/// samples of "command" (or "fast-command"), an active expiry cycle that
+/// slow of "expire-cycle": LATEST, HISTORY, GRAPH, DOCTOR and RESET
+/// answer from them (they were fixed empty answers).
+#[test]
+fn latency_monitor_records_slow_events() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "latency-monitor-threshold", "30"],
+        );
+        assert!(as_str(&q(&mut con, &["LATENCY", "DOCTOR"])).starts_with("Dave, no latency spike"));
+        ok(&mut con, &["DEBUG", "SLEEP", "0"]);
+        ok(&mut con, &["DEBUG", "SLEEP", "0.05"]);
+        let latest = q(&mut con, &["LATENCY", "LATEST"]);
+        let Value::Array(events) = &latest else {
+            panic!("{latest:?}")
+        };
+        assert_eq!(events.len(), 1, "{latest:?}");
+        let Value::Array(e) = &events[0] else {
+            panic!("{latest:?}")
+        };
+        assert_eq!(as_str(&e[0]), "command");
+        let (Value::Int(t), Value::Int(ms), Value::Int(max)) = (&e[1], &e[2], &e[3]) else {
+            panic!("{latest:?}")
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        assert!((now - 5..=now).contains(t), "{t} vs {now}");
+        assert!(*ms >= 50 && max == ms, "{latest:?}");
+        let Value::Array(h) = q(&mut con, &["LATENCY", "HISTORY", "command"]) else {
+            panic!("HISTORY is an array")
+        };
+        assert_eq!(h.len(), 1);
+        let graph = as_str(&q(&mut con, &["LATENCY", "GRAPH", "command"]));
+        assert!(
+            graph.starts_with(&format!(
+                "command - high {ms} ms, low {ms} ms (all time high {ms} ms)\n"
+            )),
+            "{graph}"
+        );
+        let doctor = as_str(&q(&mut con, &["LATENCY", "DOCTOR"]));
+        assert!(doctor.contains("1. command: 1 latency spikes"), "{doctor}");
+
+        // An expiring collection freed by the active cycle.
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "latency-monitor-threshold", "1"],
+        );
+        let script = "for i = 1, tonumber(ARGV[1]) do redis.call('sadd', KEYS[1], i) end";
+        q(&mut con, &["EVAL", script, "1", "big", "1000000"]);
+        assert_eq!(int(&mut con, &["PEXPIRE", "big", "20"]), 1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while int(&mut con, &["DBSIZE"]) != 0 {
+            assert!(std::time::Instant::now() < deadline, "never expired");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let latest = format!("{:?}", q(&mut con, &["LATENCY", "LATEST"]));
+        assert!(latest.contains("expire-cycle"), "{latest}");
+
+        assert_eq!(int(&mut con, &["LATENCY", "RESET", "nosuch"]), 0);
+        assert!(int(&mut con, &["LATENCY", "RESET"]) >= 2);
+        assert_eq!(q(&mut con, &["LATENCY", "LATEST"]), Value::Array(vec![]));
+        assert_eq!(
+            err(&mut con, &["LATENCY", "GRAPH", "command"]),
+            "ERR No samples available for event 'command'"
+        );
+    }
+}
+
 /// CONFIG GET takes several patterns and answers a setting under each of
 /// its names a pattern matches, old ones included, once each (the Redis
 /// suite's 'CONFIG GET multiple args'; names checked against redis-server).

@@ -448,7 +448,7 @@ impl Reactor {
                 self.counters
                     .ran(table::stat_index(cmd, args), failed, usec);
             }
-            if let Some(us) = usec.filter(|&us| crate::slowlog::is_slow(us)) {
+            if let Some(us) = usec.filter(|&us| crate::slowlog::took(cmd, us)) {
                 if let Some(c) = self.conn(idx) {
                     crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
                 }
@@ -556,7 +556,7 @@ impl Reactor {
         f(&mut ctx, args);
         let action = std::mem::replace(&mut ctx.action, ConnAction::None);
         let usec = timed.map(crate::slowlog::elapsed_us);
-        if let Some(us) = usec.filter(|&us| crate::slowlog::is_slow(us)) {
+        if let Some(us) = usec.filter(|&us| crate::slowlog::took(cmd, us)) {
             crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
         }
         let failed = out.get(at) == Some(&b'-');

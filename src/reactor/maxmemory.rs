@@ -65,6 +65,17 @@ impl Reactor {
             return true;
         }
         let samples = mem.samples();
+        let timed = crate::latency::enabled().then(std::time::Instant::now);
+        let over = self.evict_batch(policy, samples, max);
+        if let Some(t) = timed {
+            crate::latency::sample("eviction-cycle", t.elapsed().as_millis() as u64);
+        }
+        over
+    }
+
+    /// Up to EVICT_BATCH evictions, until under `max`; true if the command
+    /// about to run must be refused.
+    fn evict_batch(&mut self, policy: Policy, samples: usize, max: u64) -> bool {
         for _ in 0..EVICT_BATCH {
             if !self.shard.evict_one(policy, samples) {
                 // Nothing left here: the other shards must shed, if they can.

@@ -478,8 +478,12 @@ impl Reactor {
         self.expire_blocked();
         self.close_idle_clients();
         if self.shared.active_expire.load(Ordering::Relaxed) {
+            let timed = crate::latency::enabled().then(std::time::Instant::now);
             self.shard
                 .active_expire(self.now, std::time::Duration::from_millis(25));
+            if let Some(t) = timed {
+                crate::latency::sample("expire-cycle", t.elapsed().as_millis() as u64);
+            }
         }
         self.replicate_deletions();
         self.replica_tick();

@@ -48,7 +48,7 @@ impl Reactor {
         let failed = ctx.r.out.get(at) == Some(&b'-');
         self.counters
             .ran(table::stat_index(cmd, args), failed, usec);
-        if let Some(us) = usec.filter(|&us| crate::slowlog::is_slow(us)) {
+        if let Some(us) = usec.filter(|&us| crate::slowlog::took(cmd, us)) {
             if let Some(c) = self.conn(idx) {
                 crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
             }

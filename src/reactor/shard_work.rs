@@ -76,7 +76,7 @@ impl Reactor {
         let timed = crate::slowlog::times(cmd).then(std::time::Instant::now);
         self.run_on_shard_into(db, proto, Some(cmd), a, &mut out);
         let usec = timed.map(crate::slowlog::elapsed_us);
-        if let Some(us) = usec.filter(|&us| crate::slowlog::is_slow(us)) {
+        if let Some(us) = usec.filter(|&us| crate::slowlog::took(cmd, us)) {
             // Its client lives on another reactor: no address or name here.
             crate::slowlog::record(us, a, "", b"");
         }
