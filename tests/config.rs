@@ -825,6 +825,82 @@ fn slowlog_and_latency() {
     }
 }
 
+/// The slow log names the commands EXEC ran, not EXEC (they were not
+/// timed at all), and judges a blocking command when it is answered, not
+/// when it blocks (it was logged as it blocked, before what served it).
+#[test]
+fn slowlog_judges_commands_inside_exec_and_when_unblocked() {
+    for threads in [1, 4] {
+        let srv = Server::start(threads);
+        let mut con = srv.conn();
+        let entry_args = |con: &mut redis::Connection| -> Vec<Vec<String>> {
+            let Value::Array(entries) = q(con, &["SLOWLOG", "GET", "-1"]) else {
+                panic!("SLOWLOG GET is an array");
+            };
+            entries
+                .iter()
+                .map(|e| match e {
+                    Value::Array(f) => match &f[3] {
+                        Value::Array(a) => a.iter().map(as_str).collect(),
+                        v => panic!("{v:?}"),
+                    },
+                    v => panic!("{v:?}"),
+                })
+                .collect()
+        };
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "slowlog-log-slower-than", "100000"],
+        );
+        ok(&mut con, &["SLOWLOG", "RESET"]);
+        let mut tx = redis::pipe();
+        tx.atomic().cmd("DEBUG").arg("SLEEP").arg("0.15");
+        let _: Value = tx.query(&mut con).expect("EXEC");
+        assert_eq!(entry_args(&mut con), [["DEBUG", "SLEEP", "0.15"]]);
+
+        ok(&mut con, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        let mut waiter = srv.raw();
+        waiter.cmd(&[b"BLPOP", b"{list}", b"0"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !as_str(&q(&mut con, &["INFO", "clients"])).contains("blocked_clients:1") {
+            assert!(std::time::Instant::now() < deadline, "never blocked");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        ok(&mut con, &["SLOWLOG", "RESET"]);
+        let mut tx = redis::pipe();
+        // One shard (as in Redis's test): the pop comes after the whole
+        // transaction there. Across shards, the others' parts may be
+        // logged after it.
+        tx.atomic()
+            .cmd("LPUSH")
+            .arg("{list}")
+            .arg("x")
+            .cmd("SET")
+            .arg("{list}other")
+            .arg("1");
+        let _: Value = tx.query(&mut con).expect("EXEC");
+        assert_eq!(
+            waiter.read(),
+            Resp::Array(vec![Resp::bulk("{list}"), Resp::bulk("x")])
+        );
+        // Answered, so judged: the log stops here (the CONFIG SET is judged
+        // by its new threshold).
+        ok(
+            &mut con,
+            &["CONFIG", "SET", "slowlog-log-slower-than", "-1"],
+        );
+        let got = entry_args(&mut con);
+        // Newest first: the pop after the push that served it, EXEC nowhere.
+        assert_eq!(got[0], ["BLPOP", "{list}", "0"], "{got:?}");
+        assert!(
+            got.iter().all(|e| !e[0].eq_ignore_ascii_case("exec")),
+            "{got:?}"
+        );
+        assert_eq!(got[1], ["SET", "{list}other", "1"], "{got:?}");
+        assert_eq!(got[2], ["LPUSH", "{list}", "x"], "{got:?}");
+    }
+}
+
 /// With latency-monitor-threshold set, commands at least that slow are
 /// samples of "command" (or "fast-command"), an active expiry cycle that
 /// slow of "expire-cycle": LATEST, HISTORY, GRAPH, DOCTOR and RESET

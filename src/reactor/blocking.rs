@@ -50,6 +50,10 @@ pub struct Blocked {
     /// A `Msg::CancelWait` went to the shard serving it: its answer, not
     /// an attempt's, decides.
     pub cancel_sent: bool,
+    /// Microseconds its first run took here (0 if not timed, or run on
+    /// another shard): the slow log and the latency monitor judge a
+    /// blocked command when it is answered, as Redis's do.
+    pub usec: u64,
 }
 
 impl Blocked {
@@ -160,6 +164,7 @@ impl Reactor {
             tried: false,
             cancel: None,
             cancel_sent: false,
+            usec: 0,
         }));
         let from = self.id;
         let pops = Pops::of(cmd.name);
@@ -617,6 +622,12 @@ impl Reactor {
     pub(super) fn unblock(&mut self, idx: u32, reply: Vec<u8>) {
         let Some(c) = self.conn_mut(idx) else { return };
         let Some(b) = c.blocked.take() else { return };
+        // Answered (served or timed out, not abandoned): judged now.
+        if let Some(cmd) = table::lookup(b.args.args().get(0)).filter(|_| !reply.is_empty()) {
+            if crate::slowlog::times(cmd) && crate::slowlog::took(cmd, b.usec) {
+                crate::slowlog::record(b.usec, b.args.args(), &c.client.addr, &c.client.name);
+            }
+        }
         c.barriers = c.barriers.saturating_sub(1);
         match c.slot_mut(b.slot) {
             // A spanning attempt in flight holds locks: let it finish as an

@@ -448,7 +448,9 @@ impl Reactor {
                 self.counters
                     .ran(table::stat_index(cmd, args), failed, usec);
             }
-            if let Some(us) = usec.filter(|&us| crate::slowlog::took(cmd, us)) {
+            let blocks = !wrote && cmd.is_blocking();
+            // A command that blocks is judged when it is answered.
+            if let Some(us) = usec.filter(|&us| !blocks && crate::slowlog::took(cmd, us)) {
                 if let Some(c) = self.conn(idx) {
                     crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
                 }
@@ -462,8 +464,11 @@ impl Reactor {
                     self.signal_written(cmd, db, args);
                 }
             }
-            if !wrote && cmd.is_blocking() {
+            if blocks {
                 self.block(idx, cmd, args, db, self.id, None);
+                if let Some(b) = self.conn_mut(idx).and_then(|c| c.blocked.as_mut()) {
+                    b.usec = usec.unwrap_or(0);
+                }
             }
         } else {
             let tok = token(idx, c.gen);

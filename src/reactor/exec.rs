@@ -316,7 +316,7 @@ impl Reactor {
                         Err(e) => replies[pos] = Some(error_bytes(&e, proto)),
                     }
                 }
-                Kind::Conn(f) => match self.run_conn_captured(idx, f, a) {
+                Kind::Conn(f) => match self.run_conn_captured(idx, cmd, f, a) {
                     Ok(bytes) => replies[pos] = Some(bytes),
                     Err(plan) => {
                         if !batch.is_empty() {
@@ -360,7 +360,13 @@ impl Reactor {
 
     /// Run a connection command now, for EXEC: its reply bytes, or the plan
     /// it asked for (INFO, CLIENT LIST...).
-    fn run_conn_captured(&mut self, idx: u32, f: table::ConnFn, a: Args) -> Result<Vec<u8>, Plan> {
+    fn run_conn_captured(
+        &mut self,
+        idx: u32,
+        cmd: &'static table::Command,
+        f: table::ConnFn,
+        a: Args,
+    ) -> Result<Vec<u8>, Plan> {
         let shared = self.shared.clone();
         let (now, id) = (self.now, self.id);
         let Some(c) = self.conn_mut(idx) else {
@@ -378,8 +384,15 @@ impl Reactor {
             reactor: id,
             conn: tok,
         };
+        // Timed as run outside MULTI: the slow log names the commands
+        // EXEC ran, never EXEC itself (as Redis's).
+        let timed = crate::slowlog::times(cmd).then(std::time::Instant::now);
         f(&mut ctx, a);
+        let usec = timed.map(crate::slowlog::elapsed_us);
         let action = std::mem::replace(&mut ctx.action, ConnAction::None);
+        if let Some(us) = usec.filter(|&us| crate::slowlog::took(cmd, us)) {
+            crate::slowlog::record(us, a, &c.client.addr, &c.client.name);
+        }
         self.recount_special(idx);
         let Some(c) = self.conn_mut(idx) else {
             return Ok(Vec::new());

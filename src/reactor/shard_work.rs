@@ -190,9 +190,18 @@ impl Reactor {
                         let a = args.args();
                         let cmd = table::lookup(a.get(0));
                         let mut out = Vec::with_capacity(32);
+                        let timed = cmd
+                            .is_some_and(crate::slowlog::times)
+                            .then(std::time::Instant::now);
                         r.run_on_shard_into(db, proto, cmd, a, &mut out);
+                        let usec = timed.map(crate::slowlog::elapsed_us);
                         if let Some(cmd) = cmd {
                             crate::callstats::record(cmd, a, out.first() == Some(&b'-'));
+                            if let Some(us) = usec.filter(|&us| crate::slowlog::took(cmd, us)) {
+                                // The client may live on another reactor:
+                                // no address or name here.
+                                crate::slowlog::record(us, a, "", b"");
+                            }
                         }
                         blocking::nil_if_blocked(cmd, &mut out, proto);
                         replies.push(out);
