@@ -571,7 +571,9 @@ impl Config {
                         self.notify_flags = f;
                         crate::notify::format(f)
                     }
-                    "dir" | "dbfilename" | "masterauth" | "masteruser" => one()?.clone(),
+                    "dir" | "dbfilename" | "masterauth" | "masteruser" | "replica-announce-ip" => {
+                        one()?.clone()
+                    }
                     "replicaof" => replicaof_value(args)?,
                     _ => {
                         let v = one()?;

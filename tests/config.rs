@@ -537,6 +537,15 @@ fn config_set_error_messages() {
         err(&mut con, &["CONFIG", "SET", "maxclients", "abc"]),
         "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer"
     );
+    // A string setting (it was parsed as an integer: its own default, "",
+    // could not be set back).
+    for v in ["", "10.0.0.7"] {
+        ok(&mut con, &["CONFIG", "SET", "replica-announce-ip", v]);
+        assert_eq!(
+            pairs(&q(&mut con, &["CONFIG", "GET", "slave-announce-ip"])),
+            [("slave-announce-ip".to_string(), Value::BulkString(v.into()))]
+        );
+    }
     // Start-up only, as in Redis 7.0, though a config file may set them.
     for name in ["daemonize", "pidfile", "supervised", "appendfilename"] {
         assert_eq!(
