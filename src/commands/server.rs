@@ -554,11 +554,46 @@ pub fn config(c: &mut ConnCtx, a: Args) {
 }
 
 fn command_info(r: &mut Reply, cmd: &Command) {
+    // COMMAND itself runs without a subcommand: a command, not a container.
+    if cmd.subcommands.is_empty() || cmd.arity != -2 {
+        return command_entry(r, cmd.name, cmd.arity, cmd);
+    }
+    // A container, as Redis lists one: no flags, keys or categories of
+    // its own (but @slow); each subcommand an entry of its own, with the
+    // container's flags, keys and categories (the table keeps them per
+    // container).
     r.array(10);
     r.bulk(cmd.name.as_bytes());
     r.int(cmd.arity as i64);
-    r.set(cmd.flags.len());
-    for f in cmd.flags {
+    r.set(0);
+    r.int(0);
+    r.int(0);
+    r.int(0);
+    r.set(1);
+    r.simple("@slow");
+    r.set(0); // tips
+    r.array(0); // key specs
+    r.array(cmd.subcommands.len());
+    for &(sub, arity) in cmd.subcommands {
+        command_entry(r, &format!("{}|{sub}", cmd.name), arity, cmd);
+    }
+}
+
+/// One COMMAND INFO entry: `cmd`'s flags, keys and categories under
+/// `name` and `arity`.
+fn command_entry(r: &mut Reply, name: &str, arity: i32, cmd: &Command) {
+    r.array(10);
+    r.bulk(name.as_bytes());
+    r.int(arity as i64);
+    // may_replicate is hidden from COMMAND INFO, as Redis hides it.
+    let flags: Vec<&str> = cmd
+        .flags
+        .iter()
+        .copied()
+        .filter(|f| *f != "may_replicate")
+        .collect();
+    r.set(flags.len());
+    for f in flags {
         r.simple(f);
     }
     r.int(cmd.first_key as i64);
@@ -607,30 +642,38 @@ fn command_info(r: &mut Reply, cmd: &Command) {
     r.array(0); // subcommands
 }
 
-/// A command's ACL categories as COMMAND INFO lists them: @write or @read,
-/// its own, then @fast or @slow.
+/// A command's ACL categories: its own, and those Redis derives from its
+/// flags (setImplicitACLCategories): write → @write, readonly → @read
+/// (not for scripting commands), admin → @admin and @dangerous, pubsub →
+/// @pubsub, fast → @fast (else @slow), blocking → @blocking.
 pub(super) fn acl_categories(cmd: &Command) -> Vec<&'static str> {
-    let rw = if cmd.is_write() {
-        Some("@write")
-    } else if cmd.flags.contains(&"readonly") {
-        Some("@read")
-    } else {
-        None
+    let has = |f: &str| cmd.flags.contains(&f);
+    let own = |c: &str| cmd.acl.contains(&c);
+    let mut cats: Vec<&'static str> = Vec::with_capacity(cmd.acl.len() + 4);
+    let mut add = |c: &'static str| {
+        if !cats.contains(&c) {
+            cats.push(c);
+        }
     };
-    let speed = if cmd.flags.contains(&"fast") {
-        "@fast"
-    } else {
-        "@slow"
-    };
-    let mut cats: Vec<&str> = Vec::with_capacity(cmd.acl.len() + 2);
-    cats.extend(rw);
-    cats.extend(
-        cmd.acl
-            .iter()
-            .copied()
-            .filter(|c| *c != "@slow" && *c != "@fast"),
-    );
-    cats.push(speed);
+    if cmd.is_write() {
+        add("@write");
+    } else if has("readonly") && !own("@scripting") {
+        add("@read");
+    }
+    for c in cmd.acl.iter().filter(|c| **c != "@slow" && **c != "@fast") {
+        add(c);
+    }
+    if has("admin") {
+        add("@admin");
+        add("@dangerous");
+    }
+    if has("pubsub") {
+        add("@pubsub");
+    }
+    if has("blocking") {
+        add("@blocking");
+    }
+    add(if has("fast") { "@fast" } else { "@slow" });
     cats
 }
 

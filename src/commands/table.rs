@@ -588,7 +588,6 @@ const WD: &[&str] = &["write"];
 const WDF: &[&str] = &["write", "fast"];
 const R: &[&str] = &["readonly"];
 const RF: &[&str] = &["readonly", "fast"];
-const CONN: &[&str] = &["noscript", "loading", "stale", "fast"];
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
 const REPLICAOF: &[&str] = &["admin", "noscript", "stale", "no_async_loading"];
 
@@ -644,6 +643,8 @@ use Kind::*;
 
 const S: &[&str] = &["@string"];
 const K: &[&str] = &["@keyspace"];
+const KD: &[&str] = &["@keyspace", "@dangerous"];
+const SORT: &[&str] = &["@set", "@sortedset", "@list", "@dangerous"];
 const C: &[&str] = &["@connection"];
 const SV: &[&str] = &["@admin", "@dangerous"];
 const PS: &[&str] = &["@pubsub"];
@@ -698,8 +699,8 @@ pub static COMMANDS: &[Command] = &[
     cmd!("mset", -3, W, 1, -1, 2, Multi(string::mset, Multi::MSet), "string", "1.0.1", S, "Atomically creates or modifies the string values of one or more keys."),
     cmd!("msetnx", -3, W, 1, -1, 2, Multi(string::msetnx, Multi::MSetNx), "string", "1.0.1", S, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
     cmd!("lcs", -3, R, 1, 2, 1, Keyed(string::lcs), "string", "7.0.0", S, "Finds the longest common substring."),
-    cmd!("sort", -2, WDM, 1, 1, 1, Keyed(sort::sort), "generic", "1.0.0", K, "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.").option_key(sort::store_key),
-    cmd!("sort_ro", -2, &["readonly", "movablekeys"], 1, 1, 1, Keyed(sort::sort_ro), "generic", "7.0.0", K, "Returns the sorted elements of a list, a set, or a sorted set."),
+    cmd!("sort", -2, WDM, 1, 1, 1, Keyed(sort::sort), "generic", "1.0.0", SORT, "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.").option_key(sort::store_key),
+    cmd!("sort_ro", -2, &["readonly", "movablekeys"], 1, 1, 1, Keyed(sort::sort_ro), "generic", "7.0.0", SORT, "Returns the sorted elements of a list, a set, or a sorted set."),
     cmd!("setbit", 4, W, 1, 1, 1, Keyed(bitops::setbit), "bitmap", "2.2.0", &["@bitmap"], "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
     cmd!("getbit", 3, RF, 1, 1, 1, Keyed(bitops::getbit), "bitmap", "2.2.0", &["@bitmap"], "Returns a bit value by offset."),
     cmd!("bitcount", -2, R, 1, 1, 1, Keyed(bitops::bitcount), "bitmap", "2.6.0", &["@bitmap"], "Counts the number of set bits (population counting) in a string."),
@@ -840,20 +841,20 @@ pub static COMMANDS: &[Command] = &[
     cmd!("move", 3, WDF, 1, 1, 1, Keyed(keys::move_), "generic", "1.0.0", K, "Moves a key to another database."),
     cmd!("object", -2, R, 2, 2, 1, Keyed(keys::object), "generic", "2.2.3", K, "A container for object introspection commands."),
     cmd!("dump", 2, R, 1, 1, 1, Keyed(keys::dump), "generic", "2.6.0", K, "Returns a serialized representation of the value stored at a key."),
-    cmd!("restore", -4, W, 1, 1, 1, Keyed(keys::restore), "generic", "2.6.0", K, "Creates a key from the serialized representation of a value."),
+    cmd!("restore", -4, W, 1, 1, 1, Keyed(keys::restore), "generic", "2.6.0", KD, "Creates a key from the serialized representation of a value."),
     cmd!("memory", -2, R, 2, 2, 1, Conn(server::memory), "server", "4.0.0", &["@slow"], "A container for memory diagnostics commands."),
-    cmd!("keys", 2, R, 0, 0, 0, All(AllOp::Keys), "generic", "1.0.0", K, "Returns all key names that match a pattern."),
+    cmd!("keys", 2, R, 0, 0, 0, All(AllOp::Keys), "generic", "1.0.0", KD, "Returns all key names that match a pattern."),
     cmd!("scan", -2, R, 0, 0, 0, All(AllOp::Scan), "generic", "2.8.0", K, "Iterates over the key names in the database."),
     cmd!("randomkey", 1, R, 0, 0, 0, All(AllOp::RandomKey), "generic", "1.0.0", K, "Returns a random key name from the database."),
     cmd!("dbsize", 1, RF, 0, 0, 0, All(AllOp::DbSize), "server", "1.0.0", K, "Returns the number of keys in the database."),
-    cmd!("flushdb", -1, WD, 0, 0, 0, All(AllOp::FlushDb), "server", "1.0.0", K, "Remove all keys from the current database."),
-    cmd!("flushall", -1, WD, 0, 0, 0, All(AllOp::FlushAll), "server", "1.0.0", K, "Removes all keys from all databases."),
-    cmd!("swapdb", 3, WDF, 0, 0, 0, All(AllOp::SwapDb), "server", "4.0.0", K, "Swaps two Redis databases."),
+    cmd!("flushdb", -1, WD, 0, 0, 0, All(AllOp::FlushDb), "server", "1.0.0", KD, "Remove all keys from the current database."),
+    cmd!("flushall", -1, WD, 0, 0, 0, All(AllOp::FlushAll), "server", "1.0.0", KD, "Removes all keys from all databases."),
+    cmd!("swapdb", 3, WDF, 0, 0, 0, All(AllOp::SwapDb), "server", "4.0.0", KD, "Swaps two Redis databases."),
     // connection
     cmd!("ping", -1, &["fast"], 0, 0, 0, Conn(connection::ping), "connection", "1.0.0", C, "Returns the server's liveliness response."),
     cmd!("echo", 2, &["loading", "stale", "fast"], 0, 0, 0, Conn(connection::echo), "connection", "1.0.0", C, "Returns the given string."),
-    cmd!("quit", -1, &["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, Conn(connection::quit), "connection", "1.0.0", C, "Closes the connection."),
-    cmd!("select", 2, CONN, 0, 0, 0, Conn(connection::select), "connection", "1.0.0", C, "Changes the selected database."),
+    cmd!("quit", -1, &["noscript", "loading", "stale", "fast", "allow_busy", "no_auth"], 0, 0, 0, Conn(connection::quit), "connection", "1.0.0", C, "Closes the connection."),
+    cmd!("select", 2, &["loading", "stale", "fast"], 0, 0, 0, Conn(connection::select), "connection", "1.0.0", C, "Changes the selected database."),
     cmd!("hello", -1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::hello), "connection", "6.0.0", C, "Handshakes with the Redis server."),
     cmd!("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, Conn(connection::auth), "connection", "1.0.0", C, "Authenticates the connection."),
     cmd!("monitor", 1, &["admin", "noscript", "loading", "stale"], 0, 0, 0, Conn(connection::monitor), "server", "1.0.0", SV, "Listen for all requests received by the server in real time"),
@@ -877,7 +878,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("psync", -3, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Conn(replication::psync), "server", "2.8.0", SV, "Internal command used for replication"),
     cmd!("replconf", -1, &["admin", "noscript", "loading", "stale", "allow_busy"], 0, 0, 0, Conn(replication::replconf), "server", "3.0.0", SV, "An internal command for configuring the replication stream"),
     cmd!("role", 1, &["noscript", "loading", "stale", "fast"], 0, 0, 0, Conn(replication::role), "server", "2.8.12", SV, "Return the role of the instance in the context of replication"),
-    cmd!("wait", 3, &["noscript"], 0, 0, 0, Conn(replication::wait), "generic", "3.0.0", K, "Wait for the synchronous replication of all the write commands sent in the context of the current connection"),
+    cmd!("wait", 3, &["noscript"], 0, 0, 0, Conn(replication::wait), "generic", "3.0.0", C, "Wait for the synchronous replication of all the write commands sent in the context of the current connection"),
     cmd!("subscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::subscribe), "pubsub", "2.0.0", PS, "Listen for messages published to the given channels"),
     cmd!("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::unsubscribe), "pubsub", "2.0.0", PS, "Stop listening for messages posted to the given channels"),
     cmd!("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"], 0, 0, 0, Conn(pubsub::psubscribe), "pubsub", "2.0.0", PS, "Listen for messages published to channels matching the given patterns"),
