@@ -398,31 +398,6 @@ pub fn debug_object(c: &mut Ctx, key: &[u8]) {
     c.r.simple(&s);
 }
 
-/// MEMORY USAGE's part on the key's shard (`server::memory` checked the
-/// options): an estimate of the bytes the key costs (entry, key and value
-/// allocations), nil if there is none. Like Redis's, it looks at the
-/// table as it is: no lazy expiry, no hit or miss counted.
-pub fn memory_usage(c: &mut Ctx, key: &[u8]) {
-    let Some(e) = c.shard.dbs[c.db].peek(key) else {
-        return c.r.null();
-    };
-    let value = match &e.value {
-        crate::types::Value::Str(s) => match s {
-            crate::types::StrVal::Int(_) => 0,
-            crate::types::StrVal::Inline(..) => 0,
-            crate::types::StrVal::Emb(b) => b.len(),
-            crate::types::StrVal::Raw(b) => b.capacity() + 24,
-        },
-        crate::types::Value::Hash(h) => {
-            std::mem::size_of::<crate::types::HashVal>() + h.mem_usage()
-        }
-        crate::types::Value::Set(s) => std::mem::size_of::<crate::types::SetVal>() + s.mem_usage(),
-        crate::types::Value::List(l) => 48 + l.payload_bytes(),
-        crate::types::Value::ZSet(z) => 48 + z.payload_bytes(),
-    };
-    c.r.int((56 + key.len() + value) as i64);
-}
-
 /// DUMP key: the value in Redis's serialization (`rdb::dump`), nil if
 /// the key does not exist.
 pub fn dump(c: &mut Ctx, a: Args) {

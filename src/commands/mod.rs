@@ -13,6 +13,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod memory;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;

@@ -5,8 +5,8 @@
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
 use super::{
-    absent, acl, bitops, blocking, connection, geo, hash, hll, keys, list, pubsub, replication,
-    scripting, server, set, sort, string, zset,
+    absent, acl, bitops, blocking, connection, geo, hash, hll, keys, list, memory, pubsub,
+    replication, scripting, server, set, sort, string, zset,
 };
 use crate::protocol::Args;
 
@@ -842,7 +842,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("object", -2, R, 2, 2, 1, Keyed(keys::object), "generic", "2.2.3", K, "A container for object introspection commands."),
     cmd!("dump", 2, R, 1, 1, 1, Keyed(keys::dump), "generic", "2.6.0", K, "Returns a serialized representation of the value stored at a key."),
     cmd!("restore", -4, W, 1, 1, 1, Keyed(keys::restore), "generic", "2.6.0", KD, "Creates a key from the serialized representation of a value."),
-    cmd!("memory", -2, R, 2, 2, 1, Conn(server::memory), "server", "4.0.0", &["@slow"], "A container for memory diagnostics commands."),
+    cmd!("memory", -2, R, 2, 2, 1, Conn(memory::memory), "server", "4.0.0", &["@slow"], "A container for memory diagnostics commands."),
     cmd!("keys", 2, R, 0, 0, 0, All(AllOp::Keys), "generic", "1.0.0", KD, "Returns all key names that match a pattern."),
     cmd!("scan", -2, R, 0, 0, 0, All(AllOp::Scan), "generic", "2.8.0", K, "Iterates over the key names in the database."),
     cmd!("randomkey", 1, R, 0, 0, 0, All(AllOp::RandomKey), "generic", "1.0.0", K, "Returns a random key name from the database."),

@@ -359,7 +359,7 @@ impl Reactor {
                     r: Reply::new(&mut out, proto),
                     max_bulk: self.max_bulk,
                 };
-                keys::memory_usage(&mut ctx, &key);
+                crate::commands::memory::usage(&mut ctx, &key);
                 OpResult::Reply(out)
             }
             ShardOp::Digest => {

@@ -1489,7 +1489,7 @@ fn conn_command(b: &mut Bridge, cmd: &'static Command, a: Args, r: &mut Reply) {
         }
         // A declared key: on the shard (or the copy) the script runs on.
         "memory" if a.get(1).eq_ignore_ascii_case(b"usage") => {
-            if let Err(e) = crate::commands::server::memory_usage_options(a) {
+            if let Err(e) = crate::commands::memory::usage_options(a) {
                 return r.error(e);
             }
             let ctx = &mut *b.ctx;
@@ -1500,7 +1500,7 @@ fn conn_command(b: &mut Bridge, cmd: &'static Command, a: Args, r: &mut Reply) {
                 r: Reply::new(&mut *r.out, r.proto),
                 max_bulk: ctx.max_bulk,
             };
-            crate::commands::keys::memory_usage(&mut inner, a.get(2));
+            crate::commands::memory::usage(&mut inner, a.get(2));
         }
         "memory" if a.len() == 2 && a.get(1).eq_ignore_ascii_case(b"purge") => {
             if crate::alloc::release_freed_pages() {
