@@ -45,13 +45,7 @@ pub fn memory(c: &mut ConnCtx, a: Args) {
             ops: all_shards(c.shared.nshards, |_| ShardOp::Stats),
             barrier: false,
             finish: Box::new(move |results, r| {
-                let mut st = ShardStats::default();
-                for x in &results {
-                    if let OpResult::Stats(s) = x {
-                        st.add(s);
-                    }
-                }
-                let m = MemoryOverhead::new(&fixed, &st);
+                let m = MemoryOverhead::new(&fixed, &ShardStats::sum(&results));
                 if doctor {
                     r.verbatim(m.doctor().as_bytes());
                 } else {

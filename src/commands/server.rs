@@ -937,12 +937,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
         ops: all_shards(n, |_| ShardOp::Stats),
         barrier: false,
         finish: Box::new(move |results, r| {
-            let mut st = ShardStats::default();
-            for x in &results {
-                if let OpResult::Stats(s) = x {
-                    st.add(s);
-                }
-            }
+            let st = ShardStats::sum(&results);
             let mut out = String::new();
             for sec in want {
                 if !out.is_empty() {

@@ -354,6 +354,17 @@ pub struct ShardStats {
 }
 
 impl ShardStats {
+    /// The sum of a `ShardOp::Stats` fan-out's results.
+    pub fn sum(results: &[OpResult]) -> ShardStats {
+        let mut st = ShardStats::default();
+        for x in results {
+            if let OpResult::Stats(s) = x {
+                st.add(s);
+            }
+        }
+        st
+    }
+
     pub fn add(&mut self, o: &ShardStats) {
         if self.keyspace.len() < o.keyspace.len() {
             self.keyspace.resize(o.keyspace.len(), (0, 0));
