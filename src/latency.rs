@@ -1,7 +1,9 @@
 //! The latency monitor (LATENCY LATEST, HISTORY, RESET, GRAPH, DOCTOR):
-//! every event that took at least latency-monitor-threshold milliseconds
-//! (0: the monitor is off) is a sample of its event class ("command",
-//! "fast-command", "expire-cycle", "eviction-cycle"). Per class, as in
+//! every timed event that took at least latency-monitor-threshold
+//! milliseconds (0: the monitor is off) is a sample of its event class:
+//! "command" and "fast-command" (the commands the slow log times: not
+//! those spanning shards or whole-keyspace ones), "expire-cycle",
+//! "eviction-cycle". Per class, as in
 //! Redis: the last 160 seconds that had a sample, the slowest sample of
 //! each second, and the slowest ever.
 //!
@@ -192,7 +194,8 @@ pub fn doctor() -> String {
         let avg = sum / n.max(1);
         let mad = s.samples.iter().map(|x| x.1.abs_diff(avg)).sum::<u64>() / n.max(1);
         let span = match (s.samples.front(), s.samples.back()) {
-            (Some(a), Some(b)) => b.0 - a.0,
+            // Wall-clock seconds: a clock stepped back gives 0, not a wrap.
+            (Some(a), Some(b)) => b.0.saturating_sub(a.0),
             _ => 0,
         };
         out.push_str(&format!(
@@ -202,7 +205,7 @@ pub fn doctor() -> String {
             s.max
         ));
         let advice = match *name {
-            "command" => "   Slow commands: SLOWLOG GET shows which; commands that work on whole large values (KEYS, SMEMBERS, LRANGE 0 -1, SORT...) take time in proportion to them.\n",
+            "command" => "   Slow commands: SLOWLOG GET shows which; commands that work on whole large values (SMEMBERS, HGETALL, LRANGE 0 -1, SORT...) take time in proportion to them.\n",
             "fast-command" => "   Commands that should take constant time were slow: usually the process was not running (a busy or oversubscribed host, swapping, a virtual machine's steal time).\n",
             "expire-cycle" => "   Active expiry deleted large values or many keys at once; a key holding a large collection takes time to free when it expires.\n",
             "eviction-cycle" => "   Eviction freed many keys at once to get under maxmemory; large writes, or a maxmemory lowered at run time, cause mass eviction.\n",

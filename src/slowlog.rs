@@ -7,12 +7,14 @@
 //! would cost the hot path two clock reads per request, so commands Redis
 //! flags `fast` (GET, SET, INCR...: O(1)) are timed only when the slow
 //! log's threshold is low enough for them to matter
-//! (`FAST_TIMED_BELOW_US`; the suite's 0 logs everything); every other
-//! command run by one reactor is timed: keyed commands where they run (on
-//! the key's reactor for a remote key, without the client's address and
-//! name there), connection commands and scripts. Not timed: commands
-//! spanning shards, whole-keyspace commands (KEYS, SCAN, FLUSHALL...),
-//! EXEC, and the fan-outs behind connection commands. The log is one
+//! (`FAST_TIMED_BELOW_US`; the suite's 0 logs everything) or the latency
+//! monitor is on; every other command run by one reactor is timed: keyed
+//! commands where they run (on the key's reactor for a remote key, without
+//! the client's address and name there), connection commands, scripts, and
+//! the commands EXEC runs (EXEC itself is not logged, as in Redis). Not
+//! timed: commands spanning shards, whole-keyspace commands (KEYS, SCAN,
+//! FLUSHALL...), and the fan-outs behind connection commands. A blocking
+//! command is judged when it is served. The log is one
 //! process-wide list behind a mutex: only a slow command or a SLOWLOG
 //! query ever takes it.
 

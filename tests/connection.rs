@@ -338,6 +338,30 @@ fn command_info_matches_redis() {
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+    // COMMAND LIST FILTERBY ACLCAT, commands themselves (containers only
+    // under @slow): the same as Redis's, but for commands absent here.
+    let names = |con: &mut redis::Connection, cat: &str| -> std::collections::BTreeSet<String> {
+        strs(&q(con, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", cat]))
+            .into_iter()
+            .flatten()
+            .filter(|n| !n.contains('|'))
+            .collect()
+    };
+    for cat in [
+        "read",
+        "write",
+        "dangerous",
+        "slow",
+        "admin",
+        "connection",
+        "blocking",
+    ] {
+        let want: std::collections::BTreeSet<String> = names(&mut redis.conn(), cat)
+            .into_iter()
+            .filter(|n| ours.contains_key(n))
+            .collect();
+        assert_eq!(names(&mut srv.conn(), cat), want, "@{cat}");
+    }
     // A container lists its subcommands as entries of their own.
     let Value::Array(info) = q(&mut srv.conn(), &["COMMAND", "INFO", "config"]) else {
         panic!("COMMAND INFO")

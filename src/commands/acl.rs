@@ -139,14 +139,25 @@ fn getuser(c: &mut ConnCtx, user: &[u8]) {
     c.r.array(0);
 }
 
-/// Whether `cmd` (itself, not its subcommands) is in category `cat`. A
-/// container is only `slow`, as in Redis; its subcommands take its
-/// categories.
-fn in_category(cmd: &Command, cat: &str, as_container: bool) -> bool {
+/// Whether `cmd` (itself, not its subcommands) is in category `cat`
+/// (case-insensitive, without '@'). A container is only `slow`, as in
+/// Redis; its subcommands take its categories.
+pub(super) fn in_category(cmd: &Command, cat: &[u8], as_container: bool) -> bool {
     if as_container {
-        return cat == "slow";
+        return cat.eq_ignore_ascii_case(b"slow");
     }
-    acl_categories(cmd).iter().any(|c| &c[1..] == cat)
+    acl_categories(cmd)
+        .iter()
+        .any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(cat))
+}
+
+/// The position of `category` ("@read") in Redis's order of categories
+/// (COMMAND INFO lists a command's in that order).
+pub(super) fn category_rank(category: &str) -> usize {
+    CATEGORIES
+        .iter()
+        .position(|c| *c == &category[1..])
+        .unwrap_or(CATEGORIES.len())
 }
 
 fn cat(c: &mut ConnCtx, a: Args) {
@@ -169,11 +180,10 @@ fn cat(c: &mut ConnCtx, a: Args) {
     };
     let mut names: Vec<String> = Vec::new();
     for cmd in COMMANDS {
-        let container = !cmd.subcommands.is_empty();
-        if in_category(cmd, cat, container) {
+        if in_category(cmd, cat.as_bytes(), cmd.is_pure_container()) {
             names.push(cmd.name.to_string());
         }
-        if container && in_category(cmd, cat, false) {
+        if !cmd.subcommands.is_empty() && in_category(cmd, cat.as_bytes(), false) {
             names.extend(
                 cmd.subcommands
                     .iter()

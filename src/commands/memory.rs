@@ -28,6 +28,7 @@ pub fn memory(c: &mut ConnCtx, a: Args) {
                     db,
                     proto,
                     key: key.to_vec(),
+                    in_tx: false,
                 },
             )],
             barrier: false,
@@ -314,7 +315,7 @@ impl MemoryOverhead {
     }
 }
 
-/// MEMORY USAGE's part on the key's shard (`server::memory` checked the
+/// MEMORY USAGE's part on the key's shard (`memory` checked the
 /// options): an estimate of the bytes the key costs (entry, key and value
 /// allocations), nil if there is none. Like Redis's, it looks at the
 /// table as it is: no lazy expiry, no hit or miss counted.

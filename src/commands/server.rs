@@ -554,8 +554,7 @@ pub fn config(c: &mut ConnCtx, a: Args) {
 }
 
 fn command_info(r: &mut Reply, cmd: &Command) {
-    // COMMAND itself runs without a subcommand: a command, not a container.
-    if cmd.subcommands.is_empty() || cmd.arity != -2 {
+    if !cmd.is_pure_container() {
         return command_entry(r, cmd.name, cmd.arity, cmd);
     }
     // A container, as Redis lists one: no flags, keys or categories of
@@ -674,6 +673,8 @@ pub(super) fn acl_categories(cmd: &Command) -> Vec<&'static str> {
         add("@blocking");
     }
     add(if has("fast") { "@fast" } else { "@slow" });
+    // In Redis's order of categories, as its COMMAND INFO lists them.
+    cats.sort_by_key(|c| super::acl::category_rank(c));
     cats
 }
 
@@ -770,9 +771,9 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             let keep = |name: &str| match filter {
                 Filter::All => true,
                 Filter::Module => false,
-                Filter::AclCat(cat) => acl_categories(cmd)
-                    .iter()
-                    .any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(cat)),
+                Filter::AclCat(cat) => {
+                    super::acl::in_category(cmd, cat, name == cmd.name && cmd.is_pure_container())
+                }
                 Filter::Pattern(p) => glob_match(p, name.as_bytes(), true),
             };
             if keep(cmd.name) {

@@ -484,6 +484,12 @@ impl Command {
     pub fn is_container(&self) -> bool {
         !self.subcommands.is_empty() || self.name == "debug"
     }
+    /// A container Redis lists as one (no flags, keys or categories of its
+    /// own but @slow): one that cannot run without a subcommand. COMMAND,
+    /// which can, is a command with subcommands.
+    pub fn is_pure_container(&self) -> bool {
+        !self.subcommands.is_empty() && self.arity == -2
+    }
     /// Redis's refusal of a container's subcommand before it runs: unknown
     /// (named as sent), or with the wrong number of arguments.
     pub fn subcommand_error(&self, args: Args) -> Option<String> {

@@ -51,8 +51,9 @@ pub struct Blocked {
     /// an attempt's, decides.
     pub cancel_sent: bool,
     /// Microseconds its first run took here (0 if not timed, or run on
-    /// another shard): the slow log and the latency monitor judge a
-    /// blocked command when it is answered, as Redis's do.
+    /// another shard): the slow log judges a blocked command when it is
+    /// served, as Redis 7.0's does (its time there also counts the run
+    /// that served it).
     pub usec: u64,
 }
 
@@ -573,6 +574,13 @@ impl Reactor {
             }
             return;
         }
+        // Served: judged now, as Redis 7.0 judges a blocked command when
+        // it serves it (not when it times out).
+        if let Some(cmd) = table::lookup(b.args.args().get(0)) {
+            if crate::slowlog::times(cmd) && crate::slowlog::took(cmd, b.usec) {
+                crate::slowlog::record(b.usec, b.args.args(), &c.client.addr, &c.client.name);
+            }
+        }
         self.unblock(idx, out);
     }
 
@@ -622,12 +630,6 @@ impl Reactor {
     pub(super) fn unblock(&mut self, idx: u32, reply: Vec<u8>) {
         let Some(c) = self.conn_mut(idx) else { return };
         let Some(b) = c.blocked.take() else { return };
-        // Answered (served or timed out, not abandoned): judged now.
-        if let Some(cmd) = table::lookup(b.args.args().get(0)).filter(|_| !reply.is_empty()) {
-            if crate::slowlog::times(cmd) && crate::slowlog::took(cmd, b.usec) {
-                crate::slowlog::record(b.usec, b.args.args(), &c.client.addr, &c.client.name);
-            }
-        }
         c.barriers = c.barriers.saturating_sub(1);
         match c.slot_mut(b.slot) {
             // A spanning attempt in flight holds locks: let it finish as an

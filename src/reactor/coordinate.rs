@@ -397,6 +397,19 @@ impl Reactor {
                 }
                 Some(self.exec_op(op))
             }
+            ShardOp::MemoryUsage {
+                db,
+                ref key,
+                in_tx: false,
+                ..
+            } if !self.shard.locks.is_idle() => {
+                let keys: LockSet = std::iter::once(lock_id(db, key)).collect();
+                if self.shard.locks.blocked(&keys) {
+                    self.shard.locks.park(keys, op, reply);
+                    return None;
+                }
+                Some(self.exec_op(op))
+            }
             ShardOp::Batch {
                 ref cmds,
                 in_tx: false,

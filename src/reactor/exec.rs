@@ -400,7 +400,14 @@ impl Reactor {
             return Ok(Vec::new());
         };
         match action {
-            ConnAction::Plan(p) => Err(p),
+            ConnAction::Plan(mut p) => {
+                for (_, op) in &mut p.ops {
+                    if let ShardOp::MemoryUsage { in_tx, .. } = op {
+                        *in_tx = true;
+                    }
+                }
+                Err(p)
+            }
             ConnAction::Close => {
                 c.close_after_flush = true;
                 Ok(out)

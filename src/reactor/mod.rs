@@ -472,7 +472,8 @@ impl Reactor {
         }
     }
 
-    /// Periodic work (10 Hz): active expiry.
+    /// Periodic work (10 Hz): active expiry (a latency monitor sample when
+    /// it was slow), timeouts, and on reactor 0 the memory peak.
     pub fn tick(&mut self) {
         self.now = now_ms();
         self.expire_blocked();

@@ -350,7 +350,7 @@ impl Reactor {
                 }
                 OpResult::Unit
             }
-            ShardOp::MemoryUsage { db, proto, key } => {
+            ShardOp::MemoryUsage { db, proto, key, .. } => {
                 let mut out = Vec::new();
                 let mut ctx = Ctx {
                     shard,

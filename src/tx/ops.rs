@@ -139,13 +139,15 @@ pub enum ShardOp {
         keys: OwnedArgs,
         flag: std::sync::Weak<std::sync::atomic::AtomicBool>,
     },
-    /// MEMORY USAGE of one key: a look at the table, like DEBUG OBJECT,
-    /// that waits for no lock (inside EXEC the lock is the transaction's
-    /// own).
+    /// MEMORY USAGE of one key: a look at the table. Behind a lock on
+    /// the key it waits like any command (after the client's earlier
+    /// writes), except inside EXEC (`in_tx`), where the lock is the
+    /// transaction's own.
     MemoryUsage {
         db: usize,
         proto: Proto,
         key: Vec<u8>,
+        in_tx: bool,
     },
     /// Run a whole command whose keys all live on the target shard.
     Exec {
