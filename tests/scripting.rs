@@ -962,3 +962,35 @@ fn cjson_settings_take_effect() {
         ]
     );
 }
+
+/// EVALSHA and FCALL check their arguments in Redis's order: a digest
+/// that is not 40 characters is NOSCRIPT and an unknown function "not
+/// found" before the number of keys is read (both answered the number of
+/// keys' error first).
+#[test]
+fn evalsha_and_fcall_check_the_script_before_numkeys() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    assert_eq!(
+        err(&mut con, &["EVALSHA", "short", "x"]),
+        "NOSCRIPT No matching script. Please use EVAL."
+    );
+    assert_eq!(
+        err(&mut con, &["EVALSHA", &"a".repeat(40), "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        err(&mut con, &["FCALL", "nosuch", "x"]),
+        "ERR Function not found"
+    );
+    let lib = "#!lua name=ordlib\nredis.register_function('ordf', function() return 1 end)";
+    assert_eq!(
+        bulk(&mut con, &["FUNCTION", "LOAD", lib]).as_deref(),
+        Some("ordlib")
+    );
+    assert_eq!(
+        err(&mut con, &["FCALL", "ordf", "x"]),
+        "ERR Bad number of keys provided"
+    );
+    assert_eq!(int(&mut con, &["FCALL", "ordf", "0"]), 1);
+}

@@ -701,6 +701,11 @@ pub fn eval(ctx: &mut Ctx, a: Args, by_sha: bool, read_only: bool) {
 
 fn eval_inner(ctx: &mut Ctx, a: Args, by_sha: bool, read_only: bool) {
     let argc = a.len();
+    // Redis's order: a digest that is not 40 characters long matches no
+    // script, whatever the rest says.
+    if by_sha && a.get(1).len() != 40 {
+        return ctx.r.error(NOSCRIPT);
+    }
     let Some(numkeys) = crate::protocol::parse_i64(a.get(2)) else {
         return ctx.r.error(ERR_NOT_INT);
     };
@@ -1009,6 +1014,10 @@ pub fn fcall(ctx: &mut Ctx, a: Args, read_only: bool) {
 
 fn fcall_inner(ctx: &mut Ctx, a: Args, read_only: bool) {
     let argc = a.len();
+    // Redis's order: the function first, then its number of keys.
+    if functions::no_writes(a.get(1)).is_none() {
+        return ctx.r.error("ERR Function not found");
+    }
     let Some(numkeys) = crate::protocol::parse_i64(a.get(2)) else {
         return ctx.r.error("ERR Bad number of keys provided");
     };
