@@ -846,3 +846,29 @@ fn wrong_type_and_generic_commands() {
         assert_eq!(int(con, &["DEL", "z2"]), 1);
     });
 }
+
+/// ZSCAN looks its key up before reading its options, as HSCAN, SSCAN
+/// and Redis do: a missing key is an empty scan and a wrong type
+/// WRONGTYPE whatever the options (it answered a syntax error).
+#[test]
+fn zscan_looks_up_its_key_before_its_options() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    ok(&mut con, &["SET", "str", "v"]);
+    assert_eq!(int(&mut con, &["ZADD", "z", "1", "m"]), 1);
+    let empty = Value::Array(vec![Value::BulkString(b"0".to_vec()), Value::Array(vec![])]);
+    assert_eq!(q(&mut con, &["ZSCAN", "nokey", "0", "bogus"]), empty);
+    assert_eq!(
+        err(&mut con, &["ZSCAN", "str", "0", "bogus"]),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    assert_eq!(
+        err(&mut con, &["ZSCAN", "z", "0", "bogus"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut con, &["ZSCAN", "z", "0", "COUNT", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(err(&mut con, &["ZSCAN", "z", "abc"]), "ERR invalid cursor");
+}

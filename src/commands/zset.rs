@@ -1012,33 +1012,9 @@ pub fn zrandmember(c: &mut Ctx, a: Args) {
 }
 
 pub fn zscan(c: &mut Ctx, a: Args) {
-    let cursor: u64 = match std::str::from_utf8(a.get(2))
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        Some(v) => v,
-        None => return c.r.error("ERR invalid cursor"),
+    let Some(cursor) = super::coll::scan_cursor(a.get(2)) else {
+        return c.r.error("ERR invalid cursor");
     };
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < a.len() {
-        let o = a.get(i);
-        let more = a.len() - i >= 2;
-        if eq_ic(o, "count") && more {
-            match arg_i64(a.get(i + 1)) {
-                None => return c.r.error(ERR_NOT_INT),
-                Some(n) if n < 1 => return c.r.error(ERR_SYNTAX),
-                Some(n) => count = n as usize,
-            }
-        } else if eq_ic(o, "match") && more {
-            let p = a.get(i + 1);
-            pattern = if p == b"*" { None } else { Some(p) };
-        } else {
-            return c.r.error(ERR_SYNTAX);
-        }
-        i += 2;
-    }
     let Ctx {
         shard, db, now, r, ..
     } = c;
@@ -1051,6 +1027,13 @@ pub fn zscan(c: &mut Ctx, a: Args) {
         }
         Ok(Some(z)) => z,
     };
+    // Options are parsed after the lookup, as in Redis (a missing key is
+    // an empty scan, a wrong type WRONGTYPE, whatever the options).
+    let opts = match super::coll::scan_opts(a, 3) {
+        Ok(o) => o,
+        Err(e) => return r.error(e),
+    };
+    let (count, pattern) = (opts.count, opts.pattern);
     let mut out: Vec<(&[u8], String)> = Vec::new();
     let keep = |m: &[u8]| pattern.is_none_or(|p| crate::shard::pattern::glob_match(p, m, false));
     let next = match &*z {
