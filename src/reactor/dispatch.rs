@@ -449,7 +449,7 @@ impl Reactor {
                     .ran(table::stat_index(cmd, args), failed, usec);
             }
             let blocks = !wrote && cmd.is_blocking();
-            // A command that blocks is judged when it is answered.
+            // A command that blocks is judged when it is served.
             if let Some(us) = usec.filter(|&us| !blocks && crate::slowlog::took(cmd, us)) {
                 if let Some(c) = self.conn(idx) {
                     crate::slowlog::record(us, args, &c.client.addr, &c.client.name);
