@@ -300,6 +300,7 @@ fn command_info_acl_categories() {
 /// flags, SELECT refused in scripts by flag, QUIT refused before AUTH).
 /// Left: SPUBLISH/SSUBSCRIBE/SUNSUBSCRIBE name their channel as a key in
 /// Redis (a key spec with NOT_KEY); here channels are not routed as keys.
+/// Subcommands compared too (each has its own flags, keys and categories).
 #[test]
 fn command_info_matches_redis() {
     if !redis_server_available("COMMAND INFO differential test") {
@@ -321,11 +322,24 @@ fn command_info_matches_redis() {
             ),
         ))
     };
+    // Commands and, since subcommands have entries of their own, every
+    // container's subcommands (`config|get`): 60 of those differed.
     let all = |con: &mut redis::Connection| -> std::collections::BTreeMap<String, String> {
         let Value::Array(v) = q(con, &["COMMAND"]) else {
             panic!("COMMAND is an array")
         };
-        v.iter().filter_map(head).collect()
+        let subs = v.iter().flat_map(|e| match e {
+            Value::Array(e) => match e.get(9) {
+                Some(Value::Array(subs)) => subs.clone(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        });
+        v.iter()
+            .cloned()
+            .chain(subs)
+            .filter_map(|e| head(&e))
+            .collect()
     };
     let theirs = all(&mut redis.conn());
     let ours = all(&mut srv.conn());
@@ -989,6 +1003,36 @@ fn command_getkeys_and_list_filters() {
         strs(&getkeys(&mut con, &["lcs", "k1", "k2"])),
         vec![Some("k1".to_string()), Some("k2".to_string())]
     );
+    // A container's subcommand has keys of its own, or none.
+    assert_eq!(
+        strs(&getkeys(&mut con, &["memory", "usage", "k"])),
+        vec![Some("k".to_string())]
+    );
+    for none in [&["memory", "stats"][..], &["object", "help"]] {
+        assert_eq!(
+            e(getkeys(&mut con, none)),
+            "ERR The command has no key arguments",
+            "{none:?}"
+        );
+    }
+    assert_eq!(
+        e(getkeys(&mut con, &["memory", "nosuch"])),
+        "ERR Invalid command specified"
+    );
+    // COMMAND INFO takes a subcommand's full name.
+    let Value::Array(info) = q(
+        &mut con,
+        &["COMMAND", "INFO", "CONFIG|get", "get|key", "x|y"],
+    ) else {
+        panic!("COMMAND INFO")
+    };
+    let Value::Array(entry) = &info[0] else {
+        panic!("{info:?}")
+    };
+    assert_eq!(as_str(&entry[0]), "config|get");
+    assert_eq!(entry[1], Value::Int(-3));
+    assert_eq!(info[1], Value::Nil);
+    assert_eq!(info[2], Value::Nil);
     let list = |con: &mut redis::Connection, args: &[&str]| {
         let mut a = vec!["COMMAND", "LIST"];
         a.extend_from_slice(args);

@@ -45,6 +45,12 @@ fn noeviction_refuses_writes_with_redis_error_and_keeps_serving() {
         ok(&mut con, &["CONFIG", "SET", "maxmemory", "1"]);
         assert_eq!(err(&mut con, &["SET", "b", "2"]), OOM);
         assert_eq!(err(&mut con, &["LPUSH", "l", "x"]), OOM);
+        // A container's subcommands as Redis flags them: FUNCTION LOAD
+        // may use memory, FUNCTION LIST and FLUSH do not.
+        let lib = "#!lua name=lib\nredis.register_function('f', function() return 1 end)";
+        assert_eq!(err(&mut con, &["FUNCTION", "LOAD", lib]), OOM);
+        assert_eq!(q(&mut con, &["FUNCTION", "LIST"]), Value::Array(vec![]));
+        ok(&mut con, &["FUNCTION", "FLUSH"]);
         // Reads and commands that free memory still run.
         assert_eq!(bulk(&mut con, &["GET", "a"]).as_deref(), Some("1"));
         assert_eq!(int(&mut con, &["DEL", "a"]), 1);

@@ -330,6 +330,18 @@ fn replica_is_read_only() {
     assert_eq!(err(&mut r, &["SET", "k", "w"]), readonly);
     assert_eq!(err(&mut r, &["DEL", "k"]), readonly);
     assert_eq!(err(&mut r, &["FLUSHALL"]), readonly);
+    // FUNCTION's writing subcommands are writes (its others are not).
+    let lib = "#!lua name=lib\nredis.register_function('f', function() return 1 end)";
+    for write in [
+        &["FUNCTION", "LOAD", lib][..],
+        &["FUNCTION", "DELETE", "lib"],
+        &["FUNCTION", "FLUSH"],
+        &["FUNCTION", "RESTORE", "x"],
+    ] {
+        assert_eq!(err(&mut r, write), readonly, "{write:?}");
+    }
+    assert_eq!(q(&mut r, &["FUNCTION", "LIST"]), Value::Array(vec![]));
+    q(&mut r, &["SCRIPT", "LOAD", "return 1"]);
     ok(&mut r, &["MULTI"]);
     assert_eq!(err(&mut r, &["INCR", "k"]), readonly);
     assert_eq!(status(&mut r, &["GET", "k"]), "QUEUED");

@@ -141,7 +141,7 @@ fn getuser(c: &mut ConnCtx, user: &[u8]) {
 
 /// Whether `cmd` (itself, not its subcommands) is in category `cat`
 /// (case-insensitive, without '@'). A container is only `slow`, as in
-/// Redis; its subcommands take its categories.
+/// Redis; each subcommand has its own entry (`Command::sub_entry`).
 pub(super) fn in_category(cmd: &Command, cat: &[u8], as_container: bool) -> bool {
     if as_container {
         return cat.eq_ignore_ascii_case(b"slow");
@@ -183,12 +183,10 @@ fn cat(c: &mut ConnCtx, a: Args) {
         if in_category(cmd, cat.as_bytes(), cmd.is_pure_container()) {
             names.push(cmd.name.to_string());
         }
-        if !cmd.subcommands.is_empty() && in_category(cmd, cat.as_bytes(), false) {
-            names.extend(
-                cmd.subcommands
-                    .iter()
-                    .map(|(s, _)| format!("{}|{s}", cmd.name)),
-            );
+        for (i, s) in cmd.subcommands.iter().enumerate() {
+            if in_category(cmd.sub_entry(i), cat.as_bytes(), false) {
+                names.push(format!("{}|{}", cmd.name, s.name));
+            }
         }
     }
     c.r.array(names.len());
@@ -212,12 +210,8 @@ fn dryrun(c: &mut ConnCtx, a: Args) {
             String::from_utf8_lossy(run.get(0))
         ));
     };
-    let known_sub = cmd.subcommands.is_empty()
-        || (run.len() >= 2
-            && cmd
-                .subcommands
-                .iter()
-                .any(|(s, _)| run.get(1).eq_ignore_ascii_case(s.as_bytes())));
+    let known_sub =
+        cmd.subcommands.is_empty() || (run.len() >= 2 && cmd.find_sub(run.get(1)).is_some());
     if !known_sub {
         return c.r.error(&format!("ERR Command '{}' not found", cmd.name));
     }

@@ -553,14 +553,15 @@ pub fn config(c: &mut ConnCtx, a: Args) {
     }
 }
 
-fn command_info(r: &mut Reply, cmd: &Command) {
+fn command_info(r: &mut Reply, cmd: &'static Command) {
     if !cmd.is_pure_container() {
-        return command_entry(r, cmd.name, cmd.arity, cmd);
+        // COMMAND runs without a subcommand too: an entry of its own,
+        // listing its subcommands.
+        let subs = (!cmd.subcommands.is_empty()).then_some(cmd);
+        return command_entry(r, cmd.name, cmd.arity, cmd, subs);
     }
     // A container, as Redis lists one: no flags, keys or categories of
-    // its own (but @slow); each subcommand an entry of its own, with the
-    // container's flags, keys and categories (the table keeps them per
-    // container).
+    // its own (but @slow); each subcommand an entry of its own.
     r.array(10);
     r.bulk(cmd.name.as_bytes());
     r.int(cmd.arity as i64);
@@ -572,15 +573,26 @@ fn command_info(r: &mut Reply, cmd: &Command) {
     r.simple("@slow");
     r.set(0); // tips
     r.array(0); // key specs
+    subcommand_entries(r, cmd);
+}
+
+fn subcommand_entries(r: &mut Reply, cmd: &'static Command) {
     r.array(cmd.subcommands.len());
-    for &(sub, arity) in cmd.subcommands {
-        command_entry(r, &format!("{}|{sub}", cmd.name), arity, cmd);
+    for (i, s) in cmd.subcommands.iter().enumerate() {
+        let name = format!("{}|{}", cmd.name, s.name);
+        command_entry(r, &name, s.arity, cmd.sub_entry(i), None);
     }
 }
 
 /// One COMMAND INFO entry: `cmd`'s flags, keys and categories under
-/// `name` and `arity`.
-fn command_entry(r: &mut Reply, name: &str, arity: i32, cmd: &Command) {
+/// `name` and `arity`, then the subcommands of `subs`.
+fn command_entry(
+    r: &mut Reply,
+    name: &str,
+    arity: i32,
+    cmd: &Command,
+    subs: Option<&'static Command>,
+) {
     r.array(10);
     r.bulk(name.as_bytes());
     r.int(arity as i64);
@@ -638,7 +650,10 @@ fn command_entry(r: &mut Reply, name: &str, arity: i32, cmd: &Command) {
     } else {
         r.array(0);
     }
-    r.array(0); // subcommands
+    match subs {
+        Some(c) => subcommand_entries(r, c),
+        None => r.array(0),
+    }
 }
 
 /// A command's ACL categories: its own, and those Redis derives from its
@@ -721,8 +736,9 @@ pub fn command(c: &mut ConnCtx, a: Args) {
         }
         c.r.array(a.len() - 2);
         for n in a.iter().skip(2) {
-            match super::table::lookup(n) {
-                Some(cmd) => command_info(&mut c.r, cmd),
+            match super::table::lookup_full(n) {
+                Some((cmd, _, _)) if cmd.parent.is_none() => command_info(&mut c.r, cmd),
+                Some((sub, name, arity)) => command_entry(&mut c.r, &name, arity, sub, None),
                 None => c.r.null_array(),
             }
         }
@@ -764,24 +780,22 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             i += 3;
         }
         // Each command, then its subcommands as `container|sub` (Redis
-        // lists both; a subcommand is filtered by its full name and, here,
-        // by its container's categories).
+        // lists both; a subcommand is filtered by its full name and its
+        // own categories).
         let mut names: Vec<String> = Vec::new();
         for cmd in COMMANDS {
-            let keep = |name: &str| match filter {
+            let keep = |name: &str, entry: &Command, as_container: bool| match filter {
                 Filter::All => true,
                 Filter::Module => false,
-                Filter::AclCat(cat) => {
-                    super::acl::in_category(cmd, cat, name == cmd.name && cmd.is_pure_container())
-                }
+                Filter::AclCat(cat) => super::acl::in_category(entry, cat, as_container),
                 Filter::Pattern(p) => glob_match(p, name.as_bytes(), true),
             };
-            if keep(cmd.name) {
+            if keep(cmd.name, cmd, cmd.is_pure_container()) {
                 names.push(cmd.name.to_string());
             }
-            for (sub, _) in cmd.subcommands {
-                let full = format!("{}|{sub}", cmd.name);
-                if keep(&full) {
+            for (i, s) in cmd.subcommands.iter().enumerate() {
+                let full = format!("{}|{}", cmd.name, s.name);
+                if keep(&full, cmd.sub_entry(i), false) {
                     names.push(full);
                 }
             }
@@ -797,8 +811,16 @@ pub fn command(c: &mut ConnCtx, a: Args) {
                 .r
                 .error("ERR wrong number of arguments for 'command|getkeys' command");
         }
-        let Some(cmd) = super::table::lookup(a.get(2)) else {
-            return c.r.error("ERR Invalid command specified");
+        // The subcommand's entry, as Redis's lookupCommand finds it.
+        let cmd = match super::table::lookup(a.get(2)) {
+            Some(cmd) if !cmd.subcommands.is_empty() && a.len() > 3 => {
+                match cmd.find_sub(a.get(3)) {
+                    Some(s) => cmd.sub_entry(s),
+                    None => return c.r.error("ERR Invalid command specified"),
+                }
+            }
+            Some(cmd) => cmd,
+            None => return c.r.error("ERR Invalid command specified"),
         };
         if !has_keys(cmd) {
             return c.r.error("ERR The command has no key arguments");

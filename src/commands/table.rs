@@ -93,6 +93,7 @@ pub enum Kind {
     Tx(TxCmd),
 }
 
+#[derive(Clone, Copy)]
 pub struct Command {
     pub name: &'static str,
     /// Redis arity: N = exactly N args (with the name), -N = at least N.
@@ -119,10 +120,13 @@ pub struct Command {
     pub write: bool,
     /// May block the client (BLPOP...): tested on every cross-shard dispatch.
     pub blocking: bool,
-    /// A container's subcommands and their arities (Redis 7.0's, for those
-    /// halocline has): checked before the command runs, as Redis does.
-    /// Empty for any other command.
-    pub subcommands: &'static [(&'static str, i32)],
+    /// A container's subcommands (Redis 7.0's, for those halocline has):
+    /// checked before the command runs, as Redis does, which then runs
+    /// under the subcommand's own entry (`for_sub`). Empty for any other
+    /// command.
+    pub subcommands: &'static [Sub],
+    /// In a subcommand's entry, its container's (`for_sub`).
+    pub parent: Option<&'static Command>,
     /// Timed for SLOWLOG only at low thresholds (`slowlog`): Redis's
     /// `fast` commands (O(1)), and the string writes benchmarks hammer
     /// (SET, MSET...; O(1) per key but for their values' size): two clock
@@ -160,6 +164,38 @@ pub enum WatchTouch {
     UnlessNone,
     /// Touch its keys after every successful run.
     Keys,
+}
+
+/// One subcommand of a container: what Redis 7.0 keeps per subcommand.
+pub struct Sub {
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    /// The categories Redis names for it (without those its flags imply).
+    pub acl: &'static [&'static str],
+}
+
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    first_key: i32,
+    last_key: i32,
+    step: i32,
+    acl: &'static [&'static str],
+) -> Sub {
+    Sub {
+        name,
+        arity,
+        flags,
+        first_key,
+        last_key,
+        step,
+        acl,
+    }
 }
 
 const fn has_flag(flags: &[&str], want: &str) -> bool {
@@ -267,151 +303,682 @@ const NONE_IS_NOTHING: &[&str] = &[
     "lmove",
 ];
 
-/// The subcommands halocline implements of each container command, with
-/// Redis 7.0's arities (`CLIENT SETINFO` and `NO-TOUCH` are 7.2's, which
-/// clients send). A subcommand Redis has and halocline lacks is answered
-/// as unknown.
-const fn subcommands_of(name: &str) -> &'static [(&'static str, i32)] {
-    const CONFIG: &[(&str, i32)] = &[
-        ("get", -3),
-        ("help", 2),
-        ("resetstat", 2),
-        ("rewrite", 2),
-        ("set", -4),
+/// The subcommands halocline implements of each container command, each
+/// with Redis 7.0's arity, flags, key positions and ACL categories (those
+/// it names; `acl_categories` adds the ones its flags imply), so a
+/// subcommand is refused, gated and listed as Redis does it (FUNCTION LOAD
+/// is a denyoom write, FUNCTION LIST is not; CLIENT HELP runs while
+/// loading). A subcommand Redis has and halocline lacks is answered as
+/// unknown.
+const fn subcommands_of(name: &str) -> &'static [Sub] {
+    const CONFIG: &[Sub] = &[
+        sub(
+            "get",
+            -3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &[]),
+        sub(
+            "resetstat",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "rewrite",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "set",
+            -4,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
     ];
-    const CLIENT: &[(&str, i32)] = &[
-        ("caching", 3),
-        ("getname", 2),
-        ("getredir", 2),
-        ("help", 2),
-        ("id", 2),
-        ("info", 2),
-        ("kill", -3),
-        ("list", -2),
-        ("no-evict", 3),
-        ("no-touch", 3),
-        ("pause", -3),
-        ("reply", 3),
-        ("setinfo", 4),
-        ("setname", 3),
-        ("tracking", -3),
-        ("trackinginfo", 2),
-        ("unblock", -3),
-        ("unpause", 2),
+    const CLIENT: &[Sub] = &[
+        sub(
+            "caching",
+            3,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "getname",
+            2,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "getredir",
+            2,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &["@connection"]),
+        sub(
+            "id",
+            2,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "info",
+            2,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "kill",
+            -3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "list",
+            -2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "no-evict",
+            3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        // Redis 7.2's (clients send it); its flags there.
+        sub(
+            "no-touch",
+            3,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "pause",
+            -3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "reply",
+            3,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        // Redis 7.2's (clients send it); its flags there.
+        sub(
+            "setinfo",
+            4,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "setname",
+            3,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "tracking",
+            -3,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "trackinginfo",
+            2,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "unblock",
+            -3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub(
+            "unpause",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
     ];
-    const COMMAND: &[(&str, i32)] = &[
-        ("count", 2),
-        ("docs", -2),
-        ("getkeys", -4),
-        ("help", 2),
-        ("info", -2),
-        ("list", -2),
+    const COMMAND: &[Sub] = &[
+        sub("count", 2, &["loading", "stale"], 0, 0, 0, &["@connection"]),
+        sub("docs", -2, &["loading", "stale"], 0, 0, 0, &["@connection"]),
+        sub(
+            "getkeys",
+            -4,
+            &["loading", "stale"],
+            0,
+            0,
+            0,
+            &["@connection"],
+        ),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &["@connection"]),
+        sub("info", -2, &["loading", "stale"], 0, 0, 0, &["@connection"]),
+        sub("list", -2, &["loading", "stale"], 0, 0, 0, &["@connection"]),
     ];
-    const OBJECT: &[(&str, i32)] = &[
-        ("encoding", 3),
-        ("freq", 3),
-        ("help", 2),
-        ("idletime", 3),
-        ("refcount", 3),
+    const OBJECT: &[Sub] = &[
+        sub("encoding", 3, &["readonly"], 2, 2, 1, &["@keyspace"]),
+        sub("freq", 3, &["readonly"], 2, 2, 1, &["@keyspace"]),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &["@keyspace"]),
+        sub("idletime", 3, &["readonly"], 2, 2, 1, &["@keyspace"]),
+        sub("refcount", 3, &["readonly"], 2, 2, 1, &["@keyspace"]),
     ];
-    const MEMORY: &[(&str, i32)] = &[
-        ("doctor", 2),
-        ("help", 2),
-        ("malloc-stats", 2),
-        ("purge", 2),
-        ("stats", 2),
-        ("usage", -3),
+    const MEMORY: &[Sub] = &[
+        sub("doctor", 2, &[], 0, 0, 0, &[]),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &[]),
+        sub("malloc-stats", 2, &[], 0, 0, 0, &[]),
+        sub("purge", 2, &[], 0, 0, 0, &[]),
+        sub("stats", 2, &[], 0, 0, 0, &[]),
+        sub("usage", -3, &["readonly"], 2, 2, 1, &[]),
     ];
-    const SCRIPT: &[(&str, i32)] = &[
-        ("debug", 3),
-        ("exists", -3),
-        ("flush", -2),
-        ("help", 2),
-        ("kill", 2),
-        ("load", 3),
+    const SCRIPT: &[Sub] = &[
+        sub("debug", 3, &["noscript"], 0, 0, 0, &["@scripting"]),
+        sub("exists", -3, &["noscript"], 0, 0, 0, &["@scripting"]),
+        sub("flush", -2, &["noscript"], 0, 0, 0, &["@scripting"]),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &["@scripting"]),
+        sub(
+            "kill",
+            2,
+            &["noscript", "allow_busy"],
+            0,
+            0,
+            0,
+            &["@scripting"],
+        ),
+        sub("load", 3, &["noscript", "stale"], 0, 0, 0, &["@scripting"]),
     ];
-    const FUNCTION: &[(&str, i32)] = &[
-        ("delete", 3),
-        ("dump", 2),
-        ("flush", -2),
-        ("help", 2),
-        ("kill", 2),
-        ("list", -2),
-        ("load", -3),
-        ("restore", -3),
-        ("stats", 2),
+    const FUNCTION: &[Sub] = &[
+        sub(
+            "delete",
+            3,
+            &["write", "noscript"],
+            0,
+            0,
+            0,
+            &["@scripting"],
+        ),
+        sub("dump", 2, &["noscript"], 0, 0, 0, &["@scripting"]),
+        sub(
+            "flush",
+            -2,
+            &["write", "noscript"],
+            0,
+            0,
+            0,
+            &["@scripting"],
+        ),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &["@scripting"]),
+        sub(
+            "kill",
+            2,
+            &["noscript", "allow_busy"],
+            0,
+            0,
+            0,
+            &["@scripting"],
+        ),
+        sub("list", -2, &["noscript"], 0, 0, 0, &["@scripting"]),
+        sub(
+            "load",
+            -3,
+            &["write", "denyoom", "noscript"],
+            0,
+            0,
+            0,
+            &["@scripting"],
+        ),
+        sub(
+            "restore",
+            -3,
+            &["write", "denyoom", "noscript"],
+            0,
+            0,
+            0,
+            &["@scripting"],
+        ),
+        sub(
+            "stats",
+            2,
+            &["noscript", "allow_busy"],
+            0,
+            0,
+            0,
+            &["@scripting"],
+        ),
     ];
-    const PUBSUB: &[(&str, i32)] = &[
-        ("channels", -2),
-        ("help", 2),
-        ("numpat", 2),
-        ("numsub", -2),
-        ("shardchannels", -2),
-        ("shardnumsub", -2),
+    const PUBSUB: &[Sub] = &[
+        sub(
+            "channels",
+            -2,
+            &["pubsub", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &[]),
+        sub("numpat", 2, &["pubsub", "loading", "stale"], 0, 0, 0, &[]),
+        sub("numsub", -2, &["pubsub", "loading", "stale"], 0, 0, 0, &[]),
+        sub(
+            "shardchannels",
+            -2,
+            &["pubsub", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "shardnumsub",
+            -2,
+            &["pubsub", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
     ];
-    const SLOWLOG: &[(&str, i32)] = &[("get", -2), ("help", 2), ("len", 2), ("reset", 2)];
-    const LATENCY: &[(&str, i32)] = &[
-        ("doctor", 2),
-        ("graph", 3),
-        ("help", 2),
-        ("histogram", -2),
-        ("history", 3),
-        ("latest", 2),
-        ("reset", -2),
+    const SLOWLOG: &[Sub] = &[
+        sub("get", -2, &["admin", "loading", "stale"], 0, 0, 0, &[]),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &[]),
+        sub("len", 2, &["admin", "loading", "stale"], 0, 0, 0, &[]),
+        sub("reset", 2, &["admin", "loading", "stale"], 0, 0, 0, &[]),
     ];
-    const CLUSTER: &[(&str, i32)] = &[
-        ("addslots", -3),
-        ("addslotsrange", -4),
-        ("bumpepoch", 2),
-        ("count-failure-reports", 3),
-        ("countkeysinslot", 3),
-        ("delslots", -3),
-        ("delslotsrange", -4),
-        ("failover", -2),
-        ("flushslots", 2),
-        ("forget", 3),
-        ("getkeysinslot", 4),
-        ("help", 2),
-        ("info", 2),
-        ("keyslot", 3),
-        ("links", 2),
-        ("meet", -4),
-        ("myid", 2),
-        ("nodes", 2),
-        ("replicas", 3),
-        ("replicate", 3),
-        ("reset", -2),
-        ("saveconfig", 2),
-        ("set-config-epoch", 3),
-        ("setslot", -4),
-        ("shards", 2),
-        ("slaves", 3),
-        ("slots", 2),
+    const LATENCY: &[Sub] = &[
+        sub(
+            "doctor",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "graph",
+            3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &[]),
+        sub(
+            "histogram",
+            -2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "history",
+            3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "latest",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "reset",
+            -2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
     ];
-    const MODULE: &[(&str, i32)] = &[
-        ("help", 2),
-        ("list", 2),
-        ("load", -3),
-        ("loadex", -3),
-        ("unload", 3),
+    const CLUSTER: &[Sub] = &[
+        sub(
+            "addslots",
+            -3,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "addslotsrange",
+            -4,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "bumpepoch",
+            2,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "count-failure-reports",
+            3,
+            &["admin", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("countkeysinslot", 3, &["stale"], 0, 0, 0, &[]),
+        sub(
+            "delslots",
+            -3,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "delslotsrange",
+            -4,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "failover",
+            -2,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "flushslots",
+            2,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "forget",
+            3,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("getkeysinslot", 4, &["stale"], 0, 0, 0, &[]),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &[]),
+        sub("info", 2, &["stale"], 0, 0, 0, &[]),
+        sub("keyslot", 3, &["stale"], 0, 0, 0, &[]),
+        sub("links", 2, &["stale"], 0, 0, 0, &[]),
+        sub(
+            "meet",
+            -4,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("myid", 2, &["stale"], 0, 0, 0, &[]),
+        sub("nodes", 2, &["stale"], 0, 0, 0, &[]),
+        sub("replicas", 3, &["admin", "stale"], 0, 0, 0, &[]),
+        sub(
+            "replicate",
+            3,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("reset", -2, &["admin", "noscript", "stale"], 0, 0, 0, &[]),
+        sub(
+            "saveconfig",
+            2,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "set-config-epoch",
+            3,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "setslot",
+            -4,
+            &["admin", "stale", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("shards", 2, &["stale"], 0, 0, 0, &[]),
+        sub("slaves", 3, &["admin", "stale"], 0, 0, 0, &[]),
+        sub("slots", 2, &["stale"], 0, 0, 0, &[]),
     ];
-    const ACL: &[(&str, i32)] = &[
-        ("cat", -2),
-        ("deluser", -3),
-        ("dryrun", -4),
-        ("genpass", -2),
-        ("getuser", 3),
-        ("help", 2),
-        ("list", 2),
-        ("load", 2),
-        ("log", -2),
-        ("save", 2),
-        ("setuser", -3),
-        ("users", 2),
-        ("whoami", 2),
+    const MODULE: &[Sub] = &[
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &[]),
+        sub("list", 2, &["admin", "noscript"], 0, 0, 0, &[]),
+        sub(
+            "load",
+            -3,
+            &["admin", "noscript", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "loadex",
+            -3,
+            &["admin", "noscript", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "unload",
+            3,
+            &["admin", "noscript", "no_async_loading"],
+            0,
+            0,
+            0,
+            &[],
+        ),
     ];
-    const NONE: &[(&str, i32)] = &[];
-    let groups: [(&str, &[(&str, i32)]); 13] = [
+    const ACL: &[Sub] = &[
+        sub("cat", -2, &["noscript", "loading", "stale"], 0, 0, 0, &[]),
+        sub(
+            "deluser",
+            -3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "dryrun",
+            -4,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "genpass",
+            -2,
+            &["noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "getuser",
+            3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("help", 2, &["loading", "stale"], 0, 0, 0, &[]),
+        sub(
+            "list",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "load",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "log",
+            -2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "save",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "setuser",
+            -3,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub(
+            "users",
+            2,
+            &["admin", "noscript", "loading", "stale"],
+            0,
+            0,
+            0,
+            &[],
+        ),
+        sub("whoami", 2, &["noscript", "loading", "stale"], 0, 0, 0, &[]),
+    ];
+
+    const NONE: &[Sub] = &[];
+    let groups: [(&str, &[Sub]); 13] = [
         ("config", CONFIG),
         ("client", CLIENT),
         ("command", COMMAND),
@@ -497,17 +1064,39 @@ impl Command {
             return None;
         }
         let sub = args.get(1);
-        match self
-            .subcommands
-            .iter()
-            .find(|(n, _)| sub.eq_ignore_ascii_case(n.as_bytes()))
-        {
+        match self.find_sub(sub) {
             None => Some(subcommand_message(self.name, sub, false)),
-            Some((_, arity)) if !arity_allows(*arity, args.len()) => {
+            Some(s) if !arity_allows(self.subcommands[s].arity, args.len()) => {
                 Some(subcommand_message(self.name, sub, true))
             }
             Some(_) => None,
         }
+    }
+    /// The position of subcommand `sub` (any case) among this container's.
+    pub fn find_sub(&self, sub: &[u8]) -> Option<usize> {
+        self.subcommands
+            .iter()
+            .position(|s| sub.eq_ignore_ascii_case(s.name.as_bytes()))
+    }
+    /// The entry a call runs under: for a container's known subcommand
+    /// the subcommand's (the container's, with the subcommand's flags,
+    /// keys and categories), else this one.
+    pub fn for_sub(&'static self, args: Args) -> &'static Command {
+        if self.subcommands.is_empty() || args.len() < 2 {
+            return self;
+        }
+        match self.find_sub(args.get(1)) {
+            Some(s) => self.sub_entry(s),
+            None => self,
+        }
+    }
+    /// Subcommand `s`'s entry (`for_sub`); this one if there is none.
+    pub fn sub_entry(&'static self, s: usize) -> &'static Command {
+        let i = index_of(self);
+        SUB_ENTRIES
+            .get(i)
+            .and_then(|subs| subs.get(s))
+            .unwrap_or(self)
     }
     #[inline]
     pub fn is_blocking(&self) -> bool {
@@ -618,6 +1207,7 @@ macro_rules! cmd {
             write: has_flag($flags, "write"),
             blocking: has_flag($flags, "blocking"),
             subcommands: subcommands_of($name),
+            parent: None,
             fast: has_flag($flags, "fast")
                 || has_flag(
                     &[
@@ -923,6 +1513,19 @@ pub static COMMANDS: &[Command] = &[
 /// ~14 ns a name (lower-casing copy, seeded hash, probe); this table hashes
 /// the length and three bytes folded to lower case and compares the name in
 /// place, ~5 ns. 1024 slots for ~250 names keep probes short.
+/// A command by name, or a subcommand by its full name (`config|get`,
+/// any case), as COMMAND INFO takes them: the entry, its name and arity.
+pub fn lookup_full(name: &[u8]) -> Option<(&'static Command, String, i32)> {
+    let Some(bar) = name.iter().position(|&b| b == b'|') else {
+        return lookup(name).map(|c| (c, c.name.to_string(), c.arity));
+    };
+    let cmd = lookup(&name[..bar])?;
+    let s = cmd.find_sub(&name[bar + 1..])?;
+    let sub = cmd.subcommands.get(s)?;
+    let full = format!("{}|{}", cmd.name, sub.name);
+    Some((cmd.sub_entry(s), full, sub.arity))
+}
+
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     if name.is_empty() {
         return None;
@@ -954,10 +1557,41 @@ pub fn read_only_variant(cmd: &'static Command) -> &'static Command {
     lookup(ro.as_bytes()).unwrap_or(cmd)
 }
 
-/// Position of a command in the table.
+/// Position of a command in the table (a subcommand's entry: its
+/// container's).
 pub fn index_of(cmd: &Command) -> usize {
+    let cmd = cmd.parent.unwrap_or(cmd);
     (cmd as *const Command as usize - COMMANDS.as_ptr() as usize) / std::mem::size_of::<Command>()
 }
+
+/// Every container's subcommands' entries (`Command::for_sub`), by the
+/// container's position in the table.
+static SUB_ENTRIES: std::sync::LazyLock<Vec<Vec<Command>>> = std::sync::LazyLock::new(|| {
+    COMMANDS
+        .iter()
+        .map(|c| {
+            c.subcommands
+                .iter()
+                .map(|s| Command {
+                    flags: s.flags,
+                    first_key: s.first_key,
+                    last_key: s.last_key,
+                    step: s.step,
+                    acl: s.acl,
+                    denyoom: has_flag(s.flags, "denyoom"),
+                    no_multi: has_flag(s.flags, "no_multi"),
+                    write: has_flag(s.flags, "write"),
+                    blocking: has_flag(s.flags, "blocking"),
+                    fast: has_flag(s.flags, "fast"),
+                    stale: has_flag(s.flags, "stale"),
+                    loading: has_flag(s.flags, "loading"),
+                    parent: Some(c),
+                    ..*c
+                })
+                .collect()
+        })
+        .collect()
+});
 
 /// Statistics slots (INFO commandstats): one per command, then one per
 /// subcommand of each container, which Redis 7 counts as commands of
@@ -973,7 +1607,11 @@ static STAT_SLOTS: std::sync::LazyLock<StatSlots> = std::sync::LazyLock::new(|| 
     let mut sub_base = Vec::with_capacity(COMMANDS.len());
     for c in COMMANDS {
         sub_base.push(names.len());
-        names.extend(c.subcommands.iter().map(|(s, _)| format!("{}|{s}", c.name)));
+        names.extend(
+            c.subcommands
+                .iter()
+                .map(|s| format!("{}|{}", c.name, s.name)),
+        );
     }
     StatSlots { sub_base, names }
 });
@@ -1005,10 +1643,7 @@ fn subcommand_stat_index(cmd: &Command, args: Args) -> Option<usize> {
         return Some(i);
     }
     let sub = args.get(1);
-    let at = cmd
-        .subcommands
-        .iter()
-        .position(|(name, _)| sub.eq_ignore_ascii_case(name.as_bytes()))?;
+    let at = cmd.find_sub(sub)?;
     Some(STAT_SLOTS.sub_base[i] + at)
 }
 

@@ -141,12 +141,18 @@ impl Reactor {
             let msg = format!("ERR wrong number of arguments for '{}' command", cmd.name);
             return reject(c, false, &msg);
         }
-        if !cmd.subcommands.is_empty() {
+        // A container's subcommand is gated and runs under its own entry:
+        // its flags, keys and categories are Redis's for it, not the
+        // container's (FUNCTION LOAD is a write, FUNCTION LIST is not).
+        let cmd = if cmd.subcommands.is_empty() {
+            cmd
+        } else {
             if let Some(msg) = cmd.subcommand_error(args) {
                 self.counters.rejected(stat);
                 return reject(c, false, &msg);
             }
-        }
+            cmd.for_sub(args)
+        };
         if !c.client.authed && !cmd.flags.contains(&"no_auth") {
             self.counters.rejected(stat);
             return reject(c, false, "NOAUTH Authentication required.");

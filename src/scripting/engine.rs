@@ -1306,19 +1306,17 @@ fn bridge_call(
     }
     // A container's subcommand is a command of its own to Redis's lookup:
     // unknown, or called with its wrong number of arguments.
-    if !cmd.subcommands.is_empty() && a.len() >= 2 {
-        match cmd
-            .subcommands
-            .iter()
-            .find(|(n, _)| a.get(1).eq_ignore_ascii_case(n.as_bytes()))
-        {
+    let cmd = if !cmd.subcommands.is_empty() && a.len() >= 2 {
+        match cmd.find_sub(a.get(1)) {
             None => return err_value(lua, "ERR Unknown Redis command called from script"),
-            Some(&(_, arity)) if !table::arity_allows(arity, a.len()) => {
+            Some(s) if !table::arity_allows(cmd.subcommands[s].arity, a.len()) => {
                 return reject("ERR Wrong number of args calling Redis command from script");
             }
-            Some(_) => {}
+            Some(s) => cmd.sub_entry(s),
         }
-    }
+    } else {
+        cmd
+    };
     if refused(cmd) {
         return reject("ERR This Redis command is not allowed from script");
     }
