@@ -11,6 +11,7 @@ pub mod ctx;
 pub mod geo;
 pub mod hash;
 pub mod hll;
+pub mod key_specs;
 pub mod keys;
 pub mod list;
 pub mod memory;

@@ -805,55 +805,147 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             c.r.bulk(n.as_bytes());
         }
     } else if eq_ic(sub, "getkeys") {
-        // Redis's order of checks (getKeysSubcommandImpl), arity -4.
-        if a.len() < 4 {
-            return c
-                .r
-                .error("ERR wrong number of arguments for 'command|getkeys' command");
-        }
-        // The subcommand's entry, as Redis's lookupCommand finds it.
-        let cmd = match super::table::lookup(a.get(2)) {
-            Some(cmd) if !cmd.subcommands.is_empty() && a.len() > 3 => {
-                match cmd.find_sub(a.get(3)) {
-                    Some(s) => cmd.sub_entry(s),
-                    None => return c.r.error("ERR Invalid command specified"),
-                }
-            }
-            Some(cmd) => cmd,
-            None => return c.r.error("ERR Invalid command specified"),
-        };
-        if !has_keys(cmd) {
-            return c.r.error("ERR The command has no key arguments");
-        }
-        if !cmd.arity_ok(a.len() - 2) {
-            return c
-                .r
-                .error("ERR Invalid number of arguments specified for command");
-        }
-        let keys: Vec<usize> = cmd.keys_of(a.tail(2)).collect();
-        if keys.is_empty() {
-            // Scripts and functions may declare no keys at all (Redis's
-            // NO_MANDATORY_KEYS).
-            if cmd.script {
-                c.r.array(0);
-            } else {
-                c.r.error("ERR Invalid arguments specified for command");
-            }
-            return;
-        }
-        c.r.array(keys.len());
-        for i in keys {
-            c.r.bulk(a.get(i + 2));
-        }
+        getkeys(c, a, false);
+    } else if eq_ic(sub, "getkeysandflags") {
+        getkeys(c, a, true);
     } else if eq_ic(sub, "help") {
-        c.r.array(1);
-        c.r.simple("COMMAND [COUNT|INFO|DOCS|LIST|GETKEYS]");
+        c.r.help(&[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
+            "HELP",
+            "    Prints this help.",
+        ]);
     } else {
         c.r.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
             String::from_utf8_lossy(sub)
         ));
     }
+}
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS, in Redis's order of checks
+/// (getKeysSubcommandImpl), arity -4: the keys of the command in `a[2..]`
+/// and, with `flags`, what its key specs say it does with each.
+fn getkeys(c: &mut ConnCtx, a: Args, flags: bool) {
+    let sub = if flags { "getkeysandflags" } else { "getkeys" };
+    if a.len() < 4 {
+        return c.r.error(&format!(
+            "ERR wrong number of arguments for 'command|{sub}' command"
+        ));
+    }
+    let run = a.tail(2);
+    // The subcommand's entry, as Redis's lookupCommand finds it.
+    let (cmd, name, arity) = match super::table::lookup(run.get(0)) {
+        Some(cmd) if !cmd.subcommands.is_empty() && run.len() > 1 => {
+            match cmd.find_sub(run.get(1)) {
+                Some(s) => {
+                    let sub = &cmd.subcommands[s];
+                    let name = format!("{}|{}", cmd.name, sub.name);
+                    (cmd.sub_entry(s), name, sub.arity)
+                }
+                None => return c.r.error("ERR Invalid command specified"),
+            }
+        }
+        Some(cmd) => (cmd, cmd.name.to_string(), cmd.arity),
+        None => return c.r.error("ERR Invalid command specified"),
+    };
+    if !has_keys(cmd) {
+        return c.r.error("ERR The command has no key arguments");
+    }
+    if !super::table::arity_allows(arity, run.len()) {
+        return c
+            .r
+            .error("ERR Invalid number of arguments specified for command");
+    }
+    let keys: Vec<usize> = cmd.keys_of(run).collect();
+    let specs = super::key_specs::of(&name);
+    let option = cmd.option_key.and_then(|f| f(run));
+    // Every spec at a fixed position must find its keys (PFMERGE's
+    // sources, ZUNIONSTORE's numkeys), or Redis finds none.
+    let positional = keys.iter().filter(|&&i| Some(i) != option).count();
+    if keys.is_empty() || specs.is_some_and(|s| positional < s.positional) {
+        // Scripts and functions may declare no keys at all (Redis's
+        // NO_MANDATORY_KEYS).
+        if cmd.script {
+            c.r.array(0);
+        } else {
+            c.r.error("ERR Invalid arguments specified for command");
+        }
+        return;
+    }
+    c.r.array(keys.len());
+    if !flags {
+        for i in keys {
+            c.r.bulk(run.get(i));
+        }
+        return;
+    }
+    let specs = specs.map_or(&[][..], |s| s.flags);
+    for (n, i) in keys.into_iter().enumerate() {
+        // Keys come in their specs' order, the last spec taking the rest;
+        // a key found among the options (SORT's STORE) is the last spec's.
+        let spec = if Some(i) == option {
+            specs.last()
+        } else {
+            specs.get(n).or(specs.last())
+        };
+        // Where Redis's flags depend on the arguments (VARIABLE_FLAGS).
+        let f: &[&str] = match name.as_str() {
+            "bitfield" => bitfield_key_flags(run),
+            "set" => set_key_flags(run),
+            _ => spec.copied().unwrap_or_default(),
+        };
+        c.r.array(2);
+        c.r.bulk(run.get(i));
+        c.r.set(f.len());
+        for flag in f {
+            c.r.simple(flag);
+        }
+    }
+}
+
+/// SET's key is overwritten, or read too with GET (Redis's setGetKeys).
+fn set_key_flags(a: Args) -> &'static [&'static str] {
+    if a.iter().skip(3).any(|x| x.eq_ignore_ascii_case(b"get")) {
+        &["RW", "access", "update"]
+    } else {
+        &["OW", "update"]
+    }
+}
+
+/// BITFIELD's key is read-only unless a SET or INCRBY (or anything it
+/// cannot parse) follows, as Redis's bitfieldGetKeys decides.
+fn bitfield_key_flags(a: Args) -> &'static [&'static str] {
+    let mut i = 2;
+    while i < a.len() {
+        let left = a.len() - i - 1;
+        let arg = a.get(i);
+        if eq_ic(arg, "get") && left >= 2 {
+            i += 3;
+        } else if eq_ic(arg, "overflow") && left >= 1 {
+            i += 2;
+        } else {
+            return &["RW", "access", "update"];
+        }
+    }
+    &["RO", "access"]
 }
 
 pub(super) fn rss_bytes() -> u64 {
