@@ -26,6 +26,9 @@ for threads in 1 2; do
   cli info server | grep -q '^redis_version:7.0.15' || fail "info"
   [ "$(printf 'PING\r\n' | cli)" = "PONG" ] || fail "inline via stdin"
   cli command docs get | grep -q summary || fail "command docs"
+  # redis-cli's HELP and hints come from COMMAND DOCS' arguments.
+  cli help set | grep -q 'key value \[NX|XX\] \[GET\]' || fail "redis-cli help set"
+  cli help config get | grep -q 'parameter \[parameter ...\]' || fail "redis-cli help config get"
   # redis-benchmark: every test must complete without errors.
   out=$(redis-benchmark -p "$port" -q -n 20000 -c 20 -r 1000 -t ping,set,get,incr,mset 2>&1 | tr '\r' '\n' | grep -E 'requests per second' || true)
   echo "$out"

@@ -2,12 +2,14 @@
 //! family, like Redis's t_string.c / db.c / server.c.
 pub mod absent;
 pub mod acl;
+pub mod args;
 pub mod bitops;
 pub mod blocking;
 pub mod coll;
 pub mod conn;
 pub mod connection;
 pub mod ctx;
+pub mod docs;
 pub mod geo;
 pub mod hash;
 pub mod hll;

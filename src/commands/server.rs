@@ -698,23 +698,6 @@ fn has_keys(cmd: &Command) -> bool {
     cmd.first_key > 0 || cmd.numkeys_at > 0 || cmd.option_key.is_some() || cmd.script
 }
 
-fn command_doc(r: &mut Reply, cmd: &Command) {
-    r.bulk(cmd.name.as_bytes());
-    r.map(4);
-    r.bulk(b"summary");
-    r.bulk(cmd.summary.as_bytes());
-    r.bulk(b"since");
-    r.bulk(cmd.since.as_bytes());
-    r.bulk(b"group");
-    r.bulk(cmd.group.as_bytes());
-    r.bulk(b"complexity");
-    r.bulk(if cmd.flags.contains(&"fast") {
-        b"O(1)" as &[u8]
-    } else {
-        b"O(N)"
-    });
-}
-
 pub fn command(c: &mut ConnCtx, a: Args) {
     if a.len() == 1 {
         c.r.array(COMMANDS.len());
@@ -743,14 +726,27 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             }
         }
     } else if eq_ic(sub, "docs") {
-        let cmds: Vec<&Command> = if a.len() == 2 {
-            COMMANDS.iter().collect()
-        } else {
-            a.iter().skip(2).filter_map(super::table::lookup).collect()
-        };
-        c.r.map(cmds.len());
-        for cmd in cmds {
-            command_doc(&mut c.r, cmd);
+        if a.len() == 2 {
+            c.r.map(COMMANDS.len());
+            for cmd in COMMANDS {
+                super::docs::command_doc(&mut c.r, cmd);
+            }
+            return;
+        }
+        // Commands, or subcommands by full name (`config|get`); unknown
+        // names are left out.
+        let found: Vec<_> = a
+            .iter()
+            .skip(2)
+            .filter_map(super::table::lookup_full)
+            .collect();
+        c.r.map(found.len());
+        for (cmd, name, _) in found {
+            if cmd.parent.is_none() {
+                super::docs::command_doc(&mut c.r, cmd);
+            } else {
+                super::docs::subcommand_doc(&mut c.r, &name, cmd);
+            }
         }
     } else if eq_ic(sub, "list") {
         // FILTERBY MODULE, ACLCAT or PATTERN, as the last three arguments;
