@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod rdb;
 pub mod reactor;
+pub mod redact;
 pub mod replication;
 pub mod scripting;
 pub mod server;

@@ -97,7 +97,7 @@ pub fn is_slow(us: u64) -> bool {
 pub fn record(us: u64, args: Args, addr: &str, name: &[u8]) {
     let argc = args.len();
     let kept = argc.min(MAX_ARGC);
-    let secret = secret_args(args);
+    let secret = crate::redact::secret_args(args);
     let mut logged = Vec::with_capacity(kept);
     for (j, a) in args.iter().take(kept).enumerate() {
         if secret.contains(&j) {
@@ -126,21 +126,6 @@ pub fn record(us: u64, args: Args, addr: &str, name: &[u8]) {
         name: name.to_vec(),
     });
     trim(&mut log);
-}
-
-/// Arguments that are credentials, shown as `(redacted)` as Redis does:
-/// AUTH's, and the user and password after HELLO's AUTH.
-fn secret_args(args: Args) -> Vec<usize> {
-    let name = args.iter().next().unwrap_or_default();
-    if name.eq_ignore_ascii_case(b"auth") {
-        return (1..args.len()).collect();
-    }
-    if name.eq_ignore_ascii_case(b"hello") {
-        if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
-            return (at + 1..(at + 3).min(args.len())).collect();
-        }
-    }
-    Vec::new()
 }
 
 pub fn len() -> usize {

@@ -34,7 +34,9 @@ def main():
 
     def arg(a, ind):
         flags = sum(v for k, v in FLAGS.items() if a.get(k))
-        token = f"Some({rs(a['token'].upper())})" if "token" in a else "None"
+        # A token written as "" (MIGRATE's empty key) is the empty string.
+        tok = a.get("token", "").replace('""', "")
+        token = f"Some({rs(tok.upper())})" if "token" in a else "None"
         since = f"Some({rs(a['since'])})" if "since" in a else "None"
         deprecated = f"Some({rs(a['deprecated_since'])})" if "deprecated_since" in a else "None"
         nested = args(a.get("arguments", []), ind + 4)

@@ -902,6 +902,26 @@ pub const ARGS: &[(&str, &[Arg])] = &[
     ("mget", &[
         Arg { name: "key", kind: "key", key_spec: 0, token: None, since: None, deprecated_since: None, flags: 2, args: &[] },
     ]),
+    ("migrate", &[
+        Arg { name: "host", kind: "string", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 0, args: &[] },
+        Arg { name: "port", kind: "integer", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 0, args: &[] },
+        Arg { name: "key_or_empty_string", kind: "oneof", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 0, args: &[
+            Arg { name: "key", kind: "key", key_spec: 0, token: None, since: None, deprecated_since: None, flags: 0, args: &[] },
+            Arg { name: "empty_string", kind: "pure-token", key_spec: -1, token: Some(""), since: None, deprecated_since: None, flags: 0, args: &[] },
+        ] },
+        Arg { name: "destination-db", kind: "integer", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 0, args: &[] },
+        Arg { name: "timeout", kind: "integer", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 0, args: &[] },
+        Arg { name: "copy", kind: "pure-token", key_spec: -1, token: Some("COPY"), since: Some("3.0.0"), deprecated_since: None, flags: 1, args: &[] },
+        Arg { name: "replace", kind: "pure-token", key_spec: -1, token: Some("REPLACE"), since: Some("3.0.0"), deprecated_since: None, flags: 1, args: &[] },
+        Arg { name: "authentication", kind: "oneof", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 1, args: &[
+            Arg { name: "password", kind: "string", key_spec: -1, token: Some("AUTH"), since: Some("4.0.7"), deprecated_since: None, flags: 1, args: &[] },
+            Arg { name: "username_password", kind: "block", key_spec: -1, token: Some("AUTH2"), since: Some("6.0.0"), deprecated_since: None, flags: 1, args: &[
+                Arg { name: "username", kind: "string", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 0, args: &[] },
+                Arg { name: "password", kind: "string", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 0, args: &[] },
+            ] },
+        ] },
+        Arg { name: "key", kind: "key", key_spec: 1, token: Some("KEYS"), since: Some("3.0.6"), deprecated_since: None, flags: 3, args: &[] },
+    ]),
     ("module|load", &[
         Arg { name: "path", kind: "string", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 0, args: &[] },
         Arg { name: "arg", kind: "string", key_spec: -1, token: None, since: None, deprecated_since: None, flags: 3, args: &[] },

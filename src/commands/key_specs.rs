@@ -13,6 +13,7 @@ const RO: &[&str] = &["RO"];
 const RO_ACCESS: &[&str] = &["RO", "access"];
 const RW_ACCESS: &[&str] = &["RW", "access"];
 const RW_ACCESS_DELETE: &[&str] = &["RW", "access", "delete"];
+const RW_ACCESS_DELETE_INCOMPLETE: &[&str] = &["RW", "access", "delete", "incomplete"];
 const RW_ACCESS_INSERT: &[&str] = &["RW", "access", "insert"];
 const RW_ACCESS_UPDATE: &[&str] = &["RW", "access", "update"];
 const RW_ACCESS_UPDATE_VARIABLE_FLAGS: &[&str] = &["RW", "access", "update", "variable_flags"];
@@ -116,6 +117,10 @@ const SPECS: &[(&str, KeySpecs)] = &[
     ("ltrim", specs(1, &[RW_DELETE])),
     ("memory|usage", specs(1, &[RO])),
     ("mget", specs(1, &[RO_ACCESS])),
+    (
+        "migrate",
+        specs(1, &[RW_ACCESS_DELETE, RW_ACCESS_DELETE_INCOMPLETE]),
+    ),
     ("move", specs(1, &[RW_ACCESS_UPDATE])),
     ("mset", specs(1, &[OW_UPDATE])),
     ("msetnx", specs(1, &[OW_INSERT])),

@@ -17,6 +17,7 @@ pub mod key_specs;
 pub mod keys;
 pub mod list;
 pub mod memory;
+pub mod migrate;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;

@@ -5,13 +5,15 @@
 use super::conn::ConnCtx;
 use super::ctx::Ctx;
 use super::{
-    absent, acl, bitops, blocking, connection, geo, hash, hll, keys, list, memory, pubsub,
+    absent, acl, bitops, blocking, connection, geo, hash, hll, keys, list, memory, migrate, pubsub,
     replication, scripting, server, set, sort, string, zset,
 };
 use crate::protocol::Args;
 
 pub type KeyFn = fn(&mut Ctx, Args);
 pub type ConnFn = fn(&mut ConnCtx, Args);
+/// Finds the arguments an option makes keys (MIGRATE's KEYS ...).
+pub type OptionKeysFn = fn(Args) -> Option<std::ops::Range<usize>>;
 
 /// How a multi-key command is split when its keys live on several shards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +116,9 @@ pub struct Command {
     /// Finds a key at a position only a scan of the options reveals
     /// (SORT's STORE destination).
     pub option_key: Option<fn(Args) -> Option<usize>>,
+    /// Keys an option names in place of the fixed ones (MIGRATE's KEYS
+    /// k1 k2 ...): when it finds any, the fixed key position is not a key.
+    pub option_keys: Option<OptionKeysFn>,
     /// Flags the hot path tests, derived from `flags` once, at compile time.
     pub denyoom: bool,
     pub no_multi: bool,
@@ -1132,6 +1137,12 @@ impl Command {
         self
     }
 
+    /// Declare keys an option names instead of the fixed key.
+    pub const fn option_keys(mut self, f: OptionKeysFn) -> Command {
+        self.option_keys = Some(f);
+        self
+    }
+
     /// The key's index when the command has exactly one, at a fixed
     /// position (GET, SET, INCR, HSET...): routing then needs no iterator
     /// over key specs, which cost more than the key's CRC16.
@@ -1142,6 +1153,7 @@ impl Command {
             && self.last_key == first
             && self.numkeys_at == 0
             && self.option_key.is_none()
+            && self.option_keys.is_none()
             && (first as usize) < argc)
             .then_some(first as usize)
     }
@@ -1152,9 +1164,13 @@ impl Command {
     /// the command then runs where it was received and reports the error.
     pub fn keys_of<'a>(&self, a: Args<'a>) -> impl Iterator<Item = usize> + 'a {
         let argc = a.len();
-        let fixed = self.key_indices(argc);
+        let moved = self.option_keys.and_then(|f| f(a));
+        // Keys an option names replace the fixed one.
+        let fixed = self.key_indices(if moved.is_some() { 0 } else { argc });
         let at = self.numkeys_at;
-        let extra = if at == 0 || at >= argc {
+        let extra = if let Some(keys) = moved {
+            keys
+        } else if at == 0 || at >= argc {
             0..0
         } else {
             match crate::protocol::parse_i64(a.get(at)) {
@@ -1211,6 +1227,7 @@ macro_rules! cmd {
             acl: $acl,
             numkeys_at: 0,
             option_key: None,
+            option_keys: None,
             denyoom: has_flag($flags, "denyoom"),
             no_multi: has_flag($flags, "no_multi"),
             write: has_flag($flags, "write"),
@@ -1446,6 +1463,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("move", 3, WDF, 1, 1, 1, Keyed(keys::move_), "generic", "1.0.0", K, "Moves a key to another database."),
     cmd!("object", -2, R, 2, 2, 1, Keyed(keys::object), "generic", "2.2.3", K, "A container for object introspection commands."),
     cmd!("dump", 2, R, 1, 1, 1, Keyed(keys::dump), "generic", "2.6.0", K, "Returns a serialized representation of the value stored at a key."),
+    cmd!("migrate", -6, &["write", "movablekeys"], 3, 3, 1, Keyed(migrate::migrate), "generic", "2.6.0", KD, "Moves keys to another Redis server, atomically: restored there, then deleted here.").option_keys(migrate::keys),
     cmd!("restore", -4, W, 1, 1, 1, Keyed(keys::restore), "generic", "2.6.0", KD, "Creates a key from the serialized representation of a value."),
     cmd!("memory", -2, R, 2, 2, 1, Conn(memory::memory), "server", "4.0.0", &["@slow"], "A container for memory diagnostics commands."),
     cmd!("keys", 2, R, 0, 0, 0, All(AllOp::Keys), "generic", "1.0.0", KD, "Returns all key names that match a pattern."),

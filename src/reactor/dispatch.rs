@@ -236,6 +236,13 @@ impl Reactor {
             self.counters.rejected(stat);
             return reject(c, cmd.name == "exec", NOREPLICAS);
         }
+        if c.client.multi.is_some()
+            && cmd.name == "migrate"
+            && migrate_spans(cmd, args, &self.shared)
+        {
+            self.counters.rejected(stat);
+            return reject(c, false, crate::commands::migrate::SPANS);
+        }
         if let Some(m) = c.client.multi.as_mut() {
             if !matches!(cmd.kind, Kind::Tx(_)) && cmd.name != "quit" && cmd.name != "reset" {
                 m.write |= cmd.is_write();
@@ -369,6 +376,12 @@ impl Reactor {
             // Wait on every shard first (no wake-up can be missed), then
             // attempt, as for a remote single-shard pop.
             return self.block_and_try(idx, cmd, args, db, blocking::SPANNING);
+        }
+        if spans && cmd.name == "migrate" {
+            // On copies its deletions could not be replicated as DELs.
+            self.flush_fold();
+            let Some(c) = self.conn_mut(idx) else { return };
+            return Reply::new(c.reply_buf(), proto).error(crate::commands::migrate::SPANS);
         }
         if spans {
             // No dedicated fan-out: run it on gathered copies, under locks.
@@ -657,6 +670,16 @@ fn enough_replicas(shared: &Shared, now: u64) -> bool {
 /// Refuse a command (Redis's rejectCommand): inside MULTI the transaction
 /// is doomed, and a refused EXEC (`abort_exec`) discards it with
 /// EXECABORT naming the reason.
+/// Whether a MIGRATE's keys live on more than one shard (refused: see
+/// `commands::migrate`).
+#[cold]
+fn migrate_spans(cmd: &Command, args: Args, shared: &crate::server::Shared) -> bool {
+    let n = shared.nshards;
+    let mut shards = cmd.keys_of(args).map(|i| key_shard(args.get(i), n));
+    let first = shards.next();
+    shards.any(|s| Some(s) != first)
+}
+
 fn reject(c: &mut Conn, abort_exec: bool, err: &str) {
     let proto = c.client.proto;
     if abort_exec {

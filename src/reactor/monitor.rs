@@ -2,7 +2,7 @@
 //! messages) under its output-buffer limit.
 
 use super::{token, Reactor};
-use crate::commands::table::{self, Command};
+use crate::commands::table::Command;
 use crate::protocol::Args;
 use crate::tx::{Msg, Token};
 
@@ -13,10 +13,10 @@ const MONITOR_OUTPUT_LIMIT: usize = 256 << 20;
 impl Reactor {
     /// Send `args` of a command about to run to every MONITOR client, in
     /// Redis's line format. Admin commands are not shown (as in Redis);
-    /// AUTH and HELLO's credentials are redacted.
+    /// credentials are redacted (`crate::redact`).
     pub(super) fn feed_monitors(&mut self, idx: u32, cmd: &Command, args: Args) {
         let Some(c) = self.conn(idx) else { return };
-        let line = monitor_line(c.client.db, &c.client.addr, cmd.name, args);
+        let line = monitor_line(c.client.db, &c.client.addr, args);
         // Redis feeds monitors after the command ran: a monitor's RESET has
         // already taken it out of the list.
         let skip = (cmd.name == "reset" && c.client.monitor).then(|| (self.id, token(idx, c.gen)));
@@ -28,9 +28,7 @@ impl Reactor {
         let mut lines = std::mem::take(&mut self.shard.script_monitor);
         lines.extend(crate::scripting::take_copied_monitor());
         for (db, args) in lines {
-            let a = args.args();
-            let name = table::lookup(a.get(0)).map_or("", |c| c.name);
-            let line = monitor_line(db, "lua", name, a);
+            let line = monitor_line(db, "lua", args.args());
             self.send_monitor_line(&line, None);
         }
     }
@@ -110,7 +108,7 @@ impl Reactor {
 /// One MONITOR line, as Redis writes it: a status reply with the time,
 /// the database and client address, then each argument quoted and escaped
 /// (`"set" "k" "a\x00b"`).
-fn monitor_line(db: usize, addr: &str, name: &str, args: Args) -> Vec<u8> {
+fn monitor_line(db: usize, addr: &str, args: Args) -> Vec<u8> {
     use std::io::Write;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -122,16 +120,8 @@ fn monitor_line(db: usize, addr: &str, name: &str, args: Args) -> Vec<u8> {
         now.as_secs(),
         now.subsec_micros()
     );
-    // Credentials never reach a monitor (Redis redacts them): every
-    // argument of AUTH, the user and password after HELLO's AUTH.
-    let redacted = match name {
-        "auth" => 1..usize::MAX,
-        "hello" => args
-            .iter()
-            .position(|a| a.eq_ignore_ascii_case(b"auth"))
-            .map_or(0..0, |i| i + 1..i + 3),
-        _ => 0..0,
-    };
+    // Credentials never reach a monitor (Redis redacts them).
+    let redacted = crate::redact::secret_args(args);
     for (i, a) in args.iter().enumerate() {
         out.push(b' ');
         if redacted.contains(&i) {

@@ -116,7 +116,12 @@ impl Reactor {
         if !cmd.is_write() || matches!(self.emit, Emit::Off) {
             return;
         }
-        let cmds = match rewrite::replicated(cmd, a, reply, self.now) {
+        let how = if cmd.name == "migrate" {
+            self.migrated_away(cmd, db, a)
+        } else {
+            rewrite::replicated(cmd, a, reply, self.now)
+        };
+        let cmds = match how {
             rewrite::Replicated::Nothing => return,
             rewrite::Replicated::AsCalled if matches!(self.emit, Emit::Direct) => {
                 // The common case, without building argument vectors.
@@ -144,6 +149,27 @@ impl Reactor {
                 self.repl_append(&unit, wrap);
             }
         }
+    }
+
+    /// What a MIGRATE that ran here changes on a replica: DEL of the keys
+    /// it named that are gone now (the ones the target took, unless COPY;
+    /// a key that was not here is not on the replica either), as Redis
+    /// replicates it.
+    fn migrated_away(&self, cmd: &Command, db: usize, a: Args) -> rewrite::Replicated {
+        let Some(d) = self.shard.dbs.get(db) else {
+            return rewrite::Replicated::Nothing;
+        };
+        let mut del = vec![b"DEL".to_vec()];
+        del.extend(
+            cmd.keys_of(a)
+                .map(|i| a.get(i))
+                .filter(|k| d.peek(k).is_none())
+                .map(<[u8]>::to_vec),
+        );
+        if del.len() == 1 {
+            return rewrite::Replicated::Nothing;
+        }
+        rewrite::Replicated::Rewritten(vec![del])
     }
 
     /// A script ran on this shard: replicate its writes as one unit (as

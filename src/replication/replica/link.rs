@@ -22,6 +22,7 @@ use super::LinkState;
 use crate::protocol::parser::Parsed;
 use crate::protocol::Parser;
 use crate::rdb::FileReader;
+use crate::replication::primary::encode;
 use crate::server::{now_ms, Shared};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -504,16 +505,6 @@ impl MasterIo {
                 Fill::Idle => {}
             }
         }
-    }
-}
-
-/// A command in RESP.
-fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
     }
 }
 

@@ -1,0 +1,78 @@
+//! Arguments that are credentials, which MONITOR and the slow log show as
+//! `(redacted)`, as Redis does: every argument of AUTH, the user and
+//! password after HELLO's AUTH, and MIGRATE's AUTH password or AUTH2 user
+//! and password.
+
+use crate::protocol::Args;
+
+pub fn secret_args(args: Args) -> Vec<usize> {
+    let name = args.iter().next().unwrap_or_default();
+    if name.eq_ignore_ascii_case(b"auth") {
+        return (1..args.len()).collect();
+    }
+    if name.eq_ignore_ascii_case(b"hello") {
+        if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
+            return (at + 1..(at + 3).min(args.len())).collect();
+        }
+    }
+    if name.eq_ignore_ascii_case(b"migrate") {
+        // Its options from the sixth argument on, up to KEYS.
+        let mut secret = Vec::new();
+        let mut j = 6;
+        while j < args.len() {
+            let a = args.get(j);
+            let n = if a.eq_ignore_ascii_case(b"auth") {
+                1
+            } else if a.eq_ignore_ascii_case(b"auth2") {
+                2
+            } else if a.eq_ignore_ascii_case(b"keys") {
+                break;
+            } else {
+                0
+            };
+            secret.extend((j + 1..j + 1 + n).filter(|&i| i < args.len()));
+            j += 1 + n;
+        }
+        return secret;
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_args;
+    use crate::protocol::Args;
+
+    fn secret(words: &[&str]) -> Vec<usize> {
+        let buf: Vec<u8> = words.concat().into_bytes();
+        let mut at = 0;
+        let ranges: Vec<std::ops::Range<usize>> = words
+            .iter()
+            .map(|w| {
+                at += w.len();
+                at - w.len()..at
+            })
+            .collect();
+        secret_args(Args::from_parts(&buf, &ranges))
+    }
+
+    #[test]
+    fn credentials_of_auth_hello_and_migrate() {
+        assert_eq!(secret(&["AUTH", "u", "p"]), [1, 2]);
+        assert_eq!(
+            secret(&["hello", "3", "auth", "u", "p", "setname", "n"]),
+            [3, 4]
+        );
+        let m = ["MIGRATE", "h", "1", "", "0", "5"];
+        let with = |rest: &[&'static str]| -> Vec<usize> {
+            secret(&m.iter().chain(rest).copied().collect::<Vec<_>>())
+        };
+        assert_eq!(with(&["COPY", "AUTH", "pw"]), [8]);
+        assert_eq!(with(&["auth2", "u", "pw", "REPLACE"]), [7, 8]);
+        // After KEYS everything is a key, even a key named AUTH.
+        assert_eq!(with(&["KEYS", "auth", "k"]), Vec::<usize>::new());
+        // A dangling AUTH names nothing.
+        assert_eq!(with(&["AUTH"]), Vec::<usize>::new());
+        assert_eq!(secret(&["get", "auth"]), Vec::<usize>::new());
+    }
+}

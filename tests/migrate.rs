@@ -1,0 +1,247 @@
+//! MIGRATE between two halocline servers and to a real redis-server:
+//! keys restored on the target with their TTL and deleted here (kept with
+//! COPY), Redis's replies (NOKEY, BUSYKEY from the target, IOERR) and
+//! argument errors, the KEYS form, AUTH, replicas told with DEL, and
+//! keys spanning shards refused.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn migrate(con: &mut redis::Connection, to: u16, rest: &[&str]) -> Value {
+    let port = to.to_string();
+    let mut a = vec!["MIGRATE", "127.0.0.1", port.as_str()];
+    a.extend_from_slice(rest);
+    q(con, &a)
+}
+
+fn text(v: &Value) -> String {
+    err_text(v).unwrap_or_else(|| as_str(v))
+}
+
+#[test]
+fn keys_move_to_the_target_with_their_ttl() {
+    for threads in [1, 2] {
+        let (src, dst) = (Server::start(threads), Server::start(threads));
+        let (mut s, mut d) = (src.conn(), dst.conn());
+        ok(&mut s, &["SET", "k", "v", "EX", "100"]);
+        q(&mut s, &["RPUSH", "l", "a", "b"]);
+        assert_eq!(text(&migrate(&mut s, dst.port, &["k", "0", "1000"])), "OK");
+        assert_eq!(int(&mut s, &["EXISTS", "k"]), 0);
+        assert_eq!(bulk(&mut d, &["GET", "k"]).as_deref(), Some("v"));
+        let ttl = int(&mut d, &["TTL", "k"]);
+        assert!((99..=100).contains(&ttl), "ttl {ttl}");
+        // Into another database; without a TTL.
+        assert_eq!(text(&migrate(&mut s, dst.port, &["l", "3", "1000"])), "OK");
+        ok(&mut d, &["SELECT", "3"]);
+        assert_eq!(
+            strs(&q(&mut d, &["LRANGE", "l", "0", "-1"])),
+            [Some("a".into()), Some("b".into())]
+        );
+        assert_eq!(int(&mut d, &["TTL", "l"]), -1);
+        assert_eq!(
+            text(&migrate(&mut s, dst.port, &["nokey", "0", "1000"])),
+            "NOKEY"
+        );
+        // The target's refusal, the key kept; then COPY and REPLACE.
+        ok(&mut s, &["SET", "b", "here"]);
+        ok(&mut d, &["SELECT", "0"]);
+        ok(&mut d, &["SET", "b", "there"]);
+        assert_eq!(
+            text(&migrate(&mut s, dst.port, &["b", "0", "1000"])),
+            "ERR Target instance replied with error: BUSYKEY Target key name already exists."
+        );
+        assert_eq!(bulk(&mut s, &["GET", "b"]).as_deref(), Some("here"));
+        assert_eq!(
+            text(&migrate(
+                &mut s,
+                dst.port,
+                &["b", "0", "1000", "COPY", "REPLACE"]
+            )),
+            "OK"
+        );
+        assert_eq!(bulk(&mut s, &["GET", "b"]).as_deref(), Some("here"));
+        assert_eq!(bulk(&mut d, &["GET", "b"]).as_deref(), Some("here"));
+        // KEYS: several keys of one shard (a hash tag) at once.
+        q(&mut s, &["MSET", "{t}1", "x", "{t}2", "y"]);
+        assert_eq!(
+            text(&migrate(
+                &mut s,
+                dst.port,
+                &["", "0", "1000", "KEYS", "{t}1", "{t}2", "{t}3"]
+            )),
+            "OK"
+        );
+        assert_eq!(int(&mut s, &["EXISTS", "{t}1", "{t}2"]), 0);
+        assert_eq!(int(&mut d, &["EXISTS", "{t}1", "{t}2"]), 2);
+        // Inside MULTI too.
+        ok(&mut s, &["SET", "m", "1"]);
+        ok(&mut s, &["MULTI"]);
+        assert_eq!(
+            as_str(&migrate(&mut s, dst.port, &["m", "0", "1000"])),
+            "QUEUED"
+        );
+        assert_eq!(strs(&q(&mut s, &["EXEC"])), [Some("OK".into())]);
+        assert_eq!(bulk(&mut d, &["GET", "m"]).as_deref(), Some("1"));
+        // Nobody listening.
+        let closed = free_port();
+        ok(&mut s, &["SET", "z", "1"]);
+        assert_eq!(
+            text(&migrate(&mut s, closed, &["z", "0", "500"])),
+            "IOERR error or timeout connecting to the client"
+        );
+        assert_eq!(int(&mut s, &["EXISTS", "z"]), 1);
+    }
+}
+
+/// Keys of different shards cannot be migrated in one call here (their
+/// deletions would not reach replicas as DEL); a common hash tag can.
+#[test]
+fn keys_spanning_shards_are_refused() {
+    let (src, dst) = (Server::start(4), Server::start(1));
+    let mut s = src.conn();
+    // "a" and "b" hash to different quarters of the slots.
+    q(&mut s, &["MSET", "a", "1", "b", "2"]);
+    let spans = "ERR MIGRATE's keys must be on one shard here: give them a common {hash tag}";
+    assert_eq!(
+        text(&migrate(
+            &mut s,
+            dst.port,
+            &["", "0", "1000", "KEYS", "a", "b"]
+        )),
+        spans
+    );
+    ok(&mut s, &["MULTI"]);
+    assert_eq!(
+        text(&migrate(
+            &mut s,
+            dst.port,
+            &["", "0", "1000", "KEYS", "a", "b"]
+        )),
+        spans
+    );
+    assert_eq!(
+        err(&mut s, &["EXEC"]),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(int(&mut s, &["EXISTS", "a", "b"]), 2);
+    assert_eq!(int(&mut dst.conn(), &["DBSIZE"]), 0);
+}
+
+/// Argument errors, in Redis's order and words (checked against a live
+/// redis-server when there is one), and AUTH to a target with a password.
+#[test]
+fn arguments_and_auth_as_redis() {
+    let src = Server::start(2);
+    let dst = Server::start_with(1, &["--requirepass", "pw"]);
+    let mut s = src.conn();
+    ok(&mut s, &["SET", "q", "1"]);
+    let port = dst.port.to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["q", "0", "1000", "bogus"],
+        vec!["q", "0", "abc"],
+        vec!["q", "x", "1000"],
+        vec!["q", "0", "1000", "KEYS", "a"],
+        vec!["q", "0", "1000", "AUTH"],
+        vec!["q", "0", "1000", "AUTH2", "u"],
+        vec!["", "0", "1000", "KEYS"],
+    ];
+    let expected = [
+        "ERR syntax error",
+        "ERR value is not an integer or out of range",
+        "ERR value is not an integer or out of range",
+        "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string",
+        "ERR syntax error",
+        "ERR syntax error",
+        "NOKEY",
+    ];
+    for (case, want) in cases.iter().zip(expected) {
+        assert_eq!(text(&migrate(&mut s, dst.port, case)), want, "{case:?}");
+    }
+    if redis_server_available("MIGRATE argument errors against redis-server") {
+        let redis = RedisServer::start(&[]);
+        let mut r = redis.conn();
+        ok(&mut r, &["SET", "q", "1"]);
+        for case in &cases {
+            let mut a = vec!["MIGRATE", "127.0.0.1", port.as_str()];
+            a.extend_from_slice(case);
+            assert_eq!(text(&q(&mut r, &a)), text(&q(&mut s, &a)), "{case:?}");
+        }
+    }
+    assert_eq!(
+        text(&migrate(&mut s, dst.port, &["q", "0", "1000", "AUTH", "nope"])),
+        "ERR Target instance replied with error: WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert_eq!(int(&mut s, &["EXISTS", "q"]), 1);
+    ok(&mut s, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    assert_eq!(
+        text(&migrate(
+            &mut s,
+            dst.port,
+            &["q", "0", "1000", "AUTH2", "default", "pw"]
+        )),
+        "OK"
+    );
+    assert_eq!(int(&mut s, &["EXISTS", "q"]), 0);
+    // The slow log (like MONITOR) shows credentials redacted.
+    let Value::Array(log) = q(&mut s, &["SLOWLOG", "GET", "5"]) else {
+        panic!("SLOWLOG GET")
+    };
+    let logged: Vec<Vec<String>> = log
+        .iter()
+        .filter_map(|e| match e {
+            Value::Array(e) => Some(strs(&e[3]).into_iter().flatten().collect()),
+            _ => None,
+        })
+        .collect();
+    let m = logged
+        .iter()
+        .find(|a| a[0] == "MIGRATE")
+        .unwrap_or_else(|| panic!("{logged:?}"));
+    assert_eq!(&m[6..], ["AUTH2", "(redacted)", "(redacted)"], "{m:?}");
+}
+
+/// Payloads cross with Redis both ways, and a replica of the source loses
+/// the migrated key (MIGRATE is replicated as DEL) but keeps a COPY.
+#[test]
+fn to_and_from_redis_and_replicated_as_del() {
+    if !redis_server_available("MIGRATE with redis-server") {
+        return;
+    }
+    let redis = RedisServer::start(&[]);
+    let src = Server::start(2);
+    let replica = Server::start_with(2, &["--replicaof", &format!("127.0.0.1 {}", src.port)]);
+    let (mut s, mut r, mut rep) = (src.conn(), redis.conn(), replica.conn());
+    q(&mut s, &["HSET", "h", "f", "v"]);
+    q(&mut s, &["SADD", "st", "m"]);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while int(&mut rep, &["EXISTS", "h", "st"]) < 2 {
+        assert!(Instant::now() < deadline, "replica never got the keys");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(
+        text(&migrate(&mut s, redis.port, &["h", "0", "1000"])),
+        "OK"
+    );
+    assert_eq!(
+        text(&migrate(&mut s, redis.port, &["st", "0", "1000", "COPY"])),
+        "OK"
+    );
+    assert_eq!(bulk(&mut r, &["HGET", "h", "f"]).as_deref(), Some("v"));
+    assert_eq!(int(&mut r, &["SISMEMBER", "st", "m"]), 1);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while int(&mut rep, &["EXISTS", "h"]) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the replica kept the migrated key"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(int(&mut rep, &["EXISTS", "st"]), 1, "COPY keeps it");
+    // And back from Redis.
+    let mut a = vec!["MIGRATE", "127.0.0.1"];
+    let port = src.port.to_string();
+    a.extend_from_slice(&[port.as_str(), "h", "0", "1000"]);
+    assert_eq!(text(&q(&mut r, &a)), "OK");
+    assert_eq!(bulk(&mut s, &["HGET", "h", "f"]).as_deref(), Some("v"));
+}
