@@ -1,7 +1,8 @@
 //! Arguments that are credentials, which MONITOR and the slow log show as
 //! `(redacted)`, as Redis does: every argument of AUTH, the user and
-//! password after HELLO's AUTH, and MIGRATE's AUTH password or AUTH2 user
-//! and password.
+//! password after HELLO's AUTH, MIGRATE's AUTH password or AUTH2 user and
+//! password, and the values CONFIG SET gives requirepass, masterauth and
+//! masteruser (Redis's sensitive configs).
 
 use crate::protocol::Args;
 
@@ -14,6 +15,21 @@ pub fn secret_args(args: Args) -> Vec<usize> {
         if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
             return (at + 1..(at + 3).min(args.len())).collect();
         }
+    }
+    if name.eq_ignore_ascii_case(b"config")
+        && args.len() > 2
+        && args.get(1).eq_ignore_ascii_case(b"set")
+    {
+        const SENSITIVE: [&[u8]; 3] = [b"requirepass", b"masterauth", b"masteruser"];
+        return (2..args.len() - 1)
+            .step_by(2)
+            .filter(|&i| {
+                SENSITIVE
+                    .iter()
+                    .any(|s| args.get(i).eq_ignore_ascii_case(s))
+            })
+            .map(|i| i + 1)
+            .collect();
     }
     if name.eq_ignore_ascii_case(b"migrate") {
         // Its options from the sixth argument on, up to KEYS.
@@ -74,5 +90,27 @@ mod tests {
         // A dangling AUTH names nothing.
         assert_eq!(with(&["AUTH"]), Vec::<usize>::new());
         assert_eq!(secret(&["get", "auth"]), Vec::<usize>::new());
+        // CONFIG SET's sensitive values, wherever they are in the list.
+        assert_eq!(
+            secret(&[
+                "CONFIG",
+                "SET",
+                "maxmemory",
+                "1",
+                "REQUIREPASS",
+                "pw",
+                "masterauth",
+                "x"
+            ]),
+            [5, 7]
+        );
+        assert_eq!(
+            secret(&["config", "set", "masteruser"]),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            secret(&["config", "get", "requirepass"]),
+            Vec::<usize>::new()
+        );
     }
 }

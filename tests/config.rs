@@ -725,6 +725,51 @@ fn error_stats_count_like_redis_and_resetstat_clears_them() {
     }
 }
 
+/// CONFIG SET's sensitive values (requirepass, masterauth, masteruser) are
+/// redacted in the slow log (and MONITOR), as Redis does; they appeared in
+/// clear text before.
+#[test]
+fn config_set_passwords_are_redacted() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    ok(&mut con, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    ok(&mut con, &["SLOWLOG", "RESET"]);
+    ok(
+        &mut con,
+        &[
+            "CONFIG",
+            "SET",
+            "masterauth",
+            "s3cret",
+            "maxmemory-samples",
+            "5",
+        ],
+    );
+    ok(&mut con, &["CONFIG", "SET", "requirepass", ""]);
+    let Value::Array(entries) = q(&mut con, &["SLOWLOG", "GET", "2"]) else {
+        panic!("SLOWLOG GET is an array");
+    };
+    let args = |e: &Value| match e {
+        Value::Array(f) => strs(&f[3]).into_iter().flatten().collect::<Vec<String>>(),
+        _ => panic!("an entry is an array"),
+    };
+    assert_eq!(
+        args(&entries[0]),
+        ["CONFIG", "SET", "requirepass", "(redacted)"]
+    );
+    assert_eq!(
+        args(&entries[1]),
+        [
+            "CONFIG",
+            "SET",
+            "masterauth",
+            "(redacted)",
+            "maxmemory-samples",
+            "5"
+        ]
+    );
+}
+
 /// SLOWLOG keeps what Redis keeps (checked against redis-server 7.0): every
 /// command at threshold 0, from keys on every shard, newest first, with
 /// arguments cut at 32 and 128 bytes and credentials redacted; the length
