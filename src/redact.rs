@@ -1,8 +1,8 @@
 //! Arguments that are credentials, which MONITOR and the slow log show as
 //! `(redacted)`, as Redis does: every argument of AUTH, the user and
 //! password after HELLO's AUTH, MIGRATE's AUTH password or AUTH2 user and
-//! password, and the values CONFIG SET gives requirepass, masterauth and
-//! masteruser (Redis's sensitive configs).
+//! password, ACL SETUSER's name and rules, and the values CONFIG SET gives
+//! requirepass, masterauth and masteruser (Redis's sensitive configs).
 
 use crate::protocol::Args;
 
@@ -12,9 +12,29 @@ pub fn secret_args(args: Args) -> Vec<usize> {
         return (1..args.len()).collect();
     }
     if name.eq_ignore_ascii_case(b"hello") {
-        if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
-            return (at + 1..(at + 3).min(args.len())).collect();
+        // Its options in order, as Redis parses them: AUTH takes two
+        // arguments, SETNAME one (a client named "auth" is no AUTH).
+        let mut j = 2;
+        while j < args.len() {
+            let left = args.len() - 1 - j;
+            let a = args.get(j);
+            if a.eq_ignore_ascii_case(b"auth") && left >= 2 {
+                return vec![j + 1, j + 2];
+            }
+            j += if a.eq_ignore_ascii_case(b"setname") && left >= 1 {
+                2
+            } else {
+                1
+            };
         }
+        return Vec::new();
+    }
+    if name.eq_ignore_ascii_case(b"acl")
+        && args.len() > 2
+        && args.get(1).eq_ignore_ascii_case(b"setuser")
+    {
+        // The user's name and rules (passwords among them).
+        return (2..args.len()).collect();
     }
     if name.eq_ignore_ascii_case(b"config")
         && args.len() > 2
@@ -79,6 +99,16 @@ mod tests {
             secret(&["hello", "3", "auth", "u", "p", "setname", "n"]),
             [3, 4]
         );
+        assert_eq!(
+            secret(&["HELLO", "3", "SETNAME", "auth", "AUTH", "u", "p"]),
+            [5, 6]
+        );
+        assert_eq!(
+            secret(&["hello", "3", "setname", "auth"]),
+            Vec::<usize>::new()
+        );
+        assert_eq!(secret(&["ACL", "SETUSER", "u", ">pw", "on"]), [2, 3, 4]);
+        assert_eq!(secret(&["acl", "whoami"]), Vec::<usize>::new());
         let m = ["MIGRATE", "h", "1", "", "0", "5"];
         let with = |rest: &[&'static str]| -> Vec<usize> {
             secret(&m.iter().chain(rest).copied().collect::<Vec<_>>())

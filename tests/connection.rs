@@ -1033,6 +1033,8 @@ fn command_getkeys_matches_redis() {
         &["fcall", "f", "0"],
         &["blmpop", "0", "2", "a", "b", "left"],
         &["memory", "usage", "k"],
+        &["migrate", "h", "1", "", "0", "5", "keys", "a", "b"],
+        &["migrate", "h", "1", "k", "0", "5", "copy", "auth", "p"],
     ] {
         cases.push(special.to_vec());
     }

@@ -238,10 +238,119 @@ fn to_and_from_redis_and_replicated_as_del() {
         std::thread::sleep(Duration::from_millis(25));
     }
     assert_eq!(int(&mut rep, &["EXISTS", "st"]), 1, "COPY keeps it");
+    // The target refuses one key of two: the other leaves, on the replica
+    // too (DEL of what went, though the reply is an error).
+    q(&mut s, &["MSET", "{t}1", "a", "{t}2", "b"]);
+    ok(&mut r, &["SET", "{t}2", "taken"]);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while int(&mut rep, &["EXISTS", "{t}1", "{t}2"]) < 2 {
+        assert!(Instant::now() < deadline, "replica never got the keys");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(
+        text(&migrate(
+            &mut s,
+            redis.port,
+            &["", "0", "1000", "KEYS", "{t}1", "{t}2"]
+        )),
+        "ERR Target instance replied with error: BUSYKEY Target key name already exists."
+    );
+    assert_eq!(int(&mut s, &["EXISTS", "{t}1"]), 0);
+    assert_eq!(int(&mut s, &["EXISTS", "{t}2"]), 1);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while int(&mut rep, &["EXISTS", "{t}1"]) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the replica kept the key that left"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(int(&mut rep, &["EXISTS", "{t}2"]), 1);
     // And back from Redis.
     let mut a = vec!["MIGRATE", "127.0.0.1"];
     let port = src.port.to_string();
     a.extend_from_slice(&[port.as_str(), "h", "0", "1000"]);
     assert_eq!(text(&q(&mut r, &a)), "OK");
     assert_eq!(bulk(&mut s, &["HGET", "h", "f"]).as_deref(), Some("v"));
+}
+
+/// Where MIGRATE's deletions could not be replicated as DEL it is refused:
+/// in a transaction that is not one shard's keyed commands (at EXEC,
+/// before anything ran) and in scripts (which may run again from their
+/// start). A WATCHer sees a key MIGRATE moved, not one it copied.
+#[test]
+fn refused_where_it_could_not_replicate_and_watch_as_redis() {
+    let (src, dst) = (Server::start(2), Server::start(1));
+    let mut s = src.conn();
+    ok(&mut s, &["SET", "k", "v"]);
+    ok(&mut s, &["MULTI"]);
+    q(&mut s, &["PING"]);
+    assert_eq!(
+        as_str(&migrate(&mut s, dst.port, &["k", "0", "1000"])),
+        "QUEUED"
+    );
+    assert_eq!(
+        err(&mut s, &["EXEC"]),
+        "EXECABORT Transaction discarded because of: ERR MIGRATE runs in a transaction here only with keyed commands of its keys' shard"
+    );
+    assert_eq!(int(&mut s, &["EXISTS", "k"]), 1);
+    let port = dst.port.to_string();
+    let script =
+        format!("return redis.call('migrate', '127.0.0.1', '{port}', KEYS[1], '0', '1000')");
+    let e = err(&mut s, &["EVAL", &script, "1", "k"]);
+    assert!(
+        e.starts_with("ERR This Redis command is not allowed from script"),
+        "{e}"
+    );
+    assert_eq!(int(&mut s, &["EXISTS", "k"]), 1);
+    // WATCH: a COPY changes nothing here; a move deletes the key.
+    let mut w = src.conn();
+    ok(&mut w, &["WATCH", "k"]);
+    assert_eq!(
+        text(&migrate(&mut s, dst.port, &["k", "0", "1000", "COPY"])),
+        "OK"
+    );
+    ok(&mut w, &["MULTI"]);
+    q(&mut w, &["PING"]);
+    assert_eq!(strs(&q(&mut w, &["EXEC"])), [Some("PONG".into())]);
+    ok(&mut w, &["WATCH", "k"]);
+    assert_eq!(
+        text(&migrate(&mut s, dst.port, &["k", "0", "1000", "REPLACE"])),
+        "OK"
+    );
+    ok(&mut w, &["MULTI"]);
+    q(&mut w, &["PING"]);
+    assert_eq!(q(&mut w, &["EXEC"]), Value::Nil);
+}
+
+/// A target that trickles its reply a byte at a time and never ends the
+/// line costs at most the timeout (for the whole line, not for each read)
+/// and a bounded buffer: IOERR, the key kept.
+#[test]
+fn a_target_that_trickles_a_reply_gets_ioerr_in_time() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let target = std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            use std::io::Write;
+            for _ in 0..60 {
+                if conn.write_all(b"x").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    let src = Server::start(1);
+    let mut s = src.conn();
+    ok(&mut s, &["SET", "k", "v"]);
+    let started = Instant::now();
+    assert_eq!(
+        text(&migrate(&mut s, port, &["k", "0", "1000"])),
+        "IOERR error or timeout reading to target instance"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+    assert_eq!(int(&mut s, &["EXISTS", "k"]), 1);
+    let _ = target.join();
 }

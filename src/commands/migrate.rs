@@ -7,18 +7,22 @@
 //!
 //! Keys must live on one shard: a MIGRATE whose keys span shards would
 //! run on copies, where the deletions could not reach the replicas as the
-//! DELs Redis sends; it is refused instead (see `SPANS`).
+//! DELs Redis sends; it is refused instead (see `SPANS`), and so is a
+//! MIGRATE in a transaction that is not one shard's keyed commands
+//! (`IN_TX`) or in a script (which may run again from its start).
 
 use super::ctx::{Ctx, ERR_NOT_INT, ERR_SYNTAX};
 use crate::notify::GENERIC;
 use crate::protocol::{parse_i64, Args};
 use crate::replication::primary::encode;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const SPANS: &str =
     "ERR MIGRATE's keys must be on one shard here: give them a common {hash tag}";
+pub const IN_TX: &str =
+    "ERR MIGRATE runs in a transaction here only with keyed commands of its keys' shard";
 
 /// The keys a MIGRATE call names, as Redis's migrateGetKeys finds them:
 /// those after KEYS (skipping the options before it), none when KEYS
@@ -96,13 +100,14 @@ fn options(a: Args<'_>) -> Result<Options<'_>, &'static str> {
 }
 
 pub fn migrate(c: &mut Ctx, a: Args) {
-    if c.shard.id == crate::shard::SCRATCH {
-        return c.r.error(SPANS);
-    }
+    c.shard.migrated.clear();
     let o = match options(a) {
         Ok(o) => o,
         Err(e) => return c.r.error(e),
     };
+    if c.shard.id == crate::shard::SCRATCH {
+        return c.r.error(SPANS);
+    }
     let (Some(timeout), Some(db)) = (parse_i64(a.get(5)), parse_i64(a.get(4))) else {
         return c.r.error(ERR_NOT_INT);
     };
@@ -148,12 +153,12 @@ pub fn migrate(c: &mut Ctx, a: Args) {
             .r
             .error("IOERR error or timeout writing to target instance");
     }
-    let mut reader = BufReader::new(conn);
+    let mut replies = Lines::new(conn, timeout);
     // AUTH's and SELECT's replies first; the first error of all is the
     // one reported, and a key the target took is deleted here even so.
     let mut first_error: Option<String> = None;
     for _ in 0..usize::from(o.auth.is_some()) + 1 {
-        match line(&mut reader) {
+        match replies.next() {
             Some(l) if l.starts_with('-') => {
                 first_error.get_or_insert(l);
             }
@@ -169,7 +174,7 @@ pub fn migrate(c: &mut Ctx, a: Args) {
     let refused = first_error.is_some();
     let mut read_error = false;
     for (k, _, _) in &found {
-        let Some(l) = line(&mut reader) else {
+        let Some(l) = replies.next() else {
             read_error = true;
             break;
         };
@@ -178,6 +183,7 @@ pub fn migrate(c: &mut Ctx, a: Args) {
         } else if !refused && !o.copy {
             c.db().remove(k);
             c.notify(GENERIC, "del", k);
+            c.shard.migrated.push(k.to_vec());
         }
     }
     match first_error {
@@ -192,22 +198,63 @@ pub fn migrate(c: &mut Ctx, a: Args) {
     }
 }
 
-/// One reply line, without its CRLF; `None` on an error or a timeout.
-fn line(r: &mut BufReader<TcpStream>) -> Option<String> {
-    let mut l = String::new();
-    match r.read_line(&mut l) {
-        Ok(n) if n > 0 => Some(l.trim_end_matches(['\r', '\n']).to_string()),
-        _ => None,
+/// The target's reply lines, each within the timeout as a whole and at
+/// most `MAX_LINE` bytes (Redis reads them into a 1 KB buffer): a target
+/// that trickles bytes or never ends a line cannot hold the shard longer.
+struct Lines {
+    conn: TcpStream,
+    timeout: Duration,
+    buf: Vec<u8>,
+}
+
+const MAX_LINE: usize = 1024;
+
+impl Lines {
+    fn new(conn: TcpStream, timeout: Duration) -> Lines {
+        Lines {
+            conn,
+            timeout,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next line without its CRLF; `None` on an error, a timeout, or
+    /// a line too long.
+    fn next(&mut self) -> Option<String> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=end).collect();
+                let line = line.strip_suffix(b"\n").unwrap_or(&line);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                return Some(String::from_utf8_lossy(line).into_owned());
+            }
+            if self.buf.len() >= MAX_LINE {
+                return None;
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if left.is_zero() {
+                return None;
+            }
+            self.conn.set_read_timeout(Some(left)).ok()?;
+            let mut chunk = [0u8; 512];
+            match self.conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(chunk.get(..n)?),
+            }
+        }
     }
 }
 
-/// A connection to `host:port` with every step bounded by `timeout`.
+/// A connection to `host:port` (each address it resolves to, in turn),
+/// its connect and writes bounded by `timeout`.
 fn connect(host: &[u8], port: &[u8], timeout: Duration) -> Option<TcpStream> {
     let host = std::str::from_utf8(host).ok()?;
     let port: u16 = std::str::from_utf8(port).ok()?.parse().ok()?;
-    let addr = (host, port).to_socket_addrs().ok()?.next()?;
-    let s = TcpStream::connect_timeout(&addr, timeout).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
+    let s = (host, port)
+        .to_socket_addrs()
+        .ok()?
+        .find_map(|addr| TcpStream::connect_timeout(&addr, timeout).ok())?;
     s.set_write_timeout(Some(timeout)).ok()?;
     s.set_nodelay(true).ok()?;
     Some(s)

@@ -906,6 +906,9 @@ fn getkeys(c: &mut ConnCtx, a: Args, flags: bool) {
         let f: &[&str] = match name.as_str() {
             "bitfield" => bitfield_key_flags(run),
             "set" => set_key_flags(run),
+            // Its keys come from migrateGetKeys, all with the first spec's
+            // flags (the KEYS spec is INCOMPLETE).
+            "migrate" => specs.first().copied().unwrap_or_default(),
             _ => spec.copied().unwrap_or_default(),
         };
         c.r.array(2);

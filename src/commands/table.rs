@@ -227,6 +227,7 @@ const fn has_flag(flags: &[&str], want: &str) -> bool {
 /// PERSIST without TTL...), WATCHers must not see a change, as in Redis.
 const PRECISE_WRITERS: &[&str] = &[
     "del",
+    "migrate",
     "unlink",
     "getdel",
     "expire",
@@ -1069,7 +1070,7 @@ impl Command {
     /// own but @slow): one that cannot run without a subcommand. COMMAND,
     /// which can, is a command with subcommands.
     pub fn is_pure_container(&self) -> bool {
-        !self.subcommands.is_empty() && self.arity == -2
+        !self.subcommands.is_empty() && self.arity == -2 && self.parent.is_none()
     }
     /// Redis's refusal of a container's subcommand before it runs: unknown
     /// (named as sent), or with the wrong number of arguments.
@@ -1536,10 +1537,6 @@ pub static COMMANDS: &[Command] = &[
     cmd!("slaveof", 3, REPLICAOF, 0, 0, 0, Conn(crate::replication::replica::replicaof), "server", "1.0.0", SV, "Make the server a replica of another instance, or promote it as master."),
 ];
 
-/// Case-insensitive lookup, run for every request. A general hash map cost
-/// ~14 ns a name (lower-casing copy, seeded hash, probe); this table hashes
-/// the length and three bytes folded to lower case and compares the name in
-/// place, ~5 ns. 1024 slots for ~250 names keep probes short.
 /// A command by name, or a subcommand by its full name (`config|get`,
 /// any case), as COMMAND INFO takes them: the entry, its name and arity.
 pub fn lookup_full(name: &[u8]) -> Option<(&'static Command, String, i32)> {
@@ -1553,6 +1550,10 @@ pub fn lookup_full(name: &[u8]) -> Option<(&'static Command, String, i32)> {
     Some((cmd.sub_entry(s), full, sub.arity))
 }
 
+/// Case-insensitive lookup, run for every request. A general hash map cost
+/// ~14 ns a name (lower-casing copy, seeded hash, probe); this table hashes
+/// the length and three bytes folded to lower case and compares the name in
+/// place, ~5 ns. 1024 slots for ~250 names keep probes short.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     if name.is_empty() {
         return None;
@@ -1600,6 +1601,7 @@ static SUB_ENTRIES: std::sync::LazyLock<Vec<Vec<Command>>> = std::sync::LazyLock
             c.subcommands
                 .iter()
                 .map(|s| Command {
+                    arity: s.arity,
                     flags: s.flags,
                     first_key: s.first_key,
                     last_key: s.last_key,

@@ -667,9 +667,6 @@ fn enough_replicas(shared: &Shared, now: u64) -> bool {
     shared.repl.primary.good_replicas(now, lag) >= min
 }
 
-/// Refuse a command (Redis's rejectCommand): inside MULTI the transaction
-/// is doomed, and a refused EXEC (`abort_exec`) discards it with
-/// EXECABORT naming the reason.
 /// Whether a MIGRATE's keys live on more than one shard (refused: see
 /// `commands::migrate`).
 #[cold]
@@ -680,6 +677,9 @@ fn migrate_spans(cmd: &Command, args: Args, shared: &crate::server::Shared) -> b
     shards.any(|s| Some(s) != first)
 }
 
+/// Refuse a command (Redis's rejectCommand): inside MULTI the transaction
+/// is doomed, and a refused EXEC (`abort_exec`) discards it with
+/// EXECABORT naming the reason.
 fn reject(c: &mut Conn, abort_exec: bool, err: &str) {
     let proto = c.client.proto;
     if abort_exec {

@@ -188,6 +188,20 @@ impl Reactor {
             }
         }
 
+        // MIGRATE's deletions reach replicas as DEL from a one-shard batch
+        // only (a transaction's coordinator replicates what it ran as
+        // called): anywhere else it is refused, before anything runs.
+        if !simple
+            && m.cmds
+                .iter()
+                .any(|a| a.args().get(0).eq_ignore_ascii_case(b"migrate"))
+        {
+            let Some(c) = self.conn_mut(idx) else { return };
+            return Reply::new(c.reply_buf(), proto).error(&format!(
+                "EXECABORT Transaction discarded because of: {}",
+                crate::commands::migrate::IN_TX
+            ));
+        }
         // Everything queued, with the database each runs in, for the
         // replication stream: a transaction's coordinator appends it (a
         // single-shard batch is appended by its shard).

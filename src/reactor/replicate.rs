@@ -117,7 +117,7 @@ impl Reactor {
             return;
         }
         let how = if cmd.name == "migrate" {
-            self.migrated_away(cmd, db, a)
+            self.migrated_away()
         } else {
             rewrite::replicated(cmd, a, reply, self.now)
         };
@@ -152,23 +152,16 @@ impl Reactor {
     }
 
     /// What a MIGRATE that ran here changes on a replica: DEL of the keys
-    /// it named that are gone now (the ones the target took, unless COPY;
-    /// a key that was not here is not on the replica either), as Redis
-    /// replicates it.
-    fn migrated_away(&self, cmd: &Command, db: usize, a: Args) -> rewrite::Replicated {
-        let Some(d) = self.shard.dbs.get(db) else {
-            return rewrite::Replicated::Nothing;
-        };
-        let mut del = vec![b"DEL".to_vec()];
-        del.extend(
-            cmd.keys_of(a)
-                .map(|i| a.get(i))
-                .filter(|k| d.peek(k).is_none())
-                .map(<[u8]>::to_vec),
-        );
-        if del.len() == 1 {
+    /// it deleted (those the target took, unless COPY; none when nothing
+    /// went), as Redis replicates it, error reply or not.
+    fn migrated_away(&mut self) -> rewrite::Replicated {
+        let gone = std::mem::take(&mut self.shard.migrated);
+        if gone.is_empty() {
             return rewrite::Replicated::Nothing;
         }
+        let mut del = Vec::with_capacity(gone.len() + 1);
+        del.push(b"DEL".to_vec());
+        del.extend(gone);
         rewrite::Replicated::Rewritten(vec![del])
     }
 

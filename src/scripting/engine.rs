@@ -1247,9 +1247,12 @@ fn refused(cmd: &Command) -> bool {
         // The blocking commands too, but for BLMPOP and BZMPOP, which
         // then answer as if they timed out (as inside MULTI).
         _ => {
+            // MIGRATE too: a script may run again from the start (on
+            // copies, or retried), and would migrate twice.
             matches!(
                 cmd.name,
-                "eval"
+                "migrate"
+                    | "eval"
                     | "evalsha"
                     | "eval_ro"
                     | "evalsha_ro"

@@ -32,6 +32,9 @@ pub struct Shard {
     /// The writes a script made through `redis.call`, for its reactor to
     /// replicate and to wake blocked clients with once it is done.
     pub script_effects: Vec<ScriptEffect>,
+    /// The keys the last MIGRATE run here deleted (the target took them):
+    /// what replicas are told to DEL.
+    pub migrated: Vec<Vec<u8>>,
     /// The commands a script ran, for MONITOR (only while someone
     /// monitors).
     pub script_monitor: Vec<(usize, crate::tx::OwnedArgs)>,
@@ -99,6 +102,7 @@ impl Shard {
             patterns_gathered: false,
             logs_deletions: false,
             script_effects: Vec::new(),
+            migrated: Vec::new(),
             script_monitor: Vec::new(),
             gathered_keys: None,
         }
