@@ -15,6 +15,15 @@ fn migrate(con: &mut redis::Connection, to: u16, rest: &[&str]) -> Value {
     q(con, &a)
 }
 
+/// Poll `done` for up to 8 s (a replica catching up), failing with `what`.
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 fn text(v: &Value) -> String {
     err_text(v).unwrap_or_else(|| as_str(v))
 }
@@ -214,11 +223,9 @@ fn to_and_from_redis_and_replicated_as_del() {
     let (mut s, mut r, mut rep) = (src.conn(), redis.conn(), replica.conn());
     q(&mut s, &["HSET", "h", "f", "v"]);
     q(&mut s, &["SADD", "st", "m"]);
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while int(&mut rep, &["EXISTS", "h", "st"]) < 2 {
-        assert!(Instant::now() < deadline, "replica never got the keys");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    until("replica never got the keys", || {
+        int(&mut rep, &["EXISTS", "h", "st"]) >= 2
+    });
     assert_eq!(
         text(&migrate(&mut s, redis.port, &["h", "0", "1000"])),
         "OK"
@@ -229,24 +236,17 @@ fn to_and_from_redis_and_replicated_as_del() {
     );
     assert_eq!(bulk(&mut r, &["HGET", "h", "f"]).as_deref(), Some("v"));
     assert_eq!(int(&mut r, &["SISMEMBER", "st", "m"]), 1);
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while int(&mut rep, &["EXISTS", "h"]) != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the replica kept the migrated key"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    until("the replica kept the migrated key", || {
+        int(&mut rep, &["EXISTS", "h"]) == 0
+    });
     assert_eq!(int(&mut rep, &["EXISTS", "st"]), 1, "COPY keeps it");
     // The target refuses one key of two: the other leaves, on the replica
     // too (DEL of what went, though the reply is an error).
     q(&mut s, &["MSET", "{t}1", "a", "{t}2", "b"]);
     ok(&mut r, &["SET", "{t}2", "taken"]);
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while int(&mut rep, &["EXISTS", "{t}1", "{t}2"]) < 2 {
-        assert!(Instant::now() < deadline, "replica never got the keys");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    until("replica never got the keys", || {
+        int(&mut rep, &["EXISTS", "{t}1", "{t}2"]) >= 2
+    });
     assert_eq!(
         text(&migrate(
             &mut s,
@@ -257,14 +257,9 @@ fn to_and_from_redis_and_replicated_as_del() {
     );
     assert_eq!(int(&mut s, &["EXISTS", "{t}1"]), 0);
     assert_eq!(int(&mut s, &["EXISTS", "{t}2"]), 1);
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while int(&mut rep, &["EXISTS", "{t}1"]) != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the replica kept the key that left"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    until("the replica kept the key that left", || {
+        int(&mut rep, &["EXISTS", "{t}1"]) == 0
+    });
     assert_eq!(int(&mut rep, &["EXISTS", "{t}2"]), 1);
     // And back from Redis.
     let mut a = vec!["MIGRATE", "127.0.0.1"];
