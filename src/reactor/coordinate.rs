@@ -152,13 +152,11 @@ impl Reactor {
         let old = tx.txid;
         let held: Vec<usize> = tx.shards[..tx.acquired].iter().map(|(s, _)| *s).collect();
         // The fast path split the plan's ops: put them back in part order.
-        if let Some(rest) = tx.fast_rest.take() {
-            let mut ops: Vec<(u32, usize, ShardOp)> = rest;
+        if let Some(mut ops) = tx.fast_rest.take() {
             if let (Some((part, op)), Some(&(last, _))) = (op_back, tx.shards.get(tx.acquired)) {
-                ops.push((part, last, op));
+                ops.insert((part as usize).min(ops.len()), (last, op));
             }
-            ops.sort_by_key(|(p, _, _)| *p);
-            tx.first_ops = Some(ops.into_iter().map(|(_, s, op)| (s, op)).collect());
+            tx.first_ops = Some(ops);
         }
         tx.last_part = None;
         tx.txid = next_txid;
@@ -242,22 +240,14 @@ impl Reactor {
             (*s, k.clone())
         };
         let txid = tx.txid;
-        let mut rest = Vec::new();
-        let mut mine = None;
-        for (part, (shard, op)) in tx
-            .first_ops
-            .take()
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
-            if shard == last {
-                mine = Some((part as u32, op));
-            } else {
-                rest.push((part as u32, shard, op));
-            }
-        }
-        let Some((part, op)) = mine else { return };
+        // The plan's ops minus the last shard's (one op per shard): its
+        // vector, reused as the rest.
+        let mut rest = tx.first_ops.take().unwrap_or_default();
+        let Some(i) = rest.iter().position(|(shard, _)| *shard == last) else {
+            return;
+        };
+        let (_, op) = rest.remove(i);
+        let part = i as u32;
         tx.fast_rest = Some(rest);
         tx.last_part = Some(part);
         let op = ShardOp::LockRun {
@@ -473,6 +463,15 @@ impl Reactor {
 
     /// A part of a coordinated command finished (locally or remotely).
     pub(super) fn deliver(&mut self, tok: Token, slot: u64, part: u32, r: OpResult) {
+        // A part's arguments, back from the shard that ran them: kept for
+        // the next fold's groups.
+        let r = match r {
+            OpResult::Spent(a) => {
+                self.spare_args.put(a);
+                OpResult::Unit
+            }
+            r => r,
+        };
         let Some((idx, c)) = self.conn_by_token(tok) else {
             // The client is gone: a lock granted to its transaction must not
             // stay held.
@@ -534,7 +533,8 @@ impl Reactor {
         // (A transaction on one shard has no others: the last shard's
         // answer is the whole result.)
         if let Some((txid, rest)) = rest.filter(|(_, r)| !r.is_empty()) {
-            for (p, shard, op) in rest {
+            for (j, (shard, op)) in rest.into_iter().enumerate() {
+                let p = if j < part as usize { j } else { j + 1 } as u32;
                 let op = ShardOp::RunUnlock {
                     txid,
                     op: Box::new(op),

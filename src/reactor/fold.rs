@@ -108,16 +108,18 @@ impl Reactor {
                     f.close_run();
                 }
                 let run = f.run.get_or_insert_with(|| fanout::FoldRun::new(kind, db));
-                run.push(args, n, &mut f.locks);
+                run.push(args, n, &mut f.locks, &mut self.spare_args);
             }
             _ => {
                 self.flush_fold();
                 let mut run = fanout::FoldRun::new(kind, db);
                 let mut locks = Vec::with_capacity(2);
-                run.push(args, n, &mut locks);
+                run.push(args, n, &mut locks, &mut self.spare_args);
                 self.fold = Some(PendingFold {
                     idx,
-                    plans: Vec::with_capacity(4),
+                    // Allocated if another plan joins: at -P 1 a fold is
+                    // often this one run (`flush_fold`).
+                    plans: Vec::new(),
                     run: Some(run),
                     locks,
                     writes,
@@ -171,7 +173,14 @@ impl Reactor {
         let Some(mut f) = self.fold.take() else {
             return;
         };
-        f.close_run();
+        let lone_run = match f.run.take() {
+            Some(run) if f.plans.is_empty() => Some(run.into_plan()),
+            run => {
+                f.run = run;
+                f.close_run();
+                None
+            }
+        };
         let PendingFold {
             idx,
             mut plans,
@@ -187,6 +196,7 @@ impl Reactor {
             self.tx_replicate = Some(Box::new(fanout::ToReplicate { cmds, exec: false }));
         }
         let plan = match plans.len() {
+            _ if lone_run.is_some() => lone_run,
             1 => plans.pop(),
             _ => Some(fanout::fold(plans)),
         };

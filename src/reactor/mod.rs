@@ -112,6 +112,8 @@ pub struct Reactor {
     wakes: Vec<std::os::fd::RawFd>,
     /// Emptied batches kept for reuse as outboxes (`recycle`).
     spare: Vec<Batch>,
+    /// Argument lists of finished fan-out parts, for the next folds.
+    spare_args: crate::tx::spares::SpareArgs,
     /// Reused buffer for the replies of commands run for other reactors.
     remote_out: Vec<u8>,
     parser: Parser,
@@ -216,6 +218,7 @@ impl Reactor {
             unrung: vec![0; n],
             wakes: Vec::with_capacity(n),
             spare: Vec::new(),
+            spare_args: Default::default(),
             remote_out: Vec::new(),
             parser: Parser::new(max_bulk),
             ahead: ParsedAhead::default(),

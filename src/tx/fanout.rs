@@ -5,6 +5,7 @@
 
 use super::locks::{lock_id, LockSet};
 use super::ops::{CountMode, OpResult, OwnedArgs, ShardOp};
+use super::spares::SpareArgs;
 use crate::notify;
 use crate::protocol::{Args, Proto, Reply};
 use crate::shard::slot::key_shard;
@@ -75,9 +76,10 @@ pub struct TxState {
     /// runs its op and unlocks in one message, then the others run theirs
     /// and unlock in one message each (one round trip for a 2-shard MSET).
     pub fast: bool,
-    /// Fast path: the ops still to run (part, shard, op) once the last
-    /// shard answered, and that shard's part number.
-    pub fast_rest: Option<Vec<(u32, usize, ShardOp)>>,
+    /// Fast path: the ops still to run once the last shard answered (the
+    /// plan's ops without that shard's: op j is part j, or j + 1 from
+    /// `last_part` on), and that shard's part number.
+    pub fast_rest: Option<Vec<(usize, ShardOp)>>,
     pub last_part: Option<u32>,
 }
 
@@ -110,9 +112,11 @@ impl Coord {
     /// Run the finisher, writing to `self.out`; returns the next phase's
     /// operations, or None when the reply is complete.
     pub fn complete(&mut self, proto: Proto) -> Option<Vec<(usize, ShardOp)>> {
-        let results: Vec<OpResult> = self
-            .results
-            .drain(..)
+        const _: () = assert!(size_of::<Option<OpResult>>() == size_of::<OpResult>());
+        // Collected in place (`Option<OpResult>` and `OpResult` share a
+        // layout): no second vector per phase.
+        let results: Vec<OpResult> = std::mem::take(&mut self.results)
+            .into_iter()
             .map(|r| r.unwrap_or(OpResult::Unit))
             .collect();
         let finish = self.finish.take()?;
@@ -344,8 +348,9 @@ pub struct FoldRun {
     /// MGET and counts: for every key of every command, (group, index in
     /// the group).
     places: Vec<(u32, u32)>,
-    /// Per command: its number of keys.
-    counts: Vec<u32>,
+    /// Per command: its number of keys (inline: at -P 1 a run is often
+    /// one command).
+    counts: SmallVec<[u32; 4]>,
     /// Per shard: (index in `groups`, index in the fold's lock sets), or
     /// `NO_ROUTE`. Looked up for every key instead of two linear searches,
     /// one through a closure that was not inlined: FoldRun::push went from
@@ -365,7 +370,7 @@ impl FoldRun {
             db,
             groups: Vec::with_capacity(2),
             places: Vec::new(),
-            counts: Vec::with_capacity(4),
+            counts: SmallVec::new(),
             route: SmallVec::new(),
         }
     }
@@ -377,7 +382,7 @@ impl FoldRun {
 
     /// Add one command (for MSET an even number of arguments after the
     /// name: checked by the caller) and its keys' locks.
-    pub fn push(&mut self, a: Args, nshards: usize, locks: &mut Locks) {
+    pub fn push(&mut self, a: Args, nshards: usize, locks: &mut Locks, spare_args: &mut SpareArgs) {
         let width = match self.kind {
             RunKind::MSet => 2,
             RunKind::MGet | RunKind::Count(_) => 1,
@@ -412,7 +417,7 @@ impl FoldRun {
                 }
                 _ => {
                     let g = super::group_index(&mut self.groups, s, || {
-                        OwnedArgs::with_capacity(bytes, width * room)
+                        spare_args.take(bytes, width * room)
                     });
                     let l = super::group_index(locks, s, || Vec::with_capacity(room));
                     if let Some(r) = self.route.get_mut(s) {
@@ -1167,7 +1172,7 @@ mod tests {
                     }
                 }
                 let (buf, ranges) = args_buf(&argv);
-                run.push(Args::from_parts(&buf, &ranges), nshards, &mut locks);
+                run.push(Args::from_parts(&buf, &ranges), nshards, &mut locks, &mut SpareArgs::default());
             }
             for s in 0..nshards {
                 let keys: Vec<&Vec<u8>> =

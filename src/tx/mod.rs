@@ -10,6 +10,7 @@ pub mod idtable;
 pub mod locks;
 pub mod multi;
 pub mod ops;
+pub mod spares;
 
 pub use fanout::{Coord, Step};
 pub use ops::{OpResult, OwnedArgs, ShardOp};

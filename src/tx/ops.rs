@@ -33,6 +33,17 @@ impl OwnedArgs {
             ranges: Vec::with_capacity(args),
         }
     }
+    /// Empty, with room for `bytes` in `args` arguments (`tx::spares`).
+    pub fn clear_reserve(&mut self, bytes: usize, args: usize) {
+        self.buf.clear();
+        self.ranges.clear();
+        self.buf.reserve(bytes);
+        self.ranges.reserve(args);
+    }
+    /// Bytes held by its two buffers.
+    pub fn capacity_bytes(&self) -> usize {
+        self.buf.capacity() + self.ranges.capacity() * std::mem::size_of::<Range<usize>>()
+    }
     pub fn push(&mut self, a: &[u8]) {
         let s = self.buf.len();
         self.buf.extend_from_slice(a);
