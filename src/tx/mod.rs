@@ -36,6 +36,50 @@ pub fn group_index<T>(
     }
 }
 
+/// Append `src` to `buf`. Keys and small values are what cross shards,
+/// and `extend_from_slice` copies each with a call to memcpy (its length
+/// is not known at compile time); up to 16 bytes, two fixed-size copies
+/// that overlap do the same inline. A two-shard 10-key MSET at -P 16
+/// copies twenty arguments this way.
+#[inline(always)]
+pub fn append_bytes(buf: &mut Vec<u8>, src: &[u8]) {
+    use std::ptr::{read_unaligned, write_unaligned};
+    let n = src.len();
+    if n > 16 {
+        return buf.extend_from_slice(src);
+    }
+    buf.reserve(16);
+    let len = buf.len();
+    let p = src.as_ptr();
+    // SAFETY: `reserve(16)` leaves at least 16 writable bytes past `len`
+    // and n <= 16, so every write below stays within them; every read is
+    // within `src` (the first and the last W bytes, W <= n); those n
+    // bytes are then initialized, so the new length is.
+    unsafe {
+        let dst = buf.as_mut_ptr().add(len);
+        if n >= 8 {
+            write_unaligned(dst as *mut u64, read_unaligned(p as *const u64));
+            let t = n - 8;
+            write_unaligned(
+                dst.add(t) as *mut u64,
+                read_unaligned(p.add(t) as *const u64),
+            );
+        } else if n >= 4 {
+            write_unaligned(dst as *mut u32, read_unaligned(p as *const u32));
+            let t = n - 4;
+            write_unaligned(
+                dst.add(t) as *mut u32,
+                read_unaligned(p.add(t) as *const u32),
+            );
+        } else if n > 0 {
+            *dst = *p;
+            *dst.add(n / 2) = *p.add(n / 2);
+            *dst.add(n - 1) = *p.add(n - 1);
+        }
+        buf.set_len(len + n);
+    }
+}
+
 /// Identifies a connection across reactors: (generation << 32) | slab index.
 pub type Token = u64;
 
@@ -230,7 +274,7 @@ impl Batch {
         let first = self.ranges.len();
         for x in a.iter() {
             let s = self.bytes.len();
-            self.bytes.extend_from_slice(x);
+            append_bytes(&mut self.bytes, x);
             self.ranges.push(s..self.bytes.len());
         }
         first..self.ranges.len()
@@ -279,6 +323,22 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn append_bytes_copies_every_length_exactly() {
+        for n in 0..=80usize {
+            let src: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
+            for prefix in [0usize, 1, 5] {
+                let mut buf = vec![b'p'; prefix];
+                append_bytes(&mut buf, &src);
+                append_bytes(&mut buf, b"xy");
+                let mut want = vec![b'p'; prefix];
+                want.extend_from_slice(&src);
+                want.extend_from_slice(b"xy");
+                assert_eq!(buf, want, "length {n}, prefix {prefix}");
+            }
+        }
+    }
 
     #[test]
     fn messages_stay_small() {

@@ -46,7 +46,7 @@ impl OwnedArgs {
     }
     pub fn push(&mut self, a: &[u8]) {
         let s = self.buf.len();
-        self.buf.extend_from_slice(a);
+        super::append_bytes(&mut self.buf, a);
         self.ranges.push(s..self.buf.len());
     }
     pub fn len(&self) -> usize {
@@ -61,7 +61,7 @@ impl OwnedArgs {
         let mut ranges = Vec::with_capacity(a.len());
         for x in a.iter() {
             let s = buf.len();
-            buf.extend_from_slice(x);
+            super::append_bytes(&mut buf, x);
             ranges.push(s..buf.len());
         }
         OwnedArgs { buf, ranges }
