@@ -586,18 +586,46 @@ mod tests {
 
     /// The table as it was before the queued-key index: a linear scan of
     /// the queue for every check. The index must not change any decision.
+    /// The whole shard is the key `*` (exclusive) or `?` (shared, any
+    /// number of holders).
     #[derive(Default)]
     struct Naive {
         held: std::collections::HashMap<Vec<u8>, u64>,
+        readers: Vec<u64>,
         queue: Vec<(Vec<Vec<u8>>, Option<u64>, u32)>,
     }
 
+    const ALL: &[u8] = b"*";
+    const ALL_READ: &[u8] = b"?";
+
     impl Naive {
         fn conflicts(&self, keys: &[Vec<u8>], txid: Option<u64>, upto: usize) -> bool {
-            keys.iter().any(|k| {
-                self.held.get(k).is_some_and(|&h| Some(h) != txid)
-                    || self.queue[..upto].iter().any(|w| w.0.contains(k))
-            })
+            let other = |h: &u64| Some(*h) != txid;
+            let keys_held = self.held.values().any(other);
+            let ahead = &self.queue[..upto];
+            if keys.iter().any(|k| k == ALL) {
+                return !ahead.is_empty() || !self.readers.is_empty() || keys_held;
+            }
+            if keys.iter().any(|k| k == ALL_READ) {
+                return !ahead.is_empty() || keys_held;
+            }
+            !self.readers.is_empty()
+                || self.held.get(ALL).is_some_and(other)
+                || ahead
+                    .iter()
+                    .any(|w| w.0.iter().any(|k| k == ALL || k == ALL_READ))
+                || keys.iter().any(|k| {
+                    self.held.get(k).is_some_and(other) || ahead.iter().any(|w| w.0.contains(k))
+                })
+        }
+        fn grant(&mut self, keys: Vec<Vec<u8>>, t: u64) {
+            for k in keys {
+                if k == ALL_READ {
+                    self.readers.push(t);
+                } else {
+                    self.held.entry(k).or_insert(t);
+                }
+            }
         }
         fn request(&mut self, keys: Vec<Vec<u8>>, txid: Option<u64>, id: u32) -> bool {
             if self.conflicts(&keys, txid, self.queue.len()) {
@@ -605,14 +633,13 @@ mod tests {
                 return false;
             }
             if let Some(t) = txid {
-                for k in keys {
-                    self.held.entry(k).or_insert(t);
-                }
+                self.grant(keys, t);
             }
             true
         }
         fn release(&mut self, txid: u64) -> Vec<u32> {
             self.held.retain(|_, h| *h != txid);
+            self.readers.retain(|&r| r != txid);
             self.queue.retain(|w| w.1 != Some(txid));
             let mut ready = Vec::new();
             let mut i = 0;
@@ -623,9 +650,7 @@ mod tests {
                 }
                 let (keys, t, id) = self.queue.remove(i);
                 if let Some(t) = t {
-                    for k in keys {
-                        self.held.entry(k).or_insert(t);
-                    }
+                    self.grant(keys, t);
                 }
                 ready.push(id);
             }
@@ -637,9 +662,21 @@ mod tests {
     enum Op {
         /// A transaction (id 1..=6) asks for keys (at most once).
         Lock(u64, Vec<u8>),
+        /// A transaction asks for the whole shard, shared or not.
+        Whole(u64, bool),
         /// A command parks on keys if blocked.
         Command(Vec<u8>),
         Release(u64),
+    }
+
+    fn ids(ks: &[Vec<u8>]) -> LockSet {
+        ks.iter()
+            .map(|k| match k.as_slice() {
+                ALL => WHOLE_SHARD,
+                ALL_READ => WHOLE_SHARD_READ,
+                k => lock_id(0, k),
+            })
+            .collect()
     }
 
     fn key_set(bits: &[u8]) -> Vec<Vec<u8>> {
@@ -655,6 +692,7 @@ mod tests {
             ops in proptest::collection::vec(
                 prop_oneof![
                     (1u64..7, proptest::collection::vec(0u8..6, 1..4)).prop_map(|(t, k)| Op::Lock(t, k)),
+                    (1u64..7, proptest::bool::ANY).prop_map(|(t, r)| Op::Whole(t, r)),
                     proptest::collection::vec(0u8..6, 1..3).prop_map(Op::Command),
                     (1u64..7).prop_map(Op::Release),
                 ],
@@ -673,8 +711,14 @@ mod tests {
                             continue;
                         }
                         let ks = key_set(&k);
-                        let a = ks.iter().map(|k| lock_id(0, k)).collect();
-                        prop_assert_eq!(t.lock(tx, a, reply), m.request(ks, Some(tx), id));
+                        prop_assert_eq!(t.lock(tx, ids(&ks), reply), m.request(ks, Some(tx), id));
+                    }
+                    Op::Whole(tx, read) => {
+                        if !asked.insert(tx) {
+                            continue;
+                        }
+                        let ks = vec![if read { ALL_READ } else { ALL }.to_vec()];
+                        prop_assert_eq!(t.lock(tx, ids(&ks), reply), m.request(ks, Some(tx), id));
                     }
                     Op::Command(k) => {
                         let ks = key_set(&k);
@@ -692,7 +736,10 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(t.queued_len(), m.queue.len());
-                prop_assert_eq!(t.is_idle(), m.held.is_empty() && m.queue.is_empty());
+                prop_assert_eq!(
+                    t.is_idle(),
+                    m.held.is_empty() && m.readers.is_empty() && m.queue.is_empty()
+                );
                 // The filter counts exactly the held ids of each bucket.
                 let mut want = vec![0u32; FILTER_BUCKETS];
                 for k in t.held.keys() {
