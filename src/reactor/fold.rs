@@ -170,24 +170,16 @@ impl Reactor {
     }
 
     pub(super) fn flush_fold(&mut self) {
-        let Some(mut f) = self.fold.take() else {
+        let Some(f) = self.fold.take() else {
             return;
-        };
-        let lone_run = match f.run.take() {
-            Some(run) if f.plans.is_empty() => Some(run.into_plan()),
-            run => {
-                f.run = run;
-                f.close_run();
-                None
-            }
         };
         let PendingFold {
             idx,
             mut plans,
+            run,
             locks,
             writes,
             cmds,
-            ..
         } = f;
         // A fold opened before any replica was attaching kept no commands:
         // if it runs after one attached, its end notices (`write_missed`).
@@ -195,10 +187,18 @@ impl Reactor {
         if let Some(cmds) = cmds.filter(|_| writes) {
             self.tx_replicate = Some(Box::new(fanout::ToReplicate { cmds, exec: false }));
         }
-        let plan = match plans.len() {
-            _ if lone_run.is_some() => lone_run,
-            1 => plans.pop(),
-            _ => Some(fanout::fold(plans)),
+        let plan = match run {
+            // At -P 1 a fold is often one run: its plan, with no vector of
+            // plans to fold.
+            Some(run) if plans.is_empty() => Some(run.into_plan()),
+            run => {
+                plans.extend(run.map(fanout::FoldRun::into_plan));
+                if plans.len() == 1 {
+                    plans.pop()
+                } else {
+                    Some(fanout::fold(plans))
+                }
+            }
         };
         if let Some(plan) = plan {
             self.start_tx(idx, plan, locks);
