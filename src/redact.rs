@@ -6,6 +6,9 @@
 
 use crate::protocol::Args;
 
+/// The indexes of `args` that are credentials, ascending (look one up
+/// with `binary_search`: AUTH may have any number of arguments, and a
+/// MONITOR line checks each of them).
 pub fn secret_args(args: Args) -> Vec<usize> {
     let name = args.iter().next().unwrap_or_default();
     if name.eq_ignore_ascii_case(b"auth") {
@@ -52,23 +55,8 @@ pub fn secret_args(args: Args) -> Vec<usize> {
             .collect();
     }
     if name.eq_ignore_ascii_case(b"migrate") {
-        // Its options from the sixth argument on, up to KEYS.
         let mut secret = Vec::new();
-        let mut j = 6;
-        while j < args.len() {
-            let a = args.get(j);
-            let n = if a.eq_ignore_ascii_case(b"auth") {
-                1
-            } else if a.eq_ignore_ascii_case(b"auth2") {
-                2
-            } else if a.eq_ignore_ascii_case(b"keys") {
-                break;
-            } else {
-                0
-            };
-            secret.extend((j + 1..j + 1 + n).filter(|&i| i < args.len()));
-            j += 1 + n;
-        }
+        crate::commands::migrate::walk_options(args, |i| secret.push(i));
         return secret;
     }
     Vec::new()
@@ -89,7 +77,12 @@ mod tests {
                 at - w.len()..at
             })
             .collect();
-        secret_args(Args::from_parts(&buf, &ranges))
+        let secret = secret_args(Args::from_parts(&buf, &ranges));
+        assert!(
+            secret.windows(2).all(|w| w[0] < w[1]),
+            "ascending, for binary_search: {secret:?}"
+        );
+        secret
     }
 
     #[test]

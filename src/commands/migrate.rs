@@ -28,22 +28,34 @@ pub const IN_TX: &str =
 /// those after KEYS (skipping the options before it), none when KEYS
 /// comes with a non-empty key argument; `None`: the fixed key.
 pub fn keys(a: Args) -> Option<std::ops::Range<usize>> {
+    let at = walk_options(a, |_| {})?;
+    if !a.get(3).is_empty() {
+        return Some(a.len()..a.len());
+    }
+    Some(at + 1..a.len())
+}
+
+/// MIGRATE's options from the sixth argument on, walked as Redis walks
+/// them (AUTH takes one argument, AUTH2 two): `secret` gets the index of
+/// each credential (those within the call), and the result is where KEYS
+/// is, if it is there. The one walk for `keys` and for redaction
+/// (`redact::secret_args`).
+pub fn walk_options(a: Args, mut secret: impl FnMut(usize)) -> Option<usize> {
     let mut i = 6;
     while i < a.len() {
         let arg = a.get(i);
         if arg.eq_ignore_ascii_case(b"keys") {
-            if !a.get(3).is_empty() {
-                return Some(a.len()..a.len());
-            }
-            return Some(i + 1..a.len());
+            return Some(i);
         }
-        i += if arg.eq_ignore_ascii_case(b"auth") {
-            2
-        } else if arg.eq_ignore_ascii_case(b"auth2") {
-            3
-        } else {
+        let n = if arg.eq_ignore_ascii_case(b"auth") {
             1
+        } else if arg.eq_ignore_ascii_case(b"auth2") {
+            2
+        } else {
+            0
         };
+        (i + 1..(i + 1 + n).min(a.len())).for_each(&mut secret);
+        i += 1 + n;
     }
     None
 }
