@@ -349,3 +349,33 @@ fn a_target_that_trickles_a_reply_gets_ioerr_in_time() {
     assert_eq!(int(&mut s, &["EXISTS", "k"]), 1);
     let _ = target.join();
 }
+
+/// A target whose reply line runs past the line bound (1 KB) gets IOERR
+/// as soon as the bound is reached, not at the end of the timeout: the
+/// reply buffer is bounded.
+#[test]
+fn a_target_reply_line_past_the_bound_gets_ioerr_at_once() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let target = std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            use std::io::{Read, Write};
+            let _ = conn.write_all(&[b'x'; 4096]);
+            // Hold the line open until MIGRATE gives up on it.
+            let mut sink = [0u8; 4096];
+            while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+        }
+    });
+    let src = Server::start(1);
+    let mut s = src.conn();
+    ok(&mut s, &["SET", "k", "v"]);
+    let started = Instant::now();
+    assert_eq!(
+        text(&migrate(&mut s, port, &["k", "0", "10000"])),
+        "IOERR error or timeout reading to target instance"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3000), "{took:?}");
+    assert_eq!(int(&mut s, &["EXISTS", "k"]), 1);
+    let _ = target.join();
+}
