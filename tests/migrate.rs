@@ -145,7 +145,6 @@ fn arguments_and_auth_as_redis() {
     let dst = Server::start_with(1, &["--requirepass", "pw"]);
     let mut s = src.conn();
     ok(&mut s, &["SET", "q", "1"]);
-    let port = dst.port.to_string();
     let cases: Vec<Vec<&str>> = vec![
         vec!["q", "0", "1000", "bogus"],
         vec!["q", "0", "abc"],
@@ -172,9 +171,11 @@ fn arguments_and_auth_as_redis() {
         let mut r = redis.conn();
         ok(&mut r, &["SET", "q", "1"]);
         for case in &cases {
-            let mut a = vec!["MIGRATE", "127.0.0.1", port.as_str()];
-            a.extend_from_slice(case);
-            assert_eq!(text(&q(&mut r, &a)), text(&q(&mut s, &a)), "{case:?}");
+            assert_eq!(
+                text(&migrate(&mut r, dst.port, case)),
+                text(&migrate(&mut s, dst.port, case)),
+                "{case:?}"
+            );
         }
     }
     assert_eq!(
@@ -262,10 +263,7 @@ fn to_and_from_redis_and_replicated_as_del() {
     });
     assert_eq!(int(&mut rep, &["EXISTS", "{t}2"]), 1);
     // And back from Redis.
-    let mut a = vec!["MIGRATE", "127.0.0.1"];
-    let port = src.port.to_string();
-    a.extend_from_slice(&[port.as_str(), "h", "0", "1000"]);
-    assert_eq!(text(&q(&mut r, &a)), "OK");
+    assert_eq!(text(&migrate(&mut r, src.port, &["h", "0", "1000"])), "OK");
     assert_eq!(bulk(&mut s, &["HGET", "h", "f"]).as_deref(), Some("v"));
 }
 
