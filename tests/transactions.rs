@@ -1397,6 +1397,60 @@ fn runtime_errors_inside_exec_do_not_stop_the_rest() {
     });
 }
 
+/// Redis answers every refusal of EXEC itself (wrong arity, NOAUTH, a
+/// RESP2 subscriber's EXEC) with EXECABORT and discards the transaction;
+/// a refused EXEC used to answer the plain error and keep the doomed
+/// transaction for the next EXEC.
+#[test]
+fn a_refused_exec_aborts_the_transaction_as_redis() {
+    let srv = Server::start(2);
+    let mut r = srv.raw();
+    let keys = spread_keys("refused:", 1);
+    assert!(matches!(r.call(&["MULTI"]), Resp::Simple(s) if s == "OK"));
+    assert!(matches!(r.call(&["SET", &keys[0], "1"]), Resp::Simple(s) if s == "QUEUED"));
+    assert_eq!(
+        r.call(&["EXEC", "x"]),
+        Resp::Error(
+            "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"
+                .into()
+        )
+    );
+    assert_eq!(
+        r.call(&["EXEC"]),
+        Resp::Error("ERR EXEC without MULTI".into())
+    );
+    assert_eq!(r.call(&["EXISTS", &keys[0]]), Resp::Int(0));
+
+    // A RESP2 subscriber may not run EXEC.
+    let mut sub = srv.raw();
+    assert!(matches!(sub.call(&["SUBSCRIBE", "ch"]), Resp::Array(_)));
+    assert_eq!(
+        sub.call(&["EXEC"]),
+        Resp::Error(
+            "EXECABORT Transaction discarded because of: Can't execute 'exec': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                .into()
+        )
+    );
+
+    let auth = Server::start_with(2, &["--requirepass", "pw"]);
+    let mut a = auth.raw();
+    assert_eq!(
+        a.call(&["EXEC"]),
+        Resp::Error(
+            "EXECABORT Transaction discarded because of: NOAUTH Authentication required.".into()
+        )
+    );
+    // Other commands keep their plain errors.
+    assert_eq!(
+        a.call(&["GET", "k"]),
+        Resp::Error("NOAUTH Authentication required.".into())
+    );
+    assert_eq!(
+        r.call(&["GET"]),
+        Resp::Error("ERR wrong number of arguments for 'get' command".into())
+    );
+}
+
 #[test]
 fn multi_exec_discard_watch_misuse() {
     for_each_setup(|_srv, con, _resp3| {

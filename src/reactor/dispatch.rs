@@ -139,7 +139,7 @@ impl Reactor {
         if !cmd.arity_ok(args.len()) {
             self.counters.rejected(stat);
             let msg = format!("ERR wrong number of arguments for '{}' command", cmd.name);
-            return reject(c, false, &msg);
+            return reject(c, cmd.name == "exec", &msg);
         }
         // A container's subcommand is gated and runs under its own entry:
         // its flags, keys and categories are Redis's for it, not the
@@ -155,7 +155,7 @@ impl Reactor {
         };
         if !c.client.authed && !cmd.flags.contains(&"no_auth") {
             self.counters.rejected(stat);
-            return reject(c, false, "NOAUTH Authentication required.");
+            return reject(c, cmd.name == "exec", "NOAUTH Authentication required.");
         }
         if c.client.subs.is_some() && not_while_subscribed(c, cmd) {
             self.counters.rejected(stat);
@@ -652,7 +652,7 @@ fn not_while_subscribed(c: &mut Conn, cmd: &Command) -> bool {
         "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
         cmd.name
     );
-    reject(c, false, &msg);
+    reject(c, cmd.name == "exec", &msg);
     true
 }
 
@@ -678,14 +678,18 @@ fn migrate_spans(cmd: &Command, args: Args, shared: &crate::server::Shared) -> b
 }
 
 /// Refuse a command (Redis's rejectCommand): inside MULTI the transaction
-/// is doomed, and a refused EXEC (`abort_exec`) discards it with
-/// EXECABORT naming the reason.
+/// is doomed, and a refused EXEC (`abort_exec`: every refusal of EXEC,
+/// whatever the reason, as in Redis) discards it with EXECABORT naming
+/// the reason, without the generic "ERR " (Redis formats those reasons
+/// without it: "...because of: wrong number of arguments for 'exec'
+/// command").
 fn reject(c: &mut Conn, abort_exec: bool, err: &str) {
     let proto = c.client.proto;
     if abort_exec {
         c.client.multi = None;
         c.client.watch = None;
-        let msg = format!("EXECABORT Transaction discarded because of: {err}");
+        let reason = err.strip_prefix("ERR ").unwrap_or(err);
+        let msg = format!("EXECABORT Transaction discarded because of: {reason}");
         return Reply::new(c.reply_buf(), proto).error(&msg);
     }
     if let Some(m) = c.client.multi.as_mut() {
