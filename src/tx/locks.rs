@@ -180,6 +180,10 @@ pub struct LockTable {
     /// this key" in O(1) instead of a scan of the queue, which made every
     /// check quadratic once contention filled the queue.
     queued: IdTable<u32>,
+    /// `filter` for `queued`'s ids: while anyone waits (a two-shard MSET
+    /// pipeline's queues rarely empty), most keys a request checks are
+    /// wanted by no waiter, and a zero bucket says so without a probe.
+    qfilter: Vec<u32>,
     /// How many lock requests each transaction has in `queue`: whether a
     /// released transaction left one behind is then a lookup, not a scan
     /// of the queue on every release while anyone waits (~320 instructions
@@ -226,9 +230,7 @@ impl LockTable {
     /// (earlier waiters on a key go first: FIFO per key).
     fn conflicts(&self, keys: &[LockId], txid: Option<u64>) -> bool {
         let queued = !self.queue.is_empty();
-        self.must_wait(keys, txid, queued, |k| {
-            queued && self.queued.contains_key(k)
-        })
+        self.must_wait(keys, txid, queued, |k| queued && self.is_queued(k))
     }
 
     /// Must a request for `keys` by `txid` wait, given the waiters ahead of
@@ -260,9 +262,22 @@ impl LockTable {
                 .any(|&k| self.held_by_other(k, txid) || ahead(k))
     }
 
+    /// Does a queued waiter name `k`?
+    #[inline]
+    fn is_queued(&self, k: LockId) -> bool {
+        self.qfilter.get(Self::bucket(k)).is_some_and(|&n| n != 0) && self.queued.contains_key(k)
+    }
+
     fn enqueue(&mut self, w: Waiter) {
         for &k in &w.keys {
-            *self.queued.get_or_default(k) += 1;
+            let n = self.queued.get_or_default(k);
+            *n += 1;
+            if *n == 1 {
+                if self.qfilter.is_empty() {
+                    self.qfilter = vec![0; FILTER_BUCKETS];
+                }
+                self.qfilter[Self::bucket(k)] += 1;
+            }
         }
         if let Some(t) = w.txid() {
             *self.queued_txs.entry(t).or_default() += 1;
@@ -289,6 +304,9 @@ impl LockTable {
                 *n -= 1;
                 if *n == 0 {
                     self.queued.remove(*k);
+                    if let Some(b) = self.qfilter.get_mut(Self::bucket(*k)) {
+                        *b -= 1;
+                    }
                 }
             }
         }
@@ -406,15 +424,14 @@ impl LockTable {
                     }
                 }
                 // A whole shard freed may let anyone through.
-                wanted |= k == WHOLE_SHARD || k == WHOLE_SHARD_READ || self.queued.contains_key(k);
+                wanted |= k == WHOLE_SHARD || k == WHOLE_SHARD_READ || self.is_queued(k);
             }
         }
         if self.queue.is_empty() {
             return ready;
         }
         // A waiter for the whole shard wants every key.
-        wanted |=
-            self.queued.contains_key(WHOLE_SHARD) || self.queued.contains_key(WHOLE_SHARD_READ);
+        wanted |= self.is_queued(WHOLE_SHARD) || self.is_queued(WHOLE_SHARD_READ);
         if !wanted && !self.queued_txs.contains_key(&txid) {
             return ready;
         }
@@ -784,6 +801,16 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(&t.queued_txs, &per_tx);
+                // ... and the queued-key filter counts each queued id once.
+                let mut want = vec![0u32; FILTER_BUCKETS];
+                for k in t.queued.keys() {
+                    want[LockTable::bucket(k)] += 1;
+                }
+                if !t.qfilter.is_empty() {
+                    prop_assert_eq!(&t.qfilter, &want);
+                } else {
+                    prop_assert!(t.queued.is_empty());
+                }
             }
         }
     }
