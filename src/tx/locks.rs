@@ -186,8 +186,7 @@ pub struct LockTable {
     qfilter: Vec<u32>,
     /// How many lock requests each transaction has in `queue`: whether a
     /// released transaction left one behind is then a lookup, not a scan
-    /// of the queue on every release while anyone waits (~320 instructions
-    /// a two-shard MSET at -P 16, whose queues are rarely empty).
+    /// of the whole queue on every release that frees no wanted key.
     queued_txs: hashbrown::HashMap<u64, u32>,
     /// `release`'s scratch set, kept to reuse its allocation.
     ahead: hashbrown::HashSet<LockId, IdHash>,
