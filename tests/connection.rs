@@ -263,6 +263,20 @@ fn client_info_cmd_field() {
     assert_eq!(cmd_of_other(&mut con).as_deref(), Some("config|get"));
     q(&mut other, &["SET", "k", "v"]);
     assert_eq!(cmd_of_other(&mut con).as_deref(), Some("set"));
+    // Redis's lastcmd is what its lookup found: NULL after an unknown
+    // command or subcommand (this showed `set` and `config|nonsense`), a
+    // container named alone is itself, DEBUG is no container.
+    let _ = q(&mut other, &["NOSUCHCMD", "x"]);
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("NULL"));
+    q(&mut other, &["SET", "k", "v"]);
+    let _ = q(&mut other, &["CONFIG", "NONSENSE"]);
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("NULL"));
+    let _ = q(&mut other, &["CONFIG"]);
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("config"));
+    q(&mut other, &["DEBUG", "SLEEP", "0"]);
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("debug"));
+    q(&mut other, &["COMMAND", "COUNT"]);
+    assert_eq!(cmd_of_other(&mut con).as_deref(), Some("command|count"));
 }
 
 #[test]

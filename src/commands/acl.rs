@@ -183,9 +183,10 @@ fn cat(c: &mut ConnCtx, a: Args) {
         if in_category(cmd, cat.as_bytes(), cmd.is_pure_container()) {
             names.push(cmd.name.to_string());
         }
-        for (i, s) in cmd.subcommands.iter().enumerate() {
-            if in_category(cmd.sub_entry(i), cat.as_bytes(), false) {
-                names.push(format!("{}|{}", cmd.name, s.name));
+        for i in 0..cmd.subcommands.len() {
+            let sub = cmd.sub_entry(i);
+            if in_category(sub, cat.as_bytes(), false) {
+                names.push(sub.full_name.to_string());
             }
         }
     }

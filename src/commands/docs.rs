@@ -77,8 +77,9 @@ pub fn command_doc(r: &mut Reply, cmd: &'static Command) {
     if subs {
         r.bulk(b"subcommands");
         r.map(cmd.subcommands.len());
-        for (i, s) in cmd.subcommands.iter().enumerate() {
-            subcommand_doc(r, &format!("{}|{}", cmd.name, s.name), cmd.sub_entry(i));
+        for i in 0..cmd.subcommands.len() {
+            let sub = cmd.sub_entry(i);
+            subcommand_doc(r, sub.full_name, sub);
         }
     }
 }

@@ -579,8 +579,8 @@ fn command_info(r: &mut Reply, cmd: &'static Command) {
 fn subcommand_entries(r: &mut Reply, cmd: &'static Command) {
     r.array(cmd.subcommands.len());
     for (i, s) in cmd.subcommands.iter().enumerate() {
-        let name = format!("{}|{}", cmd.name, s.name);
-        command_entry(r, &name, s.arity, cmd.sub_entry(i), None);
+        let sub = cmd.sub_entry(i);
+        command_entry(r, sub.full_name, s.arity, sub, None);
     }
 }
 
@@ -720,8 +720,8 @@ pub fn command(c: &mut ConnCtx, a: Args) {
         c.r.array(a.len() - 2);
         for n in a.iter().skip(2) {
             match super::table::lookup_full(n) {
-                Some((cmd, _, _)) if cmd.parent.is_none() => command_info(&mut c.r, cmd),
-                Some((sub, name, arity)) => command_entry(&mut c.r, &name, arity, sub, None),
+                Some(cmd) if cmd.parent.is_none() => command_info(&mut c.r, cmd),
+                Some(sub) => command_entry(&mut c.r, sub.full_name, sub.arity, sub, None),
                 None => c.r.null_array(),
             }
         }
@@ -741,11 +741,11 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             .filter_map(super::table::lookup_full)
             .collect();
         c.r.map(found.len());
-        for (cmd, name, _) in found {
+        for cmd in found {
             if cmd.parent.is_none() {
                 super::docs::command_doc(&mut c.r, cmd);
             } else {
-                super::docs::subcommand_doc(&mut c.r, &name, cmd);
+                super::docs::subcommand_doc(&mut c.r, cmd.full_name, cmd);
             }
         }
     } else if eq_ic(sub, "list") {
@@ -789,10 +789,10 @@ pub fn command(c: &mut ConnCtx, a: Args) {
             if keep(cmd.name, cmd, cmd.is_pure_container()) {
                 names.push(cmd.name.to_string());
             }
-            for (i, s) in cmd.subcommands.iter().enumerate() {
-                let full = format!("{}|{}", cmd.name, s.name);
-                if keep(&full, cmd.sub_entry(i), false) {
-                    names.push(full);
+            for i in 0..cmd.subcommands.len() {
+                let sub = cmd.sub_entry(i);
+                if keep(sub.full_name, sub, false) {
+                    names.push(sub.full_name.to_string());
                 }
             }
         }
@@ -848,20 +848,17 @@ fn getkeys(c: &mut ConnCtx, a: Args, flags: bool) {
     }
     let run = a.tail(2);
     // The subcommand's entry, as Redis's lookupCommand finds it.
-    let (cmd, name, arity) = match super::table::lookup(run.get(0)) {
+    let cmd = match super::table::lookup(run.get(0)) {
         Some(cmd) if !cmd.subcommands.is_empty() && run.len() > 1 => {
             match cmd.find_sub(run.get(1)) {
-                Some(s) => {
-                    let sub = &cmd.subcommands[s];
-                    let name = format!("{}|{}", cmd.name, sub.name);
-                    (cmd.sub_entry(s), name, sub.arity)
-                }
+                Some(s) => cmd.sub_entry(s),
                 None => return c.r.error("ERR Invalid command specified"),
             }
         }
-        Some(cmd) => (cmd, cmd.name.to_string(), cmd.arity),
+        Some(cmd) => cmd,
         None => return c.r.error("ERR Invalid command specified"),
     };
+    let (name, arity) = (cmd.full_name, cmd.arity);
     if !has_keys(cmd) {
         return c.r.error("ERR The command has no key arguments");
     }
@@ -871,7 +868,7 @@ fn getkeys(c: &mut ConnCtx, a: Args, flags: bool) {
             .error("ERR Invalid number of arguments specified for command");
     }
     let keys: Vec<usize> = cmd.keys_of(run).collect();
-    let specs = super::key_specs::of(&name);
+    let specs = super::key_specs::of(name);
     let option = cmd.option_key.and_then(|f| f(run));
     // Every spec at a fixed position must find its keys (PFMERGE's
     // sources, ZUNIONSTORE's numkeys), or Redis finds none.
@@ -903,7 +900,7 @@ fn getkeys(c: &mut ConnCtx, a: Args, flags: bool) {
             specs.get(n).or(specs.last())
         };
         // Where Redis's flags depend on the arguments (VARIABLE_FLAGS).
-        let f: &[&str] = match name.as_str() {
+        let f: &[&str] = match name {
             "bitfield" => bitfield_key_flags(run),
             "set" => set_key_flags(run),
             // Its keys come from migrateGetKeys, all with the first spec's

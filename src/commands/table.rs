@@ -98,6 +98,9 @@ pub enum Kind {
 #[derive(Clone, Copy)]
 pub struct Command {
     pub name: &'static str,
+    /// Redis's `fullname`: the name, or `container|sub` in a subcommand's
+    /// entry (whose `name` stays the container's: it dispatches as it).
+    pub full_name: &'static str,
     /// Redis arity: N = exactly N args (with the name), -N = at least N.
     pub arity: i32,
     pub flags: &'static [&'static str],
@@ -536,9 +539,6 @@ impl Command {
     }
     /// Commands with subcommands (CLIENT INFO, CONFIG GET, ...): CLIENT
     /// LIST names their last run `container|sub`.
-    pub fn is_container(&self) -> bool {
-        !self.subcommands.is_empty() || self.name == "debug"
-    }
     /// A container Redis lists as one (no flags, keys or categories of its
     /// own but @slow): one that cannot run without a subcommand. COMMAND,
     /// which can, is a command with subcommands.
@@ -689,6 +689,7 @@ macro_rules! cmd {
     ($name:expr, $arity:expr, $flags:expr, $fk:expr, $lk:expr, $st:expr, $kind:expr, $group:expr, $since:expr, $acl:expr, $summary:expr) => {
         Command {
             name: $name,
+            full_name: $name,
             arity: $arity,
             flags: $flags,
             first_key: $fk,
@@ -1011,16 +1012,14 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// A command by name, or a subcommand by its full name (`config|get`,
-/// any case), as COMMAND INFO takes them: the entry, its name and arity.
-pub fn lookup_full(name: &[u8]) -> Option<(&'static Command, String, i32)> {
+/// any case), as COMMAND INFO takes them: its entry.
+pub fn lookup_full(name: &[u8]) -> Option<&'static Command> {
     let Some(bar) = name.iter().position(|&b| b == b'|') else {
-        return lookup(name).map(|c| (c, c.name.to_string(), c.arity));
+        return lookup(name);
     };
     let cmd = lookup(&name[..bar])?;
     let s = cmd.find_sub(&name[bar + 1..])?;
-    let sub = cmd.subcommands.get(s)?;
-    let full = format!("{}|{}", cmd.name, sub.name);
-    Some((cmd.sub_entry(s), full, sub.arity))
+    Some(cmd.sub_entry(s))
 }
 
 /// Case-insensitive lookup, run for every request. A general hash map cost
@@ -1074,6 +1073,8 @@ static SUB_ENTRIES: std::sync::LazyLock<Vec<Vec<Command>>> = std::sync::LazyLock
             c.subcommands
                 .iter()
                 .map(|s| Command {
+                    // Once per subcommand, for the life of the process.
+                    full_name: Box::leak(format!("{}|{}", c.name, s.name).into_boxed_str()),
                     arity: s.arity,
                     flags: s.flags,
                     first_key: s.first_key,
@@ -1112,7 +1113,8 @@ static STAT_SLOTS: std::sync::LazyLock<StatSlots> = std::sync::LazyLock::new(|| 
         names.extend(
             c.subcommands
                 .iter()
-                .map(|s| format!("{}|{}", c.name, s.name)),
+                .enumerate()
+                .map(|(i, _)| c.sub_entry(i).full_name.to_string()),
         );
     }
     StatSlots { sub_base, names }

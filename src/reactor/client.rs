@@ -17,11 +17,11 @@ pub struct Client {
     pub laddr: String,
     pub fd: i32,
     pub created_ms: u64,
-    /// The last command (CLIENT LIST's `cmd=`), as its table entry: copying
-    /// its name into a string per command was ~3% of a pipelined GET.
+    /// The last command (CLIENT LIST's `cmd=`), as its table entry (a
+    /// subcommand's, `config|get`): copying its name into a string per
+    /// command was ~3% of a pipelined GET. None, as Redis's NULL, after an
+    /// unknown command or subcommand.
     pub last_cmd: Option<&'static crate::commands::table::Command>,
-    /// Its subcommand, lower-cased, for containers (`config|get`).
-    pub last_sub: String,
     pub last_interaction_ms: u64,
     /// Commands queued since MULTI.
     pub multi: Option<crate::tx::multi::MultiState>,
@@ -82,27 +82,19 @@ impl Client {
         cmd: &'static crate::commands::table::Command,
         args: crate::protocol::Args,
     ) {
-        self.last_cmd = Some(cmd);
-        if cmd.is_container() {
-            self.last_sub.clear();
-            if args.len() > 1 {
-                for &b in args.get(1).iter().take(32) {
-                    self.last_sub.push(b.to_ascii_lowercase() as char);
-                }
-            }
-        }
+        // Redis's lookupCommand: a container named alone is itself, with a
+        // subcommand that subcommand's entry, or nothing if unknown.
+        self.last_cmd = if cmd.subcommands.is_empty() || args.len() < 2 {
+            Some(cmd)
+        } else {
+            cmd.find_sub(args.get(1)).map(|s| cmd.sub_entry(s))
+        };
     }
 
     /// `cmd=` of CLIENT LIST: `NULL` before any command, `container|sub`
     /// for subcommands.
-    pub fn last_cmd_name(&self) -> String {
-        match self.last_cmd {
-            None => "NULL".to_string(),
-            Some(c) if c.is_container() && !self.last_sub.is_empty() => {
-                format!("{}|{}", c.name, self.last_sub)
-            }
-            Some(c) => c.name.to_string(),
-        }
+    pub fn last_cmd_name(&self) -> &'static str {
+        self.last_cmd.map_or("NULL", |c| c.full_name)
     }
 
     pub fn new(id: u64, fd: i32, addr: String, laddr: String, authed: bool, now: u64) -> Client {
@@ -120,7 +112,6 @@ impl Client {
             fd,
             created_ms: now,
             last_cmd: None,
-            last_sub: String::new(),
             last_interaction_ms: now,
             multi: None,
             watch: None,

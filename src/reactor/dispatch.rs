@@ -116,6 +116,8 @@ impl Reactor {
         };
         let proto = c.client.proto;
         let Some(cmd) = cmd else {
+            // CLIENT LIST's cmd=NULL, as Redis's lastcmd after a failed lookup.
+            c.client.last_cmd = None;
             let mut msg = format!(
                 "ERR unknown command '{}', with args beginning with: ",
                 String::from_utf8_lossy(&args.get(0)[..args.get(0).len().min(128)])
