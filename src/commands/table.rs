@@ -1110,12 +1110,7 @@ static STAT_SLOTS: std::sync::LazyLock<StatSlots> = std::sync::LazyLock::new(|| 
     let mut sub_base = Vec::with_capacity(COMMANDS.len());
     for c in COMMANDS {
         sub_base.push(names.len());
-        names.extend(
-            c.subcommands
-                .iter()
-                .enumerate()
-                .map(|(i, _)| c.sub_entry(i).full_name.to_string()),
-        );
+        names.extend((0..c.subcommands.len()).map(|i| c.sub_entry(i).full_name.to_string()));
     }
     StatSlots { sub_base, names }
 });
