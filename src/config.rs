@@ -571,6 +571,25 @@ impl Config {
                         self.notify_flags = f;
                         crate::notify::format(f)
                     }
+                    "hz" => {
+                        // Redis 7.0 takes 0..=INT_MAX and keeps it within
+                        // 1..=500 (updateHZ), which CONFIG GET then shows.
+                        let v = one()?;
+                        match v.parse::<i64>() {
+                            Ok(n) if (0..=i32::MAX as i64).contains(&n) => {
+                                n.clamp(1, 500).to_string()
+                            }
+                            Ok(_) => {
+                                return Err(format!(
+                                    "argument must be between 0 and {} inclusive",
+                                    i32::MAX
+                                ))
+                            }
+                            Err(_) => {
+                                return Err("argument couldn't be parsed into an integer".into())
+                            }
+                        }
+                    }
                     "dir" | "dbfilename" | "masterauth" | "masteruser" | "replica-announce-ip" => {
                         one()?.clone()
                     }

@@ -356,6 +356,25 @@ fn config_set_refused_changes_nothing() {
     );
 }
 
+/// Redis 7.0 takes hz in 0..=INT_MAX and keeps it within 1..=500, as
+/// CONFIG GET then shows (halocline stored 0 as given).
+#[test]
+fn config_set_hz_is_kept_within_redis_bounds() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    let hz = |con: &mut redis::Connection| strs(&q(con, &["CONFIG", "GET", "hz"]))[1].clone();
+    ok(&mut con, &["CONFIG", "SET", "hz", "0"]);
+    assert_eq!(hz(&mut con).as_deref(), Some("1"));
+    ok(&mut con, &["CONFIG", "SET", "hz", "1000"]);
+    assert_eq!(hz(&mut con).as_deref(), Some("500"));
+    assert_eq!(
+        err(&mut con, &["CONFIG", "SET", "hz", "-1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'hz') - argument must be between 0 and 2147483647 inclusive"
+    );
+    ok(&mut con, &["CONFIG", "SET", "hz", "20"]);
+    assert_eq!(hz(&mut con).as_deref(), Some("20"));
+}
+
 #[test]
 fn shutdown_command_exits_zero() {
     for threads in THREADS {

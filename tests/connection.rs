@@ -279,6 +279,20 @@ fn client_info_cmd_field() {
     assert_eq!(cmd_of_other(&mut con).as_deref(), Some("command|count"));
 }
 
+/// CLIENT NO-EVICT takes ON or OFF and nothing else (it answered OK to
+/// anything).
+#[test]
+fn client_no_evict_checks_its_argument() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    ok(&mut con, &["CLIENT", "NO-EVICT", "on"]);
+    ok(&mut con, &["CLIENT", "NO-EVICT", "OFF"]);
+    assert_eq!(
+        err(&mut con, &["CLIENT", "NO-EVICT", "maybe"]),
+        "ERR syntax error"
+    );
+}
+
 #[test]
 fn command_info_acl_categories() {
     let srv = Server::start(1);

@@ -688,7 +688,15 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             }),
         });
     } else if eq_ic(sub, "no-evict") || eq_ic(sub, "no-touch") {
-        c.r.ok();
+        // Accepted and not acted on (no client eviction here, and the
+        // keys' access times are not kept apart); the argument as Redis
+        // checks it.
+        let on_off = a.get(2);
+        if eq_ic(on_off, "on") || eq_ic(on_off, "off") {
+            c.r.ok();
+        } else {
+            c.r.error("ERR syntax error");
+        }
     } else if eq_ic(sub, "help") {
         let lines = [
             "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
