@@ -150,6 +150,23 @@ fn scripts_answer_as_redis_does() {
     same_as_redis("scripting differential test", &steps);
 }
 
+/// FUNCTION LIST's flags are a set of status replies in Redis's order,
+/// each once (they were bulk strings, in declaration order).
+#[test]
+fn function_list_flags_as_redis() {
+    let load = "#!lua name=flagged\nredis.register_function{function_name='f', callback=function() return 1 end, flags={'allow-stale', 'no-writes', 'allow-stale'}}";
+    let steps: Vec<Vec<String>> = [
+        vec!["FUNCTION", "FLUSH"],
+        vec!["FUNCTION", "LOAD", load],
+        vec!["FUNCTION", "LIST"],
+        vec!["FUNCTION", "FLUSH"],
+    ]
+    .iter()
+    .map(|v| v.iter().map(|s| s.to_string()).collect())
+    .collect();
+    same_as_redis("FUNCTION LIST flags", &steps);
+}
+
 #[test]
 fn the_script_cache_is_shared_by_every_connection() {
     for threads in THREADS {

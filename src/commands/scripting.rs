@@ -170,10 +170,17 @@ pub fn function(c: &mut ConnCtx, a: Args) {
                     Some(d) => c.r.bulk(d.as_bytes()),
                     None => c.r.null(),
                 }
+                // As Redis: a set of status replies, in its table's order,
+                // each flag once however often it was declared.
                 c.r.bulk(b"flags");
-                c.r.set(f.flags.len());
-                for fl in &f.flags {
-                    c.r.bulk(fl.as_bytes());
+                let set: Vec<&str> = functions::FLAGS
+                    .iter()
+                    .copied()
+                    .filter(|k| f.flags.contains(k))
+                    .collect();
+                c.r.set(set.len());
+                for fl in set {
+                    c.r.simple(fl);
                 }
             }
             if with_code {
