@@ -80,7 +80,7 @@ for _, name in ipairs({"assert", "error", "ipairs", "next", "pairs",
     "tonumber", "tostring", "type", "unpack", "gcinfo", "_VERSION"}) do
   visible[name] = real[name]
 end
-for _, name in ipairs({"string", "table", "math", "cjson", "bit", "cmsgpack"}) do
+for _, name in ipairs({"string", "table", "math", "cjson", "bit", "cmsgpack", "struct"}) do
   visible[name] = readonly(real[name])
 end
 visible.redis = readonly(redis)

@@ -9,11 +9,12 @@ use mlua::{Lua, MultiValue, Table, Value};
 use std::cell::Cell;
 use std::rc::Rc;
 
-/// Put `cjson` and `bit` in the interpreter's globals.
+/// Put `cjson`, `bit`, `cmsgpack` and `struct` in the interpreter's globals.
 pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     globals.raw_set("cjson", cjson(lua)?)?;
     globals.raw_set("bit", bit(lua)?)?;
     globals.raw_set("cmsgpack", msgpack(lua)?)?;
+    globals.raw_set("struct", super::struct_lib::table(lua)?)?;
     Ok(())
 }
 

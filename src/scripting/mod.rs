@@ -15,6 +15,7 @@ pub mod convert;
 pub mod engine;
 pub mod functions;
 pub mod libs;
+pub mod struct_lib;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
