@@ -117,6 +117,31 @@ fn timeouts_fractional_and_forever() {
     assert!(
         err(&mut con, &["BLPOP", "k", "abc"]).contains("timeout is not a float or out of range")
     );
+    // strtold's forms, as Redis reads them (hex and inf were refused as
+    // not floats): a hex timeout times out; inf and anything past the
+    // 64-bit range of ms are "negative" (Redis's cast); spaces are not
+    // numbers.
+    let t = Instant::now();
+    assert_eq!(q(&mut con, &["BLPOP", "k", "0x0.1"]), Value::Nil);
+    assert!(
+        t.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        t.elapsed()
+    );
+    for neg in ["inf", "-inf", "1e16", "1e400"] {
+        assert_eq!(
+            err(&mut con, &["BLPOP", "k", neg]),
+            "ERR timeout is negative",
+            "{neg}"
+        );
+    }
+    for bad in [" 1", "1 ", "0x", "nan", "1e15x"] {
+        assert_eq!(
+            err(&mut con, &["BLPOP", "k", bad]),
+            "ERR timeout is not a float or out of range",
+            "{bad}"
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! blocked client, retries the same handler when one of its keys is
 //! written, and answers the timeout.
 
-use super::ctx::{arg_f64, Ctx, Replied, ERR_SYNTAX};
+use super::ctx::{Ctx, Replied, ERR_SYNTAX};
 use super::list::{lmove_core, lmpop_core, lookup_list, parse_end, parse_lmpop};
 use super::zset::{lookup_zset, parse_zmpop, zmpop_core};
 use crate::notify::{notify, GENERIC, LIST, ZSET};
@@ -34,20 +34,25 @@ pub fn skip_key(shard: &mut Shard, db: usize, now: u64, key: &[u8], zset: bool) 
     }
 }
 
-/// Redis's timeout argument: seconds as a float, >= 0; 0 = forever.
-/// Returns the timeout in ms (0 = forever).
+/// Redis's timeout argument: seconds as `strtold` reads them (hex and
+/// `inf` too), rounded up to whole ms; 0 = forever. Returns the timeout
+/// in ms (0 = forever).
 pub fn timeout_ms(a: &[u8]) -> Result<u64, &'static str> {
-    let Some(secs) = arg_f64(a).filter(|v| v.is_finite()) else {
+    let Some(secs) = crate::types::long_double::LongDouble::parse(a) else {
         return Err("ERR timeout is not a float or out of range");
     };
-    if secs < 0.0 {
+    let ms = (secs.to_f64() * 1000.0).ceil();
+    // Redis converts with a plain cast, which on x86_64 makes anything
+    // out of the 64-bit range (inf included) the most negative value: so
+    // `inf` is "negative" while -0.0001 rounds up to 0, forever.
+    let two63 = -(i64::MIN as f64);
+    let in_range = (-two63..two63).contains(&ms);
+    if !in_range || ms < 0.0 {
         return Err("ERR timeout is negative");
     }
-    let ms = (secs * 1000.0).ceil();
-    if ms > (i64::MAX / 2) as f64 {
-        return Err("ERR timeout is out of range");
-    }
-    Ok(ms as u64)
+    // Past ~146 million years is forever enough, and keeps deadlines
+    // (now + ms) clear of overflow.
+    Ok((ms as u64).min(i64::MAX as u64 / 2))
 }
 
 /// Position of the timeout argument of a blocking command.

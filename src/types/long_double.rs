@@ -39,6 +39,11 @@ impl LongDouble {
         imp::is_finite(self.0)
     }
 
+    /// The nearest double (infinite past the double's range).
+    pub fn to_f64(self) -> f64 {
+        imp::to_f64(self.0)
+    }
+
     /// `ld2string(..., LD_STR_HUMAN)`: `%.17Lf`, trailing zeros (and a
     /// bare point) removed, `-0` as `0`; infinities as `inf`/`-inf`.
     pub fn to_human(self) -> String {
@@ -159,6 +164,27 @@ mod imp {
         exponent(&v) != 0x7fff
     }
 
+    pub fn to_f64(v: Repr) -> f64 {
+        if !is_finite(v) {
+            return if is_nan(&v) {
+                f64::NAN
+            } else if negative(&v) {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            };
+        }
+        // mantissa * 2^(exponent - bias - 63), the integer bit explicit;
+        // scaled in two steps so neither power of two overflows alone.
+        let e = i32::from(exponent(&v)) - 16383 - 63;
+        let m = mantissa(&v) as f64 * 2f64.powi(e / 2) * 2f64.powi(e - e / 2);
+        if negative(&v) {
+            -m
+        } else {
+            m
+        }
+    }
+
     fn is_nan(v: &Repr) -> bool {
         exponent(v) == 0x7fff && mantissa(v) << 1 != 0
     }
@@ -248,6 +274,9 @@ mod imp {
     pub fn is_finite(v: Repr) -> bool {
         v.is_finite()
     }
+    pub fn to_f64(v: Repr) -> f64 {
+        v
+    }
     pub fn infinity(v: Repr) -> Option<&'static str> {
         v.is_infinite()
             .then_some(if v > 0.0 { "inf" } else { "-inf" })
@@ -267,6 +296,20 @@ mod tests {
 
     fn sum(a: &str, b: &str) -> String {
         (ld(a) + ld(b)).to_human()
+    }
+
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+    fn converts_to_the_nearest_double() {
+        assert_eq!(ld("0.1").to_f64(), 0.1);
+        assert_eq!(ld("-2.5").to_f64(), -2.5);
+        assert_eq!(ld("0x10").to_f64(), 16.0);
+        assert_eq!(ld("0x0.1").to_f64(), 0.0625);
+        assert_eq!(ld("123456789012345678").to_f64(), 123456789012345678.0);
+        assert_eq!(ld("1e400").to_f64(), f64::INFINITY);
+        assert_eq!(ld("-inf").to_f64(), f64::NEG_INFINITY);
+        assert_eq!(ld("1e-400").to_f64(), 0.0);
+        assert_eq!(ld("0").to_f64(), 0.0);
     }
 
     #[test]
