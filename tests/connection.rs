@@ -279,6 +279,34 @@ fn client_info_cmd_field() {
     assert_eq!(cmd_of_other(&mut con).as_deref(), Some("command|count"));
 }
 
+/// Redis's addReplyHelp ends every HELP with "HELP" and "    Prints this
+/// help." (OBJECT, CONFIG and CLIENT said "Print").
+#[test]
+fn every_help_ends_as_redis_ends_it() {
+    let srv = Server::start(1);
+    let mut con = srv.conn();
+    for c in [
+        "OBJECT", "CONFIG", "CLIENT", "COMMAND", "MEMORY", "PUBSUB", "SCRIPT", "FUNCTION",
+        "SLOWLOG", "LATENCY",
+    ] {
+        let lines: Vec<String> = match q(&mut con, &[c, "HELP"]) {
+            Value::Array(v) => v
+                .iter()
+                .map(|l| match l {
+                    Value::SimpleString(s) => s.clone(),
+                    other => panic!("{c} HELP line {other:?}"),
+                })
+                .collect(),
+            other => panic!("{c} HELP: {other:?}"),
+        };
+        assert_eq!(
+            lines[lines.len() - 2..],
+            ["HELP".to_string(), "    Prints this help.".to_string()],
+            "{c}"
+        );
+    }
+}
+
 /// CLIENT NO-EVICT takes ON or OFF and nothing else (it answered OK to
 /// anything).
 #[test]

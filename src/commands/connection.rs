@@ -717,7 +717,7 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         c.r.help(&lines);
     } else {

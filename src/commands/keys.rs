@@ -361,7 +361,7 @@ fn object_help(c: &mut Ctx) {
         "    Return the number of references of the value associated with the specified",
         "    <key>.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     c.r.help(&lines);
 }

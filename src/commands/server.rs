@@ -542,7 +542,7 @@ pub fn config(c: &mut ConnCtx, a: Args) {
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         c.r.help(&lines);
     } else {
