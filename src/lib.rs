@@ -7,6 +7,7 @@ pub mod callstats;
 pub mod commands;
 pub mod config;
 pub mod errorstats;
+pub mod instant;
 pub mod io;
 pub mod latency;
 pub mod logging;

@@ -650,6 +650,56 @@ fn info_server() {
     }
 }
 
+/// INFO's instantaneous rates follow the load of the last ~1.6 s, from
+/// every reactor (they were a constant 0), and INFO server's hz follows
+/// CONFIG SET hz (it was a constant 10).
+#[test]
+fn info_instantaneous_rates_and_hz() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    ok(&mut con, &["CONFIG", "SET", "hz", "20"]);
+    assert_eq!(info_field(&mut con, "server", "hz").as_deref(), Some("20"));
+    assert_eq!(
+        info_field(&mut con, "server", "configured_hz").as_deref(),
+        Some("20")
+    );
+    // Two connections (likely on both reactors) pipelining PINGs for ~1 s.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = srv.conn();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut p = redis::pipe();
+                    for _ in 0..100 {
+                        p.cmd("PING");
+                    }
+                    let _: Vec<String> = p.query(&mut c).expect("PING");
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    let field = |con: &mut redis::Connection, f: &str| -> f64 {
+        info_field(con, "stats", f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{f}"))
+    };
+    let ops = field(&mut con, "instantaneous_ops_per_sec");
+    let input = field(&mut con, "instantaneous_input_kbps");
+    let output = field(&mut con, "instantaneous_output_kbps");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in load {
+        h.join().expect("load thread");
+    }
+    assert!(ops > 1000.0, "ops/s {ops}");
+    assert!(input > 1.0 && output > 1.0, "kbps in {input} out {output}");
+    // Idle for longer than the window: back to 0 (but for the INFO calls).
+    std::thread::sleep(Duration::from_millis(2200));
+    assert!(field(&mut con, "instantaneous_ops_per_sec") < 10.0);
+}
+
 /// INFO's error counters (total_error_replies, the errorstats section,
 /// commandstats' failed_calls) count what Redis 7.0 counts for the same
 /// commands (figures taken from redis-server), from every reactor, and

@@ -1041,6 +1041,8 @@ pub fn info(c: &mut ConnCtx, a: Args) {
     let max = c.shared.memory.maxmemory();
     let policy = c.shared.memory.policy().name();
     let memory_base = c.shared.memory.base();
+    // CONFIG SET keeps it within Redis's 1..=500.
+    let hz = c.shared.config().int("hz", 10);
     // Computed now: the finisher has no access to the shared state.
     let replication = super::replication::info_section(c.shared, c.now);
     let (pubsub_channels, pubsub_patterns, pubsubshard_channels) = c.shared.pubsub.counts();
@@ -1058,7 +1060,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                     "server" => {
                         out.push_str("# Server\r\n");
                         out.push_str(&format!(
-                            "redis_version:{REDIS_VERSION}\r\nhalocline_version:{HALOCLINE_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:Linux\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:{backend}\r\nio_backend:{backend}\r\nserver_threads:{threads}\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{run_id}\r\ntcp_port:{port}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:0\r\nexecutable:{exe}\r\nconfig_file:{config_file}\r\nio_threads_active:0\r\n",
+                            "redis_version:{REDIS_VERSION}\r\nhalocline_version:{HALOCLINE_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:Linux\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:{backend}\r\nio_backend:{backend}\r\nserver_threads:{threads}\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{run_id}\r\ntcp_port:{port}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{hz}\r\nconfigured_hz:{hz}\r\nlru_clock:0\r\nexecutable:{exe}\r\nconfig_file:{config_file}\r\nio_threads_active:0\r\n",
                             std::process::id(),
                             now_us(),
                             uptime / 86400
@@ -1094,8 +1096,8 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                     }
                     "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n"),
                     "stats" => out.push_str(&format!(
-                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsubshard_channels}\r\ntotal_error_replies:{}\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
-                        st.total_connections, st.total_commands, st.net_input_bytes, st.net_output_bytes, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.errors.total, st.wakes, st.tx_restarts, st.tx_folded
+                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsubshard_channels}\r\ntotal_error_replies:{}\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
+                        st.total_connections, st.total_commands, st.instant_ops, st.net_input_bytes, st.net_output_bytes, st.instant_input as f64 / 1024.0, st.instant_output as f64 / 1024.0, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.errors.total, st.wakes, st.tx_restarts, st.tx_folded
                     )),
                     "replication" => out.push_str(&replication),
                     "cpu" => {

@@ -125,6 +125,8 @@ pub struct Reactor {
     /// Connections to close once their I/O is quiet (the driver drains this).
     pub to_close: Vec<u32>,
     pub counters: Counters,
+    /// INFO's instantaneous rates, sampled on `tick`.
+    pub rates: crate::instant::Rates,
     block_seq: u64,
     /// Earliest deadline of a blocked client here (unix ms; 0 = none). May
     /// be stale-early (a client unblocked since): that costs one extra scan.
@@ -248,6 +250,7 @@ impl Reactor {
             processing: 0,
             resumable: VecDeque::new(),
             draining_resumable: false,
+            rates: Default::default(),
             counters: Counters {
                 cmd_calls: vec![(0, 0); table::stat_slots()],
                 cmd_failed: vec![0; table::stat_slots()],
@@ -460,6 +463,9 @@ impl Reactor {
             wakes: self.shared.mailboxes[self.id].wakes.load(Ordering::Relaxed),
             tx_restarts: self.counters.tx_restarts,
             tx_folded: self.counters.tx_folded,
+            instant_ops: self.rates.commands.per_sec(),
+            instant_input: self.rates.net_input.per_sec(),
+            instant_output: self.rates.net_output.per_sec(),
             cmd_calls,
             cmd_failed,
             cmd_usec,
@@ -479,6 +485,15 @@ impl Reactor {
     /// it was slow), timeouts, and on reactor 0 the memory peak.
     pub fn tick(&mut self) {
         self.now = now_ms();
+        self.rates
+            .commands
+            .sample(self.now, self.counters.total_commands);
+        self.rates
+            .net_input
+            .sample(self.now, self.counters.net_input_bytes);
+        self.rates
+            .net_output
+            .sample(self.now, self.counters.net_output_bytes);
         self.expire_blocked();
         self.close_idle_clients();
         if self.shared.active_expire.load(Ordering::Relaxed) {

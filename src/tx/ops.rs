@@ -349,6 +349,11 @@ pub struct ShardStats {
     /// Commands that joined a transaction of earlier commands of their
     /// pipeline instead of starting their own (`fanout::fold`).
     pub tx_folded: u64,
+    /// Commands, input bytes and output bytes per second, lately
+    /// (`instant::Rate`).
+    pub instant_ops: u64,
+    pub instant_input: u64,
+    pub instant_output: u64,
     /// (calls, rejected calls) per statistics slot (`table::stat_index`).
     pub cmd_calls: Vec<(u64, u64)>,
     /// Failed calls per statistics slot.
@@ -408,6 +413,9 @@ impl ShardStats {
         self.wakes += o.wakes;
         self.tx_restarts += o.tx_restarts;
         self.tx_folded += o.tx_folded;
+        self.instant_ops += o.instant_ops;
+        self.instant_input += o.instant_input;
+        self.instant_output += o.instant_output;
         self.memory_net += o.memory_net;
         self.errors.add(&o.errors);
         if self.cmd_calls.len() < o.cmd_calls.len() {
