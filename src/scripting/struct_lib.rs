@@ -185,6 +185,21 @@ fn get_integer(data: &[u8], big_endian: bool, signed: bool, size: usize) -> f64 
     l as i64 as f64
 }
 
+/// Little-endian bytes in the order asked for.
+fn ordered<const N: usize>(mut bytes: [u8; N], big_endian: bool) -> [u8; N] {
+    if big_endian {
+        bytes.reverse();
+    }
+    bytes
+}
+
+/// The first N bytes of `data` (checked long enough by the caller).
+fn read<const N: usize>(data: &[u8]) -> [u8; N] {
+    let mut b = [0u8; N];
+    b.copy_from_slice(&data[..N]);
+    b
+}
+
 fn pack(lua: &Lua, args: MultiValue) -> mlua::Result<mlua::LuaString> {
     let fmt = check_bytes(lua, &args, 1, "pack")?;
     let mut h = Header::default();
@@ -206,20 +221,12 @@ fn pack(lua: &Lua, args: MultiValue) -> mlua::Result<mlua::LuaString> {
             b'f' => {
                 let f = check_number(lua, &args, arg, "pack")? as f32;
                 arg += 1;
-                if h.big_endian {
-                    out.extend_from_slice(&f.to_be_bytes());
-                } else {
-                    out.extend_from_slice(&f.to_le_bytes());
-                }
+                out.extend_from_slice(&ordered(f.to_le_bytes(), h.big_endian));
             }
             b'd' => {
                 let d = check_number(lua, &args, arg, "pack")?;
                 arg += 1;
-                if h.big_endian {
-                    out.extend_from_slice(&d.to_be_bytes());
-                } else {
-                    out.extend_from_slice(&d.to_le_bytes());
-                }
+                out.extend_from_slice(&ordered(d.to_le_bytes(), h.big_endian));
             }
             b'c' | b's' => {
                 let s = check_bytes(lua, &args, arg, "pack")?;
@@ -282,23 +289,11 @@ fn unpack(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
             }
             b'x' => {}
             b'f' => {
-                let mut b = [0u8; 4];
-                b.copy_from_slice(&data[pos..pos + 4]);
-                let f = if h.big_endian {
-                    f32::from_be_bytes(b)
-                } else {
-                    f32::from_le_bytes(b)
-                };
+                let f = f32::from_le_bytes(ordered(read(&data[pos..]), h.big_endian));
                 out.push(Value::Number(f64::from(f)));
             }
             b'd' => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&data[pos..pos + 8]);
-                let d = if h.big_endian {
-                    f64::from_be_bytes(b)
-                } else {
-                    f64::from_le_bytes(b)
-                };
+                let d = f64::from_le_bytes(ordered(read(&data[pos..]), h.big_endian));
                 out.push(Value::Number(d));
             }
             b'c' => {
