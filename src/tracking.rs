@@ -124,12 +124,38 @@ impl Bcast {
     }
 }
 
-/// tracking-table-max-keys, as each shard's share (0: no limit).
+/// tracking-table-max-keys (0: no limit), and over how many tables.
 static MAX_KEYS: AtomicUsize = AtomicUsize::new(1_000_000);
+static SHARDS: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// The shard whose table this thread keeps (`set_shard`).
+    static SHARD: Cell<usize> = const { Cell::new(0) };
+}
 
 /// tracking-table-max-keys `max` (0: none) over `shards` tables.
 pub fn set_max_keys(max: usize, shards: usize) {
-    MAX_KEYS.store(max.div_ceil(shards.max(1)), Ordering::Relaxed);
+    MAX_KEYS.store(max, Ordering::Relaxed);
+    SHARDS.store(shards.max(1), Ordering::Relaxed);
+}
+
+/// This thread keeps shard `id`'s table (its share of the limit).
+pub fn set_shard(id: usize) {
+    SHARD.with(|s| s.set(id));
+}
+
+/// This shard's share of tracking-table-max-keys, None without a limit:
+/// the total split as evenly as whole keys allow, the remainder to the
+/// lowest shards, so that the shares add up to exactly the total (a
+/// limit of 1 over two shards keeps one key, as Redis does, not two).
+fn share() -> Option<usize> {
+    let max = MAX_KEYS.load(Ordering::Relaxed);
+    if max == 0 {
+        return None;
+    }
+    let n = SHARDS.load(Ordering::Relaxed);
+    let id = SHARD.with(Cell::get);
+    Some(max / n + usize::from(id < max % n))
 }
 
 /// Record that `t` read `key` (on the key's own shard thread).
@@ -146,8 +172,7 @@ pub fn remember(key: &[u8], t: Tracker) {
         }
     });
     ANY.with(|a| a.set(true));
-    let max = MAX_KEYS.load(Ordering::Relaxed);
-    if max > 0 {
+    if let Some(max) = share() {
         evict_over(max);
     }
 }
@@ -194,6 +219,35 @@ fn evict_over(max: usize) {
         invalidate(&key);
         set_by(by);
     }
+}
+
+/// tracking-table-max-keys lowered while nothing is read: evicted on the
+/// reactor's tick, as Redis's cron does (reads evict as they register).
+pub fn enforce_max_keys() {
+    if let Some(max) = share().filter(|_| any()) {
+        evict_over(max);
+    }
+}
+
+/// (keys, client entries) of this thread's shard's table: INFO's
+/// tracking_total_keys and tracking_total_items.
+pub fn table_counts() -> (usize, usize) {
+    TABLE.with(|tab| {
+        let tab = tab.borrow();
+        (tab.len(), tab.values().map(Vec::len).sum())
+    })
+}
+
+/// Distinct BCAST prefixes (INFO's tracking_total_prefixes).
+pub fn bcast_prefixes() -> usize {
+    if BCAST_N.load(Ordering::Relaxed) == 0 {
+        return 0;
+    }
+    BCAST
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .by_prefix
+        .len()
 }
 
 #[cold]
@@ -375,6 +429,10 @@ pub struct Settings {
     /// BCAST with its prefixes (an empty one: every key).
     pub bcast: bool,
     pub prefixes: Vec<Vec<u8>>,
+    /// The REDIRECT target was gone when an invalidation was due
+    /// (CLIENT TRACKINGINFO's `broken_redirect`, until tracking is set
+    /// again).
+    pub broken_redirect: bool,
 }
 
 impl Settings {

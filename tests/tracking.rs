@@ -178,6 +178,21 @@ fn tracking_answers_as_redis_does() {
         ),
         (false, &["MSET", "k2{t}", "4", "k1{t}", "4"]),
         (true, &["PING"]),
+        // A key written, then read, inside one EXEC is tracked from the
+        // read on (Redis registers each read as it runs), so that write
+        // does not invalidate it (it did: EXEC registered its reads
+        // first); a later change does.
+        (true, &["CLIENT", "TRACKING", "OFF"]),
+        (true, &["CLIENT", "TRACKING", "ON"]),
+        (true, &["MULTI"]),
+        (true, &["SET", "wr{t}", "1"]),
+        (true, &["GET", "wr{t}"]),
+        (true, &["GET", "rd{t}"]),
+        (true, &["SET", "rd{t}", "1"]),
+        (true, &["EXEC"]),
+        (true, &["PING"]),
+        (false, &["SET", "wr{t}", "2"]),
+        (true, &["PING"]),
     ];
     let run = |port: u16| -> Vec<Resp> {
         let mut t = resp3(port);
@@ -203,12 +218,16 @@ fn tracking_answers_as_redis_does() {
     };
     let redis = RedisServer::start(&[]);
     let want = run(redis.port);
-    let s = Server::start(1);
-    let got = run(s.port);
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "message {i}");
+    // One reactor: over several, a change spanning shards reaches a BCAST
+    // client as one message per shard, in no fixed order.
+    for threads in [1] {
+        let s = Server::start(threads);
+        let got = run(s.port);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "threads {threads}, message {i}");
+        }
+        assert_eq!(got.len(), want.len(), "threads {threads}");
     }
-    assert_eq!(got.len(), want.len());
 }
 
 /// The property client-side caching rests on: once writes stop and the
@@ -472,4 +491,91 @@ fn tracking_from_multi_and_off_after_reset() {
     assert_eq!(c.call(&["GET", "k"]), Resp::bulk("1"));
     assert_eq!(writer.call(&["SET", "k", "2"]), Resp::simple("OK"));
     c.assert_silent(Duration::from_millis(200));
+}
+
+/// INFO counts what tracking holds (tracking_clients was a constant 0,
+/// the tracking_total_* fields were missing), over every shard; a limit
+/// lowered while nothing is read is enforced on the reactors' tick, and
+/// split so that the shards keep exactly the limit between them (each
+/// kept its rounded-up share: 1 over two shards kept two keys); a
+/// redirect target that is gone shows as broken_redirect.
+#[test]
+fn tracking_counts_limits_and_broken_redirects() {
+    let s = Server::start(2);
+    let mut c = resp3(s.port);
+    let field = |c: &mut Raw, section: &str, name: &str| -> String {
+        let Resp::Verbatim(_, text) = c.call(&["INFO", section]) else {
+            panic!("INFO {section}")
+        };
+        let text = String::from_utf8_lossy(&text).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert_eq!(c.call(&["CLIENT", "TRACKING", "ON"]), Resp::simple("OK"));
+    let keys: Vec<String> = (0..20).map(|i| format!("key{i}")).collect();
+    for k in &keys {
+        assert_eq!(c.call(&["GET", k]), Resp::Null);
+    }
+    let mut b = resp3(s.port);
+    assert_eq!(
+        b.call(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "p:", "PREFIX", "q:"]),
+        Resp::simple("OK")
+    );
+    assert_eq!(field(&mut c, "clients", "tracking_clients"), "2");
+    assert_eq!(field(&mut c, "stats", "tracking_total_keys"), "20");
+    assert_eq!(field(&mut c, "stats", "tracking_total_items"), "20");
+    assert_eq!(field(&mut c, "stats", "tracking_total_prefixes"), "2");
+    assert_eq!(field(&mut c, "memory", "mem_not_counted_for_evict"), "0");
+
+    assert_eq!(
+        c.call(&["CONFIG", "SET", "tracking-table-max-keys", "1"]),
+        Resp::simple("OK")
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let mut told = 0;
+    c.cmd(&[b"PING"]);
+    let pong = loop {
+        let m = c.read();
+        match invalidated(&m) {
+            Some(Some(ks)) => told += ks.len(),
+            Some(None) => panic!("no flush here"),
+            None => break m,
+        }
+    };
+    assert_eq!(pong, Resp::simple("PONG"));
+    assert_eq!(told, 19, "one key kept in all");
+    assert_eq!(field(&mut c, "stats", "tracking_total_keys"), "1");
+    assert_eq!(
+        c.call(&["CONFIG", "SET", "tracking-table-max-keys", "0"]),
+        Resp::simple("OK")
+    );
+
+    let mut r = Raw::connect(s.port);
+    let Resp::Int(rid) = r.call(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID")
+    };
+    let mut t = resp3(s.port);
+    let rid = rid.to_string();
+    assert_eq!(
+        t.call(&["CLIENT", "TRACKING", "ON", "REDIRECT", &rid]),
+        Resp::simple("OK")
+    );
+    assert_eq!(t.call(&["GET", "gone"]), Resp::Null);
+    drop(r);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut w = Raw::connect(s.port);
+    assert_eq!(w.call(&["SET", "gone", "1"]), Resp::simple("OK"));
+    let broken = t.read();
+    assert!(
+        matches!(&broken, Resp::Push(v) if v.first() == Some(&Resp::bulk("tracking-redir-broken"))),
+        "{broken:?}"
+    );
+    let Resp::Map(info) = t.call(&["CLIENT", "TRACKINGINFO"]) else {
+        panic!("TRACKINGINFO")
+    };
+    assert_eq!(
+        info[0].1,
+        Resp::Set(vec![Resp::bulk("on"), Resp::bulk("broken_redirect")])
+    );
 }

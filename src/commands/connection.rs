@@ -518,6 +518,9 @@ pub fn client(c: &mut ConnCtx, a: Args) {
             if t.noloop {
                 flags.push("noloop");
             }
+            if t.broken_redirect {
+                flags.push("broken_redirect");
+            }
         }
         c.r.set(flags.len());
         for f in flags {

@@ -1043,6 +1043,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
     let memory_base = c.shared.memory.base();
     // CONFIG SET keeps it within Redis's 1..=500.
     let hz = c.shared.config().int("hz", 10);
+    let prefixes = crate::tracking::bcast_prefixes();
     // Computed now: the finisher has no access to the shared state.
     let replication = super::replication::info_section(c.shared, c.now);
     let (pubsub_channels, pubsub_patterns, pubsubshard_channels) = c.shared.pubsub.counts();
@@ -1067,8 +1068,8 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         ));
                     }
                     "clients" => out.push_str(&format!(
-                        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{maxclients}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
-                        st.connected_clients, st.blocked_clients, st.blocked_clients
+                        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{maxclients}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:{}\r\n",
+                        st.connected_clients, st.blocked_clients, st.tracking_clients, st.blocked_clients
                     )),
                     "memory" => {
                         // The figure maxmemory enforces, as in Redis (whose
@@ -1085,7 +1086,7 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                         let allocator = allocated_bytes();
                         let rss = rss_bytes();
                         out.push_str(&format!(
-                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{}\r\nused_memory_dataset:{used}\r\nallocator_allocated:{allocator}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\nnumber_of_cached_scripts:{scripts}\r\nused_memory_scripts_eval:{scripts_bytes}\r\nnumber_of_functions:{functions}\r\nnumber_of_libraries:{libraries}\r\n",
+                            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nused_memory_peak:{}\r\nused_memory_dataset:{used}\r\nallocator_allocated:{allocator}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\nnumber_of_cached_scripts:{scripts}\r\nused_memory_scripts_eval:{scripts_bytes}\r\nnumber_of_functions:{functions}\r\nnumber_of_libraries:{libraries}\r\n",
                             used as f64 / 1048576.0,
                             rss as f64 / 1048576.0,
                             crate::memory::note_peak(used),
@@ -1096,8 +1097,8 @@ pub fn info(c: &mut ConnCtx, a: Args) {
                     }
                     "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n"),
                     "stats" => out.push_str(&format!(
-                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsubshard_channels}\r\ntotal_error_replies:{}\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
-                        st.total_connections, st.total_commands, st.instant_ops, st.net_input_bytes, st.net_output_bytes, st.instant_input as f64 / 1024.0, st.instant_output as f64 / 1024.0, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.errors.total, st.wakes, st.tx_restarts, st.tx_folded
+                        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsubshard_channels}\r\ntotal_error_replies:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nmailbox_wakes:{}\r\ntx_restarts:{}\r\ntx_folded:{}\r\n",
+                        st.total_connections, st.total_commands, st.instant_ops, st.net_input_bytes, st.net_output_bytes, st.instant_input as f64 / 1024.0, st.instant_output as f64 / 1024.0, st.rejected_connections, st.expired_keys, st.evicted_keys, st.keyspace_hits, st.keyspace_misses, st.errors.total, st.tracking_keys, st.tracking_items, prefixes, st.wakes, st.tx_restarts, st.tx_folded
                     )),
                     "replication" => out.push_str(&replication),
                     "cpu" => {

@@ -93,6 +93,8 @@ impl Reactor {
         let n = self.shared.nshards;
         let replicating = self.shared.repl.primary.recording();
         let databases = self.shard.dbs.len();
+        // A tracking client's queued reads register their keys as they run.
+        let track = self.read_tracker(idx);
         let Some(c) = self.conn_mut(idx) else { return };
         let proto = c.client.proto;
         let Some(m) = c.client.multi.take() else {
@@ -222,6 +224,7 @@ impl Reactor {
                 cmds,
                 in_tx: false,
                 watch: checks.pop().map(|(_, c)| c),
+                track,
             };
             // No barrier: like any command on another shard, the batch
             // travels in order behind this connection's earlier requests
@@ -273,6 +276,13 @@ impl Reactor {
                     if let Kind::Multi(_, Multi::Copy) = cmd.kind {
                         if let Ok((dst_db, _)) = keys::copy_options(a, db, databases) {
                             add_lock(&mut locks, dst_db, a.get(2));
+                        }
+                    }
+                    // A read spanning shards runs as its own fan-out, not a
+                    // Batch: its keys are registered before EXEC runs.
+                    if let (None, Some(t)) = (shard, track) {
+                        if super::tracking::reads_keys(cmd) {
+                            self.register_reads(t, cmd.keys_of(a).map(|i| a.get(i)));
                         }
                     }
                     match (shard, cmd.kind) {
@@ -354,7 +364,7 @@ impl Reactor {
                 Some(ExecStep::Batch(groups)) => groups,
                 _ => Vec::new(),
             };
-            let plan = multi::single_batch(groups, replies, proto);
+            let plan = multi::single_batch(groups, replies, multi::BatchCtx { proto, track });
             if writes {
                 self.coordinated_write(|| replicate.unwrap_or_default(), true);
             }
@@ -364,7 +374,13 @@ impl Reactor {
             .into_iter()
             .map(|(s, c)| (s, ShardOp::WatchExpired(c)))
             .collect();
-        let plan = multi::chain(checks, steps, replies, flag, proto);
+        let plan = multi::chain(
+            checks,
+            steps,
+            replies,
+            flag,
+            multi::BatchCtx { proto, track },
+        );
         if writes {
             self.coordinated_write(|| replicate.unwrap_or_default(), true);
         }

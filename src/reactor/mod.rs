@@ -200,6 +200,8 @@ pub fn token_parts(t: Token) -> (u32, u32) {
 
 impl Reactor {
     pub fn new(id: usize, shared: Arc<Shared>) -> Reactor {
+        // Built on its own thread: that thread's tracking table is shard id's.
+        crate::tracking::set_shard(id);
         crate::scripting::engine::attach_server(shared.clone());
         let (databases, max_bulk) = {
             let c = shared.config();
@@ -436,6 +438,7 @@ impl Reactor {
         let mut cmd_failed = self.counters.cmd_failed.clone();
         let cmd_usec = self.counters.cmd_usec.clone();
         crate::callstats::add_into(&mut cmd_calls, &mut cmd_failed);
+        let (tracking_keys, tracking_items) = crate::tracking::table_counts();
         ShardStats {
             keyspace: self
                 .shard
@@ -466,6 +469,14 @@ impl Reactor {
             instant_ops: self.rates.commands.per_sec(),
             instant_input: self.rates.net_input.per_sec(),
             instant_output: self.rates.net_output.per_sec(),
+            tracking_keys,
+            tracking_items,
+            tracking_clients: self
+                .conns
+                .iter()
+                .flatten()
+                .filter(|c| c.client.tracking.is_some() && !c.closing)
+                .count(),
             cmd_calls,
             cmd_failed,
             cmd_usec,
@@ -494,6 +505,7 @@ impl Reactor {
         self.rates
             .net_output
             .sample(self.now, self.counters.net_output_bytes);
+        crate::tracking::enforce_max_keys();
         self.expire_blocked();
         self.close_idle_clients();
         if self.shared.active_expire.load(Ordering::Relaxed) {

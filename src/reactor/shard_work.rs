@@ -180,6 +180,7 @@ impl Reactor {
                 cmds,
                 watch,
                 in_tx,
+                track,
             } => {
                 if watch.is_some_and(|w| w.failed(&self.shard.dbs, now)) {
                     return OpResult::Bool(false);
@@ -204,6 +205,13 @@ impl Reactor {
                             }
                         }
                         blocking::nil_if_blocked(cmd, &mut out, proto);
+                        if let (Some(t), Some(cmd)) = (track, cmd) {
+                            if super::tracking::reads_keys(cmd) {
+                                for i in cmd.keys_of(a) {
+                                    crate::tracking::remember(a.get(i), t);
+                                }
+                            }
+                        }
                         replies.push(out);
                     }
                     OpResult::Replies(replies)

@@ -14,48 +14,53 @@ use crate::tracking::{self, Tracker};
 use crate::tx::{Msg, Token};
 
 impl Reactor {
-    /// Before a tracking client's command runs: if it reads keys and its
-    /// mode tracks this command (OPTIN/OPTOUT and CLIENT CACHING), its
-    /// keys are registered on their shards. EXEC registers the keys its
-    /// queued reads will read.
-    pub(super) fn track_reads(&mut self, idx: u32, cmd: &'static Command, args: Args) {
-        let Some(c) = self.conn(idx) else { return };
-        let Some(t) = c.client.tracking.as_deref() else {
-            return;
-        };
-        if t.bcast || !t.tracks_next() || c.client.multi.is_some() && cmd.name != "exec" {
-            return;
+    /// Whose reads a command of connection `idx` registers, if any: a
+    /// tracking client not in BCAST mode whose mode tracks this command
+    /// (OPTIN/OPTOUT and CLIENT CACHING).
+    pub(super) fn read_tracker(&self, idx: u32) -> Option<Tracker> {
+        let c = self.conn(idx)?;
+        let t = c.client.tracking.as_deref()?;
+        if t.bcast || !t.tracks_next() {
+            return None;
         }
-        let tracker = Tracker {
+        Some(Tracker {
             reactor: self.id,
             conn: super::token(idx, c.gen),
             id: c.client.id,
             noloop: t.noloop,
             bcast: false,
-        };
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        if cmd.name == "exec" {
-            if let Some(m) = c.client.multi.as_ref() {
-                for q in &m.cmds {
-                    let qa = q.args();
-                    if let Some(qc) = crate::commands::table::lookup(qa.get(0)) {
-                        if reads_keys(qc) {
-                            keys.extend(qc.keys_of(qa).map(|i| qa.get(i).to_vec()));
-                        }
-                    }
-                }
-            }
-        } else if reads_keys(cmd) {
-            keys.extend(cmd.keys_of(args).map(|i| args.get(i).to_vec()));
+        })
+    }
+
+    /// Before a tracking client's command runs: if it reads keys and its
+    /// mode tracks this command, its keys are registered on their shards.
+    /// Not EXEC's: its queued reads register theirs where they run, each
+    /// after it ran (`ShardOp::Batch::track`).
+    pub(super) fn track_reads(&mut self, idx: u32, cmd: &'static Command, args: Args) {
+        if self.conn(idx).is_some_and(|c| c.client.multi.is_some()) || !reads_keys(cmd) {
+            return;
         }
+        let Some(tracker) = self.read_tracker(idx) else {
+            return;
+        };
+        self.register_reads(tracker, cmd.keys_of(args).map(|i| args.get(i)));
+    }
+
+    /// Register `keys` for `tracker` on their shards, ahead of any write
+    /// this reactor sends them afterwards.
+    pub(super) fn register_reads<'k>(
+        &mut self,
+        tracker: Tracker,
+        keys: impl Iterator<Item = &'k [u8]>,
+    ) {
         let nshards = self.shared.nshards;
         for k in keys {
-            let s = key_shard(&k, nshards);
+            let s = key_shard(k, nshards);
             if s == self.id {
-                tracking::remember(&k, tracker);
+                tracking::remember(k, tracker);
             } else if let Some(ob) = self.outbox.get_mut(s) {
                 let at = ob.bytes.len();
-                ob.bytes.extend_from_slice(&k);
+                ob.bytes.extend_from_slice(k);
                 let key = at..ob.bytes.len();
                 ob.push(Msg::Track { key, tracker });
             }
@@ -108,6 +113,14 @@ impl Reactor {
         let Some((reactor, conn)) = target else {
             // The client it redirects to is gone: dropped, as Redis drops
             // it (RESP3 clients are told with a push).
+            if let Some((idx, _)) = self.conn_by_token(t.conn) {
+                if let Some(s) = self
+                    .conn_mut(idx)
+                    .and_then(|c| c.client.tracking.as_deref_mut())
+                {
+                    s.broken_redirect = true;
+                }
+            }
             if resp3 {
                 let msg = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{redirect}\r\n");
                 self.push_unasked(t.conn, msg.as_bytes(), PUBSUB_OUTPUT_LIMIT, "pubsub", false);
@@ -182,6 +195,6 @@ impl Reactor {
 /// keys of read-only commands, and a script's declared keys if it reads
 /// (registered before it runs, forgotten after if it did not read:
 /// `tracking::script_done`).
-fn reads_keys(cmd: &Command) -> bool {
+pub(super) fn reads_keys(cmd: &Command) -> bool {
     cmd.script || cmd.flags.contains(&"readonly")
 }

@@ -79,6 +79,14 @@ pub enum ExecStep {
 
 type Replies = Rc<RefCell<Vec<Option<Vec<u8>>>>>;
 
+/// What every `Batch` of one EXEC carries: its client's protocol, and its
+/// tracker if the client tracks its reads (`ShardOp::Batch::track`).
+#[derive(Clone, Copy)]
+pub struct BatchCtx {
+    pub proto: Proto,
+    pub track: Option<crate::tracking::Tracker>,
+}
+
 /// Chain the steps into a coordinator plan that starts (once the locks are
 /// held) with the WATCH check and ends writing the EXEC array.
 pub fn chain(
@@ -86,7 +94,7 @@ pub fn chain(
     steps: Vec<ExecStep>,
     replies: Vec<Option<Vec<u8>>>,
     watch: Option<Arc<AtomicBool>>,
-    proto: Proto,
+    ctx: BatchCtx,
 ) -> Plan {
     let replies: Replies = Rc::new(RefCell::new(replies));
     let steps: VecDeque<ExecStep> = steps.into();
@@ -99,7 +107,7 @@ pub fn chain(
                 r.null_array();
                 return Step::Done;
             }
-            next(steps, replies, proto, r)
+            next(steps, replies, ctx, r)
         }),
     }
 }
@@ -109,8 +117,8 @@ pub fn chain(
 /// transaction takes the one-round-trip path (`TxState::fast`: the last
 /// shard locks, runs and unlocks in one message) instead of a lock round
 /// trip, a run round trip and an unlock message.
-pub fn single_batch(groups: ShardBatches, replies: Vec<Option<Vec<u8>>>, proto: Proto) -> Plan {
-    let (ops, positions) = batch_ops(groups, proto);
+pub fn single_batch(groups: ShardBatches, replies: Vec<Option<Vec<u8>>>, ctx: BatchCtx) -> Plan {
+    let (ops, positions) = batch_ops(groups, ctx);
     Plan {
         ops,
         barrier: false,
@@ -124,7 +132,7 @@ pub fn single_batch(groups: ShardBatches, replies: Vec<Option<Vec<u8>>>, proto: 
 }
 
 /// One `Batch` operation per shard, and where each command's reply goes.
-fn batch_ops(groups: ShardBatches, proto: Proto) -> (Vec<(usize, ShardOp)>, Vec<Vec<usize>>) {
+fn batch_ops(groups: ShardBatches, ctx: BatchCtx) -> (Vec<(usize, ShardOp)>, Vec<Vec<usize>>) {
     let mut ops = Vec::with_capacity(groups.len());
     let mut positions = Vec::with_capacity(groups.len());
     for (shard, cmds) in groups {
@@ -138,10 +146,11 @@ fn batch_ops(groups: ShardBatches, proto: Proto) -> (Vec<(usize, ShardOp)>, Vec<
         ops.push((
             shard,
             ShardOp::Batch {
-                proto,
+                proto: ctx.proto,
                 cmds: list,
                 in_tx: true,
                 watch: None,
+                track: ctx.track,
             },
         ));
     }
@@ -172,7 +181,7 @@ fn write_exec_array(all: Vec<Option<Vec<u8>>>, r: &mut Reply) {
     }
 }
 
-fn next(mut steps: VecDeque<ExecStep>, replies: Replies, proto: Proto, r: &mut Reply) -> Step {
+fn next(mut steps: VecDeque<ExecStep>, replies: Replies, ctx: BatchCtx, r: &mut Reply) -> Step {
     let Some(step) = steps.pop_front() else {
         let all = std::mem::take(&mut *replies.borrow_mut());
         write_exec_array(all, r);
@@ -180,18 +189,18 @@ fn next(mut steps: VecDeque<ExecStep>, replies: Replies, proto: Proto, r: &mut R
     };
     match step {
         ExecStep::Batch(groups) => {
-            let (ops, positions) = batch_ops(groups, proto);
+            let (ops, positions) = batch_ops(groups, ctx);
             let rep = replies.clone();
             Step::Next(
                 ops,
                 Box::new(move |results, r| {
                     fill(&mut rep.borrow_mut(), results, positions);
-                    next(steps, rep, proto, r)
+                    next(steps, rep, ctx, r)
                 }),
             )
         }
         ExecStep::Plan(pos, plan) => {
-            Step::Next(plan.ops, capture(plan.finish, pos, steps, replies, proto))
+            Step::Next(plan.ops, capture(plan.finish, pos, steps, replies, ctx))
         }
     }
 }
@@ -205,9 +214,9 @@ fn capture(
     pos: usize,
     steps: VecDeque<ExecStep>,
     replies: Replies,
-    proto: Proto,
+    ctx: BatchCtx,
 ) -> Finish {
-    capture_into(inner, Vec::new(), pos, steps, replies, proto)
+    capture_into(inner, Vec::new(), pos, steps, replies, ctx)
 }
 
 fn capture_into(
@@ -216,20 +225,20 @@ fn capture_into(
     pos: usize,
     steps: VecDeque<ExecStep>,
     replies: Replies,
-    proto: Proto,
+    ctx: BatchCtx,
 ) -> Finish {
     Box::new(move |results, r| {
         let step = {
-            let mut tmp = Reply::new(&mut buf, proto);
+            let mut tmp = Reply::new(&mut buf, ctx.proto);
             inner(results, &mut tmp)
         };
         match step {
-            Step::Next(ops, f) => Step::Next(ops, capture_into(f, buf, pos, steps, replies, proto)),
+            Step::Next(ops, f) => Step::Next(ops, capture_into(f, buf, pos, steps, replies, ctx)),
             Step::Done => {
                 if let Some(slot) = replies.borrow_mut().get_mut(pos) {
                     *slot = Some(buf);
                 }
-                next(steps, replies, proto, r)
+                next(steps, replies, ctx, r)
             }
         }
     })

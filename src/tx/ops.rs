@@ -137,6 +137,10 @@ pub enum ShardOp {
         cmds: Vec<(usize, OwnedArgs)>,
         in_tx: bool,
         watch: Option<WatchCheck>,
+        /// A tracking client's EXEC: each read registers its keys right
+        /// after it runs, as Redis's call() does, so a write earlier in the
+        /// same transaction does not invalidate them.
+        track: Option<crate::tracking::Tracker>,
     },
     /// Several operations run in order as one step (`fanout::fold`:
     /// pipelined multi-key commands folded into one transaction); replies
@@ -354,6 +358,11 @@ pub struct ShardStats {
     pub instant_ops: u64,
     pub instant_input: u64,
     pub instant_output: u64,
+    /// Keys in this shard's tracking table, and their client entries.
+    pub tracking_keys: usize,
+    pub tracking_items: usize,
+    /// This reactor's clients with CLIENT TRACKING on.
+    pub tracking_clients: usize,
     /// (calls, rejected calls) per statistics slot (`table::stat_index`).
     pub cmd_calls: Vec<(u64, u64)>,
     /// Failed calls per statistics slot.
@@ -416,6 +425,9 @@ impl ShardStats {
         self.instant_ops += o.instant_ops;
         self.instant_input += o.instant_input;
         self.instant_output += o.instant_output;
+        self.tracking_keys += o.tracking_keys;
+        self.tracking_items += o.tracking_items;
+        self.tracking_clients += o.tracking_clients;
         self.memory_net += o.memory_net;
         self.errors.add(&o.errors);
         if self.cmd_calls.len() < o.cmd_calls.len() {
