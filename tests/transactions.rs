@@ -2457,3 +2457,53 @@ fn stores_touch_their_destination_only() {
         }
     }
 }
+
+/// PUBLISH queued in MULTI is heard after the writes queued before it and
+/// before those after it, as in Redis, where EXEC runs them in order: it
+/// went out when EXEC started, before any write had run (a subscriber
+/// could hear it and still read the old values).
+#[test]
+fn publish_inside_exec_is_heard_in_its_place() {
+    let srv = Server::start(2);
+    let mut a = srv.raw();
+    assert!(!a
+        .call(&["CONFIG", "SET", "notify-keyspace-events", "E$"])
+        .is_error());
+    let mut sub = srv.raw();
+    sub.cmd(&[b"SUBSCRIBE", b"__keyevent@0__:set", b"ch"]);
+    for _ in 0..2 {
+        assert!(matches!(sub.read(), Resp::Array(_)));
+    }
+    let keys = spread_keys("pubtx:", 1);
+    let (k1, k2, k3) = (&keys[0], &keys[1], &keys[2]);
+    assert!(!a.call(&["MULTI"]).is_error());
+    for cmd in [
+        &["SET", k1, "v"][..],
+        &["SET", k2, "v"],
+        &["PUBLISH", "ch", "go"],
+        &["SET", k3, "v"],
+    ] {
+        assert_eq!(a.call(cmd), Resp::Simple("QUEUED".into()), "{cmd:?}");
+    }
+    let Resp::Array(r) = a.call(&["EXEC"]) else {
+        panic!("EXEC")
+    };
+    assert_eq!(r[2], Resp::Int(1), "the subscriber");
+    let mut heard = Vec::new();
+    for _ in 0..4 {
+        let Resp::Array(m) = sub.read() else {
+            panic!("message")
+        };
+        let Resp::Bulk(payload) = &m[2] else {
+            panic!("{m:?}")
+        };
+        heard.push(String::from_utf8_lossy(payload).into_owned());
+    }
+    // k1 and k2 live on different shards: their events may come either way.
+    let go = heard.iter().position(|h| h == "go").expect("go");
+    assert_eq!(
+        go, 2,
+        "after both writes before it, before the one after: {heard:?}"
+    );
+    assert_eq!(heard[3], *k3, "{heard:?}");
+}

@@ -340,6 +340,26 @@ impl Reactor {
                         Err(e) => replies[pos] = Some(error_bytes(&e, proto)),
                     }
                 }
+                Kind::Conn(_) if matches!(cmd.name, "publish" | "spublish") => {
+                    if !batch.is_empty() {
+                        steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
+                    }
+                    let op = ShardOp::Publish {
+                        db,
+                        channel: a.get(1).to_vec(),
+                        message: a.get(2).to_vec(),
+                        shard: cmd.name == "spublish",
+                    };
+                    let plan = Plan {
+                        ops: vec![(self.id, op)],
+                        barrier: false,
+                        finish: Box::new(|results, r| {
+                            r.int(crate::tx::fanout::sum_ints(&results));
+                            Step::Done
+                        }),
+                    };
+                    steps.push(ExecStep::Plan(pos, plan));
+                }
                 Kind::Conn(f) => match self.run_conn_captured(idx, cmd, f, a) {
                     Ok(bytes) => replies[pos] = Some(bytes),
                     Err(plan) => {

@@ -153,6 +153,12 @@ impl Reactor {
         // Deletions by expiry during it are appended now, ahead of the
         // coordinator's append of the writes it is part of.
         self.replicate_deletions();
+        // Its keyspace events go out ahead of its result, as they would
+        // ahead of a command's reply: a transaction's later steps (a
+        // PUBLISH queued after the writes) are heard after them.
+        if crate::notify::pending() {
+            self.publish_events();
+        }
         r
     }
 
@@ -444,6 +450,12 @@ impl Reactor {
                 OpResult::Unit
             }
             ShardOp::Stats => OpResult::Stats(Box::new(self.stats())),
+            ShardOp::Publish {
+                db,
+                channel,
+                message,
+                shard,
+            } => OpResult::Int(self.publish(db, &channel, &message, shard) as i64),
             ShardOp::ResetStats => {
                 self.reset_stats();
                 OpResult::Unit

@@ -263,6 +263,16 @@ pub enum ShardOp {
     },
     /// Statistics of this reactor and its shard (INFO).
     Stats,
+    /// PUBLISH or SPUBLISH queued in MULTI: its own step of the EXEC, on
+    /// the coordinator's shard, so that subscribers hear it only after the
+    /// writes queued before it are done (run when EXEC's plan was built, it
+    /// went out before any of them). Answers `Int`, the receivers.
+    Publish {
+        db: usize,
+        channel: Vec<u8>,
+        message: Vec<u8>,
+        shard: bool,
+    },
     /// CONFIG RESETSTAT: zero this reactor's and its shard's counters.
     ResetStats,
     /// Serialize this shard's keys for a replica's snapshot (RDB entries
