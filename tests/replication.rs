@@ -193,6 +193,40 @@ fn the_stream_carries_writes_as_redis_replicates_them() {
     }
 }
 
+/// PUBLISH queued in MULTI reaches the stream in its place inside the
+/// transaction's MULTI/EXEC, as Redis 7.0 propagates it; alone it is
+/// just PUBLISH. It used to be appended ahead of the transaction (it ran
+/// when EXEC started), so a replica's subscribers heard it first.
+#[test]
+fn publish_inside_exec_is_replicated_in_its_place() {
+    for threads in [1, 4] {
+        let s = Server::start(threads);
+        let mut c = s.conn();
+        let mut st = Stream::attach(s.port, threads == 4);
+        ok(&mut c, &["MULTI"]);
+        status(&mut c, &["SET", "a", "1"]);
+        status(&mut c, &["PUBLISH", "ch", "m"]);
+        status(&mut c, &["SET", "b", "2"]);
+        q(&mut c, &["EXEC"]);
+        ok(&mut c, &["MULTI"]);
+        status(&mut c, &["PUBLISH", "ch", "alone"]);
+        q(&mut c, &["EXEC"]);
+        ok(&mut c, &["SET", "end", "1"]);
+        let got = times_checked(st.until("end"), 0);
+        let want = cmds(&[
+            &["SELECT", "0"],
+            &["MULTI"],
+            &["SET", "a", "1"],
+            &["PUBLISH", "ch", "m"],
+            &["SET", "b", "2"],
+            &["EXEC"],
+            &["PUBLISH", "ch", "alone"],
+            &["SET", "end", "1"],
+        ]);
+        assert_eq!(got, want, "--threads {threads}");
+    }
+}
+
 #[test]
 fn expiry_and_served_blocking_pops_are_replicated_as_deletes_and_pops() {
     let s = Server::start(4);

@@ -349,6 +349,8 @@ impl Reactor {
                         channel: a.get(1).to_vec(),
                         message: a.get(2).to_vec(),
                         shard: cmd.name == "spublish",
+                        // With writes, the coordinator replicates it.
+                        replicated: writes,
                     };
                     let plan = Plan {
                         ops: vec![(self.id, op)],

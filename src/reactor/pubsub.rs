@@ -26,6 +26,12 @@ impl Reactor {
             let cmd = vec![name.to_vec(), channel.to_vec(), message.to_vec()];
             self.repl_append(&[(db, cmd)], false);
         }
+        self.deliver_publish(channel, message, shard)
+    }
+
+    /// PUBLISH's (or SPUBLISH's) delivery alone, for a transaction whose
+    /// coordinator appends it to the stream in its place.
+    pub(super) fn deliver_publish(&mut self, channel: &[u8], message: &[u8], shard: bool) -> usize {
         if shard {
             return self.deliver_shard(channel, message);
         }

@@ -314,7 +314,8 @@ impl Reactor {
                 }
                 continue;
             }
-            if !cmd.is_write() {
+            // PUBLISH is no write, but Redis propagates it, in its place.
+            if !cmd.is_write() && !matches!(cmd.name, "publish" | "spublish") {
                 continue;
             }
             for c in rewrite::propagated(cmd, a, reply, self.now) {

@@ -455,7 +455,15 @@ impl Reactor {
                 channel,
                 message,
                 shard,
-            } => OpResult::Int(self.publish(db, &channel, &message, shard) as i64),
+                replicated,
+            } => {
+                let n = if replicated {
+                    self.deliver_publish(&channel, &message, shard)
+                } else {
+                    self.publish(db, &channel, &message, shard)
+                };
+                OpResult::Int(n as i64)
+            }
             ShardOp::ResetStats => {
                 self.reset_stats();
                 OpResult::Unit

@@ -272,6 +272,9 @@ pub enum ShardOp {
         channel: Vec<u8>,
         message: Vec<u8>,
         shard: bool,
+        /// The transaction's coordinator appends it to the replication
+        /// stream, in its place among the writes (else it appends itself).
+        replicated: bool,
     },
     /// CONFIG RESETSTAT: zero this reactor's and its shard's counters.
     ResetStats,
