@@ -355,6 +355,15 @@ pub fn parse_memory(s: &str) -> Option<u64> {
     num.parse::<u64>().ok()?.checked_mul(mul)
 }
 
+/// An integer argument in `lo..=hi`, refused with Redis 7.0's texts.
+fn int_within(v: &str, lo: i64, hi: i64) -> Result<i64, String> {
+    match v.parse::<i64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("argument must be between {lo} and {hi} inclusive")),
+        Err(_) => Err("argument couldn't be parsed into an integer".into()),
+    }
+}
+
 fn parse_yes_no(v: &str) -> Result<&'static str, String> {
     match v.to_ascii_lowercase().as_str() {
         "yes" => Ok("yes"),
@@ -551,19 +560,9 @@ impl Config {
                     "maxmemory-samples" | "lfu-log-factor" | "lfu-decay-time" => {
                         // Redis 7.0's ranges.
                         let lo = i64::from(name == "maxmemory-samples");
-                        let hi = i32::MAX as i64;
                         let v = one()?;
-                        match v.parse::<i64>() {
-                            Ok(n) if (lo..=hi).contains(&n) => v.clone(),
-                            Ok(_) => {
-                                return Err(format!(
-                                    "argument must be between {lo} and {hi} inclusive"
-                                ))
-                            }
-                            Err(_) => {
-                                return Err("argument couldn't be parsed into an integer".into())
-                            }
-                        }
+                        int_within(v, lo, i32::MAX as i64)?;
+                        v.clone()
                     }
                     "notify-keyspace-events" => {
                         let f = crate::notify::parse(one()?.as_bytes())
@@ -571,25 +570,11 @@ impl Config {
                         self.notify_flags = f;
                         crate::notify::format(f)
                     }
-                    "hz" => {
-                        // Redis 7.0 takes 0..=INT_MAX and keeps it within
-                        // 1..=500 (updateHZ), which CONFIG GET then shows.
-                        let v = one()?;
-                        match v.parse::<i64>() {
-                            Ok(n) if (0..=i32::MAX as i64).contains(&n) => {
-                                n.clamp(1, 500).to_string()
-                            }
-                            Ok(_) => {
-                                return Err(format!(
-                                    "argument must be between 0 and {} inclusive",
-                                    i32::MAX
-                                ))
-                            }
-                            Err(_) => {
-                                return Err("argument couldn't be parsed into an integer".into())
-                            }
-                        }
-                    }
+                    // Redis 7.0 takes 0..=INT_MAX and keeps it within
+                    // 1..=500 (updateHZ), which CONFIG GET then shows.
+                    "hz" => int_within(one()?, 0, i32::MAX as i64)?
+                        .clamp(1, 500)
+                        .to_string(),
                     "dir" | "dbfilename" | "masterauth" | "masteruser" | "replica-announce-ip" => {
                         one()?.clone()
                     }

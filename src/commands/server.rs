@@ -578,9 +578,9 @@ fn command_info(r: &mut Reply, cmd: &'static Command) {
 
 fn subcommand_entries(r: &mut Reply, cmd: &'static Command) {
     r.array(cmd.subcommands.len());
-    for (i, s) in cmd.subcommands.iter().enumerate() {
+    for i in 0..cmd.subcommands.len() {
         let sub = cmd.sub_entry(i);
-        command_entry(r, sub.full_name, s.arity, sub, None);
+        command_entry(r, sub.full_name, sub.arity, sub, None);
     }
 }
 

@@ -537,8 +537,6 @@ impl Command {
     pub fn arity_ok(&self, argc: usize) -> bool {
         arity_allows(self.arity, argc)
     }
-    /// Commands with subcommands (CLIENT INFO, CONFIG GET, ...): CLIENT
-    /// LIST names their last run `container|sub`.
     /// A container Redis lists as one (no flags, keys or categories of its
     /// own but @slow): one that cannot run without a subcommand. COMMAND,
     /// which can, is a command with subcommands.

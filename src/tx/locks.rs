@@ -161,8 +161,60 @@ impl std::hash::Hasher for IdHasher {
 
 use super::idtable::IdTable;
 
-/// Buckets of `LockTable::filter` (a power of two).
+/// Buckets of a `CountingFilter` (a power of two).
 const FILTER_BUCKETS: usize = 4096;
+
+/// How many ids of a set fall in each bucket of their low bits: in front
+/// of an `IdTable`, a zero bucket answers "not in it" with one load
+/// instead of a probe. Allocated on first use (most shards never lock).
+#[derive(Default)]
+struct CountingFilter(Vec<u32>);
+
+impl CountingFilter {
+    #[inline]
+    fn bucket(k: LockId) -> usize {
+        k as usize & (FILTER_BUCKETS - 1)
+    }
+
+    /// `k` may be in the set (false: it is not).
+    #[inline]
+    fn may_hold(&self, k: LockId) -> bool {
+        self.0.get(Self::bucket(k)).is_some_and(|&n| n != 0)
+    }
+
+    /// `k` joined the set.
+    #[inline]
+    fn add(&mut self, k: LockId) {
+        if self.0.is_empty() {
+            self.0 = vec![0; FILTER_BUCKETS];
+        }
+        self.0[Self::bucket(k)] += 1;
+    }
+
+    /// `k` left the set.
+    #[inline]
+    fn remove(&mut self, k: LockId) {
+        if let Some(n) = self.0.get_mut(Self::bucket(k)) {
+            *n -= 1;
+        }
+    }
+
+    /// Whether it counts exactly `ids` (the model test's check).
+    #[cfg(test)]
+    fn counts_exactly(&self, ids: impl Iterator<Item = LockId>) -> bool {
+        let mut want = vec![0u32; FILTER_BUCKETS];
+        let mut any = false;
+        for k in ids {
+            want[Self::bucket(k)] += 1;
+            any = true;
+        }
+        if self.0.is_empty() {
+            !any
+        } else {
+            self.0 == want
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct LockTable {
@@ -173,7 +225,7 @@ pub struct LockTable {
     /// MSET pipeline keeps ~25 folds' keys locked per shard), and a zero
     /// bucket answers that for one load instead of a hash probe (~70
     /// instructions a key on both shards of every multi-shard step).
-    filter: Vec<u32>,
+    filter: CountingFilter,
     by_tx: hashbrown::HashMap<u64, LockSet>,
     queue: VecDeque<Waiter>,
     /// How many queued waiters name each key: "does an earlier waiter want
@@ -183,7 +235,7 @@ pub struct LockTable {
     /// `filter` for `queued`'s ids: while anyone waits (a two-shard MSET
     /// pipeline's queues rarely empty), most keys a request checks are
     /// wanted by no waiter, and a zero bucket says so without a probe.
-    qfilter: Vec<u32>,
+    qfilter: CountingFilter,
     /// How many lock requests each transaction has in `queue`: whether a
     /// released transaction left one behind is then a lookup, not a scan
     /// of the whole queue on every release that frees no wanted key.
@@ -213,13 +265,8 @@ impl LockTable {
     }
 
     #[inline]
-    fn bucket(k: LockId) -> usize {
-        k as usize & (FILTER_BUCKETS - 1)
-    }
-
-    #[inline]
     fn held_by_other(&self, k: LockId, txid: Option<u64>) -> bool {
-        if self.filter.get(Self::bucket(k)).is_none_or(|&n| n == 0) {
+        if !self.filter.may_hold(k) {
             return false;
         }
         self.held.get(k).is_some_and(|holder| Some(holder) != txid)
@@ -264,7 +311,7 @@ impl LockTable {
     /// Does a queued waiter name `k`?
     #[inline]
     fn is_queued(&self, k: LockId) -> bool {
-        self.qfilter.get(Self::bucket(k)).is_some_and(|&n| n != 0) && self.queued.contains_key(k)
+        self.qfilter.may_hold(k) && self.queued.contains_key(k)
     }
 
     fn enqueue(&mut self, w: Waiter) {
@@ -272,10 +319,7 @@ impl LockTable {
             let n = self.queued.get_or_default(k);
             *n += 1;
             if *n == 1 {
-                if self.qfilter.is_empty() {
-                    self.qfilter = vec![0; FILTER_BUCKETS];
-                }
-                self.qfilter[Self::bucket(k)] += 1;
+                self.qfilter.add(k);
             }
         }
         if let Some(t) = w.txid() {
@@ -303,9 +347,7 @@ impl LockTable {
                 *n -= 1;
                 if *n == 0 {
                     self.queued.remove(*k);
-                    if let Some(b) = self.qfilter.get_mut(Self::bucket(*k)) {
-                        *b -= 1;
-                    }
+                    self.qfilter.remove(*k);
                 }
             }
         }
@@ -389,10 +431,7 @@ impl LockTable {
             } else {
                 let new = held.insert(k, txid).is_none();
                 if new {
-                    if filter.is_empty() {
-                        *filter = vec![0; FILTER_BUCKETS];
-                    }
-                    filter[Self::bucket(k)] += 1;
+                    filter.add(k);
                 }
                 new
             };
@@ -433,9 +472,7 @@ impl LockTable {
                     self.readers = self.readers.saturating_sub(1);
                 } else {
                     if self.held.remove(k).is_some() {
-                        if let Some(n) = self.filter.get_mut(Self::bucket(k)) {
-                            *n -= 1;
-                        }
+                        self.filter.remove(k);
                     }
                 }
                 // A whole shard freed may let anyone through.
@@ -798,16 +835,9 @@ mod tests {
                     t.is_idle(),
                     m.held.is_empty() && m.readers.is_empty() && m.queue.is_empty()
                 );
-                // The filter counts exactly the held ids of each bucket.
-                let mut want = vec![0u32; FILTER_BUCKETS];
-                for k in t.held.keys() {
-                    want[LockTable::bucket(k)] += 1;
-                }
-                if !t.filter.is_empty() {
-                    prop_assert_eq!(&t.filter, &want);
-                } else {
-                    prop_assert!(t.held.is_empty());
-                }
+                // The filters count exactly the held and the queued ids.
+                prop_assert!(t.filter.counts_exactly(t.held.keys()));
+                prop_assert!(t.qfilter.counts_exactly(t.queued.keys()));
                 // Each transaction's queued requests are counted exactly.
                 let mut per_tx = hashbrown::HashMap::new();
                 for w in &t.queue {
@@ -816,16 +846,6 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(&t.queued_txs, &per_tx);
-                // ... and the queued-key filter counts each queued id once.
-                let mut want = vec![0u32; FILTER_BUCKETS];
-                for k in t.queued.keys() {
-                    want[LockTable::bucket(k)] += 1;
-                }
-                if !t.qfilter.is_empty() {
-                    prop_assert_eq!(&t.qfilter, &want);
-                } else {
-                    prop_assert!(t.queued.is_empty());
-                }
             }
         }
     }
