@@ -2507,3 +2507,82 @@ fn publish_inside_exec_is_heard_in_its_place() {
     );
     assert_eq!(heard[3], *k3, "{heard:?}");
 }
+
+/// A connection command queued in MULTI (FUNCTION, SCRIPT, CONFIG,
+/// CLIENT...) runs in its place among the others, as on Redis. It ran when
+/// EXEC started: `FCALL f; FUNCTION DELETE lib` deleted f before the call
+/// ("Function not found"), and `EVALSHA; SCRIPT FLUSH` flushed the script
+/// before its first call.
+#[test]
+fn connection_commands_inside_exec_run_in_their_place() {
+    let srv = Server::start(2);
+    let mut a = srv.raw();
+    let lib = "#!lua name=inplace\nredis.register_function('inplace_f', function() return 7 end)";
+    assert_eq!(
+        a.call(&["FUNCTION", "LOAD", lib]),
+        Resp::Bulk(b"inplace".to_vec())
+    );
+    let keys = spread_keys("connstep:", 1);
+    let Resp::Bulk(sha) = a.call(&["SCRIPT", "LOAD", "return 5"]) else {
+        panic!("SCRIPT LOAD")
+    };
+    let sha = String::from_utf8_lossy(&sha).into_owned();
+    assert!(!a.call(&["MULTI"]).is_error());
+    for cmd in [
+        &["SET", &keys[0], "v"][..],
+        &["FCALL", "inplace_f", "0"],
+        &["FUNCTION", "DELETE", "inplace"],
+        &["FCALL", "inplace_f", "0"],
+        &["EVALSHA", &sha, "0"],
+        &["SCRIPT", "FLUSH"],
+        &["EVALSHA", &sha, "0"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "SETNAME", "inplace"],
+        &["SET", &keys[1], "v"],
+        &["CLIENT", "GETNAME"],
+    ] {
+        assert_eq!(a.call(cmd), Resp::Simple("QUEUED".into()), "{cmd:?}");
+    }
+    let Resp::Array(r) = a.call(&["EXEC"]) else {
+        panic!("EXEC")
+    };
+    assert_eq!(r[1], Resp::Int(7), "called before its library is deleted");
+    assert_eq!(r[2], Resp::Simple("OK".into()));
+    assert!(r[3].is_error(), "deleted by then: {:?}", r[3]);
+    assert_eq!(r[4], Resp::Int(5), "run before the flush");
+    assert!(r[6].is_error(), "flushed by then: {:?}", r[6]);
+    assert_eq!(r[7], Resp::NilBulk);
+    assert_eq!(r[10], Resp::Bulk(b"inplace".to_vec()));
+    assert_eq!(a.call(&["GET", &keys[1]]), Resp::Bulk(b"v".to_vec()));
+}
+
+/// Each connection command is a step of its own, run by the coordinator:
+/// one after another in a loop, not one call deeper per command (a
+/// transaction of many would exhaust the reactor's stack).
+#[test]
+fn exec_of_many_connection_commands_across_shards() {
+    let srv = Server::start(2);
+    let mut a = srv.raw();
+    let keys = spread_keys("connmany:", 1);
+    let n = 20_000;
+    let mut pipe = Vec::new();
+    pipe.extend_from_slice(b"MULTI\r\n");
+    pipe.extend_from_slice(format!("SET {} a\r\n", keys[0]).as_bytes());
+    for i in 0..n {
+        pipe.extend_from_slice(format!("CLIENT SETNAME n{i}\r\n").as_bytes());
+    }
+    pipe.extend_from_slice(format!("SET {} b\r\nEXEC\r\n", keys[1]).as_bytes());
+    a.send(&pipe);
+    for _ in 0..n + 3 {
+        assert!(!a.read().is_error());
+    }
+    let Resp::Array(r) = a.read() else {
+        panic!("EXEC")
+    };
+    assert_eq!(r.len(), n + 2);
+    assert!(r.iter().all(|x| *x == Resp::Simple("OK".into())));
+    assert_eq!(
+        a.call(&["CLIENT", "GETNAME"]),
+        Resp::Bulk(format!("n{}", n - 1).into_bytes())
+    );
+}

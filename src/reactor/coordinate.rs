@@ -7,7 +7,7 @@ use super::{token, Reactor};
 use crate::commands::table::{self, Command};
 use crate::protocol::Args;
 use crate::server::now_ms;
-use crate::tx::fanout::{Plan, TxState};
+use crate::tx::fanout::{Phase, Plan, TxState};
 use crate::tx::locks::{lock_id, LockRunOutcome, LockSet, ReplyTo, Waiting};
 use crate::tx::{Coord, Msg, OpResult, Request, Response, ShardOp, Token};
 use std::sync::atomic::Ordering;
@@ -494,8 +494,7 @@ impl Reactor {
             }
             return self.acquire_next(tok, slot);
         }
-        let proto = c.client.proto;
-        let Some((s, runs)) = c.slot_and_runs(slot) else {
+        let Some(s) = c.slot_mut(slot) else {
             return;
         };
         if let Slot::Blocked = s {
@@ -558,55 +557,91 @@ impl Reactor {
         if !all_in {
             return;
         }
-        let barrier = coord.barrier;
-        if coord.out.capacity() == 0 {
-            coord.out = runs.take();
-        }
-        match coord.complete(proto) {
-            Some(ops) => self.dispatch_ops(tok, slot, ops),
-            None if coord.block_attempt => {
-                let out = std::mem::take(&mut coord.out);
-                let tx = coord.tx.take();
-                let replicate = coord.replicate.take();
-                let writes = coord.writes;
-                *s = Slot::Blocked;
-                match replicate {
-                    Some(what) => self.replicate_completed(*what, &out),
-                    None if writes => self.write_missed(),
-                    None => {}
-                }
-                if let Some(tx) = tx.filter(|t| !t.fast) {
-                    self.unlock_all(&tx);
-                }
-                self.attempt_done(idx, out);
+        self.phase_done(idx, tok, slot);
+    }
+
+    /// Every part of a coordinator's phase is in: finish it, then start the
+    /// next phase or complete the reply. A connection command of EXEC
+    /// (`Phase::Conn`) runs right here, and the loop goes on to the phase
+    /// after it without recursing: a transaction may queue thousands.
+    fn phase_done(&mut self, idx: u32, tok: Token, slot: u64) {
+        loop {
+            let Some((_, c)) = self.conn_by_token(tok) else {
+                return;
+            };
+            let proto = c.client.proto;
+            let Some((s, runs)) = c.slot_and_runs(slot) else {
+                return;
+            };
+            let Slot::Wait(coord) = s else { return };
+            let barrier = coord.barrier;
+            if coord.out.capacity() == 0 {
+                coord.out = runs.take();
             }
-            None => {
-                let out = std::mem::take(&mut coord.out);
-                let tx = coord.tx.take();
-                let replicate = coord.replicate.take();
-                let writes = coord.writes;
-                if crate::scripting::is_retry(&out) {
-                    // A script that met a key it did not declare: its run
-                    // on copies is dropped, it starts over with that key.
+            match coord.complete(proto) {
+                Some(Phase::Ops(ops)) => return self.dispatch_ops(tok, slot, ops),
+                Some(Phase::Conn(args)) => {
+                    let ran = self.conn_step(idx, &args);
+                    let Some((_, c)) = self.conn_by_token(tok) else {
+                        return;
+                    };
+                    let Some(Slot::Wait(coord)) = c.slot_mut(slot) else {
+                        return;
+                    };
+                    match ran {
+                        Ok(bytes) => {
+                            coord.record(0, OpResult::Reply(bytes));
+                        }
+                        Err(plan) => {
+                            coord.splice(plan.ops.len(), plan.finish, proto);
+                            return self.dispatch_ops(tok, slot, plan.ops);
+                        }
+                    }
+                }
+                None if coord.block_attempt => {
+                    let out = std::mem::take(&mut coord.out);
+                    let tx = coord.tx.take();
+                    let replicate = coord.replicate.take();
+                    let writes = coord.writes;
+                    *s = Slot::Blocked;
+                    match replicate {
+                        Some(what) => self.replicate_completed(*what, &out),
+                        None if writes => self.write_missed(),
+                        None => {}
+                    }
                     if let Some(tx) = tx.filter(|t| !t.fast) {
                         self.unlock_all(&tx);
                     }
-                    return self.retry_script(idx, Place::Replace(slot, barrier), &out);
+                    return self.attempt_done(idx, out);
                 }
-                // Appended before the locks go.
-                match replicate {
-                    Some(what) => self.replicate_completed(*what, &out),
-                    None if writes => self.write_missed(),
-                    None => {}
+                None => {
+                    let out = std::mem::take(&mut coord.out);
+                    let tx = coord.tx.take();
+                    let replicate = coord.replicate.take();
+                    let writes = coord.writes;
+                    if crate::scripting::is_retry(&out) {
+                        // A script that met a key it did not declare: its run
+                        // on copies is dropped, it starts over with that key.
+                        if let Some(tx) = tx.filter(|t| !t.fast) {
+                            self.unlock_all(&tx);
+                        }
+                        return self.retry_script(idx, Place::Replace(slot, barrier), &out);
+                    }
+                    // Appended before the locks go.
+                    match replicate {
+                        Some(what) => self.replicate_completed(*what, &out),
+                        None if writes => self.write_missed(),
+                        None => {}
+                    }
+                    if let Some(s) = self.conn_mut(idx).and_then(|c| c.slot_mut(slot)) {
+                        *s = Slot::Ready(out);
+                    }
+                    // The fast path's ops released their locks themselves.
+                    if let Some(tx) = tx.filter(|t| !t.fast) {
+                        self.unlock_all(&tx);
+                    }
+                    return self.slot_done(idx, barrier);
                 }
-                if let Some(s) = self.conn_mut(idx).and_then(|c| c.slot_mut(slot)) {
-                    *s = Slot::Ready(out);
-                }
-                // The fast path's ops released their locks themselves.
-                if let Some(tx) = tx.filter(|t| !t.fast) {
-                    self.unlock_all(&tx);
-                }
-                self.slot_done(idx, barrier);
             }
         }
     }

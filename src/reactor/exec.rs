@@ -362,15 +362,14 @@ impl Reactor {
                     };
                     steps.push(ExecStep::Plan(pos, plan));
                 }
-                Kind::Conn(f) => match self.run_conn_captured(idx, cmd, f, a) {
-                    Ok(bytes) => replies[pos] = Some(bytes),
-                    Err(plan) => {
-                        if !batch.is_empty() {
-                            steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
-                        }
-                        steps.push(ExecStep::Plan(pos, plan));
+                // In its place: run by the coordinator once the steps
+                // before it are done (`conn_step`).
+                Kind::Conn(_) => {
+                    if !batch.is_empty() {
+                        steps.push(ExecStep::Batch(std::mem::take(&mut batch)));
                     }
-                },
+                    steps.push(ExecStep::Conn(pos, args));
+                }
                 Kind::Tx(_) => {}
             }
         }
@@ -410,9 +409,25 @@ impl Reactor {
         self.start_tx_min(idx, plan, locks, 1);
     }
 
+    /// The connection command EXEC reached (`ExecStep::Conn`), run now for
+    /// connection `idx`, the coordinator's.
+    pub(super) fn conn_step(&mut self, idx: u32, args: &OwnedArgs) -> Result<Vec<u8>, Plan> {
+        let a = args.args();
+        match table::lookup(a.get(0)) {
+            Some(cmd) => match cmd.kind {
+                Kind::Conn(f) => {
+                    self.now = crate::server::now_ms();
+                    self.run_conn_captured(idx, cmd, f, a)
+                }
+                _ => Ok(b"-ERR internal: not a connection command\r\n".to_vec()),
+            },
+            None => Ok(b"-ERR internal: unknown command\r\n".to_vec()),
+        }
+    }
+
     /// Run a connection command now, for EXEC: its reply bytes, or the plan
     /// it asked for (INFO, CLIENT LIST...).
-    fn run_conn_captured(
+    pub(super) fn run_conn_captured(
         &mut self,
         idx: u32,
         cmd: &'static table::Command,

@@ -25,6 +25,18 @@ pub type Finish = Box<dyn FnOnce(Vec<OpResult>, &mut Reply) -> Step>;
 pub enum Step {
     Done,
     Next(Vec<(usize, ShardOp)>, Finish),
+    /// Run this connection command (FUNCTION, CONFIG, CLIENT...) on the
+    /// coordinator for its connection, then hand its reply to the
+    /// finisher as the one result (`OpResult::Reply`): EXEC runs such a
+    /// command in its place among the others, as Redis does, not when
+    /// EXEC starts (`FCALL f; FUNCTION DELETE lib` must call f first).
+    Conn(OwnedArgs, Finish),
+}
+
+/// What a coordinator does once a phase is complete, if anything is left.
+pub enum Phase {
+    Ops(Vec<(usize, ShardOp)>),
+    Conn(OwnedArgs),
 }
 
 pub struct Coord {
@@ -109,9 +121,9 @@ impl Coord {
         self.left == 0
     }
 
-    /// Run the finisher, writing to `self.out`; returns the next phase's
-    /// operations, or None when the reply is complete.
-    pub fn complete(&mut self, proto: Proto) -> Option<Vec<(usize, ShardOp)>> {
+    /// Run the finisher, writing to `self.out`; returns the next phase,
+    /// or None when the reply is complete.
+    pub fn complete(&mut self, proto: Proto) -> Option<Phase> {
         const _: () = assert!(size_of::<Option<OpResult>>() == size_of::<OpResult>());
         // Collected in place (`Option<OpResult>` and `OpResult` share a
         // layout): no second vector per phase.
@@ -124,13 +136,50 @@ impl Coord {
         match finish(results, &mut r) {
             Step::Done => None,
             Step::Next(ops, f) => {
-                self.results = (0..ops.len()).map(|_| None).collect();
-                self.left = ops.len();
-                self.finish = Some(f);
-                Some(ops)
+                self.expect(ops.len(), f);
+                Some(Phase::Ops(ops))
+            }
+            Step::Conn(args, f) => {
+                self.expect(1, f);
+                Some(Phase::Conn(args))
             }
         }
     }
+
+    fn expect(&mut self, parts: usize, finish: Finish) {
+        self.results = (0..parts).map(|_| None).collect();
+        self.left = parts;
+        self.finish = Some(finish);
+    }
+
+    /// The connection command of a `Phase::Conn` asked for a fan-out of
+    /// its own (INFO, CLIENT LIST...): run that as this phase instead,
+    /// its reply becoming the command's.
+    pub fn splice(&mut self, plan_parts: usize, inner: Finish, proto: Proto) {
+        let Some(then) = self.finish.take() else {
+            return;
+        };
+        self.expect(plan_parts, reply_of(inner, Vec::new(), proto, then));
+    }
+}
+
+/// Run a fan-out's finisher (and its later phases) into a buffer of its
+/// own, then hand that buffer to `then` as the one result
+/// (`OpResult::Reply`). A fan-out may write its reply in an early phase (a
+/// gathered command answers before its write-back), so the buffer carries
+/// over phases.
+pub fn reply_of(inner: Finish, mut buf: Vec<u8>, proto: Proto, then: Finish) -> Finish {
+    Box::new(move |results, r| {
+        let step = {
+            let mut tmp = Reply::new(&mut buf, proto);
+            inner(results, &mut tmp)
+        };
+        match step {
+            Step::Next(ops, f) => Step::Next(ops, reply_of(f, buf, proto, then)),
+            Step::Conn(args, f) => Step::Conn(args, reply_of(f, buf, proto, then)),
+            Step::Done => then(vec![OpResult::Reply(buf)], r),
+        }
+    })
 }
 
 /// A fan-out: the operations to send (shard, op) and how to finish.
@@ -689,7 +738,8 @@ pub fn rename(db: usize, a: Args, nshards: usize, nx: bool) -> Plan {
                 finish,
                 barrier: true,
             },
-            Step::Done => Plan {
+            // (`take_then_put` never runs a connection command.)
+            Step::Done | Step::Conn(..) => Plan {
                 ops: vec![],
                 finish: Box::new(|_, _| Step::Done),
                 barrier: true,

@@ -8,7 +8,7 @@
 //! chain of steps (consecutive single-shard commands batched per shard and
 //! run in parallel; a multi-shard command as its own fan-out), then unlock.
 
-use super::fanout::{Finish, Plan, Step};
+use super::fanout::{reply_of, Finish, Plan, Step};
 use super::{OpResult, OwnedArgs, ShardOp};
 use crate::protocol::{Proto, Reply};
 use std::cell::RefCell;
@@ -75,6 +75,9 @@ pub enum ExecStep {
     /// A command that is its own fan-out (multi-shard key command, DBSIZE,
     /// INFO...): (position, plan).
     Plan(usize, Plan),
+    /// A connection command (FUNCTION, CONFIG, CLIENT...), run by the
+    /// coordinator when the steps before it are done (`Step::Conn`).
+    Conn(usize, OwnedArgs),
 }
 
 type Replies = Rc<RefCell<Vec<Option<Vec<u8>>>>>;
@@ -200,46 +203,22 @@ fn next(mut steps: VecDeque<ExecStep>, replies: Replies, ctx: BatchCtx, r: &mut 
             )
         }
         ExecStep::Plan(pos, plan) => {
-            Step::Next(plan.ops, capture(plan.finish, pos, steps, replies, ctx))
+            let then = then_next(pos, steps, replies, ctx);
+            Step::Next(plan.ops, reply_of(plan.finish, Vec::new(), ctx.proto, then))
         }
+        ExecStep::Conn(pos, args) => Step::Conn(args, then_next(pos, steps, replies, ctx)),
     }
 }
 
-/// Run an inner fan-out's finisher into its own buffer, keep that as the
-/// reply of command `pos`, then go on with the remaining steps. A fan-out
-/// may write its reply in an early phase (a gathered command answers before
-/// its write-back), so the buffer carries over phases.
-fn capture(
-    inner: Finish,
-    pos: usize,
-    steps: VecDeque<ExecStep>,
-    replies: Replies,
-    ctx: BatchCtx,
-) -> Finish {
-    capture_into(inner, Vec::new(), pos, steps, replies, ctx)
-}
-
-fn capture_into(
-    inner: Finish,
-    mut buf: Vec<u8>,
-    pos: usize,
-    steps: VecDeque<ExecStep>,
-    replies: Replies,
-    ctx: BatchCtx,
-) -> Finish {
+/// Keep a step's reply (`OpResult::Reply`, `fanout::reply_of`) as the
+/// reply of command `pos`, then go on with the remaining steps.
+fn then_next(pos: usize, steps: VecDeque<ExecStep>, replies: Replies, ctx: BatchCtx) -> Finish {
     Box::new(move |results, r| {
-        let step = {
-            let mut tmp = Reply::new(&mut buf, ctx.proto);
-            inner(results, &mut tmp)
-        };
-        match step {
-            Step::Next(ops, f) => Step::Next(ops, capture_into(f, buf, pos, steps, replies, ctx)),
-            Step::Done => {
-                if let Some(slot) = replies.borrow_mut().get_mut(pos) {
-                    *slot = Some(buf);
-                }
-                next(steps, replies, ctx, r)
+        if let Some(OpResult::Reply(b)) = results.into_iter().next() {
+            if let Some(slot) = replies.borrow_mut().get_mut(pos) {
+                *slot = Some(b);
             }
         }
+        next(steps, replies, ctx, r)
     })
 }
