@@ -894,3 +894,40 @@ fn a_pop_deferred_behind_a_transaction_still_blocks_and_times_out() {
     }
     assert!(pops > 100, "{pops}");
 }
+
+/// A transaction that pushes to a waited key, gives it a short TTL and
+/// then sleeps (DEBUG SLEEP runs in its place inside EXEC) leaves the key
+/// expired by the time the waiter could be served: the waiter stays
+/// blocked, as on Redis (unit/type/list "MULTI + LPUSH + EXPIRE + DEBUG
+/// SLEEP on blocked client, key already expired"). A waiter served by the
+/// shard itself was tried with the clock of the command that woke it,
+/// taken before the sleep, and got the element. Which reactor serves whom
+/// depends on where the kernel puts each connection: fresh connections
+/// each round, so every placement is met.
+#[test]
+fn a_waiter_woken_by_exec_is_not_served_a_key_that_expired_during_it() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    ok(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    for round in 0..16 {
+        let key = format!("expiring{round}");
+        let h = spawn_cmd(srv.url(false), s(&["BLPOP", &key, "0.2"]));
+        wait_blocked(&srv, 1);
+        let mut tx = srv.conn();
+        ok(&mut tx, &["MULTI"]);
+        q(&mut tx, &["RPUSH", &key, "hello"]);
+        q(&mut tx, &["PEXPIRE", &key, "20"]);
+        q(&mut tx, &["DEBUG", "SLEEP", "0.05"]);
+        let exec = q(&mut tx, &["EXEC"]);
+        assert!(
+            matches!(exec, Value::Array(ref v) if v.len() == 3),
+            "{exec:?}"
+        );
+        assert_eq!(
+            h.join().expect("thread"),
+            Value::Nil,
+            "round {round}: still blocked when its timeout came"
+        );
+    }
+    ok(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+}

@@ -470,6 +470,11 @@ impl Reactor {
     /// Bounded per turn: what is woken meanwhile waits for the next turn
     /// (the driver does not sleep while any is pending).
     pub fn run_ready_waiters(&mut self) {
+        // The clock of the command that woke them may be stale by now (a
+        // MULTI/EXEC that ran DEBUG SLEEP): a key that expired meanwhile
+        // must not be served, as Redis refreshes its clock before serving
+        // blocked clients.
+        self.now = crate::server::now_ms();
         for _ in 0..64 {
             if self.ready_local.is_empty() && self.ready_remote.is_empty() {
                 break;
