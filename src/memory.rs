@@ -158,6 +158,13 @@ impl MemoryLimit {
         }
     }
 
+    /// Can reactor `r`'s shard still evict?
+    pub fn can_evict(&self, r: usize) -> bool {
+        self.per_reactor
+            .get(r)
+            .is_some_and(|p| p.candidates.load(Ordering::Relaxed) > 0)
+    }
+
     /// Can another reactor's shard still evict?
     pub fn others_can_evict(&self, me: usize) -> bool {
         self.per_reactor

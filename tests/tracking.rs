@@ -579,3 +579,85 @@ fn tracking_counts_limits_and_broken_redirects() {
         Resp::Set(vec![Resp::bulk("on"), Resp::bulk("broken_redirect")])
     );
 }
+
+/// A key of `prefix` that lives on `shard` of `nshards`.
+fn key_on_shard(prefix: &str, shard: usize, nshards: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| halocline::shard::slot::key_shard(k.as_bytes(), nshards) == shard)
+        .unwrap_or_default()
+}
+
+/// The invalidation of a key a tracking client's own write changed comes
+/// after that write's reply, as on Redis 7.0 (which holds a client's own
+/// invalidations until its command has answered, so that they never cut
+/// into a reply), whichever shard the key lives on.
+#[test]
+fn the_invalidation_of_a_clients_own_write_follows_its_reply() {
+    let srv = Server::start(2);
+    let mut c = resp3(srv.port);
+    assert_eq!(c.call(&["CLIENT", "TRACKING", "on"]), Resp::simple("OK"));
+    for shard in 0..2 {
+        let k = key_on_shard("ownwrite:", shard, 2);
+        assert_eq!(c.call(&["SET", &k, "1"]), Resp::simple("OK"));
+        assert_eq!(c.call(&["GET", &k]), Resp::bulk("1"));
+        c.cmd(&[b"SET", k.as_bytes(), b"2"]);
+        assert_eq!(c.read(), Resp::simple("OK"), "shard {shard}");
+        let then = c.read();
+        assert_eq!(
+            invalidated(&then),
+            Some(Some(vec![k.clone()])),
+            "shard {shard}: {then:?}"
+        );
+    }
+}
+
+/// Over maxmemory, the keys evicted to make room for a command are gone,
+/// and a tracking client told so, before its reply, as on Redis (Redis's
+/// unit/tracking "Tracking invalidation message of eviction keys should be
+/// before response"), also when the only evictable key lives on another
+/// shard than the client's: the command waits for that shard to evict. It
+/// used to run at once while the other shard evicted on its next turn, so
+/// the reply came first. Both placements of the two keys, so whichever
+/// reactor the client is on, one round has the volatile key elsewhere.
+#[test]
+fn keys_evicted_for_a_command_are_invalidated_before_its_reply() {
+    let srv = Server::start(2);
+    let mut con = srv.conn();
+    let mut c = resp3(srv.port);
+    assert_eq!(c.call(&["CLIENT", "TRACKING", "on"]), Resp::simple("OK"));
+    for volatile_shard in 0..2 {
+        let vk = key_on_shard("evictme:", volatile_shard, 2);
+        let big = key_on_shard("bigkey:", 1 - volatile_shard, 2);
+        let used: u64 = info_field(&mut con, "memory", "used_memory")
+            .and_then(|v| v.parse().ok())
+            .expect("used_memory");
+        let limit = (used + 100 * 1024).to_string();
+        let set = c.call(&["CONFIG", "SET", "maxmemory", &limit]);
+        assert_eq!(set, Resp::simple("OK"), "maxmemory {limit}: {set:?}");
+        assert_eq!(
+            c.call(&["CONFIG", "SET", "maxmemory-policy", "volatile-random"]),
+            Resp::simple("OK")
+        );
+        assert_eq!(c.call(&["SETEX", &vk, "10000", "x"]), Resp::simple("OK"));
+        assert_eq!(c.call(&["GET", &vk]), Resp::bulk("x"));
+        // ~200 KB: over the limit from the next command on.
+        assert_eq!(c.call(&["SETBIT", &big, "1600000", "0"]), Resp::Int(0));
+        c.cmd(&[b"GETBIT", big.as_bytes(), b"0"]);
+        let first = c.read();
+        assert_eq!(
+            invalidated(&first),
+            Some(Some(vec![vk.clone()])),
+            "volatile key on shard {volatile_shard}: {first:?}"
+        );
+        assert_eq!(c.read(), Resp::Int(0));
+        assert_eq!(
+            c.call(&["CONFIG", "SET", "maxmemory", "0"]),
+            Resp::simple("OK")
+        );
+        assert_eq!(c.call(&["DEL", &big]), Resp::Int(1));
+        // GETBIT tracked it: its own DEL's invalidation follows the reply.
+        let then = c.read();
+        assert_eq!(invalidated(&then), Some(Some(vec![big.clone()])));
+    }
+}

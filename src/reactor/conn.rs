@@ -63,6 +63,9 @@ pub struct Conn {
     pub special: bool,
     /// Held by CLIENT PAUSE: its next command waits, unread, in `inbuf`.
     pub paused: bool,
+    /// Its next command waited once already for other shards to evict
+    /// (`Reactor::wait_for_eviction`): it runs now whatever they freed.
+    pub evict_waited: bool,
     quiet: Vec<u64>,
 }
 
@@ -136,6 +139,7 @@ impl Conn {
             muting: false,
             special: false,
             paused: false,
+            evict_waited: false,
             quiet: Vec::new(),
         }
     }

@@ -207,12 +207,18 @@ impl Reactor {
                     "discard" | "quit" | "reset" => false,
                     _ => in_multi.is_some(),
                 };
-            if self.over_maxmemory() && may_use_memory {
-                self.counters.rejected(stat);
-                let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
-                    return;
-                };
-                return reject(c, cmd.name == "exec", maxmemory::OOM_ERR);
+            let waited = std::mem::take(&mut c.evict_waited);
+            match self.make_room() {
+                maxmemory::Room::Refuse if may_use_memory => {
+                    self.counters.rejected(stat);
+                    let Some(c) = self.conns.get_mut(idx as usize).and_then(|c| c.as_mut()) else {
+                        return;
+                    };
+                    return reject(c, cmd.name == "exec", maxmemory::OOM_ERR);
+                }
+                maxmemory::Room::Elsewhere if !waited => return self.wait_for_eviction(idx),
+                maxmemory::Room::Elsewhere => self.nudge_evictors(),
+                _ => {}
             }
         }
         if crate::pause::maybe() && self.held_by_pause(idx, cmd, args) {

@@ -180,6 +180,10 @@ impl Reactor {
                 OpResult::Unit
             }
             ShardOp::WatchExpired(w) => OpResult::Bool(w.failed(&self.shard.dbs, now)),
+            ShardOp::Evict => {
+                self.evict_for_peer();
+                OpResult::Unit
+            }
             ShardOp::Seq(ops) => OpResult::Seq(ops.into_iter().map(|o| self.exec_op(o)).collect()),
             ShardOp::Batch {
                 proto,

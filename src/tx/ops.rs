@@ -148,6 +148,10 @@ pub enum ShardOp {
     Seq(Vec<ShardOp>),
     /// EXEC: did a key watched while live expire since? (`Bool`)
     WatchExpired(WatchCheck),
+    /// Over maxmemory with nothing left to evict on the asking reactor's
+    /// shard: evict here until under the limit or out of candidates
+    /// (`Unit`), before its command runs.
+    Evict,
     /// WATCH these keys for the client owning `flag`.
     Watch {
         db: usize,
