@@ -395,3 +395,66 @@ fn no_eviction_while_clients_are_paused() {
         assert!(evicted(&mut con) > 0, "threads {threads}: eviction resumes");
     }
 }
+
+/// A key of `prefix` on `shard` of `nshards`.
+fn key_on_shard(prefix: &str, shard: usize, nshards: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| halocline::shard::slot::key_shard(k.as_bytes(), nshards) == shard)
+        .unwrap_or_default()
+}
+
+/// Eviction never takes a key a running transaction holds: Redis evicts
+/// only between commands, so an EXEC sees its keys stay put. Here a shard
+/// evicts on its own loop turns too, and one did between two steps of a
+/// transaction (a PING between them makes two steps): `GET k ... GET k`
+/// inside one EXEC answered the value, then nil. Only when the client's
+/// reactor is not the keys' shard do the steps leave that shard a turn in
+/// between: fresh connections each round, so that placement is met.
+#[test]
+fn eviction_spares_the_keys_of_a_running_transaction() {
+    let srv = Server::start(2);
+    let mut admin = srv.conn();
+    for round in 0..8 {
+        let _: () = redis::cmd("FLUSHALL").query(&mut admin).expect("flushall");
+        let k = key_on_shard("txheld:", 0, 2);
+        let big = key_on_shard("txbig:", 0, 2);
+        ok(&mut admin, &["SET", &k, "kept"]);
+        let used = used_memory(&mut admin);
+        ok(
+            &mut admin,
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"],
+        );
+        ok(
+            &mut admin,
+            &[
+                "CONFIG",
+                "SET",
+                "maxmemory",
+                &(used + 300 * 1024).to_string(),
+            ],
+        );
+        let mut con = srv.conn();
+        let r: Vec<Value> = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(&k)
+            // ~500 KB on the same shard: over the limit from here on.
+            .cmd("SETBIT")
+            .arg(&big)
+            .arg(4_000_000)
+            .arg(0)
+            .cmd("PING")
+            .cmd("GET")
+            .arg(&k)
+            .query(&mut con)
+            .expect("EXEC");
+        ok(&mut admin, &["CONFIG", "SET", "maxmemory", "0"]);
+        assert_eq!(
+            r[0],
+            Value::BulkString(b"kept".to_vec()),
+            "round {round}: {r:?}"
+        );
+        assert_eq!(r[3], r[0], "round {round}: the same key, one EXEC");
+    }
+}

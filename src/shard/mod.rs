@@ -127,13 +127,28 @@ impl Shard {
 
     /// maxmemory: evict the best of a sample from every database (Redis
     /// samples each database too). False when no key is a candidate.
+    ///
+    /// Never a key a transaction holds: Redis evicts only between
+    /// commands, so a transaction's keys stay put while it runs; a shard
+    /// here evicts on its own turns, which may fall between two steps of
+    /// a transaction coordinated elsewhere. A sample of held keys only is
+    /// drawn again a few times, then this turn gives up (locks are brief).
     pub fn evict_one(&mut self, policy: crate::memory::Policy, samples: usize) -> bool {
+        let idle = self.locks.is_idle();
         let mut best: Option<(u64, usize, crate::shard::db::Key)> = None;
-        for (i, db) in self.dbs.iter().enumerate() {
-            if let Some((rank, key)) = db.eviction_candidate(policy, samples) {
-                if best.as_ref().is_none_or(|(b, _, _)| rank < *b) {
-                    best = Some((rank, i, key));
+        for _ in 0..if idle { 1 } else { 4 } {
+            for (i, db) in self.dbs.iter().enumerate() {
+                if let Some((rank, key)) = db.eviction_candidate(policy, samples) {
+                    if !idle && self.locks.holds(crate::tx::locks::lock_id(i, &key)) {
+                        continue;
+                    }
+                    if best.as_ref().is_none_or(|(b, _, _)| rank < *b) {
+                        best = Some((rank, i, key));
+                    }
                 }
+            }
+            if best.is_some() {
+                break;
             }
         }
         let Some((_, db, key)) = best else {

@@ -353,6 +353,11 @@ impl LockTable {
         }
     }
 
+    /// Does a transaction hold this key (itself or its whole shard)?
+    pub fn holds(&self, k: LockId) -> bool {
+        self.readers > 0 || self.held_by_other(WHOLE_SHARD, None) || self.held_by_other(k, None)
+    }
+
     /// Must an operation on `keys` wait? (Callers check `is_idle` first.)
     pub fn blocked(&self, keys: &[LockId]) -> bool {
         self.conflicts(keys, None)
