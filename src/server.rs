@@ -15,6 +15,10 @@ pub struct Shared {
     pub nshards: usize,
     pub stop: AtomicBool,
     pub active_expire: AtomicBool,
+    /// DEBUG PAUSE-CRON: each reactor's periodic duties (active expiry,
+    /// client timeouts, tracking-table trimming, rate sampling) stop, as
+    /// Redis's serverCron does.
+    pub pause_cron: AtomicBool,
     pub next_client_id: AtomicU64,
     /// Transaction ids (lock owners); the order is not used for scheduling.
     pub next_txid: AtomicU64,
@@ -55,6 +59,7 @@ impl Shared {
             nshards: n,
             stop: AtomicBool::new(false),
             active_expire: AtomicBool::new(true),
+            pause_cron: AtomicBool::new(false),
             next_client_id: AtomicU64::new(1),
             next_txid: AtomicU64::new(1),
             clients: AtomicUsize::new(0),
@@ -97,10 +102,7 @@ impl Shared {
             cfg.int("slowlog-max-len", 128).max(0) as usize,
             latency_ms > 0,
         );
-        crate::tracking::set_max_keys(
-            cfg.int("tracking-table-max-keys", 1_000_000).max(0) as usize,
-            self.nshards,
-        );
+        crate::tracking::set_max_keys(cfg.int("tracking-table-max-keys", 1_000_000).max(0) as usize);
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {

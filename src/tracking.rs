@@ -124,38 +124,23 @@ impl Bcast {
     }
 }
 
-/// tracking-table-max-keys (0: no limit), and over how many tables.
+/// tracking-table-max-keys (0: no limit).
 static MAX_KEYS: AtomicUsize = AtomicUsize::new(1_000_000);
-static SHARDS: AtomicUsize = AtomicUsize::new(1);
 
-thread_local! {
-    /// The shard whose table this thread keeps (`set_shard`).
-    static SHARD: Cell<usize> = const { Cell::new(0) };
-}
+/// Keys in all shards' tables together: the limit is the whole server's,
+/// as Redis's, so one shard may hold them all (a split per shard trimmed
+/// two keys of one hash tag under a limit of 2). Kept exact: a shard
+/// evicts only after claiming one key over the limit (`evict_over`), so
+/// shards trimming at once never go below it.
+static TOTAL: AtomicUsize = AtomicUsize::new(0);
 
-/// tracking-table-max-keys `max` (0: none) over `shards` tables.
-pub fn set_max_keys(max: usize, shards: usize) {
+/// tracking-table-max-keys `max` (0: none).
+pub fn set_max_keys(max: usize) {
     MAX_KEYS.store(max, Ordering::Relaxed);
-    SHARDS.store(shards.max(1), Ordering::Relaxed);
 }
 
-/// This thread keeps shard `id`'s table (its share of the limit).
-pub fn set_shard(id: usize) {
-    SHARD.with(|s| s.set(id));
-}
-
-/// This shard's share of tracking-table-max-keys, None without a limit:
-/// the total split as evenly as whole keys allow, the remainder to the
-/// lowest shards, so that the shares add up to exactly the total (a
-/// limit of 1 over two shards keeps one key, as Redis does, not two).
-fn share() -> Option<usize> {
-    let max = MAX_KEYS.load(Ordering::Relaxed);
-    if max == 0 {
-        return None;
-    }
-    let n = SHARDS.load(Ordering::Relaxed);
-    let id = SHARD.with(Cell::get);
-    Some(max / n + usize::from(id < max % n))
+fn limit() -> Option<usize> {
+    Some(MAX_KEYS.load(Ordering::Relaxed)).filter(|&m| m != 0)
 }
 
 /// Record that `t` read `key` (on the key's own shard thread).
@@ -168,11 +153,12 @@ pub fn remember(key: &[u8], t: Tracker) {
             Some(_) => {}
             None => {
                 tab.insert(key.to_vec(), vec![t]);
+                TOTAL.fetch_add(1, Ordering::Relaxed);
             }
         }
     });
     ANY.with(|a| a.set(true));
-    if let Some(max) = share() {
+    if let Some(max) = limit() {
         evict_over(max);
     }
 }
@@ -202,29 +188,41 @@ pub fn any() -> bool {
     ANY.with(|a| a.get()) || BCAST_N.load(Ordering::Relaxed) > 0
 }
 
-/// tracking-table-max-keys: while this shard's table is over its share,
-/// forget keys (in the table's own order, arbitrary like Redis's random
-/// pick), telling their trackers, as Redis does when it evicts.
+/// tracking-table-max-keys: while all tables together are over the
+/// limit, forget keys of this shard's (a random one each time, like
+/// Redis's pick), telling their trackers, as Redis does when it evicts.
 fn evict_over(max: usize) {
     loop {
+        let n = TABLE.with(|tab| tab.borrow().len());
+        if n == 0 {
+            return;
+        }
+        // Claim one key over the limit before evicting it.
+        if TOTAL
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                (t > max).then(|| t - 1)
+            })
+            .is_err()
+        {
+            return;
+        }
         let victim = TABLE.with(|tab| {
-            let tab = tab.borrow();
-            let n = tab.len();
-            (n > max)
-                .then(|| tab.get_index(fastrand::usize(..n)).map(|(k, _)| k.clone()))
-                .flatten()
+            tab.borrow()
+                .get_index(fastrand::usize(..n))
+                .map(|(k, _)| k.clone())
         });
         let Some(key) = victim else { return };
         let by = set_by(None);
-        invalidate(&key);
+        drop_key(&key, false);
         set_by(by);
     }
 }
 
 /// tracking-table-max-keys lowered while nothing is read: evicted on the
-/// reactor's tick, as Redis's cron does (reads evict as they register).
+/// reactor's tick, as Redis's cron does, and when it is set (reads evict
+/// as they register).
 pub fn enforce_max_keys() {
-    if let Some(max) = share().filter(|_| any()) {
+    if let Some(max) = limit().filter(|_| any()) {
         evict_over(max);
     }
 }
@@ -252,9 +250,18 @@ pub fn bcast_prefixes() -> usize {
 
 #[cold]
 fn invalidate(key: &[u8]) {
+    drop_key(key, true)
+}
+
+/// Forget `key` and tell its trackers; `counted`: it still counts in
+/// `TOTAL` (an eviction uncounted it when it claimed it).
+fn drop_key(key: &[u8], counted: bool) {
     let Some(list) = TABLE.with(|tab| {
         let mut tab = tab.borrow_mut();
         let list = tab.swap_remove(key);
+        if list.is_some() && counted {
+            TOTAL.fetch_sub(1, Ordering::Relaxed);
+        }
         if tab.is_empty() {
             ANY.with(|a| a.set(false));
         }
@@ -344,6 +351,7 @@ pub fn script_done(here: bool, a: crate::protocol::Args) {
                 list.retain(|t| (t.reactor, t.conn) != by);
                 if list.is_empty() {
                     tab.swap_remove(a.get(i));
+                    TOTAL.fetch_sub(1, Ordering::Relaxed);
                 }
             }
         }
@@ -356,7 +364,11 @@ pub fn script_done(here: bool, a: crate::protocol::Args) {
 /// FLUSHALL/FLUSHDB: forget every tracked key (their clients get a null
 /// invalidation from their own reactors).
 pub fn forget_all() {
-    TABLE.with(|tab| tab.borrow_mut().clear());
+    TABLE.with(|tab| {
+        let mut tab = tab.borrow_mut();
+        TOTAL.fetch_sub(tab.len(), Ordering::Relaxed);
+        tab.clear();
+    });
     ANY.with(|a| a.set(false));
 }
 

@@ -661,3 +661,41 @@ fn keys_evicted_for_a_command_are_invalidated_before_its_reply() {
         assert_eq!(invalidated(&then), Some(Some(vec![big.clone()])));
     }
 }
+
+/// tracking-table-max-keys is the whole server's, as Redis's: two keys of
+/// one hash tag stay tracked under a limit of 2 at --threads 2 (a share
+/// per shard trimmed one of them at once), and setting the limit lower
+/// trims the table before the next command, its invalidation ahead of that
+/// command's reply (Redis's unit/tracking "Regression test for #11715").
+#[test]
+fn the_tracking_table_limit_is_the_whole_servers() {
+    let srv = Server::start(2);
+    let mut admin = srv.raw();
+    assert_eq!(
+        admin.call(&["CONFIG", "SET", "tracking-table-max-keys", "2"]),
+        Resp::simple("OK")
+    );
+    let mut c = resp3(srv.port);
+    assert_eq!(c.call(&["CLIENT", "TRACKING", "on"]), Resp::simple("OK"));
+    let Resp::Array(got) = c.call(&["MGET", "1{tag}", "2{tag}"]) else {
+        panic!("MGET")
+    };
+    assert_eq!(got.len(), 2);
+    assert_eq!(c.call(&["PING"]), Resp::simple("PONG"), "nothing evicted");
+    assert_eq!(
+        admin.call(&["CONFIG", "SET", "tracking-table-max-keys", "1"]),
+        Resp::simple("OK")
+    );
+    c.cmd(&[b"PING"]);
+    let first = c.read();
+    let keys = invalidated(&first).flatten().unwrap_or_default();
+    assert!(
+        keys.len() == 1 && keys[0].ends_with("{tag}"),
+        "one key evicted before the reply: {first:?}"
+    );
+    assert_eq!(c.read(), Resp::simple("PONG"));
+    assert_eq!(
+        admin.call(&["CONFIG", "SET", "tracking-table-max-keys", "0"]),
+        Resp::simple("OK")
+    );
+}

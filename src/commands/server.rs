@@ -234,6 +234,11 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
         // Blocks this reactor like Redis blocks its only thread.
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
         c.r.ok();
+    } else if eq_ic(sub, "pause-cron") && a.len() == 3 {
+        c.shared
+            .pause_cron
+            .store(a.get(2) != b"0", Ordering::Relaxed);
+        c.r.ok();
     } else if eq_ic(sub, "set-active-expire") && a.len() == 3 {
         c.shared
             .active_expire
@@ -378,6 +383,8 @@ pub fn debug(c: &mut ConnCtx, a: Args) {
             "    Show low level info about the key and associated value.",
             "RELOAD | LOADAOF",
             "    Every value serialized and loaded back (no file: there is no persistence).",
+            "PAUSE-CRON <0|1>",
+            "    Stop periodic cron job processing.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not accessed.",
             "SLEEP <seconds>",
@@ -519,6 +526,20 @@ pub fn config(c: &mut ConnCtx, a: Args) {
         *cfg = new;
         c.shared.apply_settings(&cfg);
         drop(cfg);
+        if seen.iter().any(|n| n == "tracking-table-max-keys") {
+            // Redis trims the tracking table before the next command; every
+            // shard trims its share before this answer, so whatever comes
+            // next finds it done and its invalidations sent.
+            c.action = ConnAction::Plan(Plan {
+                ops: all_shards(c.shared.nshards, |_| ShardOp::TrimTracking),
+                barrier: false,
+                finish: Box::new(|_, r| {
+                    r.ok();
+                    Step::Done
+                }),
+            });
+            return;
+        }
         c.r.ok();
     } else if eq_ic(sub, "resetstat") && a.len() == 2 {
         // Every reactor zeroes its own counters.

@@ -221,11 +221,7 @@ impl Reactor {
         if crate::notify::pending() {
             self.publish_events();
         }
-        if crate::tracking::pending() {
-            for (t, keys) in crate::tracking::take_pending() {
-                self.send_invalidation(t, Some(&keys));
-            }
-        }
+        self.send_pending_invalidations();
         if self.shared.monitor_count.load(Ordering::Relaxed) > 0 {
             self.feed_script_monitors();
         }

@@ -170,11 +170,7 @@ impl Reactor {
         // answer, so a tracking client hears of them before the reply of
         // the command that waited (a write's own invalidations, by
         // contrast, follow its reply, as on Redis).
-        if crate::tracking::pending() {
-            for (t, keys) in crate::tracking::take_pending() {
-                self.send_invalidation(t, Some(&keys));
-            }
-        }
+        self.send_pending_invalidations();
         // The asker reads the figures as soon as this answer arrives.
         let candidates = self.shard.eviction_candidates(policy);
         self.shared

@@ -201,7 +201,6 @@ pub fn token_parts(t: Token) -> (u32, u32) {
 impl Reactor {
     pub fn new(id: usize, shared: Arc<Shared>) -> Reactor {
         // Built on its own thread: that thread's tracking table is shard id's.
-        crate::tracking::set_shard(id);
         crate::scripting::engine::attach_server(shared.clone());
         let (databases, max_bulk) = {
             let c = shared.config();
@@ -496,19 +495,27 @@ impl Reactor {
     /// it was slow), timeouts, and on reactor 0 the memory peak.
     pub fn tick(&mut self) {
         self.now = now_ms();
-        self.rates
-            .commands
-            .sample(self.now, self.counters.total_commands);
-        self.rates
-            .net_input
-            .sample(self.now, self.counters.net_input_bytes);
-        self.rates
-            .net_output
-            .sample(self.now, self.counters.net_output_bytes);
-        crate::tracking::enforce_max_keys();
+        // DEBUG PAUSE-CRON stops what Redis's serverCron does; blocked
+        // clients' and WAIT's timeouts (outside Redis's cron) and the
+        // replication link go on.
+        let cron = !self.shared.pause_cron.load(Ordering::Relaxed);
+        if cron {
+            self.rates
+                .commands
+                .sample(self.now, self.counters.total_commands);
+            self.rates
+                .net_input
+                .sample(self.now, self.counters.net_input_bytes);
+            self.rates
+                .net_output
+                .sample(self.now, self.counters.net_output_bytes);
+            crate::tracking::enforce_max_keys();
+        }
         self.expire_blocked();
-        self.close_idle_clients();
-        if self.shared.active_expire.load(Ordering::Relaxed) {
+        if cron {
+            self.close_idle_clients();
+        }
+        if cron && self.shared.active_expire.load(Ordering::Relaxed) {
             let timed = crate::latency::enabled().then(std::time::Instant::now);
             self.shard
                 .active_expire(self.now, std::time::Duration::from_millis(25));
@@ -519,7 +526,7 @@ impl Reactor {
         self.replicate_deletions();
         self.replica_tick();
         self.check_waits();
-        if self.id == 0 {
+        if cron && self.id == 0 {
             let used = self.shared.memory.used(self.id, self.meter.net());
             crate::memory::note_peak(used);
         }

@@ -180,6 +180,11 @@ impl Reactor {
                 OpResult::Unit
             }
             ShardOp::WatchExpired(w) => OpResult::Bool(w.failed(&self.shard.dbs, now)),
+            ShardOp::TrimTracking => {
+                crate::tracking::enforce_max_keys();
+                self.send_pending_invalidations();
+                OpResult::Unit
+            }
             ShardOp::Evict => {
                 self.evict_for_peer();
                 OpResult::Unit

@@ -68,6 +68,16 @@ impl Reactor {
     }
 
     /// An invalidation for `t` raised on this shard: to its reactor.
+    /// The invalidations this shard's changes queued (`tracking::pending`),
+    /// to their clients' reactors.
+    pub(super) fn send_pending_invalidations(&mut self) {
+        if crate::tracking::pending() {
+            for (t, keys) in crate::tracking::take_pending() {
+                self.send_invalidation(t, Some(&keys));
+            }
+        }
+    }
+
     pub(super) fn send_invalidation(&mut self, t: Tracker, key: Option<&[u8]>) {
         if t.reactor == self.id {
             return self.deliver_invalidation(t, key);
