@@ -143,6 +143,11 @@ const CASES: &[&[&str]] = &[
     &["return struct.size('c0')", "0"],
     &["return struct.size('!5')", "0"],
     &["struct.x = 1", "0"],
+    &["return loadstring('return 1 + 2')()", "0"],
+    &["local f, e = loadstring('return +'); return {tostring(f), e}", "0"],
+    &["local f, e = loadstring(string.dump(function() return 1 end)); return {tostring(f), e}", "0"],
+    &["local f, e = loadstring(string.dump(function() end), 'named'); return e", "0"],
+    &["return loadstring(string.dump(function() return 1 end))()", "0"],
 ];
 
 /// Send `steps` to halocline (--threads 1 and 4) and to a redis-server
@@ -1048,4 +1053,36 @@ fn evalsha_and_fcall_check_the_script_before_numkeys() {
         "ERR Bad number of keys provided"
     );
     assert_eq!(int(&mut con, &["FCALL", "ordf", "0"]), 1);
+}
+
+/// loadstring, which Redis's sandbox allows (it was a nonexistent global
+/// here): source text only, as Redis's Lua parses every chunk as text (a
+/// precompiled chunk fails to load, and calling the result is calling
+/// nil), and the chunk runs in the script's sandbox, not the interpreter's
+/// globals.
+#[test]
+fn loadstring_loads_text_inside_the_sandbox_and_never_bytecode() {
+    let srv = Server::start(1);
+    let mut c = srv.raw();
+    assert_eq!(
+        c.call(&["EVAL", "return loadstring('return 1 + 2')()", "0"]),
+        Resp::Int(3)
+    );
+    for (script, says) in [
+        (
+            "return loadstring(string.dump(function() return 1 end))()",
+            "attempt to call a nil value",
+        ),
+        (
+            "return loadstring('return __log')()",
+            "nonexistent global variable '__log'",
+        ),
+        ("return loadstring('x = 5')()", "readonly table"),
+    ] {
+        let e = c.call(&["EVAL", script, "0"]);
+        assert!(
+            matches!(&e, Resp::Error(m) if m.contains(says)),
+            "{script}: {e:?}"
+        );
+    }
 }

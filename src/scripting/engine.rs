@@ -142,6 +142,28 @@ local env = setmetatable({}, {
   __metatable = setmetatable({}, {__newindex = refuse, __metatable = false}),
 })
 visible._G = env
+-- loadstring, which Redis allows: source text only (Redis's Lua parses
+-- every chunk as text, so a precompiled one fails as a syntax error and
+-- calling the result is calling nil), and the chunk runs in the script's
+-- environment, not the interpreter's.
+local loadstring_raw, setfenv_raw = real.loadstring, real.setfenv
+visible.loadstring = function(s, name)
+  if type(s) == "string" and s:byte(1) == 27 then
+    -- The parser's error, under Lua 5.1's chunk id: the name up to its
+    -- first line end (or NUL), 43 bytes at most.
+    local id = type(name) == "string" and name or s
+    local line = id:match("^[^%z\n\r]*")
+    if #line > 43 then
+      line = line:sub(1, 43) .. "..."
+    elseif #line < #id and id:byte(#line + 1) ~= 0 then
+      line = line .. "..."
+    end
+    return nil, '[string "' .. line .. '"]:1: unexpected symbol near \'char(27)\''
+  end
+  local f, err = loadstring_raw(s, name)
+  if f then setfenv_raw(f, env) end
+  return f, err
+end
 -- setmetatable on a protected table is a write to a read-only table.
 local setmetatable_raw = setmetatable
 visible.setmetatable = function(t, mt)
