@@ -145,7 +145,7 @@ fn limit() -> Option<usize> {
 
 /// Record that `t` read `key` (on the key's own shard thread).
 pub fn remember(key: &[u8], t: Tracker) {
-    TABLE.with(|tab| {
+    let added = TABLE.with(|tab| {
         let mut tab = tab.borrow_mut();
         // A key already tracked (the common re-read) costs no copy of it.
         match tab.get_mut(key) {
@@ -153,13 +153,19 @@ pub fn remember(key: &[u8], t: Tracker) {
             Some(_) => {}
             None => {
                 tab.insert(key.to_vec(), vec![t]);
-                TOTAL.fetch_add(1, Ordering::Relaxed);
+                return true;
             }
         }
+        false
     });
     ANY.with(|a| a.set(true));
-    if let Some(max) = limit() {
-        evict_over(max);
+    // Only a new key can take the tables over the limit (a lowered limit
+    // is applied by `enforce_max_keys`).
+    if added {
+        TOTAL.fetch_add(1, Ordering::Relaxed);
+        if let Some(max) = limit() {
+            evict_over(max);
+        }
     }
 }
 

@@ -396,14 +396,6 @@ fn no_eviction_while_clients_are_paused() {
     }
 }
 
-/// A key of `prefix` on `shard` of `nshards`.
-fn key_on_shard(prefix: &str, shard: usize, nshards: usize) -> String {
-    (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|k| halocline::shard::slot::key_shard(k.as_bytes(), nshards) == shard)
-        .unwrap_or_default()
-}
-
 /// Eviction never takes a key a running transaction holds: Redis evicts
 /// only between commands, so an EXEC sees its keys stay put. Here a shard
 /// evicts on its own loop turns too, and one did between two steps of a

@@ -580,14 +580,6 @@ fn tracking_counts_limits_and_broken_redirects() {
     );
 }
 
-/// A key of `prefix` that lives on `shard` of `nshards`.
-fn key_on_shard(prefix: &str, shard: usize, nshards: usize) -> String {
-    (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|k| halocline::shard::slot::key_shard(k.as_bytes(), nshards) == shard)
-        .unwrap_or_default()
-}
-
 /// The invalidation of a key a tracking client's own write changed comes
 /// after that write's reply, as on Redis 7.0 (which holds a client's own
 /// invalidations until its command has answered, so that they never cut

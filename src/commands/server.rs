@@ -527,9 +527,9 @@ pub fn config(c: &mut ConnCtx, a: Args) {
         c.shared.apply_settings(&cfg);
         drop(cfg);
         if seen.iter().any(|n| n == "tracking-table-max-keys") {
-            // Redis trims the tracking table before the next command; every
-            // shard trims its share before this answer, so whatever comes
-            // next finds it done and its invalidations sent.
+            // Redis trims the tracking table before the next command; the
+            // shards trim theirs before this answer, so whatever comes next
+            // finds it done and its invalidations sent.
             c.action = ConnAction::Plan(Plan {
                 ops: all_shards(c.shared.nshards, |_| ShardOp::TrimTracking),
                 barrier: false,

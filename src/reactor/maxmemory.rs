@@ -151,28 +151,17 @@ impl Reactor {
         );
     }
 
-    /// `ShardOp::Evict`: another reactor's command waits for room.
+    /// `ShardOp::Evict`: another reactor's command waits for room. What is
+    /// left to do if this shard runs out is the asker's to decide.
     pub(super) fn evict_for_peer(&mut self) {
-        let mem = &self.shared.memory;
-        let max = mem.maxmemory();
-        let policy = mem.policy();
-        if max != 0 && policy != Policy::NoEviction {
-            let samples = mem.samples();
-            for _ in 0..EVICT_BATCH {
-                if self.shared.memory.used(self.id, self.meter.net()) <= max
-                    || !self.shard.evict_one(policy, samples)
-                {
-                    break;
-                }
-            }
-        }
+        let _ = self.make_room();
         // The invalidations of the evicted keys go out ahead of this
         // answer, so a tracking client hears of them before the reply of
         // the command that waited (a write's own invalidations, by
         // contrast, follow its reply, as on Redis).
         self.send_pending_invalidations();
         // The asker reads the figures as soon as this answer arrives.
-        let candidates = self.shard.eviction_candidates(policy);
+        let candidates = self.shard.eviction_candidates(self.shared.memory.policy());
         self.shared
             .memory
             .publish(self.id, self.meter.net(), candidates);

@@ -200,7 +200,6 @@ pub fn token_parts(t: Token) -> (u32, u32) {
 
 impl Reactor {
     pub fn new(id: usize, shared: Arc<Shared>) -> Reactor {
-        // Built on its own thread: that thread's tracking table is shard id's.
         crate::scripting::engine::attach_server(shared.clone());
         let (databases, max_bulk) = {
             let c = shared.config();

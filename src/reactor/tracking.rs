@@ -67,7 +67,6 @@ impl Reactor {
         }
     }
 
-    /// An invalidation for `t` raised on this shard: to its reactor.
     /// The invalidations this shard's changes queued (`tracking::pending`),
     /// to their clients' reactors.
     pub(super) fn send_pending_invalidations(&mut self) {
@@ -78,6 +77,7 @@ impl Reactor {
         }
     }
 
+    /// An invalidation for `t` raised on this shard: to its reactor.
     pub(super) fn send_invalidation(&mut self, t: Tracker, key: Option<&[u8]>) {
         if t.reactor == self.id {
             return self.deliver_invalidation(t, key);

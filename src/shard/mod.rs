@@ -83,6 +83,10 @@ pub struct Attempt {
     pub retry: bool,
 }
 
+/// Samples `Shard::evict_one` draws while each finds only keys a
+/// transaction holds, before giving up for this turn.
+const HELD_ONLY_REDRAWS: usize = 4;
+
 impl Shard {
     pub fn new(id: usize, databases: usize) -> Shard {
         Shard {
@@ -135,8 +139,9 @@ impl Shard {
     /// drawn again a few times, then this turn gives up (locks are brief).
     pub fn evict_one(&mut self, policy: crate::memory::Policy, samples: usize) -> bool {
         let idle = self.locks.is_idle();
+        let draws = if idle { 1 } else { HELD_ONLY_REDRAWS };
         let mut best: Option<(u64, usize, crate::shard::db::Key)> = None;
-        for _ in 0..if idle { 1 } else { 4 } {
+        for _ in 0..draws {
             for (i, db) in self.dbs.iter().enumerate() {
                 if let Some((rank, key)) = db.eviction_candidate(policy, samples) {
                     if !idle && self.locks.holds(crate::tx::locks::lock_id(i, &key)) {

@@ -159,7 +159,7 @@ impl Coord {
         let Some(then) = self.finish.take() else {
             return;
         };
-        self.expect(plan_parts, reply_of(inner, Vec::new(), proto, then));
+        self.expect(plan_parts, reply_of(inner, proto, then));
     }
 }
 
@@ -168,15 +168,19 @@ impl Coord {
 /// (`OpResult::Reply`). A fan-out may write its reply in an early phase (a
 /// gathered command answers before its write-back), so the buffer carries
 /// over phases.
-pub fn reply_of(inner: Finish, mut buf: Vec<u8>, proto: Proto, then: Finish) -> Finish {
+pub fn reply_of(inner: Finish, proto: Proto, then: Finish) -> Finish {
+    reply_into(inner, Vec::new(), proto, then)
+}
+
+fn reply_into(inner: Finish, mut buf: Vec<u8>, proto: Proto, then: Finish) -> Finish {
     Box::new(move |results, r| {
         let step = {
             let mut tmp = Reply::new(&mut buf, proto);
             inner(results, &mut tmp)
         };
         match step {
-            Step::Next(ops, f) => Step::Next(ops, reply_of(f, buf, proto, then)),
-            Step::Conn(args, f) => Step::Conn(args, reply_of(f, buf, proto, then)),
+            Step::Next(ops, f) => Step::Next(ops, reply_into(f, buf, proto, then)),
+            Step::Conn(args, f) => Step::Conn(args, reply_into(f, buf, proto, then)),
             Step::Done => then(vec![OpResult::Reply(buf)], r),
         }
     })

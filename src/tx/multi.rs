@@ -204,7 +204,7 @@ fn next(mut steps: VecDeque<ExecStep>, replies: Replies, ctx: BatchCtx, r: &mut 
         }
         ExecStep::Plan(pos, plan) => {
             let then = then_next(pos, steps, replies, ctx);
-            Step::Next(plan.ops, reply_of(plan.finish, Vec::new(), ctx.proto, then))
+            Step::Next(plan.ops, reply_of(plan.finish, ctx.proto, then))
         }
         ExecStep::Conn(pos, args) => Step::Conn(args, then_next(pos, steps, replies, ctx)),
     }

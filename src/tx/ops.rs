@@ -152,8 +152,9 @@ pub enum ShardOp {
     /// shard: evict here until under the limit or out of candidates
     /// (`Unit`), before its command runs.
     Evict,
-    /// tracking-table-max-keys was set: trim this shard's table to its
-    /// share now, its invalidations ahead of the answer (`Unit`).
+    /// tracking-table-max-keys was set: while all shards' tables together
+    /// are over it, trim this shard's now, its invalidations ahead of the
+    /// answer (`Unit`).
     TrimTracking,
     /// WATCH these keys for the client owning `flag`.
     Watch {

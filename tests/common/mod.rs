@@ -842,3 +842,12 @@ pub fn exec_runs(con: &mut redis::Connection) -> bool {
         v => panic!("EXEC answered {v:?}"),
     }
 }
+
+/// The first key `{prefix}{i}` that lives on `shard` of `nshards`, by the
+/// server's own placement.
+pub fn key_on_shard(prefix: &str, shard: usize, nshards: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| halocline::shard::slot::key_shard(k.as_bytes(), nshards) == shard)
+        .unwrap_or_default()
+}
